@@ -1,0 +1,124 @@
+"""Checkpoint directories in Hugging Face layout: config.json + model.safetensors + README.md.
+
+Saving and loading go through ``PyTorchModelHubMixin`` (weights as safetensors only, never
+pickle); a Hub repo id is resolved to a local snapshot with ``snapshot_download`` first, so
+the same code serves local folders, the Hub, and the offline cache. Every failure is turned
+into a ``CheckpointError`` that names the file at fault.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import re
+from pathlib import Path
+
+import torch
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+from safetensors import SafetensorError
+
+from .config import ConfigError, LegoConfig
+from .flops import brick_flops, format_flops
+from .model import LegoModel, brick_parameters, count_parameters, shared_parameters
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "lego-emoji-s"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "README.md"
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+_STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be found, read or matched to its config."""
+
+
+def save_checkpoint(model: LegoModel, directory: str | Path, dtype: str = "float32",
+                    card: dict | None = None) -> Path:
+    """Write the model; ``dtype`` sets how weights are stored (float16 halves the file)."""
+    if dtype not in _STORAGE_DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_STORAGE_DTYPES)}, got {dtype!r}")
+    directory = Path(directory)
+    stored = model if dtype == "float32" else copy.deepcopy(model).to(_STORAGE_DTYPES[dtype])
+    stored.save_pretrained(directory, model_card_kwargs=card_fields(model.config, dtype, card))
+    return directory
+
+
+def card_fields(config: LegoConfig, dtype: str, extra: dict | None = None) -> dict:
+    model = LegoModel(config)
+    rows = [
+        f"| {i} | {b.region} | {b.patch} | {b.depth} | {p / 1e6:.2f}M | "
+        f"{format_flops(brick_flops(config, i, config.image_size, config.image_size))} |"
+        for i, (b, p) in enumerate(zip(config.bricks, brick_parameters(model)))
+    ]
+    fields = {
+        "bricks_table": "\n".join(rows),
+        "total_parameters": f"{count_parameters(model) / 1e6:.2f}M",
+        "shared_parameters": f"{shared_parameters(model) / 1e3:.1f}k",
+        "image_size": config.image_size,
+        "hidden_size": config.hidden_size,
+        "num_heads": config.num_heads,
+        "classes": ", ".join(config.class_names) or f"{config.num_classes} classes",
+        "dtype": dtype,
+        "training": "",
+        "credits": "",
+    }
+    fields.update(extra or {})
+    return fields
+
+
+def is_repo_id(source: str) -> bool:
+    return bool(REPO_ID.match(source)) and ".." not in source
+
+
+def resolve_source(source: str | Path, local_files_only: bool | None = None) -> Path:
+    """A local directory as is, or a Hub repo id downloaded (or found in the cache)."""
+    path = Path(source)
+    if path.is_dir():
+        return path
+    text = str(source)
+    if not is_repo_id(text) or path.exists() or text.startswith((".", "/", "~")):
+        raise CheckpointError(f"no checkpoint directory at {text} (and it is not a Hub repo id of the form owner/name)")
+    kwargs = {} if local_files_only is None else {"local_files_only": local_files_only}
+    try:
+        return Path(snapshot_download(text, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE], **kwargs))
+    except LocalEntryNotFoundError as exc:
+        raise CheckpointError(
+            f"{text} is not in the local Hugging Face cache and the Hub cannot be reached (offline?): {exc}") from None
+    except (HfHubHTTPError, OSError, ValueError) as exc:
+        raise CheckpointError(f"could not fetch {text} from the Hub: {exc}") from None
+
+
+def read_config(directory: Path) -> LegoConfig:
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(f"missing {path}")
+    try:
+        return LegoConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from None
+    except (ConfigError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{path} does not describe a LEGO model: {exc}") from None
+
+
+def load_checkpoint(source: str | Path, device: str | torch.device = "cpu",
+                    local_files_only: bool | None = None) -> LegoModel:
+    """Load a model in eval mode from a directory or a Hub repo id."""
+    directory = resolve_source(source, local_files_only)
+    read_config(directory)  # clear error before the library builds anything
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"missing {weights}")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the mixin prints a progress line
+            model = LegoModel.from_pretrained(str(directory), strict=True, map_location=str(torch.device(device)))
+    except SafetensorError as exc:
+        raise CheckpointError(f"{weights} is corrupt or not a safetensors file: {exc}") from None
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3])
+        raise CheckpointError(f"{weights} does not match {directory / CONFIG_FILE}: {detail}") from None
+    return model.float().eval()

@@ -1,0 +1,141 @@
+"""Command line: ``python -m lego generate`` and ``python -m lego info``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
+from .config import ARCHITECTURES, ConfigError, LegoConfig
+from .flops import evaluation_flops, format_flops, schedule_cost
+from .images import grid, to_pil
+from .model import LegoModel, brick_parameters, count_parameters, shared_parameters
+from .precision import PRECISIONS, default_device
+from .sampler import METHODS, SamplerSettings, sample
+from .schedule import PRESETS, ScheduleError, load_schedule
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'WIDTHxHEIGHT' (or one number for a square) -> (height, width)."""
+    parts = text.lower().split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 64x64, got {text!r}") from None
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"size must look like 64x64, got {text!r}")
+    width, height = values
+    return height, width
+
+
+def parse_class(text: str | None, config: LegoConfig) -> int | None:
+    if text is None or text.lower() == "none":
+        return None
+    if text.isdigit():
+        index = int(text)
+        if index < config.num_classes:
+            return index
+    lowered = [n.lower() for n in config.class_names]
+    if text.lower() in lowered:
+        return lowered.index(text.lower())
+    names = ", ".join(config.class_names) or f"0..{config.num_classes - 1}"
+    raise ValueError(f"unknown class {text!r}; choose one of: {names} (or none)")
+
+
+def _generate(args: argparse.Namespace) -> int:
+    model = load_checkpoint(args.checkpoint, device=args.device or default_device())
+    config = model.config
+    height, width = args.size or (config.image_size, config.image_size)
+    config.check_canvas(height, width)
+    label = parse_class(args.class_name, config)
+    schedule = load_schedule(args.schedule, config)
+    settings = SamplerSettings(steps=args.steps, method=args.sampler, guidance=args.guidance, churn=args.churn)
+    seeds = [args.seed + i for i in range(args.images)]
+    guided = settings.guidance != 1.0 and label is not None
+    cost = schedule_cost(config, schedule, settings, height, width, guided, images=len(seeds))
+
+    with tqdm(total=settings.steps, unit="step", disable=args.quiet, file=sys.stderr) as bar:
+        result = sample(model, seeds, [label] * len(seeds), settings, schedule, height, width,
+                        precision=args.precision, callback=lambda info: bar.update(1))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    grid(to_pil(result.images)).save(out)
+    report = {
+        "out": str(out), "seeds": seeds, "class": None if label is None else config.class_names[label]
+        if config.class_names else label, "size": f"{width}x{height}", "schedule": schedule.to_dict(),
+        "steps": settings.steps, "sampler": settings.method, "guidance": settings.guidance,
+        "precision": result.precision, "seconds": round(result.seconds, 3), "flops": cost.total,
+        "all_bricks_flops": cost.reference_total, "saving": round(cost.saving, 4),
+        "predicted_speedup": round(cost.predicted_speedup, 3),
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"wrote {out} ({width}x{height}, {len(seeds)} image(s), seeds {seeds[0]}..{seeds[-1]})")
+        print(f"time {result.seconds:.2f} s on {result.precision}; {format_flops(cost.total)} "
+              f"vs {format_flops(cost.reference_total)} with all bricks: saving {cost.saving:.1%}, "
+              f"predicted speed-up {cost.predicted_speedup:.2f}x")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    model = LegoModel(ARCHITECTURES[args.arch]) if args.arch else load_checkpoint(args.checkpoint)
+    config = model.config
+    height, width = args.size or (config.image_size, config.image_size)
+    config.check_canvas(height, width)
+    flops = evaluation_flops(config, height, width)
+    params = brick_parameters(model)
+    print(f"LEGO model: {config.image_size}x{config.image_size} training size, {config.num_classes} classes, "
+          f"hidden {config.hidden_size}, {config.num_heads} heads; canvas multiples of {config.size_unit}")
+    print(f"parameters: {count_parameters(model):,} ({shared_parameters(model):,} shared)")
+    print(f"FLOPs per image per evaluation at {width}x{height}: {format_flops(flops.total)}")
+    for i, b in enumerate(config.bricks):
+        print(f"  {config.brick_name(i):<22} depth {b.depth}  {params[i]:>10,} params  "
+              f"{format_flops(flops.bricks[i]):>13} ({flops.bricks[i] / flops.total:.0%})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lego", description="LEGO bricks diffusion")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="sample images, printing time, FLOPs and the saving over all bricks")
+    gen.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="directory or Hub repo id")
+    gen.add_argument("--class", dest="class_name", help="class name or index; none for unconditional")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--images", type=int, default=1, choices=range(1, 17), metavar="1..16")
+    gen.add_argument("--steps", type=int, default=18)
+    gen.add_argument("--sampler", choices=METHODS, default="heun")
+    gen.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance (1 = off)")
+    gen.add_argument("--churn", type=float, default=0.0, help="EDM stochastic churn (0 = deterministic)")
+    gen.add_argument("--size", type=parse_size, help="WIDTHxHEIGHT (default: training size)")
+    gen.add_argument("--schedule", default="all", help=f"preset ({', '.join(PRESETS)}), JSON text or JSON file")
+    gen.add_argument("--precision", choices=PRECISIONS, default="auto")
+    gen.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    gen.add_argument("--out", default="lego.png", help="output PNG")
+    gen.add_argument("--json", action="store_true", help="print a JSON report instead of text")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.set_defaults(run=_generate)
+
+    info = sub.add_parser("info", help="bricks, parameters and FLOPs per evaluation")
+    src = info.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="directory or Hub repo id")
+    src.add_argument("--arch", choices=sorted(ARCHITECTURES), help="a named architecture (random weights)")
+    info.add_argument("--size", type=parse_size, help="WIDTHxHEIGHT")
+    info.set_defaults(run=_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (CheckpointError, ConfigError, ScheduleError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,327 @@
+"""The LEGO stack: DiT bricks on local regions, EDM preconditioning, per-brick skipping.
+
+Module and parameter names follow the authors' released code (``model.{i}.x_embedder.proj``,
+``model.{i}.blocks.{j}.attn.qkv``, ``t_embedder.mlp.0``, ``y_embedder.embedding_table`` ...) so
+that published weights map onto this network by renaming at most a few keys.
+
+What a brick receives (the skipping contract):
+- brick 0 gets ``[c_in * x, coords]``;
+- brick k > 0 gets ``[F, c_in * x, coords]`` where ``F`` is the raw output of the nearest
+  active brick below it; when no brick below it ran, ``F`` is all zeros (which, through EDM's
+  preconditioning, is the estimate ``D = c_skip * x``). Training with brick dropout covers
+  exactly these inputs.
+- The step's denoised estimate is that of the last (topmost) active brick.
+"""
+
+import time
+from collections.abc import Sequence
+from importlib.resources import files
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from .config import LegoConfig
+
+# Attention over at most this many tokens is done with explicit matrix products: fused
+# kernels gain nothing on such tiny spans and some reject tens of thousands of sequences.
+TINY_ATTENTION_TOKENS = 64
+
+
+class NoActiveBrickError(ValueError):
+    """A network evaluation was asked to run with every brick switched off."""
+
+
+def sincos_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
+    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim / 2))
+    angles = positions.double().reshape(-1, 1) * omega
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+def sincos_2d(dim: int, grid_h: int, grid_w: int) -> torch.Tensor:
+    """Fixed (grid_h*grid_w, dim) table: first half encodes the column, second the row."""
+    rows, cols = torch.meshgrid(torch.arange(grid_h), torch.arange(grid_w), indexing="ij")
+    table = torch.cat([sincos_1d(dim // 2, cols), sincos_1d(dim // 2, rows)], dim=1)
+    return table.float()
+
+
+def canvas_coords(height: int, width: int, device: torch.device | None = None) -> torch.Tensor:
+    """(2, H, W) pixel coordinates in [-1, 1]: channel 0 the row, channel 1 the column."""
+    rows = torch.linspace(-1.0, 1.0, height, device=device)
+    cols = torch.linspace(-1.0, 1.0, width, device=device)
+    r, c = torch.meshgrid(rows, cols, indexing="ij")
+    return torch.stack([r, c])
+
+
+class TimestepEmbedder(nn.Module):
+    """Embeds EDM's c_noise = ln(sigma)/4 (sin-cos features, then an MLP)."""
+
+    def __init__(self, hidden_size: int, frequency_size: int = 256) -> None:
+        super().__init__()
+        self.frequency_size = frequency_size
+        self.mlp = nn.Sequential(nn.Linear(frequency_size, hidden_size), nn.SiLU(), nn.Linear(hidden_size, hidden_size))
+
+    def forward(self, c_noise: torch.Tensor) -> torch.Tensor:
+        half = self.frequency_size // 2
+        freqs = (1.0 / 10000) ** (torch.arange(half, dtype=torch.float32, device=c_noise.device) / half)
+        args = c_noise.float().reshape(-1, 1) * freqs
+        return self.mlp(torch.cat([args.cos(), args.sin()], dim=1))
+
+
+class LabelEmbedder(nn.Module):
+    """Linear map over one-hot labels; label -1 (no class) is the zero vector."""
+
+    def __init__(self, num_classes: int, hidden_size: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.embedding_table = nn.Linear(num_classes, hidden_size)
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        one_hot = F.one_hot(labels.clamp(min=0), self.num_classes).float()
+        one_hot = one_hot * (labels >= 0).float().unsqueeze(1)
+        return self.embedding_table(one_hot)
+
+
+class PatchEmbed(nn.Module):
+    """One linear map per p x p patch (a strided convolution over the whole canvas)."""
+
+    def __init__(self, in_channels: int, hidden_size: int, patch: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(in_channels, hidden_size, kernel_size=patch, stride=patch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x)
+
+
+class Attention(nn.Module):
+    def __init__(self, hidden_size: int, num_heads: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(hidden_size, 3 * hidden_size)
+        self.proj = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (sequences, tokens, hidden); attention never crosses a sequence (a region).
+        n, t, d = x.shape
+        q, k, v = self.qkv(x).reshape(n, t, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
+        if t <= TINY_ATTENTION_TOKENS:
+            weights = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
+            out = weights.softmax(dim=-1) @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(n, t, d))
+
+
+class Mlp(nn.Module):
+    def __init__(self, hidden_size: int, mlp_ratio: float) -> None:
+        super().__init__()
+        inner = int(hidden_size * mlp_ratio)
+        self.fc1 = nn.Linear(hidden_size, inner)
+        self.fc2 = nn.Linear(inner, hidden_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale) + shift
+
+
+def per_image(mod: torch.Tensor) -> torch.Tensor:
+    """(B, D) modulation -> (B, 1, 1, D): computed once per image, broadcast over regions and tokens."""
+    return mod[:, None, None, :]
+
+
+class DiTBlock(nn.Module):
+    """Transformer block with adaLN-Zero conditioning, applied to every region independently."""
+
+    def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
+        self.attn = Attention(hidden_size, num_heads)
+        self.norm2 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
+        self.mlp = Mlp(hidden_size, mlp_ratio)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 6 * hidden_size))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        # x: (B, regions, tokens, D); c: (B, D)
+        shift1, scale1, gate1, shift2, scale2, gate2 = map(per_image, self.adaLN_modulation(c).chunk(6, dim=1))
+        b, r, t, d = x.shape
+        h = modulate(self.norm1(x), shift1, scale1)
+        x = x + gate1 * self.attn(h.reshape(b * r, t, d)).reshape(b, r, t, d)
+        return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
+
+
+class FinalLayer(nn.Module):
+    def __init__(self, hidden_size: int, patch: int, out_channels: int) -> None:
+        super().__init__()
+        self.norm_final = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
+        self.linear = nn.Linear(hidden_size, patch * patch * out_channels)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 2 * hidden_size))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        shift, scale = map(per_image, self.adaLN_modulation(c).chunk(2, dim=1))
+        return self.linear(modulate(self.norm_final(x), shift, scale))
+
+
+class Brick(nn.Module):
+    """A DiT over non-overlapping regions: full-resolution image in, full-resolution image out."""
+
+    def __init__(self, in_channels: int, out_channels: int, hidden_size: int, num_heads: int,
+                 mlp_ratio: float, region: int, patch: int, depth: int) -> None:
+        super().__init__()
+        self.region, self.patch, self.out_channels = region, patch, out_channels
+        self.x_embedder = PatchEmbed(in_channels, hidden_size, patch)
+        grid = region // patch
+        self.register_buffer("pos_embed", sincos_2d(hidden_size, grid, grid), persistent=False)
+        self.blocks = nn.ModuleList(DiTBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth))
+        self.final_layer = FinalLayer(hidden_size, patch, out_channels)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        _, _, height, width = x.shape
+        g = self.region // self.patch
+        tokens = rearrange(self.x_embedder(x), "b d (nh gh) (nw gw) -> b (nh nw) (gh gw) d", gh=g, gw=g)
+        tokens = tokens + self.pos_embed.to(tokens.dtype)
+        for block in self.blocks:
+            tokens = block(tokens, c)
+        out = self.final_layer(tokens, c)
+        return rearrange(out, "b (nh nw) (gh gw) (ph pw c) -> b c (nh gh ph) (nw gw pw)",
+                         nh=height // self.region, gh=g, ph=self.patch, pw=self.patch)
+
+
+def _config_encode(config: LegoConfig) -> dict:
+    return config.to_dict()
+
+
+class LegoModel(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="lego-playground",
+    tags=["diffusion", "lego", "image-generation"],
+    paper_url="https://arxiv.org/abs/2310.06389",
+    model_card_template=files("lego").joinpath("model_card.md").read_text(encoding="utf-8"),
+    coders={LegoConfig: (_config_encode, LegoConfig.from_dict)},
+):
+    """A stack of LEGO bricks with EDM preconditioning; any subset of bricks can run."""
+
+    def __init__(self, config: LegoConfig) -> None:
+        super().__init__()
+        self.config = config  # the annotation lets the Hub mixin decode config.json into a LegoConfig
+        c, d = config.channels, config.hidden_size
+        self.model = nn.ModuleList(
+            Brick(c + 2 if i == 0 else 2 * c + 2, c, d, config.num_heads, config.mlp_ratio, b.region, b.patch, b.depth)
+            for i, b in enumerate(config.bricks)
+        )
+        self.t_embedder = TimestepEmbedder(d)
+        self.y_embedder = LabelEmbedder(config.num_classes, d)
+        self.initialize_weights()
+
+    def initialize_weights(self) -> None:
+        """DiT's initialisation: xavier linears, zeroed adaLN and output layers."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+        for brick in self.model:
+            w = brick.x_embedder.proj.weight
+            nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+            nn.init.zeros_(brick.x_embedder.proj.bias)
+            for block in brick.blocks:
+                nn.init.zeros_(block.adaLN_modulation[-1].weight)
+                nn.init.zeros_(block.adaLN_modulation[-1].bias)
+            for layer in (brick.final_layer.adaLN_modulation[-1], brick.final_layer.linear):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
+        nn.init.normal_(self.y_embedder.embedding_table.weight, std=0.02)
+        nn.init.normal_(self.t_embedder.mlp[0].weight, std=0.02)
+        nn.init.normal_(self.t_embedder.mlp[2].weight, std=0.02)
+
+    @property
+    def num_bricks(self) -> int:
+        return len(self.model)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        sigma: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        active: Sequence[bool] | None = None,
+        return_all: bool = False,
+        brick_seconds: list[float] | None = None,
+    ) -> torch.Tensor | list[torch.Tensor | None]:
+        """Denoise ``x`` at noise level ``sigma`` (shape (B,) or scalar).
+
+        ``labels``: (B,) class indices, -1 for "no class". ``active``: one bool per brick.
+        Returns the denoised estimate of the top active brick, or with ``return_all`` one
+        estimate per brick (None where the brick was skipped). ``brick_seconds``, when given,
+        accumulates each brick's wall time (synchronised on CUDA).
+        """
+        batch, _, height, width = x.shape
+        self.config.check_canvas(height, width)
+        active = [True] * self.num_bricks if active is None else list(active)
+        if len(active) != self.num_bricks:
+            raise ValueError(f"active has {len(active)} entries for {self.num_bricks} bricks")
+        if not any(active):
+            raise NoActiveBrickError("every brick is switched off: at least one brick must run at each step")
+        if labels is None:
+            labels = torch.full((batch,), -1, dtype=torch.long, device=x.device)
+
+        x = x.float()
+        sigma = torch.as_tensor(sigma, dtype=torch.float32, device=x.device).reshape(-1).expand(batch)
+        sd = self.config.sigma_data
+        s = sigma.reshape(-1, 1, 1, 1)
+        c_skip = sd**2 / (s**2 + sd**2)
+        c_out = s * sd / (s**2 + sd**2).sqrt()
+        c_in = 1 / (s**2 + sd**2).sqrt()
+        cond = self.t_embedder(sigma.log() / 4) + self.y_embedder(labels)
+        coords = canvas_coords(height, width, x.device).expand(batch, -1, -1, -1)
+        x_in = torch.cat([c_in * x, coords], dim=1)
+
+        timed = brick_seconds is not None
+        outputs: list[torch.Tensor | None] = []
+        previous: torch.Tensor | None = None
+        for i, brick in enumerate(self.model):
+            if not active[i]:
+                outputs.append(None)
+                continue
+            start = wall_clock(x.device) if timed else 0.0
+            if i == 0:
+                inp = x_in
+            else:
+                prev = previous if previous is not None else torch.zeros_like(x)
+                inp = torch.cat([prev.to(x_in.dtype), x_in], dim=1)
+            previous = brick(inp, cond)
+            outputs.append(previous)
+            if timed:
+                brick_seconds[i] += wall_clock(x.device) - start
+        denoised = [None if f is None else c_skip * x + c_out * f.float() for f in outputs]
+        if return_all:
+            return denoised
+        return next(d for d in reversed(denoised) if d is not None)
+
+
+def wall_clock(device: torch.device) -> float:
+    """Seconds, after waiting for queued CUDA work so that per-brick times are real."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def brick_parameters(model: LegoModel) -> list[int]:
+    return [count_parameters(b) for b in model.model]
+
+
+def shared_parameters(model: LegoModel) -> int:
+    return count_parameters(model.t_embedder) + count_parameters(model.y_embedder)
+
+
+__all__ = [
+    "Brick", "LegoModel", "NoActiveBrickError", "canvas_coords", "sincos_2d",
+    "count_parameters", "brick_parameters", "shared_parameters"
+]

@@ -1,0 +1,202 @@
+"""EDM sampling (Heun or Euler) with classifier-free guidance and a brick schedule.
+
+One network evaluation is one call of the model on the (guided) batch; at step ``i`` every
+evaluation uses row ``i`` of the schedule's mask, the Heun corrector included.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from .model import LegoModel, wall_clock
+from .precision import autocast, resolve_precision
+from .schedule import BrickSchedule
+
+METHODS = ("heun", "euler")
+MAX_STEPS = 1000
+
+
+class SamplingCancelled(Exception):
+    """Raised between network evaluations when ``should_stop`` returns True."""
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    steps: int = 18
+    method: str = "heun"
+    guidance: float = 1.0
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+    rho: float = 7.0
+    churn: float = 0.0
+    churn_sigma_min: float = 0.05
+    churn_sigma_max: float = 50.0
+    churn_noise: float = 1.003
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, int) or isinstance(self.steps, bool) or not 1 <= self.steps <= MAX_STEPS:
+            raise ValueError(f"steps must be an integer from 1 to {MAX_STEPS}, got {self.steps!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"sampler must be one of {METHODS}, got {self.method!r}")
+        for name in ("guidance", "sigma_min", "sigma_max", "rho", "churn"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if self.guidance < 0:
+            raise ValueError(f"guidance must be >= 0, got {self.guidance}")
+        if not 0 < self.sigma_min < self.sigma_max:
+            raise ValueError("need 0 < sigma_min < sigma_max")
+        if self.churn < 0:
+            raise ValueError("churn must be >= 0")
+
+    def sigmas(self) -> list[float]:
+        return sigma_steps(self.steps, self.sigma_min, self.sigma_max, self.rho)
+
+    def evaluations_per_step(self) -> list[int]:
+        """Network evaluations at each step (Heun's last step, to sigma 0, is a plain Euler step)."""
+        if self.method == "euler":
+            return [1] * self.steps
+        return [2] * (self.steps - 1) + [1]
+
+
+def sigma_steps(steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> list[float]:
+    """EDM's noise levels: ``steps`` values from sigma_max down to sigma_min, then 0."""
+    if steps == 1:
+        return [sigma_max, 0.0]
+    a, b = sigma_max ** (1 / rho), sigma_min ** (1 / rho)
+    return [(a + i / (steps - 1) * (b - a)) ** rho for i in range(steps)] + [0.0]
+
+
+@dataclass
+class StepInfo:
+    """What the per-step callback sees. Tensors are detached, on the model's device."""
+
+    step: int
+    steps: int
+    sigma: float
+    sigma_next: float
+    active: list[bool]
+    x: torch.Tensor  # the noisy state this step starts from (after churn)
+    denoised: torch.Tensor  # the top active brick's (guided) estimate at x
+    brick_denoised: list[torch.Tensor | None] | None  # every brick's estimate, when asked for
+    brick_seconds: list[float]  # wall time of each brick during this step
+    seconds: float  # wall time of the whole step
+
+
+@dataclass
+class SampleResult:
+    images: torch.Tensor  # (B, C, H, W), roughly in [-1, 1]
+    seeds: list[int]
+    mask: list[list[bool]]
+    evaluations: list[int]
+    step_seconds: list[float] = field(default_factory=list)
+    brick_seconds: list[list[float]] = field(default_factory=list)
+    precision: str = "fp32"
+    guided: bool = False
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.step_seconds)
+
+
+def _noise(generators: Sequence[torch.Generator], shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    # Drawn on the CPU, one generator per sample: a seed gives the same image on any device and in any batch.
+    return torch.stack([torch.randn(shape, generator=g) for g in generators]).to(device)
+
+
+@torch.inference_mode()
+def sample(
+    model: LegoModel,
+    seeds: Sequence[int],
+    labels: Sequence[int | None] | None = None,
+    settings: SamplerSettings = SamplerSettings(),
+    schedule: BrickSchedule | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    precision: str = "fp32",
+    callback: Callable[[StepInfo], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    brick_estimates: bool = False,
+) -> SampleResult:
+    """Generate one image per seed. ``labels[i]`` is a class index or None (unconditional)."""
+    config = model.config
+    device = next(model.parameters()).device
+    height = config.image_size if height is None else height
+    width = config.image_size if width is None else width
+    config.check_canvas(height, width)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("need at least one seed")
+    labels = [None] * len(seeds) if labels is None else list(labels)
+    if len(labels) != len(seeds):
+        raise ValueError(f"{len(labels)} labels for {len(seeds)} seeds")
+    for label in labels:
+        if label is not None and not 0 <= label < config.num_classes:
+            raise ValueError(f"class {label} is out of range 0..{config.num_classes - 1}")
+    schedule = BrickSchedule.all_on(config.num_bricks) if schedule is None else schedule
+    schedule.check_bricks(config.num_bricks)
+    mask = schedule.mask(settings.steps)
+    precision = resolve_precision(precision, device)
+
+    guided = settings.guidance != 1.0 and any(label is not None for label in labels)
+    label_ids = torch.tensor([-1 if label is None else label for label in labels], device=device)
+    if guided:
+        label_ids = torch.cat([label_ids, torch.full_like(label_ids, -1)])
+    w = settings.guidance
+
+    def combine(out: torch.Tensor) -> torch.Tensor:
+        if not guided:
+            return out
+        cond, uncond = out.chunk(2)
+        return uncond + w * (cond - uncond)
+
+    def denoise(x: torch.Tensor, sigma: float, active: list[bool], seconds: list[float], all_bricks: bool):
+        if should_stop is not None and should_stop():
+            raise SamplingCancelled("sampling was stopped")
+        x_in = torch.cat([x, x]) if guided else x
+        with autocast(precision, device):
+            out = model(x_in, torch.tensor(sigma, device=device), label_ids, active, return_all=all_bricks,
+                        brick_seconds=seconds)
+        if all_bricks:
+            per_brick = [None if o is None else combine(o) for o in out]
+            top = next(o for o in reversed(per_brick) if o is not None)
+            return top, per_brick
+        return combine(out), None
+
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    shape = (config.channels, height, width)
+    sigmas = settings.sigmas()
+    x = _noise(generators, shape, device) * sigmas[0]
+    result = SampleResult(images=x, seeds=seeds, mask=mask, evaluations=settings.evaluations_per_step(),
+                          precision=precision, guided=guided)
+    for i in range(settings.steps):
+        start = wall_clock(device)
+        t, t_next = sigmas[i], sigmas[i + 1]
+        active = mask[i]
+        seconds = [0.0] * config.num_bricks
+        gamma = 0.0
+        if settings.churn > 0 and settings.churn_sigma_min <= t <= settings.churn_sigma_max:
+            gamma = min(settings.churn / settings.steps, math.sqrt(2) - 1)
+        t_hat = t + gamma * t
+        if gamma > 0:
+            x = x + math.sqrt(t_hat**2 - t**2) * settings.churn_noise * _noise(generators, shape, device)
+        denoised, per_brick = denoise(x, t_hat, active, seconds, brick_estimates)
+        slope = (x - denoised) / t_hat
+        x_next = x + (t_next - t_hat) * slope
+        if settings.method == "heun" and t_next > 0:
+            denoised_next, _ = denoise(x_next, t_next, active, seconds, False)
+            slope_next = (x_next - denoised_next) / t_next
+            x_next = x + (t_next - t_hat) * (slope + slope_next) / 2
+        step_seconds = wall_clock(device) - start
+        result.step_seconds.append(step_seconds)
+        result.brick_seconds.append(seconds)
+        if callback is not None:
+            callback(StepInfo(i, settings.steps, t_hat, t_next, list(active), x, denoised, per_brick, seconds,
+                              step_seconds))
+        x = x_next
+    result.images = x.float()
+    return result

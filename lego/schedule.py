@@ -1,0 +1,235 @@
+"""Which brick runs when: a brick schedule over sampling progress.
+
+Progress runs from 0 (first step, highest noise) to 1 (last step). Each brick has a list of
+half-open ranges ``[start, end)`` of progress in which it runs; ``end == 1`` includes the last
+step. Step ``i`` of ``n`` is on for a brick when its midpoint ``(i + 0.5) / n`` lies in one of
+the brick's ranges, so a schedule means the same thing for any step count.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import LegoConfig
+
+Range = tuple[float, float]
+
+MAX_JSON_BYTES = 64 * 1024
+MAX_RANGES_PER_BRICK = 64
+
+
+class ScheduleError(ValueError):
+    """A brick schedule that is malformed or cannot run."""
+
+
+@dataclass(frozen=True)
+class BrickSchedule:
+    """Per brick, the progress ranges in which it runs (index = brick index)."""
+
+    ranges: tuple[tuple[Range, ...], ...]
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        cleaned = tuple(_clean_ranges(i, r) for i, r in enumerate(self.ranges))
+        object.__setattr__(self, "ranges", cleaned)
+        if not cleaned:
+            raise ScheduleError("a schedule needs at least one brick")
+
+    @property
+    def num_bricks(self) -> int:
+        return len(self.ranges)
+
+    @classmethod
+    def all_on(cls, num_bricks: int) -> "BrickSchedule":
+        return cls(tuple(((0.0, 1.0),) for _ in range(num_bricks)), name="all")
+
+    def check_bricks(self, num_bricks: int) -> None:
+        if self.num_bricks != num_bricks:
+            raise ScheduleError(f"schedule describes {self.num_bricks} bricks but the model has {num_bricks}")
+
+    def mask(self, steps: int) -> list[list[bool]]:
+        """``mask[i][k]``: brick k runs at step i. Raises if some step would have no brick."""
+        if not isinstance(steps, int) or steps < 1:
+            raise ScheduleError(f"steps must be a positive integer, got {steps!r}")
+        mask = [[_covers(r, (i + 0.5) / steps) for r in self.ranges] for i in range(steps)]
+        empty = [i for i, row in enumerate(mask) if not any(row)]
+        if empty:
+            spans = ", ".join(f"{i} ({i / steps:.2f}-{(i + 1) / steps:.2f})" for i in empty[:6])
+            more = f" and {len(empty) - 6} more" if len(empty) > 6 else ""
+            raise ScheduleError(
+                f"no brick is on at step {spans}{more} of {steps}: switch at least one brick on for every step")
+        return mask
+
+    def active_fraction(self, steps: int) -> list[float]:
+        """Share of steps each brick runs."""
+        mask = self.mask(steps)
+        return [sum(row[k] for row in mask) / steps for k in range(self.num_bricks)]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "bricks": {str(i): [list(r) for r in rs] for i, rs in enumerate(self.ranges)}}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: object, num_bricks: int) -> "BrickSchedule":
+        if not isinstance(data, dict) or not isinstance(data.get("bricks"), dict):
+            raise ScheduleError('a schedule must be an object like {"bricks": {"0": [[0, 1]], ...}}')
+        bricks = data["bricks"]
+        by_index: dict[int, object] = {}
+        for key, value in bricks.items():
+            try:
+                index = int(key)
+            except (TypeError, ValueError):
+                raise ScheduleError(f"unknown brick {key!r}: bricks are numbered 0 to {num_bricks - 1}") from None
+            if not 0 <= index < num_bricks or str(index) != str(key).strip():
+                raise ScheduleError(f"unknown brick {key!r}: bricks are numbered 0 to {num_bricks - 1}")
+            by_index[index] = value
+        missing = [i for i in range(num_bricks) if i not in by_index]
+        if missing:
+            raise ScheduleError(f"schedule has no entry for brick(s) {missing}: give [] to keep a brick off")
+        name = data.get("name", "custom")
+        if not isinstance(name, str) or len(name) > 64:
+            raise ScheduleError("schedule name must be a string of at most 64 characters")
+        return cls(tuple(_parse_ranges(i, by_index[i]) for i in range(num_bricks)), name=name)
+
+    @classmethod
+    def from_json(cls, text: str, num_bricks: int) -> "BrickSchedule":
+        if len(text.encode("utf-8", errors="replace")) > MAX_JSON_BYTES:
+            raise ScheduleError(f"schedule JSON is larger than {MAX_JSON_BYTES // 1024} KiB")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ScheduleError(f"schedule is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        return cls.from_dict(data, num_bricks)
+
+    def describe(self, steps: int, sigmas: Sequence[float]) -> list[list[str]]:
+        """Human-readable ranges per brick: progress, step span and sigma span for ``steps``."""
+        mask = self.mask(steps)
+        out = []
+        for k in range(self.num_bricks):
+            spans = []
+            for first, last in _runs([row[k] for row in mask]):
+                spans.append(f"steps {first + 1}-{last + 1} (sigma {sigmas[first]:.3g} to {sigmas[last + 1]:.3g})")
+            out.append(spans or ["off"])
+        return out
+
+
+def _covers(ranges: tuple[Range, ...], point: float) -> bool:
+    return any(a <= point < b for a, b in ranges)
+
+
+def _runs(flags: Sequence[bool]) -> list[tuple[int, int]]:
+    runs, start = [], None
+    for i, f in enumerate(list(flags) + [False]):
+        if f and start is None:
+            start = i
+        elif not f and start is not None:
+            runs.append((start, i - 1))
+            start = None
+    return runs
+
+
+def _parse_ranges(brick: int, value: object) -> tuple[Range, ...]:
+    if not isinstance(value, list):
+        raise ScheduleError(f"brick {brick}: expected a list of [start, end] pairs, got {type(value).__name__}")
+    out = []
+    for item in value:
+        if (not isinstance(item, list) or len(item) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in item)):
+            raise ScheduleError(f"brick {brick}: each range must be a [start, end] pair of numbers, got {item!r}")
+        out.append((float(item[0]), float(item[1])))
+    return tuple(out)
+
+
+def _clean_ranges(brick: int, ranges: Sequence[Range]) -> tuple[Range, ...]:
+    if len(ranges) > MAX_RANGES_PER_BRICK:
+        raise ScheduleError(f"brick {brick}: more than {MAX_RANGES_PER_BRICK} ranges")
+    cleaned = []
+    for a, b in ranges:
+        a, b = float(a), float(b)
+        if not (0.0 <= a < b <= 1.0):
+            raise ScheduleError(
+                f"brick {brick}: range [{a}, {b}] is out of range: need 0 <= start < end <= 1 (fractions of the steps)")
+        cleaned.append((a, b))
+    cleaned.sort()
+    for (a0, b0), (a1, b1) in zip(cleaned, cleaned[1:]):
+        if a1 < b0:
+            raise ScheduleError(f"brick {brick}: ranges [{a0}, {b0}] and [{a1}, {b1}] overlap")
+    return tuple(cleaned)
+
+
+# ---- presets ---------------------------------------------------------------------------
+
+SKIP_SHARE = 0.4  # the paper's t_break for its PG / PR recipes
+
+
+def _all(config: LegoConfig) -> BrickSchedule:
+    return BrickSchedule.all_on(config.num_bricks)
+
+
+def _top_off(config: LegoConfig, on: Range, name: str) -> BrickSchedule:
+    if config.num_bricks < 2:
+        raise ScheduleError(f"preset {name!r} needs at least two bricks")
+    ranges = [((0.0, 1.0),)] * (config.num_bricks - 1) + [(on,)]
+    return BrickSchedule(tuple(ranges), name=name)
+
+
+def _only(config: LegoConfig, want_global: bool, name: str) -> BrickSchedule:
+    keep = [config.is_global(i) == want_global for i in range(config.num_bricks)]
+    if not any(keep):
+        kind = "global (full-image)" if want_global else "local"
+        raise ScheduleError(f"preset {name!r}: this model has no {kind} brick")
+    return BrickSchedule(tuple(((0.0, 1.0),) if k else () for k in keep), name=name)
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    build: Callable[[LegoConfig], BrickSchedule]
+
+
+PRESETS: dict[str, Preset] = {p.name: p for p in [
+    Preset("all", "every brick at every step (the reference)", _all),
+    Preset("pg-recipe", "paper's PG recipe: top brick off for the last 40% of steps",
+           lambda c: _top_off(c, (0.0, 1.0 - SKIP_SHARE), "pg-recipe")),
+    Preset("pr-recipe", "paper's PR recipe: top (local) brick off for the first 40% of steps",
+           lambda c: _top_off(c, (SKIP_SHARE, 1.0), "pr-recipe")),
+    Preset("local-only", "only the bricks whose regions are smaller than the image",
+           lambda c: _only(c, False, "local-only")),
+    Preset("global-only", "only the full-image bricks", lambda c: _only(c, True, "global-only")),
+]}
+
+
+def preset(name: str, config: LegoConfig) -> BrickSchedule:
+    if name not in PRESETS:
+        raise ScheduleError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name].build(config)
+
+
+def top_brick_break(config: LegoConfig, t_break: float) -> BrickSchedule:
+    """The top brick switched off for the last ``t_break`` share of the steps (paper's sweep)."""
+    if not 0.0 <= t_break <= 1.0:
+        raise ScheduleError(f"t_break must be in [0, 1], got {t_break}")
+    top: tuple[Range, ...] = ((0.0, 1.0 - t_break),) if t_break < 1.0 else ()
+    ranges = [((0.0, 1.0),)] * (config.num_bricks - 1) + [top]
+    return BrickSchedule(tuple(ranges), name=f"t_break={t_break:g}")
+
+
+def load_schedule(spec: str, config: LegoConfig) -> BrickSchedule:
+    """A preset name, a JSON object, or a path to a JSON file."""
+    spec = spec.strip()
+    if spec in PRESETS:
+        return preset(spec, config)
+    if spec.startswith("{"):
+        return BrickSchedule.from_json(spec, config.num_bricks)
+    path = Path(spec)
+    if not path.is_file():
+        raise ScheduleError(f"{spec!r} is neither a preset ({', '.join(PRESETS)}) nor a JSON file")
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise ScheduleError(f"schedule file {spec} is larger than {MAX_JSON_BYTES // 1024} KiB")
+    return BrickSchedule.from_json(path.read_text(encoding="utf-8"), config.num_bricks)

@@ -1,0 +1,147 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lego.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from lego.config import ARCHITECTURES
+
+from conftest import randomized
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model = randomized("tiny-pg")
+    save_checkpoint(model, tmp_path / "ckpt")
+    return model, tmp_path / "ckpt"
+
+
+def test_round_trip_is_exact(saved):
+    model, path = saved
+    assert sorted(os.listdir(path)) == ["README.md", "config.json", "model.safetensors"]
+    loaded = load_checkpoint(path)
+    assert loaded.config == model.config
+    assert same_weights(model, loaded)
+    assert not loaded.training
+
+
+def test_half_precision_storage_round_trip(tmp_path):
+    model = randomized("tiny-u")
+    save_checkpoint(model, tmp_path / "half", dtype="float16")
+    loaded = load_checkpoint(tmp_path / "half")
+    expected = {k: v.half().float() for k, v in model.state_dict().items()}
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in expected.items())
+    assert (tmp_path / "half" / "model.safetensors").stat().st_size < 0.6 * sum(
+        v.numel() * 4 for v in model.state_dict().values())
+
+
+def test_model_card_describes_the_bricks(saved):
+    card = (saved[1] / "README.md").read_text()
+    assert "| 2 | 16 | 4 | 1 |" in card and "arxiv.org/abs/2310.06389" in card
+
+
+def test_no_pickle_in_the_checkpoint(saved):
+    head = (saved[1] / "model.safetensors").read_bytes()[:8]
+    header_len = int.from_bytes(head, "little")
+    json.loads((saved[1] / "model.safetensors").read_bytes()[8:8 + header_len])  # safetensors JSON header
+
+
+def test_corrupt_weights_name_the_file(saved):
+    _, path = saved
+    (path / "model.safetensors").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(CheckpointError, match=r"model\.safetensors is corrupt"):
+        load_checkpoint(path)
+
+
+def test_truncated_weights_name_the_file(saved):
+    _, path = saved
+    data = (path / "model.safetensors").read_bytes()
+    (path / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"model\.safetensors"):
+        load_checkpoint(path)
+
+
+def test_wrong_config_gives_a_shape_error_naming_both_files(saved):
+    _, path = saved
+    config = json.loads((path / "config.json").read_text())
+    config["hidden_size"] = 64
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"model\.safetensors does not match .*config\.json.*size mismatch"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda p: (p / "config.json").unlink(), r"missing .*config\.json"),
+    (lambda p: (p / "model.safetensors").unlink(), r"missing .*model\.safetensors"),
+    (lambda p: (p / "config.json").write_text("{nope"), r"config\.json is not valid JSON"),
+    (lambda p: (p / "config.json").write_text('{"bricks": [], "hidden_size": 32}'), "at least one brick"),
+    (lambda p: (p / "config.json").write_text('{"layers": 3}'), "unknown config keys"),
+])
+def test_broken_directories_give_clear_errors(saved, mutate, message):
+    _, path = saved
+    mutate(path)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("source", ["../etc", "/no/such/dir", "a/b/c", "owner/../name", "just-a-name"])
+def test_sources_that_are_neither_directory_nor_repo_id(source):
+    with pytest.raises(CheckpointError, match="no checkpoint directory"):
+        load_checkpoint(source)
+
+
+def make_hub_cache(cache: Path, repo_id: str, files_from: Path) -> None:
+    """The layout huggingface_hub leaves after a download: refs/main -> snapshots/<commit>/files."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for f in files_from.iterdir():
+        shutil.copy(f, snapshot / f.name)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+
+
+def run_cli(args, env_extra):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **env_extra}
+    return subprocess.run([sys.executable, "-m", "lego", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_hub_repo_id_loads_offline_from_the_local_cache(saved, tmp_path):
+    model, path = saved
+    make_hub_cache(tmp_path / "hub", "lego-tests/tiny-pg", path)
+    out = tmp_path / "hub.png"
+    done = run_cli(["generate", "--checkpoint", "lego-tests/tiny-pg", "--steps", "2", "--out", str(out), "--quiet"],
+                   {"HF_HUB_CACHE": str(tmp_path / "hub")})
+    assert done.returncode == 0, done.stderr
+    local = run_cli(["generate", "--checkpoint", str(path), "--steps", "2", "--out", str(tmp_path / "local.png"),
+                     "--quiet"], {})
+    assert local.returncode == 0, local.stderr
+    assert out.read_bytes() == (tmp_path / "local.png").read_bytes()
+
+
+def test_hub_repo_missing_from_cache_offline_is_a_clear_error(tmp_path):
+    done = run_cli(["info", "--checkpoint", "lego-tests/absent"], {"HF_HUB_CACHE": str(tmp_path / "empty")})
+    assert done.returncode == 2
+    assert "not in the local Hugging Face cache" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_emoji_s_fits_one_file_under_16_mib_in_half_precision(tmp_path):
+    from lego.model import LegoModel
+
+    save_checkpoint(LegoModel(ARCHITECTURES["emoji-s"]), tmp_path / "emoji", dtype="float16")
+    assert (tmp_path / "emoji" / "model.safetensors").stat().st_size <= 16 * 2**20

@@ -1,0 +1,62 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from lego.checkpoint import save_checkpoint
+
+from conftest import randomized
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "lego", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_generate_writes_png_and_reports_cost(tmp_path):
+    save_checkpoint(randomized("tiny-pg"), tmp_path / "ckpt")
+    out = tmp_path / "img.png"
+    done = run("generate", "--checkpoint", str(tmp_path / "ckpt"), "--class", "1", "--seed", "3", "--steps", "3",
+               "--guidance", "2", "--size", "32x16", "--schedule", "pg-recipe", "--images", "2", "--out", str(out),
+               "--json", "--quiet")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["seeds"] == [3, 4] and report["size"] == "32x16"
+    assert 0 < report["saving"] < 1 and report["flops"] < report["all_bricks_flops"]
+    assert report["predicted_speedup"] > 1
+    image = Image.open(out)
+    assert image.format == "PNG" and image.size == (2 * 32 + 2, 16)
+
+
+def test_generate_text_output_and_progress(tmp_path):
+    save_checkpoint(randomized("tiny-pg"), tmp_path / "ckpt")
+    done = run("generate", "--checkpoint", str(tmp_path / "ckpt"), "--steps", "2", "--out", str(tmp_path / "a.png"))
+    assert done.returncode == 0, done.stderr
+    assert "saving 0.0%" in done.stdout and "predicted speed-up 1.00x" in done.stdout
+    assert "2/2" in done.stderr  # the progress bar counted both steps
+
+
+def test_generate_refuses_bad_input_with_a_message(tmp_path):
+    save_checkpoint(randomized("tiny-pg"), tmp_path / "ckpt")
+    ckpt = str(tmp_path / "ckpt")
+    cases = [
+        (["--schedule", '{"bricks": {"0": [[0, 0.5]], "1": [], "2": []}}'], "no brick is on at step"),
+        (["--schedule", "turbo"], "neither a preset"),
+        (["--size", "24x16"], "multiple of 16"),
+        (["--class", "dragons"], "unknown class 'dragons'"),
+        (["--steps", "0"], "steps must be"),
+    ]
+    for extra, message in cases:
+        done = run("generate", "--checkpoint", ckpt, "--out", str(tmp_path / "x.png"), *extra)
+        assert done.returncode == 2 and message in done.stderr, (extra, done.stderr)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_info_lists_bricks_parameters_and_flops():
+    done = run("info", "--arch", "emoji-s", "--size", "128x64")
+    assert done.returncode == 0, done.stderr
+    assert "B2 global r64/p4" in done.stdout and "parameters: 7,729,004" in done.stdout
+    assert "at 128x64" in done.stdout

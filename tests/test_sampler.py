@@ -1,0 +1,151 @@
+import math
+
+import pytest
+import torch
+
+from lego.sampler import SamplerSettings, SamplingCancelled, sample, sigma_steps
+from lego.schedule import BrickSchedule, ScheduleError, preset
+
+from conftest import randomized
+
+
+def count_calls(model):
+    counts = [0] * model.num_bricks
+    batch = []
+
+    def hook(i):
+        def fn(module, inputs, output):
+            counts[i] += 1
+            batch.append(inputs[0].shape[0])
+        return fn
+
+    handles = [b.register_forward_hook(hook(i)) for i, b in enumerate(model.model)]
+    return counts, batch, handles
+
+
+def test_sigma_steps_follow_edm():
+    s = sigma_steps(18)
+    assert len(s) == 19 and s[-1] == 0.0
+    assert math.isclose(s[0], 80.0) and math.isclose(s[17], 0.002)
+    assert all(a > b for a, b in zip(s, s[1:]))
+
+
+def test_same_seed_same_image_alone_or_in_a_batch(pg_model):
+    settings = SamplerSettings(steps=4, guidance=2.0, churn=5.0)
+    alone = sample(pg_model, [7], [1], settings).images
+    batch = sample(pg_model, [3, 7, 11], [0, 1, None], settings).images
+    again = sample(pg_model, [7], [1], settings).images
+    assert torch.equal(alone, again)
+    # batching changes float summation order only: far below one 8-bit level (0.0078)
+    torch.testing.assert_close(batch[1:2], alone, rtol=0, atol=2e-4)
+    assert (batch[0] - batch[2]).abs().mean() > 0.05
+
+
+def test_different_seeds_differ(pg_model):
+    a, b = sample(pg_model, [0, 1], settings=SamplerSettings(steps=3)).images
+    assert (a - b).abs().mean() > 0.05
+
+
+@pytest.mark.parametrize("guidance", [1.0, 3.0])
+def test_switching_a_brick_off_removes_its_calls(pg_model, guidance):
+    settings = SamplerSettings(steps=10, guidance=guidance)
+    counts, batch, handles = count_calls(pg_model)
+    sample(pg_model, [0, 1], [2, 0], settings, preset("pg-recipe", pg_model.config))
+    for h in handles:
+        h.remove()
+    # Heun: 2 evaluations per step, 1 on the last. Top brick runs on steps 0..5 only (60%).
+    assert counts == [19, 19, 12]
+    assert set(batch) == {4 if guidance != 1.0 else 2}
+
+
+def test_skipping_changes_the_image_and_all_on_schedule_changes_nothing(pg_model):
+    settings = SamplerSettings(steps=5, guidance=2.0)
+    plain = sample(pg_model, [5], [1], settings).images
+    all_on = sample(pg_model, [5], [1], settings, BrickSchedule.all_on(3)).images
+    skipped = sample(pg_model, [5], [1], settings, preset("pg-recipe", pg_model.config)).images
+    assert torch.equal(plain, all_on)
+    assert not torch.allclose(plain, skipped)
+
+
+def test_euler_uses_one_evaluation_per_step(pg_model):
+    counts, _, handles = count_calls(pg_model)
+    result = sample(pg_model, [0], settings=SamplerSettings(steps=6, method="euler"))
+    for h in handles:
+        h.remove()
+    assert counts == [6, 6, 6] and result.evaluations == [1] * 6
+
+
+def test_callback_sees_every_step_with_per_brick_estimates_and_times(pg_model):
+    seen = []
+    sch = preset("pg-recipe", pg_model.config)
+    sample(pg_model, [0], [1], SamplerSettings(steps=5, guidance=2.0), sch, callback=seen.append, brick_estimates=True)
+    assert [s.step for s in seen] == list(range(5))
+    assert seen[0].sigma == pytest.approx(80.0) and seen[-1].sigma_next == 0.0
+    last = seen[-1]
+    assert last.active == [True, True, False]
+    assert last.brick_denoised[2] is None and last.brick_denoised[0].shape == (1, 3, 16, 16)
+    assert torch.equal(last.brick_denoised[1], last.denoised)  # top active brick is the step's estimate
+    assert last.brick_seconds[2] == 0.0 and all(t > 0 for t in last.brick_seconds[:2])
+    assert last.seconds >= sum(last.brick_seconds)
+
+
+def test_cancellation_stops_between_evaluations(pg_model):
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) > 3
+
+    counts, _, handles = count_calls(pg_model)
+    with pytest.raises(SamplingCancelled):
+        sample(pg_model, [0], settings=SamplerSettings(steps=10), should_stop=should_stop)
+    for h in handles:
+        h.remove()
+    assert counts[0] == 3
+
+
+def test_a_schedule_with_an_empty_step_fails_before_any_compute(pg_model):
+    counts, _, handles = count_calls(pg_model)
+    bad = BrickSchedule(((( 0.0, 0.5),), (), ()))
+    with pytest.raises(ScheduleError, match="no brick is on"):
+        sample(pg_model, [0], settings=SamplerSettings(steps=4), schedule=bad)
+    for h in handles:
+        h.remove()
+    assert counts == [0, 0, 0]
+
+
+def test_bf16_autocast_matches_fp32_within_tolerance(pg_model):
+    settings = SamplerSettings(steps=6, guidance=2.0)
+    fp32 = sample(pg_model, [1, 2], [0, 1], settings, precision="fp32").images
+    bf16 = sample(pg_model, [1, 2], [0, 1], settings, precision="bf16")
+    assert bf16.precision == "bf16"
+    err = (bf16.images - fp32).abs()
+    assert err.mean() < 0.02 and err.max() < 0.2
+    assert fp32.abs().mean() > 0.1  # the comparison is not between two blank images
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"steps": 0}, "steps must be"),
+    ({"steps": 10**6}, "steps must be"),
+    ({"guidance": float("nan")}, "finite"),
+    ({"guidance": -1.0}, ">= 0"),
+    ({"method": "ddim"}, "sampler must be"),
+])
+def test_settings_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SamplerSettings(**kwargs)
+
+
+def test_bad_labels_and_canvas(pg_model):
+    with pytest.raises(ValueError, match="out of range"):
+        sample(pg_model, [0], [7], SamplerSettings(steps=2))
+    with pytest.raises(ValueError, match="multiple of 16"):
+        sample(pg_model, [0], settings=SamplerSettings(steps=2), height=20)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu(pg_model):
+    settings = SamplerSettings(steps=4, guidance=2.0)
+    cpu = sample(pg_model, [3], [1], settings).images
+    gpu = sample(pg_model.cuda(), [3], [1], settings, precision="fp32").images.cpu()
+    torch.testing.assert_close(gpu, cpu, rtol=0, atol=1e-3)

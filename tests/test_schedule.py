@@ -1,0 +1,111 @@
+import json
+
+import pytest
+
+from lego.config import ARCHITECTURES
+from lego.sampler import sigma_steps
+from lego.schedule import PRESETS, BrickSchedule, ScheduleError, load_schedule, preset, top_brick_break
+
+PG = ARCHITECTURES["tiny-pg"]
+PR = ARCHITECTURES["tiny-pr"]
+
+
+def test_json_round_trip_of_every_preset():
+    for name in PRESETS:
+        s = preset(name, PG)
+        again = BrickSchedule.from_json(s.to_json(), PG.num_bricks)
+        assert again == s
+        assert again.mask(18) == s.mask(18)
+
+
+def test_mask_follows_step_midpoints_for_any_step_count():
+    s = BrickSchedule((((0.0, 1.0),), ((0.0, 0.5),)))
+    assert [row[1] for row in s.mask(4)] == [True, True, False, False]
+    assert [row[1] for row in s.mask(5)] == [True, True, False, False, False]  # midpoint 0.5 is off
+    assert all(row[0] for row in s.mask(7))
+
+
+def test_pg_recipe_switches_the_top_brick_off_for_the_last_40_percent():
+    mask = preset("pg-recipe", PG).mask(20)
+    assert [row[2] for row in mask] == [True] * 12 + [False] * 8
+    assert all(row[0] and row[1] for row in mask)
+
+
+def test_pr_recipe_switches_the_top_local_brick_off_for_the_first_40_percent():
+    mask = preset("pr-recipe", PR).mask(10)
+    assert [row[2] for row in mask] == [False] * 4 + [True] * 6
+    assert PR.bricks[2].region < PR.image_size
+
+
+def test_local_only_and_global_only_presets():
+    assert preset("local-only", PG).mask(3)[0] == [True, True, False]
+    assert preset("global-only", PG).mask(3)[0] == [False, False, True]
+    assert preset("global-only", ARCHITECTURES["tiny-u"]).mask(3)[0] == [True, False, False, False, True]
+
+
+def test_t_break_sweep_ends():
+    assert top_brick_break(PG, 0.0).mask(5) == BrickSchedule.all_on(3).mask(5)
+    assert not any(row[2] for row in top_brick_break(PG, 1.0).mask(5))
+
+
+def test_describe_shows_step_and_sigma_spans():
+    sigmas = sigma_steps(10)
+    text = preset("pg-recipe", PG).describe(10, sigmas)
+    assert text[0] == [f"steps 1-10 (sigma {sigmas[0]:.3g} to 0)"]
+    assert text[2] == [f"steps 1-6 (sigma {sigmas[0]:.3g} to {sigmas[6]:.3g})"]
+
+
+def test_empty_brick_list_is_allowed_when_others_cover_each_step():
+    s = BrickSchedule.from_json('{"bricks": {"0": [], "1": [[0, 1]], "2": []}}', 3)
+    assert s.active_fraction(6) == [0.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize("text,message", [
+    ('{"bricks": {"0": [[0, 1]], "1": [[0, 1]], "2": [[0, 1]], "3": [[0, 1]]}}', "unknown brick '3'"),
+    ('{"bricks": {"top": [[0, 1]], "1": [[0, 1]], "2": [[0, 1]]}}', "unknown brick 'top'"),
+    ('{"bricks": {"0": [[0, 1]], "1": [[0, 1]]}}', r"no entry for brick\(s\) \[2\]"),
+    ('{"bricks": {"0": [[0, 0.6], [0.5, 1]], "1": [], "2": []}}', "overlap"),
+    ('{"bricks": {"0": [[0, 1.5]], "1": [], "2": []}}', "out of range"),
+    ('{"bricks": {"0": [[0.5, 0.5]], "1": [], "2": []}}', "out of range"),
+    ('{"bricks": {"0": [[-0.1, 1]], "1": [], "2": []}}', "out of range"),
+    ('{"bricks": {"0": [[0, "1"]], "1": [], "2": []}}', "pair of numbers"),
+    ('{"bricks": {"0": "all", "1": [], "2": []}}', "list of"),
+    ('{"bricks": [[0, 1]]}', "must be an object"),
+    ('[1, 2]', "must be an object"),
+    ('{"bricks": {"0": [[0, 1]]', "not valid JSON"),
+])
+def test_validation_messages(text, message):
+    with pytest.raises(ScheduleError, match=message):
+        BrickSchedule.from_json(text, 3)
+
+
+def test_a_step_with_no_brick_is_refused_with_its_step_number():
+    s = BrickSchedule.from_json('{"bricks": {"0": [[0, 0.5]], "1": [], "2": []}}', 3)
+    with pytest.raises(ScheduleError, match=r"no brick is on at step 2 \(0\.50-0\.75\), 3 \(0\.75-1\.00\) of 4"):
+        s.mask(4)
+
+
+def test_oversized_json_is_refused():
+    big = json.dumps({"bricks": {"0": [[0, 1]], "1": [], "2": []}, "pad": "x" * 70000})
+    with pytest.raises(ScheduleError, match="larger than"):
+        BrickSchedule.from_json(big, 3)
+
+
+def test_unknown_preset_and_schedule_for_another_model():
+    with pytest.raises(ScheduleError, match="unknown preset 'fast'"):
+        preset("fast", PG)
+    with pytest.raises(ScheduleError, match="describes 3 bricks but the model has 5"):
+        preset("all", PG).check_bricks(5)
+    with pytest.raises(ScheduleError, match="positive integer"):
+        preset("all", PG).mask(0)
+
+
+def test_load_schedule_from_preset_json_text_and_file(tmp_path):
+    assert load_schedule("pg-recipe", PG) == preset("pg-recipe", PG)
+    text = preset("pr-recipe", PG).to_json()
+    assert load_schedule(text, PG) == preset("pr-recipe", PG)
+    f = tmp_path / "s.json"
+    f.write_text(text)
+    assert load_schedule(str(f), PG) == preset("pr-recipe", PG)
+    with pytest.raises(ScheduleError, match="neither a preset"):
+        load_schedule(str(tmp_path / "missing.json"), PG)
