@@ -1,0 +1,124 @@
+"""Per-brick time per network evaluation, and predicted vs measured speed-up of each preset.
+
+    python benchmarks/bricks_cpu.py [--arch emoji-s] [--repeats 5] [--out assets/benchmarks/bricks_cpu.json]
+
+Times are medians over repeats, measured in one run so that ratios are comparable on a noisy
+machine. The model is randomly initialised: speed does not depend on the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lego.config import ARCHITECTURES  # noqa: E402
+from lego.flops import evaluation_flops, schedule_cost  # noqa: E402
+from lego.model import LegoModel, count_parameters  # noqa: E402
+from lego.precision import autocast, cpu_has_fast_bf16  # noqa: E402
+from lego.sampler import SamplerSettings, sample  # noqa: E402
+from lego.schedule import PRESETS, ScheduleError, preset  # noqa: E402
+
+
+def per_brick_ms(model: LegoModel, precision: str, repeats: int, batch: int) -> dict:
+    size = model.config.image_size
+    x = torch.randn(batch, model.config.channels, size, size)
+    sigma = torch.tensor(1.0)
+    labels = torch.zeros(batch, dtype=torch.long)
+    runs = []
+    with torch.inference_mode():
+        for i in range(repeats + 2):  # two warm-up calls
+            seconds = [0.0] * model.num_bricks
+            start = time.perf_counter()
+            with autocast(precision, torch.device("cpu")):
+                model(x, sigma, labels, brick_seconds=seconds)
+            total = time.perf_counter() - start
+            if i >= 2:
+                runs.append((total, seconds))
+    return {
+        "evaluation_ms": round(1000 * statistics.median(r[0] for r in runs), 2),
+        "brick_ms": [round(1000 * statistics.median(r[1][k] for r in runs), 2) for k in range(model.num_bricks)],
+    }
+
+
+def preset_speedups(model: LegoModel, precision: str, repeats: int, settings: SamplerSettings) -> dict:
+    config = model.config
+    schedules = {}
+    for name in PRESETS:
+        try:
+            schedules[name] = preset(name, config)
+        except ScheduleError:
+            continue
+    times = {name: [] for name in schedules}
+    sample(model, [0], [0], settings, schedules["all"], precision=precision)  # warm-up
+    for _ in range(repeats):  # interleaved, so that drifts in machine load hit every preset alike
+        for name, schedule in schedules.items():
+            start = time.perf_counter()
+            sample(model, [0], [0], settings, schedule, precision=precision)
+            times[name].append(time.perf_counter() - start)
+    reference = statistics.median(times["all"])
+    out = {}
+    for name, schedule in schedules.items():
+        cost = schedule_cost(config, schedule, settings, config.image_size, config.image_size, guided=True)
+        measured = reference / statistics.median(times[name])
+        out[name] = {
+            "seconds": round(statistics.median(times[name]), 3),
+            "gflops": round(cost.total / 1e9, 2),
+            "predicted_speedup": round(cost.predicted_speedup, 3),
+            "measured_speedup": round(measured, 3),
+            "measured_over_predicted": round(measured / cost.predicted_speedup, 3),
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="emoji-s", choices=sorted(ARCHITECTURES))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=18)
+    parser.add_argument("--out", default="assets/benchmarks/bricks_cpu.json")
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    model = LegoModel(ARCHITECTURES[args.arch]).eval()
+    config = model.config
+    settings = SamplerSettings(steps=args.steps, guidance=2.0)
+    flops = evaluation_flops(config, config.image_size, config.image_size, batch=2)
+    precisions = ["fp32"] + (["bf16"] if cpu_has_fast_bf16() else [])
+    report = {
+        "what": "ms per guided network evaluation (batch 2) per brick, and preset speed-ups over all bricks "
+                f"for {args.steps} Heun steps with guidance, one {config.image_size}x{config.image_size} image",
+        "command": "python benchmarks/bricks_cpu.py " + " ".join(sys.argv[1:]),
+        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                    "torch": torch.__version__, "bf16_fast": cpu_has_fast_bf16()},
+        "arch": args.arch, "parameters": count_parameters(model),
+        "gflops_per_evaluation": {"total": round(flops.total / 1e9, 3),
+                                  "bricks": [round(f / 1e9, 3) for f in flops.bricks]},
+        "results": {},
+    }
+    for precision in precisions:
+        timing = per_brick_ms(model, precision, args.repeats * 2, batch=2)
+        timing["gflops_per_second"] = round(flops.total / 1e9 / (timing["evaluation_ms"] / 1000), 1)
+        timing["presets"] = preset_speedups(model, precision, args.repeats, settings)
+        report["results"][precision] = timing
+        print(f"[{precision}] {timing['evaluation_ms']} ms per evaluation, bricks {timing['brick_ms']} ms, "
+              f"{timing['gflops_per_second']} GFLOP/s", flush=True)
+        for name, r in timing["presets"].items():
+            print(f"  {name:<12} predicted {r['predicted_speedup']:.2f}x  measured {r['measured_speedup']:.2f}x  "
+                  f"ratio {r['measured_over_predicted']:.2f}", flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
