@@ -1,0 +1,393 @@
+"""Brick-wise EDM training with brick dropout, resumable in short segments.
+
+    python -m lego.train run --data data/emoji64.npz --run-dir training/emoji-s [--max-images N] [--max-minutes M]
+    python -m lego.train export --run-dir training/emoji-s --out checkpoints/lego-emoji-s
+    torchrun --nproc_per_node G -m lego.train run ...   # several GPUs (DistributedDataParallel)
+
+Loss: EDM's weighted denoising loss on every active brick's estimate, averaged over them.
+Brick dropout: with probability ``brick_dropout`` a step runs a random non-empty, non-full set
+of bricks, through the same skipping contract the sampler uses, so every on/off combination
+the app offers is trained.
+
+Randomness: every step draws from a generator seeded by (seed, step[, rank]), so the random
+state is a function of the step and a resumed run draws exactly what an uninterrupted run
+would. The saved state (``RUN/state``): fp32 weights in shards of at most 16 MiB, the EMA,
+AdamW's moments (bf16 by default: the "give or take" of resuming; ``--state-precision fp32``
+makes resuming exact) and ``trainer.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import shutil
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from .checkpoint import save_checkpoint
+from .config import ARCHITECTURES
+from .data import CREDITS, load
+from .images import grid, to_pil
+from .model import LegoModel
+from .precision import autocast, resolve_precision
+from .sampler import SamplerSettings, sample
+
+SHARD_BYTES = 15 * 2**20
+STATE_DTYPES = {"fp32": (torch.float32, torch.float32), "bf16": (torch.float16, torch.bfloat16)}  # (EMA, moments)
+
+
+@dataclass
+class TrainSettings:
+    arch: str = "emoji-s"
+    data: str = "data/emoji64.npz"
+    batch: int = 64  # global, over all ranks
+    lr: float = 2e-4
+    warmup_images: int = 20_000
+    weight_decay: float = 0.0
+    ema_halflife_images: float = 250_000
+    ema_rampup: float = 0.05  # EMA half-life at most this share of the images seen so far
+    label_dropout: float = 0.1
+    brick_dropout: float = 0.5
+    p_mean: float = -1.2
+    p_std: float = 1.2
+    seed: int = 0
+    precision: str = "auto"
+    compile: bool = False
+    state_precision: str = "bf16"
+
+
+@dataclass
+class Progress:
+    step: int = 0
+    images: int = 0
+    segments: list = field(default_factory=list)  # {"device", "host", "seconds", "images"} per run segment
+
+
+def step_generator(seed: int, step: int, stream: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 101 + stream)
+
+
+def draw_active(num_bricks: int, p_drop: float, gen: torch.Generator) -> list[bool]:
+    """All bricks, or with probability p_drop one of the other non-empty subsets, uniformly."""
+    if num_bricks == 1 or torch.rand((), generator=gen).item() >= p_drop:
+        return [True] * num_bricks
+    subset = 1 + int(torch.randint(0, 2**num_bricks - 2, (), generator=gen))  # 1 .. 2^n - 2
+    return [bool(subset >> k & 1) for k in range(num_bricks)]
+
+
+def edm_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, active: list[bool],
+               settings: TrainSettings, sigma_data: float, gen: torch.Generator) -> list[torch.Tensor | None]:
+    """EDM's weighted denoising loss of every active brick's estimate (None for skipped bricks)."""
+    batch = images.shape[0]
+    device = images.device
+    sigma = (torch.randn(batch, generator=gen) * settings.p_std + settings.p_mean).exp().to(device)
+    noise = torch.randn(images.shape, generator=gen).to(device) * sigma.reshape(-1, 1, 1, 1)
+    drop = torch.rand(batch, generator=gen).to(device) < settings.label_dropout
+    labels = torch.where(drop, torch.full_like(labels, -1), labels)
+    weight = ((sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2).reshape(-1, 1, 1, 1)
+    estimates = model(images + noise, sigma, labels, active, return_all=True)
+    return [None if d is None else (weight * (d - images) ** 2).mean() for d in estimates]
+
+
+class Trainer:
+    def __init__(self, settings: TrainSettings, run: Path, progress: Progress | None = None,
+                 device: torch.device | None = None, rank: int = 0, world: int = 1) -> None:
+        self.settings, self.run, self.rank, self.world = settings, run, rank, world
+        self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.progress = progress or Progress()
+        self.precision = resolve_precision(settings.precision, self.device)
+        torch.manual_seed(settings.seed)  # the initial weights
+        self.model = LegoModel(ARCHITECTURES[settings.arch]).to(self.device)
+        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        self.forward = self.model
+        if world > 1:
+            self.forward = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True)  # skipped bricks have no gradient
+        if settings.compile:
+            self.forward = torch.compile(self.forward)
+        data = load(settings.data).split(evaluation=False)
+        config = self.model.config
+        if data.images.shape[1:3] != (config.image_size, config.image_size):
+            raise ValueError(f"{settings.data} holds {data.images.shape[1]}x{data.images.shape[2]} images, "
+                             f"{settings.arch} is trained at {config.image_size}x{config.image_size}")
+        if data.labels.max() >= config.num_classes:
+            raise ValueError(f"{settings.data} has {data.labels.max() + 1} classes, {settings.arch} {config.num_classes}")
+        self.images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous()  # uint8, CPU
+        self.labels = torch.from_numpy(data.labels)
+        self.weights = torch.from_numpy(data.class_weights())
+        if settings.batch % world:
+            raise ValueError(f"batch {settings.batch} is not divisible by {world} processes")
+        self.local_batch = settings.batch // world
+
+    # -- one optimisation step -------------------------------------------------------------
+    def train_step(self) -> list[float | None]:
+        s, step = self.settings, self.progress.step
+        shared = step_generator(s.seed, step, 0)  # the same on every rank: the brick mask
+        local = step_generator(s.seed, step, 1 + self.rank)
+        active = draw_active(self.model.num_bricks, s.brick_dropout, shared)
+        index = torch.multinomial(self.weights, self.local_batch, replacement=True, generator=local)
+        images = (self.images[index].float() / 127.5 - 1).to(self.device)
+        labels = self.labels[index].to(self.device)
+        lr = s.lr * min(1.0, (self.progress.images + s.batch) / max(s.warmup_images, 1))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with autocast(self.precision, self.device):
+            losses = edm_losses(self.forward, images, labels, active, s, self.model.config.sigma_data, local)
+        loss = torch.stack([x for x in losses if x is not None]).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.progress.step += 1
+        self.progress.images += s.batch
+        self.update_ema()
+        return [None if x is None else x.item() for x in losses]
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        s = self.settings
+        halflife = min(s.ema_halflife_images, self.progress.images * s.ema_rampup)
+        beta = 0.5 ** (s.batch / max(halflife, 1e-8))
+        for e, p in zip(self.ema.parameters(), self.model.parameters()):
+            e.lerp_(p.detach(), 1 - beta)
+
+    # -- saving and resuming ------------------------------------------------------------
+    def save_state(self, elapsed: float, segment_images: int) -> Path:
+        """Write RUN/state atomically (a temporary folder renamed into place)."""
+        ema_dtype, moment_dtype = STATE_DTYPES[self.settings.state_precision]
+        tmp = self.run / "state.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        save_sharded({k: v.detach().float().cpu() for k, v in self.model.state_dict().items()}, tmp, "weights")
+        save_sharded({k: v.to(ema_dtype).cpu() for k, v in self.ema.state_dict().items()}, tmp, "ema")
+        names = {id(p): n for n, p in self.model.named_parameters()}
+        for moment in ("exp_avg", "exp_avg_sq"):
+            tensors = {names[id(p)]: st[moment].to(moment_dtype).cpu()
+                       for p, st in self.optimizer.state.items() if moment in st}
+            save_sharded(tensors, tmp, moment)
+        # a brick skipped by dropout takes no Adam step: the step count is per parameter
+        save_sharded({names[id(p)]: st["step"].float().reshape(1).cpu() for p, st in self.optimizer.state.items()},
+                     tmp, "adam_step")
+        segments = self.progress.segments + [segment_record(self.device, elapsed, segment_images)]
+        info = {"settings": asdict(self.settings), "step": self.progress.step, "images": self.progress.images,
+                "segments": segments, "config": self.model.config.to_dict()}
+        (tmp / "trainer.json").write_text(json.dumps(info, indent=2))
+        final = self.run / "state"
+        old = self.run / "state.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    @classmethod
+    def resume(cls, run: Path, overrides: dict | None = None, **kwargs) -> "Trainer":
+        state = run / "state"
+        info = json.loads((state / "trainer.json").read_text())
+        settings = TrainSettings(**{**info["settings"], **(overrides or {})})
+        progress = Progress(info["step"], info["images"], info["segments"])
+        trainer = cls(settings, run, progress, **kwargs)
+        trainer.model.load_state_dict(load_sharded(state, "weights"))
+        ema = load_sharded(state, "ema")
+        trainer.ema.load_state_dict({k: v.float() for k, v in ema.items()})
+        params = dict(trainer.model.named_parameters())
+        moments = {m: load_sharded(state, m) for m in ("exp_avg", "exp_avg_sq", "adam_step")}
+        optim_state = {}
+        for i, (name, p) in enumerate(params.items()):
+            if name in moments["exp_avg"]:
+                optim_state[i] = {"step": moments["adam_step"][name].reshape(()).clone(),
+                                  "exp_avg": moments["exp_avg"][name].float().to(p.device),
+                                  "exp_avg_sq": moments["exp_avg_sq"][name].float().to(p.device)}
+        trainer.optimizer.load_state_dict({"state": optim_state,
+                                           "param_groups": trainer.optimizer.state_dict()["param_groups"]})
+        return trainer
+
+    # -- the loop ---------------------------------------------------------------------------
+    def fit(self, max_images: int, max_minutes: float = math.inf, save_minutes: float = 5.0,
+            sample_every: int = 0, log_every: int = 20, quiet: bool = False) -> None:
+        start = last_save = time.perf_counter()
+        start_images = self.progress.images
+        main = self.rank == 0
+        if main:
+            self.run.mkdir(parents=True, exist_ok=True)
+        log = (self.run / "log.jsonl").open("a") if main else None
+        smoothed: list[float | None] = [None] * self.model.num_bricks
+        steps_left = max(0, math.ceil((max_images - self.progress.images) / self.settings.batch))
+        bar = tqdm(total=steps_left, unit="step", disable=quiet or not main, file=sys.stderr, mininterval=1.0)
+        next_sample = (self.progress.images // sample_every + 1) * sample_every if sample_every else None
+        def save() -> None:
+            if main:
+                self.save_state(time.perf_counter() - start, self.progress.images - start_images)
+
+        try:
+            while self.progress.images < max_images:
+                losses = self.train_step()
+                for k, value in enumerate(losses):
+                    if value is not None:
+                        smoothed[k] = value if smoothed[k] is None else 0.95 * smoothed[k] + 0.05 * value
+                elapsed = time.perf_counter() - start
+                rate = (self.progress.images - start_images) / max(elapsed, 1e-9)
+                bar.update(1)
+                bar.set_postfix_str(f"{rate:.0f} img/s loss " + " ".join(
+                    "-" if v is None else f"{v:.3f}" for v in smoothed))
+                if main and self.progress.step % log_every == 0:
+                    log.write(json.dumps({"step": self.progress.step, "images": self.progress.images,
+                                          "images_per_s": round(rate, 1), "brick_loss": losses,
+                                          "lr": self.optimizer.param_groups[0]["lr"]}) + "\n")
+                    log.flush()
+                if main and next_sample is not None and self.progress.images >= next_sample:
+                    self.sample_grid(self.run / "samples" / f"{self.progress.images:09d}.png")
+                    next_sample += sample_every
+                if elapsed / 60 >= max_minutes:
+                    break
+                if (time.perf_counter() - last_save) / 60 >= save_minutes:
+                    save()
+                    last_save = time.perf_counter()
+        except KeyboardInterrupt:
+            save()  # an interrupted segment keeps its progress; other errors keep the last good state
+            raise
+        else:
+            save()
+        finally:
+            bar.close()
+            if log is not None:
+                log.close()
+
+    def sample_grid(self, path: Path, seeds: int = 2, steps: int = 12) -> None:
+        """One row per class from the EMA weights."""
+        n = self.model.config.num_classes
+        labels = [c for c in range(n) for _ in range(seeds)]
+        result = sample(self.ema, list(range(len(labels))), labels, SamplerSettings(steps=steps, guidance=2.0),
+                        precision=self.precision)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        grid(to_pil(result.images), columns=seeds * 4 if n * seeds > 16 else seeds).save(path)
+
+
+def save_sharded(tensors: dict[str, torch.Tensor], folder: Path, prefix: str) -> None:
+    """safetensors files of at most SHARD_BYTES each: prefix-00.safetensors, prefix-01..."""
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for name, tensor in tensors.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if shards[-1] and size + nbytes > SHARD_BYTES:
+            shards.append({})
+            size = 0
+        shards[-1][name] = tensor.contiguous()
+        size += nbytes
+    for i, shard in enumerate(shards):
+        save_file(shard, str(folder / f"{prefix}-{i:02d}.safetensors"))
+
+
+def load_sharded(folder: Path, prefix: str) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    files = sorted(folder.glob(f"{prefix}-*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"no {prefix}-*.safetensors in {folder}")
+    for f in files:
+        out.update(load_file(str(f)))
+    return out
+
+
+def segment_record(device: torch.device, seconds: float, images: int) -> dict:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU x{torch.get_num_threads()}"
+    return {"device": name, "host": socket.gethostname(), "seconds": round(seconds, 1), "images": images}
+
+
+def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = None) -> Path:
+    """The EMA weights as a checkpoint directory with a model card."""
+    state = run / "state"
+    info = json.loads((state / "trainer.json").read_text())
+    model = LegoModel(ARCHITECTURES[info["settings"]["arch"]])
+    model.load_state_dict({k: v.float() for k, v in load_sharded(state, "ema").items()})
+    hours = sum(s["seconds"] for s in info["segments"]) / 3600
+    devices = sorted({s["device"] for s in info["segments"]})
+    s = info["settings"]
+    training = (
+        "## Training\n\n"
+        f"- {info['images']:,} training images seen ({info['step']:,} steps of batch {s['batch']}), "
+        f"{hours:.2f} hours on {', '.join(devices)}.\n"
+        f"- EDM loss on every brick, brick dropout {s['brick_dropout']}, label dropout {s['label_dropout']}, "
+        f"AdamW lr {s['lr']}, EMA half-life {s['ema_halflife_images']:,} images; weights are the EMA.\n"
+        "- Data: 64x64 emoji of the npm packages emoji-datasource-google and emoji-datasource-twitter 16.0.0, "
+        "default skin tone only, 9 categories drawn equally often, 10% of emoji held out for evaluation.\n"
+        f"- Reproduce: `python -m lego.data build`, then `python -m lego.train run --run-dir {run}` "
+        "(resumes from the committed state).\n"
+    )
+    if metrics:
+        training += "\n## Evaluation\n\n" + metrics.get("markdown", "") + "\n"
+    credits = ("## Licences and credits\n\nCode: see the repository. The training images, and so the "
+               "pictures this model makes, derive from: " + "; ".join(CREDITS) + ".\n")
+    return save_checkpoint(model, out, dtype=dtype, card={"training": training, "credits": credits})
+
+
+def _distributed() -> tuple[int, int, torch.device | None]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, None
+    use_cuda = torch.cuda.is_available()
+    dist.init_process_group("nccl" if use_cuda else "gloo")
+    rank, local = dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device("cuda", local) if use_cuda else torch.device("cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    return rank, world, device
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lego.train", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="train, resuming from RUN/state when it exists")
+    r.add_argument("--run-dir", dest="run", type=Path, required=True)
+    r.add_argument("--max-images", type=float, default=2e6, help="stop when this many images have been seen")
+    r.add_argument("--max-minutes", type=float, default=math.inf, help="stop this segment after so long")
+    r.add_argument("--save-minutes", type=float, default=5.0)
+    r.add_argument("--sample-every", type=int, default=0, help="images between sample grids (0 = none)")
+    r.add_argument("--quiet", action="store_true")
+    for name, f in TrainSettings.__dataclass_fields__.items():
+        flag = "--" + name.replace("_", "-")
+        if f.type in ("bool", bool):
+            r.add_argument(flag, action="store_true", default=None)
+        else:
+            r.add_argument(flag, type=type(f.default), default=None)
+    e = sub.add_parser("export", help="write the EMA weights as a checkpoint directory")
+    e.add_argument("--run-dir", dest="run", type=Path, required=True)
+    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
+    e.add_argument("--metrics", type=Path, help="JSON from python -m lego.metrics to put on the model card")
+    args = parser.parse_args(argv)
+
+    if args.command == "export":
+        metrics = json.loads(args.metrics.read_text()) if args.metrics else None
+        print(export(args.run, args.out, args.dtype, metrics))
+        return 0
+    given = {k: getattr(args, k) for k in TrainSettings.__dataclass_fields__ if getattr(args, k) is not None}
+    rank, world, device = _distributed()
+    if (args.run / "state" / "trainer.json").is_file():
+        saved = json.loads((args.run / "state" / "trainer.json").read_text())["settings"]
+        if "arch" in given and given["arch"] != saved["arch"]:
+            print(f"error: {args.run} trains {saved['arch']}, not {given['arch']}", file=sys.stderr)
+            return 2
+        trainer = Trainer.resume(args.run, given, device=device, rank=rank, world=world)
+    else:
+        trainer = Trainer(TrainSettings(**given), args.run, device=device, rank=rank, world=world)
+    trainer.fit(int(args.max_images), args.max_minutes, args.save_minutes, args.sample_every, quiet=args.quiet)
+    if world > 1:
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

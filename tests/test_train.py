@@ -1,0 +1,117 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lego.checkpoint import load_checkpoint
+from lego.data import build
+from lego.train import Trainer, TrainSettings, draw_active, edm_losses, export, load_sharded, step_generator
+
+from test_data import FIXTURE
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "emoji.npz"
+    build(out, FIXTURE)
+    return str(out)
+
+
+def settings(data_file, **kw):
+    return TrainSettings(**{"arch": "tiny-emoji", "data": data_file, "batch": 8, "precision": "fp32",
+                            "warmup_images": 0, "lr": 1e-3, **kw})
+
+
+def test_brick_dropout_never_switches_every_brick_off():
+    seen = set()
+    for step in range(2000):
+        mask = draw_active(3, 0.5, step_generator(0, step, 0))
+        assert any(mask)
+        seen.add(tuple(mask))
+    assert len(seen) == 7  # all-on and the six partial subsets
+    assert all(draw_active(3, 0.0, step_generator(0, s, 0)) == [True] * 3 for s in range(50))
+
+
+def fixed_loss(trainer):
+    gen = torch.Generator().manual_seed(123)
+    images = trainer.images[:16].float() / 127.5 - 1
+    with torch.no_grad():
+        losses = edm_losses(trainer.model, images, trainer.labels[:16], [True] * 3, trainer.settings, 0.5, gen)
+    return float(torch.stack(losses).mean())
+
+
+def test_training_reduces_the_loss(data_file, tmp_path):
+    trainer = Trainer(settings(data_file, brick_dropout=0.0), tmp_path)
+    before = fixed_loss(trainer)
+    for _ in range(15):
+        trainer.train_step()
+    assert fixed_loss(trainer) < 0.9 * before
+
+
+def test_skipped_bricks_get_no_loss_and_no_update(data_file, tmp_path):
+    trainer = Trainer(settings(data_file), tmp_path)
+    gen = torch.Generator().manual_seed(0)
+    images = trainer.images[:4].float() / 127.5 - 1
+    losses = edm_losses(trainer.model, images, trainer.labels[:4], [True, False, True], trainer.settings, 0.5, gen)
+    assert losses[1] is None and losses[0] is not None and losses[2] is not None
+    torch.stack([x for x in losses if x is not None]).mean().backward()
+    assert all(p.grad is None for p in trainer.model.model[1].parameters())
+
+
+@pytest.mark.parametrize("precision,exact", [("fp32", True), ("bf16", False)])
+def test_resume_matches_an_uninterrupted_run(data_file, tmp_path, precision, exact):
+    s = settings(data_file, state_precision=precision)
+    straight = Trainer(s, tmp_path / "a")
+    straight.fit(max_images=160, quiet=True)
+    split = Trainer(s, tmp_path / "b")
+    split.fit(max_images=80, quiet=True)
+    resumed = Trainer.resume(tmp_path / "b")
+    assert resumed.progress.images == 80
+    resumed.fit(max_images=160, quiet=True)
+    a, b = load_sharded(tmp_path / "a" / "state", "weights"), load_sharded(tmp_path / "b" / "state", "weights")
+    for k in a:
+        if exact:
+            assert torch.equal(a[k], b[k]), k
+        else:
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-3)
+    info = json.loads((tmp_path / "b" / "state" / "trainer.json").read_text())
+    assert info["images"] == 160 and len(info["segments"]) == 2
+    assert len((tmp_path / "b" / "log.jsonl").read_text().splitlines()) >= 1
+
+
+def test_emoji_s_state_fits_the_transfer_limits(data_file, tmp_path):
+    trainer = Trainer(TrainSettings(arch="emoji-s", data=data_file, batch=2, precision="fp32"), tmp_path)
+    trainer.train_step()
+    state = trainer.save_state(1.0, 2)
+    sizes = [f.stat().st_size for f in state.iterdir()]
+    assert max(sizes) <= 16 * 2**20
+    assert sum(sizes) < 64 * 2**20
+
+
+def test_export_writes_a_loadable_checkpoint_with_credits(data_file, tmp_path):
+    trainer = Trainer(settings(data_file), tmp_path / "run")
+    trainer.fit(max_images=16, quiet=True)
+    out = export(tmp_path / "run", tmp_path / "ckpt")
+    model = load_checkpoint(out)
+    ema = trainer.ema.state_dict()
+    assert all(torch.equal(model.state_dict()[k], v.half().float()) for k, v in ema.items())
+    card = (out / "README.md").read_text()
+    assert "16 training images seen" in card and "Twemoji" in card and "Apache-2.0" in card
+
+
+def test_command_line_with_two_processes_through_torchrun(data_file, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+         "-m", "lego.train", "run", "--run-dir", str(tmp_path / "ddp"), "--data", data_file, "--arch", "tiny-emoji",
+         "--batch", "8", "--max-images", "32", "--precision", "fp32", "--quiet"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    info = json.loads((tmp_path / "ddp" / "state" / "trainer.json").read_text())
+    assert info["images"] == 32 and info["step"] == 4
