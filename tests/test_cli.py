@@ -58,5 +58,5 @@ def test_generate_refuses_bad_input_with_a_message(tmp_path):
 def test_info_lists_bricks_parameters_and_flops():
     done = run("info", "--arch", "emoji-s", "--size", "128x64")
     assert done.returncode == 0, done.stderr
-    assert "B2 global r64/p4" in done.stdout and "parameters: 7,729,004" in done.stdout
+    assert "B2 global r64/p4" in done.stdout and "parameters: 5,938,572" in done.stdout
     assert "at 128x64" in done.stdout
