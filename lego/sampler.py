@@ -7,7 +7,7 @@ evaluation uses row ``i`` of the schedule's mask, the Heun corrector included.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -108,7 +108,6 @@ def _noise(generators: Sequence[torch.Generator], shape: tuple[int, ...], device
     return torch.stack([torch.randn(shape, generator=g) for g in generators]).to(device)
 
 
-@torch.inference_mode()
 def sample(
     model: LegoModel,
     seeds: Sequence[int],
@@ -123,6 +122,34 @@ def sample(
     brick_estimates: bool = False,
 ) -> SampleResult:
     """Generate one image per seed. ``labels[i]`` is a class index or None (unconditional)."""
+    steps = sample_steps(model, seeds, labels, settings, schedule, height, width, precision, should_stop,
+                         brick_estimates)
+    while True:
+        try:
+            info = next(steps)
+        except StopIteration as done:
+            return done.value
+        if callback is not None:
+            callback(info)
+
+
+def sample_steps(
+    model: LegoModel,
+    seeds: Sequence[int],
+    labels: Sequence[int | None] | None = None,
+    settings: SamplerSettings = SamplerSettings(),
+    schedule: BrickSchedule | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    precision: str = "fp32",
+    should_stop: Callable[[], bool] | None = None,
+    brick_estimates: bool = False,
+) -> Generator[StepInfo, None, SampleResult]:
+    """``sample`` as a generator: yields each step's StepInfo, returns the SampleResult.
+
+    Closing the generator stops sampling after the current step; ``should_stop`` is checked
+    before every network evaluation. Inputs are validated before the first evaluation.
+    """
     config = model.config
     device = next(model.parameters()).device
     height = config.image_size if height is None else height
@@ -182,21 +209,20 @@ def sample(
         if settings.churn > 0 and settings.churn_sigma_min <= t <= settings.churn_sigma_max:
             gamma = min(settings.churn / settings.steps, math.sqrt(2) - 1)
         t_hat = t + gamma * t
-        if gamma > 0:
-            x = x + math.sqrt(t_hat**2 - t**2) * settings.churn_noise * _noise(generators, shape, device)
-        denoised, per_brick = denoise(x, t_hat, active, seconds, brick_estimates)
-        slope = (x - denoised) / t_hat
-        x_next = x + (t_next - t_hat) * slope
-        if settings.method == "heun" and t_next > 0:
-            denoised_next, _ = denoise(x_next, t_next, active, seconds, False)
-            slope_next = (x_next - denoised_next) / t_next
-            x_next = x + (t_next - t_hat) * (slope + slope_next) / 2
+        with torch.inference_mode():
+            if gamma > 0:
+                x = x + math.sqrt(t_hat**2 - t**2) * settings.churn_noise * _noise(generators, shape, device)
+            denoised, per_brick = denoise(x, t_hat, active, seconds, brick_estimates)
+            slope = (x - denoised) / t_hat
+            x_next = x + (t_next - t_hat) * slope
+            if settings.method == "heun" and t_next > 0:
+                denoised_next, _ = denoise(x_next, t_next, active, seconds, False)
+                slope_next = (x_next - denoised_next) / t_next
+                x_next = x + (t_next - t_hat) * (slope + slope_next) / 2
         step_seconds = wall_clock(device) - start
         result.step_seconds.append(step_seconds)
         result.brick_seconds.append(seconds)
-        if callback is not None:
-            callback(StepInfo(i, settings.steps, t_hat, t_next, list(active), x, denoised, per_brick, seconds,
-                              step_seconds))
+        yield StepInfo(i, settings.steps, t_hat, t_next, list(active), x, denoised, per_brick, seconds, step_seconds)
         x = x_next
     result.images = x.float()
     return result

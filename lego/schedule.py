@@ -233,3 +233,52 @@ def load_schedule(spec: str, config: LegoConfig) -> BrickSchedule:
     if path.stat().st_size > MAX_JSON_BYTES:
         raise ScheduleError(f"schedule file {spec} is larger than {MAX_JSON_BYTES // 1024} KiB")
     return BrickSchedule.from_json(path.read_text(encoding="utf-8"), config.num_bricks)
+
+
+# ---- the editor's grid: equal ranges of progress ----------------------------------------
+
+MAX_GRID_RANGES = 20
+
+
+def grid_edges(num_ranges: int) -> list[Range]:
+    if not 1 <= num_ranges <= MAX_GRID_RANGES:
+        raise ScheduleError(f"the number of ranges must be from 1 to {MAX_GRID_RANGES}, got {num_ranges}")
+    return [(j / num_ranges, (j + 1) / num_ranges) for j in range(num_ranges)]
+
+
+def from_grid(cells: Sequence[Sequence[int]], num_ranges: int, name: str = "custom") -> BrickSchedule:
+    """``cells[k]``: indices of the ranges in which brick k runs (adjacent ranges are merged)."""
+    edges = grid_edges(num_ranges)
+    ranges = []
+    for k, on in enumerate(cells):
+        bad = [j for j in on if not (isinstance(j, int) and 0 <= j < num_ranges)]
+        if bad:
+            raise ScheduleError(f"brick {k}: unknown range(s) {bad}; ranges are numbered 0 to {num_ranges - 1}")
+        merged: list[Range] = []
+        for j in sorted(set(on)):
+            a, b = edges[j]
+            if merged and merged[-1][1] == a:
+                merged[-1] = (merged[-1][0], b)
+            else:
+                merged.append((a, b))
+        ranges.append(tuple(merged))
+    return BrickSchedule(tuple(ranges), name=name)
+
+
+def to_grid(schedule: BrickSchedule, num_ranges: int) -> list[list[int]]:
+    """The ranges whose midpoint each brick covers (exact when the schedule's edges are on the grid)."""
+    edges = grid_edges(num_ranges)
+    return [[j for j, (a, b) in enumerate(edges) if _covers(r, (a + b) / 2)] for r in schedule.ranges]
+
+
+def grid_labels(num_ranges: int, steps: int, sigmas: Sequence[float]) -> list[str]:
+    """'steps 1-4, sigma 80-9.7' for each range, as the mask rule assigns steps to it."""
+    labels = []
+    for a, b in grid_edges(num_ranges):
+        inside = [i for i in range(steps) if a <= (i + 0.5) / steps < b]
+        if inside:
+            first, last = inside[0], inside[-1]
+            labels.append(f"steps {first + 1}-{last + 1}, σ {sigmas[first]:.3g}→{sigmas[last + 1]:.3g}")
+        else:
+            labels.append(f"{a:.0%}-{b:.0%}: no step")
+    return labels

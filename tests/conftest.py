@@ -1,3 +1,6 @@
+import contextlib
+import socket
+
 import pytest
 import torch
 
@@ -23,3 +26,25 @@ def any_model(request) -> LegoModel:
 @pytest.fixture
 def pg_model() -> LegoModel:
     return randomized("tiny-pg")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def launched_app():
+    """The real app on a free loopback port, serving a tiny random 64x64 emoji model."""
+    import app
+    from lego.playground import Limits
+
+    model = randomized("tiny-emoji")
+    demo = app.build_demo(model, limits=Limits(max_gflops=150, max_pixels=256 * 256, max_side=512), precision="fp32")
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        yield model, f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()

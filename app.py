@@ -1,0 +1,293 @@
+"""LEGO Playground: switch diffusion bricks on and off per timestep range and see what it costs.
+
+    python app.py [--checkpoint DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 7860] [--share]
+
+Layout and wiring only: the logic lives in lego.playground, lego.charts and lego.schedule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from lego import charts  # noqa: E402
+from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
+from lego.flops import format_flops  # noqa: E402
+from lego.images import to_uint8  # noqa: E402
+from lego.model import LegoModel  # noqa: E402
+from lego.playground import (NO_CLASS, Limits, PlaygroundError, RunRecord, brick_table, check_limits,  # noqa: E402
+                             class_names, difference_map, estimate, matched_steps, measure_throughput,
+                             parse_request, random_seed, region_overlay, run, run_to_end)
+from lego.precision import default_device, resolve_precision  # noqa: E402
+from lego.sampler import METHODS, StepInfo, sigma_steps  # noqa: E402
+from lego.schedule import PRESETS, BrickSchedule, ScheduleError, from_grid, grid_labels, preset, to_grid  # noqa: E402
+
+DEFAULT_RANGES = 5
+NOTES = """
+**How to read this.** Every brick is a small transformer that only looks inside square *regions*.
+*Local* bricks (small regions) do **local-feature enrichment**: they sharpen edges and texture
+where they are. The *global* brick sees the whole image and does **global-content
+orchestration**: it decides what goes where. Early steps (high noise, large sigma) settle the
+layout; late steps (low noise) only add detail, which is why the paper switches the global
+brick off late (the `pg-recipe` preset).
+"""
+
+
+def _png_files(record: RunRecord, config, out_dir: Path) -> list[str]:
+    paths = []
+    for i, image in enumerate(record.images):
+        path = out_dir / f"lego_seed{record.request.seeds[i]}.png"
+        Image.fromarray(image).save(path)
+        paths.append(str(path))
+    report = out_dir / f"lego_seed{record.request.seed}_report.json"
+    report.write_text(json.dumps(record.report(config), indent=2))
+    return paths + [str(report)]
+
+
+def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = "auto") -> gr.Blocks:
+    config = model.config
+    device = next(model.parameters()).device
+    precision = resolve_precision(precision, device)
+    limits = limits or Limits.for_device(device)
+    throughput = measure_throughput(model, precision)
+    names = [config.brick_name(k) for k in range(config.num_bricks)]
+    unit = config.size_unit
+    table = brick_table(config)
+
+    def schedule_from(num_ranges, cells, schedule_json) -> BrickSchedule:
+        if schedule_json and schedule_json.strip():
+            return BrickSchedule.from_json(schedule_json, config.num_bricks)
+        return from_grid([list(c or []) for c in cells], int(num_ranges))
+
+    def parse(category, seed, steps, guidance, sampler, images, width, height, num_ranges, schedule_json, cells):
+        try:
+            schedule = schedule_from(num_ranges, cells, schedule_json)
+            request = parse_request(config, category, seed, steps, guidance, sampler, images, width, height, schedule)
+            est = estimate(config, request, throughput)
+            check_limits(est, request, limits)
+        except (PlaygroundError, ScheduleError) as exc:
+            raise gr.Error(str(exc)) from None
+        return request, est
+
+    def estimate_text(category, seed, steps, guidance, sampler, images, width, height, num_ranges, schedule_json,
+                      *cells):
+        try:
+            _, est = parse(category, seed, steps, guidance, sampler, images, width, height, num_ranges,
+                           schedule_json, cells)
+        except gr.Error as exc:
+            return f"⚠️ {exc.message}"
+        return est.summary()
+
+    def generate(category, seed, randomize, steps, guidance, sampler, images, width, height, previews,
+                 preview_every, num_ranges, schedule_json, *cells, progress=gr.Progress()):
+        seed = random_seed() if randomize else seed
+        request, est = parse(category, seed, steps, guidance, sampler, images, width, height, num_ranges,
+                             schedule_json, cells)
+        status = f"seed **{request.seed}** · {est.summary()}"
+        record = None
+        for item in run(model, request, est, precision):
+            if isinstance(item, StepInfo):
+                progress((item.step + 1, item.steps), desc="sampling", unit="steps")
+                if previews and ((item.step + 1) % max(1, int(preview_every)) == 0):
+                    preview = [Image.fromarray(a) for a in to_uint8(item.denoised)]
+                    yield (preview, f"step {item.step + 1}/{item.steps} · {status}", *[gr.skip()] * 5,
+                           request.seed)
+            else:
+                record = item
+        sigmas = request.settings.sigmas()
+        out_dir = Path(tempfile.mkdtemp(prefix="lego_"))
+        files = _png_files(record, config, out_dir)
+        c = record.estimate.cost
+        summary = (f"seed **{request.seed}** · {record.seconds:.2f} s measured ({record.precision}) · "
+                   f"{format_flops(c.total)} vs {format_flops(c.reference_total)} with every brick "
+                   f"(saving {c.saving:.0%}, predicted speed-up {c.predicted_speedup:.2f}x)")
+        yield ([Image.fromarray(a) for a in record.images], summary,
+               charts.flops_per_step(c, names),
+               charts.time_per_step(record.brick_seconds, record.step_seconds, names),
+               charts.schedule_heatmap(record.mask, names, sigmas),
+               files, record, request.seed)
+
+    def compare(category, seed, steps, guidance, sampler, width, height, num_ranges, schedule_json, *cells,
+                progress=gr.Progress()):
+        request, est = parse(category, seed, steps, guidance, sampler, 1, width, height, num_ranges,
+                             schedule_json, cells)
+        every = BrickSchedule.all_on(config.num_bricks)
+        fewer = matched_steps(config, request)
+        variants = {"all bricks": (request.steps, every), "schedule": (request.steps, request.schedule),
+                    f"all bricks, {fewer} steps": (fewer, every)}
+        records = {}
+        for i, (label, (n, sched)) in enumerate(variants.items()):
+            progress((i, len(variants)), desc=f"running {label}", unit="runs")
+            req = parse_request(config, category, request.seed, n, guidance, sampler, 1, width, height, sched)
+            records[label] = run_to_end(model, req, estimate(config, req, throughput), precision)
+        full, sch, base = records.values()
+        diff = difference_map(full.images[0], sch.images[0])
+        measured = full.seconds / max(sch.seconds, 1e-9)
+        text = (f"Seed **{request.seed}**. Schedule: {format_flops(sch.estimate.cost.total)}, {sch.seconds:.2f} s; "
+                f"all bricks: {format_flops(full.estimate.cost.total)}, {full.seconds:.2f} s. "
+                f"Predicted speed-up {sch.estimate.cost.predicted_speedup:.2f}x, measured {measured:.2f}x. "
+                f"Honest baseline: every brick with {fewer} steps costs {format_flops(base.estimate.cost.total)} "
+                f"({base.seconds:.2f} s). Mean absolute pixel difference schedule vs all bricks: "
+                f"{np.abs(full.images[0].astype(int) - sch.images[0].astype(int)).mean():.1f} / 255.")
+        plot = charts.totals(list(records), [r.estimate.gflops for r in records.values()],
+                             [r.seconds for r in records.values()])
+        return (Image.fromarray(full.images[0]), Image.fromarray(sch.images[0])), diff, base.images[0], plot, text
+
+    def inside(record: RunRecord | None, step: int, brick: str):
+        if record is None or not record.frames:
+            return [], None, "Run **Generate** first: this view replays its stored steps."
+        frame = record.frames[min(max(int(step), 1), len(record.frames)) - 1]
+        items = [(frame.noisy, f"x_t (sigma {frame.sigma:.3g}, rescaled)"), (frame.denoised, "denoised estimate")]
+        items += [(b, f"{names[k]}'s own estimate") for k, b in enumerate(frame.bricks) if b is not None]
+        k = names.index(brick) if brick in names else config.num_bricks - 1
+        overlay = region_overlay(frame.denoised, config.bricks[k].region, config.bricks[k].patch)
+        on = ", ".join(n for n, a in zip(names, frame.active) if a)
+        return items, overlay, f"Step {frame.step + 1} of {len(record.frames)}, sigma {frame.sigma:.3g}; bricks on: {on}."
+
+    def apply_preset(name: str, num_ranges: int):
+        try:
+            grid = to_grid(preset(name, config), int(num_ranges))
+        except ScheduleError as exc:
+            raise gr.Error(str(exc)) from None
+        return [gr.update(value=g) for g in grid]
+
+    def relabel(num_ranges: int, steps: int, *cells):
+        labels = grid_labels(int(num_ranges), int(steps), sigma_steps(int(steps)))
+        choices = [(label, j) for j, label in enumerate(labels)]
+        return [gr.update(choices=choices, value=[j for j in (c or []) if j < int(num_ranges)]) for c in cells]
+
+    with gr.Blocks(title="LEGO Playground") as demo:
+        gr.Markdown("# LEGO Playground\nA diffusion model built from stackable, skippable **LEGO bricks** "
+                    "(Zheng et al., ICLR 2024). Switch any brick off for any range of steps and see what it "
+                    "saves and what it costs.")
+        record_state = gr.State(None)
+        with gr.Tab("Generate"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    category = gr.Dropdown([NO_CLASS] + class_names(config), value=class_names(config)[0],
+                                           label="Category")
+                    with gr.Row():
+                        seed = gr.Number(0, label="Seed", precision=0, minimum=0)
+                        randomize = gr.Checkbox(False, label="Random seed")
+                    steps = gr.Slider(2, 50, 18, step=1, label="Steps")
+                    guidance = gr.Slider(0, 8, 2.0, step=0.1, label="Guidance (1 = off)")
+                    sampler = gr.Radio(list(METHODS), value="heun", label="Sampler")
+                    images = gr.Slider(1, 4, 1, step=1, label="Number of images")
+                    with gr.Row():
+                        width = gr.Slider(unit, limits.max_side, config.image_size, step=unit,
+                                          label=f"Width (multiples of {unit})")
+                        height = gr.Slider(unit, limits.max_side, config.image_size, step=unit,
+                                           label=f"Height (multiples of {unit})")
+                    with gr.Row():
+                        previews = gr.Checkbox(True, label="Stream previews")
+                        preview_every = gr.Slider(1, 10, 3, step=1, label="Preview every k steps")
+                with gr.Column(scale=1):
+                    gr.Markdown("### Brick schedule\nTick the step ranges in which each brick runs.")
+                    with gr.Row():
+                        preset_name = gr.Dropdown(list(PRESETS), value="all", label="Preset")
+                        num_ranges = gr.Slider(1, 10, DEFAULT_RANGES, step=1, label="Number of step ranges")
+                    gr.Markdown("\n".join(
+                        ["| brick | region | patch | depth | parameters | FLOPs / evaluation | role |",
+                         "|---|---|---|---|---|---|---|"]
+                        + [f"| {r['brick']} | {r['region']} | {r['patch']} | {r['depth']} | {r['parameters']:,} | "
+                           f"{format_flops(r['flops_per_evaluation'])} | {r['role']} |" for r in table]))
+                    labels = grid_labels(DEFAULT_RANGES, 18, sigma_steps(18))
+                    cells = [gr.CheckboxGroup([(lab, j) for j, lab in enumerate(labels)],
+                                              value=list(range(DEFAULT_RANGES)), label=names[k], type="value")
+                             for k in range(config.num_bricks)]
+                    with gr.Accordion("Schedule as JSON (overrides the grid when filled)", open=False):
+                        schedule_json = gr.Textbox("", lines=3, label="Schedule JSON",
+                                                   placeholder='{"bricks": {"0": [[0, 1]], "1": [[0, 1]], '
+                                                               '"2": [[0, 0.6]]}}')
+                    estimate_md = gr.Markdown(elem_id="estimate")
+                    with gr.Row():
+                        go_btn = gr.Button("Generate", variant="primary", elem_id="generate")
+                        stop_btn = gr.Button("Stop", variant="stop")
+            status = gr.Markdown(elem_id="status")
+            with gr.Row():
+                gallery = gr.Gallery(label="Images", format="png", columns=4, height=300, elem_id="gallery")
+                files = gr.File(label="PNG and JSON report", file_count="multiple")
+            with gr.Row():
+                flops_plot = gr.Plot(label="FLOPs per step", elem_id="flops-plot")
+                time_plot = gr.Plot(label="Time per step", elem_id="time-plot")
+            heatmap = gr.Plot(label="Schedule", elem_id="heatmap")
+        with gr.Tab("Compare"):
+            gr.Markdown("Same seed with every brick vs your schedule, and the honest baseline: every brick "
+                        "with fewer steps at about the schedule's FLOPs. Uses the settings of the Generate tab "
+                        "(one image).")
+            compare_btn = gr.Button("Compare", variant="primary")
+            compare_md = gr.Markdown()
+            with gr.Row():
+                slider = gr.ImageSlider(label="All bricks | schedule", format="png", type="pil")
+                diff_img = gr.Image(label="Difference (x4)", format="png")
+                base_img = gr.Image(label="Every brick, fewer steps", format="png")
+            totals_plot = gr.Plot(label="Totals")
+        with gr.Tab("Look inside"):
+            gr.Markdown(NOTES)
+            with gr.Row():
+                step_slider = gr.Slider(1, 100, 1, step=1, label="Step")
+                brick_pick = gr.Dropdown(names, value=names[-1], label="Draw this brick's regions and patches")
+            inside_md = gr.Markdown()
+            with gr.Row():
+                inside_gallery = gr.Gallery(label="At this step", format="png", columns=5, height=260)
+                overlay = gr.Image(label="Regions (red) and patches (blue)", format="png")
+        with gr.Tab("Model"):
+            gr.Markdown(f"Training size {config.image_size}x{config.image_size}, {config.num_classes} classes, "
+                        f"hidden size {config.hidden_size}, {config.num_heads} heads; running on {device.type} "
+                        f"in {precision}; measured {throughput:.0f} GFLOP/s at start-up. Limits: "
+                        f"{limits.max_pixels:,} pixels, {limits.max_gflops:,.0f} GFLOPs per request.")
+
+        controls = [category, seed, steps, guidance, sampler, images, width, height, num_ranges, schedule_json, *cells]
+        for c in controls:
+            c.change(estimate_text, controls, estimate_md, queue=False, show_progress="hidden",
+                     api_visibility="private")
+        estimate_btn = gr.Button("Estimate", visible=False)
+        estimate_btn.click(estimate_text, controls, estimate_md, api_name="estimate", queue=False)
+        demo.load(estimate_text, controls, estimate_md, queue=False, api_visibility="private")
+        preset_name.change(apply_preset, [preset_name, num_ranges], cells, queue=False)
+        num_ranges.change(relabel, [num_ranges, steps, *cells], cells, queue=False)
+        steps.change(relabel, [num_ranges, steps, *cells], cells, queue=False)
+        gen_event = go_btn.click(
+            generate,
+            [category, seed, randomize, steps, guidance, sampler, images, width, height, previews, preview_every,
+             num_ranges, schedule_json, *cells],
+            [gallery, status, flops_plot, time_plot, heatmap, files, record_state, seed],
+            api_name="generate", trigger_mode="once", concurrency_limit=1)
+        gen_event.then(lambda r: gr.update(maximum=len(r.frames) if r else 1, value=len(r.frames) if r else 1),
+                       record_state, step_slider, queue=False)
+        stop_btn.click(None, None, None, cancels=[gen_event], queue=False)
+        compare_btn.click(compare, [category, seed, steps, guidance, sampler, width, height, num_ranges,
+                                    schedule_json, *cells],
+                          [slider, diff_img, base_img, totals_plot, compare_md], api_name="compare",
+                          trigger_mode="once", concurrency_limit=1)
+        for c in (step_slider, brick_pick, record_state):
+            c.change(inside, [record_state, step_slider, brick_pick], [inside_gallery, overlay, inside_md],
+                     queue=False)
+    demo.queue(max_size=20, default_concurrency_limit=1)
+    return demo
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="LEGO Playground")
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint directory or Hub repo id")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    args = parser.parse_args()
+    model = load_checkpoint(args.checkpoint, device=default_device())
+    build_demo(model, precision=args.precision).launch(server_name=args.host, server_port=args.port,
+                                                       share=args.share)
+
+
+if __name__ == "__main__":
+    main()

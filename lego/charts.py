@@ -1,0 +1,64 @@
+"""Plotly figures of a run: where the FLOPs and the time went, brick by brick and step by step."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+
+from .flops import ScheduleCost
+
+BRICK_COLOURS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
+HEIGHT = 300
+
+
+def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
+    fig.update_layout(title=title, height=HEIGHT, margin=dict(l=50, r=10, t=40, b=40), barmode="stack",
+                      xaxis_title="step", yaxis_title=y_title, legend=dict(orientation="h", y=-0.25),
+                      template="plotly_white")
+    return fig
+
+
+def _colour(k: int) -> str:
+    return BRICK_COLOURS[k % len(BRICK_COLOURS)]
+
+
+def flops_per_step(cost: ScheduleCost, names: Sequence[str]) -> go.Figure:
+    steps = list(range(1, len(cost.per_step) + 1))
+    fig = go.Figure([go.Bar(name=names[k], x=steps, y=[s.bricks[k] / 1e9 for s in cost.per_step],
+                            marker_color=_colour(k)) for k in range(len(names))])
+    return _layout(fig, "FLOPs per step, by brick", "GFLOPs")
+
+
+def time_per_step(brick_seconds: Sequence[Sequence[float]], step_seconds: Sequence[float],
+                  names: Sequence[str]) -> go.Figure:
+    steps = list(range(1, len(step_seconds) + 1))
+    bars = [go.Bar(name=names[k], x=steps, y=[1000 * row[k] for row in brick_seconds], marker_color=_colour(k))
+            for k in range(len(names))]
+    other = [1000 * (total - sum(row)) for total, row in zip(step_seconds, brick_seconds)]
+    bars.append(go.Bar(name="sampler and conditioning", x=steps, y=other, marker_color="#BBBBBB"))
+    return _layout(go.Figure(bars), "Measured time per step, by brick", "ms")
+
+
+def schedule_heatmap(mask: Sequence[Sequence[bool]], names: Sequence[str], sigmas: Sequence[float]) -> go.Figure:
+    steps = list(range(1, len(mask) + 1))
+    z = [[int(row[k]) for row in mask] for k in range(len(names))]
+    hover = [[f"{names[k]}, step {i + 1} (sigma {sigmas[i]:.3g}): {'on' if mask[i][k] else 'off'}"
+              for i in range(len(mask))] for k in range(len(names))]
+    fig = go.Figure(go.Heatmap(z=z, x=steps, y=list(names), zmin=0, zmax=1, showscale=False, text=hover,
+                               hoverinfo="text", colorscale=[[0, "#EEEEEE"], [1, "#2E7D32"]], xgap=2, ygap=2))
+    fig.update_layout(title="Schedule used: bricks x steps (green = on)", height=HEIGHT,
+                      margin=dict(l=130, r=10, t=40, b=40), xaxis_title="step", template="plotly_white")
+    return fig
+
+
+def totals(labels: Sequence[str], gflops: Sequence[float], seconds: Sequence[float]) -> go.Figure:
+    """Side-by-side totals (e.g. all bricks vs the schedule vs fewer steps)."""
+    fig = go.Figure([
+        go.Bar(name="GFLOPs", x=list(labels), y=list(gflops), marker_color="#4C78A8", yaxis="y", offsetgroup=1),
+        go.Bar(name="seconds", x=list(labels), y=list(seconds), marker_color="#F58518", yaxis="y2", offsetgroup=2),
+    ])
+    fig.update_layout(title="Totals", height=HEIGHT, barmode="group", template="plotly_white",
+                      margin=dict(l=50, r=50, t=40, b=40), legend=dict(orientation="h", y=-0.25),
+                      yaxis=dict(title="GFLOPs"), yaxis2=dict(title="seconds", overlaying="y", side="right"))
+    return fig

@@ -1,0 +1,332 @@
+"""What the app does, without the browser: validate a request, estimate it, run it, report it.
+
+The app (``app.py``) only lays out components and wires them to these functions, so every
+behaviour here is testable in plain Python.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from .config import LegoConfig
+from .flops import ScheduleCost, brick_flops, evaluation_flops, format_flops, schedule_cost
+from .images import to_uint8
+from .model import LegoModel, brick_parameters
+from .precision import autocast
+from .sampler import METHODS, SamplerSettings, SamplingCancelled, StepInfo, sample_steps
+from .schedule import BrickSchedule, ScheduleError
+
+MAX_SEED = 2**31 - 1
+MAX_IMAGES = 4
+MAX_STEPS = 100
+NO_CLASS = "none (unconditional)"
+
+
+class PlaygroundError(ValueError):
+    """A request the playground refuses, with a message meant for the user."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What this machine agrees to serve. CPU defaults keep one request under about half a minute."""
+
+    max_gflops: float = 3000.0
+    max_pixels: int = 512 * 512
+    max_side: int = 1024
+
+    @classmethod
+    def for_device(cls, device: torch.device) -> "Limits":
+        return cls(max_gflops=200_000.0, max_pixels=1024 * 1024, max_side=2048) if device.type == "cuda" else cls()
+
+
+@dataclass(frozen=True)
+class Request:
+    label: int | None
+    seed: int
+    steps: int
+    guidance: float
+    method: str
+    images: int
+    width: int
+    height: int
+    schedule: BrickSchedule
+
+    @property
+    def settings(self) -> SamplerSettings:
+        return SamplerSettings(steps=self.steps, method=self.method, guidance=self.guidance)
+
+    @property
+    def guided(self) -> bool:
+        return self.guidance != 1.0 and self.label is not None
+
+    @property
+    def seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.images)]
+
+    def to_dict(self, config: LegoConfig) -> dict:
+        d = asdict(self)
+        d["schedule"] = self.schedule.to_dict()
+        d["class"] = None if self.label is None else class_names(config)[self.label]
+        d["seeds"] = self.seeds
+        return d
+
+
+def class_names(config: LegoConfig) -> list[str]:
+    return list(config.class_names) or [f"class {i}" for i in range(config.num_classes)]
+
+
+def _number(name: str, value: object, integer: bool = False) -> float:
+    if isinstance(value, bool):
+        raise PlaygroundError(f"{name} must be a number, got {value!r}")
+    if not isinstance(value, (int, float)):
+        try:
+            value = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise PlaygroundError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(value):
+        raise PlaygroundError(f"{name} must be a finite number, got {value}")
+    if integer and value != int(value):
+        raise PlaygroundError(f"{name} must be a whole number, got {value}")
+    return int(value) if integer else float(value)
+
+
+def parse_request(config: LegoConfig, class_name: str | None, seed: object, steps: object, guidance: object,
+                  method: str, images: object, width: object, height: object,
+                  schedule: BrickSchedule) -> Request:
+    """Turn raw UI/API values into a Request, or raise PlaygroundError saying what is wrong."""
+    names = class_names(config)
+    if class_name in (None, "", NO_CLASS):
+        label = None
+    elif class_name in names:
+        label = names.index(class_name)
+    else:
+        raise PlaygroundError(f"unknown category {class_name!r}; choose one of: {', '.join(names)}")
+    seed = _number("seed", seed, integer=True)
+    if not 0 <= seed <= MAX_SEED:
+        raise PlaygroundError(f"seed must be from 0 to {MAX_SEED}, got {seed}")
+    steps = _number("steps", steps, integer=True)
+    if not 1 <= steps <= MAX_STEPS:
+        raise PlaygroundError(f"steps must be from 1 to {MAX_STEPS}, got {steps}")
+    guidance = _number("guidance", guidance)
+    if not 0 <= guidance <= 20:
+        raise PlaygroundError(f"guidance must be from 0 to 20, got {guidance}")
+    if method not in METHODS:
+        raise PlaygroundError(f"sampler must be one of {', '.join(METHODS)}, got {method!r}")
+    images = _number("number of images", images, integer=True)
+    if not 1 <= images <= MAX_IMAGES:
+        raise PlaygroundError(f"number of images must be from 1 to {MAX_IMAGES}, got {images}")
+    width = _number("width", width, integer=True)
+    height = _number("height", height, integer=True)
+    unit = config.size_unit
+    for name, value in (("width", width), ("height", height)):
+        if value <= 0 or value % unit:
+            raise PlaygroundError(f"{name} must be a positive multiple of {unit} pixels for this model, got {value}")
+    try:
+        schedule.check_bricks(config.num_bricks)
+        schedule.mask(steps)
+    except ScheduleError as exc:
+        raise PlaygroundError(str(exc)) from None
+    return Request(label, seed, steps, guidance, method, images, width, height, schedule)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    cost: ScheduleCost
+    seconds: float  # predicted wall time from the measured throughput
+    memory_bytes: int
+
+    @property
+    def gflops(self) -> float:
+        return self.cost.total / 1e9
+
+    def summary(self) -> str:
+        c = self.cost
+        return (f"**{format_flops(c.total)}** for this request, {format_flops(c.reference_total)} with every brick: "
+                f"saving **{c.saving:.0%}**, predicted speed-up **{c.predicted_speedup:.2f}x**; "
+                f"about {self.seconds:.1f} s here, peak memory about {self.memory_bytes / 2**20:.0f} MiB")
+
+
+def peak_memory_bytes(config: LegoConfig, request: Request) -> int:
+    """Rough activation peak: the largest brick's tokens and attention weights for the whole batch."""
+    batch = request.images * (2 if request.guided else 1)
+    pixels = request.width * request.height
+    peak = 0
+    for b in config.bricks:
+        tokens = pixels // b.patch**2
+        mlp = tokens * config.hidden_size * (4 + config.mlp_ratio) * 4
+        attention = (tokens // b.tokens_per_region()) * config.num_heads * b.tokens_per_region() ** 2 * 4 * 2
+        peak = max(peak, batch * int(mlp + attention))
+    return peak + batch * pixels * config.channels * 4 * 8
+
+
+def estimate(config: LegoConfig, request: Request, gflops_per_second: float) -> Estimate:
+    cost = schedule_cost(config, request.schedule, request.settings, request.height, request.width, request.guided,
+                         request.images)
+    return Estimate(cost, cost.total / 1e9 / max(gflops_per_second, 1e-9), peak_memory_bytes(config, request))
+
+
+def check_limits(estimate: Estimate, request: Request, limits: Limits) -> None:
+    if max(request.width, request.height) > limits.max_side or request.width * request.height > limits.max_pixels:
+        raise PlaygroundError(
+            f"{request.width}x{request.height} is larger than this machine serves "
+            f"(at most {limits.max_pixels} pixels and {limits.max_side} per side)")
+    if estimate.gflops > limits.max_gflops:
+        raise PlaygroundError(
+            f"this request needs {estimate.gflops:,.0f} GFLOPs, more than this machine serves per request "
+            f"({limits.max_gflops:,.0f}); lower the size, steps or number of images, or switch bricks off")
+
+
+@dataclass
+class Frame:
+    """One step of the first image, as 8-bit pictures (the 'look inside' view replays these)."""
+
+    step: int
+    sigma: float
+    active: list[bool]
+    noisy: np.ndarray
+    denoised: np.ndarray
+    bricks: list[np.ndarray | None]
+
+
+@dataclass
+class RunRecord:
+    request: Request
+    images: list[np.ndarray]
+    estimate: Estimate
+    mask: list[list[bool]]
+    step_seconds: list[float]
+    brick_seconds: list[list[float]]
+    precision: str
+    frames: list[Frame] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.step_seconds)
+
+    def report(self, config: LegoConfig) -> dict:
+        cost = self.estimate.cost
+        return {
+            "request": self.request.to_dict(config),
+            "precision": self.precision,
+            "seconds": round(self.seconds, 4),
+            "step_seconds": [round(s, 5) for s in self.step_seconds],
+            "brick_seconds_per_step": [[round(s, 5) for s in row] for row in self.brick_seconds],
+            "mask": self.mask,
+            "flops": {"total": cost.total, "all_bricks": cost.reference_total, "per_brick": cost.per_brick,
+                      "per_step": [s.total for s in cost.per_step], "saving": round(cost.saving, 4),
+                      "predicted_speedup": round(cost.predicted_speedup, 4)},
+            "bricks": brick_table(config),
+        }
+
+
+def display_noisy(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """x_t rescaled to unit variance so that early, very noisy states are visible."""
+    return x / math.sqrt(1 + sigma**2)
+
+
+def run(model: LegoModel, request: Request, estimate_: Estimate, precision: str = "auto",
+        should_stop: Callable[[], bool] | None = None, keep_frames: bool = True) -> Iterator[StepInfo | RunRecord]:
+    """Sample the request; yields every StepInfo, then the RunRecord. Stops when closed or asked."""
+    steps = sample_steps(model, request.seeds, [request.label] * request.images, request.settings, request.schedule,
+                         request.height, request.width, precision, should_stop, brick_estimates=keep_frames)
+    frames: list[Frame] = []
+    while True:
+        try:
+            info = next(steps)
+        except StopIteration as done:
+            result = done.value
+            break
+        if keep_frames:
+            frames.append(Frame(info.step, info.sigma, info.active,
+                                to_uint8(display_noisy(info.x[:1], info.sigma))[0], to_uint8(info.denoised[:1])[0],
+                                [None if b is None else to_uint8(b[:1])[0] for b in info.brick_denoised]))
+        yield info
+    yield RunRecord(request, list(to_uint8(result.images)), estimate_, result.mask, result.step_seconds,
+                    result.brick_seconds, result.precision, frames)
+
+
+def run_to_end(model: LegoModel, request: Request, estimate_: Estimate, precision: str = "auto",
+               keep_frames: bool = False) -> RunRecord:
+    *_, record = run(model, request, estimate_, precision, keep_frames=keep_frames)
+    return record
+
+
+def random_seed() -> int:
+    return random.randint(0, MAX_SEED)
+
+
+BRICK_ROLES = {
+    "local": "local-feature enrichment: sharpens detail inside {r}x{r} pixel regions",
+    "global": "global-content orchestration: sees the whole {r}x{r} image and sets the layout",
+}
+
+
+def brick_table(config: LegoConfig) -> list[dict]:
+    params = brick_parameters(LegoModel(config)) if config.hidden_size <= 512 else [None] * config.num_bricks
+    rows = []
+    for i, b in enumerate(config.bricks):
+        kind = "global" if config.is_global(i) else "local"
+        rows.append({"brick": config.brick_name(i), "region": b.region, "patch": b.patch, "depth": b.depth,
+                     "parameters": params[i],
+                     "flops_per_evaluation": brick_flops(config, i, config.image_size, config.image_size),
+                     "role": BRICK_ROLES[kind].format(r=b.region)})
+    return rows
+
+
+def matched_steps(config: LegoConfig, request: Request) -> int:
+    """The step count at which all bricks cost about what the request's schedule costs (the honest baseline)."""
+    target = estimate(config, request, 1.0).cost.total
+    best, best_gap = 1, math.inf
+    for n in range(1, request.steps + 1):
+        trial = Request(**{**request.__dict__, "steps": n, "schedule": BrickSchedule.all_on(config.num_bricks)})
+        gap = abs(estimate(config, trial, 1.0).cost.total - target)
+        if gap < best_gap:
+            best, best_gap = n, gap
+    return best
+
+
+def difference_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-pixel absolute difference, amplified 4x and shown dark on white."""
+    diff = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2)
+    shade = 255 - np.clip(diff * 4, 0, 255)
+    return np.repeat(shade[:, :, None], 3, axis=2).astype(np.uint8)
+
+
+def region_overlay(image: np.ndarray, region: int, patch: int, scale: int = 4) -> np.ndarray:
+    """The image enlarged, with patch lines (thin, light) and region lines (thick, dark) drawn over it."""
+    big = np.kron(image, np.ones((scale, scale, 1), dtype=np.uint8))
+    out = big.copy()
+    h, w = image.shape[:2]
+    for step, colour, width in ((patch, (200, 200, 255), 1), (region, (220, 30, 30), 2)):
+        for y in range(0, h + 1, step):
+            out[max(0, y * scale - width // 2): y * scale + (width + 1) // 2, :] = colour
+        for x in range(0, w + 1, step):
+            out[:, max(0, x * scale - width // 2): x * scale + (width + 1) // 2] = colour
+    return out
+
+
+def measure_throughput(model: LegoModel, precision: str, repeats: int = 3) -> float:
+    """GFLOP/s of one guided evaluation at the training size, for time estimates."""
+    config = model.config
+    device = next(model.parameters()).device
+    x = torch.randn(2, config.channels, config.image_size, config.image_size, device=device)
+    labels = torch.zeros(2, dtype=torch.long, device=device)
+    best = math.inf
+    with torch.inference_mode(), autocast(precision, device):
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            model(x, torch.tensor(1.0, device=device), labels)
+            best = min(best, time.perf_counter() - start)
+    return evaluation_flops(config, config.image_size, config.image_size, batch=2).total / 1e9 / best
+
+
+__all__ = ["Estimate", "Frame", "Limits", "NO_CLASS", "PlaygroundError", "Request", "RunRecord", "SamplingCancelled",
+           "brick_table", "check_limits", "class_names", "difference_map", "estimate", "matched_steps",
+           "measure_throughput", "parse_request", "random_seed", "region_overlay", "run", "run_to_end"]

@@ -1,0 +1,143 @@
+"""The real app, launched in-process on a free port with a tiny random model, driven through gradio_client."""
+
+import json
+import time
+
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from lego.config import EMOJI_CATEGORIES
+from lego.flops import schedule_cost
+from lego.sampler import SamplerSettings
+from lego.schedule import BrickSchedule, preset
+
+from conftest import launched_app
+
+ALL = [0, 1, 2, 3, 4]
+
+
+@pytest.fixture(scope="module")
+def served():
+    with launched_app() as (model, url):
+        client = Client(url, verbose=False)
+        yield model, client, url
+        client.close()
+
+
+def generate_args(**kw):
+    args = dict(category="Flags", seed=5, randomize=False, steps=6, guidance=2.0, sampler="heun", images=1, width=64,
+                height=64, previews=True, preview_every=2, num_ranges=5, schedule_json="", b0=ALL, b1=ALL, b2=ALL)
+    args.update(kw)
+    return list(args.values())
+
+
+def plot(output) -> dict:
+    return json.loads(output["plot"])
+
+
+def test_generate_streams_previews_and_returns_images_charts_report(served):
+    model, client, _ = served
+    job = client.submit(*generate_args(images=2, width=128, height=64, b2=[0, 1, 2]), api_name="/generate")
+    outputs = list(job)
+    assert len(outputs) == 3 + 1  # previews at steps 2, 4, 6, then the result
+    gallery, status, flops, times, heat, files, seed = outputs[-1]
+    assert seed == 5 and "seed **5**" in status
+    from PIL import Image
+
+    pictures = [Image.open(g["image"]) for g in gallery]
+    assert len(pictures) == 2 and all(p.size == (128, 64) and p.format == "PNG" for p in pictures)
+    assert len(plot(flops)["data"]) == 3  # one trace per brick
+    assert [t["name"] for t in plot(times)["data"]][-1] == "sampler and conditioning"
+    schedule = BrickSchedule(((((0.0, 1.0),),) * 2) + (((0.0, 0.6),),))
+    assert plot(heat)["data"][0]["z"] == [[int(r[k]) for r in schedule.mask(6)] for k in range(3)]
+    report = json.loads(open([f for f in files if f.endswith(".json")][0]).read())
+    expected = schedule_cost(model.config, schedule, SamplerSettings(steps=6, guidance=2.0), 64, 128, True, 2)
+    assert report["flops"]["total"] == expected.total < report["flops"]["all_bricks"]
+    assert report["request"]["seeds"] == [5, 6] and report["request"]["class"] == "Flags"
+    assert len(report["step_seconds"]) == 6 and report["mask"] == schedule.mask(6)
+    assert len([f for f in files if f.endswith(".png")]) == 2
+
+
+def test_previews_can_be_switched_off_and_seed_can_be_random(served):
+    _, client, _ = served
+    outputs = list(client.submit(*generate_args(previews=False, randomize=True, seed=0), api_name="/generate"))
+    assert len(outputs) == 1
+    assert outputs[0][-1] != 0 and f"seed **{outputs[0][-1]}**" in outputs[0][1]
+
+
+def test_same_seed_gives_the_same_png(served):
+    _, client, _ = served
+    a = client.predict(*generate_args(previews=False), api_name="/generate")
+    b = client.predict(*generate_args(previews=False), api_name="/generate")
+    assert open(a[0][0]["image"], "rb").read() == open(b[0][0]["image"], "rb").read()
+
+
+def test_estimate_before_running(served):
+    model, client, _ = served
+    text = client.predict("Flags", 0, 18, 2.0, "heun", 1, 64, 64, 5, preset("pg-recipe", model.config).to_json(),
+                          ALL, ALL, ALL, api_name="/estimate")
+    assert "saving **" in text and "predicted speed-up" in text
+    refused = client.predict("Flags", 0, 18, 2.0, "heun", 1, 64, 64, 5, "", [0, 1], [], [], api_name="/estimate")
+    assert "no brick is on at step" in refused
+
+
+# Where a slider or number box has bounds, Gradio's own check answers first ("less than minimum value").
+@pytest.mark.parametrize("change,message", [
+    ({"width": 96}, "multiple of 64"),
+    ({"width": 0}, "less than minimum value 64"),
+    ({"width": 100000, "height": 100000}, "greater than maximum value 512"),
+    ({"width": 512, "height": 512}, "512x512 is larger than this machine serves"),
+    ({"width": 256, "height": 256, "images": 4, "steps": 50}, "GFLOPs, more than this machine serves"),
+    ({"steps": 0}, "less than minimum value 2"),
+    ({"steps": 10**6}, "greater than maximum value 50"),
+    ({"guidance": -1}, "less than minimum value 0"),
+    ({"seed": -3}, "less than minimum value 0"),
+    ({"seed": 2**40}, "seed must be from 0"),
+    ({"category": "Dragons"}, "Dragons is not in the list of choices"),
+    ({"images": 9}, "greater than maximum value 4"),
+    ({"b0": [0, 1], "b1": [], "b2": []}, "no brick is on at step"),
+    ({"schedule_json": '{"bricks": {"7": [[0, 1]]}}'}, "unknown brick '7'"),
+    ({"schedule_json": "{not json"}, "not valid JSON"),
+    ({"schedule_json": "x" * 70000}, "larger than"),
+])
+def test_bad_input_is_refused_with_a_clear_message(served, change, message):
+    _, client, _ = served
+    with pytest.raises(AppError, match=message):
+        client.predict(*generate_args(**change), api_name="/generate")
+    ok = client.predict(*generate_args(previews=False, steps=2), api_name="/generate")
+    assert len(ok[0]) == 1
+
+
+def test_compare_all_bricks_schedule_and_matched_baseline(served):
+    model, client, _ = served
+    sched = preset("pg-recipe", model.config).to_json()
+    before, diff, base, totals, text = client.predict("Flags", 3, 10, 2.0, "heun", 64, 64, 5, sched, ALL, ALL, ALL,
+                                                      api_name="/compare")
+    assert len(before) == 2 and diff.endswith(".png") and base.endswith(".png")
+    assert "Predicted speed-up" in text and "measured" in text and "Honest baseline: every brick with" in text
+    names = plot(totals)["data"][0]["x"]
+    assert names[0] == "all bricks" and names[1] == "schedule" and names[2].startswith("all bricks, ")
+    gflops = plot(totals)["data"][0]["y"]
+    assert gflops[1] < gflops[0] and abs(gflops[2] - gflops[1]) < abs(gflops[0] - gflops[1])
+
+
+def test_cancelled_run_frees_the_worker(served):
+    _, client, _ = served
+    job = client.submit(*generate_args(steps=50, width=256, height=256, images=2, preview_every=1),
+                        api_name="/generate")
+    deadline = time.perf_counter() + 60
+    while len(job.outputs()) < 2 and time.perf_counter() < deadline:  # it is really sampling
+        time.sleep(0.05)
+    assert not job.done()
+    job.cancel()
+    start = time.perf_counter()
+    result = client.predict(*generate_args(previews=False, steps=2), api_name="/generate")
+    assert len(result[0]) == 1
+    assert time.perf_counter() - start < 10
+    assert len(job.outputs()) < 50  # the cancelled run stopped early
+
+
+def test_categories_offered_are_the_models(served):
+    model, _, _ = served
+    assert list(model.config.class_names) == list(EMOJI_CATEGORIES)

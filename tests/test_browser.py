@@ -1,0 +1,38 @@
+"""A real browser (Debian's chromium, driven by Playwright) on the real app."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from conftest import launched_app
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
+    with launched_app() as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        page.goto(url)
+        page.wait_for_selector("#generate", timeout=30_000)
+        page.get_by_label("Preset").click()
+        page.get_by_role("option", name="pg-recipe").click()
+        # the preset switches the top brick off late: the live estimate shows a saving before any run
+        page.wait_for_function("/saving [1-9]/.test(document.querySelector('#estimate').innerText)", timeout=20_000)
+        page.click("#generate")
+        image = page.wait_for_selector("#gallery img", timeout=60_000)
+        for chart in ("#flops-plot", "#time-plot", "#heatmap"):
+            element = page.wait_for_selector(f"{chart} .js-plotly-plot", timeout=60_000)
+            box = element.bounding_box()
+            assert box and box["width"] > 100 and box["height"] > 100
+        assert image.bounding_box()["width"] > 20
+        assert "seed **" not in page.inner_text("#status") and "seed" in page.inner_text("#status")
+        page.screenshot(path=str(tmp_path / "screenshot.png"), full_page=True)
+        browser.close()
+    assert (tmp_path / "screenshot.png").stat().st_size > 10_000

@@ -1,0 +1,108 @@
+import math
+
+import numpy as np
+import pytest
+
+from lego.config import ARCHITECTURES
+from lego.playground import (Limits, PlaygroundError, brick_table, check_limits, difference_map, estimate,
+                             matched_steps, parse_request, region_overlay, run, run_to_end)
+from lego.sampler import StepInfo
+from lego.schedule import BrickSchedule, preset
+
+from conftest import randomized
+
+CONFIG = ARCHITECTURES["tiny-emoji"]
+ALL = BrickSchedule.all_on(3)
+
+
+def req(**kw):
+    args = dict(class_name="Flags", seed=1, steps=4, guidance=2.0, method="heun", images=1, width=64, height=64,
+                schedule=ALL)
+    args.update(kw)
+    return parse_request(CONFIG, **args)
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"guidance": math.nan}, "finite"),
+    ({"guidance": math.inf}, "finite"),
+    ({"guidance": "lots"}, "must be a number"),
+    ({"steps": 2.5}, "whole number"),
+    ({"steps": True}, "must be a number"),
+    ({"seed": -1}, "seed must be from 0"),
+    ({"width": 96}, "multiple of 64"),
+    ({"height": -64}, "multiple of 64"),
+    ({"images": 0}, "number of images must be from 1"),
+    ({"method": "ddim"}, "sampler must be one of"),
+    ({"class_name": "Dragons"}, "unknown category 'Dragons'"),
+    ({"schedule": BrickSchedule(((), (), ((0.0, 0.5),)))}, "no brick is on at step"),
+    ({"schedule": BrickSchedule.all_on(5)}, "describes 5 bricks but the model has 3"),
+])
+def test_parse_request_refuses_bad_values(change, message):
+    with pytest.raises(PlaygroundError, match=message):
+        req(**change)
+
+
+def test_unconditional_request_is_not_guided():
+    r = req(class_name="none (unconditional)")
+    assert r.label is None and not r.guided
+
+
+def test_limits_refuse_before_compute():
+    r = req(width=256, height=256, images=4, steps=50)
+    est = estimate(CONFIG, r, gflops_per_second=100)
+    with pytest.raises(PlaygroundError, match="GFLOPs, more than this machine serves"):
+        check_limits(est, r, Limits(max_gflops=10))
+    with pytest.raises(PlaygroundError, match="larger than this machine serves"):
+        check_limits(est, r, Limits(max_pixels=128 * 128))
+    check_limits(est, r, Limits(max_gflops=1e9))
+
+
+def test_estimate_summary_and_saving():
+    r = req(schedule=preset("pg-recipe", CONFIG), steps=10)
+    est = estimate(CONFIG, r, gflops_per_second=50)
+    assert 0 < est.cost.saving < 1 and est.seconds == pytest.approx(est.gflops / 50)
+    assert "saving **" in est.summary() and est.memory_bytes > 0
+
+
+def test_run_streams_steps_then_a_record_with_frames():
+    model = randomized("tiny-emoji")
+    r = req(schedule=preset("pg-recipe", CONFIG), steps=5, images=2)
+    items = list(run(model, r, estimate(CONFIG, r, 50.0), precision="fp32"))
+    assert all(isinstance(i, StepInfo) for i in items[:-1]) and len(items) == 6
+    record = items[-1]
+    assert len(record.images) == 2 and record.images[0].shape == (64, 64, 3)
+    assert len(record.frames) == 5 and record.frames[-1].bricks[2] is None and record.frames[0].bricks[2] is not None
+    report = record.report(CONFIG)
+    assert report["request"]["seeds"] == [1, 2] and len(report["brick_seconds_per_step"]) == 5
+    assert report["bricks"][2]["role"].startswith("global-content orchestration")
+
+
+def test_matched_steps_is_the_honest_baseline():
+    r = req(schedule=preset("global-only", CONFIG), steps=18)
+    n = matched_steps(CONFIG, r)
+    full = estimate(CONFIG, req(steps=n), 1).cost.total
+    sched = estimate(CONFIG, r, 1).cost.total
+    assert n < 18 and abs(full - sched) <= abs(estimate(CONFIG, req(steps=n + 1), 1).cost.total - sched)
+
+
+def test_difference_map_and_overlay():
+    a = np.zeros((64, 64, 3), np.uint8)
+    b = a.copy()
+    b[:8, :8] = 100
+    d = difference_map(a, b)
+    assert (d[:8, :8] < 255).all() and (d[8:, 8:] == 255).all()
+    o = region_overlay(a, region=16, patch=4, scale=2)
+    assert o.shape == (128, 128, 3) and (o[32, :, 0] == 220).all()
+
+
+def test_brick_table_has_roles_and_costs():
+    rows = brick_table(CONFIG)
+    assert [r["region"] for r in rows] == [8, 16, 64]
+    assert rows[0]["role"].startswith("local-feature enrichment") and all(r["parameters"] > 0 for r in rows)
+
+
+def test_run_to_end_without_frames():
+    model = randomized("tiny-emoji")
+    r = req(steps=2)
+    record = run_to_end(model, r, estimate(CONFIG, r, 50.0), precision="fp32")
+    assert record.frames == [] and len(record.step_seconds) == 2
