@@ -24,9 +24,9 @@ from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.flops import format_flops  # noqa: E402
 from lego.images import to_uint8  # noqa: E402
 from lego.model import LegoModel  # noqa: E402
-from lego.playground import (NO_CLASS, Limits, PlaygroundError, RunRecord, brick_table, check_limits,  # noqa: E402
-                             class_names, difference_map, estimate, matched_steps, measure_throughput,
-                             parse_request, random_seed, region_overlay, run, run_to_end)
+from lego.playground import (NO_CLASS, Limits, PlaygroundError, RunCache, RunRecord, brick_table,  # noqa: E402
+                             check_limits, class_names, difference_map, estimate, late_drop_lesson, matched_steps,
+                             measure_throughput, parse_request, random_seed, region_overlay, run, run_to_end)
 from lego.precision import default_device, resolve_precision  # noqa: E402
 from lego.sampler import METHODS, StepInfo, sigma_steps  # noqa: E402
 from lego.schedule import PRESETS, BrickSchedule, ScheduleError, from_grid, grid_labels, preset, to_grid  # noqa: E402
@@ -62,6 +62,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
     names = [config.brick_name(k) for k in range(config.num_bricks)]
     unit = config.size_unit
     table = brick_table(config)
+    cache = RunCache()
 
     def schedule_from(num_ranges, cells, schedule_json) -> BrickSchedule:
         if schedule_json and schedule_json.strip():
@@ -93,8 +94,9 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         request, est = parse(category, seed, steps, guidance, sampler, images, width, height, num_ranges,
                              schedule_json, cells)
         status = f"seed **{request.seed}** · {est.summary()}"
-        record = None
-        for item in run(model, request, est, precision):
+        record = cache.get(request, precision, need_frames=True)
+        replay = record is not None
+        for item in [] if replay else run(model, request, est, precision):
             if isinstance(item, StepInfo):
                 progress((item.step + 1, item.steps), desc="sampling", unit="steps")
                 if previews and ((item.step + 1) % max(1, int(preview_every)) == 0):
@@ -103,11 +105,13 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                            request.seed)
             else:
                 record = item
+                cache.put(record)
         sigmas = request.settings.sigmas()
         out_dir = Path(tempfile.mkdtemp(prefix="lego_"))
         files = _png_files(record, config, out_dir)
         c = record.estimate.cost
-        summary = (f"seed **{request.seed}** · {record.seconds:.2f} s measured ({record.precision}) · "
+        summary = (f"seed **{request.seed}** · {record.seconds:.2f} s measured ({record.precision})"
+                   f"{', replayed from the cache' if replay else ''} · "
                    f"{format_flops(c.total)} vs {format_flops(c.reference_total)} with every brick "
                    f"(saving {c.saving:.0%}, predicted speed-up {c.predicted_speedup:.2f}x)")
         yield ([Image.fromarray(a) for a in record.images], summary,
@@ -128,7 +132,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         for i, (label, (n, sched)) in enumerate(variants.items()):
             progress((i, len(variants)), desc=f"running {label}", unit="runs")
             req = parse_request(config, category, request.seed, n, guidance, sampler, 1, width, height, sched)
-            records[label] = run_to_end(model, req, estimate(config, req, throughput), precision)
+            records[label] = run_to_end(model, req, estimate(config, req, throughput), precision, cache=cache)
         full, sch, base = records.values()
         diff = difference_map(full.images[0], sch.images[0])
         measured = full.seconds / max(sch.seconds, 1e-9)
@@ -152,6 +156,20 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         overlay = region_overlay(frame.denoised, config.bricks[k].region, config.bricks[k].patch)
         on = ", ".join(n for n, a in zip(names, frame.active) if a)
         return items, overlay, f"Step {frame.step + 1} of {len(record.frames)}, sigma {frame.sigma:.3g}; bricks on: {on}."
+
+    def lesson_run(category, guess):
+        label = None if category == NO_CLASS else class_names(config).index(category)
+        reference, rows = late_drop_lesson(model, label, 0, throughput, precision, cache)
+        k = names.index(guess) if guess in names else config.num_bricks - 1
+        best = min(range(len(rows)), key=lambda i: rows[i].pixel_difference)
+        table = "\n".join(["| brick off for the last 40% | FLOPs saved | mean pixel change |", "|---|---|---|"]
+                          + [f"| {r.brick} | {r.saving:.0%} | {r.pixel_difference:.1f} / 255 |" for r in rows])
+        verdict = ("You were right" if k == best else f"Not this time: {rows[best].brick} changed the image least")
+        text = (f"{verdict}. Dropping **{rows[k].brick}** late saved {rows[k].saving:.0%} of the FLOPs and changed "
+                f"the image by {rows[k].pixel_difference:.1f} / 255 on average.\n\n{table}\n\n"
+                "Late steps only polish detail, so a brick whose job is layout matters least there; "
+                "try the same brick off for the *first* 40% in the Generate tab to see the opposite.")
+        return (Image.fromarray(reference), Image.fromarray(rows[k].image)), text, gr.Walkthrough(selected=3)
 
     def apply_preset(name: str, num_ranges: int):
         try:
@@ -238,8 +256,23 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                 brick_pick = gr.Dropdown(names, value=names[-1], label="Draw this brick's regions and patches")
             inside_md = gr.Markdown()
             with gr.Row():
-                inside_gallery = gr.Gallery(label="At this step", format="png", columns=5, height=260)
+                inside_gallery = gr.Gallery(label="At this step", format="png", columns=5, height=260,
+                                            elem_id="inside-gallery")
                 overlay = gr.Image(label="Regions (red) and patches (blue)", format="png")
+        with gr.Tab("Lesson"):
+            with gr.Walkthrough(selected=1) as tour:
+                with gr.Step("1. Predict", id=1):
+                    gr.Markdown("The last 40% of the steps start from an almost clean image. Which brick can "
+                                "you switch off there and change the picture least?")
+                    lesson_category = gr.Dropdown([NO_CLASS] + class_names(config), value=class_names(config)[0],
+                                                  label="Category")
+                    guess = gr.Radio(names, value=names[-1], label="My guess")
+                    lock = gr.Button("Lock in my guess and run", variant="primary", elem_id="lesson-run")
+                with gr.Step("2. Compare", id=3):
+                    lesson_slider = gr.ImageSlider(label="Every brick | your brick off late", format="png",
+                                                   type="pil")
+                    lesson_md = gr.Markdown(elem_id="lesson-result")
+                    again = gr.Button("Start again")
         with gr.Tab("Model"):
             gr.Markdown(f"Training size {config.image_size}x{config.image_size}, {config.num_classes} classes, "
                         f"hidden size {config.hidden_size}, {config.num_heads} heads; running on {device.type} "
@@ -262,14 +295,21 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
              num_ranges, schedule_json, *cells],
             [gallery, status, flops_plot, time_plot, heatmap, files, record_state, seed],
             api_name="generate", trigger_mode="once", concurrency_limit=1)
-        gen_event.then(lambda r: gr.update(maximum=len(r.frames) if r else 1, value=len(r.frames) if r else 1),
-                       record_state, step_slider, queue=False)
+        def after_run(record, brick):
+            last = len(record.frames) if record is not None and record.frames else 1
+            return gr.update(maximum=last, value=last), *inside(record, last, brick)
+
+        gen_event.then(after_run, [record_state, brick_pick], [step_slider, inside_gallery, overlay, inside_md],
+                       queue=False)
         stop_btn.click(None, None, None, cancels=[gen_event], queue=False)
         compare_btn.click(compare, [category, seed, steps, guidance, sampler, width, height, num_ranges,
                                     schedule_json, *cells],
                           [slider, diff_img, base_img, totals_plot, compare_md], api_name="compare",
                           trigger_mode="once", concurrency_limit=1)
-        for c in (step_slider, brick_pick, record_state):
+        lock.click(lesson_run, [lesson_category, guess], [lesson_slider, lesson_md, tour], api_name="lesson",
+                   concurrency_limit=1)
+        again.click(lambda: gr.Walkthrough(selected=1), None, tour, queue=False)
+        for c in (step_slider, brick_pick):
             c.change(inside, [record_state, step_slider, brick_pick], [inside_gallery, overlay, inside_md],
                      queue=False)
     demo.queue(max_size=20, default_concurrency_limit=1)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -19,9 +21,9 @@ from .config import LegoConfig
 from .flops import ScheduleCost, brick_flops, evaluation_flops, format_flops, schedule_cost
 from .images import to_uint8
 from .model import LegoModel, brick_parameters
-from .precision import autocast
+from .precision import autocast, resolve_precision
 from .sampler import METHODS, SamplerSettings, SamplingCancelled, StepInfo, sample_steps
-from .schedule import BrickSchedule, ScheduleError
+from .schedule import BrickSchedule, ScheduleError, drop_late
 
 MAX_SEED = 2**31 - 1
 MAX_IMAGES = 4
@@ -253,9 +255,81 @@ def run(model: LegoModel, request: Request, estimate_: Estimate, precision: str 
 
 
 def run_to_end(model: LegoModel, request: Request, estimate_: Estimate, precision: str = "auto",
-               keep_frames: bool = False) -> RunRecord:
+               keep_frames: bool = False, cache: "RunCache | None" = None) -> RunRecord:
+    precision = resolve_precision(precision, next(model.parameters()).device)
+    if cache is not None and (hit := cache.get(request, precision, keep_frames)) is not None:
+        return hit
     *_, record = run(model, request, estimate_, precision, keep_frames=keep_frames)
+    if cache is not None:
+        cache.put(record)
     return record
+
+
+class RunCache:
+    """Finished runs by request, so that a class replaying the same preset gets it instantly.
+
+    Sampling is deterministic for a given request, model and precision, so a hit is exact.
+    Bounded by the bytes its pictures take.
+    """
+
+    def __init__(self, max_bytes: int = 64 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._runs: OrderedDict[tuple[Request, str], tuple[RunRecord, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _size(record: RunRecord) -> int:
+        frames = sum(f.noisy.nbytes + f.denoised.nbytes + sum(b.nbytes for b in f.bricks if b is not None)
+                     for f in record.frames)
+        return frames + sum(i.nbytes for i in record.images)
+
+    def get(self, request: Request, precision: str, need_frames: bool = False) -> RunRecord | None:
+        with self._lock:
+            hit = self._runs.get((request, precision))
+            if hit is None or (need_frames and not hit[0].frames):
+                return None
+            self._runs.move_to_end((request, precision))
+            return hit[0]
+
+    def put(self, record: RunRecord) -> None:
+        size = self._size(record)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            self._runs[(record.request, record.precision)] = (record, size)
+            while sum(s for _, s in self._runs.values()) > self.max_bytes:
+                self._runs.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+
+@dataclass(frozen=True)
+class LessonRow:
+    brick: str
+    saving: float  # share of the all-bricks FLOPs avoided
+    pixel_difference: float  # mean absolute difference to the all-bricks image, 0-255
+    image: np.ndarray
+
+
+def late_drop_lesson(model: LegoModel, label: int | None, seed: int, throughput: float, precision: str = "auto",
+                     cache: "RunCache | None" = None) -> tuple[np.ndarray, list[LessonRow]]:
+    """The classroom experiment: every brick, then each brick in turn off for the last 40% of the steps."""
+    config = model.config
+    name = None if label is None else class_names(config)[label]
+
+    def one(schedule: BrickSchedule) -> RunRecord:
+        request = parse_request(config, name, seed, 18, 2.0, "heun", 1, config.image_size, config.image_size,
+                                schedule)
+        return run_to_end(model, request, estimate(config, request, throughput), precision, cache=cache)
+
+    reference = one(BrickSchedule.all_on(config.num_bricks))
+    rows = []
+    for k in range(config.num_bricks):
+        record = one(drop_late(config, k))
+        diff = float(np.abs(record.images[0].astype(int) - reference.images[0].astype(int)).mean())
+        rows.append(LessonRow(config.brick_name(k), record.estimate.cost.saving, diff, record.images[0]))
+    return reference.images[0], rows
 
 
 def random_seed() -> int:
@@ -327,6 +401,6 @@ def measure_throughput(model: LegoModel, precision: str, repeats: int = 3) -> fl
     return evaluation_flops(config, config.image_size, config.image_size, batch=2).total / 1e9 / best
 
 
-__all__ = ["Estimate", "Frame", "Limits", "NO_CLASS", "PlaygroundError", "Request", "RunRecord", "SamplingCancelled",
-           "brick_table", "check_limits", "class_names", "difference_map", "estimate", "matched_steps",
+__all__ = ["Estimate", "Frame", "LessonRow", "Limits", "NO_CLASS", "PlaygroundError", "Request", "RunCache", "RunRecord", "SamplingCancelled",
+           "brick_table", "check_limits", "class_names", "difference_map", "estimate", "late_drop_lesson", "matched_steps",
            "measure_throughput", "parse_request", "random_seed", "region_overlay", "run", "run_to_end"]

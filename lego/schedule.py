@@ -220,6 +220,15 @@ def top_brick_break(config: LegoConfig, t_break: float) -> BrickSchedule:
     return BrickSchedule(tuple(ranges), name=f"t_break={t_break:g}")
 
 
+def drop_late(config: LegoConfig, brick: int, share: float = SKIP_SHARE) -> BrickSchedule:
+    """Every brick on, except ``brick`` switched off for the last ``share`` of the steps."""
+    if not 0 <= brick < config.num_bricks:
+        raise ScheduleError(f"unknown brick {brick}: bricks are numbered 0 to {config.num_bricks - 1}")
+    ranges = [((0.0, 1.0),)] * config.num_bricks
+    ranges[brick] = ((0.0, 1.0 - share),) if share < 1 else ()
+    return BrickSchedule(tuple(ranges), name=f"brick {brick} off for the last {share:.0%}")
+
+
 def load_schedule(spec: str, config: LegoConfig) -> BrickSchedule:
     """A preset name, a JSON object, or a path to a JSON file."""
     spec = spec.strip()

@@ -66,11 +66,21 @@ def test_previews_can_be_switched_off_and_seed_can_be_random(served):
     assert outputs[0][-1] != 0 and f"seed **{outputs[0][-1]}**" in outputs[0][1]
 
 
-def test_same_seed_gives_the_same_png(served):
+def test_a_repeated_request_is_replayed_from_the_cache(served):
     _, client, _ = served
-    a = client.predict(*generate_args(previews=False), api_name="/generate")
-    b = client.predict(*generate_args(previews=False), api_name="/generate")
+    a = client.predict(*generate_args(previews=False, seed=77), api_name="/generate")
+    b = client.predict(*generate_args(previews=False, seed=77), api_name="/generate")
+    assert "replayed" not in a[1] and "replayed from the cache" in b[1]
     assert open(a[0][0]["image"], "rb").read() == open(b[0][0]["image"], "rb").read()
+
+
+def test_lesson_drops_each_brick_late_and_reports_the_cost(served):
+    model, client, _ = served
+    names = [model.config.brick_name(k) for k in range(3)]
+    pair, text = client.predict("Flags", names[2], api_name="/lesson")[:2]
+    assert len(pair) == 2
+    assert all(f"| {n} |" in text for n in names) and "FLOPs saved" in text
+    assert ("You were right" in text) or ("Not this time" in text)
 
 
 def test_estimate_before_running(served):

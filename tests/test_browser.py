@@ -34,5 +34,7 @@ def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
         assert image.bounding_box()["width"] > 20
         assert "seed **" not in page.inner_text("#status") and "seed" in page.inner_text("#status")
         page.screenshot(path=str(tmp_path / "screenshot.png"), full_page=True)
+        page.get_by_role("tab", name="Look inside").click()
+        page.wait_for_function("document.querySelectorAll('#inside-gallery img').length >= 4", timeout=30_000)
         browser.close()
     assert (tmp_path / "screenshot.png").stat().st_size > 10_000
