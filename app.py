@@ -8,10 +8,7 @@ Layout and wiring only: the logic lives in lego.playground, lego.charts and lego
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import tempfile
-from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -20,11 +17,12 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from lego import charts  # noqa: E402
-from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
+from lego.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint  # noqa: E402
 from lego.flops import format_flops  # noqa: E402
 from lego.images import to_uint8  # noqa: E402
 from lego.model import LegoModel  # noqa: E402
-from lego.playground import (NO_CLASS, Limits, PlaygroundError, RunCache, RunRecord, brick_table,  # noqa: E402
+from lego.playground import (NO_CLASS, Limits, OutputFolder, PlaygroundError, RunCache, RunRecord,  # noqa: E402
+                             brick_table,
                              check_limits, class_names, difference_map, estimate, late_drop_lesson, matched_steps,
                              measure_throughput, parse_request, random_seed, region_overlay, run, run_to_end)
 from lego.precision import default_device, resolve_precision  # noqa: E402
@@ -42,18 +40,9 @@ brick off late (the `pg-recipe` preset).
 """
 
 
-def _png_files(record: RunRecord, config, out_dir: Path) -> list[str]:
-    paths = []
-    for i, image in enumerate(record.images):
-        path = out_dir / f"lego_seed{record.request.seeds[i]}.png"
-        Image.fromarray(image).save(path)
-        paths.append(str(path))
-    report = out_dir / f"lego_seed{record.request.seed}_report.json"
-    report.write_text(json.dumps(record.report(config), indent=2))
-    return paths + [str(report)]
-
-
-def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = "auto") -> gr.Blocks:
+def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = "auto",
+               queue_size: int = 20, cache_bytes: int = 8 * 2**20) -> gr.Blocks:
+    """The whole UI for one model. ``queue_size`` bounds waiting requests: more are refused at once."""
     config = model.config
     device = next(model.parameters()).device
     precision = resolve_precision(precision, device)
@@ -62,7 +51,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
     names = [config.brick_name(k) for k in range(config.num_bricks)]
     unit = config.size_unit
     table = brick_table(config)
-    cache = RunCache()
+    cache = RunCache(cache_bytes)
+    outputs = OutputFolder()
 
     def schedule_from(num_ranges, cells, schedule_json) -> BrickSchedule:
         if schedule_json and schedule_json.strip():
@@ -96,19 +86,21 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         status = f"seed **{request.seed}** · {est.summary()}"
         record = cache.get(request, precision, need_frames=True)
         replay = record is not None
-        for item in [] if replay else run(model, request, est, precision):
-            if isinstance(item, StepInfo):
-                progress((item.step + 1, item.steps), desc="sampling", unit="steps")
-                if previews and ((item.step + 1) % max(1, int(preview_every)) == 0):
-                    preview = [Image.fromarray(a) for a in to_uint8(item.denoised)]
-                    yield (preview, f"step {item.step + 1}/{item.steps} · {status}", *[gr.skip()] * 5,
-                           request.seed)
-            else:
-                record = item
-                cache.put(record)
+        try:
+            for item in [] if replay else run(model, request, est, precision):
+                if isinstance(item, StepInfo):
+                    progress((item.step + 1, item.steps), desc="sampling", unit="steps")
+                    if previews and ((item.step + 1) % max(1, int(preview_every)) == 0):
+                        preview = [Image.fromarray(a) for a in to_uint8(item.denoised)]
+                        yield (preview, f"step {item.step + 1}/{item.steps} · {status}", *[gr.skip()] * 5,
+                               request.seed)
+                else:
+                    record = item
+                    cache.put(record)
+        except PlaygroundError as exc:
+            raise gr.Error(str(exc)) from None
         sigmas = request.settings.sigmas()
-        out_dir = Path(tempfile.mkdtemp(prefix="lego_"))
-        files = _png_files(record, config, out_dir)
+        files = outputs.write(record, config)
         c = record.estimate.cost
         summary = (f"seed **{request.seed}** · {record.seconds:.2f} s measured ({record.precision})"
                    f"{', replayed from the cache' if replay else ''} · "
@@ -131,8 +123,11 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         records = {}
         for i, (label, (n, sched)) in enumerate(variants.items()):
             progress((i, len(variants)), desc=f"running {label}", unit="runs")
-            req = parse_request(config, category, request.seed, n, guidance, sampler, 1, width, height, sched)
-            records[label] = run_to_end(model, req, estimate(config, req, throughput), precision, cache=cache)
+            try:
+                req = parse_request(config, category, request.seed, n, guidance, sampler, 1, width, height, sched)
+                records[label] = run_to_end(model, req, estimate(config, req, throughput), precision, cache=cache)
+            except PlaygroundError as exc:
+                raise gr.Error(str(exc)) from None
         full, sch, base = records.values()
         diff = difference_map(full.images[0], sch.images[0])
         measured = full.seconds / max(sch.seconds, 1e-9)
@@ -155,11 +150,15 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         k = names.index(brick) if brick in names else config.num_bricks - 1
         overlay = region_overlay(frame.denoised, config.bricks[k].region, config.bricks[k].patch)
         on = ", ".join(n for n, a in zip(names, frame.active) if a)
-        return items, overlay, f"Step {frame.step + 1} of {len(record.frames)}, sigma {frame.sigma:.3g}; bricks on: {on}."
+        text = f"Step {frame.step + 1} of {len(record.frames)}, sigma {frame.sigma:.3g}; bricks on: {on}."
+        return items, overlay, text
 
     def lesson_run(category, guess):
         label = None if category == NO_CLASS else class_names(config).index(category)
-        reference, rows = late_drop_lesson(model, label, 0, throughput, precision, cache)
+        try:
+            reference, rows = late_drop_lesson(model, label, 0, throughput, precision, cache)
+        except PlaygroundError as exc:
+            raise gr.Error(str(exc)) from None
         k = names.index(guess) if guess in names else config.num_bricks - 1
         best = min(range(len(rows)), key=lambda i: rows[i].pixel_difference)
         table = "\n".join(["| brick off for the last 40% | FLOPs saved | mean pixel change |", "|---|---|---|"]
@@ -183,7 +182,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         choices = [(label, j) for j, label in enumerate(labels)]
         return [gr.update(choices=choices, value=[j for j in (c or []) if j < int(num_ranges)]) for c in cells]
 
-    with gr.Blocks(title="LEGO Playground") as demo:
+    with gr.Blocks(title="LEGO Playground", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# LEGO Playground\nA diffusion model built from stackable, skippable **LEGO bricks** "
                     "(Zheng et al., ICLR 2024). Switch any brick off for any range of steps and see what it "
                     "saves and what it costs.")
@@ -312,19 +311,26 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         for c in (step_slider, brick_pick):
             c.change(inside, [record_state, step_slider, brick_pick], [inside_gallery, overlay, inside_md],
                      queue=False)
-    demo.queue(max_size=20, default_concurrency_limit=1)
+    demo.queue(max_size=queue_size, default_concurrency_limit=1)
     return demo
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="LEGO Playground")
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint directory or Hub repo id")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
-    args = parser.parse_args()
-    model = load_checkpoint(args.checkpoint, device=default_device())
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    try:
+        model = load_checkpoint(args.checkpoint, device=default_device())
+    except CheckpointError as exc:
+        raise SystemExit(f"error: {exc}") from None
     build_demo(model, precision=args.precision).launch(server_name=args.host, server_port=args.port,
                                                        share=args.share)
 

@@ -121,7 +121,8 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     w, v = np.linalg.eigh(s_a)
     root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
     cross = np.linalg.eigvalsh(root_a @ s_b @ root_a)  # same spectrum as S_a S_b
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * np.sqrt(np.clip(cross, 0, None)).sum())
+    trace_root = np.sqrt(np.clip(cross, 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * trace_root)
 
 
 def nearest_distances(generated: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
@@ -220,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     classifier = load_classifier(args.classifier)
     result = evaluate(model, classifier, data, args.schedule, args.per_class, args.steps, args.guidance, args.seed)
     accuracy_file = args.classifier / "metrics.json"
-    classifier_accuracy = json.loads(accuracy_file.read_text())["held_out_accuracy"] if accuracy_file.is_file() else None
+    classifier_accuracy = None
+    if accuracy_file.is_file():
+        classifier_accuracy = json.loads(accuracy_file.read_text())["held_out_accuracy"]
     result["classifier_held_out_accuracy"] = classifier_accuracy
     result["command"] = "python -m lego.metrics " + " ".join(argv if argv is not None else sys.argv[1:])
     result["markdown"] = markdown(result, classifier_accuracy, result["command"])

@@ -6,16 +6,21 @@ behaviour here is testable in plain Python.
 
 from __future__ import annotations
 
+import json
 import math
 import random
+import shutil
+import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from .config import LegoConfig
 from .flops import ScheduleCost, brick_flops, evaluation_flops, format_flops, schedule_cost
@@ -42,10 +47,14 @@ class Limits:
     max_gflops: float = 3000.0
     max_pixels: int = 512 * 512
     max_side: int = 1024
+    max_memory_bytes: int = 4 * 2**30
 
     @classmethod
     def for_device(cls, device: torch.device) -> "Limits":
-        return cls(max_gflops=200_000.0, max_pixels=1024 * 1024, max_side=2048) if device.type == "cuda" else cls()
+        if device.type == "cuda":
+            total = torch.cuda.get_device_properties(device).total_memory
+            return cls(max_gflops=200_000.0, max_pixels=1024 * 1024, max_side=2048, max_memory_bytes=total // 2)
+        return cls()
 
 
 @dataclass(frozen=True)
@@ -183,6 +192,15 @@ def check_limits(estimate: Estimate, request: Request, limits: Limits) -> None:
         raise PlaygroundError(
             f"this request needs {estimate.gflops:,.0f} GFLOPs, more than this machine serves per request "
             f"({limits.max_gflops:,.0f}); lower the size, steps or number of images, or switch bricks off")
+    if estimate.memory_bytes > limits.max_memory_bytes:
+        raise PlaygroundError(
+            f"this request needs about {estimate.memory_bytes / 2**30:.1f} GiB of memory, more than this machine "
+            f"serves ({limits.max_memory_bytes / 2**30:.1f} GiB); lower the size or the number of images")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or (
+        isinstance(exc, RuntimeError) and ("out of memory" in str(exc) or "can't allocate memory" in str(exc)))
 
 
 @dataclass
@@ -235,7 +253,10 @@ def display_noisy(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def run(model: LegoModel, request: Request, estimate_: Estimate, precision: str = "auto",
         should_stop: Callable[[], bool] | None = None, keep_frames: bool = True) -> Iterator[StepInfo | RunRecord]:
-    """Sample the request; yields every StepInfo, then the RunRecord. Stops when closed or asked."""
+    """Sample the request; yields every StepInfo, then the RunRecord. Stops when closed or asked.
+
+    Running out of memory becomes a PlaygroundError (the process, and the next request, are fine).
+    """
     steps = sample_steps(model, request.seeds, [request.label] * request.images, request.settings, request.schedule,
                          request.height, request.width, precision, should_stop, brick_estimates=keep_frames)
     frames: list[Frame] = []
@@ -245,13 +266,30 @@ def run(model: LegoModel, request: Request, estimate_: Estimate, precision: str 
         except StopIteration as done:
             result = done.value
             break
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            steps.close()
+            raise PlaygroundError(f"ran out of memory at {request.width}x{request.height} with {request.images} "
+                                  "image(s); try a smaller size or fewer images") from None
         if keep_frames:
             frames.append(Frame(info.step, info.sigma, info.active,
                                 to_uint8(display_noisy(info.x[:1], info.sigma))[0], to_uint8(info.denoised[:1])[0],
                                 [None if b is None else to_uint8(b[:1])[0] for b in info.brick_denoised]))
         yield info
     yield RunRecord(request, list(to_uint8(result.images)), estimate_, result.mask, result.step_seconds,
-                    result.brick_seconds, result.precision, frames)
+                    result.brick_seconds, result.precision, pack_frames(frames))
+
+
+def pack_frames(frames: list[Frame]) -> list[Frame]:
+    """The same frames as views into one array: one allocation per run instead of hundreds of small ones,
+    which keeps a cache of runs from fragmenting the heap."""
+    pictures = [p for f in frames for p in (f.noisy, f.denoised, *f.bricks) if p is not None]
+    if not pictures:
+        return frames
+    block = iter(np.stack(pictures))
+    return [Frame(f.step, f.sigma, f.active, next(block), next(block),
+                  [None if b is None else next(block) for b in f.bricks]) for f in frames]
 
 
 def run_to_end(model: LegoModel, request: Request, estimate_: Estimate, precision: str = "auto",
@@ -272,7 +310,7 @@ class RunCache:
     Bounded by the bytes its pictures take.
     """
 
-    def __init__(self, max_bytes: int = 64 * 2**20) -> None:
+    def __init__(self, max_bytes: int = 8 * 2**20) -> None:
         self.max_bytes = max_bytes
         self._runs: OrderedDict[tuple[Request, str], tuple[RunRecord, int]] = OrderedDict()
         self._lock = threading.Lock()
@@ -330,6 +368,38 @@ def late_drop_lesson(model: LegoModel, label: int | None, seed: int, throughput:
         diff = float(np.abs(record.images[0].astype(int) - reference.images[0].astype(int)).mean())
         rows.append(LessonRow(config.brick_name(k), record.estimate.cost.saving, diff, record.images[0]))
     return reference.images[0], rows
+
+
+class OutputFolder:
+    """Where the app writes downloadable files: one temporary root, oldest runs pruned."""
+
+    def __init__(self, keep: int = 50) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="lego_playground_"))
+        self.keep = keep
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def new_run(self) -> Path:
+        with self._lock:
+            self._count += 1
+            path = self.root / f"run{self._count:06d}"
+            path.mkdir()
+            runs = sorted(p for p in self.root.iterdir() if p.is_dir())
+            for old in runs[:-self.keep]:
+                shutil.rmtree(old, ignore_errors=True)
+        return path
+
+    def write(self, record: "RunRecord", config: LegoConfig) -> list[str]:
+        """The run's PNGs and its JSON report."""
+        folder = self.new_run()
+        paths = []
+        for seed, image in zip(record.request.seeds, record.images):
+            path = folder / f"lego_seed{seed}.png"
+            Image.fromarray(image).save(path)
+            paths.append(str(path))
+        report = folder / f"lego_seed{record.request.seed}_report.json"
+        report.write_text(json.dumps(record.report(config), indent=2))
+        return paths + [str(report)]
 
 
 def random_seed() -> int:
@@ -401,6 +471,9 @@ def measure_throughput(model: LegoModel, precision: str, repeats: int = 3) -> fl
     return evaluation_flops(config, config.image_size, config.image_size, batch=2).total / 1e9 / best
 
 
-__all__ = ["Estimate", "Frame", "LessonRow", "Limits", "NO_CLASS", "PlaygroundError", "Request", "RunCache", "RunRecord", "SamplingCancelled",
-           "brick_table", "check_limits", "class_names", "difference_map", "estimate", "late_drop_lesson", "matched_steps",
-           "measure_throughput", "parse_request", "random_seed", "region_overlay", "run", "run_to_end"]
+__all__ = [
+    "Estimate", "Frame", "LessonRow", "Limits", "NO_CLASS", "OutputFolder", "PlaygroundError", "Request", "RunCache",
+    "RunRecord", "SamplingCancelled", "brick_table", "check_limits", "class_names", "difference_map", "estimate",
+    "is_out_of_memory", "late_drop_lesson", "matched_steps", "measure_throughput", "parse_request", "random_seed",
+    "region_overlay", "run", "run_to_end",
+]

@@ -103,7 +103,8 @@ class BrickSchedule:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ScheduleError(f"schedule is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+            where = f"line {exc.lineno} column {exc.colno}"
+            raise ScheduleError(f"schedule is not valid JSON: {exc.msg} at {where}") from None
         return cls.from_dict(data, num_bricks)
 
     def describe(self, steps: int, sigmas: Sequence[float]) -> list[list[str]]:

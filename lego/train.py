@@ -124,7 +124,8 @@ class Trainer:
             raise ValueError(f"{settings.data} holds {data.images.shape[1]}x{data.images.shape[2]} images, "
                              f"{settings.arch} is trained at {config.image_size}x{config.image_size}")
         if data.labels.max() >= config.num_classes:
-            raise ValueError(f"{settings.data} has {data.labels.max() + 1} classes, {settings.arch} {config.num_classes}")
+            raise ValueError(f"{settings.data} has {data.labels.max() + 1} classes, "
+                             f"{settings.arch} has {config.num_classes}")
         self.images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous()  # uint8, CPU
         self.labels = torch.from_numpy(data.labels)
         self.weights = torch.from_numpy(data.class_weights())

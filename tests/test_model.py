@@ -59,7 +59,8 @@ def test_top_brick_off_equals_stack_up_to_brick_below(any_model):
     assert torch.equal(top_off, every[n - 2])
 
 
-@pytest.mark.parametrize("active", [[False, True, True], [True, False, True], [False, False, True], [True, False, False]])
+@pytest.mark.parametrize("active", [[False, True, True], [True, False, True], [False, False, True],
+                                    [True, False, False]])
 def test_skipped_bricks_follow_the_contract(pg_model, active):
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():

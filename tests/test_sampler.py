@@ -6,7 +6,6 @@ import torch
 from lego.sampler import SamplerSettings, SamplingCancelled, sample, sigma_steps
 from lego.schedule import BrickSchedule, ScheduleError, preset
 
-from conftest import randomized
 
 
 def count_calls(model):

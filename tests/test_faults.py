@@ -1,0 +1,93 @@
+"""Faults and safety: memory exhaustion, clients vanishing mid-run, bad checkpoints, no unsafe loading."""
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gradio as gr
+from gradio_client import Client
+
+from lego.checkpoint import save_checkpoint
+
+from conftest import launched_app, randomized
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL = [0, 1, 2, 3, 4]
+
+OOM_SCRIPT = """
+import resource, sys
+sys.path[:0] = [{root!r}, {tests!r}]
+from conftest import randomized
+from lego.playground import PlaygroundError, estimate, parse_request, run_to_end
+from lego.schedule import BrickSchedule
+
+model = randomized("tiny-emoji")
+config, every = model.config, BrickSchedule.all_on(3)
+small = parse_request(config, "Flags", 1, 2, 2.0, "heun", 1, 64, 64, every)
+run_to_end(model, small, estimate(config, small, 1.0), "fp32")  # warm up: allocator and kernels
+size = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+resource.setrlimit(resource.RLIMIT_AS, (size + 400 * 2**20, resource.RLIM_INFINITY))
+big = parse_request(config, "Flags", 1, 2, 2.0, "heun", 4, 2048, 2048, every)
+try:
+    run_to_end(model, big, estimate(config, big, 1.0), "fp32")
+    print("NO-OOM")
+except PlaygroundError as exc:
+    print("FRIENDLY:", exc)
+record = run_to_end(model, small, estimate(config, small, 1.0), "fp32")
+print("ALIVE", len(record.images))
+"""
+
+
+def test_running_out_of_memory_is_a_friendly_error_and_the_process_lives_on():
+    script = OOM_SCRIPT.format(root=str(ROOT), tests=str(ROOT / "tests"))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "FRIENDLY: ran out of memory at 2048x2048 with 4 image(s)" in done.stdout
+    assert "ALIVE 1" in done.stdout
+
+
+def test_a_client_that_disappears_mid_run_frees_the_worker():
+    with launched_app() as (_, url):
+        leaving = Client(url, verbose=False)
+        job = leaving.submit("Flags", 1, False, 50, 2.0, "heun", 2, 256, 256, True, 1, 5, "", ALL, ALL, ALL,
+                             api_name="/generate")
+        deadline = time.perf_counter() + 60
+        while len(job.outputs()) < 2 and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        assert not job.done()
+        leaving.close()  # the tab is closed
+        other = Client(url, verbose=False)
+        start = time.perf_counter()
+        result = other.predict("Flags", 2, False, 2, 2.0, "heun", 1, 64, 64, False, 1, 5, "", ALL, ALL, ALL,
+                               api_name="/generate")
+        assert len(result[0]) == 1 and time.perf_counter() - start < 30
+        other.close()
+
+
+def test_app_refuses_a_corrupt_checkpoint_at_start_without_a_traceback(tmp_path):
+    save_checkpoint(randomized("tiny-pg"), tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "model.safetensors").write_bytes(b"not safetensors")
+    done = subprocess.run([sys.executable, "app.py", "--checkpoint", str(tmp_path / "ckpt"), "--port", "0"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "model.safetensors is corrupt" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_no_unpickling_anywhere_outside_the_converter():
+    unsafe = re.compile(r"pickle\.loads?\(|torch\.load\(|weights_only\s*=\s*False")
+    offenders = [str(p) for p in [ROOT / "app.py", *ROOT.joinpath("lego").rglob("*.py")]
+                 if "convert" not in p.name and unsafe.search(p.read_text())]
+    assert offenders == []
+
+
+def test_the_ui_offers_no_upload_and_does_not_share_by_default():
+    import app
+
+    demo = app.build_demo(randomized("tiny-emoji"))
+    uploads = [b for b in demo.blocks.values()
+               if isinstance(b, (gr.File, gr.UploadButton, gr.Image, gr.Gallery, gr.ImageSlider)) and b.interactive]
+    assert uploads == []
+    args = app.build_parser().parse_args([])
+    assert args.share is False and args.host == "127.0.0.1"
