@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .canvas import Canvas, window_starts
 from .config import LegoConfig
 from .sampler import SamplerSettings
 from .schedule import BrickSchedule
@@ -17,14 +18,29 @@ from .schedule import BrickSchedule
 TIMESTEP_FEATURES = 256
 
 
-def brick_flops(config: LegoConfig, index: int, height: int, width: int) -> int:
+def brick_layout(config: LegoConfig, index: int, height: int, width: int,
+                 canvas: Canvas | None = None) -> tuple[int, int]:
+    """(tokens, tokens per attention span) of a brick on a canvas, as ``LegoModel`` runs it."""
+    b = config.bricks[index]
+    canvas = canvas or Canvas()
+    larger = (height, width) != (config.image_size, config.image_size)
+    if canvas.mode == "tiles" or not larger or not config.is_global(index):
+        return height * width // b.patch**2, b.tokens_per_region()
+    if canvas.mode == "global":
+        tokens = height * width // b.patch**2
+        return tokens, tokens
+    stride = canvas.window_stride(b.region, b.patch)
+    windows = len(window_starts(height, b.region, stride)) * len(window_starts(width, b.region, stride))
+    return windows * b.tokens_per_region(), b.tokens_per_region()
+
+
+def brick_flops(config: LegoConfig, index: int, height: int, width: int, canvas: Canvas | None = None) -> int:
     """FLOPs of brick ``index`` for one image of ``height`` x ``width`` in one evaluation."""
     b = config.bricks[index]
     d, c = config.hidden_size, config.channels
     mlp = int(d * config.mlp_ratio)
     in_channels = c + 2 if index == 0 else 2 * c + 2
-    tokens = height * width // b.patch**2
-    per_region = b.tokens_per_region()
+    tokens, per_region = brick_layout(config, index, height, width, canvas)
     regions = tokens // per_region
     embed = 2 * tokens * in_channels * b.patch**2 * d
     block = (
@@ -55,10 +71,11 @@ class EvaluationFlops:
 
 
 def evaluation_flops(config: LegoConfig, height: int, width: int, active: Sequence[bool] | None = None,
-                     batch: int = 1) -> EvaluationFlops:
+                     batch: int = 1, canvas: Canvas | None = None) -> EvaluationFlops:
     """One network call on ``batch`` images (a guided call on n images has batch 2n)."""
     active = [True] * config.num_bricks if active is None else active
-    bricks = tuple(batch * brick_flops(config, k, height, width) if on else 0 for k, on in enumerate(active))
+    bricks = tuple(batch * brick_flops(config, k, height, width, canvas) if on else 0
+                   for k, on in enumerate(active))
     return EvaluationFlops(bricks, batch * shared_flops(config))
 
 
@@ -86,13 +103,13 @@ class ScheduleCost:
 
 
 def schedule_cost(config: LegoConfig, schedule: BrickSchedule, settings: SamplerSettings, height: int,
-                  width: int, guided: bool, images: int = 1) -> ScheduleCost:
+                  width: int, guided: bool, images: int = 1, canvas: Canvas | None = None) -> ScheduleCost:
     batch = images * (2 if guided else 1)
     per_step = []
     reference = 0
-    all_on = evaluation_flops(config, height, width, None, batch).total
+    all_on = evaluation_flops(config, height, width, None, batch, canvas).total
     for active, evals in zip(schedule.mask(settings.steps), settings.evaluations_per_step()):
-        one = evaluation_flops(config, height, width, active, batch)
+        one = evaluation_flops(config, height, width, active, batch, canvas)
         per_step.append(EvaluationFlops(tuple(evals * f for f in one.bricks), evals * one.shared))
         reference += evals * all_on
     return ScheduleCost(tuple(per_step), reference)

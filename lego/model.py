@@ -23,6 +23,7 @@ from einops import rearrange
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from .canvas import Canvas, blend_weights, coordinates, window_starts
 from .config import LegoConfig
 
 # Attention over at most this many tokens is done with explicit matrix products: fused
@@ -45,14 +46,6 @@ def sincos_2d(dim: int, grid_h: int, grid_w: int) -> torch.Tensor:
     rows, cols = torch.meshgrid(torch.arange(grid_h), torch.arange(grid_w), indexing="ij")
     table = torch.cat([sincos_1d(dim // 2, cols), sincos_1d(dim // 2, rows)], dim=1)
     return table.float()
-
-
-def canvas_coords(height: int, width: int, device: torch.device | None = None) -> torch.Tensor:
-    """(2, H, W) pixel coordinates in [-1, 1]: channel 0 the row, channel 1 the column."""
-    rows = torch.linspace(-1.0, 1.0, height, device=device)
-    cols = torch.linspace(-1.0, 1.0, width, device=device)
-    r, c = torch.meshgrid(rows, cols, indexing="ij")
-    return torch.stack([r, c])
 
 
 class TimestepEmbedder(nn.Module):
@@ -169,6 +162,9 @@ class FinalLayer(nn.Module):
 class Brick(nn.Module):
     """A DiT over non-overlapping regions: full-resolution image in, full-resolution image out."""
 
+    # Regions are independent, so a huge canvas is processed this many tokens at a time.
+    max_chunk_tokens = 2**17
+
     def __init__(self, in_channels: int, out_channels: int, hidden_size: int, num_heads: int,
                  mlp_ratio: float, region: int, patch: int, depth: int) -> None:
         super().__init__()
@@ -178,17 +174,55 @@ class Brick(nn.Module):
         self.register_buffer("pos_embed", sincos_2d(hidden_size, grid, grid), persistent=False)
         self.blocks = nn.ModuleList(DiTBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth))
         self.final_layer = FinalLayer(hidden_size, patch, out_channels)
+        self._tables: dict[tuple[int, int], torch.Tensor] = {}
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        _, _, height, width = x.shape
+    def position_table(self, grid_h: int, grid_w: int) -> torch.Tensor:
+        """The trained table for the region grid, or one recomputed for a larger grid (global mode)."""
         g = self.region // self.patch
-        tokens = rearrange(self.x_embedder(x), "b d (nh gh) (nw gw) -> b (nh nw) (gh gw) d", gh=g, gw=g)
-        tokens = tokens + self.pos_embed.to(tokens.dtype)
-        for block in self.blocks:
-            tokens = block(tokens, c)
-        out = self.final_layer(tokens, c)
+        if (grid_h, grid_w) == (g, g):
+            return self.pos_embed
+        key = (grid_h, grid_w)
+        if key not in self._tables:
+            self._tables[key] = sincos_2d(self.pos_embed.shape[1], grid_h, grid_w).to(self.pos_embed.device)
+        return self._tables[key]
+
+    def transform(self, tokens: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Blocks and final layer on (B, regions, tokens, D), a chunk of regions at a time."""
+        b, regions, t, _ = tokens.shape
+        per_chunk = max(1, self.max_chunk_tokens // max(1, b * t))
+        outs = []
+        for chunk in tokens.split(per_chunk, dim=1):
+            for block in self.blocks:
+                chunk = block(chunk, c)
+            outs.append(self.final_layer(chunk, c))
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor, region: tuple[int, int] | None = None) -> torch.Tensor:
+        """Tile the canvas into regions (``region`` = (height, width), default the trained square)."""
+        _, _, height, width = x.shape
+        rh, rw = region or (self.region, self.region)
+        gh, gw = rh // self.patch, rw // self.patch
+        tokens = rearrange(self.x_embedder(x), "b d (nh gh) (nw gw) -> b (nh nw) (gh gw) d", gh=gh, gw=gw)
+        tokens = tokens + self.position_table(gh, gw).to(tokens.dtype)
+        out = self.transform(tokens, c)
         return rearrange(out, "b (nh nw) (gh gw) (ph pw c) -> b c (nh gh ph) (nw gw pw)",
-                         nh=height // self.region, gh=g, ph=self.patch, pw=self.patch)
+                         nh=height // rh, gh=gh, gw=gw, ph=self.patch, pw=self.patch)
+
+    def forward_windows(self, x: torch.Tensor, c: torch.Tensor, starts_y: list[int], starts_x: list[int],
+                        weights: torch.Tensor) -> torch.Tensor:
+        """Region-size windows at the given origins, outputs blended with ``weights`` (they sum to one)."""
+        b, _, height, width = x.shape
+        r, g = self.region, self.region // self.patch
+        origins = [(y, xx) for y in starts_y for xx in starts_x]
+        crops = torch.stack([x[:, :, y:y + r, xx:xx + r] for y, xx in origins], dim=1)  # (B, n, C, r, r)
+        tokens = rearrange(self.x_embedder(crops.flatten(0, 1)), "(b n) d gh gw -> b n (gh gw) d", b=b)
+        out = self.transform(tokens + self.pos_embed.to(tokens.dtype), c)
+        out = rearrange(out, "b n (gh gw) (ph pw c) -> b n c (gh ph) (gw pw)", gh=g, ph=self.patch, pw=self.patch)
+        canvas = out.new_zeros(b, self.out_channels, height, width)
+        weights = weights.to(out.device, out.dtype)
+        for k, (y, xx) in enumerate(origins):
+            canvas[:, :, y:y + r, xx:xx + r] += out[:, k] * weights[k]
+        return canvas
 
 
 def _config_encode(config: LegoConfig) -> dict:
@@ -216,6 +250,7 @@ class LegoModel(
         )
         self.t_embedder = TimestepEmbedder(d)
         self.y_embedder = LabelEmbedder(config.num_classes, d)
+        self._plans: dict[tuple[int, ...], tuple] = {}  # overlap windows and weights per canvas
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -242,6 +277,21 @@ class LegoModel(
     def num_bricks(self) -> int:
         return len(self.model)
 
+    def _run_brick(self, index: int, x: torch.Tensor, cond: torch.Tensor, canvas: Canvas, step: int) -> torch.Tensor:
+        brick = self.model[index]
+        _, _, height, width = x.shape
+        larger = (height, width) != (self.config.image_size, self.config.image_size)
+        if canvas.mode == "tiles" or not larger or not self.config.is_global(index):
+            return brick(x, cond)
+        if canvas.mode == "global":
+            return brick(x, cond, region=(height, width))
+        stride = canvas.window_stride(brick.region, brick.patch)
+        offset = (step % 4) * stride // 4 if canvas.shift else 0
+        key = (height, width, brick.region, stride, offset)
+        if key not in self._plans:
+            self._plans[key] = _window_plan(height, width, brick.region, stride, offset)
+        return brick.forward_windows(x, cond, *self._plans[key])
+
     def forward(
         self,
         x: torch.Tensor,
@@ -250,13 +300,17 @@ class LegoModel(
         active: Sequence[bool] | None = None,
         return_all: bool = False,
         brick_seconds: list[float] | None = None,
+        canvas: Canvas | None = None,
+        step: int = 0,
     ) -> torch.Tensor | list[torch.Tensor | None]:
         """Denoise ``x`` at noise level ``sigma`` (shape (B,) or scalar).
 
         ``labels``: (B,) class indices, -1 for "no class". ``active``: one bool per brick.
         Returns the denoised estimate of the top active brick, or with ``return_all`` one
         estimate per brick (None where the brick was skipped). ``brick_seconds``, when given,
-        accumulates each brick's wall time (synchronised on CUDA).
+        accumulates each brick's wall time (synchronised on CUDA). ``canvas`` says how full-image
+        bricks and coordinates behave on a canvas larger than the training size; ``step`` drives
+        the window shift of ``overlap``.
         """
         batch, _, height, width = x.shape
         self.config.check_canvas(height, width)
@@ -276,7 +330,9 @@ class LegoModel(
         c_out = s * sd / (s**2 + sd**2).sqrt()
         c_in = 1 / (s**2 + sd**2).sqrt()
         cond = self.t_embedder(sigma.log() / 4) + self.y_embedder(labels)
-        coords = canvas_coords(height, width, x.device).expand(batch, -1, -1, -1)
+        canvas = canvas or Canvas()
+        coords = coordinates(height, width, self.config.image_size, canvas.coords, x.device)
+        coords = coords.expand(batch, -1, -1, -1)
         x_in = torch.cat([c_in * x, coords], dim=1)
 
         timed = brick_seconds is not None
@@ -292,7 +348,7 @@ class LegoModel(
             else:
                 prev = previous if previous is not None else torch.zeros_like(x)
                 inp = torch.cat([prev.to(x_in.dtype), x_in], dim=1)
-            previous = brick(inp, cond)
+            previous = self._run_brick(i, inp, cond, canvas, step)
             outputs.append(previous)
             if timed:
                 brick_seconds[i] += wall_clock(x.device) - start
@@ -300,6 +356,12 @@ class LegoModel(
         if return_all:
             return denoised
         return next(d for d in reversed(denoised) if d is not None)
+
+
+def _window_plan(height: int, width: int, window: int, stride: int, offset: int):
+    starts_y = window_starts(height, window, stride, offset)
+    starts_x = window_starts(width, window, stride, offset)
+    return starts_y, starts_x, blend_weights(height, width, window, starts_y, starts_x)
 
 
 def wall_clock(device: torch.device) -> float:
@@ -322,6 +384,6 @@ def shared_parameters(model: LegoModel) -> int:
 
 
 __all__ = [
-    "Brick", "LegoModel", "NoActiveBrickError", "canvas_coords", "sincos_2d",
+    "Brick", "LegoModel", "NoActiveBrickError", "sincos_2d",
     "count_parameters", "brick_parameters", "shared_parameters"
 ]

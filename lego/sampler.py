@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .canvas import Canvas
 from .model import LegoModel, wall_clock
 from .precision import autocast, resolve_precision
 from .schedule import BrickSchedule
@@ -120,10 +121,11 @@ def sample(
     callback: Callable[[StepInfo], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     brick_estimates: bool = False,
+    canvas: Canvas | None = None,
 ) -> SampleResult:
     """Generate one image per seed. ``labels[i]`` is a class index or None (unconditional)."""
     steps = sample_steps(model, seeds, labels, settings, schedule, height, width, precision, should_stop,
-                         brick_estimates)
+                         brick_estimates, canvas)
     while True:
         try:
             info = next(steps)
@@ -144,6 +146,7 @@ def sample_steps(
     precision: str = "fp32",
     should_stop: Callable[[], bool] | None = None,
     brick_estimates: bool = False,
+    canvas: Canvas | None = None,
 ) -> Generator[StepInfo, None, SampleResult]:
     """``sample`` as a generator: yields each step's StepInfo, returns the SampleResult.
 
@@ -181,13 +184,14 @@ def sample_steps(
         cond, uncond = out.chunk(2)
         return uncond + w * (cond - uncond)
 
-    def denoise(x: torch.Tensor, sigma: float, active: list[bool], seconds: list[float], all_bricks: bool):
+    def denoise(x: torch.Tensor, sigma: float, active: list[bool], seconds: list[float], all_bricks: bool,
+                step: int):
         if should_stop is not None and should_stop():
             raise SamplingCancelled("sampling was stopped")
         x_in = torch.cat([x, x]) if guided else x
         with autocast(precision, device):
             out = model(x_in, torch.tensor(sigma, device=device), label_ids, active, return_all=all_bricks,
-                        brick_seconds=seconds)
+                        brick_seconds=seconds, canvas=canvas, step=step)
         if all_bricks:
             per_brick = [None if o is None else combine(o) for o in out]
             top = next(o for o in reversed(per_brick) if o is not None)
@@ -212,11 +216,11 @@ def sample_steps(
         with torch.inference_mode():
             if gamma > 0:
                 x = x + math.sqrt(t_hat**2 - t**2) * settings.churn_noise * _noise(generators, shape, device)
-            denoised, per_brick = denoise(x, t_hat, active, seconds, brick_estimates)
+            denoised, per_brick = denoise(x, t_hat, active, seconds, brick_estimates, i)
             slope = (x - denoised) / t_hat
             x_next = x + (t_next - t_hat) * slope
             if settings.method == "heun" and t_next > 0:
-                denoised_next, _ = denoise(x_next, t_next, active, seconds, False)
+                denoised_next, _ = denoise(x_next, t_next, active, seconds, False, i)
                 slope_next = (x_next - denoised_next) / t_next
                 x_next = x + (t_next - t_hat) * (slope + slope_next) / 2
         step_seconds = wall_clock(device) - start

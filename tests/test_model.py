@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from lego.config import ARCHITECTURES, BrickConfig, ConfigError, LegoConfig
-from lego.model import LegoModel, NoActiveBrickError, canvas_coords
+from lego.canvas import coordinates
+from lego.model import LegoModel, NoActiveBrickError
 
 from conftest import randomized
 
@@ -16,7 +17,7 @@ def manual_stack(model: LegoModel, x, sigma, labels, active):
     s = sigma.reshape(-1, 1, 1, 1)
     c_in = 1 / (s**2 + sd**2).sqrt()
     cond = model.t_embedder(sigma.log() / 4) + model.y_embedder(labels)
-    coords = canvas_coords(x.shape[2], x.shape[3]).expand(x.shape[0], -1, -1, -1)
+    coords = coordinates(x.shape[2], x.shape[3], model.config.image_size).expand(x.shape[0], -1, -1, -1)
     prev, outs = None, []
     for i, brick in enumerate(model.model):
         if not active[i]:
@@ -106,7 +107,7 @@ def test_local_brick_never_looks_outside_its_region():
 
 
 def test_coordinates_for_non_square_canvas():
-    c = canvas_coords(16, 48)
+    c = coordinates(16, 48, 16)
     assert c.shape == (2, 16, 48)
     assert torch.equal(c[0, :, 0], torch.linspace(-1, 1, 16))  # rows along the height
     assert torch.equal(c[1, 0, :], torch.linspace(-1, 1, 48))  # columns along the width

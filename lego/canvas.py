@@ -1,0 +1,88 @@
+"""How the full-image brick behaves on a canvas larger than the training images.
+
+- ``tiles``: independent training-size tiles (the authors' behaviour): cheapest, but nothing
+  links neighbouring tiles except the coordinate channels.
+- ``overlap``: training-size windows every ``stride`` pixels, their outputs blended with
+  smooth (pyramid) weights at every step, as MultiDiffusion does; ``shift`` moves the inner
+  windows between steps so that blend lines do not stay in one place. Cost grows linearly
+  with the area, times (window / stride)^2.
+- ``global``: one attention over the whole canvas, with the sin-cos position table recomputed
+  for the larger token grid: quadratic in the area.
+
+Coordinates: ``squeeze`` maps the whole canvas to [-1, 1] (a larger canvas looks like a
+zoomed-out training image to the bricks); ``extend`` keeps the training scale, so a
+training-size patch at the centre spans [-1, 1] and the edges go beyond it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+MODES = ("tiles", "overlap", "global")
+COORDS = ("squeeze", "extend")
+
+
+class CanvasError(ValueError):
+    """Canvas options that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Canvas:
+    mode: str = "tiles"
+    stride: int = 0  # overlap: pixels between windows; 0 = half a window
+    shift: bool = False  # overlap: move inner windows between steps
+    coords: str = "squeeze"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise CanvasError(f"canvas mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.coords not in COORDS:
+            raise CanvasError(f"coordinates must be one of {', '.join(COORDS)}, got {self.coords!r}")
+        if not isinstance(self.stride, int) or self.stride < 0:
+            raise CanvasError(f"stride must be a non-negative integer, got {self.stride!r}")
+
+    def window_stride(self, window: int, unit: int) -> int:
+        stride = self.stride or window // 2
+        if stride > window or stride % unit:
+            raise CanvasError(f"stride must be a multiple of {unit} and at most the window ({window}), got {stride}")
+        return stride
+
+
+def window_starts(length: int, window: int, stride: int, offset: int = 0) -> list[int]:
+    """Window origins covering [0, length): the first at 0, the last at length - window."""
+    if length <= window:
+        return [0]
+    inner = range(offset % stride if offset else stride, length - window, stride)
+    return sorted({0, *inner, length - window})
+
+
+def ramp(window: int) -> torch.Tensor:
+    """1-D pyramid weights, highest in the middle, never zero."""
+    i = torch.arange(window, dtype=torch.float32)
+    return torch.minimum(i + 1, window - i)
+
+
+def blend_weights(height: int, width: int, window: int, starts_y: list[int], starts_x: list[int]) -> torch.Tensor:
+    """(windows, window, window) weights that, placed at their windows, sum to one at every pixel."""
+    w = ramp(window)
+    single = w[:, None] * w[None, :]
+    total = torch.zeros(height, width)
+    for y in starts_y:
+        for x in starts_x:
+            total[y:y + window, x:x + window] += single
+    return torch.stack([single / total[y:y + window, x:x + window] for y in starts_y for x in starts_x])
+
+
+def coordinates(height: int, width: int, image_size: int, mode: str = "squeeze",
+                device: torch.device | None = None) -> torch.Tensor:
+    """(2, H, W): row and column positions (see the module docstring for the two modes)."""
+    if mode == "squeeze":
+        reach_h = reach_w = 1.0
+    else:  # one pixel step is the training image's step; equal to squeeze at the training size
+        reach_h, reach_w = (height - 1) / (image_size - 1), (width - 1) / (image_size - 1)
+    rows = torch.linspace(-reach_h, reach_h, height, device=device)
+    cols = torch.linspace(-reach_w, reach_w, width, device=device)
+    r, c = torch.meshgrid(rows, cols, indexing="ij")
+    return torch.stack([r, c])
