@@ -17,6 +17,9 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from lego import charts  # noqa: E402
+from lego.canvas import COORDS as CANVAS_COORDS  # noqa: E402
+from lego.canvas import MODES as CANVAS_MODES  # noqa: E402
+from lego.canvas import Canvas, CanvasError  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint  # noqa: E402
 from lego.flops import format_flops  # noqa: E402
 from lego.images import to_uint8  # noqa: E402
@@ -59,29 +62,36 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
             return BrickSchedule.from_json(schedule_json, config.num_bricks)
         return from_grid([list(c or []) for c in cells], int(num_ranges))
 
-    def parse(category, seed, steps, guidance, sampler, images, width, height, num_ranges, schedule_json, cells):
+    def parse(category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride, shift, coords,
+              num_ranges, schedule_json, cells):
         try:
             schedule = schedule_from(num_ranges, cells, schedule_json)
-            request = parse_request(config, category, seed, steps, guidance, sampler, images, width, height, schedule)
+            canvas = Canvas(canvas_mode, int(stride), bool(shift), coords)
+            request = parse_request(config, category, seed, steps, guidance, sampler, images, width, height,
+                                    schedule, canvas)
             est = estimate(config, request, throughput)
             check_limits(est, request, limits)
-        except (PlaygroundError, ScheduleError) as exc:
+        except (PlaygroundError, ScheduleError, CanvasError) as exc:
             raise gr.Error(str(exc)) from None
         return request, est
 
-    def estimate_text(category, seed, steps, guidance, sampler, images, width, height, num_ranges, schedule_json,
+    def estimate_text(category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride, shift,
+                      coords, num_ranges, schedule_json,
                       *cells):
         try:
-            _, est = parse(category, seed, steps, guidance, sampler, images, width, height, num_ranges,
+            _, est = parse(category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
+                           shift, coords, num_ranges,
                            schedule_json, cells)
         except gr.Error as exc:
             return f"⚠️ {exc.message}"
         return est.summary()
 
-    def generate(category, seed, randomize, steps, guidance, sampler, images, width, height, previews,
+    def generate(category, seed, randomize, steps, guidance, sampler, images, width, height, canvas_mode, stride,
+                 shift, coords, previews,
                  preview_every, num_ranges, schedule_json, *cells, progress=gr.Progress()):
         seed = random_seed() if randomize else seed
-        request, est = parse(category, seed, steps, guidance, sampler, images, width, height, num_ranges,
+        request, est = parse(category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
+                             shift, coords, num_ranges,
                              schedule_json, cells)
         status = f"seed **{request.seed}** · {est.summary()}"
         record = cache.get(request, precision, need_frames=True)
@@ -112,9 +122,11 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                charts.schedule_heatmap(record.mask, names, sigmas),
                files, record, request.seed)
 
-    def compare(category, seed, steps, guidance, sampler, width, height, num_ranges, schedule_json, *cells,
+    def compare(category, seed, steps, guidance, sampler, width, height, canvas_mode, stride, shift, coords,
+                num_ranges, schedule_json, *cells,
                 progress=gr.Progress()):
-        request, est = parse(category, seed, steps, guidance, sampler, 1, width, height, num_ranges,
+        request, est = parse(category, seed, steps, guidance, sampler, 1, width, height, canvas_mode, stride, shift,
+                             coords, num_ranges,
                              schedule_json, cells)
         every = BrickSchedule.all_on(config.num_bricks)
         fewer = matched_steps(config, request)
@@ -124,7 +136,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         for i, (label, (n, sched)) in enumerate(variants.items()):
             progress((i, len(variants)), desc=f"running {label}", unit="runs")
             try:
-                req = parse_request(config, category, request.seed, n, guidance, sampler, 1, width, height, sched)
+                req = parse_request(config, category, request.seed, n, guidance, sampler, 1, width, height, sched,
+                                    request.canvas)
                 records[label] = run_to_end(model, req, estimate(config, req, throughput), precision, cache=cache)
             except PlaygroundError as exc:
                 raise gr.Error(str(exc)) from None
@@ -204,6 +217,18 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                                           label=f"Width (multiples of {unit})")
                         height = gr.Slider(unit, limits.max_side, config.image_size, step=unit,
                                            label=f"Height (multiples of {unit})")
+                    with gr.Accordion("Beyond the training size", open=False):
+                        gr.Markdown(f"How the full-image brick covers a canvas larger than "
+                                    f"{config.image_size}x{config.image_size}: independent **tiles**, "
+                                    "blended **overlap**ping windows, or one **global** attention (cost grows "
+                                    "with the square of the area).")
+                        with gr.Row():
+                            canvas_mode = gr.Radio(list(CANVAS_MODES), value="tiles", label="Full-image brick")
+                            coords = gr.Radio(list(CANVAS_COORDS), value="squeeze", label="Coordinates")
+                        with gr.Row():
+                            stride = gr.Slider(0, config.image_size, 0, step=config.bricks[-1].patch,
+                                               label="Overlap stride (0 = half a window)")
+                            shift = gr.Checkbox(False, label="Shift windows between steps")
                     with gr.Row():
                         previews = gr.Checkbox(True, label="Stream previews")
                         preview_every = gr.Slider(1, 10, 3, step=1, label="Preview every k steps")
@@ -278,7 +303,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                         f"in {precision}; measured {throughput:.0f} GFLOP/s at start-up. Limits: "
                         f"{limits.max_pixels:,} pixels, {limits.max_gflops:,.0f} GFLOPs per request.")
 
-        controls = [category, seed, steps, guidance, sampler, images, width, height, num_ranges, schedule_json, *cells]
+        size = [width, height, canvas_mode, stride, shift, coords]
+        controls = [category, seed, steps, guidance, sampler, images, *size, num_ranges, schedule_json, *cells]
         for c in controls:
             c.change(estimate_text, controls, estimate_md, queue=False, show_progress="hidden",
                      api_visibility="private")
@@ -290,7 +316,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         steps.change(relabel, [num_ranges, steps, *cells], cells, queue=False)
         gen_event = go_btn.click(
             generate,
-            [category, seed, randomize, steps, guidance, sampler, images, width, height, previews, preview_every,
+            [category, seed, randomize, steps, guidance, sampler, images, *size, previews, preview_every,
              num_ranges, schedule_json, *cells],
             [gallery, status, flops_plot, time_plot, heatmap, files, record_state, seed],
             api_name="generate", trigger_mode="once", concurrency_limit=1)
@@ -301,7 +327,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         gen_event.then(after_run, [record_state, brick_pick], [step_slider, inside_gallery, overlay, inside_md],
                        queue=False)
         stop_btn.click(None, None, None, cancels=[gen_event], queue=False)
-        compare_btn.click(compare, [category, seed, steps, guidance, sampler, width, height, num_ranges,
+        compare_btn.click(compare, [category, seed, steps, guidance, sampler, *size, num_ranges,
                                     schedule_json, *cells],
                           [slider, diff_img, base_img, totals_plot, compare_md], api_name="compare",
                           trigger_mode="once", concurrency_limit=1)

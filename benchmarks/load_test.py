@@ -41,7 +41,8 @@ def rss_bytes() -> tuple[int, int]:
 
 
 def request_args(seed: int, steps: int) -> list:
-    return ["Flags", seed, False, steps, 2.0, "heun", 1, 64, 64, False, 3, 5, "", ALL, ALL, ALL]
+    size = [64, 64, "tiles", 0, False, "squeeze"]
+    return ["Flags", seed, False, steps, 2.0, "heun", 1, *size, False, 3, 5, "", ALL, ALL, ALL]
 
 
 def percentile(values: list[float], q: float) -> float:

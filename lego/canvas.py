@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .config import LegoConfig
+
 MODES = ("tiles", "overlap", "global")
 COORDS = ("squeeze", "extend")
 
@@ -42,6 +44,13 @@ class Canvas:
             raise CanvasError(f"coordinates must be one of {', '.join(COORDS)}, got {self.coords!r}")
         if not isinstance(self.stride, int) or self.stride < 0:
             raise CanvasError(f"stride must be a non-negative integer, got {self.stride!r}")
+
+    def check(self, config: LegoConfig) -> None:
+        """Raise CanvasError now, before any compute, if these options cannot run on this model."""
+        if self.mode == "overlap":
+            for k, b in enumerate(config.bricks):
+                if config.is_global(k):
+                    self.window_stride(b.region, b.patch)
 
     def window_stride(self, window: int, unit: int) -> int:
         stride = self.stride or window // 2

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from tqdm import tqdm
+
+from .canvas import COORDS, MODES, Canvas, CanvasError
 
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
 from .config import ARCHITECTURES, ConfigError, LegoConfig
@@ -56,19 +59,21 @@ def _generate(args: argparse.Namespace) -> int:
     label = parse_class(args.class_name, config)
     schedule = load_schedule(args.schedule, config)
     settings = SamplerSettings(steps=args.steps, method=args.sampler, guidance=args.guidance, churn=args.churn)
+    canvas = Canvas(args.canvas, args.stride, args.shift, args.coords)
     seeds = [args.seed + i for i in range(args.images)]
     guided = settings.guidance != 1.0 and label is not None
-    cost = schedule_cost(config, schedule, settings, height, width, guided, images=len(seeds))
+    cost = schedule_cost(config, schedule, settings, height, width, guided, images=len(seeds), canvas=canvas)
 
     with tqdm(total=settings.steps, unit="step", disable=args.quiet, file=sys.stderr) as bar:
         result = sample(model, seeds, [label] * len(seeds), settings, schedule, height, width,
-                        precision=args.precision, callback=lambda info: bar.update(1))
+                        precision=args.precision, callback=lambda info: bar.update(1), canvas=canvas)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     grid(to_pil(result.images)).save(out)
     report = {
         "out": str(out), "seeds": seeds, "class": None if label is None else config.class_names[label]
-        if config.class_names else label, "size": f"{width}x{height}", "schedule": schedule.to_dict(),
+        if config.class_names else label, "size": f"{width}x{height}", "canvas": asdict(canvas),
+        "schedule": schedule.to_dict(),
         "steps": settings.steps, "sampler": settings.method, "guidance": settings.guidance,
         "precision": result.precision, "seconds": round(result.seconds, 3), "flops": cost.total,
         "all_bricks_flops": cost.reference_total, "saving": round(cost.saving, 4),
@@ -115,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance (1 = off)")
     gen.add_argument("--churn", type=float, default=0.0, help="EDM stochastic churn (0 = deterministic)")
     gen.add_argument("--size", type=parse_size, help="WIDTHxHEIGHT (default: training size)")
+    gen.add_argument("--canvas", choices=MODES, default="tiles",
+                     help="how the full-image brick covers a larger canvas (see lego/canvas.py)")
+    gen.add_argument("--stride", type=int, default=0, help="overlap: pixels between windows (0 = half a window)")
+    gen.add_argument("--shift", action="store_true", help="overlap: move the windows between steps")
+    gen.add_argument("--coords", choices=COORDS, default="squeeze", help="coordinates on a larger canvas")
     gen.add_argument("--schedule", default="all", help=f"preset ({', '.join(PRESETS)}), JSON text or JSON file")
     gen.add_argument("--precision", choices=PRECISIONS, default="auto")
     gen.add_argument("--device", help="cpu or cuda (default: cuda when present)")
@@ -136,6 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (CheckpointError, ConfigError, ScheduleError, ValueError) as exc:
+    except (CheckpointError, ConfigError, ScheduleError, CanvasError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -338,7 +338,7 @@ class LegoModel(
         timed = brick_seconds is not None
         outputs: list[torch.Tensor | None] = []
         previous: torch.Tensor | None = None
-        for i, brick in enumerate(self.model):
+        for i in range(self.num_bricks):
             if not active[i]:
                 outputs.append(None)
                 continue

@@ -22,10 +22,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .canvas import Canvas, CanvasError
 from .config import LegoConfig
-from .flops import ScheduleCost, brick_flops, evaluation_flops, format_flops, schedule_cost
+from .flops import ScheduleCost, brick_flops, brick_layout, evaluation_flops, format_flops, schedule_cost
 from .images import to_uint8
-from .model import LegoModel, brick_parameters
+from .model import Brick, LegoModel, brick_parameters
 from .precision import autocast, resolve_precision
 from .sampler import METHODS, SamplerSettings, SamplingCancelled, StepInfo, sample_steps
 from .schedule import BrickSchedule, ScheduleError, drop_late
@@ -68,6 +69,7 @@ class Request:
     width: int
     height: int
     schedule: BrickSchedule
+    canvas: Canvas = Canvas()
 
     @property
     def settings(self) -> SamplerSettings:
@@ -84,6 +86,7 @@ class Request:
     def to_dict(self, config: LegoConfig) -> dict:
         d = asdict(self)
         d["schedule"] = self.schedule.to_dict()
+        d["canvas"] = asdict(self.canvas)
         d["class"] = None if self.label is None else class_names(config)[self.label]
         d["seeds"] = self.seeds
         return d
@@ -110,7 +113,7 @@ def _number(name: str, value: object, integer: bool = False) -> float:
 
 def parse_request(config: LegoConfig, class_name: str | None, seed: object, steps: object, guidance: object,
                   method: str, images: object, width: object, height: object,
-                  schedule: BrickSchedule) -> Request:
+                  schedule: BrickSchedule, canvas: Canvas | None = None) -> Request:
     """Turn raw UI/API values into a Request, or raise PlaygroundError saying what is wrong."""
     names = class_names(config)
     if class_name in (None, "", NO_CLASS):
@@ -144,7 +147,12 @@ def parse_request(config: LegoConfig, class_name: str | None, seed: object, step
         schedule.mask(steps)
     except ScheduleError as exc:
         raise PlaygroundError(str(exc)) from None
-    return Request(label, seed, steps, guidance, method, images, width, height, schedule)
+    canvas = canvas or Canvas()
+    try:
+        canvas.check(config)
+    except CanvasError as exc:
+        raise PlaygroundError(str(exc)) from None
+    return Request(label, seed, steps, guidance, method, images, width, height, schedule, canvas)
 
 
 @dataclass(frozen=True)
@@ -165,21 +173,23 @@ class Estimate:
 
 
 def peak_memory_bytes(config: LegoConfig, request: Request) -> int:
-    """Rough activation peak: the largest brick's tokens and attention weights for the whole batch."""
+    """Rough activation peak: the largest brick's chunk of tokens and attention weights, plus whole-canvas tensors."""
     batch = request.images * (2 if request.guided else 1)
     pixels = request.width * request.height
     peak = 0
-    for b in config.bricks:
-        tokens = pixels // b.patch**2
-        mlp = tokens * config.hidden_size * (4 + config.mlp_ratio) * 4
-        attention = (tokens // b.tokens_per_region()) * config.num_heads * b.tokens_per_region() ** 2 * 4 * 2
-        peak = max(peak, batch * int(mlp + attention))
+    for k in range(config.num_bricks):
+        tokens, span = brick_layout(config, k, request.height, request.width, request.canvas)
+        chunk = min(tokens * batch, max(Brick.max_chunk_tokens, span * batch))  # chunks hold whole regions
+        working = chunk * config.hidden_size * (4 + config.mlp_ratio) * 4
+        attention = (chunk // span) * config.num_heads * span**2 * 4 * 2
+        whole = tokens * batch * config.hidden_size * 4 * 2
+        peak = max(peak, int(working + attention + whole))
     return peak + batch * pixels * config.channels * 4 * 8
 
 
 def estimate(config: LegoConfig, request: Request, gflops_per_second: float) -> Estimate:
     cost = schedule_cost(config, request.schedule, request.settings, request.height, request.width, request.guided,
-                         request.images)
+                         request.images, request.canvas)
     return Estimate(cost, cost.total / 1e9 / max(gflops_per_second, 1e-9), peak_memory_bytes(config, request))
 
 
@@ -258,7 +268,8 @@ def run(model: LegoModel, request: Request, estimate_: Estimate, precision: str 
     Running out of memory becomes a PlaygroundError (the process, and the next request, are fine).
     """
     steps = sample_steps(model, request.seeds, [request.label] * request.images, request.settings, request.schedule,
-                         request.height, request.width, precision, should_stop, brick_estimates=keep_frames)
+                         request.height, request.width, precision, should_stop, brick_estimates=keep_frames,
+                         canvas=request.canvas)
     frames: list[Frame] = []
     while True:
         try:

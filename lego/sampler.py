@@ -158,6 +158,7 @@ def sample_steps(
     height = config.image_size if height is None else height
     width = config.image_size if width is None else width
     config.check_canvas(height, width)
+    (canvas or Canvas()).check(config)
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("need at least one seed")

@@ -27,7 +27,8 @@ def served():
 
 def generate_args(**kw):
     args = dict(category="Flags", seed=5, randomize=False, steps=6, guidance=2.0, sampler="heun", images=1, width=64,
-                height=64, previews=True, preview_every=2, num_ranges=5, schedule_json="", b0=ALL, b1=ALL, b2=ALL)
+                height=64, canvas_mode="tiles", stride=0, shift=False, coords="squeeze", previews=True, preview_every=2,
+                num_ranges=5, schedule_json="", b0=ALL, b1=ALL, b2=ALL)
     args.update(kw)
     return list(args.values())
 
@@ -85,10 +86,11 @@ def test_lesson_drops_each_brick_late_and_reports_the_cost(served):
 
 def test_estimate_before_running(served):
     model, client, _ = served
-    text = client.predict("Flags", 0, 18, 2.0, "heun", 1, 64, 64, 5, preset("pg-recipe", model.config).to_json(),
-                          ALL, ALL, ALL, api_name="/estimate")
+    text = client.predict("Flags", 0, 18, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "squeeze", 5,
+                          preset("pg-recipe", model.config).to_json(), ALL, ALL, ALL, api_name="/estimate")
     assert "saving **" in text and "predicted speed-up" in text
-    refused = client.predict("Flags", 0, 18, 2.0, "heun", 1, 64, 64, 5, "", [0, 1], [], [], api_name="/estimate")
+    refused = client.predict("Flags", 0, 18, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "squeeze", 5, "", [0, 1], [],
+                             [], api_name="/estimate")
     assert "no brick is on at step" in refused
 
 
@@ -110,6 +112,8 @@ def test_estimate_before_running(served):
     ({"schedule_json": '{"bricks": {"7": [[0, 1]]}}'}, "unknown brick '7'"),
     ({"schedule_json": "{not json"}, "not valid JSON"),
     ({"schedule_json": "x" * 70000}, "larger than"),
+    ({"canvas_mode": "stretch"}, "not in the list of choices"),
+    ({"canvas_mode": "overlap", "width": 128, "stride": 40}, "multiple of 16"),
 ])
 def test_bad_input_is_refused_with_a_clear_message(served, change, message):
     _, client, _ = served
@@ -122,8 +126,8 @@ def test_bad_input_is_refused_with_a_clear_message(served, change, message):
 def test_compare_all_bricks_schedule_and_matched_baseline(served):
     model, client, _ = served
     sched = preset("pg-recipe", model.config).to_json()
-    before, diff, base, totals, text = client.predict("Flags", 3, 10, 2.0, "heun", 64, 64, 5, sched, ALL, ALL, ALL,
-                                                      api_name="/compare")
+    before, diff, base, totals, text = client.predict("Flags", 3, 10, 2.0, "heun", 64, 64, "tiles", 0, False,
+                                                      "squeeze", 5, sched, ALL, ALL, ALL, api_name="/compare")
     assert len(before) == 2 and diff.endswith(".png") and base.endswith(".png")
     assert "Predicted speed-up" in text and "measured" in text and "Honest baseline: every brick with" in text
     names = plot(totals)["data"][0]["x"]
@@ -146,6 +150,19 @@ def test_cancelled_run_frees_the_worker(served):
     assert len(result[0]) == 1
     assert time.perf_counter() - start < 10
     assert len(job.outputs()) < 50  # the cancelled run stopped early
+
+
+@pytest.mark.parametrize("mode", ["tiles", "overlap", "global"])
+def test_wide_and_square_canvases_with_each_option(served, mode):
+    _, client, _ = served
+    for width, height in ((256, 64), (192, 192)):
+        out = client.predict(*generate_args(previews=False, steps=2, width=width, height=height, canvas_mode=mode,
+                                            shift=True, coords="extend"), api_name="/generate")
+        from PIL import Image
+
+        assert Image.open(out[0][0]["image"]).size == (width, height)
+        report = json.loads(open([f for f in out[5] if f.endswith(".json")][0]).read())
+        assert report["request"]["canvas"]["mode"] == mode
 
 
 def test_categories_offered_are_the_models(served):

@@ -8,7 +8,6 @@ from lego.config import ConfigError
 from lego.flops import evaluation_flops
 from lego.sampler import SamplerSettings, sample
 
-from conftest import randomized
 
 SIGMA = torch.tensor([1.5])
 LABEL = torch.tensor([1])

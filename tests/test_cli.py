@@ -55,6 +55,19 @@ def test_generate_refuses_bad_input_with_a_message(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_generate_a_wide_canvas_with_overlapping_windows(tmp_path):
+    save_checkpoint(randomized("tiny-pg"), tmp_path / "ckpt")
+    out = tmp_path / "wide.png"
+    done = run("generate", "--checkpoint", str(tmp_path / "ckpt"), "--steps", "2", "--size", "64x16", "--canvas",
+               "overlap", "--stride", "8", "--shift", "--coords", "extend", "--out", str(out), "--json", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["canvas"] == {"mode": "overlap", "stride": 8, "shift": True, "coords": "extend"}
+    assert Image.open(out).size == (64, 16)
+    bad = run("generate", "--checkpoint", str(tmp_path / "ckpt"), "--size", "64x16", "--canvas", "overlap",
+              "--stride", "6", "--out", str(tmp_path / "x.png"))
+    assert bad.returncode == 2 and "multiple of 4" in bad.stderr
+
+
 def test_info_lists_bricks_parameters_and_flops():
     done = run("info", "--arch", "emoji-s", "--size", "128x64")
     assert done.returncode == 0, done.stderr

@@ -51,7 +51,8 @@ def test_running_out_of_memory_is_a_friendly_error_and_the_process_lives_on():
 def test_a_client_that_disappears_mid_run_frees_the_worker():
     with launched_app() as (_, url):
         leaving = Client(url, verbose=False)
-        job = leaving.submit("Flags", 1, False, 50, 2.0, "heun", 2, 256, 256, True, 1, 5, "", ALL, ALL, ALL,
+        job = leaving.submit("Flags", 1, False, 50, 2.0, "heun", 2, 256, 256, "tiles", 0, False, "squeeze", True, 1, 5,
+                             "", ALL, ALL, ALL,
                              api_name="/generate")
         deadline = time.perf_counter() + 60
         while len(job.outputs()) < 2 and time.perf_counter() < deadline:
@@ -60,7 +61,8 @@ def test_a_client_that_disappears_mid_run_frees_the_worker():
         leaving.close()  # the tab is closed
         other = Client(url, verbose=False)
         start = time.perf_counter()
-        result = other.predict("Flags", 2, False, 2, 2.0, "heun", 1, 64, 64, False, 1, 5, "", ALL, ALL, ALL,
+        result = other.predict("Flags", 2, False, 2, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "squeeze", False, 1,
+                               5, "", ALL, ALL, ALL,
                                api_name="/generate")
         assert len(result[0]) == 1 and time.perf_counter() - start < 30
         other.close()
