@@ -1,0 +1,140 @@
+"""Beyond the training size: seams, cost and growth of each canvas option.
+
+    python benchmarks/canvas.py [--checkpoint DIR] [--seeds 4] [--steps 12] [--out assets/benchmarks/canvas.json]
+
+Seam score: the mean absolute jump between neighbouring pixels across tile borders (multiples
+of the training size), divided by the same statistic between neighbours inside tiles; 1.0
+means this statistic cannot see the seams. Cost: wall time, FLOPs and peak resident memory
+(each size in a fresh process) against canvas area, with the fitted growth exponent
+(time ~ area^k). Crop accuracy: the emoji classifier on every training-size crop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lego.canvas import Canvas  # noqa: E402
+from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
+from lego.flops import schedule_cost  # noqa: E402
+from lego.images import to_uint8  # noqa: E402
+from lego.metrics import CLASSIFIER_DIR, load_classifier, predict  # noqa: E402
+from lego.sampler import SamplerSettings, sample  # noqa: E402
+from lego.schedule import BrickSchedule  # noqa: E402
+
+OPTIONS = {
+    "tiles": Canvas("tiles"),
+    "overlap": Canvas("overlap"),
+    "overlap+shift": Canvas("overlap", shift=True),
+    "global": Canvas("global"),
+}
+SEAM_SIZES = [(64, 256), (192, 192)]
+COST_SIZES = [(64, 64), (128, 128), (192, 192), (256, 256)]
+
+
+def seam_score(images: np.ndarray, tile: int) -> float:
+    """images: (N, H, W, 3) uint8. Border jumps over interior jumps, both directions."""
+    x = images.astype(np.float64)
+    dx = np.abs(np.diff(x, axis=2)).mean(axis=(0, 1, 3))  # per column boundary
+    dy = np.abs(np.diff(x, axis=1)).mean(axis=(0, 2, 3))  # per row boundary
+    border = [dx[k - 1] for k in range(tile, x.shape[2], tile)] + [dy[k - 1] for k in range(tile, x.shape[1], tile)]
+    inside = [v for i, v in enumerate(dx) if (i + 1) % tile] + [v for i, v in enumerate(dy) if (i + 1) % tile]
+    return float(np.mean(border) / max(np.mean(inside), 1e-9))
+
+
+def crops(images: np.ndarray, tile: int) -> np.ndarray:
+    n, h, w, c = images.shape
+    return images.reshape(n, h // tile, tile, w // tile, tile, c).transpose(0, 1, 3, 2, 4, 5).reshape(-1, tile, tile, c)
+
+
+def measure_one(checkpoint: str, option: str, height: int, width: int, steps: int) -> dict:
+    """Time and peak memory of one image in this (fresh) process."""
+    import resource
+
+    model = load_checkpoint(checkpoint)
+    settings = SamplerSettings(steps=steps, guidance=2.0)
+    sample(model, [0], [0], SamplerSettings(steps=1, guidance=2.0), height=64, width=64)  # warm-up
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    start = time.perf_counter()
+    sample(model, [0], [0], settings, height=height, width=width, canvas=OPTIONS[option], precision="auto")
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    cost = schedule_cost(model.config, BrickSchedule.all_on(model.config.num_bricks), settings, height, width, True,
+                         canvas=OPTIONS[option])
+    return {"seconds": round(seconds, 3), "gflops": round(cost.total / 1e9, 2),
+            "peak_rss_mib": round(peak / 2**20, 1), "rss_growth_mib": round((peak - before) / 2**20, 1)}
+
+
+def fit_exponent(areas: list[int], values: list[float]) -> float:
+    return float(np.polyfit(np.log(areas), np.log(values), 1)[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--class-index", type=int, default=3, help="the category of the walls (default Food & Drink)")
+    parser.add_argument("--out", default="assets/benchmarks/canvas.json")
+    parser.add_argument("--measure", nargs=4, metavar=("OPTION", "HEIGHT", "WIDTH", "STEPS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        option, h, w, steps = args.measure
+        print(json.dumps(measure_one(args.checkpoint, option, int(h), int(w), int(steps))))
+        return
+
+    torch.set_grad_enabled(False)
+    model = load_checkpoint(args.checkpoint)
+    tile = model.config.image_size
+    classifier = load_classifier(CLASSIFIER_DIR)
+    settings = SamplerSettings(steps=args.steps, guidance=2.0)
+    seams: dict = {}
+    for name, canvas in OPTIONS.items():
+        for height, width in SEAM_SIZES:
+            images = to_uint8(sample(model, list(range(args.seeds)), [args.class_index] * args.seeds, settings,
+                                     height=height, width=width, canvas=canvas, precision="auto").images)
+            pieces = crops(images, tile)
+            tensor = torch.from_numpy(pieces).permute(0, 3, 1, 2).float() / 127.5 - 1
+            accuracy = float((predict(classifier, tensor) == args.class_index).float().mean())
+            seams.setdefault(name, {})[f"{width}x{height}"] = {"seam_score": round(seam_score(images, tile), 3),
+                                                               "crop_accuracy": round(accuracy, 3)}
+            print(name, width, height, seams[name][f"{width}x{height}"], flush=True)
+    costs: dict = {}
+    for name in OPTIONS:
+        rows = []
+        for height, width in COST_SIZES:
+            done = subprocess.run([sys.executable, __file__, "--checkpoint", args.checkpoint, "--measure", name,
+                                   str(height), str(width), "4"], capture_output=True, text=True, timeout=900)
+            if done.returncode != 0:
+                raise SystemExit(done.stderr[-2000:])
+            rows.append({"size": f"{width}x{height}", "area": height * width, **json.loads(done.stdout)})
+            print(name, rows[-1], flush=True)
+        areas = [r["area"] for r in rows]
+        costs[name] = {"rows": rows,
+                       "time_exponent": round(fit_exponent(areas[1:], [r["seconds"] for r in rows[1:]]), 2),
+                       "flops_exponent": round(fit_exponent(areas[1:], [r["gflops"] for r in rows[1:]]), 2)}
+    report = {
+        "what": __doc__.splitlines()[0], "command": "python benchmarks/canvas.py " + " ".join(sys.argv[1:]),
+        "checkpoint": args.checkpoint, "steps": args.steps, "seeds": args.seeds, "class_index": args.class_index,
+        "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__},
+        "seams": seams, "cost": costs,
+        "note": "exponents are fitted on the sizes above the training size (time for 4 Heun steps, guided)",
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
