@@ -8,6 +8,7 @@ Layout and wiring only: the logic lives in lego.playground, lego.charts and lego
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -25,9 +26,9 @@ from lego.flops import format_flops  # noqa: E402
 from lego.images import to_uint8  # noqa: E402
 from lego.model import LegoModel  # noqa: E402
 from lego.playground import (NO_CLASS, Limits, OutputFolder, PlaygroundError, RunCache, RunRecord,  # noqa: E402
-                             brick_table,
-                             check_limits, class_names, difference_map, estimate, late_drop_lesson, matched_steps,
-                             measure_throughput, parse_request, random_seed, region_overlay, run, run_to_end)
+                             brick_table, check_limits, class_names, difference_map, estimate, gpu_seconds,
+                             late_drop_lesson, matched_steps, measure_throughput, parse_request, random_seed,
+                             region_overlay, run, run_to_end)
 from lego.precision import default_device, resolve_precision  # noqa: E402
 from lego.sampler import METHODS, StepInfo, sigma_steps  # noqa: E402
 from lego.schedule import PRESETS, BrickSchedule, ScheduleError, from_grid, grid_labels, preset, to_grid  # noqa: E402
@@ -41,6 +42,24 @@ orchestration**: it decides what goes where. Early steps (high noise, large sigm
 layout; late steps (low noise) only add detail, which is why the paper switches the global
 brick off late (the `pg-recipe` preset).
 """
+
+
+def on_zero_gpu(fn, gflops):
+    """``spaces.GPU`` with a duration from the request's cost when the ``spaces`` package is there
+    (Hugging Face ZeroGPU Spaces); the function unchanged everywhere else."""
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    signature = inspect.signature(fn)
+
+    def duration(*args, **kwargs) -> int:
+        try:
+            return gpu_seconds(gflops(**signature.bind(*args, **kwargs).arguments))
+        except (gr.Error, TypeError, ValueError):
+            return gpu_seconds(0)
+
+    return spaces.GPU(duration=duration)(fn)
 
 
 def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = "auto",
@@ -314,6 +333,16 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         preset_name.change(apply_preset, [preset_name, num_ranges], cells, queue=False)
         num_ranges.change(relabel, [num_ranges, steps, *cells], cells, queue=False)
         steps.change(relabel, [num_ranges, steps, *cells], cells, queue=False)
+        def request_gflops(images=1, cells=(), **a) -> float:
+            return parse(a["category"], a["seed"], a["steps"], a["guidance"], a["sampler"], images, a["width"],
+                         a["height"], a["canvas_mode"], a["stride"], a["shift"], a["coords"], a["num_ranges"],
+                         a["schedule_json"], cells)[1].gflops
+
+        def compare_gflops(**a) -> float:
+            return 3 * request_gflops(**a)  # all bricks, the schedule, and the baseline
+
+        generate = on_zero_gpu(generate, request_gflops)
+        compare = on_zero_gpu(compare, compare_gflops)
         gen_event = go_btn.click(
             generate,
             [category, seed, randomize, steps, guidance, sampler, images, *size, previews, preview_every,

@@ -413,6 +413,16 @@ class OutputFolder:
         return paths + [str(report)]
 
 
+# ZeroGPU Spaces lend a GPU per call for a declared number of seconds.
+GPU_GFLOPS_PER_SECOND = 5_000.0  # a conservative effective rate for this small model on a shared GPU
+GPU_MIN_SECONDS, GPU_MAX_SECONDS = 15, 120
+
+
+def gpu_seconds(gflops: float) -> int:
+    """The GPU time to ask ZeroGPU for: start-up margin plus the request's FLOPs at a conservative rate."""
+    return int(min(GPU_MAX_SECONDS, GPU_MIN_SECONDS + gflops / GPU_GFLOPS_PER_SECOND))
+
+
 def random_seed() -> int:
     return random.randint(0, MAX_SEED)
 
@@ -485,6 +495,6 @@ def measure_throughput(model: LegoModel, precision: str, repeats: int = 3) -> fl
 __all__ = [
     "Estimate", "Frame", "LessonRow", "Limits", "NO_CLASS", "OutputFolder", "PlaygroundError", "Request", "RunCache",
     "RunRecord", "SamplingCancelled", "brick_table", "check_limits", "class_names", "difference_map", "estimate",
-    "is_out_of_memory", "late_drop_lesson", "matched_steps", "measure_throughput", "parse_request", "random_seed",
-    "region_overlay", "run", "run_to_end",
+    "gpu_seconds", "is_out_of_memory", "late_drop_lesson", "matched_steps", "measure_throughput", "parse_request",
+    "random_seed", "region_overlay", "run", "run_to_end",
 ]

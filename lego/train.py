@@ -274,7 +274,7 @@ class Trainer:
         result = sample(self.ema, list(range(len(labels))), labels, SamplerSettings(steps=steps, guidance=2.0),
                         precision=self.precision)
         path.parent.mkdir(parents=True, exist_ok=True)
-        grid(to_pil(result.images), columns=seeds * 4 if n * seeds > 16 else seeds).save(path)
+        grid(to_pil(result.images), columns=seeds).save(path)
 
 
 def save_sharded(tensors: dict[str, torch.Tensor], folder: Path, prefix: str) -> None:

@@ -168,3 +168,33 @@ def test_wide_and_square_canvases_with_each_option(served, mode):
 def test_categories_offered_are_the_models(served):
     model, _, _ = served
     assert list(model.config.class_names) == list(EMOJI_CATEGORIES)
+
+
+def test_on_zero_gpu_spaces_the_gpu_time_follows_the_request_cost(monkeypatch):
+    """The `spaces` package only works on Hugging Face's ZeroGPU; a stand-in records what the app asks of it."""
+    import sys
+    import types
+
+    import app
+    from conftest import randomized
+    from lego.playground import GPU_MAX_SECONDS, GPU_MIN_SECONDS
+
+    asked = {}
+    stand_in = types.ModuleType("spaces")
+
+    def gpu(duration):
+        def wrap(fn):
+            asked[fn.__name__] = duration
+            return fn
+        return wrap
+
+    stand_in.GPU = gpu
+    monkeypatch.setitem(sys.modules, "spaces", stand_in)
+    monkeypatch.setattr("lego.playground.GPU_GFLOPS_PER_SECOND", 1.0)  # a tiny model: make its cost count
+    app.build_demo(randomized("tiny-emoji"), precision="fp32")
+    small = asked["generate"](*generate_args(steps=2))
+    big = asked["generate"](*generate_args(steps=50, width=256, height=256, images=2))
+    refused = asked["generate"](*generate_args(steps=0))
+    assert GPU_MIN_SECONDS <= small < big <= GPU_MAX_SECONDS and refused == GPU_MIN_SECONDS
+    assert asked["compare"]("Flags", 1, 50, 2.0, "heun", 256, 256, "tiles", 0, False, "squeeze", 5, "", ALL, ALL,
+                            ALL) > small
