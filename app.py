@@ -196,7 +196,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         table = "\n".join(["| brick off for the last 40% | FLOPs saved | mean pixel change |", "|---|---|---|"]
                           + [f"| {r.brick} | {r.saving:.0%} | {r.pixel_difference:.1f} / 255 |" for r in rows])
         verdict = ("You were right" if k == best else f"Not this time: {rows[best].brick} changed the image least")
-        text = (f"{verdict}. Dropping **{rows[k].brick}** late saved {rows[k].saving:.0%} of the FLOPs and changed "
+        text = (f"{verdict}. Dropping {rows[k].brick} late saved {rows[k].saving:.0%} of the FLOPs and changed "
                 f"the image by {rows[k].pixel_difference:.1f} / 255 on average.\n\n{table}\n\n"
                 "Late steps only polish detail, so a brick whose job is layout matters least there; "
                 "try the same brick off for the *first* 40% in the Generate tab to see the opposite.")
@@ -288,9 +288,9 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
             compare_btn = gr.Button("Compare", variant="primary")
             compare_md = gr.Markdown()
             with gr.Row():
-                slider = gr.ImageSlider(label="All bricks | schedule", format="png", type="pil")
-                diff_img = gr.Image(label="Difference (x4)", format="png")
-                base_img = gr.Image(label="Every brick, fewer steps", format="png")
+                slider = gr.ImageSlider(label="All bricks | schedule", format="png", type="pil", height=300)
+                diff_img = gr.Image(label="Difference (x4, white = same)", format="png", height=300)
+                base_img = gr.Image(label="Every brick, fewer steps", format="png", height=300)
             totals_plot = gr.Plot(label="Totals")
         with gr.Tab("Look inside"):
             gr.Markdown(NOTES)
@@ -301,7 +301,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
             with gr.Row():
                 inside_gallery = gr.Gallery(label="At this step", format="png", columns=5, height=260,
                                             elem_id="inside-gallery")
-                overlay = gr.Image(label="Regions (red) and patches (blue)", format="png")
+                overlay = gr.Image(label="Regions (red) and patches (blue)", format="png", height=300)
         with gr.Tab("Lesson"):
             with gr.Walkthrough(selected=1) as tour:
                 with gr.Step("1. Predict", id=1):
