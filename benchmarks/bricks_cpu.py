@@ -1,4 +1,4 @@
-"""Per-brick time per network evaluation, and predicted vs measured speed-up of each preset.
+"""Per-brick time per evaluation, preset speed-ups (predicted vs measured), default request vs the hardware limit.
 
     python benchmarks/bricks_cpu.py [--arch emoji-s] [--repeats 5] [--out assets/benchmarks/bricks_cpu.json]
 
@@ -26,6 +26,35 @@ from lego.model import LegoModel, count_parameters  # noqa: E402
 from lego.precision import autocast, cpu_has_fast_bf16  # noqa: E402
 from lego.sampler import SamplerSettings, sample  # noqa: E402
 from lego.schedule import PRESETS, ScheduleError, preset  # noqa: E402
+
+
+def matmul_gflops(precision: str, size: int = 2048, repeats: int = 5) -> float:
+    """The hardware limit used for ratios: a large square matrix product in this precision."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def default_request(model: LegoModel, precision: str, repeats: int, settings: SamplerSettings) -> dict:
+    """The app's default: all bricks, 18 Heun steps, guidance on, one image at the training size."""
+    size = model.config.image_size
+    cost = schedule_cost(model.config, preset("all", model.config), settings, size, size, guided=True)
+    sample(model, [0], [0], settings, precision=precision)
+    seconds = statistics.median(_timed(lambda: sample(model, [0], [0], settings, precision=precision))
+                                for _ in range(repeats))
+    limit = matmul_gflops(precision)
+    floor = cost.total / 1e9 / limit
+    return {"seconds": round(seconds, 3), "gflops": round(cost.total / 1e9, 2),
+            "matmul_gflops_per_second": round(limit, 1), "hardware_limit_seconds": round(floor, 3),
+            "over_limit": round(seconds / floor, 2)}
 
 
 def per_brick_ms(model: LegoModel, precision: str, repeats: int, batch: int) -> dict:
@@ -108,9 +137,12 @@ def main() -> None:
         timing = per_brick_ms(model, precision, args.repeats * 2, batch=2)
         timing["gflops_per_second"] = round(flops.total / 1e9 / (timing["evaluation_ms"] / 1000), 1)
         timing["presets"] = preset_speedups(model, precision, args.repeats, settings)
+        timing["default_request"] = default_request(model, precision, args.repeats, settings)
         report["results"][precision] = timing
+        d = timing["default_request"]
         print(f"[{precision}] {timing['evaluation_ms']} ms per evaluation, bricks {timing['brick_ms']} ms, "
-              f"{timing['gflops_per_second']} GFLOP/s", flush=True)
+              f"{timing['gflops_per_second']} GFLOP/s; default request {d['seconds']} s, "
+              f"{d['over_limit']}x the matmul limit ({d['hardware_limit_seconds']} s)", flush=True)
         for name, r in timing["presets"].items():
             print(f"  {name:<12} predicted {r['predicted_speedup']:.2f}x  measured {r['measured_speedup']:.2f}x  "
                   f"ratio {r['measured_over_predicted']:.2f}", flush=True)
