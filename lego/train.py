@@ -74,8 +74,9 @@ class Progress:
     segments: list = field(default_factory=list)  # {"device", "host", "seconds", "images"} per run segment
 
 
-def step_generator(seed: int, step: int, stream: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 101 + stream)
+def step_generator(seed: int, step: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """Random numbers of one step, on the device that uses them (no host-to-GPU noise copies)."""
+    return torch.Generator(device=device).manual_seed((seed * 1_000_003 + step) * 101 + stream)
 
 
 def draw_active(num_bricks: int, p_drop: float, gen: torch.Generator) -> list[bool]:
@@ -91,9 +92,9 @@ def edm_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tenso
     """EDM's weighted denoising loss of every active brick's estimate (None for skipped bricks)."""
     batch = images.shape[0]
     device = images.device
-    sigma = (torch.randn(batch, generator=gen) * settings.p_std + settings.p_mean).exp().to(device)
-    noise = torch.randn(images.shape, generator=gen).to(device) * sigma.reshape(-1, 1, 1, 1)
-    drop = torch.rand(batch, generator=gen).to(device) < settings.label_dropout
+    sigma = (torch.randn(batch, generator=gen, device=gen.device) * settings.p_std + settings.p_mean).exp().to(device)
+    noise = torch.randn(images.shape, generator=gen, device=gen.device).to(device) * sigma.reshape(-1, 1, 1, 1)
+    drop = torch.rand(batch, generator=gen, device=gen.device).to(device) < settings.label_dropout
     labels = torch.where(drop, torch.full_like(labels, -1), labels)
     weight = ((sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2).reshape(-1, 1, 1, 1)
     estimates = model(images + noise, sigma, labels, active, return_all=True)
@@ -117,7 +118,8 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=True)  # skipped bricks have no gradient
         if settings.compile:
-            self.forward = torch.compile(self.forward)
+            for brick in self.model.model:  # per brick: one graph whatever bricks a step switches off
+                brick.compile()
         data = load(settings.data).split(evaluation=False)
         config = self.model.config
         if data.images.shape[1:3] != (config.image_size, config.image_size):
@@ -126,8 +128,9 @@ class Trainer:
         if data.labels.max() >= config.num_classes:
             raise ValueError(f"{settings.data} has {data.labels.max() + 1} classes, "
                              f"{settings.arch} has {config.num_classes}")
-        self.images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous()  # uint8, CPU
-        self.labels = torch.from_numpy(data.labels)
+        # uint8 images live on the training device (tens of MB); batches are drawn by index there
+        self.images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous().to(self.device)
+        self.labels = torch.from_numpy(data.labels).to(self.device)
         self.weights = torch.from_numpy(data.class_weights())
         if settings.batch % world:
             raise ValueError(f"batch {settings.batch} is not divisible by {world} processes")
@@ -137,11 +140,12 @@ class Trainer:
     def train_step(self) -> list[float | None]:
         s, step = self.settings, self.progress.step
         shared = step_generator(s.seed, step, 0)  # the same on every rank: the brick mask
-        local = step_generator(s.seed, step, 1 + self.rank)
+        picks = step_generator(s.seed, step, 1 + self.rank)
+        local = step_generator(s.seed, step, 1000 + self.rank, self.device)  # a stream of its own
         active = draw_active(self.model.num_bricks, s.brick_dropout, shared)
-        index = torch.multinomial(self.weights, self.local_batch, replacement=True, generator=local)
-        images = (self.images[index].float() / 127.5 - 1).to(self.device)
-        labels = self.labels[index].to(self.device)
+        index = torch.multinomial(self.weights, self.local_batch, replacement=True, generator=picks).to(self.device)
+        images = self.images[index].float() / 127.5 - 1
+        labels = self.labels[index]
         lr = s.lr * min(1.0, (self.progress.images + s.batch) / max(s.warmup_images, 1))
         for group in self.optimizer.param_groups:
             group["lr"] = lr

@@ -40,7 +40,7 @@ def test_brick_dropout_never_switches_every_brick_off():
 
 def fixed_loss(trainer):
     gen = torch.Generator().manual_seed(123)
-    images = trainer.images[:16].float() / 127.5 - 1
+    images = trainer.images[:16].float() / 127.5 - 1  # on the CPU here, as the trainer's device
     with torch.no_grad():
         losses = edm_losses(trainer.model, images, trainer.labels[:16], [True] * 3, trainer.settings, 0.5, gen)
     return float(torch.stack(losses).mean())
