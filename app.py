@@ -254,7 +254,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                 with gr.Column(scale=1):
                     gr.Markdown("### Brick schedule\nTick the step ranges in which each brick runs.")
                     with gr.Row():
-                        preset_name = gr.Dropdown(list(PRESETS), value="all", label="Preset")
+                        preset_name = gr.Dropdown([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()],
+                                                  value="all", label="Preset")
                         num_ranges = gr.Slider(1, 10, DEFAULT_RANGES, step=1, label="Number of step ranges")
                     gr.Markdown("\n".join(
                         ["| brick | region | patch | depth | parameters | FLOPs / evaluation | role |",

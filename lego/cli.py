@@ -83,6 +83,9 @@ def _generate(args: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         print(f"wrote {out} ({width}x{height}, {len(seeds)} image(s), seeds {seeds[0]}..{seeds[-1]})")
+        spans = schedule.describe(settings.steps, settings.sigmas())
+        for k, text in enumerate(spans):
+            print(f"  {config.brick_name(k)}: {'; '.join(text)}")
         print(f"time {result.seconds:.2f} s on {result.precision}; {format_flops(cost.total)} "
               f"vs {format_flops(cost.reference_total)} with all bricks: saving {cost.saving:.1%}, "
               f"predicted speed-up {cost.predicted_speedup:.2f}x")

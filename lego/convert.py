@@ -71,8 +71,7 @@ class PersistentRecord(StandIn):
         if not isinstance(meta, dict) or meta.get("type") != "class":
             raise ConversionError("unexpected persistent-object record in the pickle")
         self.qualname = str(meta.get("class_name"))
-        self.state = meta.get("state")
-        self.source_chars = len(meta.get("module_src") or "")
+        self.state = meta.get("state")  # meta["module_src"] is never looked at, let alone run
 
 
 def _rebuild_parameter(data: torch.Tensor, requires_grad: bool, backward_hooks: Any, *args: Any) -> torch.Tensor:
