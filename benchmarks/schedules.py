@@ -1,0 +1,111 @@
+"""Quality against compute for brick schedules, and the honest fewer-steps baseline.
+
+    python benchmarks/schedules.py [--checkpoint DIR] [--per-class 10] [--seed-sets 2] [--out FILE.json]
+
+Every point is sampled twice with disjoint seeds; the spread between the two sets is reported
+next to each emoji-FD so that differences smaller than it are not read as findings. Points:
+the top brick's t_break from 0 to 1 (the paper's sweep), each brick off for the whole run and
+for the early and the late half, and every brick at fewer steps (the baseline at matched FLOPs).
+Writes the table as JSON and a Plotly figure (FLOPs against emoji-FD) beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import plotly.graph_objects as go  # noqa: E402
+
+from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
+from lego.data import load  # noqa: E402
+from lego.flops import schedule_cost  # noqa: E402
+from lego.metrics import CLASSIFIER_DIR, evaluate, load_classifier  # noqa: E402
+from lego.sampler import SamplerSettings  # noqa: E402
+from lego.schedule import BrickSchedule, top_brick_break  # noqa: E402
+
+SEED_SET_OFFSET = 100_000
+
+
+def points(config, steps: int, quick: bool) -> list[tuple[str, str, BrickSchedule, int]]:
+    """(family, label, schedule, steps) for every point of the sweep."""
+    n = config.num_bricks
+    breaks = [0.0, 0.5, 1.0] if quick else [round(0.1 * i, 1) for i in range(11)]
+    out = [("t_break", f"t_break {t:g}", top_brick_break(config, t), steps) for t in breaks]
+    for k in range(n):
+        for label, on in (("off", ()), ("off early half", ((0.5, 1.0),)), ("off late half", ((0.0, 0.5),))):
+            if quick and label != "off":
+                continue
+            ranges = [((0.0, 1.0),)] * n
+            ranges[k] = on
+            out.append(("brick off", f"{config.brick_name(k)} {label}", BrickSchedule(tuple(ranges), name=label),
+                        steps))
+    fewer = [steps // 2] if quick else sorted({max(2, steps * f // 18) for f in (4, 6, 8, 10, 12, 14)})
+    out += [("fewer steps", f"all bricks, {s} steps", BrickSchedule.all_on(n), s) for s in fewer]
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--data", default="data/emoji64.npz")
+    parser.add_argument("--classifier", default=str(CLASSIFIER_DIR))
+    parser.add_argument("--per-class", type=int, default=10)
+    parser.add_argument("--seed-sets", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=18)
+    parser.add_argument("--guidance", type=float, default=2.0)
+    parser.add_argument("--quick", action="store_true", help="a few points only (for tests)")
+    parser.add_argument("--out", default="assets/benchmarks/schedules.json")
+    args = parser.parse_args(argv)
+
+    model = load_checkpoint(args.checkpoint)
+    classifier = load_classifier(args.classifier)
+    data = load(args.data)
+    rows = []
+    for family, label, schedule, steps in points(model.config, args.steps, args.quick):
+        runs = [evaluate(model, classifier, data, schedule.to_json(), args.per_class, steps, args.guidance,
+                         seed=s * SEED_SET_OFFSET) for s in range(args.seed_sets)]
+        fds = [r["emoji_fd"] for r in runs]
+        size = model.config.image_size
+        cost = schedule_cost(model.config, schedule, SamplerSettings(steps=steps, guidance=args.guidance), size, size,
+                             guided=True)
+        rows.append({
+            "family": family, "label": label, "steps": steps, "schedule": schedule.to_dict(),
+            "gflops_per_image": round(cost.total / 1e9, 3), "saving": round(cost.saving, 4),
+            "seconds_per_image": round(sum(r["sampling_seconds"] for r in runs) / sum(r["samples"] for r in runs), 3),
+            "emoji_fd": round(sum(fds) / len(fds), 3), "emoji_fd_sets": fds,
+            "emoji_fd_spread": round(max(fds) - min(fds), 3),
+            "category_accuracy": round(sum(r["category_accuracy"] for r in runs) / len(runs), 4),
+            "floor": runs[0]["emoji_fd_floor"],
+        })
+        print(json.dumps({k: rows[-1][k] for k in ("label", "gflops_per_image", "emoji_fd", "emoji_fd_spread",
+                                                    "category_accuracy")}), flush=True)
+    report = {"what": __doc__.splitlines()[0], "command": "python benchmarks/schedules.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]), "checkpoint": args.checkpoint, "per_class": args.per_class,
+        "seed_sets": args.seed_sets, "rows": rows}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    figure(rows).write_json(str(out.with_name(out.stem + "_figure.json")))
+    print(f"wrote {out}")
+
+
+def figure(rows: list[dict]) -> go.Figure:
+    fig = go.Figure()
+    for family in dict.fromkeys(r["family"] for r in rows):
+        part = [r for r in rows if r["family"] == family]
+        fig.add_trace(go.Scatter(
+            x=[r["gflops_per_image"] for r in part], y=[r["emoji_fd"] for r in part], mode="markers+text",
+            name=family, text=[r["label"] for r in part], textposition="top center",
+            error_y=dict(type="data", array=[r["emoji_fd_spread"] / 2 for r in part], visible=True)))
+    fig.update_layout(title="Quality against compute (lower emoji-FD is better)", xaxis_title="GFLOPs per image",
+                      yaxis_title="emoji-FD", template="plotly_white", height=500)
+    return fig
+
+
+if __name__ == "__main__":
+    main()
