@@ -130,9 +130,24 @@ def main() -> None:
         "seams": seams, "cost": costs,
         "note": "exponents are fitted on the sizes above the training size (time for 4 Heun steps, guided)",
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    figure(costs).write_json(str(out.with_name(out.stem + "_figure.json")))
+    print(f"wrote {out}")
+
+
+def figure(costs: dict):
+    """Time against canvas area per option, log-log (the slope is the growth exponent)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure([go.Scatter(x=[r["area"] for r in c["rows"]], y=[r["seconds"] for r in c["rows"]],
+                                mode="lines+markers", name=f"{name} (k={c['time_exponent']})")
+                     for name, c in costs.items()])
+    fig.update_layout(title="Sampling time against canvas area (4 guided Heun steps)", xaxis_type="log",
+                      yaxis_type="log", xaxis_title="pixels", yaxis_title="seconds", template="plotly_white",
+                      height=450)
+    return fig
 
 
 if __name__ == "__main__":
