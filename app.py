@@ -25,15 +25,16 @@ from lego.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
 from lego.flops import format_flops  # noqa: E402
 from lego.images import to_uint8  # noqa: E402
 from lego.model import LegoModel  # noqa: E402
-from lego.playground import (NO_CLASS, Limits, OutputFolder, PlaygroundError, RunCache, RunRecord,  # noqa: E402
-                             brick_table, check_limits, class_names, difference_map, estimate, gpu_seconds,
-                             late_drop_lesson, matched_steps, measure_throughput, parse_request, random_seed,
+from lego.playground import (NO_CLASS, Limits, ModelRegistry, OutputFolder, PlaygroundError,  # noqa: E402
+                             RunRecord, Served, brick_table, check_limits, class_names, difference_map, estimate,
+                             gpu_seconds, late_drop_lesson, matched_steps, parse_request, random_seed,
                              region_overlay, run, run_to_end)
-from lego.precision import default_device, resolve_precision  # noqa: E402
+from lego.precision import default_device  # noqa: E402
 from lego.sampler import METHODS, StepInfo, sigma_steps  # noqa: E402
 from lego.schedule import PRESETS, BrickSchedule, ScheduleError, from_grid, grid_labels, preset, to_grid  # noqa: E402
 
 DEFAULT_RANGES = 5
+DEFAULT_KEY = "the model this app was started with"
 NOTES = """
 **How to read this.** Every brick is a small transformer that only looks inside square *regions*.
 *Local* bricks (small regions) do **local-feature enrichment**: they sharpen edges and texture
@@ -64,106 +65,100 @@ def on_zero_gpu(fn, gflops):
 
 def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = "auto",
                queue_size: int = 20, cache_bytes: int = 8 * 2**20) -> gr.Blocks:
-    """The whole UI for one model. ``queue_size`` bounds waiting requests: more are refused at once."""
-    config = model.config
-    device = next(model.parameters()).device
-    precision = resolve_precision(precision, device)
-    limits = limits or Limits.for_device(device)
-    throughput = measure_throughput(model, precision)
-    names = [config.brick_name(k) for k in range(config.num_bricks)]
+    """The whole UI, built for ``model``. Each browser session may switch to another checkpoint
+    with the same number of bricks (Model tab). ``queue_size`` bounds waiting requests."""
+    registry = ModelRegistry(Served.of(DEFAULT_KEY, model, precision, limits, cache_bytes))
+    first = registry.default
+    config = first.config  # the layout: brick rows and size controls are built for this model
+    names = first.names
     unit = config.size_unit
-    table = brick_table(config)
-    cache = RunCache(cache_bytes)
     outputs = OutputFolder()
 
-    def schedule_from(num_ranges, cells, schedule_json) -> BrickSchedule:
-        if schedule_json and schedule_json.strip():
-            return BrickSchedule.from_json(schedule_json, config.num_bricks)
-        return from_grid([list(c or []) for c in cells], int(num_ranges))
+    def served(key: str | None) -> Served:
+        """The model this browser session chose (a gr.State holds its key)."""
+        return registry.get(key)
 
-    def parse(category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride, shift, coords,
-              num_ranges, schedule_json, cells):
+    def parse(s: Served, category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride, shift,
+              coords, num_ranges, schedule_json, cells):
         try:
-            schedule = schedule_from(num_ranges, cells, schedule_json)
+            if schedule_json and schedule_json.strip():
+                schedule = BrickSchedule.from_json(schedule_json, s.config.num_bricks)
+            else:
+                schedule = from_grid([list(c or []) for c in cells], int(num_ranges))
             canvas = Canvas(canvas_mode, int(stride), bool(shift), coords)
-            request = parse_request(config, category, seed, steps, guidance, sampler, images, width, height,
+            request = parse_request(s.config, category, seed, steps, guidance, sampler, images, width, height,
                                     schedule, canvas)
-            est = estimate(config, request, throughput)
-            check_limits(est, request, limits)
+            est = estimate(s.config, request, s.throughput)
+            check_limits(est, request, s.limits)
         except (PlaygroundError, ScheduleError, CanvasError) as exc:
             raise gr.Error(str(exc)) from None
         return request, est
 
-    def estimate_text(category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride, shift,
-                      coords, num_ranges, schedule_json,
-                      *cells):
+    def estimate_text(key, category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
+                      shift, coords, num_ranges, schedule_json, *cells):
         try:
-            _, est = parse(category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
-                           shift, coords, num_ranges,
-                           schedule_json, cells)
+            _, est = parse(served(key), category, seed, steps, guidance, sampler, images, width, height,
+                           canvas_mode, stride, shift, coords, num_ranges, schedule_json, cells)
         except gr.Error as exc:
             return f"⚠️ {exc.message}"
         return est.summary()
 
-    def generate(category, seed, randomize, steps, guidance, sampler, images, width, height, canvas_mode, stride,
-                 shift, coords, previews,
-                 preview_every, num_ranges, schedule_json, *cells, progress=gr.Progress()):
+    def generate(key, category, seed, randomize, steps, guidance, sampler, images, width, height, canvas_mode, stride,
+                 shift, coords, previews, preview_every, num_ranges, schedule_json, *cells, progress=gr.Progress()):
+        s = served(key)
         seed = random_seed() if randomize else seed
-        request, est = parse(category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
-                             shift, coords, num_ranges,
-                             schedule_json, cells)
-        status = f"seed **{request.seed}** · {est.summary()}"
-        record = cache.get(request, precision, need_frames=True)
+        req, est = parse(s, category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
+                         shift, coords, num_ranges, schedule_json, cells)
+        status = f"seed **{req.seed}** · {est.summary()}"
+        record = s.cache.get(req, s.precision, need_frames=True)
         replay = record is not None
         try:
-            for item in [] if replay else run(model, request, est, precision):
+            for item in [] if replay else run(s.model, req, est, s.precision):
                 if isinstance(item, StepInfo):
                     progress((item.step + 1, item.steps), desc="sampling", unit="steps")
                     if previews and ((item.step + 1) % max(1, int(preview_every)) == 0):
                         preview = [Image.fromarray(a) for a in to_uint8(item.denoised)]
                         yield (preview, f"step {item.step + 1}/{item.steps} · {status}", *[gr.skip()] * 5,
-                               request.seed)
+                               req.seed)
                 else:
                     record = item
-                    cache.put(record)
+                    s.cache.put(record)
         except PlaygroundError as exc:
             raise gr.Error(str(exc)) from None
-        sigmas = request.settings.sigmas()
-        files = outputs.write(record, config)
         c = record.estimate.cost
-        summary = (f"seed **{request.seed}** · {record.seconds:.2f} s measured ({record.precision})"
+        summary = (f"seed **{req.seed}** · {record.seconds:.2f} s measured ({record.precision})"
                    f"{', replayed from the cache' if replay else ''} · "
                    f"{format_flops(c.total)} vs {format_flops(c.reference_total)} with every brick "
                    f"(saving {c.saving:.0%}, predicted speed-up {c.predicted_speedup:.2f}x)")
         yield ([Image.fromarray(a) for a in record.images], summary,
-               charts.flops_per_step(c, names),
-               charts.time_per_step(record.brick_seconds, record.step_seconds, names),
-               charts.schedule_heatmap(record.mask, names, sigmas),
-               files, record, request.seed)
+               charts.flops_per_step(c, s.names),
+               charts.time_per_step(record.brick_seconds, record.step_seconds, s.names),
+               charts.schedule_heatmap(record.mask, s.names, req.settings.sigmas()),
+               outputs.write(record, s.config), record, req.seed)
 
-    def compare(category, seed, steps, guidance, sampler, width, height, canvas_mode, stride, shift, coords,
-                num_ranges, schedule_json, *cells,
-                progress=gr.Progress()):
-        request, est = parse(category, seed, steps, guidance, sampler, 1, width, height, canvas_mode, stride, shift,
-                             coords, num_ranges,
-                             schedule_json, cells)
-        every = BrickSchedule.all_on(config.num_bricks)
-        fewer = matched_steps(config, request)
-        variants = {"all bricks": (request.steps, every), "schedule": (request.steps, request.schedule),
+    def compare(key, category, seed, steps, guidance, sampler, width, height, canvas_mode, stride, shift, coords,
+                num_ranges, schedule_json, *cells, progress=gr.Progress()):
+        s = served(key)
+        req, est = parse(s, category, seed, steps, guidance, sampler, 1, width, height, canvas_mode, stride, shift,
+                         coords, num_ranges, schedule_json, cells)
+        every = BrickSchedule.all_on(s.config.num_bricks)
+        fewer = matched_steps(s.config, req)
+        variants = {"all bricks": (req.steps, every), "schedule": (req.steps, req.schedule),
                     f"all bricks, {fewer} steps": (fewer, every)}
         records = {}
         for i, (label, (n, sched)) in enumerate(variants.items()):
             progress((i, len(variants)), desc=f"running {label}", unit="runs")
             try:
-                req = parse_request(config, category, request.seed, n, guidance, sampler, 1, width, height, sched,
-                                    request.canvas)
-                records[label] = run_to_end(model, req, estimate(config, req, throughput), precision, cache=cache)
+                one = parse_request(s.config, category, req.seed, n, guidance, sampler, 1, width, height, sched,
+                                    req.canvas)
+                records[label] = run_to_end(s.model, one, estimate(s.config, one, s.throughput), s.precision,
+                                            cache=s.cache)
             except PlaygroundError as exc:
                 raise gr.Error(str(exc)) from None
         full, sch, base = records.values()
         diff = difference_map(full.images[0], sch.images[0])
         measured = full.seconds / max(sch.seconds, 1e-9)
-        text = (f"Seed **{request.seed}**. Schedule: {format_flops(sch.estimate.cost.total)}, {sch.seconds:.2f} s; "
+        text = (f"Seed **{req.seed}**. Schedule: {format_flops(sch.estimate.cost.total)}, {sch.seconds:.2f} s; "
                 f"all bricks: {format_flops(full.estimate.cost.total)}, {full.seconds:.2f} s. "
                 f"Predicted speed-up {sch.estimate.cost.predicted_speedup:.2f}x, measured {measured:.2f}x. "
                 f"Honest baseline: every brick with {fewer} steps costs {format_flops(base.estimate.cost.total)} "
@@ -173,25 +168,27 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                              [r.seconds for r in records.values()])
         return (Image.fromarray(full.images[0]), Image.fromarray(sch.images[0])), diff, base.images[0], plot, text
 
-    def inside(record: RunRecord | None, step: int, brick: str):
+    def inside(key: str, record: RunRecord | None, step: int, brick: str):
         if record is None or not record.frames:
             return [], None, "Run **Generate** first: this view replays its stored steps."
+        s = served(key)
         frame = record.frames[min(max(int(step), 1), len(record.frames)) - 1]
         items = [(frame.noisy, f"x_t (sigma {frame.sigma:.3g}, rescaled)"), (frame.denoised, "denoised estimate")]
-        items += [(b, f"{names[k]}'s own estimate") for k, b in enumerate(frame.bricks) if b is not None]
-        k = names.index(brick) if brick in names else config.num_bricks - 1
-        overlay = region_overlay(frame.denoised, config.bricks[k].region, config.bricks[k].patch)
-        on = ", ".join(n for n, a in zip(names, frame.active) if a)
+        items += [(b, f"{s.names[k]}'s own estimate") for k, b in enumerate(frame.bricks) if b is not None]
+        k = s.names.index(brick) if brick in s.names else s.config.num_bricks - 1
+        overlay = region_overlay(frame.denoised, s.config.bricks[k].region, s.config.bricks[k].patch)
+        on = ", ".join(n for n, a in zip(s.names, frame.active) if a)
         text = f"Step {frame.step + 1} of {len(record.frames)}, sigma {frame.sigma:.3g}; bricks on: {on}."
         return items, overlay, text
 
-    def lesson_run(category, guess):
-        label = None if category == NO_CLASS else class_names(config).index(category)
+    def lesson_run(key, category, guess):
+        s = served(key)
+        label = None if category == NO_CLASS else class_names(s.config).index(category)
         try:
-            reference, rows = late_drop_lesson(model, label, 0, throughput, precision, cache)
+            reference, rows = late_drop_lesson(s.model, label, 0, s.throughput, s.precision, s.cache)
         except PlaygroundError as exc:
             raise gr.Error(str(exc)) from None
-        k = names.index(guess) if guess in names else config.num_bricks - 1
+        k = s.names.index(guess) if guess in s.names else s.config.num_bricks - 1
         best = min(range(len(rows)), key=lambda i: rows[i].pixel_difference)
         table = "\n".join(["| brick off for the last 40% | FLOPs saved | mean pixel change |", "|---|---|---|"]
                           + [f"| {r.brick} | {r.saving:.0%} | {r.pixel_difference:.1f} / 255 |" for r in rows])
@@ -202,9 +199,9 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                 "try the same brick off for the *first* 40% in the Generate tab to see the opposite.")
         return (Image.fromarray(reference), Image.fromarray(rows[k].image)), text, gr.Walkthrough(selected=3)
 
-    def apply_preset(name: str, num_ranges: int):
+    def apply_preset(key: str, name: str, num_ranges: int):
         try:
-            grid = to_grid(preset(name, config), int(num_ranges))
+            grid = to_grid(preset(name, served(key).config), int(num_ranges))
         except ScheduleError as exc:
             raise gr.Error(str(exc)) from None
         return [gr.update(value=g) for g in grid]
@@ -214,11 +211,42 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         choices = [(label, j) for j, label in enumerate(labels)]
         return [gr.update(choices=choices, value=[j for j in (c or []) if j < int(num_ranges)]) for c in cells]
 
+    def bricks_text(s: Served) -> str:
+        rows = ["| brick | region | patch | depth | parameters | FLOPs / evaluation | role |",
+                "|---|---|---|---|---|---|---|"]
+        rows += [f"| {r['brick']} | {r['region']} | {r['patch']} | {r['depth']} | "
+                 f"{r['parameters'] if r['parameters'] is None else format(r['parameters'], ',')} | "
+                 f"{format_flops(r['flops_per_evaluation'])} | {r['role']} |" for r in brick_table(s.config)]
+        return "\n".join(rows)
+
+    def model_text(s: Served) -> str:
+        c = s.config
+        return (f"**{s.key}**: training size {c.image_size}x{c.image_size}, {c.num_classes} classes, hidden size "
+                f"{c.hidden_size}, {c.num_heads} heads; {s.precision} on {next(s.model.parameters()).device.type}, "
+                f"measured {s.throughput:.0f} GFLOP/s when loaded. Limits: {s.limits.max_pixels:,} pixels, "
+                f"{s.limits.max_gflops:,.0f} GFLOPs per request.\n\n" + bricks_text(s))
+
+    def load_model(source: str):
+        try:
+            s = registry.load(source)
+        except PlaygroundError as exc:
+            raise gr.Error(str(exc)) from None
+        if s.config.num_bricks != config.num_bricks or s.config.size_unit != unit:
+            raise gr.Error(f"{source} has {s.config.num_bricks} bricks (canvas unit {s.config.size_unit}); this "
+                           f"page is laid out for {config.num_bricks} (unit {unit}): start the app with "
+                           f"--checkpoint {source} to use it")
+        classes = [NO_CLASS] + class_names(s.config)
+        return (s.key, model_text(s), gr.update(choices=classes, value=classes[1]),
+                gr.update(choices=classes, value=classes[1]), gr.update(value=bricks_text(s)),
+                *[gr.update(label=n) for n in s.names], gr.update(choices=s.names, value=s.names[-1]),
+                gr.update(choices=s.names, value=s.names[-1]))
+
     with gr.Blocks(title="LEGO Playground", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# LEGO Playground\nA diffusion model built from stackable, skippable **LEGO bricks** "
                     "(Zheng et al., ICLR 2024). Switch any brick off for any range of steps and see what it "
                     "saves and what it costs.")
         record_state = gr.State(None)
+        model_key = gr.State(DEFAULT_KEY)  # this session's model (see the Model tab)
         with gr.Tab("Generate"):
             with gr.Row():
                 with gr.Column(scale=1):
@@ -232,9 +260,9 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                     sampler = gr.Radio(list(METHODS), value="heun", label="Sampler")
                     images = gr.Slider(1, 4, 1, step=1, label="Number of images")
                     with gr.Row():
-                        width = gr.Slider(unit, limits.max_side, config.image_size, step=unit,
+                        width = gr.Slider(unit, first.limits.max_side, config.image_size, step=unit,
                                           label=f"Width (multiples of {unit})")
-                        height = gr.Slider(unit, limits.max_side, config.image_size, step=unit,
+                        height = gr.Slider(unit, first.limits.max_side, config.image_size, step=unit,
                                            label=f"Height (multiples of {unit})")
                     with gr.Accordion("Beyond the training size", open=False):
                         gr.Markdown(f"How the full-image brick covers a canvas larger than "
@@ -257,11 +285,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                         preset_name = gr.Dropdown([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()],
                                                   value="all", label="Preset")
                         num_ranges = gr.Slider(1, 10, DEFAULT_RANGES, step=1, label="Number of step ranges")
-                    gr.Markdown("\n".join(
-                        ["| brick | region | patch | depth | parameters | FLOPs / evaluation | role |",
-                         "|---|---|---|---|---|---|---|"]
-                        + [f"| {r['brick']} | {r['region']} | {r['patch']} | {r['depth']} | {r['parameters']:,} | "
-                           f"{format_flops(r['flops_per_evaluation'])} | {r['role']} |" for r in table]))
+                    bricks_md = gr.Markdown(bricks_text(first))
                     labels = grid_labels(DEFAULT_RANGES, 18, sigma_steps(18))
                     cells = [gr.CheckboxGroup([(lab, j) for j, lab in enumerate(labels)],
                                               value=list(range(DEFAULT_RANGES)), label=names[k], type="value")
@@ -318,26 +342,29 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                     lesson_md = gr.Markdown(elem_id="lesson-result")
                     again = gr.Button("Start again")
         with gr.Tab("Model"):
-            gr.Markdown(f"Training size {config.image_size}x{config.image_size}, {config.num_classes} classes, "
-                        f"hidden size {config.hidden_size}, {config.num_heads} heads; running on {device.type} "
-                        f"in {precision}; measured {throughput:.0f} GFLOP/s at start-up. Limits: "
-                        f"{limits.max_pixels:,} pixels, {limits.max_gflops:,.0f} GFLOPs per request.")
+            model_md = gr.Markdown(model_text(first), elem_id="model-info")
+            gr.Markdown("Switch this browser session to another checkpoint with the same number of bricks: a "
+                        "directory under `checkpoints/` (e.g. one made by `python -m lego.convert`) or a Hugging "
+                        "Face repo id. Uploads are not accepted.")
+            with gr.Row():
+                source = gr.Textbox(label="Checkpoint directory or Hub repo id", scale=3)
+                load_btn = gr.Button("Load", scale=1)
 
         size = [width, height, canvas_mode, stride, shift, coords]
         controls = [category, seed, steps, guidance, sampler, images, *size, num_ranges, schedule_json, *cells]
         for c in controls:
-            c.change(estimate_text, controls, estimate_md, queue=False, show_progress="hidden",
+            c.change(estimate_text, [model_key, *controls], estimate_md, queue=False, show_progress="hidden",
                      api_visibility="private")
         estimate_btn = gr.Button("Estimate", visible=False)
-        estimate_btn.click(estimate_text, controls, estimate_md, api_name="estimate", queue=False)
-        demo.load(estimate_text, controls, estimate_md, queue=False, api_visibility="private")
-        preset_name.change(apply_preset, [preset_name, num_ranges], cells, queue=False)
+        estimate_btn.click(estimate_text, [model_key, *controls], estimate_md, api_name="estimate", queue=False)
+        demo.load(estimate_text, [model_key, *controls], estimate_md, queue=False, api_visibility="private")
+        preset_name.change(apply_preset, [model_key, preset_name, num_ranges], cells, queue=False)
         num_ranges.change(relabel, [num_ranges, steps, *cells], cells, queue=False)
         steps.change(relabel, [num_ranges, steps, *cells], cells, queue=False)
-        def request_gflops(images=1, cells=(), **a) -> float:
-            return parse(a["category"], a["seed"], a["steps"], a["guidance"], a["sampler"], images, a["width"],
-                         a["height"], a["canvas_mode"], a["stride"], a["shift"], a["coords"], a["num_ranges"],
-                         a["schedule_json"], cells)[1].gflops
+        def request_gflops(key=None, images=1, cells=(), **a) -> float:
+            return parse(served(key), a["category"], a["seed"], a["steps"], a["guidance"], a["sampler"], images,
+                         a["width"], a["height"], a["canvas_mode"], a["stride"], a["shift"], a["coords"],
+                         a["num_ranges"], a["schedule_json"], cells)[1].gflops
 
         def compare_gflops(**a) -> float:
             return 3 * request_gflops(**a)  # all bricks, the schedule, and the baseline
@@ -346,26 +373,29 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         compare = on_zero_gpu(compare, compare_gflops)
         gen_event = go_btn.click(
             generate,
-            [category, seed, randomize, steps, guidance, sampler, images, *size, previews, preview_every,
+            [model_key, category, seed, randomize, steps, guidance, sampler, images, *size, previews, preview_every,
              num_ranges, schedule_json, *cells],
             [gallery, status, flops_plot, time_plot, heatmap, files, record_state, seed],
             api_name="generate", trigger_mode="once", concurrency_limit=1)
-        def after_run(record, brick):
+        def after_run(key, record, brick):
             last = len(record.frames) if record is not None and record.frames else 1
-            return gr.update(maximum=last, value=last), *inside(record, last, brick)
+            return gr.update(maximum=last, value=last), *inside(key, record, last, brick)
 
-        gen_event.then(after_run, [record_state, brick_pick], [step_slider, inside_gallery, overlay, inside_md],
-                       queue=False)
+        gen_event.then(after_run, [model_key, record_state, brick_pick],
+                       [step_slider, inside_gallery, overlay, inside_md], queue=False)
         stop_btn.click(None, None, None, cancels=[gen_event], queue=False)
-        compare_btn.click(compare, [category, seed, steps, guidance, sampler, *size, num_ranges,
+        compare_btn.click(compare, [model_key, category, seed, steps, guidance, sampler, *size, num_ranges,
                                     schedule_json, *cells],
                           [slider, diff_img, base_img, totals_plot, compare_md], api_name="compare",
                           trigger_mode="once", concurrency_limit=1)
-        lock.click(lesson_run, [lesson_category, guess], [lesson_slider, lesson_md, tour], api_name="lesson",
+        lock.click(lesson_run, [model_key, lesson_category, guess], [lesson_slider, lesson_md, tour], api_name="lesson",
                    concurrency_limit=1)
         again.click(lambda: gr.Walkthrough(selected=1), None, tour, queue=False)
+        load_btn.click(load_model, source,
+                       [model_key, model_md, category, lesson_category, bricks_md, *cells, brick_pick, guess],
+                       api_name="load_model", concurrency_limit=1)
         for c in (step_slider, brick_pick):
-            c.change(inside, [record_state, step_slider, brick_pick], [inside_gallery, overlay, inside_md],
+            c.change(inside, [model_key, record_state, step_slider, brick_pick], [inside_gallery, overlay, inside_md],
                      queue=False)
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     return demo

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ import torch
 from PIL import Image
 
 from .canvas import Canvas, CanvasError
+from .checkpoint import CheckpointError, is_repo_id, load_checkpoint
 from .config import LegoConfig
 from .flops import ScheduleCost, brick_flops, brick_layout, evaluation_flops, format_flops, schedule_cost
 from .images import to_uint8
@@ -423,6 +425,94 @@ def gpu_seconds(gflops: float) -> int:
     return int(min(GPU_MAX_SECONDS, GPU_MIN_SECONDS + gflops / GPU_GFLOPS_PER_SECOND))
 
 
+@dataclass
+class Served:
+    """One model as the app serves it: its throughput, limits, run cache and brick names."""
+
+    key: str
+    model: LegoModel
+    precision: str
+    throughput: float  # GFLOP/s measured when loaded, for time estimates
+    limits: Limits
+    cache: RunCache
+
+    @property
+    def config(self) -> LegoConfig:
+        return self.model.config
+
+    @property
+    def names(self) -> list[str]:
+        return [self.config.brick_name(k) for k in range(self.config.num_bricks)]
+
+    @classmethod
+    def of(cls, key: str, model: LegoModel, precision: str = "auto", limits: Limits | None = None,
+           cache_bytes: int = 8 * 2**20) -> "Served":
+        device = next(model.parameters()).device
+        precision = resolve_precision(precision, device)
+        return cls(key, model.eval(), precision, measure_throughput(model, precision),
+                   limits or Limits.for_device(device), RunCache(cache_bytes))
+
+
+def allowed_checkpoint_dirs() -> list[Path]:
+    """Where the app may read checkpoint directories from: the project's checkpoints/, the
+    Hugging Face cache, and folders listed in LEGO_CHECKPOINT_DIRS (os.pathsep-separated)."""
+    from huggingface_hub import constants
+
+    roots = [Path(__file__).resolve().parent.parent / "checkpoints", Path(constants.HF_HUB_CACHE)]
+    roots += [Path(p) for p in os.environ.get("LEGO_CHECKPOINT_DIRS", "").split(os.pathsep) if p]
+    return [r.resolve() for r in roots]
+
+
+def checked_source(source: str) -> str:
+    """A Hub repo id, or a directory inside an allowed folder; anything else is refused."""
+    source = (source or "").strip()
+    if not source or len(source) > 512 or "\x00" in source:
+        raise PlaygroundError("give a checkpoint directory or a Hugging Face repo id (owner/name)")
+    if is_repo_id(source) and not Path(source).exists():
+        return source
+    path = Path(source).expanduser().resolve()
+    roots = allowed_checkpoint_dirs()
+    if not any(path == r or path.is_relative_to(r) for r in roots):
+        raise PlaygroundError(f"{source} is outside the folders this app may read checkpoints from "
+                              f"({', '.join(str(r) for r in roots)}; add more with LEGO_CHECKPOINT_DIRS)")
+    if not path.is_dir():
+        raise PlaygroundError(f"no checkpoint directory at {source}")
+    return str(path)
+
+
+class ModelRegistry:
+    """The default model and a few more loaded on request (least recently used ones dropped)."""
+
+    def __init__(self, default: Served, keep: int = 2) -> None:
+        self.default = default
+        self.keep = keep
+        self._loaded: OrderedDict[str, Served] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str | None) -> Served:
+        with self._lock:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+        return self.default
+
+    def load(self, source: str, device: torch.device | None = None) -> Served:
+        key = checked_source(source)
+        with self._lock:
+            if key == self.default.key or key in self._loaded:
+                return self.default if key == self.default.key else self._loaded[key]
+        try:
+            model = load_checkpoint(key, device=device or next(self.default.model.parameters()).device)
+        except CheckpointError as exc:
+            raise PlaygroundError(str(exc)) from None
+        served = Served.of(key, model, self.default.precision, self.default.limits)
+        with self._lock:
+            self._loaded[key] = served
+            while len(self._loaded) > self.keep:
+                self._loaded.popitem(last=False)
+        return served
+
+
 def random_seed() -> int:
     return random.randint(0, MAX_SEED)
 
@@ -493,8 +583,9 @@ def measure_throughput(model: LegoModel, precision: str, repeats: int = 3) -> fl
 
 
 __all__ = [
-    "Estimate", "Frame", "LessonRow", "Limits", "NO_CLASS", "OutputFolder", "PlaygroundError", "Request", "RunCache",
-    "RunRecord", "SamplingCancelled", "brick_table", "check_limits", "class_names", "difference_map", "estimate",
-    "gpu_seconds", "is_out_of_memory", "late_drop_lesson", "matched_steps", "measure_throughput", "parse_request",
-    "random_seed", "region_overlay", "run", "run_to_end",
+    "Estimate", "Frame", "LessonRow", "Limits", "ModelRegistry", "NO_CLASS", "OutputFolder", "PlaygroundError",
+    "Request", "RunCache", "RunRecord", "Served", "SamplingCancelled", "allowed_checkpoint_dirs", "brick_table",
+    "check_limits", "checked_source", "class_names", "difference_map", "estimate", "gpu_seconds",
+    "is_out_of_memory", "late_drop_lesson", "matched_steps", "measure_throughput", "parse_request", "random_seed",
+    "region_overlay", "run", "run_to_end",
 ]

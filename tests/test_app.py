@@ -192,9 +192,38 @@ def test_on_zero_gpu_spaces_the_gpu_time_follows_the_request_cost(monkeypatch):
     monkeypatch.setitem(sys.modules, "spaces", stand_in)
     monkeypatch.setattr("lego.playground.GPU_GFLOPS_PER_SECOND", 1.0)  # a tiny model: make its cost count
     app.build_demo(randomized("tiny-emoji"), precision="fp32")
-    small = asked["generate"](*generate_args(steps=2))
-    big = asked["generate"](*generate_args(steps=50, width=256, height=256, images=2))
-    refused = asked["generate"](*generate_args(steps=0))
+    key = app.DEFAULT_KEY  # the session's model, a gr.State the browser does not send through the API
+    small = asked["generate"](key, *generate_args(steps=2))
+    big = asked["generate"](key, *generate_args(steps=50, width=256, height=256, images=2))
+    refused = asked["generate"](key, *generate_args(steps=0))
     assert GPU_MIN_SECONDS <= small < big <= GPU_MAX_SECONDS and refused == GPU_MIN_SECONDS
-    assert asked["compare"]("Flags", 1, 50, 2.0, "heun", 256, 256, "tiles", 0, False, "squeeze", 5, "", ALL, ALL,
-                            ALL) > small
+    assert asked["compare"](key, "Flags", 1, 50, 2.0, "heun", 256, 256, "tiles", 0, False, "squeeze", 5, "", ALL,
+                            ALL, ALL) > small
+
+
+def test_a_session_can_switch_checkpoints_and_others_keep_theirs(served, tmp_path, monkeypatch):
+    from conftest import randomized
+    from lego.checkpoint import save_checkpoint
+
+    _, client, url = served
+    monkeypatch.setenv("LEGO_CHECKPOINT_DIRS", str(tmp_path))
+    save_checkpoint(randomized("tiny-emoji", seed=1), tmp_path / "other")
+    save_checkpoint(randomized("tiny-pr"), tmp_path / "wrong-shape")
+    args = generate_args(previews=False, steps=2, seed=123)
+    before = open(client.predict(*args, api_name="/generate")[0][0]["image"], "rb").read()
+
+    switcher = Client(url, verbose=False)
+    info = switcher.predict(str(tmp_path / "other"), api_name="/load_model")[0]
+    assert str(tmp_path / "other") in info and "B2 global r64/p16" in info
+    after = open(switcher.predict(*args, api_name="/generate")[0][0]["image"], "rb").read()
+    assert after != before  # other weights
+    still = open(client.predict(*args, api_name="/generate")[0][0]["image"], "rb").read()
+    assert still == before  # the first session kept its model
+
+    with pytest.raises(AppError, match="laid out for 3"):
+        switcher.predict(str(tmp_path / "wrong-shape"), api_name="/load_model")
+    with pytest.raises(AppError, match="outside the folders this app may read"):
+        switcher.predict("/etc", api_name="/load_model")
+    with pytest.raises(AppError, match="outside the folders|no checkpoint directory"):
+        switcher.predict(str(tmp_path / ".." / ".." / "etc"), api_name="/load_model")
+    switcher.close()

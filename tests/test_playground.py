@@ -106,3 +106,39 @@ def test_run_to_end_without_frames():
     r = req(steps=2)
     record = run_to_end(model, r, estimate(CONFIG, r, 50.0), precision="fp32")
     assert record.frames == [] and len(record.step_seconds) == 2
+
+
+def test_checkpoint_sources_are_confined(tmp_path, monkeypatch):
+    from lego.playground import checked_source
+
+    monkeypatch.setenv("LEGO_CHECKPOINT_DIRS", str(tmp_path / "allowed"))
+    (tmp_path / "allowed" / "ckpt").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    assert checked_source(str(tmp_path / "allowed" / "ckpt")) == str((tmp_path / "allowed" / "ckpt").resolve())
+    assert checked_source("owner/model-name") == "owner/model-name"
+    for bad, message in [(str(tmp_path / "elsewhere"), "outside the folders"),
+                         (str(tmp_path / "allowed" / ".." / "elsewhere"), "outside the folders"),
+                         ("/etc/passwd", "outside the folders"), ("owner/../x", "outside the folders"),
+                         ("", "give a checkpoint"), (str(tmp_path / "allowed" / "missing"), "no checkpoint directory")]:
+        with pytest.raises(PlaygroundError, match=message):
+            checked_source(bad)
+
+
+def test_registry_loads_once_and_keeps_a_few(tmp_path, monkeypatch):
+    from lego.checkpoint import save_checkpoint
+    from lego.playground import ModelRegistry, Served
+
+    monkeypatch.setenv("LEGO_CHECKPOINT_DIRS", str(tmp_path))
+    for i in range(3):
+        save_checkpoint(randomized("tiny-emoji", seed=i), tmp_path / f"m{i}")
+    registry = ModelRegistry(Served.of("default", randomized("tiny-emoji"), "fp32"), keep=2)
+    first = registry.load(str(tmp_path / "m0"))
+    assert registry.load(str(tmp_path / "m0")) is first
+    registry.load(str(tmp_path / "m1"))
+    registry.load(str(tmp_path / "m2"))
+    assert registry.get(first.key) is registry.default  # the oldest was dropped
+    assert registry.get("unknown") is registry.default
+    (tmp_path / "m1" / "model.safetensors").write_bytes(b"broken")
+    registry2 = ModelRegistry(registry.default)
+    with pytest.raises(PlaygroundError, match="corrupt"):
+        registry2.load(str(tmp_path / "m1"))

@@ -1,0 +1,24 @@
+"""The checkpoint we ship: it loads offline, samples, and carries its licences."""
+
+from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from lego.config import ARCHITECTURES
+from lego.sampler import SamplerSettings, sample
+from lego.schedule import preset
+
+
+def test_bundled_checkpoint_loads_and_samples_a_64x64_image():
+    model = load_checkpoint(DEFAULT_CHECKPOINT)
+    assert model.config == ARCHITECTURES["emoji-s"]
+    result = sample(model, [0, 1], [0, 8], SamplerSettings(steps=3, guidance=2.0),
+                    preset("pg-recipe", model.config), precision="fp32")
+    assert result.images.shape == (2, 3, 64, 64)
+    assert result.images.isfinite().all() and result.images.std() > 0.05
+
+
+def test_bundled_checkpoint_files_and_model_card():
+    sizes = {p.name: p.stat().st_size for p in DEFAULT_CHECKPOINT.iterdir()}
+    assert set(sizes) >= {"config.json", "model.safetensors", "README.md"}
+    assert max(sizes.values()) <= 16 * 2**20
+    card = (DEFAULT_CHECKPOINT / "README.md").read_text()
+    for needed in ("Apache-2.0", "CC-BY 4.0", "training images seen", "emoji-FD"):
+        assert needed in card
