@@ -14,7 +14,6 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from lego import charts  # noqa: E402
@@ -27,8 +26,9 @@ from lego.images import to_uint8  # noqa: E402
 from lego.model import LegoModel  # noqa: E402
 from lego.playground import (NO_CLASS, Limits, ModelRegistry, OutputFolder, PlaygroundError,  # noqa: E402
                              RunRecord, Served, brick_table, check_limits, class_names, difference_map, estimate,
-                             gpu_seconds, late_drop_lesson, matched_steps, parse_request, random_seed,
-                             region_overlay, run, run_to_end)
+                             gpu_seconds, late_drop_lesson, lesson_verdict, parse_request, random_seed,
+                             region_overlay, run)
+from lego.playground import compare as run_comparison  # noqa: E402
 from lego.precision import default_device  # noqa: E402
 from lego.sampler import METHODS, StepInfo, sigma_steps  # noqa: E402
 from lego.schedule import PRESETS, BrickSchedule, ScheduleError, from_grid, grid_labels, preset, to_grid  # noqa: E402
@@ -141,32 +141,16 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         s = served(key)
         req, est = parse(s, category, seed, steps, guidance, sampler, 1, width, height, canvas_mode, stride, shift,
                          coords, num_ranges, schedule_json, cells)
-        every = BrickSchedule.all_on(s.config.num_bricks)
-        fewer = matched_steps(s.config, req)
-        variants = {"all bricks": (req.steps, every), "schedule": (req.steps, req.schedule),
-                    f"all bricks, {fewer} steps": (fewer, every)}
-        records = {}
-        for i, (label, (n, sched)) in enumerate(variants.items()):
-            progress((i, len(variants)), desc=f"running {label}", unit="runs")
-            try:
-                one = parse_request(s.config, category, req.seed, n, guidance, sampler, 1, width, height, sched,
-                                    req.canvas)
-                records[label] = run_to_end(s.model, one, estimate(s.config, one, s.throughput), s.precision,
-                                            cache=s.cache)
-            except PlaygroundError as exc:
-                raise gr.Error(str(exc)) from None
-        full, sch, base = records.values()
-        diff = difference_map(full.images[0], sch.images[0])
-        measured = full.seconds / max(sch.seconds, 1e-9)
-        text = (f"Seed **{req.seed}**. Schedule: {format_flops(sch.estimate.cost.total)}, {sch.seconds:.2f} s; "
-                f"all bricks: {format_flops(full.estimate.cost.total)}, {full.seconds:.2f} s. "
-                f"Predicted speed-up {sch.estimate.cost.predicted_speedup:.2f}x, measured {measured:.2f}x. "
-                f"Honest baseline: every brick with {fewer} steps costs {format_flops(base.estimate.cost.total)} "
-                f"({base.seconds:.2f} s). Mean absolute pixel difference schedule vs all bricks: "
-                f"{np.abs(full.images[0].astype(int) - sch.images[0].astype(int)).mean():.1f} / 255.")
+        try:
+            result = run_comparison(s, req, lambda i, label: progress((i, 3), desc=f"running {label}", unit="runs"))
+        except PlaygroundError as exc:
+            raise gr.Error(str(exc)) from None
+        records = result.records
         plot = charts.totals(list(records), [r.estimate.gflops for r in records.values()],
                              [r.seconds for r in records.values()])
-        return (Image.fromarray(full.images[0]), Image.fromarray(sch.images[0])), diff, base.images[0], plot, text
+        full, sch = result.full.images[0], result.scheduled.images[0]
+        return ((Image.fromarray(full), Image.fromarray(sch)), difference_map(full, sch), result.baseline.images[0],
+                plot, result.summary())
 
     def inside(key: str, record: RunRecord | None, step: int, brick: str):
         if record is None or not record.frames:
@@ -189,15 +173,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         except PlaygroundError as exc:
             raise gr.Error(str(exc)) from None
         k = s.names.index(guess) if guess in s.names else s.config.num_bricks - 1
-        best = min(range(len(rows)), key=lambda i: rows[i].pixel_difference)
-        table = "\n".join(["| brick off for the last 40% | FLOPs saved | mean pixel change |", "|---|---|---|"]
-                          + [f"| {r.brick} | {r.saving:.0%} | {r.pixel_difference:.1f} / 255 |" for r in rows])
-        verdict = ("You were right" if k == best else f"Not this time: {rows[best].brick} changed the image least")
-        text = (f"{verdict}. Dropping {rows[k].brick} late saved {rows[k].saving:.0%} of the FLOPs and changed "
-                f"the image by {rows[k].pixel_difference:.1f} / 255 on average.\n\n{table}\n\n"
-                "Late steps only polish detail, so a brick whose job is layout matters least there; "
-                "try the same brick off for the *first* 40% in the Generate tab to see the opposite.")
-        return (Image.fromarray(reference), Image.fromarray(rows[k].image)), text, gr.Walkthrough(selected=3)
+        return ((Image.fromarray(reference), Image.fromarray(rows[k].image)), lesson_verdict(rows, k),
+                gr.Walkthrough(selected=3))
 
     def apply_preset(key: str, name: str, num_ranges: int):
         try:

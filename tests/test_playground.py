@@ -142,3 +142,27 @@ def test_registry_loads_once_and_keeps_a_few(tmp_path, monkeypatch):
     registry2 = ModelRegistry(registry.default)
     with pytest.raises(PlaygroundError, match="corrupt"):
         registry2.load(str(tmp_path / "m1"))
+
+
+def test_comparison_runs_three_variants_and_explains_them():
+    from lego.playground import Served, compare
+
+    served = Served.of("tiny", randomized("tiny-emoji"), "fp32")
+    request = req(schedule=preset("global-only", CONFIG), steps=8, images=2)
+    seen = []
+    result = compare(served, request, lambda i, label: seen.append(label))
+    assert seen == ["all bricks", "schedule", f"all bricks, {result.baseline.request.steps} steps"]
+    assert result.baseline.request.steps < 8 and result.scheduled.request.images == 1
+    assert result.scheduled.estimate.cost.total < result.full.estimate.cost.total
+    assert result.pixel_difference > 0 and "Honest baseline" in result.summary()
+    again = compare(served, request)
+    assert again.full is result.full  # replayed from the served model's cache
+
+
+def test_lesson_verdict_names_the_least_harmful_brick():
+    from lego.playground import LessonRow, lesson_verdict
+
+    rows = [LessonRow(f"B{k}", 0.1 * k, diff, np.zeros((2, 2, 3), np.uint8)) for k, diff in enumerate([9.0, 2.0, 5.0])]
+    assert lesson_verdict(rows, 1).startswith("You were right")
+    assert lesson_verdict(rows, 2).startswith("Not this time: B1 changed the image least")
+    assert "| B2 | 20% | 5.0 / 255 |" in lesson_verdict(rows, 0)
