@@ -30,7 +30,7 @@ from .flops import ScheduleCost, brick_flops, brick_layout, evaluation_flops, fo
 from .images import to_uint8
 from .model import Brick, LegoModel, brick_parameters
 from .precision import autocast, resolve_precision
-from .sampler import METHODS, SamplerSettings, SamplingCancelled, StepInfo, sample_steps
+from .sampler import METHODS, SamplerSettings, StepInfo, sample_steps
 from .schedule import BrickSchedule, ScheduleError, drop_late
 
 MAX_SEED = 2**31 - 1
