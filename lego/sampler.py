@@ -173,6 +173,7 @@ def sample_steps(
     mask = schedule.mask(settings.steps)
     precision = resolve_precision(precision, device)
 
+    net = model.in_dtype(torch.bfloat16) if precision == "bf16" else model
     guided = settings.guidance != 1.0 and any(label is not None for label in labels)
     label_ids = torch.tensor([-1 if label is None else label for label in labels], device=device)
     if guided:
@@ -191,8 +192,8 @@ def sample_steps(
             raise SamplingCancelled("sampling was stopped")
         x_in = torch.cat([x, x]) if guided else x
         with autocast(precision, device):
-            out = model(x_in, torch.tensor(sigma, device=device), label_ids, active, return_all=all_bricks,
-                        brick_seconds=seconds, canvas=canvas, step=step)
+            out = net(x_in, torch.tensor(sigma, device=device), label_ids, active, return_all=all_bricks,
+                      brick_seconds=seconds, canvas=canvas, step=step)
         if all_bricks:
             per_brick = [None if o is None else combine(o) for o in out]
             top = next(o for o in reversed(per_brick) if o is not None)

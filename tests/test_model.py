@@ -158,3 +158,19 @@ def test_config_dict_round_trip():
         assert LegoConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ConfigError, match="unknown config keys"):
         LegoConfig.from_dict({**ARCHITECTURES["tiny-pg"].to_dict(), "bogus": 1})
+
+
+def test_bf16_weight_copy_matches_autocast_and_follows_weight_changes(pg_model):
+    x = torch.randn(2, 3, 16, 32)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        reference = pg_model(x, SIGMA, LABELS)
+        copy = pg_model.in_dtype(torch.bfloat16)
+        assert next(copy.parameters()).dtype == torch.bfloat16
+        assert torch.equal(copy(x, SIGMA, LABELS), reference)  # same rounding as autocast's per-call casts
+        assert pg_model.in_dtype(torch.bfloat16) is copy  # cached
+        next(pg_model.parameters()).add_(1.0)  # an in-place update (as the EMA does)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # a fresh autocast weight cache
+        assert pg_model.in_dtype(torch.bfloat16) is not copy
+        assert torch.equal(pg_model.in_dtype(torch.bfloat16)(x, SIGMA, LABELS), pg_model(x, SIGMA, LABELS))
+    assert pg_model.in_dtype(torch.float32) is pg_model
+    assert "_dtype_copy" not in dict(pg_model.named_modules())
