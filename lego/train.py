@@ -24,6 +24,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import socket
 import sys
 import time
@@ -351,7 +352,14 @@ def _distributed() -> tuple[int, int, torch.device | None]:
     return rank, world, device
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM (a job runner's stop) and SIGINT (even when a background shell ignores it) save the state first
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupt)
     parser = argparse.ArgumentParser(prog="python -m lego.train", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train, resuming from RUN/state when it exists")

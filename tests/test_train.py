@@ -115,3 +115,22 @@ def test_command_line_with_two_processes_through_torchrun(data_file, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     info = json.loads((tmp_path / "ddp" / "state" / "trainer.json").read_text())
     assert info["images"] == 32 and info["step"] == 4
+
+
+def test_a_stopped_segment_saves_its_progress(data_file, tmp_path):
+    import signal
+    import time
+
+    run = tmp_path / "stopped"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lego.train", "run", "--run-dir", str(run), "--data", data_file, "--arch", "tiny-emoji",
+         "--batch", "4", "--max-images", "1e9", "--save-minutes", "1000", "--precision", "fp32", "--quiet"],
+        cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (run / "log.jsonl").exists() or not (run / "log.jsonl").read_text():
+        assert time.time() < deadline and process.poll() is None
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    info = json.loads((run / "state" / "trainer.json").read_text())
+    assert info["step"] >= 20  # the log is written every 20 steps; the state holds at least those
