@@ -13,6 +13,8 @@ beside it.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import sys
 import time
@@ -136,7 +138,8 @@ def nearest_distances(generated: torch.Tensor, reference: torch.Tensor) -> torch
 def load_classifier(path: str | Path = CLASSIFIER_DIR) -> EmojiClassifier:
     if not (Path(path) / "model.safetensors").is_file():
         raise FileNotFoundError(f"no classifier at {path}: train one with python -m lego.metrics train-classifier")
-    return EmojiClassifier.from_pretrained(str(path), strict=True).float().eval()
+    with contextlib.redirect_stdout(io.StringIO()):  # the mixin prints a progress line
+        return EmojiClassifier.from_pretrained(str(path), strict=True).float().eval()
 
 
 # Copies closer than this (RMS over [0, 1] pixels) to a training image are flagged as memorised.
