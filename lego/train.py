@@ -332,6 +332,10 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
         f"- Reproduce: `python -m lego.data build`, then `python -m lego.train run --run-dir {run}` "
         "(resumes from the committed state).\n"
     )
+    if all(seg["device"].startswith("CPU") for seg in info["segments"]):
+        training += ("- Trained on a CPU only, a small fraction of what this model needs (recognisable emoji take "
+                     "millions of images): expect coloured blobs in the category's palette rather than emoji. "
+                     "Training continues from the committed state when a GPU is available.\n")
     if metrics:
         training += "\n## Evaluation\n\n" + metrics.get("markdown", "") + "\n"
     credits = ("## Licences and credits\n\nCode: see the repository. The training images, and so the "
