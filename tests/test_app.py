@@ -227,3 +227,19 @@ def test_a_session_can_switch_checkpoints_and_others_keep_theirs(served, tmp_pat
     with pytest.raises(AppError, match="outside the folders|no checkpoint directory"):
         switcher.predict(str(tmp_path / ".." / ".." / "etc"), api_name="/load_model")
     switcher.close()
+
+
+def test_progress_is_counted_in_steps(served):
+    _, client, _ = served
+    job = client.submit(*generate_args(steps=30, width=192, height=192, previews=False), api_name="/generate")
+    seen = []
+    deadline = time.perf_counter() + 60
+    while not job.done() and time.perf_counter() < deadline:
+        progress = job.status().progress_data
+        if progress:
+            seen.append((progress[0].index, progress[0].length, progress[0].unit))
+        time.sleep(0.05)
+    job.result()
+    assert seen, "no progress was reported"
+    assert all(length == 30 and unit == "steps" for _, length, unit in seen)
+    assert len({index for index, _, _ in seen}) > 1  # it moved
