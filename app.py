@@ -192,7 +192,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         rows = ["| brick | region | patch | depth | parameters | FLOPs / evaluation | role |",
                 "|---|---|---|---|---|---|---|"]
         rows += [f"| {r['brick']} | {r['region']} | {r['patch']} | {r['depth']} | "
-                 f"{r['parameters'] if r['parameters'] is None else format(r['parameters'], ',')} | "
+                 f"{r['parameters']:,} | "
                  f"{format_flops(r['flops_per_evaluation'])} | {r['role']} |" for r in brick_table(s.config)]
         return "\n".join(rows)
 

@@ -26,7 +26,7 @@ from lego.data import load  # noqa: E402
 from lego.flops import schedule_cost  # noqa: E402
 from lego.metrics import CLASSIFIER_DIR, evaluate, load_classifier  # noqa: E402
 from lego.sampler import SamplerSettings  # noqa: E402
-from lego.schedule import BrickSchedule, top_brick_break  # noqa: E402
+from lego.schedule import BrickSchedule, one_brick, top_brick_break  # noqa: E402
 
 SEED_SET_OFFSET = 100_000
 
@@ -40,10 +40,7 @@ def points(config, steps: int, quick: bool) -> list[tuple[str, str, BrickSchedul
         for label, on in (("off", ()), ("off early half", ((0.5, 1.0),)), ("off late half", ((0.0, 0.5),))):
             if quick and label != "off":
                 continue
-            ranges = [((0.0, 1.0),)] * n
-            ranges[k] = on
-            out.append(("brick off", f"{config.brick_name(k)} {label}", BrickSchedule(tuple(ranges), name=label),
-                        steps))
+            out.append(("brick off", f"{config.brick_name(k)} {label}", one_brick(config, k, on, label), steps))
     fewer = [steps // 2] if quick else sorted({max(2, steps * f // 18) for f in (4, 6, 8, 10, 12, 14)})
     out += [("fewer steps", f"all bricks, {s} steps", BrickSchedule.all_on(n), s) for s in fewer]
     return out

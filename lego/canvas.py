@@ -45,6 +45,12 @@ class Canvas:
         if not isinstance(self.stride, int) or self.stride < 0:
             raise CanvasError(f"stride must be a non-negative integer, got {self.stride!r}")
 
+    def mode_for(self, config: LegoConfig, index: int, height: int, width: int) -> str:
+        """How brick ``index`` runs on this canvas: local bricks, and every brick at the training
+        size, always tile; only a full-image brick on a larger canvas follows ``mode``."""
+        larger = (height, width) != (config.image_size, config.image_size)
+        return self.mode if larger and config.is_global(index) else "tiles"
+
     def check(self, config: LegoConfig) -> None:
         """Raise CanvasError now, before any compute, if these options cannot run on this model."""
         if self.mode == "overlap":

@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 
 from .config import ConfigError, LegoConfig
 from .flops import brick_flops, format_flops
-from .model import LegoModel, brick_parameters, count_parameters, shared_parameters
+from .model import LegoModel, parameter_counts
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "lego-emoji-s"
 CONFIG_FILE = "config.json"
@@ -48,16 +48,16 @@ def save_checkpoint(model: LegoModel, directory: str | Path, dtype: str = "float
 
 
 def card_fields(config: LegoConfig, dtype: str, extra: dict | None = None) -> dict:
-    model = LegoModel(config)
+    per_brick, shared = parameter_counts(config)
     rows = [
         f"| {i} | {b.region} | {b.patch} | {b.depth} | {p / 1e6:.2f}M | "
         f"{format_flops(brick_flops(config, i, config.image_size, config.image_size))} |"
-        for i, (b, p) in enumerate(zip(config.bricks, brick_parameters(model)))
+        for i, (b, p) in enumerate(zip(config.bricks, per_brick))
     ]
     fields = {
         "bricks_table": "\n".join(rows),
-        "total_parameters": f"{count_parameters(model) / 1e6:.2f}M",
-        "shared_parameters": f"{shared_parameters(model) / 1e3:.1f}k",
+        "total_parameters": f"{(sum(per_brick) + shared) / 1e6:.2f}M",
+        "shared_parameters": f"{shared / 1e3:.1f}k",
         "image_size": config.image_size,
         "hidden_size": config.hidden_size,
         "num_heads": config.num_heads,

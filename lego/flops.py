@@ -23,10 +23,10 @@ def brick_layout(config: LegoConfig, index: int, height: int, width: int,
     """(tokens, tokens per attention span) of a brick on a canvas, as ``LegoModel`` runs it."""
     b = config.bricks[index]
     canvas = canvas or Canvas()
-    larger = (height, width) != (config.image_size, config.image_size)
-    if canvas.mode == "tiles" or not larger or not config.is_global(index):
+    mode = canvas.mode_for(config, index, height, width)
+    if mode == "tiles":
         return height * width // b.patch**2, b.tokens_per_region()
-    if canvas.mode == "global":
+    if mode == "global":
         tokens = height * width // b.patch**2
         return tokens, tokens
     stride = canvas.window_stride(b.region, b.patch)

@@ -13,6 +13,7 @@ What a brick receives (the skipping contract):
 - The step's denoised estimate is that of the last (topmost) active brick.
 """
 
+import functools
 import time
 from collections.abc import Sequence
 from importlib.resources import files
@@ -299,10 +300,10 @@ class LegoModel(
     def _run_brick(self, index: int, x: torch.Tensor, cond: torch.Tensor, canvas: Canvas, step: int) -> torch.Tensor:
         brick = self.model[index]
         _, _, height, width = x.shape
-        larger = (height, width) != (self.config.image_size, self.config.image_size)
-        if canvas.mode == "tiles" or not larger or not self.config.is_global(index):
+        mode = canvas.mode_for(self.config, index, height, width)
+        if mode == "tiles":
             return brick(x, cond)
-        if canvas.mode == "global":
+        if mode == "global":
             return brick(x, cond, region=(height, width))
         stride = canvas.window_stride(brick.region, brick.patch)
         offset = (step % 4) * stride // 4 if canvas.shift else 0
@@ -402,7 +403,16 @@ def shared_parameters(model: LegoModel) -> int:
     return count_parameters(model.t_embedder) + count_parameters(model.y_embedder)
 
 
+@functools.lru_cache(maxsize=16)
+def parameter_counts(config: LegoConfig) -> tuple[tuple[int, ...], int]:
+    """(per brick, shared) parameter counts of a config, from a model built on the meta device
+    (no memory, no initialisation): cheap even for the paper's 0.45B-parameter models."""
+    with torch.device("meta"):
+        model = LegoModel(config)
+    return tuple(brick_parameters(model)), shared_parameters(model)
+
+
 __all__ = [
     "Brick", "LegoModel", "NoActiveBrickError", "sincos_2d",
-    "count_parameters", "brick_parameters", "shared_parameters"
+    "count_parameters", "brick_parameters", "parameter_counts", "shared_parameters"
 ]

@@ -28,7 +28,7 @@ from .checkpoint import CheckpointError, is_repo_id, load_checkpoint
 from .config import LegoConfig
 from .flops import ScheduleCost, brick_flops, brick_layout, evaluation_flops, format_flops, schedule_cost
 from .images import to_uint8
-from .model import Brick, LegoModel, brick_parameters
+from .model import Brick, LegoModel, parameter_counts
 from .precision import autocast, resolve_precision
 from .sampler import METHODS, SamplerSettings, StepInfo, sample_steps
 from .schedule import BrickSchedule, ScheduleError, drop_late
@@ -582,7 +582,7 @@ BRICK_ROLES = {
 
 
 def brick_table(config: LegoConfig) -> list[dict]:
-    params = brick_parameters(LegoModel(config)) if config.hidden_size <= 512 else [None] * config.num_bricks
+    params, _ = parameter_counts(config)
     rows = []
     for i, b in enumerate(config.bricks):
         kind = "global" if config.is_global(i) else "local"

@@ -172,11 +172,24 @@ def _all(config: LegoConfig) -> BrickSchedule:
     return BrickSchedule.all_on(config.num_bricks)
 
 
+def one_brick(config: LegoConfig, brick: int, on: Sequence[Range], name: str) -> BrickSchedule:
+    """Every brick at every step, except ``brick``, which runs only in the ranges ``on``."""
+    if not 0 <= brick < config.num_bricks:
+        raise ScheduleError(f"unknown brick {brick}: bricks are numbered 0 to {config.num_bricks - 1}")
+    ranges = [((0.0, 1.0),)] * config.num_bricks
+    ranges[brick] = tuple(on)
+    return BrickSchedule(tuple(ranges), name=name)
+
+
+def _until(end: float) -> tuple[Range, ...]:
+    """On from the start to ``end`` (nothing when ``end`` is 0)."""
+    return ((0.0, end),) if end > 0 else ()
+
+
 def _top_off(config: LegoConfig, on: Range, name: str) -> BrickSchedule:
     if config.num_bricks < 2:
         raise ScheduleError(f"preset {name!r} needs at least two bricks")
-    ranges = [((0.0, 1.0),)] * (config.num_bricks - 1) + [(on,)]
-    return BrickSchedule(tuple(ranges), name=name)
+    return one_brick(config, config.num_bricks - 1, (on,), name)
 
 
 def _only(config: LegoConfig, want_global: bool, name: str) -> BrickSchedule:
@@ -216,18 +229,12 @@ def top_brick_break(config: LegoConfig, t_break: float) -> BrickSchedule:
     """The top brick switched off for the last ``t_break`` share of the steps (paper's sweep)."""
     if not 0.0 <= t_break <= 1.0:
         raise ScheduleError(f"t_break must be in [0, 1], got {t_break}")
-    top: tuple[Range, ...] = ((0.0, 1.0 - t_break),) if t_break < 1.0 else ()
-    ranges = [((0.0, 1.0),)] * (config.num_bricks - 1) + [top]
-    return BrickSchedule(tuple(ranges), name=f"t_break={t_break:g}")
+    return one_brick(config, config.num_bricks - 1, _until(1.0 - t_break), f"t_break={t_break:g}")
 
 
 def drop_late(config: LegoConfig, brick: int, share: float = SKIP_SHARE) -> BrickSchedule:
     """Every brick on, except ``brick`` switched off for the last ``share`` of the steps."""
-    if not 0 <= brick < config.num_bricks:
-        raise ScheduleError(f"unknown brick {brick}: bricks are numbered 0 to {config.num_bricks - 1}")
-    ranges = [((0.0, 1.0),)] * config.num_bricks
-    ranges[brick] = ((0.0, 1.0 - share),) if share < 1 else ()
-    return BrickSchedule(tuple(ranges), name=f"brick {brick} off for the last {share:.0%}")
+    return one_brick(config, brick, _until(1.0 - share), f"brick {brick} off for the last {share:.0%}")
 
 
 def load_schedule(spec: str, config: LegoConfig) -> BrickSchedule:

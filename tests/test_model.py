@@ -174,3 +174,11 @@ def test_bf16_weight_copy_matches_autocast_and_follows_weight_changes(pg_model):
         assert torch.equal(pg_model.in_dtype(torch.bfloat16)(x, SIGMA, LABELS), pg_model(x, SIGMA, LABELS))
     assert pg_model.in_dtype(torch.float32) is pg_model
     assert "_dtype_copy" not in dict(pg_model.named_modules())
+
+
+def test_parameter_counts_without_building_weights_match_a_real_model():
+    from lego.model import brick_parameters, parameter_counts, shared_parameters
+
+    for config in ARCHITECTURES.values():
+        real = LegoModel(config)
+        assert parameter_counts(config) == (tuple(brick_parameters(real)), shared_parameters(real))

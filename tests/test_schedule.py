@@ -109,3 +109,14 @@ def test_load_schedule_from_preset_json_text_and_file(tmp_path):
     assert load_schedule(str(f), PG) == preset("pr-recipe", PG)
     with pytest.raises(ScheduleError, match="neither a preset"):
         load_schedule(str(tmp_path / "missing.json"), PG)
+
+
+def test_one_brick_schedules_and_their_errors():
+    from lego.schedule import drop_late, one_brick
+
+    s = one_brick(PG, 1, ((0.5, 1.0),), "late middle")
+    assert [row[1] for row in s.mask(4)] == [False, False, True, True] and all(row[0] and row[2] for row in s.mask(4))
+    assert drop_late(PG, 2, 1.0).active_fraction(5) == [1.0, 1.0, 0.0]
+    assert top_brick_break(PG, 0.4).ranges == preset("pg-recipe", PG).ranges
+    with pytest.raises(ScheduleError, match="unknown brick 3"):
+        one_brick(PG, 3, (), "x")
