@@ -64,10 +64,11 @@ def on_zero_gpu(fn, gflops):
 
 
 def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = "auto",
-               queue_size: int = 20, cache_bytes: int = 8 * 2**20) -> gr.Blocks:
+               queue_size: int = 20, cache_bytes: int = 8 * 2**20, compiled: bool = False) -> gr.Blocks:
     """The whole UI, built for ``model``. Each browser session may switch to another checkpoint
-    with the same number of bricks (Model tab). ``queue_size`` bounds waiting requests."""
-    registry = ModelRegistry(Served.of(DEFAULT_KEY, model, precision, limits, cache_bytes))
+    with the same number of bricks (Model tab). ``queue_size`` bounds waiting requests;
+    ``compiled`` serves compiled bricks (a warm-up first, then faster sampling)."""
+    registry = ModelRegistry(Served.of(DEFAULT_KEY, model, precision, limits, cache_bytes, compiled))
     first = registry.default
     config = first.config  # the layout: brick rows and size controls are built for this model
     names = first.names
@@ -385,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--compile", action="store_true",
+                        help="compile the bricks (about a minute of warm-up on 2 cores, then faster sampling)")
     return parser
 
 
@@ -394,8 +397,8 @@ def main() -> None:
         model = load_checkpoint(args.checkpoint, device=default_device())
     except CheckpointError as exc:
         raise SystemExit(f"error: {exc}") from None
-    build_demo(model, precision=args.precision).launch(server_name=args.host, server_port=args.port,
-                                                       share=args.share)
+    demo = build_demo(model, precision=args.precision, compiled=args.compile)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,8 @@ def _generate(args: argparse.Namespace) -> int:
 
     with tqdm(total=settings.steps, unit="step", disable=args.quiet, file=sys.stderr) as bar:
         result = sample(model, seeds, [label] * len(seeds), settings, schedule, height, width,
-                        precision=args.precision, callback=lambda info: bar.update(1), canvas=canvas)
+                        precision=args.precision, callback=lambda info: bar.update(1), canvas=canvas,
+                        compiled=args.compile)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     grid(to_pil(result.images)).save(out)
@@ -131,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--schedule", default="all", help=f"preset ({', '.join(PRESETS)}), JSON text or JSON file")
     gen.add_argument("--precision", choices=PRECISIONS, default="auto")
     gen.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    gen.add_argument("--compile", action="store_true",
+                     help="compile the bricks: tens of seconds of warm-up, pays for many images or large canvases")
     gen.add_argument("--out", default="lego.png", help="output PNG")
     gen.add_argument("--json", action="store_true", help="print a JSON report instead of text")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")

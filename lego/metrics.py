@@ -29,7 +29,7 @@ from torch import nn
 from .checkpoint import load_checkpoint
 from .config import EMOJI_CATEGORIES
 from .data import CREDITS, EmojiData, load
-from .sampler import SamplerSettings, sample
+from .sampler import METHODS, SamplerSettings, sample
 from .schedule import load_schedule
 
 CLASSIFIER_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / "emoji-classifier"
@@ -148,11 +148,11 @@ COPY_THRESHOLD = 0.04
 
 def evaluate(model, classifier: EmojiClassifier, data: EmojiData, schedule_spec: str = "all", per_class: int = 20,
              steps: int = 18, guidance: float = 2.0, seed: int = 0, precision: str = "auto",
-             batch: int = 18) -> dict:
+             batch: int = 18, method: str = "heun") -> dict:
     """Generate per_class images of every class and score them against the real data."""
     config = model.config
     schedule = load_schedule(schedule_spec, config)
-    settings = SamplerSettings(steps=steps, guidance=guidance)
+    settings = SamplerSettings(steps=steps, guidance=guidance, method=method)
     labels = [c for c in range(config.num_classes) for _ in range(per_class)]
     seeds = [seed + i for i in range(len(labels))]
     start = time.perf_counter()
@@ -170,7 +170,8 @@ def evaluate(model, classifier: EmojiClassifier, data: EmojiData, schedule_spec:
     accuracy = float((predict(classifier, generated) == torch.tensor(labels)).float().mean())
     nearest = nearest_distances(generated, train_real)
     return {
-        "schedule": schedule.to_dict(), "steps": steps, "guidance": guidance, "samples": n, "seed": seed,
+        "schedule": schedule.to_dict(), "steps": steps, "sampler": method,
+        "evaluations": sum(settings.evaluations_per_step()), "guidance": guidance, "samples": n, "seed": seed,
         "emoji_fd": round(frechet_distance(gen_feats, real_feats[order[:max(n, 2 * n)]]), 3),
         "emoji_fd_floor": None if floor is None else round(floor, 3),
         "category_accuracy": round(accuracy, 4),
@@ -187,7 +188,8 @@ def markdown(result: dict, classifier_accuracy: float | None, command: str) -> s
         + (f" (classifier on real held-out images: {classifier_accuracy:.1%})" if classifier_accuracy else ""),
         f"- nearest training image, RMS pixel distance: mean {result['nearest_train_rms']['mean']}, "
         f"{result['copies']} of {result['samples']} closer than {result['copy_threshold']}",
-        f"- {result['samples']} images, {result['steps']} Heun steps, guidance {result['guidance']}, "
+        f"- {result['samples']} images, {result['steps']} {result.get('sampler', 'heun')} steps, "
+        f"guidance {result['guidance']}, "
         f"schedule {result['schedule']['name']}; reproduce: `{command}`",
     ]
     return "\n".join(rows)
@@ -208,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--per-class", type=int, default=20)
     e.add_argument("--steps", type=int, default=18)
     e.add_argument("--guidance", type=float, default=2.0)
+    e.add_argument("--sampler", choices=METHODS, default="heun")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", type=Path, help="write the JSON here too")
     args = parser.parse_args(argv)
@@ -222,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     model = load_checkpoint(args.checkpoint)
     classifier = load_classifier(args.classifier)
-    result = evaluate(model, classifier, data, args.schedule, args.per_class, args.steps, args.guidance, args.seed)
+    result = evaluate(model, classifier, data, args.schedule, args.per_class, args.steps, args.guidance, args.seed,
+                      method=args.sampler)
     accuracy_file = args.classifier / "metrics.json"
     classifier_accuracy = None
     if accuracy_file.is_file():

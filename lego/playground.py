@@ -11,6 +11,7 @@ import math
 import os
 import random
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -25,6 +26,7 @@ from PIL import Image
 
 from .canvas import Canvas, CanvasError
 from .checkpoint import CheckpointError, is_repo_id, load_checkpoint
+from .compiled import warm_up
 from .config import LegoConfig
 from .flops import ScheduleCost, brick_flops, brick_layout, evaluation_flops, format_flops, schedule_cost
 from .images import to_uint8
@@ -446,9 +448,14 @@ class Served:
 
     @classmethod
     def of(cls, key: str, model: LegoModel, precision: str = "auto", limits: Limits | None = None,
-           cache_bytes: int = 8 * 2**20) -> "Served":
+           cache_bytes: int = 8 * 2**20, compiled: bool = False) -> "Served":
+        """``compiled`` serves a compiled inference copy, warmed up here (see ``lego.compiled``)."""
         device = next(model.parameters()).device
         precision = resolve_precision(precision, device)
+        if compiled:
+            model = model.for_inference(torch.bfloat16 if precision == "bf16" else torch.float32, compiled=True)
+            seconds = warm_up(model, precision)
+            print(f"compiled {key} in {seconds:.0f} s", file=sys.stderr, flush=True)
         return cls(key, model.eval(), precision, measure_throughput(model, precision),
                    limits or Limits.for_device(device), RunCache(cache_bytes))
 
@@ -505,7 +512,8 @@ class ModelRegistry:
             model = load_checkpoint(key, device=device or next(self.default.model.parameters()).device)
         except CheckpointError as exc:
             raise PlaygroundError(str(exc)) from None
-        served = Served.of(key, model, self.default.precision, self.default.limits)
+        default = self.default
+        served = Served.of(key, model, default.precision, default.limits, compiled=default.model.compiled)
         with self._lock:
             self._loaded[key] = served
             while len(self._loaded) > self.keep:
@@ -632,7 +640,7 @@ def measure_throughput(model: LegoModel, precision: str, repeats: int = 3) -> fl
     x = torch.randn(2, config.channels, config.image_size, config.image_size, device=device)
     labels = torch.zeros(2, dtype=torch.long, device=device)
     best = math.inf
-    with torch.inference_mode(), autocast(precision, device):
+    with model.inference_context(), autocast(precision, device):
         for _ in range(repeats + 1):
             start = time.perf_counter()
             model(x, torch.tensor(1.0, device=device), labels)

@@ -164,16 +164,16 @@ def test_bf16_weight_copy_matches_autocast_and_follows_weight_changes(pg_model):
     x = torch.randn(2, 3, 16, 32)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         reference = pg_model(x, SIGMA, LABELS)
-        copy = pg_model.in_dtype(torch.bfloat16)
+        copy = pg_model.for_inference(torch.bfloat16)
         assert next(copy.parameters()).dtype == torch.bfloat16
         assert torch.equal(copy(x, SIGMA, LABELS), reference)  # same rounding as autocast's per-call casts
-        assert pg_model.in_dtype(torch.bfloat16) is copy  # cached
+        assert pg_model.for_inference(torch.bfloat16) is copy  # cached
         next(pg_model.parameters()).add_(1.0)  # an in-place update (as the EMA does)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # a fresh autocast weight cache
-        assert pg_model.in_dtype(torch.bfloat16) is not copy
-        assert torch.equal(pg_model.in_dtype(torch.bfloat16)(x, SIGMA, LABELS), pg_model(x, SIGMA, LABELS))
-    assert pg_model.in_dtype(torch.float32) is pg_model
-    assert "_dtype_copy" not in dict(pg_model.named_modules())
+        assert pg_model.for_inference(torch.bfloat16) is not copy
+        assert torch.equal(pg_model.for_inference(torch.bfloat16)(x, SIGMA, LABELS), pg_model(x, SIGMA, LABELS))
+    assert pg_model.for_inference(torch.float32) is pg_model
+    assert "_inference_copies" not in dict(pg_model.named_modules())
 
 
 def test_parameter_counts_without_building_weights_match_a_real_model():

@@ -74,6 +74,29 @@ def test_euler_uses_one_evaluation_per_step(pg_model):
     assert counts == [6, 6, 6] and result.evaluations == [1] * 6
 
 
+def test_dpm_solver_uses_one_evaluation_per_step_and_converges_at_second_order(pg_model):
+    counts, _, handles = count_calls(pg_model)
+    result = sample(pg_model, [0], settings=SamplerSettings(steps=6, method="dpm++2m"))
+    for h in handles:
+        h.remove()
+    assert counts == [6, 6, 6] and result.evaluations == [1] * 6
+
+    def error(method: str, steps: int) -> float:
+        images = sample(pg_model, [1, 2], [0, 1], SamplerSettings(steps=steps, guidance=2.0, method=method)).images
+        return float(((images - reference) ** 2).mean().sqrt())
+
+    reference = sample(pg_model, [1, 2], [0, 1], SamplerSettings(steps=200, guidance=2.0)).images
+    # first order (Euler) halves its error when the steps double; second order shrinks it about 4x
+    assert error("euler", 16) / error("euler", 32) < 2.5
+    assert error("dpm++2m", 16) / error("dpm++2m", 32) > 3
+    assert error("dpm++2m", 32) < error("euler", 32) / 3
+
+
+def test_churn_is_refused_with_the_multistep_solver():
+    with pytest.raises(ValueError, match="heun and euler"):
+        SamplerSettings(method="dpm++2m", churn=1.0)
+
+
 def test_callback_sees_every_step_with_per_brick_estimates_and_times(pg_model):
     seen = []
     sch = preset("pg-recipe", pg_model.config)
