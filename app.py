@@ -16,7 +16,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from lego import charts  # noqa: E402
+from lego import charts, results  # noqa: E402
 from lego.canvas import COORDS as CANVAS_COORDS  # noqa: E402
 from lego.canvas import MODES as CANVAS_MODES  # noqa: E402
 from lego.canvas import Canvas, CanvasError  # noqa: E402
@@ -63,6 +63,44 @@ def on_zero_gpu(fn, gflops):
     return spaces.GPU(duration=duration)(fn)
 
 
+def results_tab(sweep: dict | None) -> None:
+    """The committed benchmark results (assets/benchmarks): figures and tables, nothing recomputed."""
+    def missing(command: str) -> None:
+        gr.Markdown(f"Not measured yet: run `{command}`.")
+
+    gr.Markdown("What the benchmark scripts measured on the bundled model and this project's CPU. "
+                "Each section names the command that regenerates it.")
+    gr.Markdown("### Brick schedules: quality against compute")
+    if sweep is None:
+        missing("python benchmarks/schedules.py")
+    else:
+        gr.Markdown(f"{sweep['per_class']} images per class and seed set, {sweep['seed_sets']} seed sets; "
+                    f"± is half the spread between the sets. `{sweep['command']}`")
+        gr.Plot(results.figure("schedules_figure.json"), elem_id="results-schedules")
+        gr.Dataframe(results.schedule_table(sweep["rows"]), headers=results.SCHEDULE_COLUMNS, interactive=False)
+    gr.Markdown("### Training: LEGO against a plain DiT, and what brick dropout costs")
+    training = results.read("training_efficiency.json")
+    if training is None:
+        missing("python benchmarks/training_efficiency.py")
+    else:
+        gr.Markdown(f"`{training['command']}`")
+        gr.Plot(results.figure("training_efficiency_figure.json"))
+        gr.Dataframe(results.training_table(training), headers=results.TRAINING_COLUMNS, interactive=False)
+    gr.Markdown("### Speed on a small CPU")
+    speed = results.read("speed.json")
+    if speed is None:
+        missing("python benchmarks/speed.py")
+    else:
+        gr.Plot(results.speed_figure(speed))
+        gr.Markdown(results.speed_summary(speed))
+    gr.Markdown("### Larger canvases: cost against area")
+    canvas = results.figure("canvas_figure.json")
+    if canvas is None:
+        missing("python benchmarks/canvas.py")
+    else:
+        gr.Plot(canvas)
+
+
 def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = "auto",
                queue_size: int = 20, cache_bytes: int = 8 * 2**20, compiled: bool = False) -> gr.Blocks:
     """The whole UI, built for ``model``. Each browser session may switch to another checkpoint
@@ -74,6 +112,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
     names = first.names
     unit = config.size_unit
     outputs = OutputFolder()
+    sweep = results.read("schedules.json")  # measured quality per schedule, shown beside the estimate
 
     def served(key: str | None) -> Served:
         """The model this browser session chose (a gr.State holds its key)."""
@@ -97,12 +136,15 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
 
     def estimate_text(key, category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
                       shift, coords, num_ranges, schedule_json, *cells):
+        s = served(key)
         try:
-            _, est = parse(served(key), category, seed, steps, guidance, sampler, images, width, height,
-                           canvas_mode, stride, shift, coords, num_ranges, schedule_json, cells)
+            req, est = parse(s, category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
+                             shift, coords, num_ranges, schedule_json, cells)
         except gr.Error as exc:
             return f"⚠️ {exc.message}"
-        return est.summary()
+        row = results.measured_quality(sweep, s.fingerprint, req.schedule, req.steps, req.method, req.guidance,
+                                       req.width == req.height == s.config.image_size)
+        return est.summary() + ("" if row is None else "\n\n📏 " + results.quality_line(row, sweep))
 
     def generate(key, category, seed, randomize, steps, guidance, sampler, images, width, height, canvas_mode, stride,
                  shift, coords, previews, preview_every, num_ranges, schedule_json, *cells, progress=gr.Progress()):
@@ -319,6 +361,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                                                    type="pil")
                     lesson_md = gr.Markdown(elem_id="lesson-result")
                     again = gr.Button("Start again")
+        with gr.Tab("Results"):
+            results_tab(sweep)
         with gr.Tab("Model"):
             model_md = gr.Markdown(model_text(first), elem_id="model-info")
             gr.Markdown("Switch this browser session to another checkpoint with the same number of bricks: a "

@@ -43,32 +43,38 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def default_request(model: LegoModel, precision: str, repeats: int, settings: SamplerSettings) -> dict:
-    """The app's default: all bricks, 18 Heun steps, guidance on, one image at the training size."""
+def default_request(model: LegoModel, precision: str, repeats: int, settings: SamplerSettings,
+                    compiled: bool = False, limit: float | None = None) -> dict:
+    """The app's default: all bricks, 18 Heun steps, guidance on, one image at the training size.
+    ``limit``: the matmul GFLOP/s to compare with (measured here when not given)."""
     size = model.config.image_size
     cost = schedule_cost(model.config, preset("all", model.config), settings, size, size, guided=True)
-    sample(model, [0], [0], settings, precision=precision)
-    seconds = statistics.median(_timed(lambda: sample(model, [0], [0], settings, precision=precision))
-                                for _ in range(repeats))
-    limit = matmul_gflops(precision)
+
+    def run():
+        return sample(model, [0], [0], settings, precision=precision, compiled=compiled)
+
+    run()
+    seconds = statistics.median(_timed(run) for _ in range(repeats))
+    limit = limit or matmul_gflops(precision)
     floor = cost.total / 1e9 / limit
     return {"seconds": round(seconds, 3), "gflops": round(cost.total / 1e9, 2),
             "matmul_gflops_per_second": round(limit, 1), "hardware_limit_seconds": round(floor, 3),
             "over_limit": round(seconds / floor, 2)}
 
 
-def per_brick_ms(model: LegoModel, precision: str, repeats: int, batch: int) -> dict:
+def per_brick_ms(model: LegoModel, precision: str, repeats: int, batch: int, compiled: bool = False) -> dict:
+    net = model.for_inference(torch.bfloat16 if precision == "bf16" else torch.float32, compiled)
     size = model.config.image_size
     x = torch.randn(batch, model.config.channels, size, size)
     sigma = torch.tensor(1.0)
     labels = torch.zeros(batch, dtype=torch.long)
     runs = []
-    with torch.inference_mode():
+    with net.inference_context():
         for i in range(repeats + 2):  # two warm-up calls
             seconds = [0.0] * model.num_bricks
             start = time.perf_counter()
             with autocast(precision, torch.device("cpu")):
-                model(x, sigma, labels, brick_seconds=seconds)
+                net(x, sigma, labels, brick_seconds=seconds)
             total = time.perf_counter() - start
             if i >= 2:
                 runs.append((total, seconds))
@@ -78,7 +84,8 @@ def per_brick_ms(model: LegoModel, precision: str, repeats: int, batch: int) -> 
     }
 
 
-def preset_speedups(model: LegoModel, precision: str, repeats: int, settings: SamplerSettings) -> dict:
+def preset_speedups(model: LegoModel, precision: str, repeats: int, settings: SamplerSettings,
+                    compiled: bool = False) -> dict:
     config = model.config
     schedules = {}
     for name in PRESETS:
@@ -87,11 +94,11 @@ def preset_speedups(model: LegoModel, precision: str, repeats: int, settings: Sa
         except ScheduleError:
             continue
     times = {name: [] for name in schedules}
-    sample(model, [0], [0], settings, schedules["all"], precision=precision)  # warm-up
+    sample(model, [0], [0], settings, schedules["all"], precision=precision, compiled=compiled)  # warm-up
     for _ in range(repeats):  # interleaved, so that drifts in machine load hit every preset alike
         for name, schedule in schedules.items():
             start = time.perf_counter()
-            sample(model, [0], [0], settings, schedule, precision=precision)
+            sample(model, [0], [0], settings, schedule, precision=precision, compiled=compiled)
             times[name].append(time.perf_counter() - start)
     reference = statistics.median(times["all"])
     out = {}

@@ -5,7 +5,8 @@
 Every point is sampled twice with disjoint seeds; the spread between the two sets is reported
 next to each emoji-FD so that differences smaller than it are not read as findings. Points:
 the top brick's t_break from 0 to 1 (the paper's sweep), each brick off for the whole run and
-for the early and the late half, and every brick at fewer steps (the baseline at matched FLOPs).
+for the early and the late half, the app's presets, and every brick at fewer steps (the baseline
+at matched FLOPs).
 Writes the table as JSON and a Plotly figure (FLOPs against emoji-FD) beside it.
 """
 
@@ -19,14 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import plotly.graph_objects as go  # noqa: E402
-
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.data import load  # noqa: E402
 from lego.flops import schedule_cost  # noqa: E402
 from lego.metrics import CLASSIFIER_DIR, evaluate, load_classifier  # noqa: E402
+from lego.results import fingerprint, schedule_figure  # noqa: E402
 from lego.sampler import SamplerSettings  # noqa: E402
-from lego.schedule import BrickSchedule, one_brick, top_brick_break  # noqa: E402
+from lego.schedule import PRESETS, BrickSchedule, ScheduleError, one_brick, preset, top_brick_break  # noqa: E402
 
 SEED_SET_OFFSET = 100_000
 
@@ -41,6 +41,13 @@ def points(config, steps: int, quick: bool) -> list[tuple[str, str, BrickSchedul
             if quick and label != "off":
                 continue
             out.append(("brick off", f"{config.brick_name(k)} {label}", one_brick(config, k, on, label), steps))
+    for name in PRESETS:
+        if name == "all" or quick:
+            continue
+        try:
+            out.append(("preset", name, preset(name, config), steps))
+        except ScheduleError:  # a preset this stack has no bricks for
+            continue
     fewer = [steps // 2] if quick else sorted({max(2, steps * f // 18) for f in (4, 6, 8, 10, 12, 14)})
     out += [("fewer steps", f"all bricks, {s} steps", BrickSchedule.all_on(n), s) for s in fewer]
     return out
@@ -82,26 +89,15 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps({k: rows[-1][k] for k in ("label", "gflops_per_image", "emoji_fd", "emoji_fd_spread",
                                                     "category_accuracy")}), flush=True)
     report = {"what": __doc__.splitlines()[0], "command": "python benchmarks/schedules.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]), "checkpoint": args.checkpoint, "per_class": args.per_class,
+        argv if argv is not None else sys.argv[1:]), "checkpoint": args.checkpoint, "fingerprint": fingerprint(model),
+        "per_class": args.per_class,
+        "guidance": args.guidance,
         "seed_sets": args.seed_sets, "rows": rows}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    figure(rows).write_json(str(out.with_name(out.stem + "_figure.json")))
+    schedule_figure(rows).write_json(str(out.with_name(out.stem + "_figure.json")))
     print(f"wrote {out}")
-
-
-def figure(rows: list[dict]) -> go.Figure:
-    fig = go.Figure()
-    for family in dict.fromkeys(r["family"] for r in rows):
-        part = [r for r in rows if r["family"] == family]
-        fig.add_trace(go.Scatter(
-            x=[r["gflops_per_image"] for r in part], y=[r["emoji_fd"] for r in part], mode="markers+text",
-            name=family, text=[r["label"] for r in part], textposition="top center",
-            error_y=dict(type="data", array=[r["emoji_fd_spread"] / 2 for r in part], visible=True)))
-    fig.update_layout(title="Quality against compute (lower emoji-FD is better)", xaxis_title="GFLOPs per image",
-                      yaxis_title="emoji-FD", template="plotly_white", height=500)
-    return fig
 
 
 if __name__ == "__main__":

@@ -12,23 +12,37 @@ new batch or canvas shape may compile once more. ``warm_up`` pays it up front.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 
 import torch
+from torch._inductor import config as inductor_config
 
 from .canvas import Canvas
 from .model import LegoModel
 from .precision import autocast
 
-# Freezing is what pays on the CPU (packed weights, fused GELU); dynamic shapes keep one graph
-# for every canvas size and batch after the first few.
-COMPILE_OPTIONS = {"freezing": True}
+
+def frozen(fn: Callable) -> Callable:
+    """``fn`` compiled with frozen weights. Freezing is what pays on the CPU (packed weights, fused
+    GELU); it must be on in inductor's config when a call compiles (``torch.compile``'s
+    ``options`` do not reach it), and patching per call keeps it out of everyone else's compiles.
+    Dynamic shapes keep one graph for every canvas size and batch after the first few."""
+    compiled = torch.compile(fn, dynamic=True)
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        with inductor_config.patch(freezing=True):
+            return compiled(*args, **kwargs)
+
+    return call
 
 
 def compile_bricks(model: LegoModel) -> LegoModel:
     """Compile every brick's transform of ``model`` in place (the model must not be trained afterwards)."""
     for brick in model.model:
-        brick.transform = torch.compile(brick.transform, dynamic=True, options=COMPILE_OPTIONS)
+        brick.transform = frozen(brick.transform)
     model.compiled = True
     return model
 

@@ -138,6 +138,17 @@ ARCHITECTURES: dict[str, LegoConfig] = {
         bricks=(BrickConfig(8, 2, 1), BrickConfig(16, 4, 2), BrickConfig(64, 4, 3)),
         class_names=EMOJI_CATEGORIES,
     ),
+    # The training-efficiency pair (benchmarks/lego_vs_dit.py): emoji-s's bricks at hidden size 128,
+    # and a plain DiT (one full-image brick) whose depth matches its FLOPs per evaluation (1.03x).
+    "compare-lego": LegoConfig(
+        image_size=64, num_classes=len(EMOJI_CATEGORIES), hidden_size=128, num_heads=2,
+        bricks=(BrickConfig(8, 2, 1), BrickConfig(16, 4, 2), BrickConfig(64, 4, 3)),
+        class_names=EMOJI_CATEGORIES,
+    ),
+    "compare-dit": LegoConfig(
+        image_size=64, num_classes=len(EMOJI_CATEGORIES), hidden_size=128, num_heads=2,
+        bricks=(BrickConfig(64, 4, 8),), class_names=EMOJI_CATEGORIES,
+    ),
     # A tiny 64x64 emoji model: exercises training and the app on the real data in seconds.
     "tiny-emoji": LegoConfig(
         image_size=64, num_classes=len(EMOJI_CATEGORIES), hidden_size=32, num_heads=2,

@@ -32,6 +32,7 @@ from .flops import ScheduleCost, brick_flops, brick_layout, evaluation_flops, fo
 from .images import to_uint8
 from .model import Brick, LegoModel, parameter_counts
 from .precision import autocast, resolve_precision
+from .results import fingerprint
 from .sampler import METHODS, SamplerSettings, StepInfo, sample_steps
 from .schedule import BrickSchedule, ScheduleError, drop_late
 
@@ -437,6 +438,7 @@ class Served:
     throughput: float  # GFLOP/s measured when loaded, for time estimates
     limits: Limits
     cache: RunCache
+    fingerprint: str = ""  # of the weights as loaded: committed results apply only to the model they measured
 
     @property
     def config(self) -> LegoConfig:
@@ -452,12 +454,13 @@ class Served:
         """``compiled`` serves a compiled inference copy, warmed up here (see ``lego.compiled``)."""
         device = next(model.parameters()).device
         precision = resolve_precision(precision, device)
+        weights = fingerprint(model)
         if compiled:
             model = model.for_inference(torch.bfloat16 if precision == "bf16" else torch.float32, compiled=True)
             seconds = warm_up(model, precision)
             print(f"compiled {key} in {seconds:.0f} s", file=sys.stderr, flush=True)
         return cls(key, model.eval(), precision, measure_throughput(model, precision),
-                   limits or Limits.for_device(device), RunCache(cache_bytes))
+                   limits or Limits.for_device(device), RunCache(cache_bytes), weights)
 
 
 def allowed_checkpoint_dirs() -> list[Path]:

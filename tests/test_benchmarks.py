@@ -13,6 +13,8 @@ from test_data import FIXTURE
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import schedules  # noqa: E402
+import speed  # noqa: E402
+import training_efficiency  # noqa: E402
 
 
 def test_schedule_sweep_writes_table_and_figure(tmp_path):
@@ -30,3 +32,33 @@ def test_schedule_sweep_writes_table_and_figure(tmp_path):
     assert all(len(r["emoji_fd_sets"]) == 2 and r["emoji_fd_spread"] >= 0 for r in rows)
     figure = json.loads((tmp_path / "schedules_figure.json").read_text())
     assert len(figure["data"]) == 3
+
+
+def test_training_efficiency_trains_three_runs_and_scores_each_milestone(tmp_path):
+    build(tmp_path / "emoji.npz", FIXTURE)
+    out = tmp_path / "training.json"
+    training_efficiency.main(["--lego", "tiny-emoji", "--dit", "tiny-emoji", "--data", str(tmp_path / "emoji.npz"),
+                              "--images", "64", "--milestones", "2", "--batch", "16", "--per-class", "1",
+                              "--work", str(tmp_path / "runs"), "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert [r["name"] for r in report["runs"]] == ["lego", "lego, no brick dropout", "dit"]
+    for run in report["runs"]:
+        assert [p["images"] for p in run["points"]] == [32, 64]
+        assert run["points"][1]["train_seconds"] > run["points"][0]["train_seconds"] > 0
+        assert all(p["emoji_fd"] > 0 for p in run["points"]) and len(run["final_emoji_fd_sets"]) == 2
+    assert (tmp_path / "training_figure.json").is_file()
+
+
+def test_speed_benchmark_reports_levers_limits_presets_and_solvers(tmp_path):
+    save_checkpoint(randomized("tiny-emoji"), tmp_path / "ckpt")
+    out = tmp_path / "speed.json"
+    speed.main(["--checkpoint", str(tmp_path / "ckpt"), "--repeats", "1", "--per-class", "0", "--large", "128",
+                "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert report["levers"][0]["speedup_over_first"] == 1.0 and len(report["levers"]) == 8
+    for r in report["default_request"].values():
+        assert r["over_limit"] == round(r["seconds"] / r["hardware_limit_seconds"], 2)
+    assert set(report["presets"]["compiled"]) >= {"all", "pg-recipe", "global-only"}
+    assert report["large_canvas"]["compiled"]["seconds"] > 0
+    evaluations = {(s["sampler"], s["steps"]): s["evaluations"] for s in report["solvers"]}
+    assert evaluations[("heun", 18)] == 35 and evaluations[("dpm++2m", 12)] == 12

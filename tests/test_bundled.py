@@ -22,3 +22,21 @@ def test_bundled_checkpoint_files_and_model_card():
     card = (DEFAULT_CHECKPOINT / "README.md").read_text()
     for needed in ("Apache-2.0", "CC-BY 4.0", "training images seen", "emoji-FD"):
         assert needed in card
+
+
+def test_committed_schedule_results_belong_to_the_bundled_checkpoint_and_reach_the_editor():
+    from lego import results
+
+    sweep = results.read("schedules.json")
+    assert sweep is not None, "run python benchmarks/schedules.py"
+    model = load_checkpoint(DEFAULT_CHECKPOINT)
+    assert sweep["fingerprint"] == results.fingerprint(model)  # re-run the sweep after replacing the weights
+    pg = results.measured_quality(sweep, results.fingerprint(model), preset("pg-recipe", model.config), 18, "heun",
+                                  sweep["guidance"], square=True)
+    assert pg is not None and pg["family"] in ("preset", "t_break")
+    assert "emoji-FD" in results.quality_line(pg, sweep)
+    # another sampler, size or step count was not measured: nothing is claimed
+    for args in (("dpm++2m", True, 18), ("heun", False, 18), ("heun", True, 17)):
+        method, square, steps = args
+        assert results.measured_quality(sweep, results.fingerprint(model), preset("pg-recipe", model.config), steps,
+                                        method, sweep["guidance"], square) is None

@@ -1,0 +1,148 @@
+"""The committed benchmark results (assets/benchmarks/*.json) as figures, tables and one-line findings.
+
+The app's Results tab and the README show what the benchmark scripts measured; nothing here
+recomputes a figure, so a classroom sees the numbers that are in the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import plotly.graph_objects as go
+import plotly.io as pio
+import torch
+
+from .schedule import BrickSchedule, ScheduleError
+
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "benchmarks"
+SCHEDULE_COLUMNS = ["schedule", "steps", "GFLOPs / image", "saving", "emoji-FD", "± (seed sets)", "accuracy",
+                    "s / image"]
+TRAINING_COLUMNS = ["run", "bricks", "GFLOPs / evaluation", "images", "train s", "emoji-FD", "accuracy"]
+
+
+def read(name: str, directory: Path = RESULTS_DIR) -> dict | None:
+    """A results file, or None when it is missing or unreadable (the app then says so)."""
+    try:
+        return json.loads((directory / name).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def figure(name: str, directory: Path = RESULTS_DIR) -> go.Figure | None:
+    """A committed Plotly figure (written by the benchmark beside its JSON), or None."""
+    try:
+        return pio.from_json((directory / name).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def fingerprint(model: torch.nn.Module) -> str:
+    """Short hash of the weights rounded to fp16: results apply to the model they were measured on."""
+    digest = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().to("cpu", torch.float16).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+# -- brick schedules ------------------------------------------------------------------------------
+
+def schedule_figure(rows: list[dict]) -> go.Figure:
+    """Pareto view: FLOPs per image against emoji-FD, one marker per schedule, spread as error bars."""
+    fig = go.Figure()
+    for family in dict.fromkeys(r["family"] for r in rows):
+        part = [r for r in rows if r["family"] == family]
+        fig.add_trace(go.Scatter(
+            x=[r["gflops_per_image"] for r in part], y=[r["emoji_fd"] for r in part], mode="markers",
+            name=family, text=[r["label"] for r in part],
+            hovertemplate="%{text}<br>%{x} GFLOPs, FD %{y}<extra></extra>",
+            error_y=dict(type="data", array=[r["emoji_fd_spread"] / 2 for r in part], visible=True)))
+    fig.update_layout(title="Quality against compute (lower emoji-FD is better)", xaxis_title="GFLOPs per image",
+                      yaxis_title="emoji-FD", template="plotly_white", height=450)
+    return fig
+
+
+def schedule_table(rows: list[dict]) -> list[list]:
+    return [[r["label"], r["steps"], r["gflops_per_image"], f"{r['saving']:.0%}", r["emoji_fd"],
+             round(r["emoji_fd_spread"] / 2, 2), f"{r['category_accuracy']:.1%}", r["seconds_per_image"]]
+            for r in rows]
+
+
+def measured_quality(report: dict | None, model_fingerprint: str, schedule: BrickSchedule, steps: int,
+                     method: str, guidance: float, square: bool) -> dict | None:
+    """The sweep's row for exactly this request's schedule (same mask at the same steps), if measured."""
+    if (report is None or report.get("fingerprint") != model_fingerprint or method != "heun" or not square
+            or guidance != report.get("guidance")):
+        return None
+    try:
+        mask = schedule.mask(steps)
+    except ScheduleError:
+        return None
+    for row in report["rows"]:
+        if row["steps"] != steps:
+            continue
+        measured = BrickSchedule.from_dict(row["schedule"], schedule.num_bricks)
+        if measured.mask(steps) == mask:
+            return row
+    return None
+
+
+def quality_line(row: dict, report: dict) -> str:
+    reference = next((r for r in report["rows"] if r["saving"] == 0 and r["steps"] == row["steps"]), None)
+    versus = f" (every brick: {reference['emoji_fd']})" if reference and reference is not row else ""
+    return (f"measured on this model: emoji-FD **{row['emoji_fd']}** ± {row['emoji_fd_spread'] / 2:.2f}{versus}, "
+            f"category accuracy {row['category_accuracy']:.1%} over {report['per_class'] * report['seed_sets']} "
+            "images per class (Results tab)")
+
+
+# -- training efficiency ---------------------------------------------------------------------------
+
+def training_figure(report: dict) -> go.Figure:
+    fig = go.Figure()
+    for run in report["runs"]:
+        fig.add_trace(go.Scatter(x=[p["images"] for p in run["points"]], y=[p["emoji_fd"] for p in run["points"]],
+                                 mode="lines+markers", name=run["name"]))
+    fig.update_layout(title="emoji-FD over training images seen (equal FLOPs per evaluation)",
+                      xaxis_title="training images seen", yaxis_title="emoji-FD (lower is better)",
+                      template="plotly_white", height=400)
+    return fig
+
+
+def training_table(report: dict) -> list[list]:
+    return [[run["name"], run["bricks"], run["gflops_per_evaluation"], p["images"], p["train_seconds"],
+             p["emoji_fd"], f"{p['category_accuracy']:.1%}"] for run in report["runs"] for p in run["points"]]
+
+
+# -- speed -----------------------------------------------------------------------------------------
+
+def speed_figure(report: dict) -> go.Figure:
+    """Milliseconds per guided evaluation for each lever, in the order the app stacks them."""
+    rows = report["levers"]
+    fig = go.Figure(go.Bar(x=[r["ms_per_evaluation"] for r in rows], y=[r["lever"] for r in rows], orientation="h",
+                           text=[f"{r['ms_per_evaluation']:.1f} ms" for r in rows], textposition="auto"))
+    fig.update_layout(title="One guided evaluation (64x64, batch 2) on this CPU", xaxis_title="ms",
+                      yaxis=dict(autorange="reversed"), template="plotly_white", height=380,
+                      margin=dict(l=330, r=10, t=40, b=40))
+    return fig
+
+
+def speed_summary(report: dict) -> str:
+    lines = [f"Measured on {report['machine']['cpu']} with {report['machine']['threads']} threads "
+             f"(`{report['command']}`):", ""]
+    for name, r in report["default_request"].items():
+        lines.append(f"- default request, {name}: **{r['seconds']} s**, {r['over_limit']}x the matrix-product "
+                     f"limit of {r['hardware_limit_seconds']} s")
+    compiled = report["presets"]["compiled"]
+    lines.append("- measured / predicted speed-up per preset (compiled): " + ", ".join(
+        f"{name} {r['measured_over_predicted']:.2f}" for name, r in compiled.items() if name != "all"))
+    large = report["large_canvas"]
+    eager, compiled_ = large["eager"], large["compiled"]
+    lines.append(f"- {large['size']} ({large['canvas']}): {eager['seconds']} s eager, {compiled_['seconds']} s "
+                 f"compiled, peak memory +{compiled_['peak_rss_rise_mib']} MiB")
+    for s in report["solvers"]:
+        quality = f", emoji-FD {s['emoji_fd']}, accuracy {s['category_accuracy']:.1%}" if "emoji_fd" in s else ""
+        lines.append(f"- {s['sampler']} {s['steps']} steps ({s['evaluations']} evaluations): {s['seconds']} s, "
+                     f"RMS from a 100-step Heun image {s['rms_vs_heun100']}{quality}")
+    return "\n".join(lines)

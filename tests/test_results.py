@@ -1,0 +1,46 @@
+"""Committed results as figures and tables; which model a result belongs to."""
+
+import torch
+
+from lego import results
+from lego.config import ARCHITECTURES
+from lego.schedule import BrickSchedule, preset, top_brick_break
+
+from conftest import randomized
+
+
+def test_fingerprint_follows_the_weights_not_their_storage_precision():
+    model = randomized("tiny-emoji")
+    same = randomized("tiny-emoji")
+    assert results.fingerprint(model) == results.fingerprint(same)
+    assert results.fingerprint(model.half()) == results.fingerprint(same)  # fp16 storage, same model
+    with torch.no_grad():
+        next(same.parameters()).mul_(1.5)
+    assert results.fingerprint(same) != results.fingerprint(model)
+
+
+def sweep_of(rows):
+    return {"fingerprint": "abc", "guidance": 2.0, "per_class": 10, "seed_sets": 2, "rows": [
+        {"label": label, "family": "t", "steps": steps, "schedule": schedule.to_dict(), "saving": saving,
+         "emoji_fd": fd, "emoji_fd_spread": 1.0, "category_accuracy": 0.5, "gflops_per_image": 1.0,
+         "seconds_per_image": 0.1} for label, schedule, steps, saving, fd in rows]}
+
+
+def test_measured_quality_matches_the_schedule_by_its_mask_at_the_same_steps():
+    config = ARCHITECTURES["tiny-emoji"]
+    sweep = sweep_of([("all", BrickSchedule.all_on(3), 18, 0.0, 40.0),
+                              ("t_break 0.4", top_brick_break(config, 0.4), 18, 0.1, 41.0)])
+    row = results.measured_quality(sweep, "abc", preset("pg-recipe", config), 18, "heun", 2.0, True)
+    assert row is not None and row["label"] == "t_break 0.4"  # the same mask under another name
+    assert "every brick: 40.0" in results.quality_line(row, sweep)
+    assert results.measured_quality(sweep, "other", preset("pg-recipe", config), 18, "heun", 2.0, True) is None
+    assert results.measured_quality(sweep, "abc", preset("pg-recipe", config), 18, "heun", 3.0, True) is None
+    assert results.measured_quality(sweep, "abc", preset("local-only", config), 18, "heun", 2.0, True) is None
+    assert results.measured_quality(None, "abc", preset("pg-recipe", config), 18, "heun", 2.0, True) is None
+
+
+def test_missing_or_broken_results_read_as_none(tmp_path):
+    (tmp_path / "broken.json").write_text("{not json")
+    assert results.read("broken.json", tmp_path) is None
+    assert results.read("absent.json", tmp_path) is None
+    assert results.figure("absent_figure.json", tmp_path) is None
