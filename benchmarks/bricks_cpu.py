@@ -9,7 +9,6 @@ machine. The model is randomly initialised: speed does not depend on the weights
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -20,6 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from lego import results  # noqa: E402
 from lego.config import ARCHITECTURES  # noqa: E402
 from lego.flops import evaluation_flops, schedule_cost  # noqa: E402
 from lego.model import LegoModel, count_parameters  # noqa: E402
@@ -153,10 +153,7 @@ def main() -> None:
         for name, r in timing["presets"].items():
             print(f"  {name:<12} predicted {r['predicted_speedup']:.2f}x  measured {r['measured_speedup']:.2f}x  "
                   f"ratio {r['measured_over_predicted']:.2f}", flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+    results.write(report, args.out)
 
 
 if __name__ == "__main__":

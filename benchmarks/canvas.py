@@ -24,6 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lego import results  # noqa: E402
 from lego.canvas import Canvas  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.flops import schedule_cost  # noqa: E402
@@ -130,11 +131,7 @@ def main() -> None:
         "seams": seams, "cost": costs,
         "note": "exponents are fitted on the sizes above the training size (time for 4 Heun steps, guided)",
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    figure(costs).write_json(str(out.with_name(out.stem + "_figure.json")))
-    print(f"wrote {out}")
+    results.write(report, args.out, figure(costs))
 
 
 def figure(costs: dict):

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gradio_client import Client  # noqa: E402
 
 import app  # noqa: E402
+from lego import results  # noqa: E402
 from lego.checkpoint import load_checkpoint  # noqa: E402
 from lego.config import ARCHITECTURES  # noqa: E402
 from lego.model import LegoModel  # noqa: E402
@@ -129,8 +130,7 @@ def main() -> None:
     finally:
         demo.close()
     print(json.dumps(report, indent=2))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    results.write(report, args.out)
 
 
 if __name__ == "__main__":

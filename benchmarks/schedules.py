@@ -24,6 +24,7 @@ from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.data import load  # noqa: E402
 from lego.flops import schedule_cost  # noqa: E402
 from lego.metrics import CLASSIFIER_DIR, evaluate, load_classifier  # noqa: E402
+from lego import results  # noqa: E402
 from lego.results import fingerprint, schedule_figure  # noqa: E402
 from lego.sampler import SamplerSettings  # noqa: E402
 from lego.schedule import PRESETS, BrickSchedule, ScheduleError, one_brick, preset, top_brick_break  # noqa: E402
@@ -93,11 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         "per_class": args.per_class,
         "guidance": args.guidance,
         "seed_sets": args.seed_sets, "rows": rows}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    schedule_figure(rows).write_json(str(out.with_name(out.stem + "_figure.json")))
-    print(f"wrote {out}")
+    results.write(report, args.out, schedule_figure(rows))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import statistics
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import lego.model as lego_model  # noqa: E402
 from bricks_cpu import _timed, default_request, matmul_gflops, preset_speedups  # noqa: E402
+from lego import results  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.compiled import warm_up  # noqa: E402
 from lego.data import load  # noqa: E402
@@ -241,11 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     report["large_canvas"] = large_canvas(model, precision, args.large)
     print("large canvas:", report["large_canvas"], flush=True)
     report["solvers"] = solvers(model, precision, args.repeats, args.per_class, args.data)
-
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+    results.write(report, args.out)
 
 
 if __name__ == "__main__":

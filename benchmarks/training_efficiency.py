@@ -28,6 +28,7 @@ from lego.config import ARCHITECTURES  # noqa: E402
 from lego.data import load  # noqa: E402
 from lego.flops import evaluation_flops  # noqa: E402
 from lego.metrics import CLASSIFIER_DIR, evaluate, load_classifier  # noqa: E402
+from lego import results  # noqa: E402
 from lego.results import training_figure  # noqa: E402
 from lego.train import Trainer, TrainSettings  # noqa: E402
 
@@ -78,11 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         run["final_emoji_fd_spread"] = round(abs(again["emoji_fd"] - run["points"][-1]["emoji_fd"]), 3)
         run["emoji_fd_floor"] = result["emoji_fd_floor"]
         report["runs"].append(run)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    training_figure(report).write_json(str(out.with_name(out.stem + "_figure.json")))
-    print(f"wrote {out}")
+    results.write(report, args.out, training_figure(report))
 
 
 if __name__ == "__main__":

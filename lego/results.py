@@ -30,6 +30,17 @@ def read(name: str, directory: Path = RESULTS_DIR) -> dict | None:
         return None
 
 
+def write(report: dict, out: str | Path, fig: go.Figure | None = None) -> Path:
+    """A benchmark's JSON, and its figure beside it as ``<stem>_figure.json``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    if fig is not None:
+        fig.write_json(str(out.with_name(out.stem + "_figure.json")))
+    print(f"wrote {out}", flush=True)
+    return out
+
+
 def figure(name: str, directory: Path = RESULTS_DIR) -> go.Figure | None:
     """A committed Plotly figure (written by the benchmark beside its JSON), or None."""
     try:

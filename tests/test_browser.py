@@ -36,5 +36,8 @@ def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
         page.screenshot(path=str(tmp_path / "screenshot.png"), full_page=True)
         page.get_by_role("tab", name="Look inside").click()
         page.wait_for_function("document.querySelectorAll('#inside-gallery img').length >= 4", timeout=30_000)
+        page.get_by_role("tab", name="Results").click()  # the committed figures, drawn without any compute
+        box = page.wait_for_selector("#results-schedules .js-plotly-plot", timeout=30_000).bounding_box()
+        assert box and box["width"] > 300 and box["height"] > 200
         browser.close()
     assert (tmp_path / "screenshot.png").stat().st_size > 10_000

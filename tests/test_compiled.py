@@ -29,3 +29,20 @@ def test_compiled_copy_is_cached_frozen_and_leaves_the_model_alone(pg_model):
     with torch.no_grad():
         next(pg_model.parameters()).add_(1.0)  # frozen weights are stale now: a new copy is made
     assert pg_model.for_inference(torch.float32, compiled=True) is not copy
+
+
+def test_the_app_serves_a_warmed_compiled_copy_with_the_original_fingerprint():
+    from lego.playground import Served, estimate, parse_request, run_to_end
+    from lego.results import fingerprint
+    from lego.schedule import BrickSchedule
+
+    from conftest import randomized
+
+    model = randomized("tiny-emoji")
+    served = Served.of("tiny", model, "fp32", compiled=True)
+    assert served.model.compiled and served.model is not model
+    assert served.fingerprint == fingerprint(model)  # committed results still match this model
+    request = parse_request(model.config, "Flags", 1, 3, 2.0, "dpm++2m", 1, 64, 128, BrickSchedule.all_on(3))
+    fast = run_to_end(served.model, request, estimate(model.config, request, served.throughput), served.precision)
+    eager = run_to_end(model, request, estimate(model.config, request, served.throughput), "fp32")
+    assert abs(fast.images[0].astype(int) - eager.images[0].astype(int)).max() <= 1  # 8-bit images

@@ -66,21 +66,16 @@ def test_skipping_changes_the_image_and_all_on_schedule_changes_nothing(pg_model
     assert not torch.allclose(plain, skipped)
 
 
-def test_euler_uses_one_evaluation_per_step(pg_model):
+@pytest.mark.parametrize("method", ["euler", "dpm++2m"])
+def test_single_step_samplers_use_one_evaluation_per_step(pg_model, method):
     counts, _, handles = count_calls(pg_model)
-    result = sample(pg_model, [0], settings=SamplerSettings(steps=6, method="euler"))
+    result = sample(pg_model, [0], settings=SamplerSettings(steps=6, method=method))
     for h in handles:
         h.remove()
     assert counts == [6, 6, 6] and result.evaluations == [1] * 6
 
 
-def test_dpm_solver_uses_one_evaluation_per_step_and_converges_at_second_order(pg_model):
-    counts, _, handles = count_calls(pg_model)
-    result = sample(pg_model, [0], settings=SamplerSettings(steps=6, method="dpm++2m"))
-    for h in handles:
-        h.remove()
-    assert counts == [6, 6, 6] and result.evaluations == [1] * 6
-
+def test_dpm_solver_converges_at_second_order(pg_model):
     def error(method: str, steps: int) -> float:
         images = sample(pg_model, [1, 2], [0, 1], SamplerSettings(steps=steps, guidance=2.0, method=method)).images
         return float(((images - reference) ** 2).mean().sqrt())
