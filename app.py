@@ -34,6 +34,8 @@ from lego.sampler import METHODS, StepInfo, sigma_steps  # noqa: E402
 from lego.schedule import PRESETS, BrickSchedule, ScheduleError, from_grid, grid_labels, preset, to_grid  # noqa: E402
 
 DEFAULT_RANGES = 5
+SAMPLER_LABELS = {"heun": "Heun (2 evaluations per step)", "euler": "Euler",
+                  "dpm++2m": "DPM-Solver++ 2M (fast: try 12 steps)"}
 DEFAULT_KEY = "the model this app was started with"
 NOTES = """
 **How to read this.** Every brick is a small transformer that only looks inside square *regions*.
@@ -277,7 +279,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                         randomize = gr.Checkbox(False, label="Random seed")
                     steps = gr.Slider(2, 50, 18, step=1, label="Steps")
                     guidance = gr.Slider(0, 8, 2.0, step=0.1, label="Guidance (1 = off)")
-                    sampler = gr.Radio(list(METHODS), value="heun", label="Sampler")
+                    sampler = gr.Radio([(SAMPLER_LABELS.get(m, m), m) for m in METHODS], value="heun",
+                                       label="Sampler")
                     images = gr.Slider(1, 4, 1, step=1, label="Number of images")
                     with gr.Row():
                         width = gr.Slider(unit, first.limits.max_side, config.image_size, step=unit,

@@ -148,7 +148,7 @@ COPY_THRESHOLD = 0.04
 
 def evaluate(model, classifier: EmojiClassifier, data: EmojiData, schedule_spec: str = "all", per_class: int = 20,
              steps: int = 18, guidance: float = 2.0, seed: int = 0, precision: str = "auto",
-             batch: int = 18, method: str = "heun") -> dict:
+             batch: int = 18, method: str = "heun", compiled: bool = False) -> dict:
     """Generate per_class images of every class and score them against the real data."""
     config = model.config
     schedule = load_schedule(schedule_spec, config)
@@ -156,7 +156,8 @@ def evaluate(model, classifier: EmojiClassifier, data: EmojiData, schedule_spec:
     labels = [c for c in range(config.num_classes) for _ in range(per_class)]
     seeds = [seed + i for i in range(len(labels))]
     start = time.perf_counter()
-    chunks = [sample(model, seeds[i:i + batch], labels[i:i + batch], settings, schedule, precision=precision).images
+    chunks = [sample(model, seeds[i:i + batch], labels[i:i + batch], settings, schedule, precision=precision,
+                     compiled=compiled).images
               for i in range(0, len(labels), batch)]
     seconds = time.perf_counter() - start
     generated = torch.cat(chunks).clamp(-1, 1)
