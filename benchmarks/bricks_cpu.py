@@ -58,7 +58,7 @@ def default_request(model: LegoModel, precision: str, repeats: int, settings: Sa
     limit = limit or matmul_gflops(precision)
     floor = cost.total / 1e9 / limit
     return {"seconds": round(seconds, 3), "gflops": round(cost.total / 1e9, 2),
-            "matmul_gflops_per_second": round(limit, 1), "hardware_limit_seconds": round(floor, 3),
+            "matmul_gflops_per_second": round(limit, 1), "hardware_limit_seconds": round(floor, 5),
             "over_limit": round(seconds / floor, 2)}
 
 

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
             trainer.fit(images, save_minutes=float("inf"), quiet=True)
             seconds += time.perf_counter() - start
             result = evaluate(trainer.ema, classifier, data, "all", args.per_class, seed=0)
-            point = {"images": trainer.progress.images, "train_seconds": round(seconds, 1),
+            point = {"images": trainer.progress.images, "train_seconds": round(seconds, 2),
                      "emoji_fd": result["emoji_fd"], "category_accuracy": result["category_accuracy"]}
             run["points"].append(point)
             print(json.dumps({"run": name, **point}), flush=True)
