@@ -32,14 +32,20 @@ from lego.schedule import PRESETS, BrickSchedule, ScheduleError, one_brick, pres
 SEED_SET_OFFSET = 100_000
 
 
-def points(config, steps: int, quick: bool) -> list[tuple[str, str, BrickSchedule, int]]:
-    """(family, label, schedule, steps) for every point of the sweep."""
+SCOPES = ("full", "short", "quick")
+
+
+def points(config, steps: int, scope: str) -> list[tuple[str, str, BrickSchedule, int]]:
+    """(family, label, schedule, steps) for every point of the sweep. ``short`` takes t_break in
+    steps of 0.2, bricks off for the whole run only and three fewer-steps points (half the time)."""
     n = config.num_bricks
-    breaks = [0.0, 0.5, 1.0] if quick else [round(0.1 * i, 1) for i in range(11)]
+    quick = scope == "quick"
+    breaks = {"quick": [0.0, 0.5, 1.0], "short": [round(0.2 * i, 1) for i in range(6)],
+              "full": [round(0.1 * i, 1) for i in range(11)]}[scope]
     out = [("t_break", f"t_break {t:g}", top_brick_break(config, t), steps) for t in breaks]
     for k in range(n):
         for label, on in (("off", ()), ("off early half", ((0.5, 1.0),)), ("off late half", ((0.0, 0.5),))):
-            if quick and label != "off":
+            if scope != "full" and label != "off":
                 continue
             out.append(("brick off", f"{config.brick_name(k)} {label}", one_brick(config, k, on, label), steps))
     measured = [schedule.mask(steps) for *_, schedule, _ in out]
@@ -50,7 +56,8 @@ def points(config, steps: int, quick: bool) -> list[tuple[str, str, BrickSchedul
             continue
         if not quick and schedule.mask(steps) not in measured:  # pg-recipe is t_break 0.4, for one
             out.append(("preset", name, schedule, steps))
-    fewer = [steps // 2] if quick else sorted({max(2, steps * f // 18) for f in (4, 6, 8, 10, 12, 14)})
+    factors = {"quick": (9,), "short": (6, 10, 14), "full": (4, 6, 8, 10, 12, 14)}[scope]
+    fewer = sorted({max(2, steps * f // 18) for f in factors})
     out += [("fewer steps", f"all bricks, {s} steps", BrickSchedule.all_on(n), s) for s in fewer]
     return out
 
@@ -64,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed-sets", type=int, default=2)
     parser.add_argument("--steps", type=int, default=18)
     parser.add_argument("--guidance", type=float, default=2.0)
-    parser.add_argument("--quick", action="store_true", help="a few points only (for tests)")
+    parser.add_argument("--scope", choices=SCOPES, default="full", help="how many points (quick: for tests)")
     parser.add_argument("--compile", action="store_true", help="sample with compiled bricks (faster after a warm-up)")
     parser.add_argument("--out", default="assets/benchmarks/schedules.json")
     args = parser.parse_args(argv)
@@ -72,8 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     model = load_checkpoint(args.checkpoint)
     classifier = load_classifier(args.classifier)
     data = load(args.data)
-    rows = []
-    for family, label, schedule, steps in points(model.config, args.steps, args.quick):
+    rows: list[dict] = []
+    report = {"what": __doc__.splitlines()[0], "command": "python benchmarks/schedules.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]), "checkpoint": args.checkpoint, "fingerprint": fingerprint(model),
+        "per_class": args.per_class, "guidance": args.guidance, "seed_sets": args.seed_sets, "rows": rows}
+    for family, label, schedule, steps in points(model.config, args.steps, args.scope):
         runs = [evaluate(model, classifier, data, schedule.to_json(), args.per_class, steps, args.guidance,
                          seed=s * SEED_SET_OFFSET, compiled=args.compile) for s in range(args.seed_sets)]
         fds = [r["emoji_fd"] for r in runs]
@@ -91,12 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         })
         print(json.dumps({k: rows[-1][k] for k in ("label", "gflops_per_image", "emoji_fd", "emoji_fd_spread",
                                                     "category_accuracy")}), flush=True)
-    report = {"what": __doc__.splitlines()[0], "command": "python benchmarks/schedules.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]), "checkpoint": args.checkpoint, "fingerprint": fingerprint(model),
-        "per_class": args.per_class,
-        "guidance": args.guidance,
-        "seed_sets": args.seed_sets, "rows": rows}
-    results.write(report, args.out, schedule_figure(rows))
+        results.write(report, args.out, schedule_figure(rows))  # after every point: a long sweep can be stopped
 
 
 if __name__ == "__main__":

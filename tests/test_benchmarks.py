@@ -24,7 +24,7 @@ def test_schedule_sweep_writes_table_and_figure(tmp_path):
     build(tmp_path / "emoji.npz", FIXTURE)
     out = tmp_path / "schedules.json"
     schedules.main(["--checkpoint", str(tmp_path / "ckpt"), "--data", str(tmp_path / "emoji.npz"), "--per-class", "1",
-                    "--steps", "2", "--quick", "--out", str(out)])
+                    "--steps", "2", "--scope", "quick", "--out", str(out)])
     rows = json.loads(out.read_text())["rows"]
     families = {r["family"] for r in rows}
     assert families == {"t_break", "brick off", "fewer steps"}
