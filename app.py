@@ -1,8 +1,8 @@
 """LEGO Playground: switch diffusion bricks on and off per timestep range and see what it costs.
 
-    python app.py [--checkpoint DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 7860] [--share]
+    python app.py [--checkpoint DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 7860] [--share] [--compile]
 
-Layout and wiring only: the logic lives in lego.playground, lego.charts and lego.schedule.
+Layout and wiring only: the logic lives in lego.playground, lego.charts, lego.schedule and lego.results.
 """
 
 from __future__ import annotations
