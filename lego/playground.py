@@ -26,7 +26,6 @@ from PIL import Image
 
 from .canvas import Canvas, CanvasError
 from .checkpoint import CheckpointError, is_repo_id, load_checkpoint
-from .compiled import warm_up
 from .config import LegoConfig
 from .flops import ScheduleCost, brick_flops, brick_layout, evaluation_flops, format_flops, schedule_cost
 from .images import to_uint8
@@ -456,6 +455,8 @@ class Served:
         precision = resolve_precision(precision, device)
         weights = fingerprint(model)
         if compiled:
+            from .compiled import warm_up  # imports inductor (about a second): only when asked for
+
             model = model.for_inference(torch.bfloat16 if precision == "bf16" else torch.float32, compiled=True)
             seconds = warm_up(model, precision)
             print(f"compiled {key} in {seconds:.0f} s", file=sys.stderr, flush=True)
