@@ -23,14 +23,14 @@ from lego import results  # noqa: E402
 from lego.config import ARCHITECTURES  # noqa: E402
 from lego.flops import evaluation_flops, schedule_cost  # noqa: E402
 from lego.model import LegoModel, count_parameters  # noqa: E402
-from lego.precision import autocast, cpu_has_fast_bf16  # noqa: E402
+from lego.precision import autocast, dtype_of, cpu_has_fast_bf16  # noqa: E402
 from lego.sampler import SamplerSettings, sample  # noqa: E402
 from lego.schedule import PRESETS, ScheduleError, preset  # noqa: E402
 
 
 def matmul_gflops(precision: str, size: int = 2048, repeats: int = 5) -> float:
     """The hardware limit used for ratios: a large square matrix product in this precision."""
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    dtype = dtype_of(precision)
     a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     a @ b
     best = min(_timed(lambda: a @ b) for _ in range(repeats))
@@ -63,7 +63,7 @@ def default_request(model: LegoModel, precision: str, repeats: int, settings: Sa
 
 
 def per_brick_ms(model: LegoModel, precision: str, repeats: int, batch: int, compiled: bool = False) -> dict:
-    net = model.for_inference(torch.bfloat16 if precision == "bf16" else torch.float32, compiled)
+    net = model.for_inference(dtype_of(precision), compiled)
     size = model.config.image_size
     x = torch.randn(batch, model.config.channels, size, size)
     sigma = torch.tensor(1.0)

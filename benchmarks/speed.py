@@ -34,7 +34,7 @@ from lego.compiled import warm_up  # noqa: E402
 from lego.data import load  # noqa: E402
 from lego.flops import evaluation_flops, schedule_cost  # noqa: E402
 from lego.metrics import CLASSIFIER_DIR, evaluate, load_classifier  # noqa: E402
-from lego.precision import autocast, cpu_has_fast_bf16  # noqa: E402
+from lego.precision import autocast, dtype_of, cpu_has_fast_bf16  # noqa: E402
 from lego.sampler import SamplerSettings, sample  # noqa: E402
 from lego.schedule import BrickSchedule  # noqa: E402
 
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     print("compiling ...", flush=True)
     report["compile_warm_up_seconds"] = round(warm_up(model.for_inference(
-        torch.bfloat16 if precision == "bf16" else torch.float32, compiled=True), precision), 1)
+        dtype_of(precision), compiled=True), precision), 1)
     before = {p: matmul_gflops(p) for p in ("fp32", precision)}
     report["levers"] = levers(model, args.repeats * 3)
     for row in report["levers"]:

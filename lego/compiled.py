@@ -21,7 +21,7 @@ from torch._inductor import config as inductor_config
 
 from .canvas import Canvas
 from .model import LegoModel
-from .precision import autocast
+from .precision import autocast, dtype_of
 
 
 def frozen(fn: Callable) -> Callable:
@@ -56,7 +56,7 @@ def warm_up(model: LegoModel, precision: str, sizes: tuple[tuple[int, int], ...]
     device = next(model.parameters()).device
     s = config.image_size
     sizes = sizes or ((s, s), (s, 2 * s))
-    net = model.for_inference(torch.bfloat16 if precision == "bf16" else torch.float32, compiled=True)
+    net = model.for_inference(dtype_of(precision), compiled=True)
     with net.inference_context(), autocast(precision, device):
         for height, width in sizes:
             for batch in batches:

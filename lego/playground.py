@@ -30,7 +30,7 @@ from .config import LegoConfig
 from .flops import ScheduleCost, brick_flops, brick_layout, evaluation_flops, format_flops, schedule_cost
 from .images import to_uint8
 from .model import Brick, LegoModel, parameter_counts
-from .precision import autocast, resolve_precision
+from .precision import autocast, dtype_of, resolve_precision
 from .results import fingerprint
 from .sampler import METHODS, SamplerSettings, StepInfo, sample_steps
 from .schedule import BrickSchedule, ScheduleError, drop_late
@@ -457,7 +457,7 @@ class Served:
         if compiled:
             from .compiled import warm_up  # imports inductor (about a second): only when asked for
 
-            model = model.for_inference(torch.bfloat16 if precision == "bf16" else torch.float32, compiled=True)
+            model = model.for_inference(dtype_of(precision), compiled=True)
             seconds = warm_up(model, precision)
             print(f"compiled {key} in {seconds:.0f} s", file=sys.stderr, flush=True)
         return cls(key, model.eval(), precision, measure_throughput(model, precision),

@@ -42,6 +42,11 @@ def resolve_precision(requested: str, device: torch.device) -> str:
     return requested
 
 
+def dtype_of(precision: str) -> torch.dtype:
+    """The weight and compute dtype of a resolved precision ('fp32' or 'bf16')."""
+    return torch.bfloat16 if precision == "bf16" else torch.float32
+
+
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

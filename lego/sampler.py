@@ -20,7 +20,7 @@ import torch
 
 from .canvas import Canvas
 from .model import LegoModel, wall_clock
-from .precision import autocast, resolve_precision
+from .precision import autocast, dtype_of, resolve_precision
 from .schedule import BrickSchedule
 
 METHODS = ("heun", "euler", "dpm++2m")
@@ -185,7 +185,7 @@ def sample_steps(
     mask = schedule.mask(settings.steps)
     precision = resolve_precision(precision, device)
 
-    net = model.for_inference(torch.bfloat16 if precision == "bf16" else torch.float32, compiled)
+    net = model.for_inference(dtype_of(precision), compiled)
     guided = settings.guidance != 1.0 and any(label is not None for label in labels)
     label_ids = torch.tensor([-1 if label is None else label for label in labels], device=device)
     if guided:
