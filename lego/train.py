@@ -312,19 +312,28 @@ def segment_record(device: torch.device, seconds: float, images: int) -> dict:
     return {"device": name, "host": socket.gethostname(), "seconds": round(seconds, 1), "images": images}
 
 
+def hardware_summary(segments: list[dict]) -> str:
+    """Hours and images per device, in the order the devices were first used (for the model card)."""
+    per_device: dict[str, list[float]] = {}
+    for seg in segments:
+        total = per_device.setdefault(seg["device"], [0.0, 0])
+        total[0] += seg["seconds"] / 3600
+        total[1] += seg["images"]
+    return ", ".join(f"{hours:.2f} h on {device} ({images:,} images)"
+                     for device, (hours, images) in per_device.items())
+
+
 def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = None) -> Path:
     """The EMA weights as a checkpoint directory with a model card."""
     state = run / "state"
     info = json.loads((state / "trainer.json").read_text())
     model = LegoModel(ARCHITECTURES[info["settings"]["arch"]])
     model.load_state_dict({k: v.float() for k, v in load_sharded(state, "ema").items()})
-    hours = sum(s["seconds"] for s in info["segments"]) / 3600
-    devices = sorted({s["device"] for s in info["segments"]})
     s = info["settings"]
     training = (
         "## Training\n\n"
-        f"- {info['images']:,} training images seen ({info['step']:,} steps of batch {s['batch']}), "
-        f"{hours:.2f} hours on {', '.join(devices)}.\n"
+        f"- {info['images']:,} training images seen ({info['step']:,} steps, last batch size {s['batch']}): "
+        f"{hardware_summary(info['segments'])}.\n"
         f"- EDM loss on every brick, brick dropout {s['brick_dropout']}, label dropout {s['label_dropout']}, "
         f"AdamW lr {s['lr']}, EMA half-life {s['ema_halflife_images']:,} images; weights are the EMA.\n"
         "- Data: 64x64 emoji of the npm packages emoji-datasource-google and emoji-datasource-twitter 16.0.0, "

@@ -9,7 +9,8 @@ import torch
 
 from lego.checkpoint import load_checkpoint
 from lego.data import build
-from lego.train import Trainer, TrainSettings, draw_active, edm_losses, export, load_sharded, step_generator
+from lego.train import (Trainer, TrainSettings, draw_active, edm_losses, export, hardware_summary, load_sharded,
+                        step_generator)
 
 from test_data import FIXTURE
 
@@ -92,6 +93,13 @@ def test_emoji_s_state_fits_the_transfer_limits(data_file, tmp_path):
     sizes = [f.stat().st_size for f in state.iterdir()]
     assert max(sizes) <= 16 * 2**20
     assert sum(sizes) < 64 * 2**20
+
+
+def test_model_card_states_hours_and_images_per_device():
+    segments = [{"device": "CPU x2", "seconds": 5400, "images": 110},
+                {"device": "H100", "seconds": 360, "images": 4000},
+                {"device": "H100", "seconds": 360, "images": 3000}]
+    assert hardware_summary(segments) == "1.50 h on CPU x2 (110 images), 0.20 h on H100 (7,000 images)"
 
 
 def test_export_writes_a_loadable_checkpoint_with_credits(data_file, tmp_path):
