@@ -36,7 +36,8 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from .checkpoint import save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
+from .collage import CollageMaker
 from .config import ARCHITECTURES
 from .data import CREDITS, load
 from .images import grid, to_pil
@@ -66,6 +67,8 @@ class TrainSettings:
     precision: str = "auto"
     compile: bool = False
     state_precision: str = "bf16"
+    collage: float = 0.0  # share of steps trained on crops of emoji collages (lego.collage) instead of single emoji
+    init: str = ""  # checkpoint directory to start from: fine-tuning (the optimiser starts afresh)
 
 
 @dataclass
@@ -133,9 +136,21 @@ class Trainer:
         self.images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous().to(self.device)
         self.labels = torch.from_numpy(data.labels).to(self.device)
         self.weights = torch.from_numpy(data.class_weights())
+        self.collage = (CollageMaker(self.images, self.labels, config.num_classes, config.image_size)
+                        if settings.collage > 0 else None)
+        if settings.init and self.progress.step == 0:
+            self.start_from(Path(settings.init))
         if settings.batch % world:
             raise ValueError(f"batch {settings.batch} is not divisible by {world} processes")
         self.local_batch = settings.batch // world
+
+    def start_from(self, path: Path) -> None:
+        base = load_checkpoint(path)
+        if base.config.to_dict() != self.model.config.to_dict():
+            raise ValueError(f"{path} is not a {self.settings.arch} model: its configuration differs")
+        weights = {k: v.float() for k, v in base.state_dict().items()}
+        self.model.load_state_dict(weights)
+        self.ema.load_state_dict(weights)
 
     # -- one optimisation step -------------------------------------------------------------
     def train_step(self) -> list[float | None]:
@@ -145,8 +160,11 @@ class Trainer:
         local = step_generator(s.seed, step, 1000 + self.rank, self.device)  # a stream of its own
         active = draw_active(self.model.num_bricks, s.brick_dropout, shared)
         index = torch.multinomial(self.weights, self.local_batch, replacement=True, generator=picks).to(self.device)
-        images = self.images[index].float() / 127.5 - 1
         labels = self.labels[index]
+        if self.collage is not None and torch.rand((), generator=picks).item() < s.collage:
+            images = self.collage(labels, local)
+        else:
+            images = self.images[index].float() / 127.5 - 1
         lr = s.lr * min(1.0, (self.progress.images + s.batch) / max(s.warmup_images, 1))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -341,6 +359,11 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
         f"- Reproduce: `python -m lego.data build`, then `python -m lego.train run --run-dir {run}` "
         "(resumes from the committed state).\n"
     )
+    if s.get("init"):
+        training += f"- Fine-tuned from `{s['init']}` (see its model card for how that was trained).\n"
+    if s.get("collage"):
+        training += (f"- {s['collage']:.0%} of the steps on 64x64 crops of emoji collages (a wall of one category's "
+                     "emoji on a pastel background), so that canvases larger than 64x64 continue the picture.\n")
     if all(seg["device"].startswith("CPU") for seg in info["segments"]):
         training += ("- Trained on a CPU only, a small fraction of what this model needs (recognisable emoji take "
                      "millions of images): expect coloured blobs in the category's palette rather than emoji. "
