@@ -1,6 +1,7 @@
 """Beyond the training size: seams, cost and growth of each canvas option.
 
     python benchmarks/canvas.py [--checkpoint DIR] [--seeds 4] [--steps 12] [--out assets/benchmarks/canvas.json]
+                                [--pictures assets/canvas] [--no-cost]
 
 Seam score: the mean absolute jump between neighbouring pixels across tile borders (multiples
 of the training size), divided by the same statistic between neighbours inside tiles; 1.0
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -28,10 +30,11 @@ from lego import results  # noqa: E402
 from lego.canvas import Canvas  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.flops import schedule_cost  # noqa: E402
-from lego.images import to_uint8  # noqa: E402
+from lego.images import grid, to_uint8  # noqa: E402
 from lego.metrics import CLASSIFIER_DIR, load_classifier, predict  # noqa: E402
 from lego.sampler import SamplerSettings, sample  # noqa: E402
 from lego.schedule import BrickSchedule  # noqa: E402
+from memory import PeakRss  # noqa: E402
 
 OPTIONS = {
     "tiles": Canvas("tiles"),
@@ -59,21 +62,18 @@ def crops(images: np.ndarray, tile: int) -> np.ndarray:
 
 
 def measure_one(checkpoint: str, option: str, height: int, width: int, steps: int) -> dict:
-    """Time and peak memory of one image in this (fresh) process."""
-    import resource
-
+    """Time and the rise of resident memory while one image is sampled, in a fresh process."""
     model = load_checkpoint(checkpoint)
     settings = SamplerSettings(steps=steps, guidance=2.0)
     sample(model, [0], [0], SamplerSettings(steps=1, guidance=2.0), height=64, width=64)  # warm-up
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    start = time.perf_counter()
-    sample(model, [0], [0], settings, height=height, width=width, canvas=OPTIONS[option], precision="auto")
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    with PeakRss() as memory:
+        start = time.perf_counter()
+        sample(model, [0], [0], settings, height=height, width=width, canvas=OPTIONS[option], precision="auto")
+        seconds = time.perf_counter() - start
     cost = schedule_cost(model.config, BrickSchedule.all_on(model.config.num_bricks), settings, height, width, True,
                          canvas=OPTIONS[option])
     return {"seconds": round(seconds, 3), "gflops": round(cost.total / 1e9, 2),
-            "peak_rss_mib": round(peak / 2**20, 1), "rss_growth_mib": round((peak - before) / 2**20, 1)}
+            "peak_rss_rise_mib": memory.rise_mib}
 
 
 def fit_exponent(areas: list[int], values: list[float]) -> float:
@@ -87,6 +87,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--class-index", type=int, default=3, help="the category of the walls (default Food & Drink)")
     parser.add_argument("--out", default="assets/benchmarks/canvas.json")
+    parser.add_argument("--pictures", help="also write PREFIX_WxH.png: the first seed's image, one per option")
+    parser.add_argument("--no-cost", action="store_true", help="seams and crop accuracy only (cost is per architecture)")
     parser.add_argument("--measure", nargs=4, metavar=("OPTION", "HEIGHT", "WIDTH", "STEPS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -100,18 +102,24 @@ def main() -> None:
     classifier = load_classifier(CLASSIFIER_DIR)
     settings = SamplerSettings(steps=args.steps, guidance=2.0)
     seams: dict = {}
+    firsts: dict[str, list[Image.Image]] = {}
     for name, canvas in OPTIONS.items():
         for height, width in SEAM_SIZES:
             images = to_uint8(sample(model, list(range(args.seeds)), [args.class_index] * args.seeds, settings,
                                      height=height, width=width, canvas=canvas, precision="auto").images)
+            firsts.setdefault(f"{width}x{height}", []).append(Image.fromarray(images[0]))
             pieces = crops(images, tile)
             tensor = torch.from_numpy(pieces).permute(0, 3, 1, 2).float() / 127.5 - 1
             accuracy = float((predict(classifier, tensor) == args.class_index).float().mean())
             seams.setdefault(name, {})[f"{width}x{height}"] = {"seam_score": round(seam_score(images, tile), 3),
                                                                "crop_accuracy": round(accuracy, 3)}
             print(name, width, height, seams[name][f"{width}x{height}"], flush=True)
+    if args.pictures:
+        for size, pictures in firsts.items():
+            wide = pictures[0].width >= pictures[0].height
+            grid(pictures, columns=1 if wide else len(pictures), pad=6).save(f"{args.pictures}_{size}.png")
     costs: dict = {}
-    for name in OPTIONS:
+    for name in OPTIONS if not args.no_cost else ():
         rows = []
         for height, width in COST_SIZES:
             done = subprocess.run([sys.executable, __file__, "--checkpoint", args.checkpoint, "--measure", name,
@@ -128,10 +136,10 @@ def main() -> None:
         "what": __doc__.splitlines()[0], "command": "python benchmarks/canvas.py " + " ".join(sys.argv[1:]),
         "checkpoint": args.checkpoint, "steps": args.steps, "seeds": args.seeds, "class_index": args.class_index,
         "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__},
-        "seams": seams, "cost": costs,
+        "options": list(OPTIONS), "seams": seams, "cost": costs,
         "note": "exponents are fitted on the sizes above the training size (time for 4 Heun steps, guided)",
     }
-    results.write(report, args.out, figure(costs))
+    results.write(report, args.out, figure(costs) if costs else None)
 
 
 def figure(costs: dict):

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import platform
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -36,38 +34,10 @@ from lego.flops import evaluation_flops, schedule_cost  # noqa: E402
 from lego.metrics import CLASSIFIER_DIR, evaluate, load_classifier  # noqa: E402
 from lego.precision import autocast, dtype_of, cpu_has_fast_bf16  # noqa: E402
 from lego.sampler import SamplerSettings, sample  # noqa: E402
+from memory import PeakRss  # noqa: E402
 from lego.schedule import BrickSchedule  # noqa: E402
 
 SOLVERS = [("heun", 18), ("heun", 7), ("dpm++2m", 10), ("dpm++2m", 12), ("dpm++2m", 15)]
-
-
-class PeakRss:
-    """Largest rise of this process's resident memory while the block runs."""
-
-    def __enter__(self) -> "PeakRss":
-        self.start = self.peak = _rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-        return self
-
-    def _poll(self) -> None:
-        while not self._stop.wait(0.002):
-            self.peak = max(self.peak, _rss())
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss())
-
-    @property
-    def rise_mib(self) -> float:
-        return round((self.peak - self.start) / 2**20, 1)
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def evaluation_ms(net, precision: str, repeats: int, grad: bool = False) -> float:

@@ -341,8 +341,9 @@ def hardware_summary(segments: list[dict]) -> str:
                      for device, (hours, images) in per_device.items())
 
 
-def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = None) -> Path:
-    """The EMA weights as a checkpoint directory with a model card."""
+def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = None, samples: Path | None = None,
+           samples_caption: str = "Samples") -> Path:
+    """The EMA weights as a checkpoint directory with a model card (and a picture of samples, copied in)."""
     state = run / "state"
     info = json.loads((state / "trainer.json").read_text())
     model = LegoModel(ARCHITECTURES[info["settings"]["arch"]])
@@ -370,9 +371,14 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
                      "Training continues from the committed state when a GPU is available.\n")
     if metrics:
         training += "\n## Evaluation\n\n" + metrics.get("markdown", "") + "\n"
+    if samples:
+        training += f"\n## Samples\n\n![{samples_caption}](samples.png)\n"
     credits = ("## Licences and credits\n\nCode: see the repository. The training images, and so the "
                "pictures this model makes, derive from: " + "; ".join(CREDITS) + ".\n")
-    return save_checkpoint(model, out, dtype=dtype, card={"training": training, "credits": credits})
+    path = save_checkpoint(model, out, dtype=dtype, card={"training": training, "credits": credits})
+    if samples:
+        shutil.copyfile(samples, path / "samples.png")
+    return path
 
 
 def _distributed() -> tuple[int, int, torch.device | None]:
@@ -416,11 +422,13 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     e.add_argument("--metrics", type=Path, help="JSON from python -m lego.metrics to put on the model card")
+    e.add_argument("--samples", type=Path, help="a PNG of samples to show on the model card (copied in)")
+    e.add_argument("--samples-caption", default="Samples", help="what the picture shows")
     args = parser.parse_args(argv)
 
     if args.command == "export":
         metrics = json.loads(args.metrics.read_text()) if args.metrics else None
-        print(export(args.run, args.out, args.dtype, metrics))
+        print(export(args.run, args.out, args.dtype, metrics, args.samples, args.samples_caption))
         return 0
     given = {k: getattr(args, k) for k in TrainSettings.__dataclass_fields__ if getattr(args, k) is not None}
     rank, world, device = _distributed()

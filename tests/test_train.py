@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from lego.checkpoint import load_checkpoint
 from lego.data import build
@@ -105,12 +106,16 @@ def test_model_card_states_hours_and_images_per_device():
 def test_export_writes_a_loadable_checkpoint_with_credits(data_file, tmp_path):
     trainer = Trainer(settings(data_file), tmp_path / "run")
     trainer.fit(max_images=16, quiet=True)
-    out = export(tmp_path / "run", tmp_path / "ckpt")
+    picture = tmp_path / "grid.png"
+    Image.new("RGB", (8, 8), "white").save(picture)
+    out = export(tmp_path / "run", tmp_path / "ckpt", samples=picture, samples_caption="One row per category")
+    assert (out / "samples.png").read_bytes() == picture.read_bytes()
     model = load_checkpoint(out)
     ema = trainer.ema.state_dict()
     assert all(torch.equal(model.state_dict()[k], v.half().float()) for k, v in ema.items())
     card = (out / "README.md").read_text()
     assert "16 training images seen" in card and "Twemoji" in card and "Apache-2.0" in card
+    assert "![One row per category](samples.png)" in card
 
 
 def test_command_line_with_two_processes_through_torchrun(data_file, tmp_path):
