@@ -27,7 +27,7 @@ from lego.model import LegoModel  # noqa: E402
 from lego.playground import (NO_CLASS, Limits, ModelRegistry, OutputFolder, PlaygroundError,  # noqa: E402
                              RunRecord, Served, brick_table, check_limits, class_names, difference_map, estimate,
                              gpu_seconds, late_drop_lesson, lesson_verdict, parse_request, random_seed,
-                             region_overlay, run)
+                             region_overlay, run, shipped_checkpoints)
 from lego.playground import compare as run_comparison  # noqa: E402
 from lego.precision import default_device  # noqa: E402
 from lego.sampler import METHODS, StepInfo, sigma_steps  # noqa: E402
@@ -368,11 +368,13 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
             results_tab(sweep)
         with gr.Tab("Model"):
             model_md = gr.Markdown(model_text(first), elem_id="model-info")
-            gr.Markdown("Switch this browser session to another checkpoint with the same number of bricks: a "
-                        "directory under `checkpoints/` (e.g. one made by `python -m lego.convert`) or a Hugging "
-                        "Face repo id. Uploads are not accepted.")
+            gr.Markdown("Switch this browser session to another checkpoint with the same number of bricks: one "
+                        "bundled under `checkpoints/` (such as `lego-emoji-s-wall`, fine-tuned on emoji collages "
+                        "for large canvases), a directory made by `python -m lego.convert`, or a Hugging Face "
+                        "repo id. Uploads are not accepted.")
             with gr.Row():
-                source = gr.Textbox(label="Checkpoint directory or Hub repo id", scale=3)
+                source = gr.Dropdown(shipped_checkpoints(config), value=None, allow_custom_value=True, scale=3,
+                                     label="Checkpoint: a bundled one, a directory or a Hub repo id")
                 load_btn = gr.Button("Load", scale=1)
 
         size = [width, height, canvas_mode, stride, shift, coords]

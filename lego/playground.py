@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from .canvas import Canvas, CanvasError
-from .checkpoint import CheckpointError, is_repo_id, load_checkpoint
+from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, is_repo_id, load_checkpoint, read_config
 from .config import LegoConfig
 from .flops import ScheduleCost, brick_flops, brick_layout, evaluation_flops, format_flops, schedule_cost
 from .images import to_uint8
@@ -469,9 +469,22 @@ def allowed_checkpoint_dirs() -> list[Path]:
     Hugging Face cache, and folders listed in LEGO_CHECKPOINT_DIRS (os.pathsep-separated)."""
     from huggingface_hub import constants
 
-    roots = [Path(__file__).resolve().parent.parent / "checkpoints", Path(constants.HF_HUB_CACHE)]
+    roots = [DEFAULT_CHECKPOINT.parent, Path(constants.HF_HUB_CACHE)]
     roots += [Path(p) for p in os.environ.get("LEGO_CHECKPOINT_DIRS", "").split(os.pathsep) if p]
     return [r.resolve() for r in roots]
+
+
+def shipped_checkpoints(like: LegoConfig) -> list[tuple[str, str]]:
+    """(name, directory) of the project's checkpoints that a page laid out for ``like`` can switch to."""
+    out = []
+    for directory in sorted(DEFAULT_CHECKPOINT.parent.iterdir()):
+        try:
+            config = read_config(directory)
+        except CheckpointError:  # not a LEGO model (the emoji classifier), or not a checkpoint at all
+            continue
+        if config.num_bricks == like.num_bricks and config.size_unit == like.size_unit:
+            out.append((directory.name, str(directory)))
+    return out
 
 
 def checked_source(source: str) -> str:

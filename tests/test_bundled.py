@@ -40,3 +40,12 @@ def test_committed_schedule_results_belong_to_the_bundled_checkpoint_and_reach_t
         method, square, steps = args
         assert results.measured_quality(sweep, results.fingerprint(model), preset("pg-recipe", model.config), steps,
                                         method, sweep["guidance"], square) is None
+
+
+def test_the_model_tab_offers_the_bundled_lego_checkpoints_only():
+    from lego.playground import shipped_checkpoints
+
+    offered = dict(shipped_checkpoints(ARCHITECTURES["emoji-s"]))
+    assert offered["lego-emoji-s"] == str(DEFAULT_CHECKPOINT)
+    assert "emoji-classifier" not in offered  # a checkpoint, but not a LEGO model
+    assert shipped_checkpoints(ARCHITECTURES["tiny-pg"]) == []  # other brick layouts cannot be switched to
