@@ -3,6 +3,10 @@
     python -m lego.train run --data data/emoji64.npz --run-dir training/emoji-s [--max-images N] [--max-minutes M]
     python -m lego.train export --run-dir training/emoji-s --out checkpoints/lego-emoji-s
     torchrun --nproc_per_node G -m lego.train run ...   # several GPUs (DistributedDataParallel)
+    python -m lego.train run --run-dir training/emoji-s-wall --init checkpoints/lego-emoji-s --collage 1 ...
+
+``--init`` fine-tunes a checkpoint; ``--collage P`` trains that share of the steps on crops of
+emoji collages (``lego.collage``), which gives canvases larger than the training size a meaning.
 
 Loss: EDM's weighted denoising loss on every active brick's estimate, averaged over them.
 Brick dropout: with probability ``brick_dropout`` a step runs a random non-empty, non-full set
@@ -365,7 +369,7 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
     if s.get("collage"):
         training += (f"- {s['collage']:.0%} of the steps on 64x64 crops of emoji collages (a wall of one category's "
                      "emoji on a pastel background), so that canvases larger than 64x64 continue the picture.\n")
-    if all(seg["device"].startswith("CPU") for seg in info["segments"]):
+    if not s.get("init") and all(seg["device"].startswith("CPU") for seg in info["segments"]):
         training += ("- Trained on a CPU only, a small fraction of what this model needs (recognisable emoji take "
                      "millions of images): expect coloured blobs in the category's palette rather than emoji. "
                      "Training continues from the committed state when a GPU is available.\n")
