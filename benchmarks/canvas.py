@@ -88,7 +88,8 @@ def main() -> None:
     parser.add_argument("--class-index", type=int, default=3, help="the category of the walls (default Food & Drink)")
     parser.add_argument("--out", default="assets/benchmarks/canvas.json")
     parser.add_argument("--pictures", help="also write PREFIX_WxH.png: the first seed's image, one per option")
-    parser.add_argument("--no-cost", action="store_true", help="seams and crop accuracy only (cost is per architecture)")
+    parser.add_argument("--no-cost", action="store_true",
+                        help="seams and crop accuracy only (the cost depends on the architecture, not the weights)")
     parser.add_argument("--measure", nargs=4, metavar=("OPTION", "HEIGHT", "WIDTH", "STEPS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:

@@ -83,7 +83,10 @@ def main(argv: list[str] | None = None) -> None:
     report = {"what": __doc__.splitlines()[0], "command": "python benchmarks/schedules.py " + " ".join(
         argv if argv is not None else sys.argv[1:]), "checkpoint": args.checkpoint, "fingerprint": fingerprint(model),
         "per_class": args.per_class, "guidance": args.guidance, "seed_sets": args.seed_sets, "rows": rows}
-    for family, label, schedule, steps in points(model.config, args.steps, args.scope):
+    sweep = points(model.config, args.steps, args.scope)
+    if args.compile:  # compile (and any recompile for the batch shapes) before the first timed point
+        evaluate(model, classifier, data, sweep[0][2].to_json(), 2, 2, args.guidance, compiled=True)  # one batch
+    for family, label, schedule, steps in sweep:
         runs = [evaluate(model, classifier, data, schedule.to_json(), args.per_class, steps, args.guidance,
                          seed=s * SEED_SET_OFFSET, compiled=args.compile) for s in range(args.seed_sets)]
         fds = [r["emoji_fd"] for r in runs]
