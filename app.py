@@ -369,9 +369,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         with gr.Tab("Model"):
             model_md = gr.Markdown(model_text(first), elem_id="model-info")
             gr.Markdown("Switch this browser session to another checkpoint with the same number of bricks: one "
-                        "bundled under `checkpoints/` (such as `lego-emoji-s-wall`, fine-tuned on emoji collages "
-                        "for large canvases), a directory made by `python -m lego.convert`, or a Hugging Face "
-                        "repo id. Uploads are not accepted.")
+                        "under `checkpoints/` (listed), a directory made by `python -m lego.convert`, or a Hugging "
+                        "Face repo id. Uploads are not accepted.")
             with gr.Row():
                 source = gr.Dropdown(shipped_checkpoints(config), value=None, allow_custom_value=True, scale=3,
                                      label="Checkpoint: a bundled one, a directory or a Hub repo id")

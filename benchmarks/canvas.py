@@ -117,7 +117,7 @@ def main() -> None:
             print(name, width, height, seams[name][f"{width}x{height}"], flush=True)
     if args.pictures:
         for size, pictures in firsts.items():
-            wide = pictures[0].width >= pictures[0].height
+            wide = pictures[0].width > pictures[0].height  # wide strips stacked, squares side by side
             grid(pictures, columns=1 if wide else len(pictures), pad=6).save(f"{args.pictures}_{size}.png")
     costs: dict = {}
     for name in OPTIONS if not args.no_cost else ():
