@@ -26,12 +26,16 @@ class CollageStyle:
     value: tuple[float, float] = (0.88, 1.0)
 
 
+def uniform(n: int, lo: float | torch.Tensor, hi: float | torch.Tensor, gen: torch.Generator,
+            device: torch.device) -> torch.Tensor:
+    """n numbers in [lo, hi), drawn by the generator on its own device, returned on ``device``."""
+    return torch.rand(n, generator=gen, device=gen.device).to(device) * (hi - lo) + lo
+
+
 def pastel(n: int, style: CollageStyle, gen: torch.Generator, device: torch.device) -> torch.Tensor:
     """(n, 3, 1, 1) light, weakly saturated colours of random hue (HSV to RGB)."""
-    def uniform(lo: float, hi: float) -> torch.Tensor:
-        return torch.rand(n, generator=gen, device=device) * (hi - lo) + lo
-
-    hue, sat, val = uniform(0.0, 1.0), uniform(*style.saturation), uniform(*style.value)
+    hue = uniform(n, 0.0, 1.0, gen, device)
+    sat, val = uniform(n, *style.saturation, gen, device), uniform(n, *style.value, gen, device)
     k = (torch.tensor([5.0, 3.0, 1.0], device=device)[None, :] + hue[:, None] * 6) % 6
     rgb = val[:, None] - val[:, None] * sat[:, None] * (torch.minimum(k, 4 - k).clamp(0, 1))
     return rgb[:, :, None, None]
@@ -67,12 +71,8 @@ class CollageMaker:
         # shrink once with antialiasing; the per-cell sampling below then changes size by < 1.4x
         small = round(cell * s.fill_max)
         emoji = F.interpolate(emoji, size=(small, small), mode="bilinear", antialias=True, align_corners=False)
-
-        def uniform(lo: float | torch.Tensor, hi: float | torch.Tensor) -> torch.Tensor:
-            return torch.rand(n, generator=gen, device=gen.device).to(device) * (hi - lo) + lo
-
-        width = uniform(s.fill_min, s.fill_max) * cell  # emoji size in pixels, per cell
-        left, top = uniform(0, cell - width), uniform(0, cell - width)
+        width = uniform(n, s.fill_min, s.fill_max, gen, device) * cell  # emoji size in pixels, per cell
+        left, top = uniform(n, 0, cell - width, gen, device), uniform(n, 0, cell - width, gen, device)
         # affine map from a cell's coordinates to the emoji's ([-1, 1] each, align_corners=False)
         theta = torch.zeros(n, 2, 3, device=device)
         theta[:, 0, 0] = theta[:, 1, 1] = cell / width
