@@ -150,7 +150,7 @@ class Trainer:
 
     def start_from(self, path: Path) -> None:
         base = load_checkpoint(path)
-        if base.config.to_dict() != self.model.config.to_dict():
+        if base.config != self.model.config:
             raise ValueError(f"{path} is not a {self.settings.arch} model: its configuration differs")
         weights = {k: v.float() for k, v in base.state_dict().items()}
         self.model.load_state_dict(weights)
