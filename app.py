@@ -291,10 +291,12 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                         gr.Markdown(f"How the full-image brick covers a canvas larger than "
                                     f"{config.image_size}x{config.image_size}: independent **tiles**, "
                                     "blended **overlap**ping windows, or one **global** attention (cost grows "
-                                    "with the square of the area).")
+                                    "with the square of the area). Coordinates: **repeat** draws every "
+                                    "training-size tile as a whole image (a wall of emoji), **squeeze** stretches "
+                                    "one image over the canvas, **extend** goes past the positions seen in training.")
                         with gr.Row():
                             canvas_mode = gr.Radio(list(CANVAS_MODES), value="tiles", label="Full-image brick")
-                            coords = gr.Radio(list(CANVAS_COORDS), value="squeeze", label="Coordinates")
+                            coords = gr.Radio(list(CANVAS_COORDS), value=CANVAS_COORDS[0], label="Coordinates")
                         with gr.Row():
                             stride = gr.Slider(0, config.image_size, 0, step=config.bricks[-1].patch,
                                                label="Overlap stride (0 = half a window)")

@@ -1,13 +1,15 @@
 """Beyond the training size: seams, cost and growth of each canvas option.
 
-    python benchmarks/canvas.py [--checkpoint DIR] [--seeds 4] [--steps 12] [--out assets/benchmarks/canvas.json]
-                                [--pictures assets/canvas] [--no-cost]
+    python benchmarks/canvas.py [--checkpoint DIR] [--seeds 4] [--steps 12] [--coords repeat squeeze]
+                                [--out assets/benchmarks/canvas.json] [--pictures assets/canvas] [--no-cost]
 
 Seam score: the mean absolute jump between neighbouring pixels across tile borders (multiples
 of the training size), divided by the same statistic between neighbours inside tiles; 1.0
 means this statistic cannot see the seams. Cost: wall time, FLOPs and peak resident memory
 (each size in a fresh process) against canvas area, with the fitted growth exponent
-(time ~ area^k). Crop accuracy: the emoji classifier on every training-size crop.
+(time ~ area^k). Crop accuracy: the emoji classifier on every training-size crop, against
+its accuracy on as many single training-size images. Seams and crop accuracy are measured for
+each coordinate mode asked for; the cost does not depend on it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lego import results  # noqa: E402
-from lego.canvas import Canvas  # noqa: E402
+from lego.canvas import COORDS, Canvas  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.flops import schedule_cost  # noqa: E402
 from lego.images import grid, to_uint8  # noqa: E402
@@ -87,7 +90,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--class-index", type=int, default=3, help="the category of the walls (default Food & Drink)")
     parser.add_argument("--out", default="assets/benchmarks/canvas.json")
-    parser.add_argument("--pictures", help="also write PREFIX_WxH.png: the first seed's image, one per option")
+    parser.add_argument("--coords", nargs="+", choices=COORDS, default=["repeat", "squeeze"],
+                        help="coordinate modes to measure seams and crop accuracy for")
+    parser.add_argument("--pictures", help="also write PREFIX_COORDS_WxH.png: the first seed's image, one per option")
     parser.add_argument("--no-cost", action="store_true",
                         help="seams and crop accuracy only (the cost depends on the architecture, not the weights)")
     parser.add_argument("--measure", nargs=4, metavar=("OPTION", "HEIGHT", "WIDTH", "STEPS"), help=argparse.SUPPRESS)
@@ -102,23 +107,30 @@ def main() -> None:
     tile = model.config.image_size
     classifier = load_classifier(CLASSIFIER_DIR)
     settings = SamplerSettings(steps=args.steps, guidance=2.0)
+    def category_accuracy(images: np.ndarray) -> float:
+        pieces = torch.from_numpy(crops(images, tile)).permute(0, 3, 1, 2).float() / 127.5 - 1
+        return round(float((predict(classifier, pieces) == args.class_index).float().mean()), 3)
+
+    singles = args.seeds * 9  # as many training-size images as there are crops of the 192x192 canvases
+    single_accuracy = category_accuracy(to_uint8(sample(model, list(range(singles)), [args.class_index] * singles,
+                                                       settings, precision="auto").images))
+    print("single images", single_accuracy, flush=True)
     seams: dict = {}
     firsts: dict[str, list[Image.Image]] = {}
-    for name, canvas in OPTIONS.items():
-        for height, width in SEAM_SIZES:
-            images = to_uint8(sample(model, list(range(args.seeds)), [args.class_index] * args.seeds, settings,
-                                     height=height, width=width, canvas=canvas, precision="auto").images)
-            firsts.setdefault(f"{width}x{height}", []).append(Image.fromarray(images[0]))
-            pieces = crops(images, tile)
-            tensor = torch.from_numpy(pieces).permute(0, 3, 1, 2).float() / 127.5 - 1
-            accuracy = float((predict(classifier, tensor) == args.class_index).float().mean())
-            seams.setdefault(name, {})[f"{width}x{height}"] = {"seam_score": round(seam_score(images, tile), 3),
-                                                               "crop_accuracy": round(accuracy, 3)}
-            print(name, width, height, seams[name][f"{width}x{height}"], flush=True)
+    for coords in args.coords:
+        for name, canvas in OPTIONS.items():
+            for height, width in SEAM_SIZES:
+                images = to_uint8(sample(model, list(range(args.seeds)), [args.class_index] * args.seeds, settings,
+                                         height=height, width=width, canvas=replace(canvas, coords=coords),
+                                         precision="auto").images)
+                firsts.setdefault(f"{coords}_{width}x{height}", []).append(Image.fromarray(images[0]))
+                row = {"seam_score": round(seam_score(images, tile), 3), "crop_accuracy": category_accuracy(images)}
+                seams.setdefault(coords, {}).setdefault(name, {})[f"{width}x{height}"] = row
+                print(coords, name, width, height, row, flush=True)
     if args.pictures:
-        for size, pictures in firsts.items():
+        for key, pictures in firsts.items():
             wide = pictures[0].width > pictures[0].height  # wide strips stacked, squares side by side
-            grid(pictures, columns=1 if wide else len(pictures), pad=6).save(f"{args.pictures}_{size}.png")
+            grid(pictures, columns=1 if wide else len(pictures), pad=6).save(f"{args.pictures}_{key}.png")
     costs: dict = {}
     for name in OPTIONS if not args.no_cost else ():
         rows = []
@@ -137,7 +149,8 @@ def main() -> None:
         "what": __doc__.splitlines()[0], "command": "python benchmarks/canvas.py " + " ".join(sys.argv[1:]),
         "checkpoint": args.checkpoint, "steps": args.steps, "seeds": args.seeds, "class_index": args.class_index,
         "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__},
-        "options": list(OPTIONS), "seams": seams, "cost": costs,
+        "options": list(OPTIONS), "coords": args.coords, "seams": seams, "cost": costs,
+        "single_image_accuracy": {"images": singles, "accuracy": single_accuracy},
         "note": "exponents are fitted on the sizes above the training size (time for 4 Heun steps, guided)",
     }
     results.write(report, args.out, figure(costs) if costs else None)

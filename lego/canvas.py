@@ -9,9 +9,12 @@
 - ``global``: one attention over the whole canvas, with the sin-cos position table recomputed
   for the larger token grid: quadratic in the area.
 
-Coordinates: ``squeeze`` maps the whole canvas to [-1, 1] (a larger canvas looks like a
-zoomed-out training image to the bricks); ``extend`` keeps the training scale, so a
-training-size patch at the centre spans [-1, 1] and the edges go beyond it.
+Coordinates: ``repeat`` gives every training-size tile the training image's coordinates, so
+the model draws each tile as a whole image of its own (a wall of separate emoji; with
+``tiles`` every tile is exactly a training-size sample); ``squeeze`` maps the whole canvas to
+[-1, 1] (a larger canvas looks like a zoomed-out training image to the bricks); ``extend``
+keeps the training scale, so a training-size patch at the centre spans [-1, 1] and the edges
+go beyond it, into positions the model never saw. All three are the same at the training size.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import torch
 from .config import LegoConfig
 
 MODES = ("tiles", "overlap", "global")
-COORDS = ("squeeze", "extend")
+COORDS = ("repeat", "squeeze", "extend")
 
 
 class CanvasError(ValueError):
@@ -35,7 +38,7 @@ class Canvas:
     mode: str = "tiles"
     stride: int = 0  # overlap: pixels between windows; 0 = half a window
     shift: bool = False  # overlap: move inner windows between steps
-    coords: str = "squeeze"
+    coords: str = "repeat"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -90,14 +93,18 @@ def blend_weights(height: int, width: int, window: int, starts_y: list[int], sta
     return torch.stack([single / total[y:y + window, x:x + window] for y in starts_y for x in starts_x])
 
 
-def coordinates(height: int, width: int, image_size: int, mode: str = "squeeze",
+def coordinates(height: int, width: int, image_size: int, mode: str = "repeat",
                 device: torch.device | None = None) -> torch.Tensor:
-    """(2, H, W): row and column positions (see the module docstring for the two modes)."""
-    if mode == "squeeze":
-        reach_h = reach_w = 1.0
-    else:  # one pixel step is the training image's step; equal to squeeze at the training size
-        reach_h, reach_w = (height - 1) / (image_size - 1), (width - 1) / (image_size - 1)
-    rows = torch.linspace(-reach_h, reach_h, height, device=device)
-    cols = torch.linspace(-reach_w, reach_w, width, device=device)
+    """(2, H, W): row and column positions (see the module docstring for the three modes)."""
+    rows, cols = (_axis(n, image_size, mode, device) for n in (height, width))
     r, c = torch.meshgrid(rows, cols, indexing="ij")
     return torch.stack([r, c])
+
+
+def _axis(length: int, image_size: int, mode: str, device: torch.device | None) -> torch.Tensor:
+    if mode == "repeat":
+        trained = torch.linspace(-1.0, 1.0, image_size, device=device)
+        return trained[torch.arange(length, device=device) % image_size]
+    # extend: one pixel step is the training image's step
+    reach = 1.0 if mode == "squeeze" else (length - 1) / (image_size - 1)
+    return torch.linspace(-reach, reach, length, device=device)

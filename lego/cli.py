@@ -128,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how the full-image brick covers a larger canvas (see lego/canvas.py)")
     gen.add_argument("--stride", type=int, default=0, help="overlap: pixels between windows (0 = half a window)")
     gen.add_argument("--shift", action="store_true", help="overlap: move the windows between steps")
-    gen.add_argument("--coords", choices=COORDS, default="squeeze", help="coordinates on a larger canvas")
+    gen.add_argument("--coords", choices=COORDS, default="repeat",
+                     help="coordinates on a larger canvas (see lego/canvas.py)")
     gen.add_argument("--schedule", default="all", help=f"preset ({', '.join(PRESETS)}), JSON text or JSON file")
     gen.add_argument("--precision", choices=PRECISIONS, default="auto")
     gen.add_argument("--device", help="cpu or cuda (default: cuda when present)")

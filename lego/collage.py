@@ -25,6 +25,10 @@ class CollageStyle:
     saturation: tuple[float, float] = (0.1, 0.28)  # pastel background
     value: tuple[float, float] = (0.88, 1.0)
 
+    def __post_init__(self) -> None:
+        if not 4 <= self.cell_min <= self.cell_max:
+            raise ValueError(f"collage cells must satisfy 4 <= min <= max pixels, got {self.cell_min}-{self.cell_max}")
+
 
 def uniform(n: int, lo: float | torch.Tensor, hi: float | torch.Tensor, gen: torch.Generator,
             device: torch.device) -> torch.Tensor:

@@ -41,7 +41,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .collage import CollageMaker
+from .collage import CollageMaker, CollageStyle
 from .config import ARCHITECTURES
 from .data import CREDITS, load
 from .images import grid, to_pil
@@ -72,6 +72,8 @@ class TrainSettings:
     compile: bool = False
     state_precision: str = "bf16"
     collage: float = 0.0  # share of steps trained on crops of emoji collages (lego.collage) instead of single emoji
+    collage_cell_min: int = 20  # pixels per collage cell (one emoji each), drawn per batch in this range
+    collage_cell_max: int = 36
     init: str = ""  # checkpoint directory to start from: fine-tuning (the optimiser starts afresh)
 
 
@@ -140,7 +142,8 @@ class Trainer:
         self.images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous().to(self.device)
         self.labels = torch.from_numpy(data.labels).to(self.device)
         self.weights = torch.from_numpy(data.class_weights())
-        self.collage = (CollageMaker(self.images, self.labels, config.num_classes, config.image_size)
+        style = CollageStyle(cell_min=settings.collage_cell_min, cell_max=settings.collage_cell_max)
+        self.collage = (CollageMaker(self.images, self.labels, config.num_classes, config.image_size, style)
                         if settings.collage > 0 else None)
         if settings.init and self.progress.step == 0:
             self.start_from(Path(settings.init))
@@ -367,8 +370,10 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
     if s.get("init"):
         training += f"- Fine-tuned from `{s['init']}` (see its model card for how that was trained).\n"
     if s.get("collage"):
+        cells = f"{s.get('collage_cell_min', 20)}-{s.get('collage_cell_max', 36)} px apart"
         training += (f"- {s['collage']:.0%} of the steps on 64x64 crops of emoji collages (a wall of one category's "
-                     "emoji on a pastel background), so that canvases larger than 64x64 continue the picture.\n")
+                     f"emoji, {cells}, on a pastel background), so that canvases larger than 64x64 continue the "
+                     "picture.\n")
     if not s.get("init") and all(seg["device"].startswith("CPU") for seg in info["segments"]):
         training += ("- Trained on a CPU only, a small fraction of what this model needs (recognisable emoji take "
                      "millions of images): expect coloured blobs in the category's palette rather than emoji. "

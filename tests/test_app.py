@@ -27,7 +27,7 @@ def served():
 
 def generate_args(**kw):
     args = dict(category="Flags", seed=5, randomize=False, steps=6, guidance=2.0, sampler="heun", images=1, width=64,
-                height=64, canvas_mode="tiles", stride=0, shift=False, coords="squeeze", previews=True, preview_every=2,
+                height=64, canvas_mode="tiles", stride=0, shift=False, coords="repeat", previews=True, preview_every=2,
                 num_ranges=5, schedule_json="", b0=ALL, b1=ALL, b2=ALL)
     args.update(kw)
     return list(args.values())
@@ -152,17 +152,17 @@ def test_cancelled_run_frees_the_worker(served):
     assert len(job.outputs()) < 50  # the cancelled run stopped early
 
 
-@pytest.mark.parametrize("mode", ["tiles", "overlap", "global"])
-def test_wide_and_square_canvases_with_each_option(served, mode):
+@pytest.mark.parametrize("mode,coords", [("tiles", "repeat"), ("overlap", "squeeze"), ("global", "extend")])
+def test_wide_and_square_canvases_with_each_option(served, mode, coords):
     _, client, _ = served
     for width, height in ((256, 64), (192, 192)):
         out = client.predict(*generate_args(previews=False, steps=2, width=width, height=height, canvas_mode=mode,
-                                            shift=True, coords="extend"), api_name="/generate")
+                                            shift=True, coords=coords), api_name="/generate")
         from PIL import Image
 
         assert Image.open(out[0][0]["image"]).size == (width, height)
         report = json.loads(open([f for f in out[5] if f.endswith(".json")][0]).read())
-        assert report["request"]["canvas"]["mode"] == mode
+        assert report["request"]["canvas"]["mode"] == mode and report["request"]["canvas"]["coords"] == coords
 
 
 def test_categories_offered_are_the_models(served):

@@ -35,7 +35,7 @@ def test_overlap_with_stride_equal_to_window_is_tiles(pg_model):
 def test_training_size_canvas_is_the_same_for_every_option(pg_model):
     x = torch.randn(1, 3, 16, 16)
     base = run(pg_model, x, Canvas("tiles"))
-    for canvas in (Canvas("overlap"), Canvas("global"), Canvas("overlap", coords="extend")):
+    for canvas in (Canvas("overlap"), Canvas("global"), Canvas("overlap", coords="extend"), Canvas(coords="squeeze")):
         assert torch.equal(run(pg_model, x, canvas), base)
 
 
@@ -131,3 +131,21 @@ def test_sampling_a_wide_canvas_with_shifted_windows(pg_model):
     result = sample(pg_model, [0], [1], SamplerSettings(steps=3, guidance=2.0), height=16, width=64,
                     canvas=Canvas("overlap", shift=True, coords="extend"))
     assert result.images.shape == (1, 3, 16, 64)
+
+
+def test_repeated_coordinates_give_every_tile_the_training_positions():
+    trained = coordinates(16, 16, 16, "repeat")
+    wall = coordinates(32, 48, 16, "repeat")
+    for y in (0, 16):
+        for x in (0, 16, 32):
+            torch.testing.assert_close(wall[:, y:y + 16, x:x + 16], trained)
+    torch.testing.assert_close(trained, coordinates(16, 16, 16, "squeeze"))
+
+
+def test_tiles_with_repeated_coordinates_are_independent_training_size_images(pg_model):
+    x = torch.randn(1, 3, 32, 48)
+    wall = run(pg_model, x, Canvas("tiles", coords="repeat"))
+    for y in (0, 16):
+        for left in (0, 16, 32):
+            alone = run(pg_model, x[:, :, y:y + 16, left:left + 16], Canvas("tiles"))
+            torch.testing.assert_close(wall[:, :, y:y + 16, left:left + 16], alone)

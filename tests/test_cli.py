@@ -63,6 +63,10 @@ def test_generate_a_wide_canvas_with_overlapping_windows(tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["canvas"] == {"mode": "overlap", "stride": 8, "shift": True, "coords": "extend"}
     assert Image.open(out).size == (64, 16)
+    wall = run("generate", "--checkpoint", str(tmp_path / "ckpt"), "--steps", "1", "--size", "48x32",
+               "--out", str(tmp_path / "wall.png"), "--json", "--quiet")
+    assert wall.returncode == 0, wall.stderr
+    assert json.loads(wall.stdout)["canvas"] == {"mode": "tiles", "stride": 0, "shift": False, "coords": "repeat"}
     bad = run("generate", "--checkpoint", str(tmp_path / "ckpt"), "--size", "64x16", "--canvas", "overlap",
               "--stride", "6", "--out", str(tmp_path / "x.png"))
     assert bad.returncode == 2 and "multiple of 4" in bad.stderr

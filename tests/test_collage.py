@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from lego.collage import CollageMaker, CollageStyle, pastel
@@ -45,3 +46,23 @@ def test_collages_follow_the_generator():
     b = maker(labels, torch.Generator().manual_seed(7))
     c = maker(labels, torch.Generator().manual_seed(8))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def dark_runs_per_row(wall: torch.Tensor) -> int:
+    dark = (wall.amin(0) < 0).int()  # (H, W), 1 where an emoji is drawn
+    return int((dark[:, 1:] - dark[:, :-1]).clamp(min=0).sum(1).max() + dark[:, 0].max())
+
+
+def test_cell_size_sets_how_many_emoji_a_crop_holds():
+    images, labels = solid_emoji()
+    gen = torch.Generator().manual_seed(2)
+    big = CollageMaker(images, labels, 2, 96, CollageStyle(cell_min=32, cell_max=32))
+    small = CollageMaker(images, labels, 2, 96, CollageStyle(cell_min=8, cell_max=8))
+    assert max(dark_runs_per_row(big(torch.tensor([0]), gen)[0]) for _ in range(5)) <= 4  # 96 / 32 + 1
+    assert min(dark_runs_per_row(small(torch.tensor([0]), gen)[0]) for _ in range(5)) >= 8
+
+
+def test_impossible_cell_sizes_are_refused():
+    for low, high in ((40, 20), (2, 8)):
+        with pytest.raises(ValueError, match="collage cells"):
+            CollageStyle(cell_min=low, cell_max=high)

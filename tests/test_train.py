@@ -153,14 +153,15 @@ def test_fine_tuning_on_collages_starts_from_a_checkpoint(data_file, tmp_path):
     base = Trainer(settings(data_file), tmp_path / "base")
     base.fit(max_images=16, quiet=True)
     checkpoint = export(tmp_path / "base", tmp_path / "base-ckpt", dtype="float32")
-    tuned = Trainer(settings(data_file, init=str(checkpoint), collage=1.0), tmp_path / "tuned")
+    tuned = Trainer(settings(data_file, init=str(checkpoint), collage=1.0, collage_cell_min=32, collage_cell_max=40),
+                    tmp_path / "tuned")
     start = load_checkpoint(checkpoint).state_dict()
     assert all(torch.equal(tuned.model.state_dict()[k], v) for k, v in start.items())
     before = fixed_loss(tuned)
     tuned.fit(max_images=16, quiet=True)
     assert fixed_loss(tuned) != before  # it trained
     card = (export(tmp_path / "tuned", tmp_path / "tuned-ckpt") / "README.md").read_text()
-    assert "Fine-tuned from" in card and "collages" in card
+    assert "Fine-tuned from" in card and "collages" in card and "32-40 px apart" in card
     resumed = Trainer.resume(tmp_path / "tuned")  # resuming does not start over from the checkpoint
     assert all(torch.equal(resumed.model.state_dict()[k], v) for k, v in tuned.model.state_dict().items())
     with pytest.raises(ValueError, match="configuration differs"):
