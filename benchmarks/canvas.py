@@ -107,6 +107,7 @@ def main() -> None:
     tile = model.config.image_size
     classifier = load_classifier(CLASSIFIER_DIR)
     settings = SamplerSettings(steps=args.steps, guidance=2.0)
+
     def category_accuracy(images: np.ndarray) -> float:
         pieces = torch.from_numpy(crops(images, tile)).permute(0, 3, 1, 2).float() / 127.5 - 1
         return round(float((predict(classifier, pieces) == args.class_index).float().mean()), 3)

@@ -441,14 +441,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     given = {k: getattr(args, k) for k in TrainSettings.__dataclass_fields__ if getattr(args, k) is not None}
     rank, world, device = _distributed()
-    if (args.run / "state" / "trainer.json").is_file():
-        saved = json.loads((args.run / "state" / "trainer.json").read_text())["settings"]
-        if "arch" in given and given["arch"] != saved["arch"]:
-            print(f"error: {args.run} trains {saved['arch']}, not {given['arch']}", file=sys.stderr)
-            return 2
-        trainer = Trainer.resume(args.run, given, device=device, rank=rank, world=world)
-    else:
-        trainer = Trainer(TrainSettings(**given), args.run, device=device, rank=rank, world=world)
+    state = args.run / "state" / "trainer.json"
+    try:
+        if state.is_file():
+            saved = json.loads(state.read_text())["settings"]
+            if "arch" in given and given["arch"] != saved["arch"]:
+                raise ValueError(f"{args.run} trains {saved['arch']}, not {given['arch']}")
+            trainer = Trainer.resume(args.run, given, device=device, rank=rank, world=world)
+        else:
+            trainer = Trainer(TrainSettings(**given), args.run, device=device, rank=rank, world=world)
+    except ValueError as exc:  # settings that cannot train: say why before any step
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     trainer.fit(int(args.max_images), args.max_minutes, args.save_minutes, args.sample_every, quiet=args.quiet)
     if world > 1:
         dist.destroy_process_group()

@@ -10,7 +10,7 @@ from PIL import Image
 
 from lego.checkpoint import load_checkpoint
 from lego.data import build
-from lego.train import (Trainer, TrainSettings, draw_active, edm_losses, export, hardware_summary, load_sharded,
+from lego.train import (Trainer, TrainSettings, draw_active, edm_losses, export, hardware_summary, load_sharded, main,
                         step_generator)
 
 from test_data import FIXTURE
@@ -166,3 +166,14 @@ def test_fine_tuning_on_collages_starts_from_a_checkpoint(data_file, tmp_path):
     assert all(torch.equal(resumed.model.state_dict()[k], v) for k, v in tuned.model.state_dict().items())
     with pytest.raises(ValueError, match="configuration differs"):
         Trainer(settings(data_file, arch="compare-dit", init=str(checkpoint)), tmp_path / "other")
+
+
+def test_settings_that_cannot_train_are_refused_with_a_message(data_file, tmp_path, capsys):
+    common = ["run", "--data", data_file, "--arch", "tiny-emoji", "--batch", "8", "--max-images", "8", "--quiet"]
+    run = tmp_path / "walls"
+    assert main([*common, "--run-dir", str(run), "--collage", "1", "--collage-cell-min", "40",
+                 "--collage-cell-max", "20"]) == 2
+    assert "collage cells" in capsys.readouterr().err and not (run / "state").exists()
+    assert main([*common, "--run-dir", str(run)]) == 0  # a run that can train
+    assert main([*common, "--run-dir", str(run), "--arch", "compare-dit"]) == 2
+    assert "trains tiny-emoji, not compare-dit" in capsys.readouterr().err
