@@ -107,7 +107,7 @@ def test_local_brick_never_looks_outside_its_region():
 
 
 def test_coordinates_for_non_square_canvas():
-    c = coordinates(16, 48, 16)
+    c = coordinates(16, 48, 16, "squeeze")
     assert c.shape == (2, 16, 48)
     assert torch.equal(c[0, :, 0], torch.linspace(-1, 1, 16))  # rows along the height
     assert torch.equal(c[1, 0, :], torch.linspace(-1, 1, 48))  # columns along the width
