@@ -34,7 +34,7 @@ from lego.canvas import COORDS, Canvas  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.flops import schedule_cost  # noqa: E402
 from lego.images import grid, to_uint8  # noqa: E402
-from lego.metrics import CLASSIFIER_DIR, load_classifier, predict  # noqa: E402
+from lego.metrics import CLASSIFIER_DIR, load_classifier, predict, to_tensor  # noqa: E402
 from lego.sampler import SamplerSettings, sample  # noqa: E402
 from lego.schedule import BrickSchedule  # noqa: E402
 from memory import PeakRss  # noqa: E402
@@ -109,8 +109,8 @@ def main() -> None:
     settings = SamplerSettings(steps=args.steps, guidance=2.0)
 
     def category_accuracy(images: np.ndarray) -> float:
-        pieces = torch.from_numpy(crops(images, tile)).permute(0, 3, 1, 2).float() / 127.5 - 1
-        return round(float((predict(classifier, pieces) == args.class_index).float().mean()), 3)
+        predicted = predict(classifier, to_tensor(crops(images, tile)))
+        return round(float((predicted == args.class_index).float().mean()), 3)
 
     singles = args.seeds * 9  # as many training-size images as there are crops of the 192x192 canvases
     single_accuracy = category_accuracy(to_uint8(sample(model, list(range(singles)), [args.class_index] * singles,

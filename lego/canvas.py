@@ -105,6 +105,7 @@ def _axis(length: int, image_size: int, mode: str, device: torch.device | None) 
     if mode == "repeat":
         trained = torch.linspace(-1.0, 1.0, image_size, device=device)
         return trained[torch.arange(length, device=device) % image_size]
-    # extend: one pixel step is the training image's step
-    reach = 1.0 if mode == "squeeze" else (length - 1) / (image_size - 1)
+    if mode == "squeeze":
+        return torch.linspace(-1.0, 1.0, length, device=device)
+    reach = (length - 1) / (image_size - 1)  # extend: one pixel step is the training image's step
     return torch.linspace(-reach, reach, length, device=device)
