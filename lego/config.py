@@ -6,8 +6,10 @@ checkpoint directory's ``config.json`` fully determines the network.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from .labels import LabelError, LabelSpace
 
 
 class ConfigError(ValueError):
@@ -37,12 +39,17 @@ class LegoConfig:
     bricks: tuple[BrickConfig, ...] = field(default_factory=tuple)
     sigma_data: float = 0.5
     class_names: tuple[str, ...] = ()
+    # Labels at several levels (lego.labels): classes per level, and each class's parent one level up.
+    # Empty: one level of num_classes.
+    label_levels: tuple[int, ...] = ()
+    class_parents: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept JSON-shaped input (lists and dicts) and normalise it to tuples of BrickConfig.
         bricks = tuple(b if isinstance(b, BrickConfig) else BrickConfig(**b) for b in self.bricks)
         object.__setattr__(self, "bricks", bricks)
-        object.__setattr__(self, "class_names", tuple(self.class_names))
+        for name in ("class_names", "label_levels", "class_parents"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
         self.validate()
 
     def validate(self) -> None:
@@ -54,6 +61,14 @@ class LegoConfig:
             raise ConfigError("hidden_size must be a multiple of 4 for the 2-D sin-cos position table")
         if self.class_names and len(self.class_names) != self.num_classes:
             raise ConfigError(f"{len(self.class_names)} class names given for {self.num_classes} classes")
+        if self.label_levels:
+            if sum(self.label_levels) != self.num_classes or len(self.class_parents) != self.num_classes:
+                raise ConfigError(f"label levels {self.label_levels} and {len(self.class_parents)} parents do not "
+                                  f"describe {self.num_classes} classes")
+            try:
+                self.label_space()
+            except LabelError as exc:
+                raise ConfigError(str(exc)) from exc
         for i, b in enumerate(self.bricks):
             if b.depth < 1 or b.patch < 1 or b.region < 1:
                 raise ConfigError(f"brick {i}: region, patch and depth must be positive, got {b}")
@@ -61,6 +76,18 @@ class LegoConfig:
                 raise ConfigError(f"brick {i}: region {b.region} is not a multiple of patch {b.patch}")
             if self.image_size % b.region:
                 raise ConfigError(f"brick {i}: image size {self.image_size} is not a multiple of region {b.region}")
+
+    def label_space(self) -> LabelSpace:
+        names = self.class_names or tuple(str(i) for i in range(self.num_classes))
+        if not self.label_levels:
+            return LabelSpace.flat(names)
+        return LabelSpace(names, self.label_levels, self.class_parents)
+
+    def with_labels(self, space: LabelSpace) -> "LegoConfig":
+        """This architecture conditioned on another label space."""
+        return replace(self, num_classes=space.num_classes, class_names=space.names,
+                       label_levels=space.sizes if space.depth > 1 else (),
+                       class_parents=space.parents if space.depth > 1 else ())
 
     @property
     def num_bricks(self) -> int:
@@ -92,7 +119,8 @@ class LegoConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["bricks"] = [asdict(b) for b in self.bricks]
-        d["class_names"] = list(self.class_names)
+        for name in ("class_names", "label_levels", "class_parents"):
+            d[name] = list(getattr(self, name))
         return d
 
     @classmethod

@@ -1,25 +1,34 @@
-"""The emoji training set, built from the emoji-datasource npm packages.
+"""The emoji training set: many emoji styles from npm, labelled at three levels.
 
-    python -m lego.data build [--out data/emoji64.npz] [--cache data/npm]
+    python -m lego.data build [--out data/emoji64.npz] [--cache data/npm] [--size 64]
 
-Each package is fetched with ``npm pack`` (a tarball, no node_modules), its version checked,
-and its 64x64 PNGs read straight from the tarball (nothing is extracted to disk) and
-composited on white. Labels are the 9 categories of ``emoji.json``.
+Art: the iconify emoji sets (``@iconify-json/*``, one ``icons.json`` of SVG bodies each), rendered
+with resvg at ``--size`` pixels on white. Labels: ``emoji-datasource``'s ``emoji.json`` gives
+every emoji its category, sub-category and name; icons are matched to it by code point.
 
-Class balance: skin-tone variants are recolourings of one drawing and would make "People &
-Body" 60% of the images, so only each emoji's default form is kept (People is then 20%);
-training then draws every category equally often (see ``class_weights``).
+Licences are read from each package itself (``info.json`` and ``package.json``), not assumed:
+a style is used only under a licence that allows shipping a model trained on it and the
+pictures it makes, with credit (Apache-2.0, MIT, CC-BY-4.0). Share-alike, non-commercial and
+unknown licences are left out, and the summary says which and why.
 
-Outputs ``OUT`` (compressed arrays: images, labels, style, split) and ``OUT`` with suffix
-``.manifest.json`` (per image: file, name, category, package, version, licence).
+Matching, most trusted first: the package's own ``chars.json`` (code point -> icon name);
+the icon's name in another package's ``chars.json`` (several sets share the Unicode names);
+the icon's name equal, ignoring case and punctuation, to an ``emoji.json`` name. Nothing is
+matched by a partial name. Skin-tone variants (recolourings of one drawing) are not matched.
+
+Split: one whole style (``HELD_OUT_STYLE``) is held out of every training set, the judge's
+included, so that the judge's accuracy on it says how it does on drawings it has never seen.
+
+Outputs ``OUT`` (compressed arrays: images, labels (N, 3) = category, sub-category and emoji
+index per image, style, held_out) and ``OUT`` with suffix ``.manifest.json`` (the label
+vocabularies, the styles with source, version and licence, and a record per image).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -28,50 +37,74 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from .config import EMOJI_CATEGORIES
+from .labels import LabelSpace
+from .render import RenderError, render_svg, svg_document
 
-VERSION = "16.0.0"
 IMAGE_SIZE = 64
-HELD_OUT_SHARE = 0.1
+METADATA = ("emoji-datasource", "16.0.0")
 
 
 @dataclass(frozen=True)
-class Source:
-    style: str
-    package: str
-    licence: str
-    credit: str
+class Candidate:
+    """An iconify set to try. ``flag_suffix``: a set of country flags whose icons are named by
+    ISO 3166 code and this suffix ('us-4x3'); they are matched to the emoji 'flag-us'."""
+
+    name: str
+    version: str
+    flag_suffix: str | None = None
 
 
-SOURCES = (
-    Source("google", "emoji-datasource-google", "Apache-2.0", "Noto Emoji (c) Google LLC, Apache-2.0"),
-    Source("twitter", "emoji-datasource-twitter", "CC-BY-4.0",
-           "Twemoji graphics (c) Twitter, Inc. and other contributors, CC-BY 4.0"),
+# Every candidate style; each package's own licence decides whether it is used. Few emoji sets
+# draw country flags, so three flag sets give the Flags category drawings in several styles.
+STYLES = (
+    Candidate("noto", "1.2.9"), Candidate("noto-v1", "1.2.5"), Candidate("twemoji", "1.2.5"),
+    Candidate("fluent-emoji-flat", "1.2.6"), Candidate("fluent-emoji", "1.2.7"), Candidate("fxemoji", "1.2.2"),
+    Candidate("streamline-emojis", "1.2.4"), Candidate("emojione-v1", "1.2.3"), Candidate("emojione", "1.2.3"),
+    Candidate("flag", "1.2.12", flag_suffix="-4x3"), Candidate("circle-flags", "1.2.11", flag_suffix=""),
+    Candidate("flagpack", "1.2.8", flag_suffix=""),
 )
-CREDITS = tuple(s.credit for s in SOURCES)
+HELD_OUT_STYLE = "twemoji"  # complete (every emoji) and drawn unlike the others: the judge's test
+ALLOWED_LICENCES = ("Apache-2.0", "MIT", "CC-BY-4.0")
 
 
 class DataError(RuntimeError):
     """The data set cannot be built or read."""
 
 
-def tarball_name(source: Source) -> str:
-    return f"{source.package}-{VERSION}.tgz"
+@dataclass(frozen=True)
+class Style:
+    name: str
+    package: str
+    version: str
+    licence: str
+    author: str
+    icons: dict
+    chars: dict[str, str]  # code point -> icon name
+    default_size: tuple[float, float]
+    flag_suffix: str | None = None
+
+    @property
+    def credit(self) -> str:
+        return f"{self.name}: emoji art (c) {self.author}, {self.licence} (npm {self.package}@{self.version})"
 
 
-def fetch(source: Source, cache: Path) -> Path:
+def tarball_name(package: str, version: str) -> str:
+    return f"{package.lstrip('@').replace('/', '-')}-{version}.tgz"
+
+
+def fetch(package: str, version: str, cache: Path) -> Path:
     """The package tarball in ``cache``, fetched with ``npm pack`` if it is not there yet."""
-    path = cache / tarball_name(source)
+    path = cache / tarball_name(package, version)
     if path.is_file():
         return path
     npm = shutil.which("npm")
     if npm is None:
         raise DataError("npm was not found: install Node.js (it brings npm), or put "
-                        f"{tarball_name(source)} into {cache} by hand")
+                        f"{path.name} into {cache} by hand")
     cache.mkdir(parents=True, exist_ok=True)
-    spec = f"{source.package}@{VERSION}"
+    spec = f"{package}@{version}"
     done = subprocess.run([npm, "pack", spec, "--pack-destination", str(cache), "--silent"],
                           capture_output=True, text=True, timeout=900)
     if done.returncode != 0 or not path.is_file():
@@ -80,73 +113,184 @@ def fetch(source: Source, cache: Path) -> Path:
     return path
 
 
-def _read_tarball(path: Path, style: str) -> dict[str, bytes]:
-    """One pass over the gzip stream (random access would re-inflate it for every member)."""
-    wanted_dir = f"package/img/{style}/64/"
-    files = {}
+def read_json_members(path: Path, names: tuple[str, ...]) -> dict[str, object]:
+    """Named JSON files of a package tarball, in one pass over the gzip stream."""
+    found: dict[str, object] = {}
     with tarfile.open(path, "r:gz") as tar:
         for member in tar:
-            name = member.name
-            if member.isfile() and (name in ("package/package.json", "package/emoji.json")
-                                    or (name.startswith(wanted_dir) and name.endswith(".png"))):
+            if member.isfile() and member.name in names:
                 handle = tar.extractfile(member)
                 if handle is not None:
-                    files[name] = handle.read()
-    for required in ("package/package.json", "package/emoji.json"):
-        if required not in files:
-            raise DataError(f"{path.name}: missing {required}")
-    return files
+                    found[member.name] = json.loads(handle.read())
+    missing = [n for n in names if n not in found and not n.endswith("chars.json")]
+    if missing:
+        raise DataError(f"{path.name}: missing {', '.join(missing)}")
+    return found
 
 
-def composite_on_white(png: bytes) -> np.ndarray:
-    image = Image.open(io.BytesIO(png)).convert("RGBA")
-    if image.size != (IMAGE_SIZE, IMAGE_SIZE):
-        image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
-    white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-    return np.asarray(Image.alpha_composite(white, image).convert("RGB"))
+def licence_of(package_json: dict, info: dict) -> str:
+    """The SPDX id both metadata files agree on; 'unknown' when they disagree or say nothing."""
+    declared = package_json.get("license")
+    spdx = (info.get("license") or {}).get("spdx")
+    return declared if declared and declared == spdx else "unknown"
 
 
-def held_out(short_name: str) -> bool:
-    """Deterministic split by emoji, so both styles of one emoji fall on the same side."""
-    digest = hashlib.sha256(short_name.encode()).digest()
-    return int.from_bytes(digest[:4], "little") / 2**32 < HELD_OUT_SHARE
+def read_style(path: Path, candidate: Candidate) -> Style:
+    files = read_json_members(path, ("package/package.json", "package/info.json", "package/icons.json",
+                                     "package/chars.json"))
+    package_json, info, icons = files["package/package.json"], files["package/info.json"], files["package/icons.json"]
+    version = candidate.version
+    if package_json.get("version") != version:
+        raise DataError(f"{path.name} holds version {package_json.get('version')}, expected {version}")
+    author = (info.get("author") or {}).get("name", "its authors")
+    size = (icons.get("width", 16), icons.get("height", 16))
+    return Style(candidate.name, package_json["name"], version, licence_of(package_json, info), author,
+                 icons["icons"], files.get("package/chars.json") or {}, size, candidate.flag_suffix)
 
 
-def read_package(path: Path, source: Source) -> tuple[list[np.ndarray], list[dict]]:
-    files = _read_tarball(path, source.style)
-    version = json.loads(files["package/package.json"]).get("version")
-    if version != VERSION:
-        raise DataError(f"{path.name} holds version {version}, expected {VERSION}")
-    images, records = [], []
-    for entry in sorted(json.loads(files["package/emoji.json"]), key=lambda e: e.get("sort_order", 0)):
-        category = entry.get("category")
-        png = files.get(f"package/img/{source.style}/64/{entry.get('image')}")
-        if category not in EMOJI_CATEGORIES or not entry.get(f"has_img_{source.style}") or png is None:
-            continue
-        images.append(composite_on_white(png))
-        records.append({
-            "file": entry["image"], "name": entry.get("short_name", ""), "category": category,
-            "style": source.style, "package": source.package, "version": VERSION, "licence": source.licence,
-        })
-    return images, records
+def code_point_key(code: str) -> str:
+    """Lower-case code points without variation selectors: '2764-FE0F' and '2764' are one emoji."""
+    return "-".join(p for p in code.lower().split("-") if p and p != "fe0f")
 
 
-def build(out: Path, cache: Path) -> dict:
-    images, records = [], []
-    for source in SOURCES:
-        imgs, recs = read_package(fetch(source, cache), source)
-        images += imgs
-        records += recs
-    if not images:
-        raise DataError("no images found in the packages")
-    labels = np.array([EMOJI_CATEGORIES.index(r["category"]) for r in records], dtype=np.int16)
-    style = np.array([[s.style for s in SOURCES].index(r["style"]) for r in records], dtype=np.int8)
-    split = np.array([held_out(r["name"]) for r in records], dtype=bool)
+def name_key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+@dataclass
+class Catalogue:
+    """emoji.json: every emoji's place in the three levels, found by code point or by exact name."""
+
+    entries: list[dict]
+    by_code: dict[str, int]
+    by_name: dict[str, int]
+
+    @classmethod
+    def read(cls, path: Path) -> "Catalogue":
+        files = read_json_members(path, ("package/package.json", "package/emoji.json"))
+        if files["package/package.json"].get("version") != METADATA[1]:
+            raise DataError(f"{path.name} holds version {files['package/package.json'].get('version')}, "
+                            f"expected {METADATA[1]}")
+        entries = sorted((e for e in files["package/emoji.json"] if e.get("category") in EMOJI_CATEGORIES),
+                         key=lambda e: e.get("sort_order", 0))
+        by_code, by_name = {}, {}
+        for i, e in enumerate(entries):
+            for code in (e.get("unified"), e.get("non_qualified")):
+                if code:
+                    by_code.setdefault(code_point_key(code), i)
+            for n in [e.get("name") or ""] + list(e.get("short_names") or []):
+                if n:
+                    by_name.setdefault(name_key(n), i)
+        return cls(entries, by_code, by_name)
+
+    def match(self, styles: list[Style]) -> dict[str, dict[str, int]]:
+        """Per style: icon name -> emoji entry, each emoji at most once per style."""
+        shared_names: dict[str, str] = {}  # icon name -> code point, from every chars.json
+        for style in styles:
+            for code, icon in style.chars.items():
+                shared_names.setdefault(name_key(icon), code)
+        matches = {}
+        for style in styles:
+            own = {icon: code for code, icon in style.chars.items()}
+            found: dict[str, int] = {}
+            for icon in style.icons:
+                entry = self.entry_of(style, icon, own.get(icon), shared_names)
+                if entry is not None and entry not in found.values():
+                    found[icon] = entry
+            matches[style.name] = found
+        return matches
+
+    def entry_of(self, style: Style, icon: str, own_code: str | None, shared_names: dict[str, str]) -> int | None:
+        if style.flag_suffix is not None:
+            code = re.fullmatch("([a-z]{2})" + re.escape(style.flag_suffix), icon)
+            return self.by_name.get(name_key(f"flag-{code.group(1)}")) if code else None
+        for code in (own_code, shared_names.get(name_key(icon))):
+            if code is not None and code_point_key(code) in self.by_code:
+                return self.by_code[code_point_key(code)]
+        return self.by_name.get(name_key(icon))
+
+
+def label_space(entries: list[dict], used: set[int]) -> tuple[LabelSpace, dict[int, int]]:
+    """Category, sub-category and emoji levels over the emoji that have training images.
+
+    Returns the space and, per used catalogue entry, its emoji class index."""
+    subcategories: list[tuple[str, str]] = []
+    for i in sorted(used):
+        key = (entries[i]["category"], entries[i]["subcategory"])
+        if key not in subcategories:
+            subcategories.append(key)
+    subcategories.sort(key=lambda k: EMOJI_CATEGORIES.index(k[0]))  # stable: catalogue order within a category
+    emoji = sorted(used, key=lambda i: (EMOJI_CATEGORIES.index(entries[i]["category"]),
+                                        subcategories.index((entries[i]["category"], entries[i]["subcategory"])), i))
+    n_cat, n_sub = len(EMOJI_CATEGORIES), len(subcategories)
+    names = list(EMOJI_CATEGORIES) + [s for _, s in subcategories] + [emoji_name(entries[i]) for i in emoji]
+    parents = ([-1] * n_cat + [EMOJI_CATEGORIES.index(c) for c, _ in subcategories]
+               + [n_cat + subcategories.index((entries[i]["category"], entries[i]["subcategory"])) for i in emoji])
+    space = LabelSpace(tuple(names), (n_cat, n_sub, len(emoji)), tuple(parents))
+    return space, {entry: n_cat + n_sub + k for k, entry in enumerate(emoji)}
+
+
+def emoji_name(entry: dict) -> str:
+    """'cat face', 'father christmas (santa)', 'flag: Egypt': the Unicode name in lower case, with
+    the short name people type when the Unicode name does not contain it."""
+    name = (entry.get("name") or entry.get("short_name") or "").strip()
+    if entry.get("category") == "Flags" and name.endswith(" Flag"):
+        return "flag: " + name[:-5]
+    short = (entry.get("short_name") or "").replace("_", " ").strip()
+    name = name.lower()
+    return f"{name} ({short})" if short and short.lower() not in name else name
+
+
+def build(out: Path, cache: Path, size: int = IMAGE_SIZE, styles: tuple = STYLES, progress: bool = True) -> dict:
+    catalogue = Catalogue.read(fetch(*METADATA, cache))
+    used_styles, excluded = [], {}
+    for candidate in styles:
+        style = read_style(fetch(f"@iconify-json/{candidate.name}", candidate.version, cache), candidate)
+        if style.licence in ALLOWED_LICENCES:
+            used_styles.append(style)
+        else:
+            excluded[candidate.name] = f"licence {style.licence}: not one of {', '.join(ALLOWED_LICENCES)}"
+    if not used_styles:
+        raise DataError("no style with a usable licence")
+    matches = catalogue.match(used_styles)
+    trained = {e for s in used_styles if s.name != HELD_OUT_STYLE for e in matches[s.name].values()}
+    if not trained:
+        raise DataError("no emoji matched outside the held-out style")
+    space, emoji_class = label_space(catalogue.entries, trained)
+    images, labels, style_ids, records = [], [], [], []
+    total = sum(len(m) for m in matches.values())
+    for s_index, style in enumerate(used_styles):
+        for icon, entry in matches[style.name].items():
+            body = style.icons[icon]
+            svg = svg_document(body["body"], body.get("left", 0), body.get("top", 0),
+                               body.get("width", style.default_size[0]), body.get("height", style.default_size[1]), size)
+            try:
+                images.append(render_svg(svg, size))
+            except RenderError as exc:
+                raise DataError(f"{style.package} icon {icon}: {exc}") from exc
+            e = catalogue.entries[entry]
+            emoji = emoji_class.get(entry, -1)  # -1: only the held-out style draws it
+            sub = space.parents[emoji] if emoji >= 0 else -1
+            labels.append((EMOJI_CATEGORIES.index(e["category"]), sub, emoji))
+            style_ids.append(s_index)
+            records.append({"style": style.name, "icon": icon, "unified": e["unified"], "name": emoji_name(e),
+                            "category": e["category"], "subcategory": e["subcategory"], "package": style.package,
+                            "version": style.version, "licence": style.licence})
+            if progress and len(images) % 1000 == 0:
+                print(f"rendered {len(images)}/{total}", file=sys.stderr)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, images=np.stack(images), labels=labels, style=style, held_out=split)
+    held_index = [s.name for s in used_styles].index(HELD_OUT_STYLE) if HELD_OUT_STYLE in matches else -1
+    style_arr = np.array(style_ids, dtype=np.int8)
+    np.savez_compressed(out, images=np.stack(images), labels=np.array(labels, dtype=np.int32), style=style_arr,
+                        held_out=style_arr == held_index)
     manifest = {
-        "categories": list(EMOJI_CATEGORIES), "credits": list(CREDITS),
-        "note": "skin-tone variants dropped; held_out marks the evaluation split (by emoji name)",
+        "label_space": {"names": list(space.names), "sizes": list(space.sizes), "parents": list(space.parents)},
+        "styles": [{"name": s.name, "package": s.package, "version": s.version, "licence": s.licence,
+                    "author": s.author, "images": len(matches[s.name]), "held_out": s.name == HELD_OUT_STYLE}
+                   for s in used_styles],
+        "excluded_styles": excluded, "metadata": {"package": METADATA[0], "version": METADATA[1]},
+        "credits": [s.credit for s in used_styles], "size": size,
+        "note": "default skin tone only; held_out marks the style kept out of every training set",
         "images": records,
     }
     manifest_path(out).write_text(json.dumps(manifest, indent=1))
@@ -157,20 +301,54 @@ def manifest_path(data: Path) -> Path:
     return data.with_suffix(".manifest.json")
 
 
+def read_manifest(data: str | Path) -> dict:
+    path = manifest_path(Path(data))
+    if not path.is_file():
+        raise DataError(f"no manifest at {path}: build the data with python -m lego.data build --out {data}")
+    return json.loads(path.read_text())
+
+
+def credits(data: str | Path) -> list[str]:
+    """One credit line per style the data set was rendered from."""
+    return read_manifest(data)["credits"]
+
+
+def provenance(data: str | Path) -> str:
+    """One sentence on what the data set holds, for model cards."""
+    m = read_manifest(data)
+    train = [f"{s['name']} ({s['images']:,})" for s in m["styles"] if not s["held_out"]]
+    held = [s["name"] for s in m["styles"] if s["held_out"]]
+    return (f"{m['size']}x{m['size']} renderings of the iconify emoji sets {', '.join(train)}, labelled through "
+            f"{m['metadata']['package']} {m['metadata']['version']}, default skin tone only, categories drawn "
+            f"equally often and every emoji equally often within its category"
+            + (f"; the {held[0]} style is held out of training, for evaluation." if held else "."))
+
+
 @dataclass
 class EmojiData:
-    images: np.ndarray  # (N, 64, 64, 3) uint8
-    labels: np.ndarray  # (N,) category index
+    images: np.ndarray  # (N, H, W, 3) uint8
+    labels: np.ndarray  # (N, 3): category, sub-category, emoji, as indices into the label space (-1: none)
     held_out: np.ndarray  # (N,) bool
+    style: np.ndarray  # (N,) index into the manifest's styles
+    space: LabelSpace
+
+    @property
+    def categories(self) -> np.ndarray:
+        return self.labels[:, 0]
+
+    def subset(self, keep: np.ndarray) -> "EmojiData":
+        return EmojiData(self.images[keep], self.labels[keep], self.held_out[keep], self.style[keep], self.space)
 
     def split(self, evaluation: bool) -> "EmojiData":
-        keep = self.held_out if evaluation else ~self.held_out
-        return EmojiData(self.images[keep], self.labels[keep], self.held_out[keep])
+        return self.subset(self.held_out if evaluation else ~self.held_out)
 
     def class_weights(self) -> np.ndarray:
-        """Per-image sampling weight so that every category is drawn equally often."""
-        counts = np.bincount(self.labels, minlength=len(EMOJI_CATEGORIES)).astype(np.float64)
-        weights = 1.0 / counts[self.labels]
+        """Per-image sampling weight: every category equally often, and within it every emoji."""
+        emoji = self.labels[:, 2]
+        per_emoji = np.unique(emoji, return_inverse=True, return_counts=True)
+        images_of_emoji = per_emoji[2][per_emoji[1]].astype(np.float64)
+        emoji_per_category = np.array([len(np.unique(emoji[self.categories == c])) for c in range(self.space.sizes[0])])
+        weights = 1.0 / (images_of_emoji * np.maximum(emoji_per_category[self.categories], 1))
         return weights / weights.sum()
 
 
@@ -178,16 +356,24 @@ def load(path: str | Path) -> EmojiData:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"no data set at {path}: build it with python -m lego.data build --out {path}")
+    manifest = read_manifest(path)
+    if "label_space" not in manifest:
+        raise DataError(f"{path} is a data set of an older format: rebuild it with python -m lego.data build")
+    space = LabelSpace(*(tuple(manifest["label_space"][k]) for k in ("names", "sizes", "parents")))
     with np.load(path, allow_pickle=False) as f:
-        return EmojiData(f["images"], f["labels"].astype(np.int64), f["held_out"])
+        return EmojiData(f["images"], f["labels"].astype(np.int64), f["held_out"], f["style"].astype(np.int64), space)
 
 
 def summary(path: Path) -> dict:
     data = load(path)
-    counts = np.bincount(data.labels, minlength=len(EMOJI_CATEGORIES))
+    manifest = read_manifest(path)
+    counts = np.bincount(data.categories, minlength=len(EMOJI_CATEGORIES))
     return {
         "path": str(path), "images": int(len(data.labels)), "held_out": int(data.held_out.sum()),
-        "bytes": path.stat().st_size,
+        "bytes": path.stat().st_size, "label_levels": dict(zip(("category", "subcategory", "emoji"), data.space.sizes)),
+        "per_style": {s["name"]: s["images"] for s in manifest["styles"]},
+        "held_out_style": next((s["name"] for s in manifest["styles"] if s["held_out"]), None),
+        "excluded_styles": manifest["excluded_styles"],
         "per_category": {c: int(n) for c, n in zip(EMOJI_CATEGORIES, counts)},
     }
 
@@ -195,14 +381,15 @@ def summary(path: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lego.data", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="fetch the npm packages and write the array file and manifest")
+    b = sub.add_parser("build", help="fetch the npm packages, render every style and write the arrays and manifest")
     b.add_argument("--out", type=Path, default=Path("data/emoji64.npz"))
     b.add_argument("--cache", type=Path, default=Path("data/npm"), help="where the package tarballs are kept")
-    s = sub.add_parser("summary", help="counts per category")
+    b.add_argument("--size", type=int, default=IMAGE_SIZE, help="pixels per side")
+    s = sub.add_parser("summary", help="counts per style and category")
     s.add_argument("path", type=Path)
     args = parser.parse_args(argv)
     try:
-        result = build(args.out, args.cache) if args.command == "build" else summary(args.path)
+        result = build(args.out, args.cache, args.size) if args.command == "build" else summary(args.path)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

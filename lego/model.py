@@ -66,7 +66,10 @@ class TimestepEmbedder(nn.Module):
 
 
 class LabelEmbedder(nn.Module):
-    """Linear map over one-hot labels; label -1 (no class) is the zero vector."""
+    """Linear map over multi-hot labels: the sum of the given classes' embeddings.
+
+    ``labels`` is (B,) or (B, levels) of class indices, -1 where a level is left out; a row of
+    only -1 is the unconditional input (the bias alone)."""
 
     def __init__(self, num_classes: int, hidden_size: int) -> None:
         super().__init__()
@@ -74,9 +77,10 @@ class LabelEmbedder(nn.Module):
         self.embedding_table = nn.Linear(num_classes, hidden_size)
 
     def forward(self, labels: torch.Tensor) -> torch.Tensor:
-        one_hot = F.one_hot(labels.clamp(min=0), self.num_classes).float()
-        one_hot = one_hot * (labels >= 0).float().unsqueeze(1)
-        return self.embedding_table(one_hot)
+        labels = labels.reshape(labels.shape[0], -1)
+        hot = torch.zeros(labels.shape[0], self.num_classes, device=labels.device)
+        hot.scatter_add_(1, labels.clamp(min=0), (labels >= 0).float())
+        return self.embedding_table(hot.to(self.embedding_table.weight.dtype))
 
 
 class PatchEmbed(nn.Module):
@@ -340,7 +344,8 @@ class LegoModel(
     ) -> torch.Tensor | list[torch.Tensor | None]:
         """Denoise ``x`` at noise level ``sigma`` (shape (B,) or scalar).
 
-        ``labels``: (B,) class indices, -1 for "no class". ``active``: one bool per brick.
+        ``labels``: (B,) class indices or (B, levels) rows of them, -1 for "no class" (see
+        ``lego.labels``). ``active``: one bool per brick.
         Returns the denoised estimate of the top active brick, or with ``return_all`` one
         estimate per brick (None where the brick was skipped). ``brick_seconds``, when given,
         accumulates each brick's wall time (synchronised on CUDA). ``canvas`` says how full-image

@@ -132,7 +132,8 @@ def sample(
     canvas: Canvas | None = None,
     compiled: bool = False,
 ) -> SampleResult:
-    """Generate one image per seed. ``labels[i]`` is a class index or None (unconditional)."""
+    """Generate one image per seed. ``labels[i]`` is a class index (which brings its parent levels
+    along, see ``lego.labels``), a tuple of class indices (levels left out at will) or None."""
     steps = sample_steps(model, seeds, labels, settings, schedule, height, width, precision, should_stop,
                          brick_estimates, canvas, compiled)
     while True:
@@ -177,17 +178,16 @@ def sample_steps(
     labels = [None] * len(seeds) if labels is None else list(labels)
     if len(labels) != len(seeds):
         raise ValueError(f"{len(labels)} labels for {len(seeds)} seeds")
-    for label in labels:
-        if label is not None and not 0 <= label < config.num_classes:
-            raise ValueError(f"class {label} is out of range 0..{config.num_classes - 1}")
+    space = config.label_space()
+    rows = [space.row(label) for label in labels]
     schedule = BrickSchedule.all_on(config.num_bricks) if schedule is None else schedule
     schedule.check_bricks(config.num_bricks)
     mask = schedule.mask(settings.steps)
     precision = resolve_precision(precision, device)
 
     net = model.for_inference(dtype_of(precision), compiled)
-    guided = settings.guidance != 1.0 and any(label is not None for label in labels)
-    label_ids = torch.tensor([-1 if label is None else label for label in labels], device=device)
+    guided = settings.guidance != 1.0 and any(max(row) >= 0 for row in rows)
+    label_ids = torch.tensor(rows, device=device)
     if guided:
         label_ids = torch.cat([label_ids, torch.full_like(label_ids, -1)])
     w = settings.guidance

@@ -42,8 +42,9 @@ from tqdm import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .collage import CollageMaker, CollageStyle
-from .config import ARCHITECTURES
-from .data import CREDITS, load
+from .config import ARCHITECTURES, LegoConfig
+from .data import credits as data_credits
+from .data import load, provenance
 from .images import grid, to_pil
 from .model import LegoModel
 from .precision import autocast, resolve_precision
@@ -63,7 +64,8 @@ class TrainSettings:
     weight_decay: float = 0.0
     ema_halflife_images: float = 250_000
     ema_rampup: float = 0.05  # EMA half-life at most this share of the images seen so far
-    label_dropout: float = 0.1
+    label_dropout: float = 0.1  # every label level left out (the unconditional input of guidance)
+    level_dropout: float = 0.3  # each level left out on its own, so that any level can be given alone
     brick_dropout: float = 0.5
     p_mean: float = -1.2
     p_std: float = 1.2
@@ -104,7 +106,10 @@ def edm_losses(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tenso
     device = images.device
     sigma = (torch.randn(batch, generator=gen, device=gen.device) * settings.p_std + settings.p_mean).exp().to(device)
     noise = torch.randn(images.shape, generator=gen, device=gen.device).to(device) * sigma.reshape(-1, 1, 1, 1)
-    drop = torch.rand(batch, generator=gen, device=gen.device).to(device) < settings.label_dropout
+    labels = labels.reshape(batch, -1)
+    drop = torch.rand(batch, 1, generator=gen, device=gen.device).to(device) < settings.label_dropout
+    if labels.shape[1] > 1:
+        drop = drop | (torch.rand(labels.shape, generator=gen, device=gen.device).to(device) < settings.level_dropout)
     labels = torch.where(drop, torch.full_like(labels, -1), labels)
     weight = ((sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2).reshape(-1, 1, 1, 1)
     estimates = model(images + noise, sigma, labels, active, return_all=True)
@@ -118,8 +123,10 @@ class Trainer:
         self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.progress = progress or Progress()
         self.precision = resolve_precision(settings.precision, self.device)
+        data = load(settings.data).split(evaluation=False)
+        config = ARCHITECTURES[settings.arch].with_labels(data.space)  # the data's label levels
         torch.manual_seed(settings.seed)  # the initial weights
-        self.model = LegoModel(ARCHITECTURES[settings.arch]).to(self.device)
+        self.model = LegoModel(config).to(self.device)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         self.forward = self.model
@@ -130,20 +137,16 @@ class Trainer:
         if settings.compile:
             for brick in self.model.model:  # per brick: one graph whatever bricks a step switches off
                 brick.compile()
-        data = load(settings.data).split(evaluation=False)
-        config = self.model.config
         if data.images.shape[1:3] != (config.image_size, config.image_size):
             raise ValueError(f"{settings.data} holds {data.images.shape[1]}x{data.images.shape[2]} images, "
                              f"{settings.arch} is trained at {config.image_size}x{config.image_size}")
-        if data.labels.max() >= config.num_classes:
-            raise ValueError(f"{settings.data} has {data.labels.max() + 1} classes, "
-                             f"{settings.arch} has {config.num_classes}")
         # uint8 images live on the training device (tens of MB); batches are drawn by index there
         self.images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous().to(self.device)
         self.labels = torch.from_numpy(data.labels).to(self.device)
         self.weights = torch.from_numpy(data.class_weights())
         style = CollageStyle(cell_min=settings.collage_cell_min, cell_max=settings.collage_cell_max)
-        self.collage = (CollageMaker(self.images, self.labels, config.num_classes, config.image_size, style)
+        self.collage = (CollageMaker(self.images, self.labels[:, 0], config.label_space().sizes[0], config.image_size,
+                                     style)
                         if settings.collage > 0 else None)
         if settings.init and self.progress.step == 0:
             self.start_from(Path(settings.init))
@@ -152,10 +155,21 @@ class Trainer:
         self.local_batch = settings.batch // world
 
     def start_from(self, path: Path) -> None:
+        """Start from a checkpoint's weights. A checkpoint with fewer label levels (the categories
+        only) is extended: the new levels' embeddings start at zero, so the extended model draws
+        exactly what the checkpoint drew until training teaches it the finer labels."""
         base = load_checkpoint(path)
-        if base.config != self.model.config:
-            raise ValueError(f"{path} is not a {self.settings.arch} model: its configuration differs")
+        config = self.model.config
         weights = {k: v.float() for k, v in base.state_dict().items()}
+        if base.config != config:
+            old, new = base.config.label_space(), config.label_space()
+            extends = (base.config.with_labels(new) == config and old.depth == 1
+                       and old.names == new.names[:old.num_classes])
+            if not extends:
+                raise ValueError(f"{path} is not a {self.settings.arch} model: its configuration differs")
+            table = torch.zeros(config.hidden_size, config.num_classes)
+            table[:, :old.num_classes] = weights["y_embedder.embedding_table.weight"]
+            weights["y_embedder.embedding_table.weight"] = table
         self.model.load_state_dict(weights)
         self.ema.load_state_dict(weights)
 
@@ -169,7 +183,8 @@ class Trainer:
         index = torch.multinomial(self.weights, self.local_batch, replacement=True, generator=picks).to(self.device)
         labels = self.labels[index]
         if self.collage is not None and torch.rand((), generator=picks).item() < s.collage:
-            images = self.collage(labels, local)
+            images = self.collage(labels[:, 0], local)  # a wall of one category: no finer label
+            labels = torch.cat([labels[:, :1], torch.full_like(labels[:, 1:], -1)], dim=1)
         else:
             images = self.images[index].float() / 127.5 - 1
         lr = s.lr * min(1.0, (self.progress.images + s.batch) / max(s.warmup_images, 1))
@@ -298,8 +313,8 @@ class Trainer:
                 log.close()
 
     def sample_grid(self, path: Path, seeds: int = 2, steps: int = 12) -> None:
-        """One row per class from the EMA weights."""
-        n = self.model.config.num_classes
+        """One row per category from the EMA weights."""
+        n = self.model.config.label_space().sizes[0]
         labels = [c for c in range(n) for _ in range(seeds)]
         result = sample(self.ema, list(range(len(labels))), labels, SamplerSettings(steps=steps, guidance=2.0),
                         precision=self.precision)
@@ -348,12 +363,17 @@ def hardware_summary(segments: list[dict]) -> str:
                      for device, (hours, images) in per_device.items())
 
 
+def label_summary(config: LegoConfig) -> str:
+    space = config.label_space()
+    return ", ".join(f"{n:,} {space.level_name(i)} classes" for i, n in enumerate(space.sizes))
+
+
 def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = None, samples: Path | None = None,
            samples_caption: str = "Samples") -> Path:
     """The EMA weights as a checkpoint directory with a model card (and a picture of samples, copied in)."""
     state = run / "state"
     info = json.loads((state / "trainer.json").read_text())
-    model = LegoModel(ARCHITECTURES[info["settings"]["arch"]])
+    model = LegoModel(LegoConfig.from_dict(info["config"]))
     model.load_state_dict({k: v.float() for k, v in load_sharded(state, "ema").items()})
     s = info["settings"]
     training = (
@@ -362,8 +382,9 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
         f"{hardware_summary(info['segments'])}.\n"
         f"- EDM loss on every brick, brick dropout {s['brick_dropout']}, label dropout {s['label_dropout']}, "
         f"AdamW lr {s['lr']}, EMA half-life {s['ema_halflife_images']:,} images; weights are the EMA.\n"
-        "- Data: 64x64 emoji of the npm packages emoji-datasource-google and emoji-datasource-twitter 16.0.0, "
-        "default skin tone only, 9 categories drawn equally often, 10% of emoji held out for evaluation.\n"
+        f"- Data: {provenance(s['data'])}\n"
+        f"- Labels: {label_summary(model.config)}; left out together with probability {s['label_dropout']} "
+        f"(the unconditional input of guidance) and each on its own with probability {s.get('level_dropout', 0)}.\n"
         f"- Reproduce: `python -m lego.data build`, then `python -m lego.train run --run-dir {run}` "
         "(resumes from the committed state).\n"
     )
@@ -383,7 +404,7 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
     if samples:
         training += f"\n## Samples\n\n![{samples_caption}](samples.png)\n"
     credits = ("## Licences and credits\n\nCode: see the repository. The training images, and so the "
-               "pictures this model makes, derive from: " + "; ".join(CREDITS) + ".\n")
+               "pictures this model makes, derive from: " + "; ".join(data_credits(s["data"])) + ".\n")
     path = save_checkpoint(model, out, dtype=dtype, card={"training": training, "credits": credits})
     if samples:
         shutil.copyfile(samples, path / "samples.png")

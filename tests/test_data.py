@@ -6,59 +6,103 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lego.config import EMOJI_CATEGORIES
-from lego.data import DataError, build, fetch, load, manifest_path, SOURCES
+from lego.data import (ALLOWED_LICENCES, HELD_OUT_STYLE, METADATA, STYLES, DataError, build, fetch, load,
+                       manifest_path, tarball_name)
+from lego.render import RenderError, render_svg, svg_document
 
 FIXTURE = Path(__file__).parent / "fixtures" / "npm"
+FIXTURE_STYLES = tuple(c for c in STYLES if c.name in ("noto", "twemoji", "fxemoji", "emojione-v1", "flag"))
+
+
+def build_fixture(out: Path) -> dict:
+    """The data set of the cut packages in tests/fixtures/npm (no network)."""
+    return build(out, FIXTURE, styles=FIXTURE_STYLES, progress=False)
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("data") / "emoji.npz"
-    summary = build(out, FIXTURE)
-    return out, summary
+    summary = build_fixture(out)
+    return out, summary, json.loads(manifest_path(out).read_text())
 
 
-def test_build_from_the_package_tarballs(built):
-    out, summary = built
+def records(manifest, **where):
+    return [r for r in manifest["images"] if all(r[k] == v for k, v in where.items())]
+
+
+def test_every_style_is_matched_by_code_point_or_exact_name(built):
+    out, summary, manifest = built
+    assert summary["per_style"] == {"noto": 5, "twemoji": 8, "fxemoji": 3, "flag": 2}
+    # noto and twemoji through their chars.json, fxemoji by exact name ('redapple'), and its
+    # 'grin' (another emoji, not in the cut emoji.json) is left unmatched, never guessed
+    assert sorted(r["icon"] for r in records(manifest, style="fxemoji")) == ["redapple", "rocket", "soccerball"]
+    assert {r["unified"] for r in records(manifest, name="red apple")} == {"1F34E"}
+    # flag sets by ISO code; the square '1x1' variant of the same flag is not a second image
+    assert sorted(r["icon"] for r in records(manifest, style="flag")) == ["jp-4x3", "us-4x3"]
+
+
+def test_licences_are_read_from_each_package_and_share_alike_is_left_out(built):
+    _, summary, manifest = built
+    assert summary["excluded_styles"] == {"emojione-v1": "licence CC-BY-SA-4.0: not one of Apache-2.0, MIT, CC-BY-4.0"}
+    licences = {(s["name"], s["licence"]) for s in manifest["styles"]}
+    assert licences == {("noto", "Apache-2.0"), ("twemoji", "CC-BY-4.0"), ("fxemoji", "Apache-2.0"), ("flag", "MIT")}
+    for r in manifest["images"]:
+        assert r["licence"] in ALLOWED_LICENCES and r["package"].startswith("@iconify-json/") and r["version"]
+    assert len(manifest["credits"]) == 4 and any("Twitter" in c and "CC-BY-4.0" in c for c in manifest["credits"])
+
+
+def test_three_label_levels_follow_the_metadata(built):
+    out, _, manifest = built
     data = load(out)
-    assert data.images.shape == (36, 64, 64, 3) and data.images.dtype == np.uint8
-    assert summary["per_category"] == {c: 4 for c in EMOJI_CATEGORIES}  # 2 emoji x 2 styles
+    space = data.space
+    assert space.sizes == (9, 6, 7)
+    cat = space.names.index("cat face")
+    assert [space.names[i] for i in space.chain(cat)] == ["Animals & Nature", "animal-mammal", "cat face"]
+    for row, r in zip(data.labels, manifest["images"]):
+        if row[2] >= 0:
+            assert space.names[row[2]] == r["name"]
+            assert list(row) == list(space.chain(int(row[2])))
+        assert space.names[row[0]] == r["category"]
+
+
+def test_one_whole_style_is_held_out_and_emoji_only_it_draws_have_no_class(built):
+    out, _, manifest = built
+    data = load(out)
+    styles = [s["name"] for s in manifest["styles"]]
+    assert (data.held_out == (data.style == styles.index(HELD_OUT_STYLE))).all()
+    train = data.split(evaluation=False)
+    assert (train.labels >= 0).all()
+    only_held = records(manifest, name="face with bags under eyes")
+    assert [r["style"] for r in only_held] == [HELD_OUT_STYLE]
+    assert "face with bags under eyes" not in data.space.names
+    assert data.images.shape == (18, 64, 64, 3) and data.images.dtype == np.uint8
     corners = data.images[:, [0, 0, -1, -1], [0, -1, 0, -1]]
-    assert (corners > 240).mean() > 0.9  # alpha composited on white
+    assert (corners > 240).mean() > 0.9  # transparency composited on white
 
 
-def test_manifest_credits_every_image(built):
-    out, _ = built
-    manifest = json.loads(manifest_path(out).read_text())
-    assert len(manifest["images"]) == 36
-    licences = {(r["package"], r["licence"], r["version"]) for r in manifest["images"]}
-    assert licences == {("emoji-datasource-google", "Apache-2.0", "16.0.0"),
-                        ("emoji-datasource-twitter", "CC-BY-4.0", "16.0.0")}
-    assert any("Twemoji" in c for c in manifest["credits"]) and any("Noto" in c for c in manifest["credits"])
-
-
-def test_held_out_split_keeps_both_styles_of_an_emoji_together(built):
-    out, _ = built
-    data = load(out)
-    names = [r["name"] for r in json.loads(manifest_path(out).read_text())["images"]]
-    side = {}
-    for name, held in zip(names, data.held_out):
-        assert side.setdefault(name, held) == held
-
-
-def test_class_weights_draw_every_category_equally(built):
-    data = load(built[0])
-    data.labels[:10] = 0  # make one class over-represented
+def test_class_weights_draw_every_category_equally_and_every_emoji_within_it(built):
+    data = load(built[0]).split(evaluation=False)
     w = data.class_weights()
-    per_class = np.bincount(data.labels, weights=w, minlength=9)
-    present = per_class[per_class > 0]
+    per_category = np.bincount(data.categories, weights=w)
+    present = per_category[per_category > 0]
     assert np.allclose(present, present[0])
+    fruit = data.labels[:, 2] == data.space.names.index("red apple")
+    assert fruit.sum() == 2 and np.isclose(w[fruit].sum(), present[0])  # the only Food emoji, two styles
+
+
+def test_the_renderer_works_at_any_size():
+    svg = svg_document('<circle cx="8" cy="8" r="8" fill="#f00"/>', 0, 0, 16, 16, 64)
+    for size in (16, 64, 200):
+        image = render_svg(svg, size)
+        assert image.shape == (size, size, 3)
+        assert tuple(image[size // 2, size // 2]) == (255, 0, 0) and tuple(image[0, 0]) == (255, 255, 255)
+    with pytest.raises(RenderError):
+        render_svg("<svg", 64)
 
 
 def test_wrong_package_version_is_refused(tmp_path):
     payload = json.dumps({"version": "15.0.0"}).encode()
-    with tarfile.open(tmp_path / "emoji-datasource-google-16.0.0.tgz", "w:gz") as tar:
+    with tarfile.open(tmp_path / tarball_name(*METADATA), "w:gz") as tar:
         for name, data in [("package/package.json", payload), ("package/emoji.json", b"[]")]:
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -70,7 +114,7 @@ def test_wrong_package_version_is_refused(tmp_path):
 def test_missing_npm_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no npm on this PATH
     with pytest.raises(DataError, match="npm was not found"):
-        fetch(SOURCES[0], tmp_path / "empty-cache")
+        fetch(*METADATA, tmp_path / "empty-cache")
 
 
 def test_missing_data_file_says_how_to_build_it(tmp_path):

@@ -2,18 +2,18 @@ import numpy as np
 import pytest
 import torch
 
-from lego.data import build, load
+from lego.data import load
 from lego.metrics import (CLASSIFIER_DIR, evaluate, features, frechet_distance, load_classifier, nearest_distances,
                           predict, to_tensor)
 
 from conftest import randomized
-from test_data import FIXTURE
+from test_data import build_fixture
 
 
 @pytest.fixture(scope="module")
 def fixture_data(tmp_path_factory):
     out = tmp_path_factory.mktemp("data") / "emoji.npz"
-    build(out, FIXTURE)
+    build_fixture(out)
     return load(out)
 
 

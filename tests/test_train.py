@@ -9,11 +9,10 @@ import torch
 from PIL import Image
 
 from lego.checkpoint import load_checkpoint
-from lego.data import build
 from lego.train import (Trainer, TrainSettings, draw_active, edm_losses, export, hardware_summary, load_sharded, main,
                         step_generator)
 
-from test_data import FIXTURE
+from test_data import build_fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def data_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("data") / "emoji.npz"
-    build(out, FIXTURE)
+    build_fixture(out)
     return str(out)
 
 
@@ -114,7 +113,8 @@ def test_export_writes_a_loadable_checkpoint_with_credits(data_file, tmp_path):
     ema = trainer.ema.state_dict()
     assert all(torch.equal(model.state_dict()[k], v.half().float()) for k, v in ema.items())
     card = (out / "README.md").read_text()
-    assert "16 training images seen" in card and "Twemoji" in card and "Apache-2.0" in card
+    assert "16 training images seen" in card and "Twitter, CC-BY-4.0" in card and "Apache-2.0" in card
+    assert "9 category classes, 6 subcategory classes, 7 emoji classes" in card and "twemoji style is held out" in card
     assert "![One row per category](samples.png)" in card
 
 
@@ -177,3 +177,27 @@ def test_settings_that_cannot_train_are_refused_with_a_message(data_file, tmp_pa
     assert main([*common, "--run-dir", str(run)]) == 0  # a run that can train
     assert main([*common, "--run-dir", str(run), "--arch", "compare-dit"]) == 2
     assert "trains tiny-emoji, not compare-dit" in capsys.readouterr().err
+
+
+def test_a_category_checkpoint_is_extended_to_the_finer_labels_without_changing_its_pictures(data_file, tmp_path):
+    from lego.checkpoint import save_checkpoint
+    from lego.config import ARCHITECTURES
+    from lego.sampler import SamplerSettings, sample
+
+    from conftest import randomized
+
+    base = randomized("tiny-emoji")  # the categories only, like the first bundled model
+    assert base.config.label_space().depth == 1
+    save_checkpoint(base, tmp_path / "base")
+    tuned = Trainer(settings(data_file, init=str(tmp_path / "base")), tmp_path / "run")
+    space = tuned.model.config.label_space()
+    assert space.sizes == (9, 6, 7) and tuned.model.config == ARCHITECTURES["tiny-emoji"].with_labels(space)
+    table = tuned.model.y_embedder.embedding_table.weight
+    assert torch.equal(table[:, :9], base.y_embedder.embedding_table.weight) and not table[:, 9:].any()
+    quick = SamplerSettings(steps=3, method="euler", guidance=2.0)
+    for category in (0, 2, None):
+        before = sample(base, [5], [category], quick).images
+        after = sample(tuned.ema, [5], [category], quick).images
+        assert torch.equal(before, after)
+    cat = space.names.index("cat face")  # a finer label runs, and starts out adding nothing
+    assert torch.equal(sample(tuned.ema, [5], [(2, cat)], quick).images, sample(base, [5], [2], quick).images)

@@ -1,0 +1,125 @@
+"""Labels at several levels in one model: category, sub-category and the emoji itself.
+
+All levels share one vocabulary, level after level (9 categories, then the sub-categories, then
+the emoji), and a label is a set of indices into it, at most one per level. The label embedder
+sums the embeddings of the indices given, so at sampling time any level can be given or left out,
+and classifier-free guidance works against the empty set whichever levels were given.
+
+A single index stands for itself and every level above it: picking "cat face" conditions on
+"Animals & Nature", "animal-mammal" and "cat face" together, which is what training showed most.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+LEVELS = ("category", "subcategory", "emoji")
+
+
+class LabelError(ValueError):
+    """A label that this model cannot take."""
+
+
+def as_index(value: object) -> int:
+    """An integer class index (numpy integers too); anything else is a LabelError."""
+    if isinstance(value, bool):
+        raise LabelError(f"class indices must be integers, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise LabelError(f"class indices must be integers, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class LabelSpace:
+    names: tuple[str, ...]  # every class, level blocks in order
+    sizes: tuple[int, ...]  # classes per level
+    parents: tuple[int, ...]  # per class, its class one level up (-1 on the top level)
+
+    def __post_init__(self) -> None:
+        if sum(self.sizes) != len(self.names) or (self.parents and len(self.parents) != len(self.names)):
+            raise LabelError(f"{len(self.names)} names, {len(self.parents)} parents for level sizes {self.sizes}")
+        for index, parent in enumerate(self.parents):
+            level = self.level_of(index)
+            if (level == 0) != (parent == -1) or (parent != -1 and self.level_of(parent) != level - 1):
+                raise LabelError(f"class {index} ({self.names[index]!r}) has parent {parent}, not a class one level up")
+
+    @classmethod
+    def flat(cls, names: Sequence[str]) -> "LabelSpace":
+        return cls(tuple(names), (len(names),), (-1,) * len(names))
+
+    @property
+    def depth(self) -> int:
+        return len(self.sizes)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+    def offset(self, level: int) -> int:
+        return sum(self.sizes[:level])
+
+    def level_of(self, index: int) -> int:
+        if not 0 <= index < self.num_classes:
+            raise LabelError(f"class {index} is out of range 0..{self.num_classes - 1}")
+        level, end = 0, self.sizes[0]
+        while index >= end:
+            level += 1
+            end += self.sizes[level]
+        return level
+
+    def level_name(self, level: int) -> str:
+        return LEVELS[level] if self.depth == len(LEVELS) else ("class" if self.depth == 1 else f"level {level}")
+
+    def chain(self, index: int) -> tuple[int, ...]:
+        """``index`` and its ancestors, top level first."""
+        self.level_of(index)
+        out = [index]
+        while self.parents and self.parents[out[0]] >= 0:
+            out.insert(0, self.parents[out[0]])
+        return tuple(out)
+
+    def row(self, label: int | Sequence[int] | None) -> list[int]:
+        """One model input row: a class index per level, -1 where a level is left out."""
+        row = [-1] * self.depth
+        if label is None:
+            return row
+        given = tuple(label) if isinstance(label, (tuple, list)) else self.chain(as_index(label))
+        for item in given:
+            index = as_index(item)
+            level = self.level_of(index)
+            if row[level] != -1:
+                raise LabelError(f"two classes on the {self.level_name(level)} level: {row[level]} and {index}")
+            row[level] = index
+        return row
+
+    def describe(self, index: int) -> str:
+        """'cat face (Animals & Nature / animal-mammal)': a class and where it sits."""
+        chain = self.chain(index)
+        if len(chain) == 1:
+            return self.names[index]
+        return f"{self.names[index]} ({' / '.join(self.names[i] for i in chain[:-1])})"
+
+    def search(self, query: str, limit: int = 50) -> list[int]:
+        """Classes whose name contains every word of ``query``; exact and shorter names first."""
+        words = query.lower().split()
+        hits = [i for i, name in enumerate(self.names) if all(w in name.lower() for w in words)]
+        return sorted(hits, key=lambda i: (self.names[i].lower() != query.lower().strip(), len(self.names[i]), i))[:limit]
+
+    def in_display_order(self) -> list[int]:
+        """Every class grouped under its category: category, then each sub-category and its emoji."""
+        children: dict[int, list[int]] = {}
+        for index, parent in enumerate(self.parents):
+            children.setdefault(parent, []).append(index)
+        order: list[int] = []
+
+        def visit(index: int) -> None:
+            order.append(index)
+            for child in children.get(index, []):
+                visit(child)
+
+        for top in range(self.sizes[0]):
+            visit(top)
+        return order

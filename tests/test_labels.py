@@ -1,0 +1,81 @@
+import pytest
+import torch
+
+from lego.config import ARCHITECTURES, ConfigError, LegoConfig
+from lego.labels import LabelError, LabelSpace
+from lego.model import LegoModel
+from lego.sampler import SamplerSettings, sample
+
+SPACE = LabelSpace(
+    names=("Animals", "Food", "mammal", "bird", "fruit", "cat face", "dog face", "eagle", "red apple"),
+    sizes=(2, 3, 4),
+    parents=(-1, -1, 0, 0, 1, 2, 2, 3, 4),
+)
+
+
+def test_a_class_brings_its_parent_levels_along():
+    assert SPACE.chain(5) == (0, 2, 5)
+    assert SPACE.row(5) == [0, 2, 5] and SPACE.row(3) == [0, 3, -1] and SPACE.row(1) == [1, -1, -1]
+    assert SPACE.row(None) == [-1, -1, -1]
+    assert SPACE.row((5,)) == [-1, -1, 5]  # a level left out on purpose
+    assert SPACE.describe(8) == "red apple (Food / fruit)"
+
+
+def test_bad_labels_are_refused_with_a_reason():
+    with pytest.raises(LabelError, match="out of range"):
+        SPACE.row(9)
+    with pytest.raises(LabelError, match="two classes on the emoji level"):
+        SPACE.row((5, 6))
+    with pytest.raises(LabelError, match="integers"):
+        SPACE.row(1.5)
+    with pytest.raises(LabelError, match="parent"):
+        LabelSpace(("a", "b"), (1, 1), (-1, -1))
+
+
+def test_search_finds_a_class_by_part_of_its_name_and_ranks_exact_names_first():
+    assert SPACE.search("cat") == [5]
+    assert SPACE.search("face") == [5, 6]
+    assert SPACE.search("Fruit") == [4]
+    assert SPACE.search("red app") == [8]
+    assert SPACE.search("zebra") == []
+
+
+def test_display_order_groups_everything_under_its_category():
+    assert [SPACE.names[i] for i in SPACE.in_display_order()] == [
+        "Animals", "mammal", "cat face", "dog face", "bird", "eagle", "Food", "fruit", "red apple"]
+
+
+def test_config_round_trip_and_validation():
+    config = ARCHITECTURES["tiny-pg"].with_labels(SPACE)
+    assert LegoConfig.from_dict(config.to_dict()) == config
+    assert config.label_space() == SPACE
+    with pytest.raises(ConfigError, match="label levels"):
+        LegoConfig.from_dict({**config.to_dict(), "label_levels": [2, 3, 3]})
+
+
+@pytest.mark.parametrize("guidance", [1.0, 2.5])
+@pytest.mark.parametrize("label", [5, 3, 1, (5,), (0, 7), None])
+def test_every_level_and_none_gives_a_valid_sample(label, guidance):
+    torch.manual_seed(0)
+    model = LegoModel(ARCHITECTURES["tiny-pg"].with_labels(SPACE)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.1)
+    result = sample(model, [1, 2], [label, label], SamplerSettings(steps=3, guidance=guidance))
+    assert result.images.shape == (2, 3, 16, 16) and torch.isfinite(result.images).all()
+    assert result.guided == (guidance != 1.0 and label is not None)
+    if label is not None:  # the label reaches the network: another label gives another picture
+        other = sample(model, [1, 2], [None, None], SamplerSettings(steps=3, guidance=guidance))
+        assert not torch.equal(result.images, other.images)
+
+
+def test_the_embedding_of_a_label_row_is_the_sum_of_its_classes():
+    model = LegoModel(ARCHITECTURES["tiny-pg"].with_labels(SPACE))
+    with torch.no_grad():
+        model.y_embedder.embedding_table.weight.normal_()
+    emb = model.y_embedder
+    bias = emb(torch.tensor([[-1, -1, -1]]))
+    parts = [emb(torch.tensor([[i, -1, -1] if i < 2 else [-1, i, -1] if i < 5 else [-1, -1, i]])) - bias
+             for i in (0, 2, 5)]
+    assert torch.allclose(emb(torch.tensor([[0, 2, 5]])), bias + sum(parts), atol=1e-6)
+    assert torch.allclose(emb(torch.tensor([3])), emb(torch.tensor([[-1, 3, -1]])))
