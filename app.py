@@ -23,10 +23,11 @@ from lego.canvas import Canvas, CanvasError  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint  # noqa: E402
 from lego.flops import format_flops  # noqa: E402
 from lego.images import to_uint8  # noqa: E402
+from lego.labels import LabelError  # noqa: E402
 from lego.model import LegoModel  # noqa: E402
 from lego.playground import (NO_CLASS, Limits, ModelRegistry, OutputFolder, PlaygroundError,  # noqa: E402
-                             RunRecord, Served, brick_table, check_limits, class_names, difference_map, estimate,
-                             gpu_seconds, late_drop_lesson, lesson_verdict, parse_request, random_seed,
+                             RunRecord, Served, brick_table, check_limits, class_choices, difference_map, estimate,
+                             gpu_seconds, late_drop_lesson, lesson_verdict, parse_request, picker_info, random_seed,
                              region_overlay, run, shipped_checkpoints)
 from lego.playground import compare as run_comparison  # noqa: E402
 from lego.precision import default_device  # noqa: E402
@@ -212,7 +213,10 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
 
     def lesson_run(key, category, guess):
         s = served(key)
-        label = None if category == NO_CLASS else class_names(s.config).index(category)
+        try:
+            label = None if category in (None, NO_CLASS) else s.config.label_space().resolve(category)
+        except LabelError as exc:
+            raise gr.Error(str(exc)) from None
         try:
             reference, rows = late_drop_lesson(s.model, label, 0, s.throughput, s.precision, s.cache)
         except PlaygroundError as exc:
@@ -257,7 +261,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
             raise gr.Error(f"{source} has {s.config.num_bricks} bricks (canvas unit {s.config.size_unit}); this "
                            f"page is laid out for {config.num_bricks} (unit {unit}): start the app with "
                            f"--checkpoint {source} to use it")
-        classes = [NO_CLASS] + class_names(s.config)
+        classes = [NO_CLASS] + class_choices(s.config)
         return (s.key, model_text(s), gr.update(choices=classes, value=classes[1]),
                 gr.update(choices=classes, value=classes[1]), gr.update(value=bricks_text(s)),
                 *[gr.update(label=n) for n in s.names], gr.update(choices=s.names, value=s.names[-1]),
@@ -272,8 +276,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         with gr.Tab("Generate"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    category = gr.Dropdown([NO_CLASS] + class_names(config), value=class_names(config)[0],
-                                           label="Category")
+                    category = gr.Dropdown([NO_CLASS] + class_choices(config), value=class_choices(config)[0],
+                                           label="What to draw", filterable=True, info=picker_info(config))
                     with gr.Row():
                         seed = gr.Number(0, label="Seed", precision=0, minimum=0)
                         randomize = gr.Checkbox(False, label="Random seed")
@@ -357,7 +361,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                 with gr.Step("1. Predict", id=1):
                     gr.Markdown("The last 40% of the steps start from an almost clean image. Which brick can "
                                 "you switch off there and change the picture least?")
-                    lesson_category = gr.Dropdown([NO_CLASS] + class_names(config), value=class_names(config)[0],
+                    lesson_category = gr.Dropdown([NO_CLASS] + class_choices(config), value=class_choices(config)[0],
                                                   label="Category")
                     guess = gr.Radio(names, value=names[-1], label="My guess")
                     lock = gr.Button("Lock in my guess and run", variant="primary", elem_id="lesson-run")

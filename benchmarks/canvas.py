@@ -7,7 +7,7 @@ Seam score: the mean absolute jump between neighbouring pixels across tile borde
 of the training size), divided by the same statistic between neighbours inside tiles; 1.0
 means this statistic cannot see the seams. Cost: wall time, FLOPs and peak resident memory
 (each size in a fresh process) against canvas area, with the fitted growth exponent
-(time ~ area^k). Crop accuracy: the emoji classifier on every training-size crop, against
+(time ~ area^k). Crop accuracy: the emoji judge on every training-size crop, against
 its accuracy on as many single training-size images. Seams and crop accuracy are measured for
 each coordinate mode asked for; the cost does not depend on it.
 """
@@ -34,7 +34,7 @@ from lego.canvas import COORDS, Canvas  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.flops import schedule_cost  # noqa: E402
 from lego.images import grid, to_uint8  # noqa: E402
-from lego.metrics import CLASSIFIER_DIR, load_classifier, predict, to_tensor  # noqa: E402
+from lego.judge import JUDGE_DIR, load_judge, predict, to_tensor  # noqa: E402
 from lego.sampler import SamplerSettings, sample  # noqa: E402
 from lego.schedule import BrickSchedule  # noqa: E402
 from memory import PeakRss  # noqa: E402
@@ -105,11 +105,11 @@ def main() -> None:
     torch.set_grad_enabled(False)
     model = load_checkpoint(args.checkpoint)
     tile = model.config.image_size
-    classifier = load_classifier(CLASSIFIER_DIR)
+    judge = load_judge(JUDGE_DIR)
     settings = SamplerSettings(steps=args.steps, guidance=2.0)
 
     def category_accuracy(images: np.ndarray) -> float:
-        predicted = predict(classifier, to_tensor(crops(images, tile)))
+        predicted = predict(judge, to_tensor(crops(images, tile)))[:, 0]  # the category level
         return round(float((predicted == args.class_index).float().mean()), 3)
 
     singles = args.seeds * 9  # as many training-size images as there are crops of the 192x192 canvases

@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.data import load  # noqa: E402
 from lego.flops import schedule_cost  # noqa: E402
-from lego.metrics import CLASSIFIER_DIR, evaluate, load_classifier  # noqa: E402
+from lego.judge import JUDGE_DIR, load_judge  # noqa: E402
+from lego.metrics import evaluate  # noqa: E402
 from lego import results  # noqa: E402
 from lego.results import fingerprint, schedule_figure  # noqa: E402
 from lego.sampler import SamplerSettings  # noqa: E402
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     parser.add_argument("--data", default="data/emoji64.npz")
-    parser.add_argument("--classifier", default=str(CLASSIFIER_DIR))
+    parser.add_argument("--judge", default=str(JUDGE_DIR))
     parser.add_argument("--per-class", type=int, default=10)
     parser.add_argument("--seed-sets", type=int, default=2)
     parser.add_argument("--steps", type=int, default=18)
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     model = load_checkpoint(args.checkpoint)
-    classifier = load_classifier(args.classifier)
+    judge = load_judge(args.judge)
     data = load(args.data)
     rows: list[dict] = []
     report = {"what": __doc__.splitlines()[0], "command": "python benchmarks/schedules.py " + " ".join(
@@ -85,9 +86,9 @@ def main(argv: list[str] | None = None) -> None:
         "per_class": args.per_class, "guidance": args.guidance, "seed_sets": args.seed_sets, "rows": rows}
     sweep = points(model.config, args.steps, args.scope)
     if args.compile:  # compile (and any recompile for the batch shapes) before the first timed point
-        evaluate(model, classifier, data, sweep[0][2].to_json(), 2, 2, args.guidance, compiled=True)  # one batch
+        evaluate(model, judge, data, sweep[0][2].to_json(), 2, 2, args.guidance, compiled=True)  # one batch
     for family, label, schedule, steps in sweep:
-        runs = [evaluate(model, classifier, data, schedule.to_json(), args.per_class, steps, args.guidance,
+        runs = [evaluate(model, judge, data, schedule.to_json(), args.per_class, steps, args.guidance,
                          seed=s * SEED_SET_OFFSET, compiled=args.compile) for s in range(args.seed_sets)]
         fds = [r["emoji_fd"] for r in runs]
         size = model.config.image_size

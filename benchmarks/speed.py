@@ -31,7 +31,8 @@ from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.compiled import warm_up  # noqa: E402
 from lego.data import load  # noqa: E402
 from lego.flops import evaluation_flops, schedule_cost  # noqa: E402
-from lego.metrics import CLASSIFIER_DIR, evaluate, load_classifier  # noqa: E402
+from lego.judge import JUDGE_DIR, load_judge  # noqa: E402
+from lego.metrics import evaluate  # noqa: E402
 from lego.precision import autocast, dtype_of, cpu_has_fast_bf16  # noqa: E402
 from lego.sampler import SamplerSettings, sample  # noqa: E402
 from memory import PeakRss  # noqa: E402
@@ -138,7 +139,7 @@ def solvers(model, precision: str, repeats: int, per_class: int, data_path: str 
     seeds = list(range(8))
     labels = [s % model.config.num_classes for s in seeds]
     reference = sample(model, seeds, labels, SamplerSettings(steps=100, guidance=2.0)).images
-    classifier = load_classifier(CLASSIFIER_DIR) if per_class else None
+    judge = load_judge(JUDGE_DIR) if per_class else None
     data = load(data_path) if per_class else None
     rows = []
     for method, steps in SOLVERS:
@@ -148,7 +149,7 @@ def solvers(model, precision: str, repeats: int, per_class: int, data_path: str 
                "rms_vs_heun100": round(float(((images - reference) ** 2).mean().sqrt()), 4),
                "seconds": default_request(model, precision, repeats, settings, compiled=True, limit=1.0)["seconds"]}
         if per_class:
-            result = evaluate(model, classifier, data, "all", per_class, steps, 2.0, method=method)
+            result = evaluate(model, judge, data, "all", per_class, steps, 2.0, method=method)
             row.update(emoji_fd=result["emoji_fd"], emoji_fd_floor=result["emoji_fd_floor"],
                        category_accuracy=result["category_accuracy"], samples=result["samples"])
         rows.append(row)

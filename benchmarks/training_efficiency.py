@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 from lego.config import ARCHITECTURES  # noqa: E402
 from lego.data import load  # noqa: E402
 from lego.flops import evaluation_flops  # noqa: E402
-from lego.metrics import CLASSIFIER_DIR, evaluate, load_classifier  # noqa: E402
+from lego.judge import JUDGE_DIR, load_judge  # noqa: E402
+from lego.metrics import evaluate  # noqa: E402
 from lego import results  # noqa: E402
 from lego.results import training_figure  # noqa: E402
 from lego.train import Trainer, TrainSettings  # noqa: E402
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="assets/benchmarks/training_efficiency.json")
     args = parser.parse_args(argv)
 
-    classifier = load_classifier(CLASSIFIER_DIR)
+    judge = load_judge(JUDGE_DIR)
     data = load(args.data)
     runs = [("lego", args.lego, 0.5), ("lego, no brick dropout", args.lego, 0.0), ("dit", args.dit, 0.0)]
     milestones = [round(args.images * (k + 1) / args.milestones) for k in range(args.milestones)]
@@ -69,12 +70,12 @@ def main(argv: list[str] | None = None) -> None:
             start = time.perf_counter()
             trainer.fit(images, save_minutes=float("inf"), quiet=True)
             seconds += time.perf_counter() - start
-            result = evaluate(trainer.ema, classifier, data, "all", args.per_class, seed=0)
+            result = evaluate(trainer.ema, judge, data, "all", args.per_class, seed=0)
             point = {"images": trainer.progress.images, "train_seconds": round(seconds, 2),
                      "emoji_fd": result["emoji_fd"], "category_accuracy": result["category_accuracy"]}
             run["points"].append(point)
             print(json.dumps({"run": name, **point}), flush=True)
-        again = evaluate(trainer.ema, classifier, data, "all", args.per_class, seed=SECOND_SEED_SET)
+        again = evaluate(trainer.ema, judge, data, "all", args.per_class, seed=SECOND_SEED_SET)
         run["final_emoji_fd_sets"] = [run["points"][-1]["emoji_fd"], again["emoji_fd"]]
         run["final_emoji_fd_spread"] = round(abs(again["emoji_fd"] - run["points"][-1]["emoji_fd"]), 3)
         run["emoji_fd_floor"] = result["emoji_fd_floor"]

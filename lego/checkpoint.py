@@ -61,7 +61,7 @@ def card_fields(config: LegoConfig, dtype: str, extra: dict | None = None) -> di
         "image_size": config.image_size,
         "hidden_size": config.hidden_size,
         "num_heads": config.num_heads,
-        "classes": ", ".join(config.class_names) or f"{config.num_classes} classes",
+        "classes": class_summary(config),
         "dtype": dtype,
         "training": "",
         "credits": "",
@@ -122,3 +122,14 @@ def load_checkpoint(source: str | Path, device: str | torch.device = "cpu",
         detail = " ".join(line.strip() for line in first[:3])
         raise CheckpointError(f"{weights} does not match {directory / CONFIG_FILE}: {detail}") from None
     return model.float().eval()
+
+
+def class_summary(config: LegoConfig) -> str:
+    """The label levels for a model card: names where they are few, counts where they are many."""
+    space = config.label_space()
+    if space.depth == 1:
+        return ", ".join(config.class_names) or f"{config.num_classes} classes"
+    top = ", ".join(space.names[:space.sizes[0]])
+    return (f"{top}; then " + ", ".join(f"{n:,} {space.level_name(k)} classes" for k, n in enumerate(space.sizes)
+                                         if k > 0) + " (conditioning on any level, or none)")
+

@@ -38,17 +38,10 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def parse_class(text: str | None, config: LegoConfig) -> int | None:
+    """A picker entry, a class name or an index (the app's choices); None or 'none': no class."""
     if text is None or text.lower() == "none":
         return None
-    if text.isdigit():
-        index = int(text)
-        if index < config.num_classes:
-            return index
-    lowered = [n.lower() for n in config.class_names]
-    if text.lower() in lowered:
-        return lowered.index(text.lower())
-    names = ", ".join(config.class_names) or f"0..{config.num_classes - 1}"
-    raise ValueError(f"unknown class {text!r}; choose one of: {names} (or none)")
+    return config.label_space().resolve(text)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -72,8 +65,7 @@ def _generate(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     grid(to_pil(result.images)).save(out)
     report = {
-        "out": str(out), "seeds": seeds, "class": None if label is None else config.class_names[label]
-        if config.class_names else label, "size": f"{width}x{height}", "canvas": asdict(canvas),
+        "out": str(out), "seeds": seeds, "class": None if label is None else config.label_space().describe(label), "size": f"{width}x{height}", "canvas": asdict(canvas),
         "schedule": schedule.to_dict(),
         "steps": settings.steps, "sampler": settings.method, "guidance": settings.guidance,
         "precision": result.precision, "seconds": round(result.seconds, 3), "flops": cost.total,

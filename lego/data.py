@@ -87,7 +87,7 @@ class Style:
 
     @property
     def credit(self) -> str:
-        return f"{self.name}: emoji art (c) {self.author}, {self.licence} (npm {self.package}@{self.version})"
+        return f"{self.name}: art (c) {self.author}, {self.licence} (npm {self.package}@{self.version})"
 
 
 def tarball_name(package: str, version: str) -> str:
@@ -223,7 +223,11 @@ def label_space(entries: list[dict], used: set[int]) -> tuple[LabelSpace, dict[i
     emoji = sorted(used, key=lambda i: (EMOJI_CATEGORIES.index(entries[i]["category"]),
                                         subcategories.index((entries[i]["category"], entries[i]["subcategory"])), i))
     n_cat, n_sub = len(EMOJI_CATEGORIES), len(subcategories)
-    names = list(EMOJI_CATEGORIES) + [s for _, s in subcategories] + [emoji_name(entries[i]) for i in emoji]
+    emoji_names: list[str] = []
+    for i in emoji:  # two emoji with one Unicode name ('man in tuxedo') are told apart by their short names
+        name = emoji_name(entries[i])
+        emoji_names.append(f"{name} ({entries[i]['short_name']})" if name in emoji_names else name)
+    names = list(EMOJI_CATEGORIES) + [s for _, s in subcategories] + emoji_names
     parents = ([-1] * n_cat + [EMOJI_CATEGORIES.index(c) for c, _ in subcategories]
                + [n_cat + subcategories.index((entries[i]["category"], entries[i]["subcategory"])) for i in emoji])
     space = LabelSpace(tuple(names), (n_cat, n_sub, len(emoji)), tuple(parents))
@@ -238,7 +242,8 @@ def emoji_name(entry: dict) -> str:
         return "flag: " + name[:-5]
     short = (entry.get("short_name") or "").replace("_", " ").strip()
     name = name.lower()
-    return f"{name} ({short})" if short and short.lower() not in name else name
+    known = all(re.sub(r"\d+$", "", word) in name for word in short.lower().split())
+    return f"{name} ({short})" if short and not known else name
 
 
 def build(out: Path, cache: Path, size: int = IMAGE_SIZE, styles: tuple = STYLES, progress: bool = True) -> dict:

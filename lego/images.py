@@ -28,3 +28,22 @@ def grid(images: list[Image.Image], columns: int | None = None, pad: int = 2) ->
     for i, im in enumerate(images):
         sheet.paste(im, ((i % columns) * (w + pad), (i // columns) * (h + pad)))
     return sheet
+
+
+def captioned_grid(images: list[Image.Image], captions: list[str], columns: int, scale: int = 2) -> Image.Image:
+    """``grid`` with each picture enlarged ``scale`` times (crisp pixels) over a one-line caption."""
+    from PIL import ImageDraw
+
+    w, h = images[0].size
+    cell_w, line = w * scale, 12
+    cells = []
+    for image, caption in zip(images, captions):
+        cell = Image.new("RGB", (cell_w, h * scale + line + 2), "white")
+        cell.paste(image.resize((cell_w, h * scale), Image.Resampling.NEAREST), (0, 0))
+        draw = ImageDraw.Draw(cell)
+        text = caption
+        while len(text) > 1 and draw.textlength(text) > cell_w - 2:
+            text = text[:-2] + "…"
+        draw.text((1, h * scale + 1), text, fill="black")
+        cells.append(cell)
+    return grid(cells, columns=columns, pad=4)

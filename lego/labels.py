@@ -12,6 +12,7 @@ A single index stands for itself and every level above it: picking "cat face" co
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -106,7 +107,13 @@ class LabelSpace:
         """Classes whose name contains every word of ``query``; exact and shorter names first."""
         words = query.lower().split()
         hits = [i for i, name in enumerate(self.names) if all(w in name.lower() for w in words)]
-        return sorted(hits, key=lambda i: (self.names[i].lower() != query.lower().strip(), len(self.names[i]), i))[:limit]
+
+        def rank(i: int) -> tuple:
+            name = self.names[i].lower()
+            starts = all(any(part.startswith(w) for part in re.split(r"[^a-z0-9]+", name)) for w in words)
+            return name != query.lower().strip(), not starts, len(name), i
+
+        return sorted(hits, key=rank)[:limit]
 
     def in_display_order(self) -> list[int]:
         """Every class grouped under its category: category, then each sub-category and its emoji."""
@@ -123,3 +130,29 @@ class LabelSpace:
         for top in range(self.sizes[0]):
             visit(top)
         return order
+
+    def members(self, top: int, level: int) -> list[int]:
+        """The classes of ``level`` that belong to the top-level class ``top`` (a category's emoji)."""
+        start = self.offset(level)
+        return [i for i in range(start, start + self.sizes[level]) if self.chain(i)[0] == top]
+
+    def choices(self) -> list[str]:
+        """The picker's entries, grouped under their categories: each class as ``describe`` gives it."""
+        return [self.describe(i) for i in self.in_display_order()]
+
+    def resolve(self, text: str) -> int:
+        """The class a picker entry, a class name (any case) or an index written as digits stands for."""
+        text = str(text).strip()
+        described = {self.describe(i): i for i in range(self.num_classes)}
+        if text in described:
+            return described[text]
+        if text.isdigit() and int(text) < self.num_classes:
+            return int(text)
+        named = [i for i, name in enumerate(self.names) if name.lower() == text.lower()]
+        if named:
+            return named[-1]  # the finest level: 'hotel' the emoji rather than the sub-category
+        hints = [self.describe(i) for i in self.search(text, limit=5)]
+        raise LabelError(f"unknown class {text!r}" + (f"; did you mean: {'; '.join(hints)}?" if hints else
+                                                      f"; the {self.level_name(0)} choices are: "
+                                                      f"{', '.join(self.names[:self.sizes[0]])}"))
+

@@ -29,6 +29,7 @@ from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, is_repo_id, load_ch
 from .config import LegoConfig
 from .flops import ScheduleCost, brick_flops, brick_layout, evaluation_flops, format_flops, schedule_cost
 from .images import to_uint8
+from .labels import LabelError
 from .model import Brick, LegoModel, parameter_counts
 from .precision import autocast, dtype_of, resolve_precision
 from .results import fingerprint
@@ -91,13 +92,24 @@ class Request:
         d = asdict(self)
         d["schedule"] = self.schedule.to_dict()
         d["canvas"] = asdict(self.canvas)
-        d["class"] = None if self.label is None else class_names(config)[self.label]
+        d["class"] = None if self.label is None else config.label_space().describe(self.label)
         d["seeds"] = self.seeds
         return d
 
 
-def class_names(config: LegoConfig) -> list[str]:
-    return list(config.class_names) or [f"class {i}" for i in range(config.num_classes)]
+def picker_info(config: LegoConfig) -> str:
+    """The class picker's one-line help, for the levels this model has."""
+    space = config.label_space()
+    if space.depth == 1:
+        return f"One of {space.num_classes} {space.level_name(0)} classes, or none (no label: guidance is off)."
+    counts = ", ".join(f"{n:,} {space.level_name(k)}" for k, n in enumerate(space.sizes))
+    return ("Type to search: an emoji ('cat face'), a sub-category ('animal-mammal') or a category "
+            f"('Animals & Nature'). {counts} classes.")
+
+
+def class_choices(config: LegoConfig) -> list[str]:
+    """What the class picker offers: every class, grouped under its category (see lego.labels)."""
+    return config.label_space().choices()
 
 
 def _number(name: str, value: object, integer: bool = False) -> float:
@@ -119,13 +131,13 @@ def parse_request(config: LegoConfig, class_name: str | None, seed: object, step
                   method: str, images: object, width: object, height: object,
                   schedule: BrickSchedule, canvas: Canvas | None = None) -> Request:
     """Turn raw UI/API values into a Request, or raise PlaygroundError saying what is wrong."""
-    names = class_names(config)
     if class_name in (None, "", NO_CLASS):
         label = None
-    elif class_name in names:
-        label = names.index(class_name)
     else:
-        raise PlaygroundError(f"unknown category {class_name!r}; choose one of: {', '.join(names)}")
+        try:
+            label = config.label_space().resolve(class_name)
+        except LabelError as exc:
+            raise PlaygroundError(str(exc)) from None
     seed = _number("seed", seed, integer=True)
     if not 0 <= seed <= MAX_SEED:
         raise PlaygroundError(f"seed must be from 0 to {MAX_SEED}, got {seed}")
@@ -369,7 +381,7 @@ def late_drop_lesson(model: LegoModel, label: int | None, seed: int, throughput:
                      cache: "RunCache | None" = None) -> tuple[np.ndarray, list[LessonRow]]:
     """The classroom experiment: every brick, then each brick in turn off for the last 40% of the steps."""
     config = model.config
-    name = None if label is None else class_names(config)[label]
+    name = None if label is None else config.label_space().describe(label)
 
     def one(schedule: BrickSchedule) -> RunRecord:
         request = parse_request(config, name, seed, 18, 2.0, "heun", 1, config.image_size, config.image_size,
@@ -480,7 +492,7 @@ def shipped_checkpoints(like: LegoConfig) -> list[tuple[str, str]]:
     for directory in sorted(DEFAULT_CHECKPOINT.parent.iterdir()):
         try:
             config = read_config(directory)
-        except CheckpointError:  # not a LEGO model (the emoji classifier), or not a checkpoint at all
+        except CheckpointError:  # not a LEGO model (the emoji judge), or not a checkpoint at all
             continue
         if config.num_bricks == like.num_bricks and config.size_unit == like.size_unit:
             out.append((directory.name, str(directory)))

@@ -34,13 +34,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def emoji_levels_model() -> LegoModel:
+    """A tiny random 64x64 model labelled at three levels, like the emoji data set (a few emoji)."""
+    from lego.config import EMOJI_CATEGORIES
+    from lego.labels import LabelSpace
+
+    subs = (("face-smiling", 0), ("animal-mammal", 2), ("animal-bird", 2), ("food-fruit", 3))
+    emoji = (("grinning face", 9), ("cat face", 10), ("black cat", 10), ("dog face", 10), ("eagle", 11),
+             ("red apple", 12))
+    space = LabelSpace(EMOJI_CATEGORIES + tuple(n for n, _ in subs) + tuple(n for n, _ in emoji),
+                       (9, len(subs), len(emoji)), (-1,) * 9 + tuple(p for _, p in subs) + tuple(p for _, p in emoji))
+    model = randomized("tiny-emoji")
+    levels = LegoModel(model.config.with_labels(space))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in levels.parameters():
+            p.normal_(0, 0.1)
+    return levels.eval()
+
+
 @contextlib.contextmanager
-def launched_app():
+def launched_app(model: LegoModel | None = None):
     """The real app on a free loopback port, serving a tiny random 64x64 emoji model."""
     import app
     from lego.playground import Limits
 
-    model = randomized("tiny-emoji")
+    model = model or randomized("tiny-emoji")
     demo = app.build_demo(model, limits=Limits(max_gflops=150, max_pixels=256 * 256, max_side=512), precision="fp32")
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)

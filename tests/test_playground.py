@@ -33,7 +33,7 @@ def req(**kw):
     ({"height": -64}, "multiple of 64"),
     ({"images": 0}, "number of images must be from 1"),
     ({"method": "ddim"}, "sampler must be one of"),
-    ({"class_name": "Dragons"}, "unknown category 'Dragons'"),
+    ({"class_name": "Dragons"}, "unknown class 'Dragons'"),
     ({"schedule": BrickSchedule(((), (), ((0.0, 0.5),)))}, "no brick is on at step"),
     ({"schedule": BrickSchedule.all_on(5)}, "describes 5 bricks but the model has 3"),
 ])

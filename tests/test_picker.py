@@ -1,0 +1,71 @@
+"""The class picker of a model labelled at three levels, through the real app: the API and a real browser."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+from playwright.sync_api import sync_playwright
+
+from conftest import emoji_levels_model, launched_app
+from test_app import generate_args
+from test_browser import ARGS, CHROMIUM
+
+CAT = "cat face (Animals & Nature / animal-mammal)"
+
+
+@pytest.fixture(scope="module")
+def served():
+    with launched_app(emoji_levels_model()) as (model, url):
+        client = Client(url, verbose=False)
+        yield model, client, url
+        client.close()
+
+
+def report_of(outputs) -> dict:
+    files = outputs[5]
+    return json.loads(open([f for f in files if f.endswith(".json")][0]).read())
+
+
+@pytest.mark.parametrize("choice, expected", [
+    (CAT, CAT),
+    ("animal-mammal (Animals & Nature)", "animal-mammal (Animals & Nature)"),
+    ("Animals & Nature", "Animals & Nature"),
+    ("(no class)", None),
+])
+def test_every_level_and_none_generate_through_the_api(served, choice, expected):
+    _, client, _ = served
+    outputs = client.predict(*generate_args(category=choice, steps=2, previews=False), api_name="/generate")
+    assert report_of(outputs)["request"]["class"] == expected
+
+
+def test_api_refuses_a_class_the_model_does_not_have(served):
+    from gradio_client.exceptions import AppError
+
+    _, client, _ = served
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict(*generate_args(category="dragon", steps=2, previews=False), api_name="/generate")
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+def test_typing_part_of_a_name_finds_the_emoji_and_generates_it(served, tmp_path):
+    _, _, url = served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.goto(url)
+        page.wait_for_selector("#generate", timeout=30_000)
+        picker = page.get_by_label("What to draw")
+        picker.click()
+        picker.fill("cat")
+        options = page.get_by_role("option")
+        page.wait_for_function("document.querySelectorAll('[role=option]').length == 2", timeout=10_000)
+        assert sorted(options.all_inner_texts()) == ["black cat (Animals & Nature / animal-mammal)", CAT]
+        page.get_by_role("option", name=CAT).click()
+        page.click("#generate")
+        page.wait_for_selector("#gallery img", timeout=60_000)
+        page.wait_for_function("document.querySelector('#status').innerText.includes('seed')", timeout=30_000)
+        assert picker.input_value() == CAT
+        page.screenshot(path=str(tmp_path / "picker.png"))
+        browser.close()
