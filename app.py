@@ -158,14 +158,16 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         status = f"seed **{req.seed}** · {est.summary()}"
         record = s.cache.get(req, s.precision, need_frames=True)
         replay = record is not None
+        # until this run finishes, Look inside has no run of this request to replay
+        yield (gr.skip(), f"starting · {status}", *[gr.skip()] * 4, None, req.seed)
         try:
             for item in [] if replay else run(s.model, req, est, s.precision):
                 if isinstance(item, StepInfo):
                     progress((item.step + 1, item.steps), desc="sampling", unit="steps")
-                    if previews and ((item.step + 1) % max(1, int(preview_every)) == 0):
-                        preview = [Image.fromarray(a) for a in to_uint8(item.denoised)]
-                        yield (preview, f"step {item.step + 1}/{item.steps} · {status}", *[gr.skip()] * 5,
-                               req.seed)
+                    # a yield every step, previews or not: Stop takes effect at a yield, so within one step
+                    show = previews and (item.step + 1) % max(1, int(preview_every)) == 0
+                    preview = [Image.fromarray(a) for a in to_uint8(item.denoised)] if show else gr.skip()
+                    yield (preview, f"step {item.step + 1}/{item.steps} · {status}", *[gr.skip()] * 5, req.seed)
                 else:
                     record = item
                     s.cache.put(record)
@@ -326,7 +328,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                     estimate_md = gr.Markdown(elem_id="estimate")
                     with gr.Row():
                         go_btn = gr.Button("Generate", variant="primary", elem_id="generate")
-                        stop_btn = gr.Button("Stop", variant="stop")
+                        stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
             status = gr.Markdown(elem_id="status")
             with gr.Row():
                 gallery = gr.Gallery(label="Images", format="png", columns=4, height=300, elem_id="gallery")
@@ -410,12 +412,21 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
             [gallery, status, flops_plot, time_plot, heatmap, files, record_state, seed],
             api_name="generate", trigger_mode="once", concurrency_limit=1)
         def after_run(key, record, brick):
-            last = len(record.frames) if record is not None and record.frames else 1
-            return gr.update(maximum=last, value=last), *inside(key, record, last, brick)
+            if record is None or not record.frames:  # stopped or refused: the slider keeps a valid range
+                return gr.update(), *inside(key, None, 1, brick)
+            last = len(record.frames)
+            return gr.update(maximum=max(last, 2), value=last, interactive=last > 1), *inside(key, record, last, brick)
+
+        def stopped(status_text):
+            """The status after Stop: where the run was, if one was running."""
+            if status_text.startswith(("step ", "starting")):
+                where = status_text.split(" · ")[0]
+                return f"⏹ Stopped at {where}: no image was finished. Press Generate to run again."
+            return gr.skip()
 
         gen_event.then(after_run, [model_key, record_state, brick_pick],
                        [step_slider, inside_gallery, overlay, inside_md], queue=False)
-        stop_btn.click(None, None, None, cancels=[gen_event], queue=False)
+        stop_btn.click(stopped, status, status, cancels=[gen_event], queue=False)
         compare_btn.click(compare, [model_key, category, seed, steps, guidance, sampler, *size, num_ranges,
                                     schedule_json, *cells],
                           [slider, diff_img, base_img, totals_plot, compare_md], api_name="compare",

@@ -65,7 +65,8 @@ def _generate(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     grid(to_pil(result.images)).save(out)
     report = {
-        "out": str(out), "seeds": seeds, "class": None if label is None else config.label_space().describe(label), "size": f"{width}x{height}", "canvas": asdict(canvas),
+        "out": str(out), "seeds": seeds, "class": None if label is None else config.label_space().describe(label),
+        "size": f"{width}x{height}", "canvas": asdict(canvas),
         "schedule": schedule.to_dict(),
         "steps": settings.steps, "sampler": settings.method, "guidance": settings.guidance,
         "precision": result.precision, "seconds": round(result.seconds, 3), "flops": cost.total,

@@ -183,6 +183,12 @@ ARCHITECTURES: dict[str, LegoConfig] = {
         bricks=(BrickConfig(8, 4, 1), BrickConfig(16, 8, 1), BrickConfig(64, 16, 1)),
         class_names=EMOJI_CATEGORIES,
     ),
+    # A 32x32 stack for label and data comparisons on a CPU (benchmarks/labels_cpu.py).
+    "calib-32": LegoConfig(
+        image_size=32, num_classes=len(EMOJI_CATEGORIES), hidden_size=128, num_heads=2,
+        bricks=(BrickConfig(4, 2, 1), BrickConfig(8, 2, 1), BrickConfig(32, 4, 2)),
+        class_names=EMOJI_CATEGORIES,
+    ),
     # Tiny stacks for tests: progressive growth, progressive refinement and U-shaped.
     "tiny-pg": LegoConfig(
         image_size=16, num_classes=3, hidden_size=32, num_heads=2,

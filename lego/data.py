@@ -267,8 +267,8 @@ def build(out: Path, cache: Path, size: int = IMAGE_SIZE, styles: tuple = STYLES
     for s_index, style in enumerate(used_styles):
         for icon, entry in matches[style.name].items():
             body = style.icons[icon]
-            svg = svg_document(body["body"], body.get("left", 0), body.get("top", 0),
-                               body.get("width", style.default_size[0]), body.get("height", style.default_size[1]), size)
+            width, height = body.get("width", style.default_size[0]), body.get("height", style.default_size[1])
+            svg = svg_document(body["body"], body.get("left", 0), body.get("top", 0), width, height, size)
             try:
                 images.append(render_svg(svg, size))
             except RenderError as exc:
@@ -334,22 +334,41 @@ class EmojiData:
     images: np.ndarray  # (N, H, W, 3) uint8
     labels: np.ndarray  # (N, 3): category, sub-category, emoji, as indices into the label space (-1: none)
     held_out: np.ndarray  # (N,) bool
-    style: np.ndarray  # (N,) index into the manifest's styles
+    style: np.ndarray  # (N,) index into style_names
     space: LabelSpace
+    style_names: tuple[str, ...] = ()
 
     @property
     def categories(self) -> np.ndarray:
         return self.labels[:, 0]
 
     def subset(self, keep: np.ndarray) -> "EmojiData":
-        return EmojiData(self.images[keep], self.labels[keep], self.held_out[keep], self.style[keep], self.space)
+        return EmojiData(self.images[keep], self.labels[keep], self.held_out[keep], self.style[keep], self.space,
+                         self.style_names)
+
+    def restricted(self, styles: list[str] | None = None, levels: int | None = None) -> "EmojiData":
+        """Only the images of ``styles``, labelled on the top ``levels`` levels only (for comparisons:
+        fewer styles and coarser labels, as the first bundled model had)."""
+        data = self
+        if styles:
+            unknown = set(styles) - set(self.style_names)
+            if unknown:
+                raise DataError(f"no style {', '.join(sorted(unknown))} in this data set; it has "
+                                f"{', '.join(self.style_names)}")
+            data = self.subset(np.isin(self.style, [self.style_names.index(s) for s in styles]))
+        if levels and levels < self.space.depth:
+            kept = self.space.offset(levels)
+            space = LabelSpace(self.space.names[:kept], self.space.sizes[:levels], self.space.parents[:kept])
+            labels = data.labels[:, :levels]
+            data = EmojiData(data.images, labels, data.held_out, data.style, space, data.style_names)
+        return data
 
     def split(self, evaluation: bool) -> "EmojiData":
         return self.subset(self.held_out if evaluation else ~self.held_out)
 
     def class_weights(self) -> np.ndarray:
         """Per-image sampling weight: every category equally often, and within it every emoji."""
-        emoji = self.labels[:, 2]
+        emoji = self.labels[:, -1]  # the finest level
         per_emoji = np.unique(emoji, return_inverse=True, return_counts=True)
         images_of_emoji = per_emoji[2][per_emoji[1]].astype(np.float64)
         emoji_per_category = np.array([len(np.unique(emoji[self.categories == c])) for c in range(self.space.sizes[0])])
@@ -365,8 +384,10 @@ def load(path: str | Path) -> EmojiData:
     if "label_space" not in manifest:
         raise DataError(f"{path} is a data set of an older format: rebuild it with python -m lego.data build")
     space = LabelSpace(*(tuple(manifest["label_space"][k]) for k in ("names", "sizes", "parents")))
+    styles = tuple(s["name"] for s in manifest["styles"])
     with np.load(path, allow_pickle=False) as f:
-        return EmojiData(f["images"], f["labels"].astype(np.int64), f["held_out"], f["style"].astype(np.int64), space)
+        return EmojiData(f["images"], f["labels"].astype(np.int64), f["held_out"], f["style"].astype(np.int64), space,
+                         styles)
 
 
 def summary(path: Path) -> dict:

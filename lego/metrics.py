@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint
 from .data import HELD_OUT_STYLE, EmojiData, credits, load, read_manifest
@@ -35,6 +36,7 @@ from .schedule import load_schedule
 
 # Copies closer than this (RMS over [0, 1] pixels) to a training image are flagged as memorised.
 COPY_THRESHOLD = 0.04
+JUDGE_SIZE = 64
 LEVEL_NAMES = ("category", "subcategory", "emoji")
 
 
@@ -58,6 +60,13 @@ def nearest_distances(generated: torch.Tensor, reference: torch.Tensor) -> torch
         d2 = (g.pow(2).sum(1, keepdim=True) - 2 * g @ r.T + r.pow(2).sum(1)).clamp(min=0)
         out.append(d2.min(dim=1).values)
     return (torch.stack(out).min(dim=0).values / g.shape[1]).sqrt().float()
+
+
+def judge_view(images: torch.Tensor) -> torch.Tensor:
+    """Images as the judge was trained to see them: 64x64 (smaller models' images are enlarged)."""
+    if images.shape[-2:] == (JUDGE_SIZE, JUDGE_SIZE):
+        return images
+    return F.interpolate(images, size=(JUDGE_SIZE, JUDGE_SIZE), mode="bilinear", align_corners=False)
 
 
 def balanced_sample(data: EmojiData, per_category: int, rng: np.random.Generator,
@@ -107,16 +116,16 @@ def evaluate(model, judge: EmojiJudge, data: EmojiData, schedule_spec: str = "al
     seconds = time.perf_counter() - start
     generated = torch.cat(chunks).clamp(-1, 1)
     n = len(generated)
-    judged = level_accuracy(predict(judge, generated), torch.tensor(targets), judge.space)
+    judged = level_accuracy(predict(judge, judge_view(generated)), torch.tensor(targets), judge.space)
 
     held, train = data.split(evaluation=True), data.split(evaluation=False)
     per = -(-n // len(np.unique(held.categories)))
     reference = balanced_sample(held, per, rng)[:n]
     same_style = balanced_sample(held, per, rng, exclude=reference)[:n]
     training_styles = balanced_sample(train, per, rng)[:n]
-    feats = {name: features(judge, to_tensor(d.images[idx])) for name, d, idx in
+    feats = {name: features(judge, judge_view(to_tensor(d.images[idx]))) for name, d, idx in
              (("reference", held, reference), ("same", held, same_style), ("training", train, training_styles))}
-    gen_feats = features(judge, generated)
+    gen_feats = features(judge, judge_view(generated))
     nearest = nearest_distances(generated, to_tensor(train.images))
     return {
         "schedule": schedule.to_dict(), "steps": steps, "sampler": method, "guidance": guidance,

@@ -18,6 +18,7 @@ from .config import LegoConfig
 Range = tuple[float, float]
 
 MAX_JSON_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 8  # a schedule nests 4 deep ({"bricks": [[[start, end]]]}); deeper input is refused unparsed
 MAX_RANGES_PER_BRICK = 64
 
 
@@ -100,6 +101,7 @@ class BrickSchedule:
     def from_json(cls, text: str, num_bricks: int) -> "BrickSchedule":
         if len(text.encode("utf-8", errors="replace")) > MAX_JSON_BYTES:
             raise ScheduleError(f"schedule JSON is larger than {MAX_JSON_BYTES // 1024} KiB")
+        check_nesting(text, MAX_JSON_DEPTH)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -235,6 +237,22 @@ def top_brick_break(config: LegoConfig, t_break: float) -> BrickSchedule:
 def drop_late(config: LegoConfig, brick: int, share: float = SKIP_SHARE) -> BrickSchedule:
     """Every brick on, except ``brick`` switched off for the last ``share`` of the steps."""
     return one_brick(config, brick, _until(1.0 - share), f"brick {brick} off for the last {share:.0%}")
+
+
+def check_nesting(text: str, limit: int) -> None:
+    """Refuse JSON nested deeper than ``limit`` before parsing it (deep nesting exhausts the parser's stack)."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                raise ScheduleError(f"schedule JSON is nested more than {limit} levels deep")
+        elif char in "]}":
+            depth -= 1
 
 
 def load_schedule(spec: str, config: LegoConfig) -> BrickSchedule:

@@ -44,7 +44,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .collage import CollageMaker, CollageStyle
 from .config import ARCHITECTURES, LegoConfig
 from .data import credits as data_credits
-from .data import load, provenance
+from .data import DataError, load, provenance
 from .images import grid, to_pil
 from .model import LegoModel
 from .precision import autocast, resolve_precision
@@ -77,6 +77,8 @@ class TrainSettings:
     collage_cell_min: int = 20  # pixels per collage cell (one emoji each), drawn per batch in this range
     collage_cell_max: int = 36
     init: str = ""  # checkpoint directory to start from: fine-tuning (the optimiser starts afresh)
+    styles: str = ""  # comma-separated styles to train on (default: every training style of the data)
+    label_levels: int = 0  # train on the top k label levels only (default: all the data has)
 
 
 @dataclass
@@ -123,7 +125,8 @@ class Trainer:
         self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.progress = progress or Progress()
         self.precision = resolve_precision(settings.precision, self.device)
-        data = load(settings.data).split(evaluation=False)
+        styles = [x for x in settings.styles.split(",") if x]
+        data = load(settings.data).split(evaluation=False).restricted(styles, settings.label_levels)
         config = ARCHITECTURES[settings.arch].with_labels(data.space)  # the data's label levels
         torch.manual_seed(settings.seed)  # the initial weights
         self.model = LegoModel(config).to(self.device)
@@ -471,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             trainer = Trainer.resume(args.run, given, device=device, rank=rank, world=world)
         else:
             trainer = Trainer(TrainSettings(**given), args.run, device=device, rank=rank, world=world)
-    except ValueError as exc:  # settings that cannot train: say why before any step
+    except (ValueError, DataError) as exc:  # settings that cannot train: say why before any step
         print(f"error: {exc}", file=sys.stderr)
         return 2
     trainer.fit(int(args.max_images), args.max_minutes, args.save_minutes, args.sample_every, quiet=args.quiet)

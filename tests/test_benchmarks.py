@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from lego.checkpoint import save_checkpoint
-from lego.data import build
 
 from conftest import randomized
-from test_data import FIXTURE
+from test_data import FIXTURE, FIXTURE_STYLES, build_fixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+import labels_cpu  # noqa: E402
 import schedules  # noqa: E402
 import speed  # noqa: E402
 import training_efficiency  # noqa: E402
@@ -21,7 +21,7 @@ import training_efficiency  # noqa: E402
 
 def test_schedule_sweep_writes_table_and_figure(tmp_path):
     save_checkpoint(randomized("tiny-emoji"), tmp_path / "ckpt")
-    build(tmp_path / "emoji.npz", FIXTURE)
+    build_fixture(tmp_path / "emoji.npz")
     out = tmp_path / "schedules.json"
     schedules.main(["--checkpoint", str(tmp_path / "ckpt"), "--data", str(tmp_path / "emoji.npz"), "--per-class", "1",
                     "--steps", "2", "--scope", "quick", "--out", str(out)])
@@ -37,7 +37,7 @@ def test_schedule_sweep_writes_table_and_figure(tmp_path):
 
 
 def test_training_efficiency_trains_three_runs_and_scores_each_milestone(tmp_path):
-    build(tmp_path / "emoji.npz", FIXTURE)
+    build_fixture(tmp_path / "emoji.npz")
     out = tmp_path / "training.json"
     training_efficiency.main(["--lego", "tiny-emoji", "--dit", "tiny-emoji", "--data", str(tmp_path / "emoji.npz"),
                               "--images", "64", "--milestones", "2", "--batch", "16", "--per-class", "1",
@@ -65,3 +65,20 @@ def test_speed_benchmark_reports_levers_limits_presets_and_solvers(tmp_path):
     assert report["large_canvas"]["compiled"]["seconds"] > 0
     evaluations = {(s["sampler"], s["steps"]): s["evaluations"] for s in report["solvers"]}
     assert evaluations[("heun", 18)] == 35 and evaluations[("dpm++2m", 12)] == 12
+
+
+def test_old_against_new_data_trains_both_and_scores_them_with_the_judge(tmp_path):
+    from lego.data import build
+
+    build(tmp_path / "emoji32.npz", FIXTURE, size=32, styles=FIXTURE_STYLES, progress=False)
+    out = tmp_path / "labels.json"
+    labels_cpu.main(["--data", str(tmp_path / "emoji32.npz"), "--old-styles", "noto", "--images", "64", "--batch",
+                     "16", "--per-category", "1", "--work", str(tmp_path / "runs"), "--sheets", str(tmp_path / "sheet"),
+                     "--out", str(out)])
+    runs = json.loads(out.read_text())["runs"]
+    assert runs["old"]["label_levels"] == [9] and runs["new"]["label_levels"] == [9, 6, 7]
+    assert runs["old"]["train_images"] == 5 and runs["new"]["train_images"] == 10  # noto + fxemoji, flag
+    assert set(runs["old"]["evaluations"]) == {"category"} and set(runs["new"]["evaluations"]) == {"category", "emoji"}
+    emoji = runs["new"]["evaluations"]["emoji"]
+    assert set(emoji["accuracy"]) == {"category", "subcategory", "emoji"} and emoji["emoji_fd"] > 0
+    assert (tmp_path / "sheet_old.png").is_file() and (tmp_path / "sheet_new.png").is_file()

@@ -41,3 +41,26 @@ def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
         assert box and box["width"] > 300 and box["height"] > 200
         browser.close()
     assert (tmp_path / "screenshot.png").stat().st_size > 10_000
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
+    with launched_app() as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        errors = []
+        page.on("response", lambda r: errors.append(r.url) if r.status >= 500 else None)
+        page.goto(url)
+        page.wait_for_selector("#generate", timeout=30_000)
+        page.get_by_label("Steps").first.fill("50")
+        page.get_by_label("Steps").first.press("Enter")
+        page.click("#generate")
+        page.wait_for_function("/^step \\d+\\/50/.test(document.querySelector('#status').innerText)", timeout=30_000)
+        page.click("#stop")
+        page.wait_for_function("document.querySelector('#status').innerText.includes('Stopped at step')",
+                               timeout=10_000)
+        page.wait_for_timeout(1500)  # the follow-up events (Look inside) have run
+        assert not errors and page.locator(".toast-body.error").count() == 0
+        page.get_by_role("tab", name="Look inside").click()
+        assert "Run **Generate** first" in page.inner_text("body") or "Run Generate first" in page.inner_text("body")
+        browser.close()

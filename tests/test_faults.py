@@ -93,3 +93,39 @@ def test_the_ui_offers_no_upload_and_does_not_share_by_default():
     assert uploads == []
     args = app.build_parser().parse_args([])
     assert args.share is False and args.host == "127.0.0.1"
+
+
+def test_stop_with_previews_off_ends_the_sampling_within_a_step():
+    with launched_app() as (model, url):
+        evaluations = []
+        hook = model.register_forward_hook(lambda *_: evaluations.append(time.perf_counter()))
+        client = Client(url, verbose=False)
+        job = client.submit("Flags", 1, False, 50, 2.0, "heun", 2, 256, 256, "tiles", 0, False, "repeat", False, 1, 5,
+                            "", ALL, ALL, ALL, api_name="/generate")
+        deadline = time.perf_counter() + 60
+        while len(job.outputs()) < 3 and time.perf_counter() < deadline:  # "starting", then step 1
+            time.sleep(0.02)
+        job.cancel()
+        stopped_at = time.perf_counter()
+        time.sleep(3)
+        hook.remove()
+        after = [t for t in evaluations if t > stopped_at]
+        assert len(evaluations) < 20 and len(after) <= 2  # Heun: two evaluations a step; 99 for the whole run
+        client.close()
+
+
+def test_deeply_nested_schedule_json_is_refused_with_a_message():
+    with launched_app() as (_, url):
+        client = Client(url, verbose=False)
+        for api in ("/generate", "/compare"):
+            args = ["Flags", 1, False, 2, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", False, 1, 5,
+                    "[" * 1000, ALL, ALL, ALL]
+            if api == "/compare":
+                args = args[:2] + args[3:6] + args[7:13] + args[15:]
+            try:
+                client.predict(*args, api_name=api)
+            except Exception as exc:  # noqa: BLE001 - the message is what matters
+                assert "nested more than 8 levels" in str(exc), str(exc)
+            else:
+                raise AssertionError(f"{api} accepted 1,000 nested brackets")
+        client.close()

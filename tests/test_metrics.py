@@ -3,11 +3,14 @@ import pytest
 import torch
 
 from lego.data import load
-from lego.metrics import (CLASSIFIER_DIR, evaluate, features, frechet_distance, load_classifier, nearest_distances,
-                          predict, to_tensor)
+from lego.judge import JUDGE_DIR, augment, features, level_accuracy, level_targets, load_judge, predict, to_tensor
+from lego.labels import LabelSpace
+from lego.metrics import balanced_sample, evaluate, frechet_distance, judge_view, nearest_distances
 
-from conftest import randomized
+from conftest import emoji_levels_model, randomized
 from test_data import build_fixture
+
+SPACE = LabelSpace(("A", "B", "a1", "b1", "x", "y", "z"), (2, 2, 3), (-1, -1, 0, 1, 2, 2, 3))
 
 
 @pytest.fixture(scope="module")
@@ -28,24 +31,68 @@ def test_frechet_distance_known_values():
     assert wide == pytest.approx(32, rel=0.05)
 
 
-def test_nearest_distance_finds_copies():
-    ref = torch.rand(10, 3, 8, 8) * 2 - 1
-    gen = torch.stack([ref[3], ref[7] * 0.5])
+def test_nearest_distance_finds_copies_across_reference_chunks():
+    ref = torch.rand(5000, 3, 4, 4) * 2 - 1
+    gen = torch.stack([ref[3], ref[4999], ref[7] * 0.5])
     d = nearest_distances(gen, ref)
-    assert d[0] == pytest.approx(0, abs=1e-6) and d[1] > 0.05
+    assert d[0] == pytest.approx(0, abs=1e-6) and d[1] == pytest.approx(0, abs=1e-6) and d[2] > 0.05
 
 
-def test_shipped_classifier_recognises_real_emoji(fixture_data):
-    classifier = load_classifier(CLASSIFIER_DIR)
-    images = to_tensor(fixture_data.images)
-    accuracy = (predict(classifier, images) == torch.from_numpy(fixture_data.labels)).float().mean()
-    assert accuracy > 0.6  # 9 classes: chance is 0.11
-    assert features(classifier, images).shape == (36, 128)
+def test_accuracy_per_level_counts_only_labelled_images():
+    labels = torch.tensor([[0, 2, 4], [0, 2, 5], [1, 3, 6], [1, 3, -1]])
+    predicted = torch.tensor([[0, 2, 4], [0, 2, 4], [0, 3, 6], [1, 2, 5]])
+    assert level_accuracy(predicted, labels, SPACE) == {"category": 0.75, "subcategory": 0.75, "emoji": 0.6667}
+    assert [t.tolist() for t in level_targets(labels, SPACE)] == [[0, 0, 1, 1], [0, 0, 1, 1], [0, 1, 2, -1]]
 
 
-def test_evaluate_reports_every_figure(fixture_data):
-    result = evaluate(randomized("tiny-emoji"), load_classifier(CLASSIFIER_DIR), fixture_data, "pg-recipe",
-                      per_class=1, steps=2, precision="fp32")
-    assert result["samples"] == 9 and result["schedule"]["name"] == "pg-recipe"
+def test_augmentation_keeps_shape_range_and_white_surroundings():
+    gen = torch.Generator().manual_seed(0)
+    white = torch.ones(16, 3, 64, 64)
+    out = augment(white, gen)
+    assert out.shape == white.shape and out.min() >= -1 and out.max() <= 1
+    assert out.mean() > 0.9  # a white image stays (nearly) white: the fill outside is white, not black
+    images = torch.rand(8, 3, 64, 64) * 2 - 1
+    a, b = augment(images, torch.Generator().manual_seed(1)), augment(images, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and not torch.equal(a, images)
+
+
+def test_balanced_sample_takes_the_same_number_of_every_category(fixture_data):
+    rng = np.random.default_rng(0)
+    picks = balanced_sample(fixture_data, 3, rng)
+    counts = np.bincount(fixture_data.categories[picks])
+    assert set(counts[counts > 0]) == {3} and (counts > 0).sum() == len(np.unique(fixture_data.categories))
+    others = balanced_sample(fixture_data, 1, rng, exclude=picks[:1])
+    assert picks[0] not in others or (fixture_data.categories == fixture_data.categories[picks[0]]).sum() == 1
+
+
+def test_the_judge_sees_every_model_size_at_its_own():
+    small = torch.zeros(2, 3, 32, 32)
+    assert judge_view(small).shape == (2, 3, 64, 64) and judge_view(torch.zeros(1, 3, 64, 64)).shape[-1] == 64
+
+
+def test_shipped_judge_names_real_emoji_of_the_held_out_style(fixture_data):
+    judge = load_judge(JUDGE_DIR)
+    held = fixture_data.split(evaluation=True)
+    known = held.labels[:, 2] >= 0
+    names = [fixture_data.space.names[i] for i in held.labels[known, 2]]
+    predicted = predict(judge, to_tensor(held.images[known]))
+    named = [judge.space.names[i] for i in predicted[:, 2]]
+    assert sum(a == b for a, b in zip(names, named)) >= len(names) // 2  # 1,904 emoji: chance is 0.05%
+    categories = [judge.space.names[i] for i in predicted[:, 0]]
+    assert sum(a == fixture_data.space.names[c] for a, c in zip(categories, held.labels[known, 0])) >= 5
+    assert features(judge, to_tensor(held.images)).shape == (len(held.images), 256)
+
+
+def test_evaluate_reports_every_figure_at_equal_sample_sizes(fixture_data):
+    judge = load_judge(JUDGE_DIR)
+    result = evaluate(randomized("tiny-emoji"), judge, fixture_data, "pg-recipe", per_category=1, steps=2,
+                      precision="fp32")
+    assert result["samples"] == 9 and result["schedule"]["name"] == "pg-recipe" and result["label_level"] == "category"
+    assert set(result["accuracy"]) == {"category"} and result["category_accuracy"] == result["accuracy"]["category"]
     assert result["emoji_fd"] > result["emoji_fd_floor"] > 0  # random weights are far from emoji
-    assert 0 <= result["category_accuracy"] <= 1 and result["copies"] == 0
+    assert result["emoji_fd_floor_training_styles"] > 0 and result["copies"] == 0
+    levels = evaluate(emoji_levels_model(), judge, fixture_data, per_category=2, steps=2, precision="fp32")
+    assert levels["label_level"] == "emoji" and set(levels["accuracy"]) == {"category", "subcategory", "emoji"}
+    assert set(levels["requests"]) <= {"grinning face", "cat face", "black cat", "dog face", "eagle", "red apple"}
+    with pytest.raises(ValueError, match="no emoji labels"):
+        evaluate(randomized("tiny-emoji"), judge, fixture_data, per_category=1, steps=2, level="emoji")

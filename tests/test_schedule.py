@@ -120,3 +120,14 @@ def test_one_brick_schedules_and_their_errors():
     assert top_brick_break(PG, 0.4).ranges == preset("pg-recipe", PG).ranges
     with pytest.raises(ScheduleError, match="unknown brick 3"):
         one_brick(PG, 3, (), "x")
+
+
+def test_deep_nesting_is_refused_before_parsing_but_brackets_in_strings_do_not_count():
+    from lego.schedule import MAX_JSON_DEPTH, check_nesting
+
+    with pytest.raises(ScheduleError, match=f"nested more than {MAX_JSON_DEPTH} levels"):
+        BrickSchedule.from_json("[" * 10_000, 3)
+    check_nesting('{"name": "[[[[[[[[[[[[ \\" [[[[[[[["}', 2)  # inside a string, escaped quote included
+    with pytest.raises(ScheduleError):
+        check_nesting('{"a": [[{"b": 1}]]}', 3)
+    check_nesting('{"a": [[{"b": 1}]]}', 4)
