@@ -331,7 +331,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                         stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
             status = gr.Markdown(elem_id="status")
             with gr.Row():
-                gallery = gr.Gallery(label="Images", format="png", columns=4, height=300, elem_id="gallery")
+                gallery = gr.Gallery(label="Images", format="png", columns=4, height=300, elem_id="gallery",
+                                     object_fit="contain")
                 files = gr.File(label="PNG and JSON report", file_count="multiple")
             with gr.Row():
                 flops_plot = gr.Plot(label="FLOPs per step", elem_id="flops-plot")
@@ -356,7 +357,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
             inside_md = gr.Markdown()
             with gr.Row():
                 inside_gallery = gr.Gallery(label="At this step", format="png", columns=5, height=260,
-                                            elem_id="inside-gallery")
+                                            object_fit="contain", elem_id="inside-gallery")
                 overlay = gr.Image(label="Regions (red) and patches (blue)", format="png", height=300)
         with gr.Tab("Lesson"):
             with gr.Walkthrough(selected=1) as tour:
@@ -444,6 +445,10 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
     return demo
 
 
+# Small images are enlarged with crisp pixels, never blurred (Gradio 6 takes CSS at launch).
+CSS = "img { image-rendering: pixelated; }"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="LEGO Playground")
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint directory or Hub repo id")
@@ -463,7 +468,7 @@ def main() -> None:
     except CheckpointError as exc:
         raise SystemExit(f"error: {exc}") from None
     demo = build_demo(model, precision=args.precision, compiled=args.compile)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, css=CSS)
 
 
 if __name__ == "__main__":

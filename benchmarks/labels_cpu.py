@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
             result = evaluate(trainer.ema, judge, data, per_category=args.per_category, level=level,
                               precision="fp32")
             if level == ("emoji" if space.depth == 3 else "category"):
-                contact_sheet(result, 8, Path(f"{args.sheets}_{name}.png"))
+                contact_sheet(result["_images"], result["requests"], result["_categories"], 8,
+                              Path(f"{args.sheets}_{name}.png"))
             result.pop("_images"), result.pop("_categories"), result.pop("requests")
             run["evaluations"][level] = result
             print(name, level, result["accuracy"], "FD", result["emoji_fd"], "floor", result["emoji_fd_floor"],

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from .checkpoint import load_checkpoint
 from .data import HELD_OUT_STYLE, EmojiData, credits, load, read_manifest
@@ -142,14 +143,23 @@ def evaluate(model, judge: EmojiJudge, data: EmojiData, schedule_spec: str = "al
     }
 
 
-def contact_sheet(result: dict, columns: int, path: Path) -> Path:
-    """One row per category: the first ``columns`` generated images of each, captioned with their request."""
-    images, names, categories = to_pil(result["_images"]), result["requests"], result["_categories"]
+def contact_sheet(images: torch.Tensor | np.ndarray, captions: list[str], categories: list[int], columns: int,
+                  path: Path) -> Path:
+    """One row per category: the first ``columns`` images of each, enlarged, captioned below."""
+    pictures = to_pil(images) if isinstance(images, torch.Tensor) else [Image.fromarray(a) for a in images]
     picked = [k for c in dict.fromkeys(categories) for k in [i for i, x in enumerate(categories) if x == c][:columns]]
-    sheet = captioned_grid([images[k] for k in picked], [names[k] for k in picked], columns=columns)
+    sheet = captioned_grid([pictures[k] for k in picked], [captions[k] for k in picked], columns=columns)
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
     return path
+
+
+def real_sheet(data: EmojiData, columns: int, path: Path, seed: int = 0) -> Path:
+    """The held-out style's own drawings, chosen as the evaluation chooses requests: the sheet to compare with."""
+    held = data.split(evaluation=True)
+    picks = balanced_sample(held, columns, np.random.default_rng(seed))
+    names = [held.space.names[e] if e >= 0 else "?" for e in held.labels[picks, -1]]
+    return contact_sheet(held.images[picks], names, list(held.categories[picks]), columns, path)
 
 
 def markdown(result: dict, judge_accuracy: dict | None, command: str) -> str:
@@ -189,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--sampler", choices=METHODS, default="heun")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--sheet", type=Path, help="write a contact sheet here: one row per category, 8 images each")
+    e.add_argument("--real-sheet", type=Path, help="write the same kind of sheet of real held-out drawings here")
     e.add_argument("--out", type=Path, help="write the JSON here too")
     args = parser.parse_args(argv)
     command = "python -m lego.metrics " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -210,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     result = evaluate(model, judge, data, args.schedule, args.per_category, args.steps, args.guidance, args.seed,
                       method=args.sampler, level=args.level)
     if args.sheet:
-        contact_sheet(result, 8, args.sheet)
+        contact_sheet(result["_images"], result["requests"], result["_categories"], 8, args.sheet)
+    if args.real_sheet:
+        real_sheet(data, 8, args.real_sheet)
     result.pop("_images"), result.pop("_categories")
     accuracy_file = args.judge / "metrics.json"
     judge_accuracy = json.loads(accuracy_file.read_text())["held_out_accuracy"] if accuracy_file.is_file() else None

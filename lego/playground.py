@@ -586,13 +586,18 @@ def compare(served: "Served", request: Request,
     fewer = matched_steps(config, request)
     variants = [("all bricks", request.steps, every), ("schedule", request.steps, request.schedule),
                 (f"all bricks, {fewer} steps", fewer, every)]
+    runs = [(label, replace(request, steps=steps, schedule=schedule, images=1)) for label, steps, schedule in variants]
+    estimates = [estimate(config, one, served.throughput) for _, one in runs]
+    total = sum(e.gflops for e in estimates)
+    if total > served.limits.max_gflops:  # one limit for everything the request will run
+        raise PlaygroundError(
+            f"this comparison runs three variants that need {total:,.0f} GFLOPs together, more than this machine "
+            f"serves per request ({served.limits.max_gflops:,.0f}); lower the size or the steps")
     records = []
-    for i, (label, steps, schedule) in enumerate(variants):
+    for i, ((label, one), est) in enumerate(zip(runs, estimates)):
         if on_run is not None:
             on_run(i, label)
-        one = replace(request, steps=steps, schedule=schedule, images=1)
-        records.append(run_to_end(served.model, one, estimate(config, one, served.throughput), served.precision,
-                                  cache=served.cache))
+        records.append(run_to_end(served.model, one, est, served.precision, cache=served.cache))
     return Comparison(*records)
 
 

@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--out", default="assets/screenshot.png")
     args = parser.parse_args()
     demo = app.build_demo(load_checkpoint(args.checkpoint))
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=args.port, quiet=True)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=args.port, quiet=True, css=app.CSS)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=ARGS)

@@ -129,3 +129,22 @@ def test_deeply_nested_schedule_json_is_refused_with_a_message():
             else:
                 raise AssertionError(f"{api} accepted 1,000 nested brackets")
         client.close()
+
+
+def test_compare_counts_all_three_variants_against_the_compute_limit():
+    from lego.playground import estimate, parse_request
+    from lego.schedule import BrickSchedule
+
+    with launched_app() as (model, url):  # the test app serves at most 150 GFLOPs per request
+        config, every = model.config, BrickSchedule.all_on(3)
+        one = estimate(config, parse_request(config, "Flags", 1, 50, 2.0, "heun", 1, 256, 256, every), 1.0).gflops
+        assert one < 150 < 3 * one  # alone it is served; the comparison's three variants together are not
+        client = Client(url, verbose=False)
+        try:
+            client.predict("Flags", 1, 50, 2.0, "heun", 256, 256, "tiles", 0, False, "repeat", 5, "", ALL, ALL, ALL,
+                           api_name="/compare")
+        except Exception as exc:  # noqa: BLE001 - the message is what matters
+            assert "three variants" in str(exc) and "more than this machine serves per request (150)" in str(exc)
+        else:
+            raise AssertionError("the comparison ran past the per-request limit")
+        client.close()
