@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import logging
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -28,7 +29,7 @@ from lego.model import LegoModel  # noqa: E402
 from lego.playground import (NO_CLASS, Limits, ModelRegistry, OutputFolder, PlaygroundError,  # noqa: E402
                              RunRecord, Served, brick_table, check_limits, class_choices, difference_map, estimate,
                              gpu_seconds, late_drop_lesson, lesson_verdict, parse_request, picker_info, random_seed,
-                             region_overlay, run, shipped_checkpoints)
+                             region_overlay, run, shipped_checkpoints, shown_source)
 from lego.playground import compare as run_comparison  # noqa: E402
 from lego.precision import default_device  # noqa: E402
 from lego.sampler import METHODS, StepInfo, sigma_steps  # noqa: E402
@@ -104,6 +105,19 @@ def results_tab(sweep: dict | None) -> None:
         gr.Plot(canvas)
 
 
+LOG = logging.getLogger("lego_playground")
+
+
+def refused(reason: object) -> gr.Error:
+    """A request refused for a reason the user can fix: one log line, a message, no traceback."""
+    LOG.info("refused: %s", reason)
+    return gr.Error(str(reason), print_exception=False)
+
+
+# Small images are enlarged with crisp pixels, never blurred (Gradio 6 takes CSS at launch).
+CSS = "img { image-rendering: pixelated; }"
+
+
 def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = "auto",
                queue_size: int = 20, cache_bytes: int = 8 * 2**20, compiled: bool = False) -> gr.Blocks:
     """The whole UI, built for ``model``. Each browser session may switch to another checkpoint
@@ -118,8 +132,11 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
     sweep = results.read("schedules.json")  # measured quality per schedule, shown beside the estimate
 
     def served(key: str | None) -> Served:
-        """The model this browser session chose (a gr.State holds its key)."""
-        return registry.get(key)
+        """The model this browser session chose (a gr.State holds its key); never silently another."""
+        try:
+            return registry.get(key)
+        except PlaygroundError as exc:
+            raise refused(exc) from None
 
     def parse(s: Served, category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride, shift,
               coords, num_ranges, schedule_json, cells):
@@ -134,7 +151,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
             est = estimate(s.config, request, s.throughput)
             check_limits(est, request, s.limits)
         except (PlaygroundError, ScheduleError, CanvasError) as exc:
-            raise gr.Error(str(exc)) from None
+            raise refused(exc) from None
         return request, est
 
     def estimate_text(key, category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
@@ -172,7 +189,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                     record = item
                     s.cache.put(record)
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise refused(exc) from None
         c = record.estimate.cost
         summary = (f"seed **{req.seed}** · {record.seconds:.2f} s measured ({record.precision})"
                    f"{', replayed from the cache' if replay else ''} · "
@@ -182,7 +199,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                charts.flops_per_step(c, s.names),
                charts.time_per_step(record.brick_seconds, record.step_seconds, s.names),
                charts.schedule_heatmap(record.mask, s.names, req.settings.sigmas()),
-               outputs.write(record, s.config), record, req.seed)
+               outputs.write(record, s), record, req.seed)
 
     def compare(key, category, seed, steps, guidance, sampler, width, height, canvas_mode, stride, shift, coords,
                 num_ranges, schedule_json, *cells, progress=gr.Progress()):
@@ -192,7 +209,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         try:
             result = run_comparison(s, req, lambda i, label: progress((i, 3), desc=f"running {label}", unit="runs"))
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise refused(exc) from None
         records = result.records
         plot = charts.totals(list(records), [r.estimate.gflops for r in records.values()],
                              [r.seconds for r in records.values()])
@@ -218,11 +235,11 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         try:
             label = None if category in (None, NO_CLASS) else s.config.label_space().resolve(category)
         except LabelError as exc:
-            raise gr.Error(str(exc)) from None
+            raise refused(exc) from None
         try:
             reference, rows = late_drop_lesson(s.model, label, 0, s.throughput, s.precision, s.cache)
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise refused(exc) from None
         k = s.names.index(guess) if guess in s.names else s.config.num_bricks - 1
         return ((Image.fromarray(reference), Image.fromarray(rows[k].image)), lesson_verdict(rows, k),
                 gr.Walkthrough(selected=3))
@@ -231,7 +248,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         try:
             grid = to_grid(preset(name, served(key).config), int(num_ranges))
         except ScheduleError as exc:
-            raise gr.Error(str(exc)) from None
+            raise refused(exc) from None
         return [gr.update(value=g) for g in grid]
 
     def relabel(num_ranges: int, steps: int, *cells):
@@ -249,20 +266,23 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
 
     def model_text(s: Served) -> str:
         c = s.config
-        return (f"**{s.key}**: training size {c.image_size}x{c.image_size}, {c.num_classes} classes, hidden size "
-                f"{c.hidden_size}, {c.num_heads} heads; {s.precision} on {next(s.model.parameters()).device.type}, "
+        levels = ", ".join(f"{n:,} {c.label_space().level_name(k)}" for k, n in enumerate(c.label_space().sizes))
+        return (f"**{shown_source(s.key)}**: training size {c.image_size}x{c.image_size}, classes: {levels}; hidden "
+                f"size {c.hidden_size}, {c.num_heads} heads; {s.precision} on {next(s.model.parameters()).device.type}, "
                 f"measured {s.throughput:.0f} GFLOP/s when loaded. Limits: {s.limits.max_pixels:,} pixels, "
                 f"{s.limits.max_gflops:,.0f} GFLOPs per request.\n\n" + bricks_text(s))
 
+    def fits_the_page(other) -> None:
+        if other.num_bricks != config.num_bricks or other.size_unit != unit:
+            raise PlaygroundError(f"that checkpoint has {other.num_bricks} bricks (canvas unit {other.size_unit}); "
+                                  f"this page is laid out for {config.num_bricks} (unit {unit}): start the app "
+                                  "with --checkpoint pointing at it to use it")
+
     def load_model(source: str):
         try:
-            s = registry.load(source)
+            s = registry.load(source, accept=fits_the_page)
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
-        if s.config.num_bricks != config.num_bricks or s.config.size_unit != unit:
-            raise gr.Error(f"{source} has {s.config.num_bricks} bricks (canvas unit {s.config.size_unit}); this "
-                           f"page is laid out for {config.num_bricks} (unit {unit}): start the app with "
-                           f"--checkpoint {source} to use it")
+            raise refused(exc) from None
         classes = [NO_CLASS] + class_choices(s.config)
         return (s.key, model_text(s), gr.update(choices=classes, value=classes[1]),
                 gr.update(choices=classes, value=classes[1]), gr.update(value=bricks_text(s)),
@@ -445,10 +465,6 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
     return demo
 
 
-# Small images are enlarged with crisp pixels, never blurred (Gradio 6 takes CSS at launch).
-CSS = "img { image-rendering: pixelated; }"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="LEGO Playground")
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint directory or Hub repo id")
@@ -463,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     args = build_parser().parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
         model = load_checkpoint(args.checkpoint, device=default_device())
     except CheckpointError as exc:

@@ -416,8 +416,8 @@ class OutputFolder:
                 shutil.rmtree(old, ignore_errors=True)
         return path
 
-    def write(self, record: "RunRecord", config: LegoConfig) -> list[str]:
-        """The run's PNGs and its JSON report."""
+    def write(self, record: "RunRecord", served: "Served") -> list[str]:
+        """The run's PNGs and its JSON report, which names the model and its weights' fingerprint."""
         folder = self.new_run()
         paths = []
         for seed, image in zip(record.request.seeds, record.images):
@@ -425,7 +425,9 @@ class OutputFolder:
             Image.fromarray(image).save(path)
             paths.append(str(path))
         report = folder / f"lego_seed{record.request.seed}_report.json"
-        report.write_text(json.dumps(record.report(config), indent=2))
+        content = {"model": {"checkpoint": shown_source(served.key), "fingerprint": served.fingerprint},
+                   **record.report(served.config)}
+        report.write_text(json.dumps(content, indent=2))
         return paths + [str(report)]
 
 
@@ -499,6 +501,17 @@ def shipped_checkpoints(like: LegoConfig) -> list[tuple[str, str]]:
     return out
 
 
+def shown_source(key: str) -> str:
+    """A checkpoint as users may see it: relative to the working folder, never a server's absolute path."""
+    path = Path(key)
+    if not path.is_absolute():
+        return key
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return path.name
+
+
 def checked_source(source: str) -> str:
     """A Hub repo id, or a directory inside an allowed folder; anything else is refused."""
     source = (source or "").strip()
@@ -526,13 +539,21 @@ class ModelRegistry:
         self._lock = threading.Lock()
 
     def get(self, key: str | None) -> Served:
+        """The session's model; never silently another one."""
+        if key in (None, self.default.key):
+            return self.default
         with self._lock:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
                 return self._loaded[key]
-        return self.default
+        raise PlaygroundError(f"the checkpoint {shown_source(key)} was unloaded to make room for other sessions' "
+                              f"models (this server keeps {self.keep} besides its own); load it again in the "
+                              "Model tab, or reload the page for the default model")
 
-    def load(self, source: str, device: torch.device | None = None) -> Served:
+    def load(self, source: str, device: torch.device | None = None,
+             accept: Callable[[LegoConfig], None] | None = None) -> Served:
+        """Load a checkpoint into a slot. ``accept`` may refuse its config (PlaygroundError) before it
+        takes a slot."""
         key = checked_source(source)
         with self._lock:
             if key == self.default.key or key in self._loaded:
@@ -541,6 +562,8 @@ class ModelRegistry:
             model = load_checkpoint(key, device=device or next(self.default.model.parameters()).device)
         except CheckpointError as exc:
             raise PlaygroundError(str(exc)) from None
+        if accept is not None:
+            accept(model.config)
         default = self.default
         served = Served.of(key, model, default.precision, default.limits, compiled=default.model.compiled)
         with self._lock:

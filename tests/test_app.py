@@ -41,7 +41,8 @@ def test_generate_streams_previews_and_returns_images_charts_report(served):
     model, client, _ = served
     job = client.submit(*generate_args(images=2, width=128, height=64, b2=[0, 1, 2]), api_name="/generate")
     outputs = list(job)
-    assert len(outputs) == 3 + 1  # previews at steps 2, 4, 6, then the result
+    previews = [o for o in outputs[:-1] if isinstance(o[0], list)]
+    assert len(previews) == 3 and len(outputs) == 1 + 6 + 1  # start, a status per step with previews at 2, 4, 6
     gallery, status, flops, times, heat, files, seed = outputs[-1]
     assert seed == 5 and "seed **5**" in status
     from PIL import Image
@@ -63,8 +64,10 @@ def test_generate_streams_previews_and_returns_images_charts_report(served):
 def test_previews_can_be_switched_off_and_seed_can_be_random(served):
     _, client, _ = served
     outputs = list(client.submit(*generate_args(previews=False, randomize=True, seed=0), api_name="/generate"))
-    assert len(outputs) == 1
-    assert outputs[0][-1] != 0 and f"seed **{outputs[0][-1]}**" in outputs[0][1]
+    # a status update at the start and after every step (Stop acts there), but no preview image
+    assert [o[1].split(" · ")[0] for o in outputs[:-1]] == ["starting"] + [f"step {i}/6" for i in range(1, 7)]
+    assert all(o[0] == {"__type__": "update"} for o in outputs[:-1]) and len(outputs[-1][0]) == 1
+    assert outputs[-1][-1] != 0 and f"seed **{outputs[-1][-1]}**" in outputs[-1][1]
 
 
 def test_a_repeated_request_is_replayed_from_the_cache(served):
@@ -214,9 +217,12 @@ def test_a_session_can_switch_checkpoints_and_others_keep_theirs(served, tmp_pat
 
     switcher = Client(url, verbose=False)
     info = switcher.predict(str(tmp_path / "other"), api_name="/load_model")[0]
-    assert str(tmp_path / "other") in info and "B2 global r64/p16" in info
-    after = open(switcher.predict(*args, api_name="/generate")[0][0]["image"], "rb").read()
+    assert "**other**" in info and str(tmp_path) not in info and "B2 global r64/p16" in info  # no server paths
+    outputs = switcher.predict(*args, api_name="/generate")
+    after = open(outputs[0][0]["image"], "rb").read()
     assert after != before  # other weights
+    report = json.loads(open([f for f in outputs[5] if f.endswith(".json")][0]).read())
+    assert report["model"]["checkpoint"] == "other" and len(report["model"]["fingerprint"]) == 16
     still = open(client.predict(*args, api_name="/generate")[0][0]["image"], "rb").read()
     assert still == before  # the first session kept its model
 

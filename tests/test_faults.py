@@ -148,3 +148,21 @@ def test_compare_counts_all_three_variants_against_the_compute_limit():
         else:
             raise AssertionError("the comparison ran past the per-request limit")
         client.close()
+
+
+def test_a_refused_request_logs_one_line_and_no_traceback(caplog, capfd):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="lego_playground")
+    with launched_app() as (_, url):
+        client = Client(url, verbose=False)
+        try:
+            client.predict("Flags", 1, False, 2, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", False, 1, 5,
+                           "{not json", ALL, ALL, ALL, api_name="/generate")
+        except Exception as exc:  # noqa: BLE001 - the message is what matters
+            assert "schedule is not valid JSON" in str(exc)
+        client.close()
+    printed = capfd.readouterr()
+    assert "Traceback" not in printed.err + printed.out
+    lines = [r.getMessage() for r in caplog.records if r.name == "lego_playground"]
+    assert len(lines) == 1 and lines[0].startswith("refused: schedule is not valid JSON")

@@ -136,8 +136,20 @@ def test_registry_loads_once_and_keeps_a_few(tmp_path, monkeypatch):
     assert registry.load(str(tmp_path / "m0")) is first
     registry.load(str(tmp_path / "m1"))
     registry.load(str(tmp_path / "m2"))
-    assert registry.get(first.key) is registry.default  # the oldest was dropped
-    assert registry.get("unknown") is registry.default
+    with pytest.raises(PlaygroundError, match="m0 was unloaded to make room"):  # never silently the default
+        registry.get(first.key)
+    with pytest.raises(PlaygroundError, match="load it again in the Model tab"):
+        registry.get("unknown")
+    assert registry.get(None) is registry.get("default") is registry.default
+    before = list(registry._loaded)
+
+    def refuse(config):
+        raise PlaygroundError("not for this page")
+
+    registry.load(str(tmp_path / "m1"))  # already loaded: no slot changes
+    with pytest.raises(PlaygroundError, match="not for this page"):
+        registry.load(str(tmp_path / "m0"), accept=refuse)
+    assert list(registry._loaded) == before  # a refused load takes no slot
     (tmp_path / "m1" / "model.safetensors").write_bytes(b"broken")
     registry2 = ModelRegistry(registry.default)
     with pytest.raises(PlaygroundError, match="corrupt"):
