@@ -26,7 +26,7 @@ from lego.flops import format_flops  # noqa: E402
 from lego.images import to_uint8  # noqa: E402
 from lego.labels import LabelError  # noqa: E402
 from lego.model import LegoModel  # noqa: E402
-from lego.playground import (NO_CLASS, Limits, ModelRegistry, OutputFolder, PlaygroundError,  # noqa: E402
+from lego.playground import (NO_CLASS, FrameBudget, Limits, ModelRegistry, OutputFolder, PlaygroundError,  # noqa: E402
                              RunRecord, Served, brick_table, check_limits, class_choices, difference_map, estimate,
                              gpu_seconds, late_drop_lesson, lesson_verdict, parse_request, picker_info, random_seed,
                              region_overlay, run, shipped_checkpoints, shown_source)
@@ -39,6 +39,7 @@ DEFAULT_RANGES = 5
 SAMPLER_LABELS = {"heun": "Heun (2 evaluations per step)", "euler": "Euler",
                   "dpm++2m": "DPM-Solver++ 2M (fast: try 12 steps)"}
 DEFAULT_KEY = "the model this app was started with"
+SESSION_SECONDS = 1800  # a session's last run is kept this long after it was made (API sessions too)
 NOTES = """
 **How to read this.** Every brick is a small transformer that only looks inside square *regions*.
 *Local* bricks (small regions) do **local-feature enrichment**: they sharpen edges and texture
@@ -129,6 +130,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
     names = first.names
     unit = config.size_unit
     outputs = OutputFolder()
+    frame_budget = FrameBudget()  # every session's Look-inside frames together
     sweep = results.read("schedules.json")  # measured quality per schedule, shown beside the estimate
 
     def served(key: str | None) -> Served:
@@ -188,6 +190,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                 else:
                     record = item
                     s.cache.put(record)
+                    frame_budget.admit(record)
         except PlaygroundError as exc:
             raise refused(exc) from None
         c = record.estimate.cost
@@ -268,7 +271,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         c = s.config
         levels = ", ".join(f"{n:,} {c.label_space().level_name(k)}" for k, n in enumerate(c.label_space().sizes))
         return (f"**{shown_source(s.key)}**: training size {c.image_size}x{c.image_size}, classes: {levels}; hidden "
-                f"size {c.hidden_size}, {c.num_heads} heads; {s.precision} on {next(s.model.parameters()).device.type}, "
+                f"size {c.hidden_size}, {c.num_heads} heads; {s.precision} on "
+                f"{next(s.model.parameters()).device.type}, "
                 f"measured {s.throughput:.0f} GFLOP/s when loaded. Limits: {s.limits.max_pixels:,} pixels, "
                 f"{s.limits.max_gflops:,.0f} GFLOPs per request.\n\n" + bricks_text(s))
 
@@ -293,7 +297,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         gr.Markdown("# LEGO Playground\nA diffusion model built from stackable, skippable **LEGO bricks** "
                     "(Zheng et al., ICLR 2024). Switch any brick off for any range of steps and see what it "
                     "saves and what it costs.")
-        record_state = gr.State(None)
+        record_state = gr.State(None, time_to_live=SESSION_SECONDS)  # a session's last run, for Look inside
         model_key = gr.State(DEFAULT_KEY)  # this session's model (see the Model tab)
         with gr.Tab("Generate"):
             with gr.Row():

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -330,6 +331,40 @@ def run_to_end(model: LegoModel, request: Request, estimate_: Estimate, precisio
     return record
 
 
+def frame_bytes(record: RunRecord) -> int:
+    return sum(f.noisy.nbytes + f.denoised.nbytes + sum(b.nbytes for b in f.bricks if b is not None)
+               for f in record.frames)
+
+
+class FrameBudget:
+    """Every session's stored steps (for Look inside) together stay under ``max_bytes``: past it, the
+    oldest runs lose their frames first (Look inside then asks for a new run), so memory is bounded
+    however many sessions there are. Runs that are gone (their session expired) are forgotten."""
+
+    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._runs: OrderedDict[int, tuple[weakref.ref, int]] = OrderedDict()
+        self._lock = threading.RLock()  # a run's weakref callback may fire while the lock is held
+
+    def admit(self, record: RunRecord) -> None:
+        key = id(record)
+        with self._lock:
+            self._runs[key] = (weakref.ref(record, lambda _, k=key: self._forget(k)), frame_bytes(record))
+            while self.used_bytes > self.max_bytes:
+                ref, _ = self._runs.popitem(last=False)[1]
+                if (oldest := ref()) is not None:
+                    oldest.frames = []
+
+    def _forget(self, key: int) -> None:
+        with self._lock:
+            self._runs.pop(key, None)
+
+    @property
+    def used_bytes(self) -> int:
+        with self._lock:
+            return sum(size for _, size in self._runs.values())
+
+
 class RunCache:
     """Finished runs by request, so that a class replaying the same preset gets it instantly.
 
@@ -344,9 +379,7 @@ class RunCache:
 
     @staticmethod
     def _size(record: RunRecord) -> int:
-        frames = sum(f.noisy.nbytes + f.denoised.nbytes + sum(b.nbytes for b in f.bricks if b is not None)
-                     for f in record.frames)
-        return frames + sum(i.nbytes for i in record.images)
+        return frame_bytes(record) + sum(i.nbytes for i in record.images)
 
     def get(self, request: Request, precision: str, need_frames: bool = False) -> RunRecord | None:
         with self._lock:

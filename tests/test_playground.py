@@ -178,3 +178,25 @@ def test_lesson_verdict_names_the_least_harmful_brick():
     assert lesson_verdict(rows, 1).startswith("You were right")
     assert lesson_verdict(rows, 2).startswith("Not this time: B1 changed the image least")
     assert "| B2 | 20% | 5.0 / 255 |" in lesson_verdict(rows, 0)
+
+
+def test_frame_budget_bounds_every_sessions_frames_together():
+    import gc
+
+    from lego.playground import FrameBudget, Served, frame_bytes, run_to_end
+
+    served = Served.of("tiny", randomized("tiny-emoji"), "fp32")
+    runs = []
+    for seed in range(3):
+        request = parse_request(served.config, "Flags", seed, 4, 2.0, "heun", 1, 64, 64,
+                                BrickSchedule.all_on(3))
+        runs.append(run_to_end(served.model, request, estimate(served.config, request, 1.0), "fp32", keep_frames=True))
+    size = frame_bytes(runs[0])
+    budget = FrameBudget(max_bytes=int(2.5 * size))
+    for record in runs:
+        budget.admit(record)
+    assert runs[0].frames == [] and runs[1].frames and runs[2].frames  # the oldest run gave its frames up
+    assert budget.used_bytes == 2 * size
+    del runs[2], record
+    gc.collect()
+    assert budget.used_bytes == size  # a run that is gone (its session expired) no longer counts
