@@ -115,8 +115,9 @@ def refused(reason: object) -> gr.Error:
     return gr.Error(str(reason), print_exception=False)
 
 
-# Small images are enlarged with crisp pixels, never blurred (Gradio 6 takes CSS at launch).
-CSS = "img { image-rendering: pixelated; }"
+# Options every launch of the app uses (Gradio 6 takes CSS at launch): small images are enlarged with
+# crisp pixels, never blurred; the app has no upload field, so uploads are refused past a token size.
+LAUNCH_OPTIONS = {"css": "img { image-rendering: pixelated; }", "max_file_size": "1kb"}
 
 
 def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = "auto",
@@ -489,7 +490,7 @@ def main() -> None:
     except CheckpointError as exc:
         raise SystemExit(f"error: {exc}") from None
     demo = build_demo(model, precision=args.precision, compiled=args.compile)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, css=CSS)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **LAUNCH_OPTIONS)
 
 
 if __name__ == "__main__":

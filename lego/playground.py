@@ -6,6 +6,7 @@ behaviour here is testable in plain Python.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -431,13 +432,14 @@ def late_drop_lesson(model: LegoModel, label: int | None, seed: int, throughput:
 
 
 class OutputFolder:
-    """Where the app writes downloadable files: one temporary root, oldest runs pruned."""
+    """Where the app writes downloadable files: one temporary root, oldest runs pruned, removed at exit."""
 
     def __init__(self, keep: int = 50) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="lego_playground_"))
         self.keep = keep
         self._count = 0
         self._lock = threading.Lock()
+        atexit.register(shutil.rmtree, self.root, ignore_errors=True)
 
     def new_run(self) -> Path:
         with self._lock:

@@ -27,7 +27,8 @@ def main() -> None:
     parser.add_argument("--out", default="assets/screenshot.png")
     args = parser.parse_args()
     demo = app.build_demo(load_checkpoint(args.checkpoint))
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=args.port, quiet=True, css=app.CSS)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=args.port, quiet=True,
+                **app.LAUNCH_OPTIONS)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=ARGS)

@@ -62,7 +62,8 @@ def launched_app(model: LegoModel | None = None):
     model = model or randomized("tiny-emoji")
     demo = app.build_demo(model, limits=Limits(max_gflops=150, max_pixels=256 * 256, max_side=512), precision="fp32")
     port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, css=app.CSS)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
+                **app.LAUNCH_OPTIONS)
     try:
         yield model, f"http://127.0.0.1:{port}/"
     finally:

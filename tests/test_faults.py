@@ -166,3 +166,20 @@ def test_a_refused_request_logs_one_line_and_no_traceback(caplog, capfd):
     assert "Traceback" not in printed.err + printed.out
     lines = [r.getMessage() for r in caplog.records if r.name == "lego_playground"]
     assert len(lines) == 1 and lines[0].startswith("refused: schedule is not valid JSON")
+
+
+def test_uploads_are_refused_past_a_token_size():
+    import httpx
+
+    with launched_app() as (_, url):
+        big = httpx.post(url + "gradio_api/upload", files={"files": ("x.bin", b"x" * 50_000)}, timeout=30)
+        assert big.status_code == 413
+
+
+def test_the_output_folder_is_removed_when_the_app_exits():
+    script = ("import sys; sys.path[:0] = [{root!r}]\n"
+              "from lego.playground import OutputFolder\n"
+              "folder = OutputFolder(); folder.new_run(); print(folder.root)\n").format(root=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    root = Path(done.stdout.strip())
+    assert done.returncode == 0 and root.name.startswith("lego_playground_") and not root.exists()
