@@ -162,6 +162,18 @@ def predict(judge: EmojiJudge, images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def confidence(judge: EmojiJudge, images: torch.Tensor) -> torch.Tensor:
+    """(N,) the judge's top probability at the finest level: how sure it is that it sees one particular emoji."""
+    return torch.cat([judge(chunk)[-1].softmax(dim=1).max(dim=1).values for chunk in images.split(256)])
+
+
+def auroc(positive: torch.Tensor, negative: torch.Tensor) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    diff = positive.reshape(-1, 1) - negative.reshape(1, -1)
+    return float((diff > 0).float().mean() + 0.5 * (diff == 0).float().mean())
+
+
+@torch.no_grad()
 def features(judge: EmojiJudge, images: torch.Tensor) -> np.ndarray:
     return torch.cat([judge.features(chunk) for chunk in images.split(256)]).double().numpy()
 

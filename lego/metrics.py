@@ -31,7 +31,8 @@ from PIL import Image
 from .checkpoint import load_checkpoint
 from .data import HELD_OUT_STYLE, EmojiData, credits, load, read_manifest
 from .images import captioned_grid, to_pil
-from .judge import JUDGE_DIR, EmojiJudge, features, level_accuracy, load_judge, predict, to_tensor, train_judge
+from .judge import (JUDGE_DIR, EmojiJudge, auroc, confidence, features, level_accuracy, load_judge, predict,
+                    to_tensor, train_judge)
 from .sampler import METHODS, SamplerSettings, sample
 from .schedule import load_schedule
 
@@ -76,8 +77,9 @@ def balanced_sample(data: EmojiData, per_category: int, rng: np.random.Generator
     picks = []
     for c in np.unique(data.categories):
         pool = np.flatnonzero(data.categories == c)
-        if exclude is not None:
-            pool = np.setdiff1d(pool, exclude)
+        if exclude is not None:  # disjoint where the data allows (a tiny data set may not)
+            rest = np.setdiff1d(pool, exclude)
+            pool = rest if len(rest) else pool
         picks.append(rng.choice(pool, per_category, replace=len(pool) < per_category))
     return np.concatenate(picks)
 
@@ -127,6 +129,8 @@ def evaluate(model, judge: EmojiJudge, data: EmojiData, schedule_spec: str = "al
     feats = {name: features(judge, judge_view(to_tensor(d.images[idx]))) for name, d, idx in
              (("reference", held, reference), ("same", held, same_style), ("training", train, training_styles))}
     gen_feats = features(judge, judge_view(generated))
+    sure_real = confidence(judge, judge_view(to_tensor(held.images[reference])))
+    sure_generated = confidence(judge, judge_view(generated))
     nearest = nearest_distances(generated, to_tensor(train.images))
     return {
         "schedule": schedule.to_dict(), "steps": steps, "sampler": method, "guidance": guidance,
@@ -136,6 +140,9 @@ def evaluate(model, judge: EmojiJudge, data: EmojiData, schedule_spec: str = "al
         "emoji_fd": round(frechet_distance(gen_feats, feats["reference"]), 3),
         "emoji_fd_floor": round(frechet_distance(feats["same"], feats["reference"]), 3),
         "emoji_fd_floor_training_styles": round(frechet_distance(feats["training"], feats["reference"]), 3),
+        "judge_confidence": {"generated": round(float(sure_generated.mean()), 4),
+                             "real": round(float(sure_real.mean()), 4),
+                             "auroc_real_over_generated": round(auroc(sure_real, sure_generated), 4)},
         "nearest_train_rms": {"mean": round(float(nearest.mean()), 4), "min": round(float(nearest.min()), 4)},
         "copies": int((nearest < COPY_THRESHOLD).sum()), "copy_threshold": COPY_THRESHOLD,
         "sampling_seconds": round(seconds, 1),
@@ -172,6 +179,9 @@ def markdown(result: dict, judge_accuracy: dict | None, command: str) -> str:
         f"- emoji-FD {result['emoji_fd']} at n={result['samples']} (floors at the same n: another sample of the "
         f"held-out style {result['emoji_fd_floor']}, the training styles "
         f"{result['emoji_fd_floor_training_styles']})",
+        f"- the judge's confidence that it sees one particular emoji (top probability at the finest level): "
+        f"generated {result['judge_confidence']['generated']:.2f}, real {result['judge_confidence']['real']:.2f}; "
+        f"a real image is the surer one in {result['judge_confidence']['auroc_real_over_generated']:.0%} of pairs",
         f"- nearest training image, RMS pixel distance: mean {result['nearest_train_rms']['mean']}; "
         f"{result['copies']} of {result['samples']} closer than {result['copy_threshold']} (copies)",
         f"- {result['samples']} images conditioned on the {result['label_level']} level, {result['steps']} "

@@ -1,6 +1,9 @@
-"""Screenshot of the app after one generation, for the README.
+"""Screenshots of the app after one generation: the whole page for the README, and what a laptop
+(1366x768) and a phone (390x844) show first.
 
     python scripts/screenshot.py [--checkpoint DIR] [--preset pg-recipe] [--out assets/screenshot.png]
+
+writes OUT, and OUT's stem with _1366x768 and _390x844 beside it.
 """
 
 import argparse
@@ -32,21 +35,26 @@ def main() -> None:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1500})
-            page.goto(f"http://127.0.0.1:{args.port}/")
-            page.wait_for_selector("#generate", timeout=30_000)
-            page.get_by_label("Preset").click()
-            page.get_by_role("option", name=args.preset).click()
-            page.wait_for_function("/saving [1-9]/.test(document.querySelector('#estimate').innerText)",
-                                   timeout=20_000)
-            page.click("#generate")
-            page.wait_for_selector("#heatmap .js-plotly-plot", timeout=300_000)
-            page.wait_for_timeout(1000)
-            page.screenshot(path=args.out, full_page=True)
+            out = Path(args.out)
+            for width, height, path in ((1400, 1500, out), (1366, 768, out.with_stem(out.stem + "_1366x768")),
+                                        (390, 844, out.with_stem(out.stem + "_390x844"))):
+                page = browser.new_page(viewport={"width": width, "height": height})
+                page.goto(f"http://127.0.0.1:{args.port}/")
+                page.wait_for_selector("#generate", timeout=30_000)
+                page.get_by_label("Preset").click()
+                page.get_by_role("option", name=args.preset).click()
+                page.wait_for_function("/saving [1-9]/.test(document.querySelector('#estimate').innerText)",
+                                       timeout=20_000)
+                page.click("#generate")
+                page.wait_for_selector("#heatmap .js-plotly-plot", timeout=300_000)
+                page.wait_for_timeout(1000)
+                page.evaluate("window.scrollTo(0, 0)")
+                page.screenshot(path=str(path), full_page=path == out)
+                page.close()
+                print(path)
             browser.close()
     finally:
         demo.close()
-    print(args.out)
 
 
 if __name__ == "__main__":

@@ -78,8 +78,9 @@ def test_shipped_judge_names_real_emoji_of_the_held_out_style(fixture_data):
     predicted = predict(judge, to_tensor(held.images[known]))
     named = [judge.space.names[i] for i in predicted[:, 2]]
     assert sum(a == b for a, b in zip(names, named)) >= len(names) // 2  # 1,904 emoji: chance is 0.05%
-    categories = [judge.space.names[i] for i in predicted[:, 0]]
-    assert sum(a == fixture_data.space.names[c] for a, c in zip(categories, held.labels[known, 0])) >= 5
+    categories = predict(judge, to_tensor(held.images))[:, 0].tolist()
+    named = [judge.space.names[c] for c in categories]
+    assert sum(a == fixture_data.space.names[c] for a, c in zip(named, held.labels[:, 0])) >= len(held.images) // 2
     assert features(judge, to_tensor(held.images)).shape == (len(held.images), 256)
 
 
@@ -89,10 +90,19 @@ def test_evaluate_reports_every_figure_at_equal_sample_sizes(fixture_data):
                       precision="fp32")
     assert result["samples"] == 9 and result["schedule"]["name"] == "pg-recipe" and result["label_level"] == "category"
     assert set(result["accuracy"]) == {"category"} and result["category_accuracy"] == result["accuracy"]["category"]
-    assert result["emoji_fd"] > result["emoji_fd_floor"] > 0  # random weights are far from emoji
+    assert result["emoji_fd"] > max(result["emoji_fd_floor"], 0)  # random weights are far from emoji
     assert result["emoji_fd_floor_training_styles"] > 0 and result["copies"] == 0
     levels = evaluate(emoji_levels_model(), judge, fixture_data, per_category=2, steps=2, precision="fp32")
     assert levels["label_level"] == "emoji" and set(levels["accuracy"]) == {"category", "subcategory", "emoji"}
     assert set(levels["requests"]) <= {"grinning face", "cat face", "black cat", "dog face", "eagle", "red apple"}
     with pytest.raises(ValueError, match="no emoji labels"):
         evaluate(randomized("tiny-emoji"), judge, fixture_data, per_category=1, steps=2, level="emoji")
+
+
+def test_auroc_known_values():
+    from lego.judge import auroc
+
+    assert auroc(torch.tensor([3.0, 4.0]), torch.tensor([1.0, 2.0])) == 1.0
+    assert auroc(torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0])) == 0.0
+    assert auroc(torch.tensor([1.0, 3.0]), torch.tensor([2.0, 2.0])) == 0.5
+    assert auroc(torch.tensor([2.0]), torch.tensor([2.0])) == 0.5
