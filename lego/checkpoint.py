@@ -44,7 +44,15 @@ def save_checkpoint(model: LegoModel, directory: str | Path, dtype: str = "float
     directory = Path(directory)
     stored = model if dtype == "float32" else copy.deepcopy(model).to(_STORAGE_DTYPES[dtype])
     stored.save_pretrained(directory, model_card_kwargs=card_fields(model.config, dtype, card))
-    return directory
+    return readable(directory)
+
+
+def readable(directory: Path) -> Path:
+    """Files readable by everyone (0644): the weights are written through a private temporary file."""
+    for path in Path(directory).iterdir():
+        if path.is_file():
+            path.chmod(0o644)
+    return Path(directory)
 
 
 def card_fields(config: LegoConfig, dtype: str, extra: dict | None = None) -> dict:

@@ -8,11 +8,12 @@ has unless ``--level`` says otherwise: a random emoji of the category, a random 
 or the category itself. The judge then names every generated image at each level up to the
 requested one.
 
-emoji-FD is the Frechet distance between Gaussian fits of the judge's features. It depends on
-the sample size, so every distance is measured at the same size n: generated images against n
-images of the held-out style (a reference neither the judge nor the model has seen), beside
-two floors at that n: another n held-out images (the same style: the lowest possible), and n
-images of the training styles (what a model that reproduced its training data exactly would score).
+emoji-FD is the Frechet distance between Gaussian fits of the judge's features; emoji-KID, the
+unbiased kernel distance between them, is reported beside it. Both are measured at one size n:
+generated images against n images of the held-out style (a reference neither the judge nor the
+model has seen), beside two floors at that n: another n held-out images (the same style: the
+lowest possible), and n images of the training styles (what a model that reproduced its
+training data exactly would score).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, readable
 from .data import HELD_OUT_STYLE, EmojiData, credits, load, read_manifest
 from .images import captioned_grid, to_pil
 from .judge import (JUDGE_DIR, EmojiJudge, auroc, confidence, features, level_accuracy, load_judge, predict,
@@ -51,6 +52,16 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     cross = np.linalg.eigvalsh(root_a @ s_b @ root_a)  # same spectrum as S_a S_b
     trace_root = np.sqrt(np.clip(cross, 0, None)).sum()
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * trace_root)
+
+
+def kernel_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Unbiased squared MMD with the cubic polynomial kernel (KID, Binkowski et al. 2018): unlike the
+    Frechet distance it has no small-sample bias, so two samples of one distribution score about 0."""
+    d = a.shape[1]
+    k_aa, k_bb, k_ab = ((a @ a.T) / d + 1) ** 3, ((b @ b.T) / d + 1) ** 3, ((a @ b.T) / d + 1) ** 3
+    m, n = len(a), len(b)
+    return float((k_aa.sum() - np.trace(k_aa)) / (m * (m - 1)) + (k_bb.sum() - np.trace(k_bb)) / (n * (n - 1))
+                 - 2 * k_ab.mean())
 
 
 def nearest_distances(generated: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
@@ -140,6 +151,9 @@ def evaluate(model, judge: EmojiJudge, data: EmojiData, schedule_spec: str = "al
         "emoji_fd": round(frechet_distance(gen_feats, feats["reference"]), 3),
         "emoji_fd_floor": round(frechet_distance(feats["same"], feats["reference"]), 3),
         "emoji_fd_floor_training_styles": round(frechet_distance(feats["training"], feats["reference"]), 3),
+        "emoji_kid": round(kernel_distance(gen_feats, feats["reference"]), 4),
+        "emoji_kid_floor": round(kernel_distance(feats["same"], feats["reference"]), 4),
+        "emoji_kid_floor_training_styles": round(kernel_distance(feats["training"], feats["reference"]), 4),
         "judge_confidence": {"generated": round(float(sure_generated.mean()), 4),
                              "real": round(float(sure_real.mean()), 4),
                              "auroc_real_over_generated": round(auroc(sure_real, sure_generated), 4)},
@@ -179,6 +193,8 @@ def markdown(result: dict, judge_accuracy: dict | None, command: str) -> str:
         f"- emoji-FD {result['emoji_fd']} at n={result['samples']} (floors at the same n: another sample of the "
         f"held-out style {result['emoji_fd_floor']}, the training styles "
         f"{result['emoji_fd_floor_training_styles']})",
+        f"- emoji-KID (no small-sample bias) {result['emoji_kid']} (floors: the held-out style "
+        f"{result['emoji_kid_floor']}, the training styles {result['emoji_kid_floor_training_styles']})",
         f"- the judge's confidence that it sees one particular emoji (top probability at the finest level): "
         f"generated {result['judge_confidence']['generated']:.2f}, real {result['judge_confidence']['real']:.2f}; "
         f"a real image is the surer one in {result['judge_confidence']['auroc_real_over_generated']:.0%} of pairs",
@@ -222,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                 "held_out_style": f"{held['name']}, {held['images']:,} images",
                 "credits": "Trained on: " + "; ".join(credits(args.data)) + "."}
         judge.half().save_pretrained(args.out, model_card_kwargs=card)
+        readable(args.out)
         (args.out / "metrics.json").write_text(json.dumps({"held_out_style": held["name"], "held_out_accuracy":
                                                            accuracy, "command": command}, indent=2) + "\n")
         print(json.dumps({"held_out_accuracy": accuracy, "out": str(args.out)}))

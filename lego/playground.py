@@ -659,16 +659,29 @@ def compare(served: "Served", request: Request,
     return Comparison(*records)
 
 
+# Below this difference in mean pixel change (out of 255) two bricks count as tied: about the spread
+# of the same comparison over a few seeds on the bundled model.
+LESSON_TIE = 0.5
+
+
 def lesson_verdict(rows: list[LessonRow], guess: int) -> str:
-    """What the classroom experiment says about the learner's guess, with the table of every brick."""
-    best = min(range(len(rows)), key=lambda i: rows[i].pixel_difference)
+    """What the classroom experiment says about the learner's guess: every sentence from the measured rows."""
+    order = sorted(range(len(rows)), key=lambda i: rows[i].pixel_difference)
+    best, most = order[0], order[-1]
+    tied = [i for i in order if rows[i].pixel_difference - rows[best].pixel_difference < LESSON_TIE]
     table = "\n".join(["| brick off for the last 40% | FLOPs saved | mean pixel change |", "|---|---|---|"]
                       + [f"| {r.brick} | {r.saving:.0%} | {r.pixel_difference:.1f} / 255 |" for r in rows])
-    verdict = "You were right" if guess == best else f"Not this time: {rows[best].brick} changed the image least"
+    names = " and ".join(rows[i].brick for i in tied)
+    if guess in tied:
+        verdict = "You were right" if len(tied) == 1 else f"A tie you share: {names} changed the image least"
+    else:
+        verdict = f"Not this time: {names} changed the image least" + (" (a tie)" if len(tied) > 1 else "")
+    moral = (f"In this run, switching {rows[most].brick} off late changed the image most "
+             f"({rows[most].pixel_difference:.1f} / 255) and {names} least "
+             f"({rows[best].pixel_difference:.1f} / 255); differences under {LESSON_TIE} / 255 count as a tie. "
+             "Try another category or seed, or the same brick off for the *first* 40% in the Generate tab.")
     return (f"{verdict}. Dropping {rows[guess].brick} late saved {rows[guess].saving:.0%} of the FLOPs and changed "
-            f"the image by {rows[guess].pixel_difference:.1f} / 255 on average.\n\n{table}\n\n"
-            "Late steps only polish detail, so a brick whose job is layout matters least there; "
-            "try the same brick off for the *first* 40% in the Generate tab to see the opposite.")
+            f"the image by {rows[guess].pixel_difference:.1f} / 255 on average.\n\n{table}\n\n{moral}")
 
 
 def random_seed() -> int:

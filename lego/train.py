@@ -40,7 +40,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, readable, save_checkpoint
 from .collage import CollageMaker, CollageStyle
 from .config import ARCHITECTURES, LegoConfig
 from .data import credits as data_credits
@@ -233,6 +233,7 @@ class Trainer:
         info = {"settings": asdict(self.settings), "step": self.progress.step, "images": self.progress.images,
                 "segments": segments, "config": self.model.config.to_dict()}
         (tmp / "trainer.json").write_text(json.dumps(info, indent=2))
+        readable(tmp)
         final = self.run / "state"
         old = self.run / "state.old"
         shutil.rmtree(old, ignore_errors=True)

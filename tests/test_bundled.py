@@ -47,5 +47,5 @@ def test_the_model_tab_offers_the_bundled_lego_checkpoints_only():
 
     offered = dict(shipped_checkpoints(ARCHITECTURES["emoji-s"]))
     assert offered["lego-emoji-s"] == str(DEFAULT_CHECKPOINT)
-    assert "emoji-classifier" not in offered  # a checkpoint, but not a LEGO model
+    assert "emoji-judge" not in offered  # a checkpoint, but not a LEGO model
     assert shipped_checkpoints(ARCHITECTURES["tiny-pg"]) == []  # other brick layouts cannot be switched to

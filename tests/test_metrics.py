@@ -106,3 +106,13 @@ def test_auroc_known_values():
     assert auroc(torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0])) == 0.0
     assert auroc(torch.tensor([1.0, 3.0]), torch.tensor([2.0, 2.0])) == 0.5
     assert auroc(torch.tensor([2.0]), torch.tensor([2.0])) == 0.5
+
+
+def test_kernel_distance_is_unbiased_and_grows_with_the_shift():
+    from lego.metrics import kernel_distance
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(200, 16)), rng.normal(size=(200, 16))
+    same = kernel_distance(a, b)
+    assert abs(same) < 0.05  # two samples of one distribution: about zero even at n=200
+    assert kernel_distance(a, b + 0.5) > 10 * abs(same) and kernel_distance(a, b + 1.0) > kernel_distance(a, b + 0.5)

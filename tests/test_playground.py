@@ -178,6 +178,13 @@ def test_lesson_verdict_names_the_least_harmful_brick():
     assert lesson_verdict(rows, 1).startswith("You were right")
     assert lesson_verdict(rows, 2).startswith("Not this time: B1 changed the image least")
     assert "| B2 | 20% | 5.0 / 255 |" in lesson_verdict(rows, 0)
+    moral = "switching B0 off late changed the image most (9.0 / 255) and B1 least (2.0 / 255)"
+    assert moral in lesson_verdict(rows, 0)
+    # within the tie margin nobody is simply right or wrong
+    close = [LessonRow(f"B{k}", 0.1 * k, diff, np.zeros((2, 2, 3), np.uint8)) for k, diff in enumerate([1.9, 2.0, 5.0])]
+    assert lesson_verdict(close, 1).startswith("A tie you share: B0 and B1 changed the image least")
+    assert lesson_verdict(close, 2).startswith("Not this time: B0 and B1 changed the image least (a tie)")
+    assert "layout" not in lesson_verdict(close, 2)  # no claim the numbers on screen do not show
 
 
 def test_frame_budget_bounds_every_sessions_frames_together():

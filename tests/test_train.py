@@ -108,6 +108,7 @@ def test_export_writes_a_loadable_checkpoint_with_credits(data_file, tmp_path):
     picture = tmp_path / "grid.png"
     Image.new("RGB", (8, 8), "white").save(picture)
     out = export(tmp_path / "run", tmp_path / "ckpt", samples=picture, samples_caption="One row per category")
+    assert all(f.stat().st_mode & 0o777 == 0o644 for f in out.iterdir())  # readable by a web server or a Space
     assert (out / "samples.png").read_bytes() == picture.read_bytes()
     model = load_checkpoint(out)
     ema = trainer.ema.state_dict()

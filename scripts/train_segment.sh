@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One segment of a long training run, for machines lent for a limited time (a scheduler's
+# wall-clock limit, a spot or preemptible instance, a notebook session): resume RUN from its saved
+# state, stop before MINUTES have passed, and copy the new state and the log to SAVE_TO, from where
+# the next segment, on this machine or another, resumes.
+#
+#   MINUTES=50 SAVE_TO=/mnt/shared/lego-state bash scripts/train_segment.sh
+#   MINUTES=0.5 BATCH=8 COMPILE= SAVE_TO=/tmp/segment bash scripts/train_segment.sh   # a dry run on a CPU
+#
+# RUN (default training/emoji-s-labels), DATA (default data/emoji64.npz, built by python -m lego.data
+# build), BATCH (256), COMPILE (--compile; empty to skip) and EXTRA (more lego.train options) set the
+# run. A first segment starts from the bundled weights: EXTRA="--init checkpoints/lego-emoji-s".
+# STATE_ARCHIVE, when set and present, is a state packed by scripts/pack_state.sh: it is unpacked
+# into RUN first (one compressed file is easier to move than a folder).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=${RUN:-training/emoji-s-labels}
+DATA=${DATA:-data/emoji64.npz}
+MINUTES=${MINUTES:-50}
+BATCH=${BATCH:-256}
+COMPILE=${COMPILE---compile}
+: "${SAVE_TO:?set SAVE_TO to the folder the new state is copied to}"
+if [ -n "${STATE_ARCHIVE:-}" ] && [ -f "$STATE_ARCHIVE" ]; then
+  python -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='data')" "$STATE_ARCHIVE" "$RUN"
+fi
+python -m lego.train run --run-dir "$RUN" --data "$DATA" --batch "$BATCH" $COMPILE \
+  --max-minutes "$MINUTES" --save-minutes 1000 --max-images 1e9 --quiet ${EXTRA:-}
+mkdir -p "$SAVE_TO/state"
+cp "$RUN"/state/* "$SAVE_TO/state/"
+cp "$RUN"/log.jsonl "$SAVE_TO/"
+ls -la "$SAVE_TO/state"
