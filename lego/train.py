@@ -1,7 +1,7 @@
 """Brick-wise EDM training with brick dropout, resumable in short segments.
 
-    python -m lego.train run --data data/emoji64.npz --run-dir training/emoji-s [--max-images N] [--max-minutes M]
-    python -m lego.train export --run-dir training/emoji-s --out checkpoints/lego-emoji-s
+    python -m lego.train run --run-dir training/emoji-s-labels --init checkpoints/lego-emoji-s [--max-minutes M]
+    python -m lego.train export --run-dir training/emoji-s-labels --out checkpoints/lego-emoji-s
     torchrun --nproc_per_node G -m lego.train run ...   # several GPUs (DistributedDataParallel)
     python -m lego.train run --run-dir training/emoji-s-wall --init checkpoints/lego-emoji-s --collage 1 ...
 
@@ -266,8 +266,10 @@ class Trainer:
         return trainer
 
     # -- the loop ---------------------------------------------------------------------------
-    def fit(self, max_images: int, max_minutes: float = math.inf, save_minutes: float = 5.0,
+    def fit(self, max_images: float, max_minutes: float = math.inf, save_minutes: float = 5.0,
             sample_every: int = 0, log_every: int = 20, quiet: bool = False) -> None:
+        """Train until the run has seen ``max_images`` images, or until the next step would end
+        after ``max_minutes`` (judged by the last step's time)."""
         start = last_save = time.perf_counter()
         start_images = self.progress.images
         main = self.rank == 0
@@ -275,16 +277,22 @@ class Trainer:
             self.run.mkdir(parents=True, exist_ok=True)
         log = (self.run / "log.jsonl").open("a") if main else None
         smoothed: list[float | None] = [None] * self.model.num_bricks
-        steps_left = max(0, math.ceil((max_images - self.progress.images) / self.settings.batch))
+        steps_left = (max(0, math.ceil((max_images - self.progress.images) / self.settings.batch))
+                      if math.isfinite(max_images) else None)
         bar = tqdm(total=steps_left, unit="step", disable=quiet or not main, file=sys.stderr, mininterval=1.0)
         next_sample = (self.progress.images // sample_every + 1) * sample_every if sample_every else None
         def save() -> None:
             if main:
                 self.save_state(time.perf_counter() - start, self.progress.images - start_images)
 
+        last_step = 0.0
         try:
             while self.progress.images < max_images:
+                if (time.perf_counter() - start + last_step) / 60 > max_minutes:
+                    break
+                step_start = time.perf_counter()
                 losses = self.train_step()
+                last_step = time.perf_counter() - step_start
                 for k, value in enumerate(losses):
                     if value is not None:
                         smoothed[k] = value if smoothed[k] is None else 0.95 * smoothed[k] + 0.05 * value
@@ -301,8 +309,6 @@ class Trainer:
                 if main and next_sample is not None and self.progress.images >= next_sample:
                     self.sample_grid(self.run / "samples" / f"{self.progress.images:09d}.png")
                     next_sample += sample_every
-                if elapsed / 60 >= max_minutes:
-                    break
                 if (time.perf_counter() - last_save) / 60 >= save_minutes:
                     save()
                     last_save = time.perf_counter()
@@ -440,8 +446,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train, resuming from RUN/state when it exists")
     r.add_argument("--run-dir", dest="run", type=Path, required=True)
-    r.add_argument("--max-images", type=float, default=2e6, help="stop when this many images have been seen")
-    r.add_argument("--max-minutes", type=float, default=math.inf, help="stop this segment after so long")
+    r.add_argument("--images", type=float, default=math.inf,
+                   help="train this many more images in this segment, counted from where the run stands")
+    r.add_argument("--max-images", type=float, default=math.inf,
+                   help="stop when the run has seen this many images in all")
+    r.add_argument("--max-minutes", type=float, default=math.inf,
+                   help="stop this segment before so long has passed (the step that would cross it is not started)")
     r.add_argument("--save-minutes", type=float, default=5.0)
     r.add_argument("--sample-every", type=int, default=0, help="images between sample grids (0 = none)")
     r.add_argument("--quiet", action="store_true")
@@ -478,7 +488,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, DataError) as exc:  # settings that cannot train: say why before any step
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    trainer.fit(int(args.max_images), args.max_minutes, args.save_minutes, args.sample_every, quiet=args.quiet)
+    target = min(args.max_images, trainer.progress.images + args.images)
+    if trainer.progress.images >= target or args.max_minutes <= 0:
+        print(f"error: nothing to train: the run has seen {trainer.progress.images:,} images and --max-images is "
+              f"{args.max_images:,.0f}; raise it, or give --images for this segment", file=sys.stderr)
+        return 2
+    trainer.fit(target, args.max_minutes, args.save_minutes, args.sample_every, quiet=args.quiet)
     if world > 1:
         dist.destroy_process_group()
     return 0

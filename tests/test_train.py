@@ -202,3 +202,27 @@ def test_a_category_checkpoint_is_extended_to_the_finer_labels_without_changing_
         assert torch.equal(before, after)
     cat = space.names.index("cat face")  # a finer label runs, and starts out adding nothing
     assert torch.equal(sample(tuned.ema, [5], [(2, cat)], quick).images, sample(base, [5], [2], quick).images)
+
+
+def test_a_resumed_run_continues_and_a_run_that_would_train_nothing_changes_nothing(data_file, tmp_path, capsys):
+    common = ["run", "--data", data_file, "--arch", "tiny-emoji", "--batch", "8", "--quiet", "--run-dir",
+              str(tmp_path / "run")]
+    assert main([*common, "--max-images", "16"]) == 0
+    state = tmp_path / "run" / "state" / "trainer.json"
+    assert json.loads(state.read_text())["images"] == 16
+    assert main([*common, "--images", "16"]) == 0  # counted from where the run stands
+    assert json.loads(state.read_text())["images"] == 32
+    before = {p.name: p.read_bytes() for p in state.parent.iterdir()}
+    assert main([*common, "--max-images", "32"]) == 2  # already there: nothing to train
+    assert "nothing to train: the run has seen 32 images" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in state.parent.iterdir()} == before
+
+
+def test_the_time_limit_is_kept_within_one_step(data_file, tmp_path):
+    import time
+
+    trainer = Trainer(settings(data_file), tmp_path / "timed")
+    start = time.perf_counter()
+    trainer.fit(max_images=float("inf"), max_minutes=0.02, quiet=True)  # 1.2 s
+    assert time.perf_counter() - start < 1.2 + 5  # at most one step past, plus saving the state
+    assert trainer.progress.images > 0
