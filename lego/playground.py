@@ -557,10 +557,11 @@ def checked_source(source: str) -> str:
     path = Path(source).expanduser().resolve()
     roots = allowed_checkpoint_dirs()
     if not any(path == r or path.is_relative_to(r) for r in roots):
-        raise PlaygroundError(f"{source} is outside the folders this app may read checkpoints from "
-                              f"({', '.join(str(r) for r in roots)}; add more with LEGO_CHECKPOINT_DIRS)")
+        raise PlaygroundError(f"{shown_source(source)} is outside the folders this app may read checkpoints from "
+                              f"({', '.join(shown_source(str(r)) for r in roots)}; add more with "
+                              "LEGO_CHECKPOINT_DIRS)")
     if not path.is_dir():
-        raise PlaygroundError(f"no checkpoint directory at {source}")
+        raise PlaygroundError(f"no checkpoint directory at {shown_source(source)}")
     return str(path)
 
 
