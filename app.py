@@ -165,8 +165,9 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                              shift, coords, num_ranges, schedule_json, cells)
         except gr.Error as exc:
             return f"⚠️ {exc.message}"
-        row = results.measured_quality(sweep, s.fingerprint, req.schedule, req.steps, req.method, req.guidance,
-                                       req.width == req.height == s.config.image_size)
+        row = None if req.label is None else results.measured_quality(  # the sweep sampled labelled requests
+            sweep, s.fingerprint, req.schedule, req.steps, req.method, req.guidance,
+            req.width == req.height == s.config.image_size)
         return est.summary() + ("" if row is None else "\n\n📏 " + results.quality_line(row, sweep))
 
     def generate(key, category, seed, randomize, steps, guidance, sampler, images, width, height, canvas_mode, stride,

@@ -54,13 +54,14 @@ def emoji_levels_model() -> LegoModel:
 
 
 @contextlib.contextmanager
-def launched_app(model: LegoModel | None = None):
+def launched_app(model: LegoModel | None = None, max_gflops: float = 150):
     """The real app on a free loopback port, serving a tiny random 64x64 emoji model."""
     import app
     from lego.playground import Limits
 
     model = model or randomized("tiny-emoji")
-    demo = app.build_demo(model, limits=Limits(max_gflops=150, max_pixels=256 * 256, max_side=512), precision="fp32")
+    limits = Limits(max_gflops=max_gflops, max_pixels=256 * 256, max_side=512)
+    demo = app.build_demo(model, limits=limits, precision="fp32")
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
                 **app.LAUNCH_OPTIONS)

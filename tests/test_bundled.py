@@ -49,3 +49,18 @@ def test_the_model_tab_offers_the_bundled_lego_checkpoints_only():
     assert offered["lego-emoji-s"] == str(DEFAULT_CHECKPOINT)
     assert "emoji-judge" not in offered  # a checkpoint, but not a LEGO model
     assert shipped_checkpoints(ARCHITECTURES["tiny-pg"]) == []  # other brick layouts cannot be switched to
+
+
+def test_measured_quality_is_shown_only_for_requests_like_those_the_sweep_measured():
+    from gradio_client import Client
+
+    from conftest import launched_app
+
+    with launched_app(load_checkpoint(DEFAULT_CHECKPOINT), max_gflops=3000) as (model, url):
+        client = Client(url, verbose=False)
+        pg = preset("pg-recipe", model.config).to_json()
+        args = [0, 18, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", 5, pg, [], [], []]
+        labelled = client.predict("Flags", *args, api_name="/estimate")
+        unconditional = client.predict("none (unconditional)", *args, api_name="/estimate")
+        client.close()
+    assert "emoji-FD" in labelled and "emoji-FD" not in unconditional  # the sweep sampled labelled requests
