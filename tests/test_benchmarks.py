@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import labels_cpu  # noqa: E402
 import schedules  # noqa: E402
+import soak  # noqa: E402
 import speed  # noqa: E402
 import training_efficiency  # noqa: E402
 
@@ -82,3 +83,14 @@ def test_old_against_new_data_trains_both_and_scores_them_with_the_judge(tmp_pat
     emoji = runs["new"]["evaluations"]["emoji"]
     assert set(emoji["accuracy"]) == {"category", "subcategory", "emoji"} and emoji["emoji_fd"] > 0
     assert (tmp_path / "sheet_old.png").is_file() and (tmp_path / "sheet_new.png").is_file()
+
+
+def test_soak_mixes_cancels_and_model_loads_and_reports_memory(tmp_path, monkeypatch):
+    save_checkpoint(randomized("tiny-emoji"), tmp_path / "ckpt")
+    out = tmp_path / "soak.json"
+    monkeypatch.setenv("LEGO_CHECKPOINT_DIRS", "")
+    soak.main(["--checkpoint", str(tmp_path / "ckpt"), "--sessions", "2", "--requests", "13", "--steps", "2",
+               "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert report["completed"] == 12 and report["cancelled"] == 1 and report["loads"] == 1
+    assert report["errors"] == 0 and report["rss_at_end_mib"] > 0 and "rss_growth" in report

@@ -1,0 +1,110 @@
+"""Soak test of the real app on loopback: many sessions, previews on and off, cancels and model loads.
+
+    python benchmarks/soak.py [--checkpoint DIR] [--sessions 20] [--requests 200] [--out assets/benchmarks/soak.json]
+
+Each of ``--sessions`` gradio_client sessions takes its turn until ``--requests`` have been made:
+most requests generate (previews on for every other one), every 10th is cancelled after its
+first step, and every 25th first loads one of three other checkpoints (copies of the served
+weights in a temporary folder), so model slots fill and are evicted. A session whose model was
+evicted is told so (counted as ``evicted``) and loads it again. Resident memory is read after
+the first ``--sessions`` requests and at the end: the target is less than 10% growth. Bounded:
+every request has a timeout; only 127.0.0.1 is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gradio_client import Client  # noqa: E402
+
+import app  # noqa: E402
+from load_test import ALL, rss_bytes  # noqa: E402
+from lego import results  # noqa: E402
+from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint  # noqa: E402
+from lego.playground import shown_source  # noqa: E402
+
+
+def generate_args(seed: int, steps: int, previews: bool) -> list:
+    return ["Flags", seed, False, steps, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", previews, 1, 5, "",
+            ALL, ALL, ALL]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument("--out", default="assets/benchmarks/soak.json")
+    args = parser.parse_args(argv)
+
+    model = load_checkpoint(args.checkpoint)
+    others = Path(tempfile.mkdtemp(prefix="lego_soak_"))
+    for k in range(3):
+        save_checkpoint(model, others / f"other{k}")
+    os.environ["LEGO_CHECKPOINT_DIRS"] = str(others)
+    demo = app.build_demo(model)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.LAUNCH_OPTIONS)
+    counts = {"completed": 0, "cancelled": 0, "loads": 0, "evicted": 0, "errors": 0}
+    messages: set[str] = set()
+    try:
+        clients = [Client(demo.local_url, verbose=False) for _ in range(args.sessions)]
+        loaded: dict[int, str] = {}
+        start = time.perf_counter()
+        rss_first = None
+        for i in range(args.requests):
+            s = i % args.sessions
+            client = clients[s]
+            try:
+                if i % 25 == 12:
+                    loaded[s] = str(others / f"other{(i // 25) % 3}")
+                    client.predict(loaded[s], api_name="/load_model")
+                    counts["loads"] += 1
+                if i % 10 == 7:
+                    job = client.submit(*generate_args(i, 30, i % 2 == 0), api_name="/generate")
+                    deadline = time.perf_counter() + args.timeout
+                    while len(job.outputs()) < 2 and not job.done() and time.perf_counter() < deadline:
+                        time.sleep(0.01)
+                    job.cancel()
+                    counts["cancelled"] += 1
+                else:
+                    client.submit(*generate_args(i, args.steps, i % 2 == 0), api_name="/generate").result(
+                        timeout=args.timeout)
+                    counts["completed"] += 1
+            except Exception as exc:  # noqa: BLE001 - classified below
+                text = str(exc)
+                if "was unloaded to make room" in text:
+                    counts["evicted"] += 1
+                    client.predict(loaded[s], api_name="/load_model")  # the user reloads, as told
+                else:
+                    counts["errors"] += 1
+                    messages.add(text[:200])
+            if i + 1 == args.sessions:
+                rss_first = rss_bytes()[0]
+        seconds = time.perf_counter() - start
+        for client in clients:
+            client.close()
+        rss_last, rss_peak = rss_bytes()
+        report = {
+            "command": "python benchmarks/soak.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "model": shown_source(args.checkpoint), "sessions": args.sessions, "requests": args.requests, "steps": args.steps,
+            **counts, "error_messages": sorted(messages), "seconds": round(seconds, 1),
+            "rss_after_first_round_mib": round(rss_first / 2**20, 1), "rss_at_end_mib": round(rss_last / 2**20, 1),
+            "rss_growth": round(rss_last / rss_first - 1, 4), "peak_rss_mib": round(rss_peak / 2**20, 1),
+        }
+    finally:
+        demo.close()
+    results.write(report, args.out)
+    print({k: v for k, v in report.items() if k != "command"})
+
+
+if __name__ == "__main__":
+    main()
