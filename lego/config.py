@@ -6,6 +6,7 @@ checkpoint directory's ``config.json`` fully determines the network.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -79,9 +80,8 @@ class LegoConfig:
 
     def label_space(self) -> LabelSpace:
         names = self.class_names or tuple(str(i) for i in range(self.num_classes))
-        if not self.label_levels:
-            return LabelSpace.flat(names)
-        return LabelSpace(names, self.label_levels, self.class_parents)
+        return _label_space(names, self.label_levels or (self.num_classes,),
+                            self.class_parents or (-1,) * self.num_classes)
 
     def with_labels(self, space: LabelSpace) -> "LegoConfig":
         """This architecture conditioned on another label space."""
@@ -133,6 +133,12 @@ class LegoConfig:
             return cls(**data)
         except TypeError as exc:
             raise ConfigError(f"malformed config: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=32)
+def _label_space(names: tuple[str, ...], sizes: tuple[int, ...], parents: tuple[int, ...]) -> LabelSpace:
+    """Built and checked once per model (every request resolves its class through it)."""
+    return LabelSpace(names, sizes, parents)
 
 
 def _lcm(a: int, b: int) -> int:

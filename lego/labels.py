@@ -11,6 +11,7 @@ A single index stands for itself and every level above it: picking "cat face" co
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Sequence
@@ -46,6 +47,10 @@ class LabelSpace:
             level = self.level_of(index)
             if (level == 0) != (parent == -1) or (parent != -1 and self.level_of(parent) != level - 1):
                 raise LabelError(f"class {index} ({self.names[index]!r}) has parent {parent}, not a class one level up")
+
+    @functools.cached_property
+    def _described(self) -> dict[str, int]:
+        return {self.describe(i): i for i in range(self.num_classes)}
 
     @classmethod
     def flat(cls, names: Sequence[str]) -> "LabelSpace":
@@ -143,9 +148,8 @@ class LabelSpace:
     def resolve(self, text: str) -> int:
         """The class a picker entry, a class name (any case) or an index written as digits stands for."""
         text = str(text).strip()
-        described = {self.describe(i): i for i in range(self.num_classes)}
-        if text in described:
-            return described[text]
+        if text in self._described:
+            return self._described[text]
         if text.isdigit() and int(text) < self.num_classes:
             return int(text)
         named = [i for i, name in enumerate(self.names) if name.lower() == text.lower()]
