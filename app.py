@@ -357,8 +357,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                         stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
             status = gr.Markdown(elem_id="status")
             with gr.Row():
-                gallery = gr.Gallery(label="Images", format="png", columns=4, height=300, elem_id="gallery",
-                                     object_fit="contain")
+                gallery = gr.Gallery(label="Images", format="png", columns=2, height=320, elem_id="gallery",
+                                     object_fit="contain", fit_columns=False)  # two whole images per row
                 files = gr.File(label="PNG and JSON report", file_count="multiple")
             with gr.Row():
                 flops_plot = gr.Plot(label="FLOPs per step", elem_id="flops-plot")

@@ -103,7 +103,7 @@ def picker_info(config: LegoConfig) -> str:
     """The class picker's one-line help, for the levels this model has."""
     space = config.label_space()
     if space.depth == 1:
-        return f"One of {space.num_classes} {space.level_name(0)} classes, or none (no label: guidance is off)."
+        return f"One of the model's {space.num_classes} classes, or none (no label: guidance is off)."
     counts = ", ".join(f"{n:,} {space.level_name(k)}" for k, n in enumerate(space.sizes))
     return ("Type to search: an emoji ('cat face'), a sub-category ('animal-mammal') or a category "
             f"('Animals & Nature'). {counts} classes.")

@@ -31,7 +31,10 @@ def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
             element = page.wait_for_selector(f"{chart} .js-plotly-plot", timeout=60_000)
             box = element.bounding_box()
             assert box and box["width"] > 100 and box["height"] > 100
-        assert image.bounding_box()["width"] > 20
+        box, frame = image.bounding_box(), page.locator("#gallery").bounding_box()
+        assert box["width"] > 200  # enlarged, and shown whole inside its box (not cropped)
+        assert frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"]
+        assert frame["y"] <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame["height"]
         assert "seed **" not in page.inner_text("#status") and "seed" in page.inner_text("#status")
         page.screenshot(path=str(tmp_path / "screenshot.png"), full_page=True)
         page.get_by_role("tab", name="Look inside").click()
