@@ -181,13 +181,15 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         replay = record is not None
         # until this run finishes, Look inside has no run of this request to replay
         yield (gr.skip(), f"starting · {status}", *[gr.skip()] * 4, None, req.seed)
+        folder = outputs.new_run()
         try:
             for item in [] if replay else run(s.model, req, est, s.precision):
                 if isinstance(item, StepInfo):
                     progress((item.step + 1, item.steps), desc="sampling", unit="steps")
                     # a yield every step, previews or not: Stop takes effect at a yield, so within one step
                     show = previews and (item.step + 1) % max(1, int(preview_every)) == 0
-                    preview = [Image.fromarray(a) for a in to_uint8(item.denoised)] if show else gr.skip()
+                    names = [f"preview_step{item.step + 1}_{k}" for k in range(req.images)]
+                    preview = outputs.pictures(folder, to_uint8(item.denoised), names) if show else gr.skip()
                     yield (preview, f"step {item.step + 1}/{item.steps} · {status}", *[gr.skip()] * 5, req.seed)
                 else:
                     record = item
@@ -200,11 +202,12 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                    f"{', replayed from the cache' if replay else ''} · "
                    f"{format_flops(c.total)} vs {format_flops(c.reference_total)} with every brick "
                    f"(saving {c.saving:.0%}, predicted speed-up {c.predicted_speedup:.2f}x)")
-        yield ([Image.fromarray(a) for a in record.images], summary,
+        files = outputs.write(record, s, folder)
+        yield ([f for f in files if f.endswith(".png")], summary,
                charts.flops_per_step(c, s.names),
                charts.time_per_step(record.brick_seconds, record.step_seconds, s.names),
                charts.schedule_heatmap(record.mask, s.names, req.settings.sigmas()),
-               outputs.write(record, s), record, req.seed)
+               files, record, req.seed)
 
     def compare(key, category, seed, steps, guidance, sampler, width, height, canvas_mode, stride, shift, coords,
                 num_ranges, schedule_json, *cells, progress=gr.Progress()):

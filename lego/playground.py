@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -451,14 +451,26 @@ class OutputFolder:
                 shutil.rmtree(old, ignore_errors=True)
         return path
 
-    def write(self, record: "RunRecord", served: "Served") -> list[str]:
-        """The run's PNGs and its JSON report, which names the model and its weights' fingerprint."""
-        folder = self.new_run()
+    @staticmethod
+    def pictures(folder: Path, images: Iterable[np.ndarray], names: Iterable[str]) -> list[str]:
+        """PNG files, each written once under a temporary name and renamed into place.
+
+        The app shows these files rather than handing Gradio pictures: Gradio caches a picture by
+        its content and writes it again whenever it is shown again, which can truncate a copy that
+        another browser is still fetching; a file is copied into its cache once."""
         paths = []
-        for seed, image in zip(record.request.seeds, record.images):
-            path = folder / f"lego_seed{seed}.png"
-            Image.fromarray(image).save(path)
+        for image, name in zip(images, names):
+            path = folder / f"{name}.png"
+            staging = folder / f".{name}.png.partial"
+            Image.fromarray(image).save(staging, format="PNG")
+            os.replace(staging, path)
             paths.append(str(path))
+        return paths
+
+    def write(self, record: "RunRecord", served: "Served", folder: Path | None = None) -> list[str]:
+        """The run's PNGs and its JSON report, which names the model and its weights' fingerprint."""
+        folder = folder or self.new_run()
+        paths = self.pictures(folder, record.images, [f"lego_seed{seed}" for seed in record.request.seeds])
         report = folder / f"lego_seed{record.request.seed}_report.json"
         content = {"model": {"checkpoint": shown_source(served.key), "fingerprint": served.fingerprint},
                    **record.report(served.config)}

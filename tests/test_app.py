@@ -47,6 +47,10 @@ def test_generate_streams_previews_and_returns_images_charts_report(served):
     assert seed == 5 and "seed **5**" in status
     from PIL import Image
 
+    # the gallery shows the very files offered for download, each written once (see OutputFolder.pictures)
+    from pathlib import Path
+
+    assert [Path(g["image"]).name for g in gallery] == ["lego_seed5.png", "lego_seed6.png"]
     pictures = [Image.open(g["image"]) for g in gallery]
     assert len(pictures) == 2 and all(p.size == (128, 64) and p.format == "PNG" for p in pictures)
     assert len(plot(flops)["data"]) == 3  # one trace per brick
