@@ -39,6 +39,7 @@ DEFAULT_RANGES = 5
 SAMPLER_LABELS = {"heun": "Heun (2 evaluations per step)", "euler": "Euler",
                   "dpm++2m": "DPM-Solver++ 2M (fast: try 12 steps)"}
 DEFAULT_KEY = "the model this app was started with"
+MAX_WAITING_PER_SESSION = 3  # requests one session may have queued or running at once
 SESSION_SECONDS = 1800  # a session's last run is kept this long after it was made (API sessions too)
 NOTES = """
 **How to read this.** Every brick is a small transformer that only looks inside square *regions*.
@@ -435,12 +436,24 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
 
         generate = on_zero_gpu(generate, request_gflops)
         compare = on_zero_gpu(compare, compare_gflops)
+        def fair_share(request: gr.Request, *inputs):
+            """Refuse a request before it joins the queue when its session already has a few waiting:
+            one client cannot fill the queue that a whole class shares. (Gradio's validator contract:
+            one verdict per input; the message shows on the second, the class picker of every event.)"""
+            waiting = len(demo._queue.pending_event_ids_session.get(request.session_hash, ()))
+            if waiting < MAX_WAITING_PER_SESSION:
+                return [gr.validate(True, "")] * len(inputs)
+            LOG.info("refused: a session with %d requests waiting", waiting)
+            message = (f"this session already has {waiting} requests waiting or running (at most "
+                       f"{MAX_WAITING_PER_SESSION}); wait for them or press Stop")
+            return [gr.validate(k != 1, message if k == 1 else "") for k in range(len(inputs))]
+
         gen_event = go_btn.click(
             generate,
             [model_key, category, seed, randomize, steps, guidance, sampler, images, *size, previews, preview_every,
              num_ranges, schedule_json, *cells],
             [gallery, status, flops_plot, time_plot, heatmap, files, record_state, seed],
-            api_name="generate", trigger_mode="once", concurrency_limit=1)
+            api_name="generate", trigger_mode="once", concurrency_limit=1, validator=fair_share)
         def after_run(key, record, brick):
             if record is None or not record.frames:  # stopped or refused: the slider keeps a valid range
                 return gr.update(), *inside(key, None, 1, brick)
@@ -460,9 +473,9 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         compare_btn.click(compare, [model_key, category, seed, steps, guidance, sampler, *size, num_ranges,
                                     schedule_json, *cells],
                           [slider, diff_img, base_img, totals_plot, compare_md], api_name="compare",
-                          trigger_mode="once", concurrency_limit=1)
+                          trigger_mode="once", concurrency_limit=1, validator=fair_share)
         lock.click(lesson_run, [model_key, lesson_category, guess], [lesson_slider, lesson_md, tour], api_name="lesson",
-                   concurrency_limit=1)
+                   concurrency_limit=1, validator=fair_share)
         again.click(lambda: gr.Walkthrough(selected=1), None, tour, queue=False)
         load_btn.click(load_model, source,
                        [model_key, model_md, category, lesson_category, bricks_md, *cells, brick_pick, guess],

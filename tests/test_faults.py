@@ -183,3 +183,33 @@ def test_the_output_folder_is_removed_when_the_app_exits():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     root = Path(done.stdout.strip())
     assert done.returncode == 0 and root.name.startswith("lego_playground_") and not root.exists()
+
+
+def test_one_client_cannot_fill_the_queue(caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="lego_playground")
+    with launched_app() as (_, url):
+        greedy, other = Client(url, verbose=False), Client(url, verbose=False)
+        slow = ["Flags", 1, False, 50, 2.0, "heun", 2, 256, 256, "tiles", 0, False, "repeat", True, 1, 5, "",
+                ALL, ALL, ALL]
+        first = greedy.submit(*slow, api_name="/generate")
+        deadline = time.perf_counter() + 60
+        while len(first.outputs()) < 2 and time.perf_counter() < deadline:  # running
+            time.sleep(0.02)
+        waiting = [greedy.submit(*slow, api_name="/generate") for _ in range(2)]  # queued behind it
+        time.sleep(1)
+        try:
+            greedy.predict(*slow, api_name="/generate")  # a fourth at once: refused before it joins the queue
+            outcome = "ran"
+        except Exception as exc:  # noqa: BLE001 - the message is what matters
+            outcome = str(exc)
+        assert "this session already has 3 requests waiting or running (at most 3)" in outcome, outcome
+        assert any("a session with 3 requests waiting" in r.getMessage() for r in caplog.records)
+        for job in [first, *waiting]:
+            job.cancel()
+        quick = other.predict("Flags", 2, False, 2, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", False, 1,
+                              5, "", ALL, ALL, ALL, api_name="/generate")  # another session is still served
+        assert len(quick[0]) == 1
+        greedy.close()
+        other.close()
