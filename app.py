@@ -196,6 +196,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                     record = item
                     s.cache.put(record)
                     frame_budget.admit(record)
+                    s.observe(record)
         except PlaygroundError as exc:
             raise refused(exc) from None
         c = record.estimate.cost

@@ -12,12 +12,13 @@ import math
 import os
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
 import time
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -499,10 +500,19 @@ class Served:
     limits: Limits
     cache: RunCache
     fingerprint: str = ""  # of the weights as loaded: committed results apply only to the model they measured
+    observed: deque = field(default_factory=lambda: deque(maxlen=9))  # GFLOP/s of recent runs
 
     @property
     def config(self) -> LegoConfig:
         return self.model.config
+
+    def observe(self, record: "RunRecord") -> None:
+        """Calibrate time estimates on the runs this machine really does: the throughput becomes the
+        median of the recent runs' rates (a measurement taken while other runs were going, or a
+        machine that speeds up or slows down, is corrected after a few runs)."""
+        if record.seconds > 0:
+            self.observed.append(record.estimate.cost.total / 1e9 / record.seconds)
+            self.throughput = statistics.median(self.observed)
 
     @property
     def names(self) -> list[str]:

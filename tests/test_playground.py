@@ -207,3 +207,19 @@ def test_frame_budget_bounds_every_sessions_frames_together():
     del runs[2], record
     gc.collect()
     assert budget.used_bytes == size  # a run that is gone (its session expired) no longer counts
+
+
+def test_time_estimates_follow_the_runs_this_machine_really_does():
+    from dataclasses import replace as changed
+
+    from lego.playground import Served, run_to_end
+
+    served = Served.of("tiny", randomized("tiny-emoji"), "fp32")
+    request = parse_request(served.config, "Flags", 0, 4, 2.0, "heun", 1, 64, 64, BrickSchedule.all_on(3))
+    record = run_to_end(served.model, request, estimate(served.config, request, served.throughput), "fp32")
+    slow = changed(record, step_seconds=[s * 1000 for s in record.step_seconds])  # as if the machine were busy
+    for _ in range(3):
+        served.observe(slow)
+    rate = record.estimate.cost.total / 1e9 / slow.seconds
+    assert served.throughput == pytest.approx(rate)  # the median of what was observed
+    assert estimate(served.config, request, served.throughput).seconds == pytest.approx(slow.seconds, rel=1e-6)
