@@ -95,13 +95,15 @@ def balanced_sample(data: EmojiData, per_category: int, rng: np.random.Generator
     return np.concatenate(picks)
 
 
-def requests(model_space, judge: EmojiJudge, level: int, per_category: int,
-             rng: np.random.Generator) -> tuple[list[int], list[list[int]]]:
-    """Model labels to sample and, for each, the judge's class per level (-1 where not asked)."""
+def requests(model_space, judge: EmojiJudge, level: int, per_category: int, rng: np.random.Generator,
+             classes: set[int] | None = None) -> tuple[list[int], list[list[int]]]:
+    """Model labels to sample (among ``classes`` when given) and, for each, the judge's class per level
+    (-1 where not asked)."""
     judge_index = {(judge.space.level_of(i), name): i for i, name in enumerate(judge.space.names)}
     labels, targets = [], []
     for category in range(model_space.sizes[0]):
-        pool = [i for i in model_space.members(category, level) if (level, model_space.names[i]) in judge_index]
+        pool = [i for i in model_space.members(category, level) if (level, model_space.names[i]) in judge_index
+                and (classes is None or i in classes)]
         for i in rng.choice(pool, per_category, replace=len(pool) < per_category) if pool else []:
             target = judge.space.chain(judge_index[(level, model_space.names[int(i)])])
             labels.append(int(i))
@@ -111,8 +113,10 @@ def requests(model_space, judge: EmojiJudge, level: int, per_category: int,
 
 def evaluate(model, judge: EmojiJudge, data: EmojiData, schedule_spec: str = "all", per_category: int = 20,
              steps: int = 18, guidance: float = 2.0, seed: int = 0, precision: str = "auto", batch: int = 18,
-             method: str = "heun", compiled: bool = False, level: str | None = None) -> dict:
-    """Generate ``per_category`` images of every category and score them (see the module docstring)."""
+             method: str = "heun", compiled: bool = False, level: str | None = None,
+             classes: set[int] | None = None) -> dict:
+    """Generate ``per_category`` images of every category and score them (see the module docstring).
+    ``classes`` limits the requests to these classes (a model trained on a subset of the emoji)."""
     space = model.config.label_space()
     depth = space.depth if level is None else LEVEL_NAMES.index(level) + 1
     if depth > space.depth:
@@ -120,7 +124,7 @@ def evaluate(model, judge: EmojiJudge, data: EmojiData, schedule_spec: str = "al
     schedule = load_schedule(schedule_spec, model.config)
     settings = SamplerSettings(steps=steps, guidance=guidance, method=method)
     rng = np.random.default_rng(seed)
-    labels, targets = requests(space, judge, depth - 1, per_category, rng)
+    labels, targets = requests(space, judge, depth - 1, per_category, rng, classes)
     if not labels:
         raise ValueError("none of this model's classes is known to the judge")
     seeds = [seed + i for i in range(len(labels))]
