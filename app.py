@@ -15,7 +15,6 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from lego import charts, results  # noqa: E402
 from lego.canvas import COORDS as CANVAS_COORDS  # noqa: E402
@@ -224,8 +223,9 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         plot = charts.totals(list(records), [r.estimate.gflops for r in records.values()],
                              [r.seconds for r in records.values()])
         full, sch = result.full.images[0], result.scheduled.images[0]
-        return ((Image.fromarray(full), Image.fromarray(sch)), difference_map(full, sch), result.baseline.images[0],
-                plot, result.summary())
+        shown = outputs.pictures(outputs.new_run(), [full, sch, difference_map(full, sch), result.baseline.images[0]],
+                                 ["all_bricks", "schedule", "difference", "fewer_steps"])
+        return (shown[0], shown[1]), shown[2], shown[3], plot, result.summary()
 
     def inside(key: str, record: RunRecord | None, step: int, brick: str):
         if record is None or not record.frames:
@@ -251,8 +251,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         except PlaygroundError as exc:
             raise refused(exc) from None
         k = s.names.index(guess) if guess in s.names else s.config.num_bricks - 1
-        return ((Image.fromarray(reference), Image.fromarray(rows[k].image)), lesson_verdict(rows, k),
-                gr.Walkthrough(selected=3))
+        shown = outputs.pictures(outputs.new_run(), [reference, rows[k].image], ["every_brick", "your_brick_off"])
+        return tuple(shown), lesson_verdict(rows, k), gr.Walkthrough(selected=3)
 
     def apply_preset(key: str, name: str, num_ranges: int):
         try:

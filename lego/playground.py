@@ -457,8 +457,9 @@ class OutputFolder:
         """PNG files, each written once under a temporary name and renamed into place.
 
         The app shows these files rather than handing Gradio pictures: Gradio caches a picture by
-        its content and writes it again whenever it is shown again, which can truncate a copy that
-        another browser is still fetching; a file is copied into its cache once."""
+        its content and writes it again whenever it is shown again (a class running the same lesson
+        shows the same pictures), which can truncate a copy that another browser is still fetching;
+        a file is copied into its cache once."""
         paths = []
         for image, name in zip(images, names):
             path = folder / f"{name}.png"
