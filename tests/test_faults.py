@@ -128,6 +128,9 @@ def test_deeply_nested_schedule_json_is_refused_with_a_message():
                 assert "nested more than 8 levels" in str(exc), str(exc)
             else:
                 raise AssertionError(f"{api} accepted 1,000 nested brackets")
+        estimate = client.predict("Flags", 1, 2, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", 5, "[" * 1000,
+                                  ALL, ALL, ALL, api_name="/estimate")
+        assert "nested more than 8 levels" in estimate  # the live estimate answers too, no HTTP 500
         client.close()
 
 
@@ -213,3 +216,25 @@ def test_one_client_cannot_fill_the_queue(caplog):
         assert len(quick[0]) == 1
         greedy.close()
         other.close()
+
+
+def test_a_session_whose_model_was_unloaded_is_told_so_not_switched(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEGO_CHECKPOINT_DIRS", str(tmp_path))
+    for k in range(3):
+        save_checkpoint(randomized("tiny-emoji", seed=k + 1), tmp_path / f"m{k}")
+    with launched_app() as (_, url):
+        sessions = [Client(url, verbose=False) for _ in range(3)]
+        for k, client in enumerate(sessions):  # the server keeps two besides its own: m0 is unloaded
+            client.predict(str(tmp_path / f"m{k}"), api_name="/load_model")
+        args = ["Flags", 1, False, 2, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", False, 1, 5, "",
+                ALL, ALL, ALL]
+        try:
+            sessions[0].predict(*args, api_name="/generate")
+            outcome = "generated"
+        except Exception as exc:  # noqa: BLE001 - the message is what matters
+            outcome = str(exc)
+        assert "m0 was unloaded to make room" in outcome and str(tmp_path) not in outcome
+        sessions[0].predict(str(tmp_path / "m0"), api_name="/load_model")  # as the message says
+        assert len(sessions[0].predict(*args, api_name="/generate")[0]) == 1
+        for client in sessions:
+            client.close()
