@@ -437,24 +437,12 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
 
         generate = on_zero_gpu(generate, request_gflops)
         compare = on_zero_gpu(compare, compare_gflops)
-        def fair_share(request: gr.Request, *inputs):
-            """Refuse a request before it joins the queue when its session already has a few waiting:
-            one client cannot fill the queue that a whole class shares. (Gradio's validator contract:
-            one verdict per input; the message shows on the second, the class picker of every event.)"""
-            waiting = len(demo._queue.pending_event_ids_session.get(request.session_hash, ()))
-            if waiting < MAX_WAITING_PER_SESSION:
-                return [gr.validate(True, "")] * len(inputs)
-            LOG.info("refused: a session with %d requests waiting", waiting)
-            message = (f"this session already has {waiting} requests waiting or running (at most "
-                       f"{MAX_WAITING_PER_SESSION}); wait for them or press Stop")
-            return [gr.validate(k != 1, message if k == 1 else "") for k in range(len(inputs))]
-
         gen_event = go_btn.click(
             generate,
             [model_key, category, seed, randomize, steps, guidance, sampler, images, *size, previews, preview_every,
              num_ranges, schedule_json, *cells],
             [gallery, status, flops_plot, time_plot, heatmap, files, record_state, seed],
-            api_name="generate", trigger_mode="once", concurrency_limit=1, validator=fair_share)
+            api_name="generate", trigger_mode="once", concurrency_limit=1)
         def after_run(key, record, brick):
             if record is None or not record.frames:  # stopped or refused: the slider keeps a valid range
                 return gr.update(), *inside(key, None, 1, brick)
@@ -474,9 +462,9 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         compare_btn.click(compare, [model_key, category, seed, steps, guidance, sampler, *size, num_ranges,
                                     schedule_json, *cells],
                           [slider, diff_img, base_img, totals_plot, compare_md], api_name="compare",
-                          trigger_mode="once", concurrency_limit=1, validator=fair_share)
+                          trigger_mode="once", concurrency_limit=1)
         lock.click(lesson_run, [model_key, lesson_category, guess], [lesson_slider, lesson_md, tour], api_name="lesson",
-                   concurrency_limit=1, validator=fair_share)
+                   concurrency_limit=1)
         again.click(lambda: gr.Walkthrough(selected=1), None, tour, queue=False)
         load_btn.click(load_model, source,
                        [model_key, model_md, category, lesson_category, bricks_md, *cells, brick_pick, guess],
@@ -485,7 +473,32 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
             c.change(inside, [model_key, record_state, step_slider, brick_pick], [inside_gallery, overlay, inside_md],
                      queue=False)
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
+    share_the_queue(demo)
     return demo
+
+
+def share_the_queue(demo: gr.Blocks) -> None:
+    """Refuse a request before it joins the queue when its session already has a few waiting or
+    running, so one client cannot fill the queue a whole class shares. Gradio has no such option:
+    this wraps its queue's join step (the version is pinned; a test checks the behaviour) and
+    answers as its own input validation does, with the message on the class picker."""
+    queue = demo._queue
+    join = queue.push
+
+    async def fair_push(body, request, username):
+        waiting = len(queue.pending_event_ids_session.get(body.session_hash, ()))
+        if not body.session_hash or waiting < MAX_WAITING_PER_SESSION or body.fn_index is None:
+            return await join(body=body, request=request, username=username)
+        LOG.info("refused: a session with %d requests waiting", waiting)
+        message = (f"this session already has {waiting} requests waiting or running (at most "
+                   f"{MAX_WAITING_PER_SESSION}); wait for them or press Stop")
+        inputs = len(demo.fns[body.fn_index].inputs)
+        shown = min(1, inputs - 1)  # the class picker of Generate, Compare and the Lesson
+        verdicts = [{"__type__": "validate", "is_valid": k != shown, "message": message if k == shown else "",
+                     "parameter_name": "category" if k == shown else f"parameter_{k}"} for k in range(inputs)]
+        return False, verdicts, "validator_error"
+
+    queue.push = fair_push
 
 
 def build_parser() -> argparse.ArgumentParser:
