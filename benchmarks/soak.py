@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         loaded: dict[int, str] = {}
         start = time.perf_counter()
         rss_first = None
+        rounds: list[float] = []  # resident MiB after each round
         for i in range(args.requests):
             s = i % args.sessions
             client = clients[s]
@@ -87,8 +88,9 @@ def main(argv: list[str] | None = None) -> None:
                 else:
                     counts["errors"] += 1
                     messages.add(text[:200])
-            if i + 1 == args.sessions:
-                rss_first = rss_bytes()[0]
+            if (i + 1) % args.sessions == 0:  # the end of a round: every session has made one more request
+                rounds.append(round(rss_bytes()[0] / 2**20, 1))
+                rss_first = rss_first or rss_bytes()[0]
         seconds = time.perf_counter() - start
         for client in clients:
             client.close()
@@ -99,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
             **counts, "error_messages": sorted(messages), "seconds": round(seconds, 1),
             "rss_after_first_round_mib": round(rss_first / 2**20, 1), "rss_at_end_mib": round(rss_last / 2**20, 1),
             "rss_growth": round(rss_last / rss_first - 1, 4), "peak_rss_mib": round(rss_peak / 2**20, 1),
+            "rss_after_each_round_mib": rounds, "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
         }
     finally:
         demo.close()
