@@ -4,8 +4,9 @@
 
 Each of ``--sessions`` gradio_client sessions takes its turn until ``--requests`` have been made:
 most requests generate (previews on for every other one), every 10th is cancelled after its
-first step, and every 25th first loads one of three other checkpoints (copies of the served
-weights in a temporary folder), so model slots fill and are evicted. A session whose model was
+first step (``--cancel-every``), and every 25th first loads one of three other checkpoints
+(``--load-every``; copies of the served weights in a temporary folder), so model slots fill and
+are evicted. A session whose model was
 evicted is told so (counted as ``evicted``) and loads it again. Resident memory is read after
 the first ``--sessions`` requests and at the end: the target is less than 10% growth. Bounded:
 every request has a timeout; only 127.0.0.1 is used.
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument("--cancel-every", type=int, default=10, help="cancel every Nth request (0: none)")
+    parser.add_argument("--load-every", type=int, default=25, help="load a model before every Nth (0: none)")
     parser.add_argument("--out", default="assets/benchmarks/soak.json")
     args = parser.parse_args(argv)
 
@@ -65,11 +68,11 @@ def main(argv: list[str] | None = None) -> None:
             s = i % args.sessions
             client = clients[s]
             try:
-                if i % 25 == 12:
-                    loaded[s] = str(others / f"other{(i // 25) % 3}")
+                if args.load_every and i % args.load_every == args.load_every // 2:
+                    loaded[s] = str(others / f"other{(i // args.load_every) % 3}")
                     client.predict(loaded[s], api_name="/load_model")
                     counts["loads"] += 1
-                if i % 10 == 7:
+                if args.cancel_every and i % args.cancel_every == 7 % args.cancel_every:
                     job = client.submit(*generate_args(i, 30, i % 2 == 0), api_name="/generate")
                     deadline = time.perf_counter() + args.timeout
                     while len(job.outputs()) < 2 and not job.done() and time.perf_counter() < deadline:
