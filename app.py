@@ -276,12 +276,11 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
 
     def model_text(s: Served) -> str:
         c = s.config
-        levels = ", ".join(f"{n:,} {c.label_space().level_name(k)}" for k, n in enumerate(c.label_space().sizes))
-        return (f"**{shown_source(s.key)}**: training size {c.image_size}x{c.image_size}, classes: {levels}; hidden "
-                f"size {c.hidden_size}, {c.num_heads} heads; {s.precision} on "
-                f"{next(s.model.parameters()).device.type}, "
-                f"measured {s.throughput:.0f} GFLOP/s when loaded. Limits: {s.limits.max_pixels:,} pixels, "
-                f"{s.limits.max_gflops:,.0f} GFLOPs per request.\n\n" + bricks_text(s))
+        return (f"**{shown_source(s.key)}**: training size {c.image_size}x{c.image_size}, classes: "
+                f"{c.label_space().counts()}; hidden size {c.hidden_size}, {c.num_heads} heads; {s.precision} on "
+                f"{next(s.model.parameters()).device.type}, measured {s.throughput:.0f} GFLOP/s when loaded. "
+                f"Limits: {s.limits.max_pixels:,} pixels, {s.limits.max_gflops:,.0f} GFLOPs per request.\n\n"
+                + bricks_text(s))
 
     def fits_the_page(other) -> None:
         if other.num_bricks != config.num_bricks or other.size_unit != unit:

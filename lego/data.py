@@ -193,10 +193,12 @@ class Catalogue:
         for style in styles:
             own = {icon: code for code, icon in style.chars.items()}
             found: dict[str, int] = {}
+            taken: set[int] = set()
             for icon in style.icons:
                 entry = self.entry_of(style, icon, own.get(icon), shared_names)
-                if entry is not None and entry not in found.values():
+                if entry is not None and entry not in taken:
                     found[icon] = entry
+                    taken.add(entry)
             matches[style.name] = found
         return matches
 

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from .collage import uniform
 from .data import EmojiData
 from .labels import LabelSpace
 from .precision import autocast, resolve_precision
@@ -87,13 +88,9 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 
 def augment(batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Random similarity transform on white, then blur, noise and contrast on part of the batch."""
-    n = batch.shape[0]
-
-    def uniform(lo: float, hi: float, size: int = n) -> torch.Tensor:
-        return torch.rand(size, generator=gen) * (hi - lo) + lo
-
-    scale, angle = uniform(0.8, 1.15), uniform(-0.2, 0.2)
-    shift = uniform(-0.15, 0.15, 2 * n).reshape(n, 2)
+    n, cpu = batch.shape[0], torch.device("cpu")
+    scale, angle = uniform(n, 0.8, 1.15, gen, cpu), uniform(n, -0.2, 0.2, gen, cpu)
+    shift = uniform(2 * n, -0.15, 0.15, gen, cpu).reshape(n, 2)
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0] = theta[:, 1, 1] = torch.cos(angle) / scale
     theta[:, 0, 1], theta[:, 1, 0] = -torch.sin(angle) / scale, torch.sin(angle) / scale
@@ -106,8 +103,8 @@ def augment(batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         small = F.interpolate(out[soft], scale_factor=0.5, mode="bilinear", antialias=True, align_corners=False)
         out[soft] = F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
     noisy = (torch.rand(n, generator=gen) < 0.3).float().reshape(n, 1, 1, 1)
-    out = out + noisy * uniform(0, 0.08).reshape(n, 1, 1, 1) * torch.randn(out.shape, generator=gen)
-    contrast = uniform(0.85, 1.15).reshape(n, 1, 1, 1)
+    out = out + noisy * uniform(n, 0, 0.08, gen, cpu).reshape(n, 1, 1, 1) * torch.randn(out.shape, generator=gen)
+    contrast = uniform(n, 0.85, 1.15, gen, cpu).reshape(n, 1, 1, 1)
     return ((out - 1) * contrast + 1).clamp(-1, 1)
 
 

@@ -101,6 +101,10 @@ class LabelSpace:
             row[level] = index
         return row
 
+    def counts(self) -> str:
+        """'9 category, 98 subcategory, 1,904 emoji': how many classes each level has."""
+        return ", ".join(f"{n:,} {self.level_name(k)}" for k, n in enumerate(self.sizes))
+
     def describe(self, index: int) -> str:
         """'cat face (Animals & Nature / animal-mammal)': a class and where it sits."""
         chain = self.chain(index)

@@ -134,18 +134,19 @@ def evaluate(model, judge: EmojiJudge, data: EmojiData, schedule_spec: str = "al
     seconds = time.perf_counter() - start
     generated = torch.cat(chunks).clamp(-1, 1)
     n = len(generated)
-    judged = level_accuracy(predict(judge, judge_view(generated)), torch.tensor(targets), judge.space)
+    seen = judge_view(generated)
+    judged = level_accuracy(predict(judge, seen), torch.tensor(targets), judge.space)
 
     held, train = data.split(evaluation=True), data.split(evaluation=False)
     per = -(-n // len(np.unique(held.categories)))
     reference = balanced_sample(held, per, rng)[:n]
     same_style = balanced_sample(held, per, rng, exclude=reference)[:n]
     training_styles = balanced_sample(train, per, rng)[:n]
-    feats = {name: features(judge, judge_view(to_tensor(d.images[idx]))) for name, d, idx in
-             (("reference", held, reference), ("same", held, same_style), ("training", train, training_styles))}
-    gen_feats = features(judge, judge_view(generated))
-    sure_real = confidence(judge, judge_view(to_tensor(held.images[reference])))
-    sure_generated = confidence(judge, judge_view(generated))
+    real_seen = {name: judge_view(to_tensor(d.images[idx])) for name, d, idx in
+                 (("reference", held, reference), ("same", held, same_style), ("training", train, training_styles))}
+    feats = {name: features(judge, images) for name, images in real_seen.items()}
+    gen_feats = features(judge, seen)
+    sure_real, sure_generated = confidence(judge, real_seen["reference"]), confidence(judge, seen)
     nearest = nearest_distances(generated, to_tensor(train.images))
     return {
         "schedule": schedule.to_dict(), "steps": steps, "sampler": method, "guidance": guidance,

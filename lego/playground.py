@@ -105,9 +105,8 @@ def picker_info(config: LegoConfig) -> str:
     space = config.label_space()
     if space.depth == 1:
         return f"One of the model's {space.num_classes} classes, or none (no label: guidance is off)."
-    counts = ", ".join(f"{n:,} {space.level_name(k)}" for k, n in enumerate(space.sizes))
     return ("Type to search: an emoji ('cat face'), a sub-category ('animal-mammal') or a category "
-            f"('Animals & Nature'). {counts} classes.")
+            f"('Animals & Nature'). {space.counts()} classes.")
 
 
 def class_choices(config: LegoConfig) -> list[str]:
