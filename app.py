@@ -197,6 +197,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                     frame_budget.admit(record)
                     s.observe(record)
         except PlaygroundError as exc:
+            yield (gr.skip(), f"⚠️ {exc}", *[gr.skip()] * 5, req.seed)  # the status no longer reads as a run
             raise refused(exc) from None
         c = record.estimate.cost
         summary = (f"seed **{req.seed}** · {record.seconds:.2f} s measured ({record.precision})"
@@ -442,22 +443,25 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
              num_ranges, schedule_json, *cells],
             [gallery, status, flops_plot, time_plot, heatmap, files, record_state, seed],
             api_name="generate", trigger_mode="once", concurrency_limit=1)
-        def after_run(key, record, brick):
+        def after_run(key, record, brick, status_text):
+            """Runs once the run has ended, finished or stopped: Stop's cancel has settled by then, so no late
+            progress message can overwrite the status set here."""
             if record is None or not record.frames:  # stopped or refused: the slider keeps a valid range
-                return gr.update(), *inside(key, None, 1, brick)
+                return gr.update(), *inside(key, None, 1, brick), stopped_status(status_text)
             last = len(record.frames)
-            return gr.update(maximum=max(last, 2), value=last, interactive=last > 1), *inside(key, record, last, brick)
+            return (gr.update(maximum=max(last, 2), value=last, interactive=last > 1),
+                    *inside(key, record, last, brick), gr.skip())
 
-        def stopped(status_text):
-            """The status after Stop: where the run was, if one was running."""
+        def stopped_status(status_text: str):
+            """The status after Stop: where the run was, if one was running (a refusal says so instead)."""
             if status_text.startswith(("step ", "starting")):
                 where = status_text.split(" · ")[0]
                 return f"⏹ Stopped at {where}: no image was finished. Press Generate to run again."
             return gr.skip()
 
-        gen_event.then(after_run, [model_key, record_state, brick_pick],
-                       [step_slider, inside_gallery, overlay, inside_md], queue=False)
-        stop_btn.click(stopped, status, status, cancels=[gen_event], queue=False)
+        gen_event.then(after_run, [model_key, record_state, brick_pick, status],
+                       [step_slider, inside_gallery, overlay, inside_md, status], queue=False)
+        stop_btn.click(None, None, None, cancels=[gen_event], queue=False)
         compare_btn.click(compare, [model_key, category, seed, steps, guidance, sampler, *size, num_ranges,
                                     schedule_json, *cells],
                           [slider, diff_img, base_img, totals_plot, compare_md], api_name="compare",

@@ -57,12 +57,15 @@ def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
         page.wait_for_selector("#generate", timeout=30_000)
         page.get_by_label("Steps").first.fill("50")
         page.get_by_label("Steps").first.press("Enter")
+        page.get_by_label("Number of images").first.fill("4")  # about 8 s here: Stop lands mid-run
+        page.get_by_label("Number of images").first.press("Enter")
         page.click("#generate")
-        page.wait_for_function("/^step \\d+\\/50/.test(document.querySelector('#status').innerText)", timeout=30_000)
+        page.wait_for_function("/^step [1-9]\\/50/.test(document.querySelector('#status').innerText)", timeout=30_000)
         page.click("#stop")
         page.wait_for_function("document.querySelector('#status').innerText.includes('Stopped at step')",
                                timeout=10_000)
         page.wait_for_timeout(1500)  # the follow-up events (Look inside) have run
+        assert "Stopped at step" in page.inner_text("#status")  # no late progress message overwrote it
         assert not errors and page.locator(".toast-body.error").count() == 0
         page.get_by_role("tab", name="Look inside").click()
         assert "Run **Generate** first" in page.inner_text("body") or "Run Generate first" in page.inner_text("body")
