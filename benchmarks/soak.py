@@ -29,7 +29,7 @@ import app  # noqa: E402
 from load_test import ALL, rss_bytes  # noqa: E402
 from lego import results  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint  # noqa: E402
-from lego.playground import shown_source  # noqa: E402
+from lego.serving import shown_source  # noqa: E402
 
 
 def generate_args(seed: int, steps: int, previews: bool) -> list:
@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         rss_last, rss_peak = rss_bytes()
         report = {
             "command": "python benchmarks/soak.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "model": shown_source(args.checkpoint), "sessions": args.sessions, "requests": args.requests, "steps": args.steps,
+            "model": shown_source(args.checkpoint), "sessions": args.sessions, "requests": args.requests,
+            "steps": args.steps,
             **counts, "error_messages": sorted(messages), "seconds": round(seconds, 1),
             "rss_after_first_round_mib": round(rss_first / 2**20, 1), "rss_at_end_mib": round(rss_last / 2**20, 1),
             "rss_growth": round(rss_last / rss_first - 1, 4), "peak_rss_mib": round(rss_peak / 2**20, 1),

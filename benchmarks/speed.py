@@ -28,7 +28,7 @@ import lego.model as lego_model  # noqa: E402
 from bricks_cpu import _timed, default_request, matmul_gflops, preset_speedups  # noqa: E402
 from lego import results  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
-from lego.compiled import warm_up  # noqa: E402
+from lego.serving import warm_up  # noqa: E402
 from lego.data import load  # noqa: E402
 from lego.flops import evaluation_flops, schedule_cost  # noqa: E402
 from lego.judge import JUDGE_DIR, load_judge  # noqa: E402

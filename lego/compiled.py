@@ -7,21 +7,17 @@ the matrix products. Frozen weights are constants of the compiled graph, so only
 inference copy (``LegoModel.for_inference``) is ever compiled; a weight change makes a new copy.
 
 The price is a warm-up: the first call per brick compiles (tens of seconds on two cores), and a
-new batch or canvas shape may compile once more. ``warm_up`` pays it up front.
+new batch or canvas shape may compile once more. ``lego.serving.warm_up`` pays it up front.
 """
 
 from __future__ import annotations
 
 import functools
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
+from torch import nn
 from torch._inductor import config as inductor_config
-
-from .canvas import Canvas
-from .model import LegoModel
-from .precision import autocast, dtype_of
 
 
 def frozen(fn: Callable) -> Callable:
@@ -39,28 +35,8 @@ def frozen(fn: Callable) -> Callable:
     return call
 
 
-def compile_bricks(model: LegoModel) -> LegoModel:
-    """Compile every brick's transform of ``model`` in place (the model must not be trained afterwards)."""
-    for brick in model.model:
+def compile_bricks(bricks: Iterable[nn.Module]) -> None:
+    """Compile every brick's transform in place (the bricks must not be trained afterwards). Takes the
+    bricks, not the model, so that this module depends on nothing of ours: the model imports it."""
+    for brick in bricks:
         brick.transform = frozen(brick.transform)
-    model.compiled = True
-    return model
-
-
-def warm_up(model: LegoModel, precision: str, sizes: tuple[tuple[int, int], ...] | None = None,
-            batches: tuple[int, ...] = (1, 2)) -> float:
-    """Run one evaluation per batch size and canvas size so that requests find their graphs
-    compiled; returns the seconds spent. Sizes default to the training size and a 1x2 canvas."""
-    start = time.perf_counter()
-    config = model.config
-    device = next(model.parameters()).device
-    s = config.image_size
-    sizes = sizes or ((s, s), (s, 2 * s))
-    net = model.for_inference(dtype_of(precision), compiled=True)
-    with net.inference_context(), autocast(precision, device):
-        for height, width in sizes:
-            for batch in batches:
-                x = torch.randn(batch, config.channels, height, width, device=device)
-                labels = torch.zeros(batch, dtype=torch.long, device=device)
-                net(x, torch.tensor(1.0, device=device), labels, canvas=Canvas())
-    return time.perf_counter() - start

@@ -307,7 +307,8 @@ class LegoModel(
             if compiled:
                 from .compiled import compile_bricks
 
-                compile_bricks(copy_)
+                compile_bricks(copy_.model)
+                copy_.compiled = True
             cache[(dtype, compiled)] = copy_
         return cache[(dtype, compiled)]
 

@@ -57,7 +57,7 @@ def emoji_levels_model() -> LegoModel:
 def launched_app(model: LegoModel | None = None, max_gflops: float = 150):
     """The real app on a free loopback port, serving a tiny random 64x64 emoji model."""
     import app
-    from lego.playground import Limits
+    from lego.request import Limits
 
     model = model or randomized("tiny-emoji")
     limits = Limits(max_gflops=max_gflops, max_pixels=256 * 256, max_side=512)

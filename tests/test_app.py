@@ -184,7 +184,7 @@ def test_on_zero_gpu_spaces_the_gpu_time_follows_the_request_cost(monkeypatch):
 
     import app
     from conftest import randomized
-    from lego.playground import GPU_MAX_SECONDS, GPU_MIN_SECONDS
+    from lego.estimate import GPU_MAX_SECONDS, GPU_MIN_SECONDS
 
     asked = {}
     stand_in = types.ModuleType("spaces")
@@ -197,7 +197,7 @@ def test_on_zero_gpu_spaces_the_gpu_time_follows_the_request_cost(monkeypatch):
 
     stand_in.GPU = gpu
     monkeypatch.setitem(sys.modules, "spaces", stand_in)
-    monkeypatch.setattr("lego.playground.GPU_GFLOPS_PER_SECOND", 1.0)  # a tiny model: make its cost count
+    monkeypatch.setattr("lego.estimate.GPU_GFLOPS_PER_SECOND", 1.0)  # a tiny model: make its cost count
     app.build_demo(randomized("tiny-emoji"), precision="fp32")
     key = app.DEFAULT_KEY  # the session's model, a gr.State the browser does not send through the API
     small = asked["generate"](key, *generate_args(steps=2))

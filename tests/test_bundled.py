@@ -43,7 +43,7 @@ def test_committed_schedule_results_belong_to_the_bundled_checkpoint_and_reach_t
 
 
 def test_the_model_tab_offers_the_bundled_lego_checkpoints_only():
-    from lego.playground import shipped_checkpoints
+    from lego.serving import shipped_checkpoints
 
     offered = dict(shipped_checkpoints(ARCHITECTURES["emoji-s"]))
     assert offered["lego-emoji-s"] == str(DEFAULT_CHECKPOINT)

@@ -2,7 +2,7 @@
 
 import torch
 
-from lego.compiled import warm_up
+from lego.serving import warm_up
 from lego.sampler import SamplerSettings, sample
 
 
@@ -32,7 +32,10 @@ def test_compiled_copy_is_cached_frozen_and_leaves_the_model_alone(pg_model):
 
 
 def test_the_app_serves_a_warmed_compiled_copy_with_the_original_fingerprint():
-    from lego.playground import Served, estimate, parse_request, run_to_end
+    from lego.estimate import estimate
+    from lego.request import parse_request
+    from lego.runs import run_to_end
+    from lego.serving import Served
     from lego.results import fingerprint
     from lego.schedule import BrickSchedule
 

@@ -20,7 +20,9 @@ OOM_SCRIPT = """
 import resource, sys
 sys.path[:0] = [{root!r}, {tests!r}]
 from conftest import randomized
-from lego.playground import PlaygroundError, estimate, parse_request, run_to_end
+from lego.estimate import estimate
+from lego.request import PlaygroundError, parse_request
+from lego.runs import run_to_end
 from lego.schedule import BrickSchedule
 
 model = randomized("tiny-emoji")
@@ -135,7 +137,8 @@ def test_deeply_nested_schedule_json_is_refused_with_a_message():
 
 
 def test_compare_counts_all_three_variants_against_the_compute_limit():
-    from lego.playground import estimate, parse_request
+    from lego.estimate import estimate
+    from lego.request import parse_request
     from lego.schedule import BrickSchedule
 
     with launched_app() as (model, url):  # the test app serves at most 150 GFLOPs per request
@@ -181,7 +184,7 @@ def test_uploads_are_refused_past_a_token_size():
 
 def test_the_output_folder_is_removed_when_the_app_exits():
     script = ("import sys; sys.path[:0] = [{root!r}]\n"
-              "from lego.playground import OutputFolder\n"
+              "from lego.outputs import OutputFolder\n"
               "folder = OutputFolder(); folder.new_run(); print(folder.root)\n").format(root=str(ROOT))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     root = Path(done.stdout.strip())

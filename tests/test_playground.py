@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 
 from lego.config import ARCHITECTURES
-from lego.playground import (Limits, PlaygroundError, brick_table, check_limits, difference_map, estimate,
-                             matched_steps, parse_request, region_overlay, run, run_to_end)
+from lego.brick_table import brick_table
+from lego.comparison import matched_steps
+from lego.estimate import check_limits, estimate
+from lego.request import Limits, PlaygroundError, parse_request
+from lego.runs import run, run_to_end
+from lego.visuals import difference_map, region_overlay
 from lego.sampler import StepInfo
 from lego.schedule import BrickSchedule, preset
 
@@ -109,7 +113,7 @@ def test_run_to_end_without_frames():
 
 
 def test_checkpoint_sources_are_confined(tmp_path, monkeypatch):
-    from lego.playground import checked_source
+    from lego.serving import checked_source
 
     monkeypatch.setenv("LEGO_CHECKPOINT_DIRS", str(tmp_path / "allowed"))
     (tmp_path / "allowed" / "ckpt").mkdir(parents=True)
@@ -126,7 +130,7 @@ def test_checkpoint_sources_are_confined(tmp_path, monkeypatch):
 
 def test_registry_loads_once_and_keeps_a_few(tmp_path, monkeypatch):
     from lego.checkpoint import save_checkpoint
-    from lego.playground import ModelRegistry, Served
+    from lego.serving import ModelRegistry, Served
 
     monkeypatch.setenv("LEGO_CHECKPOINT_DIRS", str(tmp_path))
     for i in range(3):
@@ -157,7 +161,8 @@ def test_registry_loads_once_and_keeps_a_few(tmp_path, monkeypatch):
 
 
 def test_comparison_runs_three_variants_and_explains_them():
-    from lego.playground import Served, compare
+    from lego.comparison import compare
+    from lego.serving import Served
 
     served = Served.of("tiny", randomized("tiny-emoji"), "fp32")
     request = req(schedule=preset("global-only", CONFIG), steps=8, images=2)
@@ -172,7 +177,7 @@ def test_comparison_runs_three_variants_and_explains_them():
 
 
 def test_lesson_verdict_names_the_least_harmful_brick():
-    from lego.playground import LessonRow, lesson_verdict
+    from lego.lesson import LessonRow, lesson_verdict
 
     rows = [LessonRow(f"B{k}", 0.1 * k, diff, np.zeros((2, 2, 3), np.uint8)) for k, diff in enumerate([9.0, 2.0, 5.0])]
     assert lesson_verdict(rows, 1).startswith("You were right")
@@ -190,7 +195,8 @@ def test_lesson_verdict_names_the_least_harmful_brick():
 def test_frame_budget_bounds_every_sessions_frames_together():
     import gc
 
-    from lego.playground import FrameBudget, Served, frame_bytes, run_to_end
+    from lego.runs import FrameBudget, frame_bytes, run_to_end
+    from lego.serving import Served
 
     served = Served.of("tiny", randomized("tiny-emoji"), "fp32")
     runs = []
@@ -212,7 +218,8 @@ def test_frame_budget_bounds_every_sessions_frames_together():
 def test_time_estimates_follow_the_runs_this_machine_really_does():
     from dataclasses import replace as changed
 
-    from lego.playground import Served, run_to_end
+    from lego.runs import run_to_end
+    from lego.serving import Served
 
     served = Served.of("tiny", randomized("tiny-emoji"), "fp32")
     request = parse_request(served.config, "Flags", 0, 4, 2.0, "heun", 1, 64, 64, BrickSchedule.all_on(3))

@@ -1,0 +1,24 @@
+"""Each brick described for people: its region, patch, depth, size, cost and role."""
+
+from __future__ import annotations
+
+from .config import LegoConfig
+from .flops import brick_flops
+from .model import parameter_counts
+
+BRICK_ROLES = {
+    "local": "local-feature enrichment: sharpens detail inside {r}x{r} pixel regions",
+    "global": "global-content orchestration: sees the whole {r}x{r} image and sets the layout",
+}
+
+
+def brick_table(config: LegoConfig) -> list[dict]:
+    params, _ = parameter_counts(config)
+    rows = []
+    for i, b in enumerate(config.bricks):
+        kind = "global" if config.is_global(i) else "local"
+        rows.append({"brick": config.brick_name(i), "region": b.region, "patch": b.patch, "depth": b.depth,
+                     "parameters": params[i],
+                     "flops_per_evaluation": brick_flops(config, i, config.image_size, config.image_size),
+                     "role": BRICK_ROLES[kind].format(r=b.region)})
+    return rows

@@ -1,0 +1,158 @@
+"""Requests as the app accepts them: each raw UI or API value checked, with a message the user can act on."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .canvas import Canvas, CanvasError
+from .config import LegoConfig
+from .labels import LabelError
+from .sampler import METHODS, SamplerSettings
+from .schedule import BrickSchedule, ScheduleError
+
+MAX_SEED = 2**31 - 1
+
+
+MAX_IMAGES = 4
+
+
+MAX_STEPS = 100
+
+
+NO_CLASS = "none (unconditional)"
+
+
+class PlaygroundError(ValueError):
+    """A request the playground refuses, with a message meant for the user."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What this machine agrees to serve. CPU defaults keep one request under about half a minute."""
+
+    max_gflops: float = 3000.0
+    max_pixels: int = 512 * 512
+    max_side: int = 1024
+    max_memory_bytes: int = 4 * 2**30
+
+    @classmethod
+    def for_device(cls, device: torch.device) -> Limits:
+        if device.type == "cuda":
+            total = torch.cuda.get_device_properties(device).total_memory
+            return cls(max_gflops=200_000.0, max_pixels=1024 * 1024, max_side=2048, max_memory_bytes=total // 2)
+        return cls()
+
+
+@dataclass(frozen=True)
+class Request:
+    label: int | None
+    seed: int
+    steps: int
+    guidance: float
+    method: str
+    images: int
+    width: int
+    height: int
+    schedule: BrickSchedule
+    canvas: Canvas = Canvas()
+
+    @property
+    def settings(self) -> SamplerSettings:
+        return SamplerSettings(steps=self.steps, method=self.method, guidance=self.guidance)
+
+    @property
+    def guided(self) -> bool:
+        return self.guidance != 1.0 and self.label is not None
+
+    @property
+    def seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.images)]
+
+    def to_dict(self, config: LegoConfig) -> dict:
+        d = asdict(self)
+        d["schedule"] = self.schedule.to_dict()
+        d["canvas"] = asdict(self.canvas)
+        d["class"] = None if self.label is None else config.label_space().describe(self.label)
+        d["seeds"] = self.seeds
+        return d
+
+
+def picker_info(config: LegoConfig) -> str:
+    """The class picker's one-line help, for the levels this model has."""
+    space = config.label_space()
+    if space.depth == 1:
+        return f"One of the model's {space.num_classes} classes, or none (no label: guidance is off)."
+    return ("Type to search: an emoji ('cat face'), a sub-category ('animal-mammal') or a category "
+            f"('Animals & Nature'). {space.counts()} classes.")
+
+
+def class_choices(config: LegoConfig) -> list[str]:
+    """What the class picker offers: every class, grouped under its category (see lego.labels)."""
+    return config.label_space().choices()
+
+
+def _number(name: str, value: object, integer: bool = False) -> float:
+    if isinstance(value, bool):
+        raise PlaygroundError(f"{name} must be a number, got {value!r}")
+    if not isinstance(value, (int, float)):
+        try:
+            value = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise PlaygroundError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(value):
+        raise PlaygroundError(f"{name} must be a finite number, got {value}")
+    if integer and value != int(value):
+        raise PlaygroundError(f"{name} must be a whole number, got {value}")
+    return int(value) if integer else float(value)
+
+
+def parse_request(config: LegoConfig, class_name: str | None, seed: object, steps: object, guidance: object,
+                  method: str, images: object, width: object, height: object,
+                  schedule: BrickSchedule, canvas: Canvas | None = None) -> Request:
+    """Turn raw UI/API values into a Request, or raise PlaygroundError saying what is wrong."""
+    if class_name in (None, "", NO_CLASS):
+        label = None
+    else:
+        try:
+            label = config.label_space().resolve(class_name)
+        except LabelError as exc:
+            raise PlaygroundError(str(exc)) from None
+    seed = _number("seed", seed, integer=True)
+    if not 0 <= seed <= MAX_SEED:
+        raise PlaygroundError(f"seed must be from 0 to {MAX_SEED}, got {seed}")
+    steps = _number("steps", steps, integer=True)
+    if not 1 <= steps <= MAX_STEPS:
+        raise PlaygroundError(f"steps must be from 1 to {MAX_STEPS}, got {steps}")
+    guidance = _number("guidance", guidance)
+    if not 0 <= guidance <= 20:
+        raise PlaygroundError(f"guidance must be from 0 to 20, got {guidance}")
+    if method not in METHODS:
+        raise PlaygroundError(f"sampler must be one of {', '.join(METHODS)}, got {method!r}")
+    images = _number("number of images", images, integer=True)
+    if not 1 <= images <= MAX_IMAGES:
+        raise PlaygroundError(f"number of images must be from 1 to {MAX_IMAGES}, got {images}")
+    width = _number("width", width, integer=True)
+    height = _number("height", height, integer=True)
+    unit = config.size_unit
+    for name, value in (("width", width), ("height", height)):
+        if value <= 0 or value % unit:
+            raise PlaygroundError(f"{name} must be a positive multiple of {unit} pixels for this model, got {value}")
+    try:
+        schedule.check_bricks(config.num_bricks)
+        schedule.mask(steps)
+    except ScheduleError as exc:
+        raise PlaygroundError(str(exc)) from None
+    canvas = canvas or Canvas()
+    try:
+        canvas.check(config)
+    except CanvasError as exc:
+        raise PlaygroundError(str(exc)) from None
+    return Request(label, seed, steps, guidance, method, images, width, height, schedule, canvas)
+
+
+def random_seed() -> int:
+    return random.randint(0, MAX_SEED)

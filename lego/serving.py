@@ -1,0 +1,184 @@
+"""The models an app serves: the default one, a few more loaded on request, and where checkpoints may come from."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .canvas import Canvas
+from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, is_repo_id, load_checkpoint, read_config
+from .config import LegoConfig
+from .estimate import measure_throughput
+from .model import LegoModel
+from .precision import autocast, dtype_of, resolve_precision
+from .request import Limits, PlaygroundError
+from .results import fingerprint
+from .runs import RunCache, RunRecord
+
+
+@dataclass
+class Served:
+    """One model as the app serves it: its throughput, limits, run cache and brick names."""
+
+    key: str
+    model: LegoModel
+    precision: str
+    throughput: float  # GFLOP/s measured when loaded, for time estimates
+    limits: Limits
+    cache: RunCache
+    fingerprint: str = ""  # of the weights as loaded: committed results apply only to the model they measured
+    observed: deque = field(default_factory=lambda: deque(maxlen=9))  # GFLOP/s of recent runs
+
+    @property
+    def config(self) -> LegoConfig:
+        return self.model.config
+
+    def observe(self, record: RunRecord) -> None:
+        """Calibrate time estimates on the runs this machine really does: the throughput becomes the
+        median of the recent runs' rates (a measurement taken while other runs were going, or a
+        machine that speeds up or slows down, is corrected after a few runs)."""
+        if record.seconds > 0:
+            self.observed.append(record.estimate.cost.total / 1e9 / record.seconds)
+            self.throughput = statistics.median(self.observed)
+
+    @property
+    def names(self) -> list[str]:
+        return [self.config.brick_name(k) for k in range(self.config.num_bricks)]
+
+    @classmethod
+    def of(cls, key: str, model: LegoModel, precision: str = "auto", limits: Limits | None = None,
+           cache_bytes: int = 8 * 2**20, compiled: bool = False) -> Served:
+        """``compiled`` serves a compiled inference copy, warmed up here (see ``lego.compiled``)."""
+        device = next(model.parameters()).device
+        precision = resolve_precision(precision, device)
+        weights = fingerprint(model)
+        if compiled:
+            model = model.for_inference(dtype_of(precision), compiled=True)
+            seconds = warm_up(model, precision)
+            print(f"compiled {key} in {seconds:.0f} s", file=sys.stderr, flush=True)
+        return cls(key, model.eval(), precision, measure_throughput(model, precision),
+                   limits or Limits.for_device(device), RunCache(cache_bytes), weights)
+
+
+def allowed_checkpoint_dirs() -> list[Path]:
+    """Where the app may read checkpoint directories from: the project's checkpoints/, the
+    Hugging Face cache, and folders listed in LEGO_CHECKPOINT_DIRS (os.pathsep-separated)."""
+    from huggingface_hub import constants
+
+    roots = [DEFAULT_CHECKPOINT.parent, Path(constants.HF_HUB_CACHE)]
+    roots += [Path(p) for p in os.environ.get("LEGO_CHECKPOINT_DIRS", "").split(os.pathsep) if p]
+    return [r.resolve() for r in roots]
+
+
+def shipped_checkpoints(like: LegoConfig) -> list[tuple[str, str]]:
+    """(name, directory) of the project's checkpoints that a page laid out for ``like`` can switch to."""
+    out = []
+    for directory in sorted(DEFAULT_CHECKPOINT.parent.iterdir()):
+        try:
+            config = read_config(directory)
+        except CheckpointError:  # not a LEGO model (the emoji judge), or not a checkpoint at all
+            continue
+        if config.num_bricks == like.num_bricks and config.size_unit == like.size_unit:
+            out.append((directory.name, str(directory)))
+    return out
+
+
+def shown_source(key: str) -> str:
+    """A checkpoint as users may see it: relative to the working folder, never a server's absolute path."""
+    path = Path(key)
+    if not path.is_absolute():
+        return key
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return path.name
+
+
+def checked_source(source: str) -> str:
+    """A Hub repo id, or a directory inside an allowed folder; anything else is refused."""
+    source = (source or "").strip()
+    if not source or len(source) > 512 or "\x00" in source:
+        raise PlaygroundError("give a checkpoint directory or a Hugging Face repo id (owner/name)")
+    if is_repo_id(source) and not Path(source).exists():
+        return source
+    path = Path(source).expanduser().resolve()
+    roots = allowed_checkpoint_dirs()
+    if not any(path == r or path.is_relative_to(r) for r in roots):
+        raise PlaygroundError(f"{shown_source(source)} is outside the folders this app may read checkpoints from "
+                              f"({', '.join(shown_source(str(r)) for r in roots)}; add more with "
+                              "LEGO_CHECKPOINT_DIRS)")
+    if not path.is_dir():
+        raise PlaygroundError(f"no checkpoint directory at {shown_source(source)}")
+    return str(path)
+
+
+class ModelRegistry:
+    """The default model and a few more loaded on request (least recently used ones dropped)."""
+
+    def __init__(self, default: Served, keep: int = 2) -> None:
+        self.default = default
+        self.keep = keep
+        self._loaded: OrderedDict[str, Served] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str | None) -> Served:
+        """The session's model; never silently another one."""
+        if key in (None, self.default.key):
+            return self.default
+        with self._lock:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+        raise PlaygroundError(f"the checkpoint {shown_source(key)} was unloaded to make room for other sessions' "
+                              f"models (this server keeps {self.keep} besides its own); load it again in the "
+                              "Model tab, or reload the page for the default model")
+
+    def load(self, source: str, device: torch.device | None = None,
+             accept: Callable[[LegoConfig], None] | None = None) -> Served:
+        """Load a checkpoint into a slot. ``accept`` may refuse its config (PlaygroundError) before it
+        takes a slot."""
+        key = checked_source(source)
+        with self._lock:
+            if key == self.default.key or key in self._loaded:
+                return self.default if key == self.default.key else self._loaded[key]
+        try:
+            model = load_checkpoint(key, device=device or next(self.default.model.parameters()).device)
+        except CheckpointError as exc:
+            raise PlaygroundError(str(exc)) from None
+        if accept is not None:
+            accept(model.config)
+        default = self.default
+        served = Served.of(key, model, default.precision, default.limits, compiled=default.model.compiled)
+        with self._lock:
+            self._loaded[key] = served
+            while len(self._loaded) > self.keep:
+                self._loaded.popitem(last=False)
+        return served
+
+
+def warm_up(model: LegoModel, precision: str, sizes: tuple[tuple[int, int], ...] | None = None,
+            batches: tuple[int, ...] = (1, 2)) -> float:
+    """Run one evaluation per batch size and canvas size so that requests find their graphs
+    compiled; returns the seconds spent. Sizes default to the training size and a 1x2 canvas."""
+    start = time.perf_counter()
+    config = model.config
+    device = next(model.parameters()).device
+    s = config.image_size
+    sizes = sizes or ((s, s), (s, 2 * s))
+    net = model.for_inference(dtype_of(precision), compiled=True)
+    with net.inference_context(), autocast(precision, device):
+        for height, width in sizes:
+            for batch in batches:
+                x = torch.randn(batch, config.channels, height, width, device=device)
+                labels = torch.zeros(batch, dtype=torch.long, device=device)
+                net(x, torch.tensor(1.0, device=device), labels, canvas=Canvas())
+    return time.perf_counter() - start

@@ -1,0 +1,65 @@
+"""What every tab shares: the served models, the output folder, the frame budget, and how a
+request's raw values become a checked request or a message for the user."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+from lego import results
+from lego.canvas import Canvas, CanvasError
+from lego.estimate import Estimate, check_limits, estimate
+from lego.outputs import OutputFolder
+from lego.request import PlaygroundError, Request, parse_request
+from lego.runs import FrameBudget
+from lego.schedule import BrickSchedule, ScheduleError, from_grid
+from lego.serving import ModelRegistry, Served
+
+LOG = logging.getLogger("lego_playground")
+DEFAULT_KEY = "the model this app was started with"
+SESSION_SECONDS = 1800  # a session's last run is kept this long after it was made (API sessions too)
+
+
+def refused(reason: object) -> gr.Error:
+    """A request refused for a reason the user can fix: one log line, a message, no traceback."""
+    LOG.info("refused: %s", reason)
+    return gr.Error(str(reason), print_exception=False)
+
+
+@dataclass
+class AppContext:
+    registry: ModelRegistry
+    outputs: OutputFolder = field(default_factory=OutputFolder)
+    frame_budget: FrameBudget = field(default_factory=FrameBudget)  # every session's Look-inside frames together
+    sweep: dict | None = field(default_factory=lambda: results.read("schedules.json"))  # quality per schedule
+
+    @property
+    def first(self) -> Served:
+        return self.registry.default
+
+    def served(self, key: str | None) -> Served:
+        """The model this browser session chose (a gr.State holds its key); never silently another."""
+        try:
+            return self.registry.get(key)
+        except PlaygroundError as exc:
+            raise refused(exc) from None
+
+    @staticmethod
+    def parse(s: Served, category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
+              shift, coords, num_ranges, schedule_json, cells) -> tuple[Request, Estimate]:
+        """The request as the controls describe it, checked against the model and the limits."""
+        try:
+            if schedule_json and schedule_json.strip():
+                schedule = BrickSchedule.from_json(schedule_json, s.config.num_bricks)
+            else:
+                schedule = from_grid([list(c or []) for c in cells], int(num_ranges))
+            canvas = Canvas(canvas_mode, int(stride), bool(shift), coords)
+            request = parse_request(s.config, category, seed, steps, guidance, sampler, images, width, height,
+                                    schedule, canvas)
+            est = estimate(s.config, request, s.throughput)
+            check_limits(est, request, s.limits)
+        except (PlaygroundError, ScheduleError, CanvasError) as exc:
+            raise refused(exc) from None
+        return request, est

@@ -1,0 +1,52 @@
+"""The Model tab: what the session's model is, and switching the session to another checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from lego.config import LegoConfig
+from lego.request import PlaygroundError
+from lego.serving import Served, shipped_checkpoints, shown_source
+
+from .context import AppContext
+from .generate import bricks_text
+
+
+@dataclass
+class ModelTab:
+    text: gr.Markdown
+    source: gr.Dropdown
+    load_btn: gr.Button
+
+
+def model_text(s: Served) -> str:
+    c = s.config
+    return (f"**{shown_source(s.key)}**: training size {c.image_size}x{c.image_size}, classes: "
+            f"{c.label_space().counts()}; hidden size {c.hidden_size}, {c.num_heads} heads; {s.precision} on "
+            f"{next(s.model.parameters()).device.type}, measured {s.throughput:.0f} GFLOP/s when loaded. "
+            f"Limits: {s.limits.max_pixels:,} pixels, {s.limits.max_gflops:,.0f} GFLOPs per request.\n\n"
+            + bricks_text(s))
+
+
+def build(ctx: AppContext) -> ModelTab:
+    text = gr.Markdown(model_text(ctx.first), elem_id="model-info")
+    gr.Markdown("Switch this browser session to another checkpoint with the same number of bricks: one "
+                "under `checkpoints/` (listed), a directory made by `python -m lego.convert`, or a Hugging "
+                "Face repo id. Uploads are not accepted.")
+    with gr.Row():
+        source = gr.Dropdown(shipped_checkpoints(ctx.first.config), value=None, allow_custom_value=True, scale=3,
+                             label="Checkpoint: a bundled one, a directory or a Hub repo id")
+        load_btn = gr.Button("Load", scale=1)
+    return ModelTab(text, source, load_btn)
+
+
+def fits_the_page(page: LegoConfig):
+    """A check that a checkpoint's config suits a page laid out for ``page`` (same bricks, same canvas unit)."""
+    def check(other: LegoConfig) -> None:
+        if other.num_bricks != page.num_bricks or other.size_unit != page.size_unit:
+            raise PlaygroundError(f"that checkpoint has {other.num_bricks} bricks (canvas unit {other.size_unit}); "
+                                  f"this page is laid out for {page.num_bricks} (unit {page.size_unit}): start "
+                                  "the app with --checkpoint pointing at it to use it")
+    return check

@@ -1,0 +1,45 @@
+"""The Results tab: the committed benchmark figures and tables, drawn without any compute."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from lego import results
+
+
+def build(sweep: dict | None) -> None:
+    """The committed benchmark results (assets/benchmarks): figures and tables, nothing recomputed."""
+    def missing(command: str) -> None:
+        gr.Markdown(f"Not measured yet: run `{command}`.")
+
+    gr.Markdown("What the benchmark scripts measured on the bundled model and this project's CPU. "
+                "Each section names the command that regenerates it.")
+    gr.Markdown("### Brick schedules: quality against compute")
+    if sweep is None:
+        missing("python benchmarks/schedules.py")
+    else:
+        gr.Markdown(f"{sweep['per_class']} images per class and seed set, {sweep['seed_sets']} seed sets; "
+                    f"± is half the spread between the sets. `{sweep['command']}`")
+        gr.Plot(results.figure("schedules_figure.json"), elem_id="results-schedules")
+        gr.Dataframe(results.schedule_table(sweep["rows"]), headers=results.SCHEDULE_COLUMNS, interactive=False)
+    gr.Markdown("### Training: LEGO against a plain DiT, and what brick dropout costs")
+    training = results.read("training_efficiency.json")
+    if training is None:
+        missing("python benchmarks/training_efficiency.py")
+    else:
+        gr.Markdown(f"`{training['command']}`")
+        gr.Plot(results.figure("training_efficiency_figure.json"))
+        gr.Dataframe(results.training_table(training), headers=results.TRAINING_COLUMNS, interactive=False)
+    gr.Markdown("### Speed on a small CPU")
+    speed = results.read("speed.json")
+    if speed is None:
+        missing("python benchmarks/speed.py")
+    else:
+        gr.Plot(results.speed_figure(speed))
+        gr.Markdown(results.speed_summary(speed))
+    gr.Markdown("### Larger canvases: cost against area")
+    canvas = results.figure("canvas_figure.json")
+    if canvas is None:
+        missing("python benchmarks/canvas.py")
+    else:
+        gr.Plot(canvas)
