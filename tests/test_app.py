@@ -241,7 +241,8 @@ def test_a_session_can_switch_checkpoints_and_others_keep_theirs(served, tmp_pat
 
 def test_progress_is_counted_in_steps(served):
     _, client, _ = served
-    job = client.submit(*generate_args(steps=30, width=192, height=192, previews=False), api_name="/generate")
+    job = client.submit(*generate_args(steps=50, width=192, height=192, images=2, previews=False),  # seconds long
+                        api_name="/generate")
     seen = []
     deadline = time.perf_counter() + 60
     while not job.done() and time.perf_counter() < deadline:
@@ -251,5 +252,5 @@ def test_progress_is_counted_in_steps(served):
         time.sleep(0.05)
     job.result()
     assert seen, "no progress was reported"
-    assert all(length == 30 and unit == "steps" for _, length, unit in seen)
+    assert all(length == 50 and unit == "steps" for _, length, unit in seen)
     assert len({index for index, _, _ in seen}) > 1  # it moved
