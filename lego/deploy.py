@@ -1,0 +1,115 @@
+"""Deploy the app to a Hugging Face Space: only what the app needs, through the Hub's upload API.
+
+    python -m lego.deploy space --repo USER/NAME [--hardware cpu-basic|cpu-upgrade|zero-a10g] [--private] [--dry-run]
+
+Why not a git push: the bundled weights are over the Hub's 10 MiB limit for files pushed
+without LFS, and a push would also carry the training state, the tests and the benchmark
+pictures. The upload API stores large files itself, and the allow-list below is all that goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# What the app needs at run time, as glob patterns under the project root.
+ALLOW = ("app.py", "ui/*.py", "lego/*.py", "lego/model_card.md", "checkpoints/lego-emoji-s/*",
+         "assets/benchmarks/*.json", "assets/CREDITS.md", "README.md", "requirements.txt")
+# ZeroGPU runs only some torch releases (2.8.0, 2.9.1, 2.10.0 and 2.11.0 as of August 2026): a ZeroGPU
+# Space gets the newest of them instead of this project's pin, and the `spaces` package.
+ZERO_GPU_TORCH = "2.11.0"
+HARDWARE = ("cpu-basic", "cpu-upgrade", "zero-a10g")
+
+
+class DeployError(RuntimeError):
+    """A deployment that cannot go ahead, with the reason."""
+
+
+def files(root: Path = ROOT) -> list[Path]:
+    """The allow-listed files, relative to ``root``, sorted."""
+    found = {p.relative_to(root) for pattern in ALLOW for p in root.glob(pattern) if p.is_file()}
+    return sorted(found)
+
+
+def requirements(hardware: str, root: Path = ROOT) -> str:
+    """The Space's requirements.txt: this project's pins, with a ZeroGPU-supported torch and ``spaces`` on ZeroGPU."""
+    text = (root / "requirements.txt").read_text()
+    if hardware != "zero-a10g":
+        return text
+    pinned, count = re.subn(r"(?m)^torch==\S+", f"torch=={ZERO_GPU_TORCH}", text)
+    if count != 1:
+        raise DeployError("requirements.txt must pin torch exactly once (torch==X.Y.Z)")
+    return pinned + "# ZeroGPU hands out the GPU per call\nspaces\n"
+
+
+def front_matter(root: Path = ROOT) -> dict[str, str]:
+    """The Space settings at the top of README.md (between the two ``---`` lines)."""
+    text = (root / "README.md").read_text()
+    match = re.match(r"---\n(.*?)\n---\n", text, re.S)
+    if match is None:
+        raise DeployError("README.md has no front matter: a Space needs sdk, app_file and the other settings")
+    return dict(line.split(": ", 1) for line in match.group(1).splitlines() if ": " in line)
+
+
+def stage(hardware: str, into: Path, root: Path = ROOT) -> list[Path]:
+    """Copy the allow-listed files into ``into`` with the requirements for ``hardware``; returns them."""
+    matter = front_matter(root)
+    if matter.get("app_file") != "app.py" or matter.get("sdk") != "gradio":
+        raise DeployError("README.md's front matter must say sdk: gradio and app_file: app.py")
+    staged = files(root)
+    for rel in staged:
+        (into / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, into / rel)
+    (into / "requirements.txt").write_text(requirements(hardware, root))
+    return staged
+
+
+def space(repo: str, hardware: str = "cpu-basic", private: bool = False, dry_run: bool = False,
+          root: Path = ROOT) -> list[Path]:
+    """Create or update the Space ``repo`` with the allow-listed files; ``dry_run`` only lists them."""
+    if hardware not in HARDWARE:
+        raise DeployError(f"hardware must be one of {', '.join(HARDWARE)}, got {hardware!r}")
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+        raise DeployError(f"give the Space as USER/NAME, got {repo!r}")
+    with tempfile.TemporaryDirectory(prefix="lego_space_") as tmp:
+        staged = stage(hardware, Path(tmp), root)
+        total = sum((Path(tmp) / rel).stat().st_size for rel in staged)
+        for rel in staged:
+            print(f"{(Path(tmp) / rel).stat().st_size:>12,}  {rel}")
+        print(f"{total:>12,}  bytes in {len(staged)} files for {repo} on {hardware}")
+        if dry_run:
+            return staged
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+        api.create_repo(repo, repo_type="space", space_sdk="gradio", space_hardware=hardware, private=private,
+                        exist_ok=True)
+        api.upload_folder(repo_id=repo, repo_type="space", folder_path=tmp, commit_message="Deploy LEGO Playground",
+                          delete_patterns=["*.py", "ui/*.py", "lego/*.py"])  # modules removed here go there too
+        print(f"https://huggingface.co/spaces/{repo}")
+    return staged
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m lego.deploy", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sp = sub.add_parser("space", help="create or update a Hugging Face Space running the app")
+    sp.add_argument("--repo", required=True, help="USER/NAME of the Space")
+    sp.add_argument("--hardware", default="cpu-basic", choices=HARDWARE,
+                    help="zero-a10g: ZeroGPU (a GPU lent per request; torch pinned to a release it runs)")
+    sp.add_argument("--private", action="store_true")
+    sp.add_argument("--dry-run", action="store_true", help="list the files and their total size; upload nothing")
+    args = parser.parse_args(argv)
+    try:
+        space(args.repo, args.hardware, args.private, args.dry_run)
+    except DeployError as exc:
+        sys.exit(f"error: {exc}")
+
+
+if __name__ == "__main__":
+    main()

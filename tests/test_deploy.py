@@ -1,0 +1,83 @@
+"""Deploying to a Hugging Face Space: what would go, offline, and the app as a Space starts it."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lego import deploy
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_dry_run_lists_what_the_app_needs_and_nothing_else(capsys):
+    staged = [str(p) for p in deploy.space("someone/lego", dry_run=True)]
+    out = capsys.readouterr().out
+    for needed in ("app.py", "ui/generate.py", "lego/model.py", "lego/model_card.md", "README.md",
+                   "requirements.txt", "checkpoints/lego-emoji-s/model.safetensors",
+                   "checkpoints/lego-emoji-s/config.json", "assets/benchmarks/schedules.json", "assets/CREDITS.md"):
+        assert needed in staged, needed
+    assert not [p for p in staged if p.startswith(("training/", "tests/", "benchmarks/", "scripts/", "data/"))]
+    assert not [p for p in staged if p.endswith(".png") and not p.startswith("checkpoints/")]
+    assert not [p for p in staged if "emoji-judge" in p]  # the judge evaluates; the app does not need it
+    total = sum((ROOT / p).stat().st_size for p in staged)
+    assert f"{total:,}  bytes in {len(staged)} files for someone/lego on cpu-basic" in out
+
+
+def test_zero_gpu_gets_a_torch_it_runs_and_the_spaces_package(tmp_path):
+    cpu = deploy.requirements("cpu-basic")
+    zero = deploy.requirements("zero-a10g")
+    assert cpu == (ROOT / "requirements.txt").read_text()
+    assert f"torch=={deploy.ZERO_GPU_TORCH}" in zero and "\nspaces\n" in zero
+    # every other pin is the same: the two files are kept in step by being made from one
+    strip = [line for line in cpu.splitlines() if not line.startswith("torch==")]
+    assert all(line in zero.splitlines() for line in strip)
+    deploy.stage("zero-a10g", tmp_path)
+    assert (tmp_path / "requirements.txt").read_text() == zero
+
+
+def test_the_front_matter_is_what_a_gradio_space_reads():
+    matter = deploy.front_matter()
+    assert matter["sdk"] == "gradio" and matter["app_file"] == "app.py"
+    import gradio
+    assert matter["sdk_version"] == gradio.__version__  # the Space runs the Gradio the tests ran
+
+
+@pytest.mark.parametrize("repo,hardware,message", [("no-slash", "cpu-basic", "USER/NAME"),
+                                                    ("a/b", "h100", "hardware must be one of")])
+def test_bad_deploy_arguments_are_refused(repo, hardware, message):
+    with pytest.raises(deploy.DeployError, match=message):
+        deploy.space(repo, hardware, dry_run=True)
+
+
+def test_the_app_starts_as_a_space_starts_it_and_serves_a_request():
+    """A Space runs `python app.py` with these variables set, and the `spaces` package installed."""
+    from conftest import free_port
+    from gradio_client import Client
+
+    pytest.importorskip("spaces")  # installed by the test requirements: the decorated path runs on CPU
+    port = free_port()
+    env = {**os.environ, "SPACE_ID": "someone/lego", "SYSTEM": "spaces", "GRADIO_SERVER_NAME": "0.0.0.0",
+           "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1"}
+    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 120
+        client = None
+        while client is None and time.time() < deadline and server.poll() is None:
+            try:
+                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+            except Exception:  # not listening yet
+                time.sleep(1)
+        assert client is not None, server.stdout.read() if server.poll() is not None else "the app did not start"
+        ranges = [0, 1, 2, 3, 4]
+        out = client.predict("Flags", 1, False, 4, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", False, 1, 5,
+                             "", ranges, ranges, ranges, api_name="/generate")
+        assert len(out[0]) == 1 and Path(out[0][0]["image"]).stat().st_size > 100
+        client.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
