@@ -32,10 +32,10 @@ from lego.model import LegoModel  # noqa: E402
 ALL = [0, 1, 2, 3, 4]
 
 
-def rss_bytes() -> tuple[int, int]:
-    """(current, peak) resident set size of this process, from /proc."""
+def rss_bytes(pid: int | str = "self") -> tuple[int, int]:
+    """(current, peak) resident set size of a process (this one by default), from /proc."""
     fields = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
         fields[key] = value.strip()
     return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024

@@ -7,15 +7,18 @@ most requests generate (previews on for every other one), every 10th is cancelle
 first step (``--cancel-every``), and every 25th first loads one of three other checkpoints
 (``--load-every``; copies of the served weights in a temporary folder), so model slots fill and
 are evicted. A session whose model was
-evicted is told so (counted as ``evicted``) and loads it again. Resident memory is read after
-the first ``--sessions`` requests and at the end: the target is less than 10% growth. Bounded:
-every request has a timeout; only 127.0.0.1 is used.
+evicted is told so (counted as ``evicted``) and loads it again. The app runs in its own process,
+so that only the server's memory is measured, not the clients': its resident memory is read
+after the first ``--sessions`` requests and at the end, and the target is less than 10% growth.
+Bounded: every request has a timeout; only 127.0.0.1 is used.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +40,31 @@ def generate_args(seed: int, steps: int, previews: bool) -> list:
             ALL, ALL, ALL]
 
 
+def serve(checkpoint: str, port: int) -> None:
+    """The app as the soak's server process runs it, until it is terminated."""
+    demo = app.build_demo(load_checkpoint(checkpoint))
+    demo.launch(server_name="127.0.0.1", server_port=port, quiet=True, **app.LAUNCH_OPTIONS)
+
+
+def start_server(checkpoint: str, others: Path, timeout: float) -> tuple[subprocess.Popen, str]:
+    """The app in a child process (allowed to read the checkpoints in ``others``), once it answers."""
+    with socket.socket() as probe:  # a free loopback port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "LEGO_CHECKPOINT_DIRS": str(others)}
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--checkpoint", checkpoint], env=env)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline and server.poll() is None:
+        try:
+            Client(url, verbose=False).close()
+            return server, url
+        except Exception:  # noqa: BLE001 - not listening yet
+            time.sleep(1)
+    server.kill()
+    raise SystemExit("the app did not start")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
@@ -47,19 +75,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cancel-every", type=int, default=10, help="cancel every Nth request (0: none)")
     parser.add_argument("--load-every", type=int, default=25, help="load a model before every Nth (0: none)")
     parser.add_argument("--out", default="assets/benchmarks/soak.json")
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the server process
     args = parser.parse_args(argv)
+    if args.serve:
+        return serve(args.checkpoint, args.serve)
 
     model = load_checkpoint(args.checkpoint)
     others = Path(tempfile.mkdtemp(prefix="lego_soak_"))
     for k in range(3):
         save_checkpoint(model, others / f"other{k}")
-    os.environ["LEGO_CHECKPOINT_DIRS"] = str(others)
-    demo = app.build_demo(model)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.LAUNCH_OPTIONS)
+    server, url = start_server(args.checkpoint, others, args.timeout)
     counts = {"completed": 0, "cancelled": 0, "loads": 0, "evicted": 0, "errors": 0}
     messages: set[str] = set()
     try:
-        clients = [Client(demo.local_url, verbose=False) for _ in range(args.sessions)]
+        clients = [Client(url, verbose=False) for _ in range(args.sessions)]
         loaded: dict[int, str] = {}
         start = time.perf_counter()
         rss_first = None
@@ -92,12 +121,12 @@ def main(argv: list[str] | None = None) -> None:
                     counts["errors"] += 1
                     messages.add(text[:200])
             if (i + 1) % args.sessions == 0:  # the end of a round: every session has made one more request
-                rounds.append(round(rss_bytes()[0] / 2**20, 1))
-                rss_first = rss_first or rss_bytes()[0]
+                rounds.append(round(rss_bytes(server.pid)[0] / 2**20, 1))
+                rss_first = rss_first or rss_bytes(server.pid)[0]
         seconds = time.perf_counter() - start
         for client in clients:
             client.close()
-        rss_last, rss_peak = rss_bytes()
+        rss_last, rss_peak = rss_bytes(server.pid)
         report = {
             "command": "python benchmarks/soak.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "model": shown_source(args.checkpoint), "sessions": args.sessions, "requests": args.requests,
@@ -108,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
             "rss_after_each_round_mib": rounds, "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
         }
     finally:
-        demo.close()
+        server.terminate()
+        server.wait(timeout=30)
     results.write(report, args.out)
     print({k: v for k, v in report.items() if k != "command"})
 
