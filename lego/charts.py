@@ -13,9 +13,9 @@ HEIGHT = 300
 
 
 def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
+    # the title says the x axis counts steps: an axis title there would collide with the legend once it wraps
     fig.update_layout(title=title, height=HEIGHT, margin=dict(l=50, r=10, t=40, b=40), barmode="stack",
-                      xaxis_title="step", yaxis_title=y_title,
-                      legend=dict(orientation="h", yanchor="top", y=-0.25),  # below the axis title, not over it
+                      yaxis_title=y_title, legend=dict(orientation="h", yanchor="top", y=-0.12),
                       template="plotly_white")
     return fig
 

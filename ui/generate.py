@@ -90,9 +90,11 @@ def build(ctx: AppContext) -> GenerateTab:
             status = gr.Markdown(elem_id="status")
             gallery = gr.Gallery(label="Images", format="png", columns=2, height=300, elem_id="gallery",
                                  object_fit="contain", fit_columns=False)  # two whole images per row
-            # the first control labelled "steps": the grid's boxes and "Preview every k steps" come after it
-            steps = gr.Slider(2, 50, 18, step=1, label="Steps",
-                              info="Denoising steps from pure noise to the picture: more is slower, often cleaner.")
+            with gr.Row():  # the first control labelled "steps": the grid's boxes and "Preview every k steps" follow
+                steps = gr.Slider(2, 50, 18, step=1, label="Steps",
+                                  info="Denoising steps from pure noise to the picture: more is slower, often cleaner.")
+                num_ranges = gr.Slider(1, 10, DEFAULT_RANGES, step=1, label="Number of step ranges",
+                                       info="How many ranges the steps are cut into, for the brick schedule.")
             with gr.Accordion("More settings", open=False):
                 with gr.Row():
                     seed = gr.Number(0, label="Seed", precision=0, minimum=0,
@@ -135,11 +137,8 @@ def build(ctx: AppContext) -> GenerateTab:
                         "the picture and any of them can be skipped. Tick the step ranges in which each brick runs; "
                         "a range is labelled with its steps and its noise levels σ (sigma), from pure noise at the "
                         "start down to 0, the finished picture.")
-            with gr.Row():
-                preset_name = gr.Dropdown([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()],
-                                          value="all", label="Preset", info="A ready-made schedule for the grid.")
-                num_ranges = gr.Slider(1, 10, DEFAULT_RANGES, step=1, label="Number of step ranges",
-                                       info="How many ranges the steps are cut into.")
+            preset_name = gr.Dropdown([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()],
+                                      value="all", label="Preset", info="A ready-made schedule for the grid below.")
             bricks_md = gr.Markdown(bricks_text(first), elem_id="generate-bricks")
             labels = grid_labels(DEFAULT_RANGES, 18, sigma_steps(18))
             cells = [gr.CheckboxGroup([(lab, j) for j, lab in enumerate(labels)],
