@@ -25,9 +25,20 @@ from ui import model as model_tab  # noqa: E402
 from ui.context import DEFAULT_KEY, AppContext, refused  # noqa: E402
 from ui.queue import share_the_queue  # noqa: E402
 
-# Options every launch of the app uses (Gradio 6 takes CSS at launch): small images are enlarged with
-# crisp pixels, never blurred; the app has no upload field, so uploads are refused past a token size.
-LAUNCH_OPTIONS = {"css": "img { image-rendering: pixelated; }", "max_file_size": "1kb"}
+# Small images are enlarged with crisp pixels, never blurred. A table never breaks a word across lines (Gradio's
+# Markdown does, down to a letter a line in a narrow column): a table too wide for the page scrolls sideways, and
+# on a phone its cells are padded less. The first steps stand out; the note on the estimate is small.
+CSS = """
+img { image-rendering: pixelated; }
+.prose table { display: block; width: max-content; max-width: 100%; overflow-x: auto; border: none; }
+.prose table th, .prose table td { word-break: normal; overflow-wrap: normal; }
+@media (max-width: 480px) { .prose table th, .prose table td { padding: var(--size-1) var(--size-2); } }
+#start-here { background: var(--color-accent-soft); border-radius: var(--radius-lg); padding: var(--spacing-lg); }
+.hint .prose { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+"""
+# Options every launch of the app uses (Gradio 6 takes CSS at launch); the app has no upload field, so uploads are
+# refused past a token size.
+LAUNCH_OPTIONS = {"css": CSS, "max_file_size": "1kb"}
 
 
 def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = "auto",
@@ -41,20 +52,21 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                     "(Zheng et al., ICLR 2024). Switch any brick off for any range of steps and see what it "
                     "saves and what it costs.")
         model_key = gr.State(DEFAULT_KEY)  # this session's model (see the Model tab)
-        with gr.Tab("Generate"):
-            gen = generate.build(ctx)
-        with gr.Tab("Compare"):
-            gen_event, request_gflops = generate.wire(ctx, gen, model_key, demo)
-            compare.build(ctx, gen, model_key, request_gflops)
-        with gr.Tab("Look inside"):
-            look = inside.build(ctx.first.names)
-            inside.wire(ctx, look, model_key, gen.record_state)
-        with gr.Tab("Lesson"):
-            les = lesson.build(ctx, model_key)
-        with gr.Tab("Results"):
-            results.build(ctx.sweep)
-        with gr.Tab("Model"):
-            mod = model_tab.build(ctx)
+        with gr.Tabs(overflow_behavior="wrap"):  # on a phone every tab shows, on a second row, not in a menu
+            with gr.Tab("Generate"):
+                gen = generate.build(ctx)
+            with gr.Tab("Compare"):
+                gen_event, request_gflops = generate.wire(ctx, gen, model_key, demo)
+                compare.build(ctx, gen, model_key, request_gflops)
+            with gr.Tab("Look inside"):
+                look = inside.build(ctx.first.names)
+                inside.wire(ctx, look, model_key, gen.record_state)
+            with gr.Tab("Lesson"):
+                les = lesson.build(ctx, model_key)
+            with gr.Tab("Results"):
+                results.build(ctx.sweep)
+            with gr.Tab("Model"):
+                mod = model_tab.build(ctx)
 
         def after_run(key, record, brick, status_text):
             """Runs once the run has ended, finished or stopped: Stop's cancel has settled by then, so no

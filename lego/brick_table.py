@@ -10,6 +10,9 @@ BRICK_ROLES = {
     "local": "local-feature enrichment: sharpens detail inside {r}x{r} pixel regions",
     "global": "global-content orchestration: sees the whole {r}x{r} image and sets the layout",
 }
+# the same in a few plain words, for a first look: what a brick looks at, and what it does to the picture
+BRICK_SEES = {"local": "{r}x{r}-pixel regions, {p}x{p} patches", "global": "the whole {r}x{r} image, {p}x{p} patches"}
+BRICK_DOES = {"local": "sharpens detail", "global": "sets the layout"}
 
 
 def brick_table(config: LegoConfig) -> list[dict]:
@@ -20,5 +23,6 @@ def brick_table(config: LegoConfig) -> list[dict]:
         rows.append({"brick": config.brick_name(i), "region": b.region, "patch": b.patch, "depth": b.depth,
                      "parameters": params[i],
                      "flops_per_evaluation": brick_flops(config, i, config.image_size, config.image_size),
-                     "role": BRICK_ROLES[kind].format(r=b.region)})
+                     "role": BRICK_ROLES[kind].format(r=b.region),
+                     "sees": BRICK_SEES[kind].format(r=b.region, p=b.patch), "does": BRICK_DOES[kind]})
     return rows

@@ -13,8 +13,9 @@ HEIGHT = 300
 
 
 def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
+    # the title says the x axis counts steps: an axis title there would collide with the legend once it wraps
     fig.update_layout(title=title, height=HEIGHT, margin=dict(l=50, r=10, t=40, b=40), barmode="stack",
-                      xaxis_title="step", yaxis_title=y_title, legend=dict(orientation="h", y=-0.25),
+                      yaxis_title=y_title, legend=dict(orientation="h", yanchor="top", y=-0.12),
                       template="plotly_white")
     return fig
 
@@ -47,7 +48,7 @@ def schedule_heatmap(mask: Sequence[Sequence[bool]], names: Sequence[str], sigma
               for i in range(len(mask))] for k in range(len(names))]
     fig = go.Figure(go.Heatmap(z=z, x=steps, y=list(names), zmin=0, zmax=1, showscale=False, text=hover,
                                hoverinfo="text", colorscale=[[0, "#EEEEEE"], [1, "#2E7D32"]], xgap=2, ygap=2))
-    fig.update_layout(title="Schedule used: bricks x steps (green = on)", height=HEIGHT,
+    fig.update_layout(title="Schedule used (green = on)", height=HEIGHT,  # short enough for a phone
                       margin=dict(l=130, r=10, t=40, b=40), xaxis_title="step", template="plotly_white")
     return fig
 

@@ -57,6 +57,7 @@ def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
         page.wait_for_selector("#generate", timeout=30_000)
         page.get_by_label("Steps").first.fill("50")
         page.get_by_label("Steps").first.press("Enter")
+        page.get_by_text("More settings").click()
         page.get_by_label("Number of images").first.fill("4")  # about 8 s here: Stop lands mid-run
         page.get_by_label("Number of images").first.press("Enter")
         page.click("#generate")
@@ -70,3 +71,82 @@ def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
         page.get_by_role("tab", name="Look inside").click()
         assert "Run **Generate** first" in page.inner_text("body") or "Run Generate first" in page.inner_text("body")
         browser.close()
+
+
+TABS = ("Generate", "Compare", "Look inside", "Lesson", "Results", "Model")
+# Every text line of every cell of the visible tables: a cell with more lines than words has a word broken
+# across lines (a header wrapped as "re/gio/n"; a line may end at a hyphen); narrow headers are listed too.
+CELLS = """() => [...document.querySelectorAll('table')].filter(t => t.checkVisibility()).flatMap(t =>
+    [...t.querySelectorAll('th, td')].map(cell => {
+        const tops = [], walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            const range = document.createRange();
+            range.selectNodeContents(node);
+            tops.push(...[...range.getClientRects()].filter(r => r.width > 0).map(r => r.top));
+        }
+        tops.sort((a, b) => a - b);
+        const lines = tops.filter((top, i) => i === 0 || top - tops[i - 1] > 6).length;
+        const words = cell.innerText.trim().split(/[\\s-]+/).filter(Boolean).length;
+        return {text: cell.innerText.trim(), header: cell.tagName === 'TH', width: cell.getBoundingClientRect().width,
+                lines, words};
+    }))"""
+
+
+def broken_cells(page) -> list[dict]:
+    """The visible table cells with a word broken across lines, or a header narrower than about four characters."""
+    return [c for c in page.evaluate(CELLS) if c["lines"] > max(1, c["words"]) or (c["header"] and c["width"] < 40)]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    with launched_app() as (_, url):
+        yield url
+
+
+@pytest.fixture
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+def test_a_laptop_shows_generate_and_the_gallery_without_scrolling(app_url, browser):
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    page.goto(app_url)
+    page.wait_for_selector("#generate", timeout=30_000)
+    button, gallery = page.locator("#generate").bounding_box(), page.locator("#gallery").bounding_box()
+    assert 0 <= button["y"] and button["y"] + button["height"] <= 768, button
+    assert gallery["y"] + 150 <= 768, gallery  # a first image shows, not just the gallery's edge
+    start = page.get_by_text("Start here").first.bounding_box()
+    assert start and start["y"] < button["y"]  # the first thing to read comes before the button
+    table = page.locator("#generate-bricks table")
+    assert table.count() == 1 and len(table.locator("th").all()) <= 4  # the full table is the Model tab's
+    assert not broken_cells(page)
+    page.get_by_role("tab", name="Model", exact=True).click()
+    assert len(page.wait_for_selector("#model-info table", timeout=10_000).query_selector_all("th")) >= 6
+    assert not broken_cells(page)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+def test_a_phone_reaches_generate_every_tab_and_legible_tables(app_url, browser):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(app_url)
+    page.wait_for_selector("#generate", timeout=30_000)
+    assert page.locator("#generate").bounding_box()["y"] < 2 * 844  # at most one screen of scrolling
+    assert not broken_cells(page)
+    for name in TABS:  # every tab button shows in the bar itself, none hidden behind an overflow menu
+        tab = page.get_by_role("tab", name=name, exact=True)
+        assert tab.is_visible(), name
+        box = tab.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (name, box)
+    for name in TABS[1:] + TABS[:1]:
+        page.get_by_role("tab", name=name, exact=True).click()
+        page.wait_for_function(f"[...document.querySelectorAll('[role=tab][aria-selected=true]')]"
+                               f".some(t => t.innerText.trim() === {name!r})", timeout=10_000)
+        if name == "Model":  # the widest table: every column of the bricks
+            page.wait_for_selector("#model-info table", timeout=10_000)
+        assert not broken_cells(page), name
+    page.get_by_role("tab", name="Lesson", exact=True).click()
+    assert page.locator("#lesson-run").is_visible()

@@ -103,6 +103,7 @@ def test_brick_table_has_roles_and_costs():
     rows = brick_table(CONFIG)
     assert [r["region"] for r in rows] == [8, 16, 64]
     assert rows[0]["role"].startswith("local-feature enrichment") and all(r["parameters"] > 0 for r in rows)
+    assert rows[0]["sees"] == "8x8-pixel regions, 4x4 patches" and rows[2]["does"] == "sets the layout"
 
 
 def test_run_to_end_without_frames():

@@ -63,40 +63,67 @@ class GenerateTab:
 
 
 def bricks_text(s: Served) -> str:
-    rows = ["| brick | region | patch | depth | parameters | FLOPs / evaluation | role |",
-            "|---|---|---|---|---|---|---|"]
-    rows += [f"| {r['brick']} | {r['region']} | {r['patch']} | {r['depth']} | "
-             f"{r['parameters']:,} | "
-             f"{format_flops(r['flops_per_evaluation'])} | {r['role']} |" for r in brick_table(s.config)]
-    return "\n".join(rows)
+    """The bricks in four columns, which stay legible beside the grid and on a phone (the Model tab has them all)."""
+    size = s.config.image_size
+    rows = ["| brick | what it sees | role | cost |", "|---|---|---|---|"]
+    rows += [f"| {r['brick']} | {r['sees']} | {r['does']} | {format_flops(r['flops_per_evaluation'])} |"
+             for r in brick_table(s.config)]
+    return "\n".join(rows) + (f"\n\nIn a brick's name, r and p are the sizes in pixels of the regions it looks "
+                               "inside and of the patches (its tokens) it cuts them into. Cost: the work each time "
+                               f"it runs on one {size}x{size} image, in FLOPs (floating-point operations).")
 
 
 def build(ctx: AppContext) -> GenerateTab:
     first = ctx.first
     config, names, unit = first.config, first.names, first.config.size_unit
+    top = names[-1].split()[0]
+    gr.Markdown(f"**Start here:** pick what to draw and press **Generate**. Then untick {top}'s last two ranges in "
+                "the brick schedule, press Generate again and compare: the picture, and the work saved.",
+                elem_id="start-here")
     with gr.Row():
         with gr.Column(scale=1):
             category = gr.Dropdown([NO_CLASS] + class_choices(config), value=class_choices(config)[0],
                                    label="What to draw", filterable=True, info=picker_info(config))
             with gr.Row():
-                seed = gr.Number(0, label="Seed", precision=0, minimum=0)
-                randomize = gr.Checkbox(False, label="Random seed")
-            steps = gr.Slider(2, 50, 18, step=1, label="Steps")
-            guidance = gr.Slider(0, 8, 2.0, step=0.1, label="Guidance (1 = off)")
-            sampler = gr.Radio([(SAMPLER_LABELS.get(m, m), m) for m in METHODS], value="heun", label="Sampler")
-            images = gr.Slider(1, 4, 1, step=1, label="Number of images")
-            with gr.Row():
-                width = gr.Slider(unit, first.limits.max_side, config.image_size, step=unit,
-                                  label=f"Width (multiples of {unit})")
-                height = gr.Slider(unit, first.limits.max_side, config.image_size, step=unit,
-                                   label=f"Height (multiples of {unit})")
+                go_btn = gr.Button("Generate", variant="primary", elem_id="generate")
+                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
+            status = gr.Markdown(elem_id="status")
+            gallery = gr.Gallery(label="Images", format="png", columns=2, height=300, elem_id="gallery",
+                                 object_fit="contain", fit_columns=False)  # two whole images per row
+            with gr.Row():  # the first control labelled "steps": the grid's boxes and "Preview every k steps" follow
+                steps = gr.Slider(2, 50, 18, step=1, label="Steps",
+                                  info="Denoising steps from pure noise to the picture: more is slower, often cleaner.")
+                num_ranges = gr.Slider(1, 10, DEFAULT_RANGES, step=1, label="Number of step ranges",
+                                       info="How many ranges the steps are cut into, for the brick schedule.")
+            with gr.Accordion("More settings", open=False):
+                with gr.Row():
+                    seed = gr.Number(0, label="Seed", precision=0, minimum=0,
+                                     info="The same seed and settings draw the same picture.")
+                    randomize = gr.Checkbox(False, label="Random seed")
+                guidance = gr.Slider(0, 8, 2.0, step=0.1, label="Guidance (1 = off)",
+                                     info="How closely the picture follows what to draw. Above 1 every brick runs "
+                                          "twice (with and without the label), so it costs double.")
+                sampler = gr.Radio([(SAMPLER_LABELS.get(m, m), m) for m in METHODS], value="heun", label="Sampler",
+                                   info="How a step moves to the next, lower noise level: Heun checks each move "
+                                        "with a second evaluation, Euler does not, DPM-Solver++ reuses the last "
+                                        "one to get as far in fewer steps.")
+                images = gr.Slider(1, 4, 1, step=1, label="Number of images")
+                with gr.Row():
+                    previews = gr.Checkbox(True, label="Stream previews",
+                                           info="Show the picture taking shape while it is drawn.")
+                    preview_every = gr.Slider(1, 10, 3, step=1, label="Preview every k steps")
             with gr.Accordion("Beyond the training size", open=False):
-                gr.Markdown(f"How the full-image brick covers a canvas larger than "
-                            f"{config.image_size}x{config.image_size}: independent **tiles**, "
+                gr.Markdown(f"The model learned on {config.image_size}x{config.image_size} images. On a larger "
+                            "canvas, how the full-image brick covers it: independent **tiles**, "
                             "blended **overlap**ping windows, or one **global** attention (cost grows "
                             "with the square of the area). Coordinates: **repeat** draws every "
                             "training-size tile as a whole image (a wall of emoji), **squeeze** stretches "
                             "one image over the canvas, **extend** goes past the positions seen in training.")
+                with gr.Row():
+                    width = gr.Slider(unit, first.limits.max_side, config.image_size, step=unit,
+                                      label=f"Width (multiples of {unit})")
+                    height = gr.Slider(unit, first.limits.max_side, config.image_size, step=unit,
+                                       label=f"Height (multiples of {unit})")
                 with gr.Row():
                     canvas_mode = gr.Radio(list(CANVAS_MODES), value="tiles", label="Full-image brick")
                     coords = gr.Radio(list(CANVAS_COORDS), value=CANVAS_COORDS[0], label="Coordinates")
@@ -104,33 +131,28 @@ def build(ctx: AppContext) -> GenerateTab:
                     stride = gr.Slider(0, config.image_size, 0, step=config.bricks[-1].patch,
                                        label="Overlap stride (0 = half a window)")
                     shift = gr.Checkbox(False, label="Shift windows between steps")
-            with gr.Row():
-                previews = gr.Checkbox(True, label="Stream previews")
-                preview_every = gr.Slider(1, 10, 3, step=1, label="Preview every k steps")
+            files = gr.File(label="PNG and JSON report", file_count="multiple")
         with gr.Column(scale=1):
-            gr.Markdown("### Brick schedule\nTick the step ranges in which each brick runs.")
-            with gr.Row():
-                preset_name = gr.Dropdown([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()],
-                                          value="all", label="Preset")
-                num_ranges = gr.Slider(1, 10, DEFAULT_RANGES, step=1, label="Number of step ranges")
-            bricks_md = gr.Markdown(bricks_text(first))
+            gr.Markdown("### Brick schedule\nA **brick** is one small transformer of the stack: each one refines "
+                        "the picture and any of them can be skipped. Tick the step ranges in which each brick runs; "
+                        "a range is labelled with its steps and its noise levels σ (sigma), from pure noise at the "
+                        "start down to 0, the finished picture.")
+            preset_name = gr.Dropdown([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()],
+                                      value="all", label="Preset", info="A ready-made schedule for the grid below.")
+            bricks_md = gr.Markdown(bricks_text(first), elem_id="generate-bricks")
             labels = grid_labels(DEFAULT_RANGES, 18, sigma_steps(18))
             cells = [gr.CheckboxGroup([(lab, j) for j, lab in enumerate(labels)],
-                                      value=list(range(DEFAULT_RANGES)), label=names[k], type="value")
+                                      value=list(range(DEFAULT_RANGES)), label=names[k], type="value",
+                                      info=(f"Try first: untick {top}'s last two ranges (the least noisy steps) "
+                                            "and press Generate again." if k == config.num_bricks - 1 else None))
                      for k in range(config.num_bricks)]
+            gr.Markdown("Before you run: the work and time this request will take, and the saving over running "
+                        "every brick at every step.", elem_classes="hint")
+            estimate_md = gr.Markdown(elem_id="estimate")
             with gr.Accordion("Schedule as JSON (overrides the grid when filled)", open=False):
                 schedule_json = gr.Textbox("", lines=3, label="Schedule JSON",
                                            placeholder='{"bricks": {"0": [[0, 1]], "1": [[0, 1]], '
                                                        '"2": [[0, 0.6]]}}')
-            estimate_md = gr.Markdown(elem_id="estimate")
-            with gr.Row():
-                go_btn = gr.Button("Generate", variant="primary", elem_id="generate")
-                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
-    status = gr.Markdown(elem_id="status")
-    with gr.Row():
-        gallery = gr.Gallery(label="Images", format="png", columns=2, height=320, elem_id="gallery",
-                             object_fit="contain", fit_columns=False)  # two whole images per row
-        files = gr.File(label="PNG and JSON report", file_count="multiple")
     with gr.Row():
         flops_plot = gr.Plot(label="FLOPs per step", elem_id="flops-plot")
         time_plot = gr.Plot(label="Time per step", elem_id="time-plot")

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from lego.brick_table import brick_table
 from lego.config import LegoConfig
+from lego.flops import format_flops
 from lego.request import PlaygroundError
 from lego.serving import Served, shipped_checkpoints, shown_source
 
 from .context import AppContext
-from .generate import bricks_text
 
 
 @dataclass
@@ -19,6 +20,15 @@ class ModelTab:
     text: gr.Markdown
     source: gr.Dropdown
     load_btn: gr.Button
+
+
+def bricks_text(s: Served) -> str:
+    """Every column of the brick table (the Generate tab shows four of them)."""
+    rows = ["| brick | region | patch | depth | parameters | FLOPs / evaluation | role |",
+            "|---|---|---|---|---|---|---|"]
+    rows += [f"| {r['brick']} | {r['region']} | {r['patch']} | {r['depth']} | {r['parameters']:,} | "
+             f"{format_flops(r['flops_per_evaluation'])} | {r['role']} |" for r in brick_table(s.config)]
+    return "\n".join(rows)
 
 
 def model_text(s: Served) -> str:
