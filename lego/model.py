@@ -251,7 +251,7 @@ class LegoModel(
         )
         self.t_embedder = TimestepEmbedder(d)
         # an unconditional model has no label embedder, as in the authors' code (their label_dim 0)
-        self.y_embedder = LabelEmbedder(config.num_classes, d) if config.num_classes else None
+        self.y_embedder = LabelEmbedder(config.num_classes, d) if config.conditional else None
         self._plans: dict[tuple[int, ...], tuple] = {}  # overlap windows and weights per canvas
         self.compiled = False  # set by lego.compiled.compile_bricks on an inference copy
         self.initialize_weights()

@@ -245,6 +245,15 @@ def test_not_a_pickle_and_not_a_snapshot(tmp_path):
         convert(tmp_path / "b.pkl", tmp_path / "out")
 
 
+def test_a_network_without_a_needed_tensor_is_a_clear_error(tmp_path):
+    model = randomized("tiny-pg")
+    del model.model[0].blocks[0].mlp.fc1
+    source = tmp_path / "lego.pkl"
+    source.write_bytes(persistent_pickle(model, tmp_path / "marker"))
+    with pytest.raises(ConversionError, match="it has no tensor model.0.blocks.0.mlp.fc1.weight"):
+        convert(source, tmp_path / "out", num_heads=2)
+
+
 def test_the_app_serves_both_converted_snapshots(tmp_path):
     for kind, config in SNAPSHOTS.items():
         source = tmp_path / f"{kind}.pkl"
