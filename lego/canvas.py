@@ -15,6 +15,10 @@ the model draws each tile as a whole image of its own (a wall of separate emoji;
 [-1, 1] (a larger canvas looks like a zoomed-out training image to the bricks); ``extend``
 keeps the training scale, so a training-size patch at the centre spans [-1, 1] and the edges
 go beyond it, into positions the model never saw. All three are the same at the training size.
+
+A converted model with learned position tables (``lego.positions``) uses them as they are in
+tiles and overlap; in global mode it tiles them (repeat) or interpolates them (squeeze), and
+global with extend is refused.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from .config import LegoConfig
+from .positions import LEARNED_TABLE_COORDS, learned_refusal
 
 MODES = ("tiles", "overlap", "global")
 COORDS = ("repeat", "squeeze", "extend")
@@ -54,12 +59,15 @@ class Canvas:
         larger = (height, width) != (config.image_size, config.image_size)
         return self.mode if larger and config.is_global(index) else "tiles"
 
-    def check(self, config: LegoConfig) -> None:
-        """Raise CanvasError now, before any compute, if these options cannot run on this model."""
+    def check(self, config: LegoConfig, height: int, width: int) -> None:
+        """Raise CanvasError now, before any compute, if these options cannot run on this model and canvas."""
         if self.mode == "overlap":
             for k, b in enumerate(config.bricks):
                 if config.is_global(k):
                     self.window_stride(b.region, b.patch)
+        if (config.learned_positions and self.coords not in LEARNED_TABLE_COORDS
+                and any(self.mode_for(config, k, height, width) == "global" for k in range(config.num_bricks))):
+            raise CanvasError(learned_refusal(self.coords))
 
     def window_stride(self, window: int, unit: int) -> int:
         stride = self.stride or window // 2

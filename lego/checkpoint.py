@@ -135,6 +135,8 @@ def load_checkpoint(source: str | Path, device: str | torch.device = "cpu",
 def class_summary(config: LegoConfig) -> str:
     """The label levels for a model card: names where they are few, counts where they are many."""
     space = config.label_space()
+    if not config.conditional:
+        return "none: an unconditional model (no class to pick, no guidance)"
     if space.depth == 1:
         return ", ".join(config.class_names) or f"{config.num_classes} classes"
     top = ", ".join(space.names[:space.sizes[0]])

@@ -68,7 +68,7 @@ def _generate(args: argparse.Namespace) -> int:
         "out": str(out), "seeds": seeds, "class": None if label is None else config.label_space().describe(label),
         "size": f"{width}x{height}", "canvas": asdict(canvas),
         "schedule": schedule.to_dict(),
-        "steps": settings.steps, "sampler": settings.method, "guidance": settings.guidance,
+        "steps": settings.steps, "sampler": settings.method, "guidance": settings.guidance, "guided": guided,
         "precision": result.precision, "seconds": round(result.seconds, 3), "flops": cost.total,
         "all_bricks_flops": cost.reference_total, "saving": round(cost.saving, 4),
         "predicted_speedup": round(cost.predicted_speedup, 3),
@@ -77,6 +77,8 @@ def _generate(args: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         print(f"wrote {out} ({width}x{height}, {len(seeds)} image(s), seeds {seeds[0]}..{seeds[-1]})")
+        if not config.conditional:
+            print("  an unconditional model: no class, no guidance")
         spans = schedule.describe(settings.steps, settings.sigmas())
         for k, text in enumerate(spans):
             print(f"  {config.brick_name(k)}: {'; '.join(text)}")
@@ -93,8 +95,10 @@ def _info(args: argparse.Namespace) -> int:
     config.check_canvas(height, width)
     flops = evaluation_flops(config, height, width)
     params = brick_parameters(model)
-    print(f"LEGO model: {config.image_size}x{config.image_size} training size, {config.num_classes} classes, "
-          f"hidden {config.hidden_size}, {config.num_heads} heads; canvas multiples of {config.size_unit}")
+    classes = f"{config.num_classes} classes" if config.conditional else "unconditional"
+    positions = "learned position tables" if config.learned_positions else "sin-cos position tables"
+    print(f"LEGO model: {config.image_size}x{config.image_size} training size, {classes}, "
+          f"hidden {config.hidden_size}, {config.num_heads} heads, {positions}; canvas multiples of {config.size_unit}")
     print(f"parameters: {count_parameters(model):,} ({shared_parameters(model):,} shared)")
     print(f"FLOPs per image per evaluation at {width}x{height}: {format_flops(flops.total)}")
     for i, b in enumerate(config.bricks):

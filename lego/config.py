@@ -44,6 +44,9 @@ class LegoConfig:
     # Empty: one level of num_classes.
     label_levels: tuple[int, ...] = ()
     class_parents: tuple[int, ...] = ()
+    # Position tables stored with the weights instead of the fixed sin-cos table (lego.positions): only
+    # converted checkpoints whose tables moved in training have them.
+    learned_positions: bool = False
 
     def __post_init__(self) -> None:
         # Accept JSON-shaped input (lists and dicts) and normalise it to tuples of BrickConfig.
@@ -60,6 +63,9 @@ class LegoConfig:
             raise ConfigError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
         if self.hidden_size % 4:
             raise ConfigError("hidden_size must be a multiple of 4 for the 2-D sin-cos position table")
+        if not isinstance(self.num_classes, int) or self.num_classes < 0:
+            raise ConfigError(f"num_classes must be a whole number, 0 for an unconditional model, got "
+                              f"{self.num_classes!r}")
         if self.class_names and len(self.class_names) != self.num_classes:
             raise ConfigError(f"{len(self.class_names)} class names given for {self.num_classes} classes")
         if self.label_levels:
@@ -88,6 +94,11 @@ class LegoConfig:
         return replace(self, num_classes=space.num_classes, class_names=space.names,
                        label_levels=space.sizes if space.depth > 1 else (),
                        class_parents=space.parents if space.depth > 1 else ())
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the model takes a class (an unconditional one has no label embedder and no guidance)."""
+        return self.num_classes > 0
 
     @property
     def num_bricks(self) -> int:

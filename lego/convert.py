@@ -1,6 +1,6 @@
 """Import the authors' published LEGO checkpoints without executing anything they contain.
 
-    python -m lego.convert LEGO-L-PG-64.pkl OUT_DIR [--num-heads N]
+    python -m lego.convert LEGO-L-PG-64.pkl OUT_DIR [--num-heads N] [--dtype float16]
 
 The published files are EDM "persistence" pickles: the preconditioning wrapper carries the
 source code of its module, which ``pickle.load`` would execute. This module reads them with a
@@ -16,7 +16,13 @@ restricted unpickler instead:
   an error naming it.
 
 From the EMA network's tensors the architecture is inferred, the keys are mapped onto
-``LegoModel`` (they share names), and a checkpoint directory is written.
+``LegoModel`` (they share names), and a checkpoint directory is written:
+
+- in the source's precision unless another is asked for (float32 for the published files), so
+  that the converted model gives the same outputs;
+- with the position tables when training moved them away from the sin-cos table (every trained
+  snapshot: the authors' training updates them), see ``lego.positions``;
+- without a class embedder for an unconditional network (no ``y_embedder``).
 """
 
 from __future__ import annotations
@@ -35,11 +41,13 @@ import torch
 from .checkpoint import save_checkpoint
 from .config import BrickConfig, LegoConfig
 from .model import LegoModel
+from .positions import is_sincos
 
 PERSISTENT_HOOK = ("torch_utils.persistence", "_reconstruct_persistent_obj")
 RELEASED_MODULES = ("training.lego_models", "training.networks")
 STAND_IN_PREFIXES = ("torch.nn.modules.", "timm.")
 HEADS_BY_HIDDEN = {384: 6, 1024: 16, 1152: 16}  # the released S, L and XL sizes
+DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
 
 
 class ConversionError(ValueError):
@@ -170,15 +178,17 @@ def infer_config(weights: dict[str, torch.Tensor], wrapper: dict, num_heads: int
         raise ConversionError("no bricks (model.0, model.1, ...) found in the network")
     bricks = []
     hidden = channels = None
+    learned = False
     for i in indices:
         w = weights[f"model.{i}.x_embedder.proj.weight"]
         hidden, in_channels, patch = w.shape[0], w.shape[1], w.shape[2]
         if i == 0:
             channels = in_channels - 2
-        tokens = weights[f"model.{i}.pos_embed"].shape[1]
-        region = patch * math.isqrt(tokens)
+        table = weights[f"model.{i}.pos_embed"]
+        grid = math.isqrt(table.shape[1])
+        learned = learned or not is_sincos(table, grid)
         depth = len({k.split(".")[3] for k in weights if k.startswith(f"model.{i}.blocks.")})
-        bricks.append(BrickConfig(region, patch, depth))
+        bricks.append(BrickConfig(patch * grid, patch, depth))
     if channels != 3:
         raise ConversionError(f"this network works on {channels} channels: only pixel-space (RGB) models are "
                               "supported; latent models need the Stable Diffusion VAE")
@@ -186,11 +196,20 @@ def infer_config(weights: dict[str, torch.Tensor], wrapper: dict, num_heads: int
     if heads is None:
         raise ConversionError(f"cannot tell the number of attention heads for hidden size {hidden}: pass --num-heads")
     mlp = weights["model.0.blocks.0.mlp.fc1.weight"].shape[0] / hidden
-    num_classes = weights["y_embedder.embedding_table.weight"].shape[1]
+    labels = weights.get("y_embedder.embedding_table.weight")
     image = max(b.region for b in bricks)
-    return LegoConfig(image_size=image, channels=channels, num_classes=num_classes, hidden_size=hidden,
-                      num_heads=heads, mlp_ratio=mlp, bricks=tuple(bricks),
-                      sigma_data=float(wrapper.get("sigma_data", 0.5)))
+    return LegoConfig(image_size=image, channels=channels, num_classes=0 if labels is None else labels.shape[1],
+                      hidden_size=hidden, num_heads=heads, mlp_ratio=mlp, bricks=tuple(bricks),
+                      sigma_data=float(wrapper.get("sigma_data", 0.5)), learned_positions=learned)
+
+
+def source_dtype(weights: dict[str, torch.Tensor]) -> str:
+    """The precision the network was saved in (the widest, should its tensors differ)."""
+    dtypes = {t.dtype for t in weights.values() if t.is_floating_point()}
+    for dtype, name in DTYPE_NAMES.items():
+        if dtype in dtypes:
+            return name
+    raise ConversionError(f"unsupported tensor types in the network: {sorted(map(str, dtypes))}")
 
 
 def to_lego_model(weights: dict[str, torch.Tensor], config: LegoConfig) -> LegoModel:
@@ -198,15 +217,14 @@ def to_lego_model(weights: dict[str, torch.Tensor], config: LegoConfig) -> LegoM
     ours = model.state_dict()
     mapped = {}
     for key, tensor in weights.items():
-        if key.endswith(".pos_embed"):
-            brick = model.model[int(key.split(".")[1])]
-            if not torch.allclose(tensor.reshape(brick.pos_embed.shape).float(), brick.pos_embed, atol=1e-4):
-                raise ConversionError(f"{key} is not the sin-cos table this model uses")
-            continue  # a fixed table: ours is computed, not stored
+        if key.endswith(".pos_embed") and not config.learned_positions:
+            continue  # the sin-cos table (infer_config checked it): ours is computed, not stored
         if key.startswith("map_augment."):
             continue  # augmentation conditioning is unused at sampling time
         if key not in ours:
             raise ConversionError(f"unexpected tensor {key} {tuple(tensor.shape)}")
+        if key.endswith(".pos_embed"):
+            tensor = tensor.reshape(ours[key].shape)  # theirs is (1, tokens, hidden)
         if tensor.shape != ours[key].shape:
             raise ConversionError(f"{key}: shape {tuple(tensor.shape)}, expected {tuple(ours[key].shape)}")
         mapped[key] = tensor.float()
@@ -225,17 +243,39 @@ Diffusion Modeling" (ICLR 2024; code: github.com/JegZheng/LEGODiffusion, MIT lic
 Hugging Face: hjzheng/LEGO-Diffusion). Trained on ImageNet at 64x64: use under ImageNet's terms of
 access (non-commercial research and education). Nothing in the original file was executed during
 conversion.
+
+{precision} {positions}
 """
 
 
-def convert(source: str | Path, out: str | Path, num_heads: int | None = None, dtype: str = "float16") -> Path:
+def card_notes(config: LegoConfig, original: str, stored: str) -> tuple[str, str]:
+    """The card's two sentences on what conversion kept: the precision, and the position tables."""
+    if stored == original:
+        precision = f"Weights are stored in {stored}, the precision of the original file: outputs are the same."
+    else:
+        precision = (f"Weights are stored in {stored}, converted from the original's {original} on request: outputs "
+                     "differ slightly from the original's.")
+    positions = ("The position tables moved away from the sin-cos table in training; they are stored with the "
+                 "weights and used as learned." if config.learned_positions else
+                 "The position tables are the fixed sin-cos table.")
+    return precision, positions
+
+
+def convert(source: str | Path, out: str | Path, num_heads: int | None = None, dtype: str | None = None) -> Path:
+    """``dtype`` None keeps the source's precision (exact); a narrower one is on request."""
     data = read_pickle(source)
     network, wrapper = find_network(data)
     weights = flatten(network)
-    config = infer_config(weights, wrapper, num_heads)
+    try:
+        config = infer_config(weights, wrapper, num_heads)
+    except KeyError as exc:
+        raise ConversionError(f"not a LEGO network: it has no tensor {exc.args[0]}") from None
     model = to_lego_model(weights, config)
-    return save_checkpoint(model, out, dtype=dtype, card={"training": CARD.format(source=Path(source).name),
-                                                          "credits": ""})
+    original = source_dtype(weights)
+    stored = dtype or original
+    precision, positions = card_notes(config, original, stored)
+    card = CARD.format(source=Path(source).name, precision=precision, positions=positions)
+    return save_checkpoint(model, out, dtype=stored, card={"training": card, "credits": ""})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", type=Path, help="a published .pkl file")
     parser.add_argument("out", type=Path, help="output checkpoint directory")
     parser.add_argument("--num-heads", type=int, help="attention heads, when the hidden size does not tell")
-    parser.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
+    parser.add_argument("--dtype", choices=list(DTYPE_NAMES.values()),
+                        help="how to store the weights (default: the source's precision, float32 for the published "
+                             "files; float16 halves the files and changes outputs slightly)")
     args = parser.parse_args(argv)
     try:
         print(convert(args.source, args.out, args.num_heads, args.dtype))

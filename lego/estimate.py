@@ -73,12 +73,11 @@ def measure_throughput(model: LegoModel, precision: str, repeats: int = 3) -> fl
     config = model.config
     device = next(model.parameters()).device
     x = torch.randn(2, config.channels, config.image_size, config.image_size, device=device)
-    labels = torch.zeros(2, dtype=torch.long, device=device)
     best = math.inf
     with model.inference_context(), autocast(precision, device):
         for _ in range(repeats + 1):
             start = time.perf_counter()
-            model(x, torch.tensor(1.0, device=device), labels)
+            model(x, torch.tensor(1.0, device=device))  # no class: what every model, unconditional too, takes
             best = min(best, time.perf_counter() - start)
     return evaluation_flops(config, config.image_size, config.image_size, batch=2).total / 1e9 / best
 

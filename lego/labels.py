@@ -7,6 +7,8 @@ and classifier-free guidance works against the empty set whichever levels were g
 
 A single index stands for itself and every level above it: picking "cat face" conditions on
 "Animals & Nature", "animal-mammal" and "cat face" together, which is what training showed most.
+
+An unconditional model has an empty space (no classes): its only label is "no class".
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 LEVELS = ("category", "subcategory", "emoji")
+UNCONDITIONAL = "this model is unconditional: it takes no class"
 
 
 class LabelError(ValueError):
@@ -68,6 +71,8 @@ class LabelSpace:
         return sum(self.sizes[:level])
 
     def level_of(self, index: int) -> int:
+        if not self.num_classes:
+            raise LabelError(UNCONDITIONAL)
         if not 0 <= index < self.num_classes:
             raise LabelError(f"class {index} is out of range 0..{self.num_classes - 1}")
         level, end = 0, self.sizes[0]
@@ -103,6 +108,8 @@ class LabelSpace:
 
     def counts(self) -> str:
         """'9 category, 98 subcategory, 1,904 emoji': how many classes each level has."""
+        if not self.num_classes:
+            return "none (unconditional)"
         return ", ".join(f"{n:,} {self.level_name(k)}" for k, n in enumerate(self.sizes))
 
     def describe(self, index: int) -> str:
@@ -151,6 +158,8 @@ class LabelSpace:
 
     def resolve(self, text: str) -> int:
         """The class a picker entry, a class name (any case) or an index written as digits stands for."""
+        if not self.num_classes:
+            raise LabelError(UNCONDITIONAL)
         text = str(text).strip()
         if text in self._described:
             return self._described[text]

@@ -27,6 +27,7 @@ from torch import nn
 
 from .canvas import Canvas, blend_weights, coordinates, window_starts
 from .config import LegoConfig
+from .positions import learned_on_grid, sincos_2d
 
 # Attention over at most this many tokens is done with explicit matrix products: fused
 # kernels gain nothing on such tiny spans and some reject tens of thousands of sequences.
@@ -35,19 +36,6 @@ TINY_ATTENTION_TOKENS = 64
 
 class NoActiveBrickError(ValueError):
     """A network evaluation was asked to run with every brick switched off."""
-
-
-def sincos_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
-    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim / 2))
-    angles = positions.double().reshape(-1, 1) * omega
-    return torch.cat([angles.sin(), angles.cos()], dim=1)
-
-
-def sincos_2d(dim: int, grid_h: int, grid_w: int) -> torch.Tensor:
-    """Fixed (grid_h*grid_w, dim) table: first half encodes the column, second the row."""
-    rows, cols = torch.meshgrid(torch.arange(grid_h), torch.arange(grid_w), indexing="ij")
-    table = torch.cat([sincos_1d(dim // 2, cols), sincos_1d(dim // 2, rows)], dim=1)
-    return table.float()
 
 
 class TimestepEmbedder(nn.Module):
@@ -172,21 +160,25 @@ class Brick(nn.Module):
     max_chunk_tokens = 2**17
 
     def __init__(self, in_channels: int, out_channels: int, hidden_size: int, num_heads: int,
-                 mlp_ratio: float, region: int, patch: int, depth: int) -> None:
+                 mlp_ratio: float, region: int, patch: int, depth: int, learned_positions: bool = False) -> None:
         super().__init__()
         self.region, self.patch, self.out_channels = region, patch, out_channels
+        self.learned_positions = learned_positions
         self.x_embedder = PatchEmbed(in_channels, hidden_size, patch)
         grid = region // patch
-        self.register_buffer("pos_embed", sincos_2d(hidden_size, grid, grid), persistent=False)
+        # the fixed table is recomputed at load; a learned one (lego.positions) is stored with the weights
+        self.register_buffer("pos_embed", sincos_2d(hidden_size, grid, grid), persistent=learned_positions)
         self.blocks = nn.ModuleList(DiTBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth))
         self.final_layer = FinalLayer(hidden_size, patch, out_channels)
         self._tables: dict[tuple[int, int], torch.Tensor] = {}
 
-    def position_table(self, grid_h: int, grid_w: int) -> torch.Tensor:
-        """The trained table for the region grid, or one recomputed for a larger grid (global mode)."""
+    def position_table(self, grid_h: int, grid_w: int, coords: str = "repeat") -> torch.Tensor:
+        """The trained table for the region grid, or one for a larger grid (global mode; see lego.positions)."""
         g = self.region // self.patch
         if (grid_h, grid_w) == (g, g):
             return self.pos_embed
+        if self.learned_positions:
+            return learned_on_grid(self.pos_embed, g, grid_h, grid_w, coords)
         key = (grid_h, grid_w)
         if key not in self._tables:
             self._tables[key] = sincos_2d(self.pos_embed.shape[1], grid_h, grid_w).to(self.pos_embed.device)
@@ -203,13 +195,15 @@ class Brick(nn.Module):
             outs.append(self.final_layer(chunk, c))
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, region: tuple[int, int] | None = None) -> torch.Tensor:
-        """Tile the canvas into regions (``region`` = (height, width), default the trained square)."""
+    def forward(self, x: torch.Tensor, c: torch.Tensor, region: tuple[int, int] | None = None,
+                coords: str = "repeat") -> torch.Tensor:
+        """Tile the canvas into regions (``region`` = (height, width), default the trained square);
+        ``coords`` is the canvas's coordinate mode, which places a learned table on a larger region."""
         _, _, height, width = x.shape
         rh, rw = region or (self.region, self.region)
         gh, gw = rh // self.patch, rw // self.patch
         tokens = rearrange(self.x_embedder(x), "b d (nh gh) (nw gw) -> b (nh nw) (gh gw) d", gh=gh, gw=gw)
-        tokens = tokens + self.position_table(gh, gw).to(tokens.dtype)
+        tokens = tokens + self.position_table(gh, gw, coords).to(tokens.dtype)
         out = self.transform(tokens, c)
         return rearrange(out, "b (nh nw) (gh gw) (ph pw c) -> b c (nh gh ph) (nw gw pw)",
                          nh=height // rh, gh=gh, gw=gw, ph=self.patch, pw=self.patch)
@@ -251,11 +245,13 @@ class LegoModel(
         self.config = config  # the annotation lets the Hub mixin decode config.json into a LegoConfig
         c, d = config.channels, config.hidden_size
         self.model = nn.ModuleList(
-            Brick(c + 2 if i == 0 else 2 * c + 2, c, d, config.num_heads, config.mlp_ratio, b.region, b.patch, b.depth)
+            Brick(c + 2 if i == 0 else 2 * c + 2, c, d, config.num_heads, config.mlp_ratio, b.region, b.patch, b.depth,
+                  config.learned_positions)
             for i, b in enumerate(config.bricks)
         )
         self.t_embedder = TimestepEmbedder(d)
-        self.y_embedder = LabelEmbedder(config.num_classes, d)
+        # an unconditional model has no label embedder, as in the authors' code (their label_dim 0)
+        self.y_embedder = LabelEmbedder(config.num_classes, d) if config.conditional else None
         self._plans: dict[tuple[int, ...], tuple] = {}  # overlap windows and weights per canvas
         self.compiled = False  # set by lego.compiled.compile_bricks on an inference copy
         self.initialize_weights()
@@ -276,7 +272,8 @@ class LegoModel(
             for layer in (brick.final_layer.adaLN_modulation[-1], brick.final_layer.linear):
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
-        nn.init.normal_(self.y_embedder.embedding_table.weight, std=0.02)
+        if self.y_embedder is not None:
+            nn.init.normal_(self.y_embedder.embedding_table.weight, std=0.02)
         nn.init.normal_(self.t_embedder.mlp[0].weight, std=0.02)
         nn.init.normal_(self.t_embedder.mlp[2].weight, std=0.02)
 
@@ -324,7 +321,7 @@ class LegoModel(
         if mode == "tiles":
             return brick(x, cond)
         if mode == "global":
-            return brick(x, cond, region=(height, width))
+            return brick(x, cond, region=(height, width), coords=canvas.coords)
         stride = canvas.window_stride(brick.region, brick.patch)
         offset = (step % 4) * stride // 4 if canvas.shift else 0
         key = (height, width, brick.region, stride, offset)
@@ -346,7 +343,7 @@ class LegoModel(
         """Denoise ``x`` at noise level ``sigma`` (shape (B,) or scalar).
 
         ``labels``: (B,) class indices or (B, levels) rows of them, -1 for "no class" (see
-        ``lego.labels``). ``active``: one bool per brick.
+        ``lego.labels``); None for an unconditional model. ``active``: one bool per brick.
         Returns the denoised estimate of the top active brick, or with ``return_all`` one
         estimate per brick (None where the brick was skipped). ``brick_seconds``, when given,
         accumulates each brick's wall time (synchronised on CUDA). ``canvas`` says how full-image
@@ -360,8 +357,8 @@ class LegoModel(
             raise ValueError(f"active has {len(active)} entries for {self.num_bricks} bricks")
         if not any(active):
             raise NoActiveBrickError("every brick is switched off: at least one brick must run at each step")
-        if labels is None:
-            labels = torch.full((batch,), -1, dtype=torch.long, device=x.device)
+        if self.y_embedder is None and labels is not None:
+            raise ValueError("this model is unconditional: it takes no labels")
 
         x = x.float()
         sigma = torch.as_tensor(sigma, dtype=torch.float32, device=x.device).reshape(-1).expand(batch)
@@ -370,7 +367,10 @@ class LegoModel(
         c_skip = sd**2 / (s**2 + sd**2)
         c_out = s * sd / (s**2 + sd**2).sqrt()
         c_in = 1 / (s**2 + sd**2).sqrt()
-        cond = self.t_embedder(sigma.log() / 4) + self.y_embedder(labels)
+        cond = self.t_embedder(sigma.log() / 4)
+        if self.y_embedder is not None:
+            no_class = torch.full((batch,), -1, dtype=torch.long, device=x.device)
+            cond = cond + self.y_embedder(no_class if labels is None else labels)
         canvas = canvas or Canvas()
         coords = coordinates(height, width, self.config.image_size, canvas.coords, x.device)
         coords = coords.expand(batch, -1, -1, -1)
@@ -421,7 +421,8 @@ def brick_parameters(model: LegoModel) -> list[int]:
 
 
 def shared_parameters(model: LegoModel) -> int:
-    return count_parameters(model.t_embedder) + count_parameters(model.y_embedder)
+    labels = 0 if model.y_embedder is None else count_parameters(model.y_embedder)
+    return count_parameters(model.t_embedder) + labels
 
 
 @functools.lru_cache(maxsize=16)
@@ -434,6 +435,6 @@ def parameter_counts(config: LegoConfig) -> tuple[tuple[int, ...], int]:
 
 
 __all__ = [
-    "Brick", "LegoModel", "NoActiveBrickError", "sincos_2d",
+    "Brick", "LegoModel", "NoActiveBrickError",
     "count_parameters", "brick_parameters", "parameter_counts", "shared_parameters"
 ]

@@ -84,15 +84,20 @@ class Request:
 def picker_info(config: LegoConfig) -> str:
     """The class picker's one-line help, for the levels this model has."""
     space = config.label_space()
+    if not config.conditional:
+        return "This model is unconditional: it draws without a class, so guidance has no effect."
     if space.depth == 1:
         return f"One of the model's {space.num_classes} classes, or none (no label: guidance is off)."
     return ("Type to search: an emoji ('cat face'), a sub-category ('animal-mammal') or a category "
             f"('Animals & Nature'). {space.counts()} classes.")
 
 
-def class_choices(config: LegoConfig) -> list[str]:
-    """What the class picker offers: every class, grouped under its category (see lego.labels)."""
-    return config.label_space().choices()
+def class_picker(config: LegoConfig) -> dict:
+    """The class picker's settings: no class, then every class grouped under its category (see
+    lego.labels), the first class chosen; an unconditional model's picker is fixed on no class."""
+    choices = config.label_space().choices()
+    return {"choices": [NO_CLASS] + choices, "value": choices[0] if choices else NO_CLASS,
+            "interactive": config.conditional, "info": picker_info(config)}
 
 
 def _number(name: str, value: object, integer: bool = False) -> float:
@@ -148,7 +153,7 @@ def parse_request(config: LegoConfig, class_name: str | None, seed: object, step
         raise PlaygroundError(str(exc)) from None
     canvas = canvas or Canvas()
     try:
-        canvas.check(config)
+        canvas.check(config, height, width)
     except CanvasError as exc:
         raise PlaygroundError(str(exc)) from None
     return Request(label, seed, steps, guidance, method, images, width, height, schedule, canvas)

@@ -133,7 +133,8 @@ def sample(
     compiled: bool = False,
 ) -> SampleResult:
     """Generate one image per seed. ``labels[i]`` is a class index (which brings its parent levels
-    along, see ``lego.labels``), a tuple of class indices (levels left out at will) or None."""
+    along, see ``lego.labels``), a tuple of class indices (levels left out at will) or None, the only
+    label of an unconditional model (which is never guided)."""
     steps = sample_steps(model, seeds, labels, settings, schedule, height, width, precision, should_stop,
                          brick_estimates, canvas, compiled)
     while True:
@@ -171,7 +172,7 @@ def sample_steps(
     height = config.image_size if height is None else height
     width = config.image_size if width is None else width
     config.check_canvas(height, width)
-    (canvas or Canvas()).check(config)
+    (canvas or Canvas()).check(config, height, width)
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("need at least one seed")
@@ -187,7 +188,7 @@ def sample_steps(
 
     net = model.for_inference(dtype_of(precision), compiled)
     guided = settings.guidance != 1.0 and any(max(row) >= 0 for row in rows)
-    label_ids = torch.tensor(rows, device=device)
+    label_ids = torch.tensor(rows, device=device) if config.conditional else None
     if guided:
         label_ids = torch.cat([label_ids, torch.full_like(label_ids, -1)])
     w = settings.guidance

@@ -179,6 +179,5 @@ def warm_up(model: LegoModel, precision: str, sizes: tuple[tuple[int, int], ...]
         for height, width in sizes:
             for batch in batches:
                 x = torch.randn(batch, config.channels, height, width, device=device)
-                labels = torch.zeros(batch, dtype=torch.long, device=device)
-                net(x, torch.tensor(1.0, device=device), labels, canvas=Canvas())
+                net(x, torch.tensor(1.0, device=device), canvas=Canvas())
     return time.perf_counter() - start

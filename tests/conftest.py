@@ -4,14 +4,15 @@ import socket
 import pytest
 import torch
 
-from lego.config import ARCHITECTURES
+from lego.config import ARCHITECTURES, LegoConfig
 from lego.model import LegoModel
 
 
-def randomized(name: str, seed: int = 0) -> LegoModel:
-    """A tiny model with every weight random (DiT's init zeroes the outputs, which hides bugs)."""
+def randomized(arch: str | LegoConfig, seed: int = 0) -> LegoModel:
+    """A tiny model (a named architecture or a config) with every weight random (DiT's init zeroes the
+    outputs, which hides bugs)."""
     torch.manual_seed(seed)
-    model = LegoModel(ARCHITECTURES[name])
+    model = LegoModel(ARCHITECTURES[arch] if isinstance(arch, str) else arch)
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.1)

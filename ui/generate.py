@@ -13,7 +13,7 @@ from lego.canvas import COORDS as CANVAS_COORDS
 from lego.canvas import MODES as CANVAS_MODES
 from lego.flops import format_flops
 from lego.images import to_uint8
-from lego.request import NO_CLASS, PlaygroundError, class_choices, picker_info, random_seed
+from lego.request import PlaygroundError, class_picker, random_seed
 from lego.runs import run
 from lego.sampler import METHODS, StepInfo, sigma_steps
 from lego.schedule import PRESETS, ScheduleError, grid_labels, preset, to_grid
@@ -82,8 +82,7 @@ def build(ctx: AppContext) -> GenerateTab:
                 elem_id="start-here")
     with gr.Row():
         with gr.Column(scale=1):
-            category = gr.Dropdown([NO_CLASS] + class_choices(config), value=class_choices(config)[0],
-                                   label="What to draw", filterable=True, info=picker_info(config))
+            category = gr.Dropdown(**class_picker(config), label="What to draw", filterable=True)
             with gr.Row():
                 go_btn = gr.Button("Generate", variant="primary", elem_id="generate")
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
@@ -269,8 +268,7 @@ def stopped_status(status_text: str):
 
 def model_updates(s: Served, tab: GenerateTab) -> list:
     """The tab's controls after the session switched to model ``s``."""
-    classes = [NO_CLASS] + class_choices(s.config)
-    return [gr.update(choices=classes, value=classes[1]), gr.update(value=bricks_text(s)),
+    return [gr.update(**class_picker(s.config)), gr.update(value=bricks_text(s)),
             *[gr.update(label=n) for n in s.names]]
 
 

@@ -8,7 +8,7 @@ import gradio as gr
 
 from lego.labels import LabelError
 from lego.lesson import late_drop_lesson, lesson_verdict
-from lego.request import NO_CLASS, PlaygroundError, class_choices
+from lego.request import NO_CLASS, PlaygroundError, class_picker
 
 from .context import AppContext, refused
 
@@ -25,8 +25,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
         with gr.Step("1. Predict", id=1):
             gr.Markdown("The last 40% of the steps start from an almost clean image. Which brick can "
                         "you switch off there and change the picture least?")
-            category = gr.Dropdown([NO_CLASS] + class_choices(config), value=class_choices(config)[0],
-                                   label="Category")
+            category = gr.Dropdown(**class_picker(config), label="Category")
             guess = gr.Radio(names, value=names[-1], label="My guess")
             lock = gr.Button("Lock in my guess and run", variant="primary", elem_id="lesson-run")
         with gr.Step("2. Compare", id=3):
