@@ -6,7 +6,8 @@ Each of ``--sessions`` gradio_client sessions takes its turn until ``--requests`
 most requests generate (previews on for every other one), every 10th is cancelled after its
 first step (``--cancel-every``), and every 25th first loads one of three other checkpoints
 (``--load-every``; copies of the served weights in a temporary folder), so model slots fill and
-are evicted. A session whose model was
+are evicted; the first three sessions each load one before their first request, so that the
+server's bounded model slots are already full when the baseline is read. A session whose model was
 evicted is told so (counted as ``evicted``) and loads it again. The app runs in its own process,
 so that only the server's memory is measured, not the clients': its resident memory is read
 after the first ``--sessions`` requests and at the end, and the target is less than 10% growth.
@@ -97,8 +98,9 @@ def main(argv: list[str] | None = None) -> None:
             s = i % args.sessions
             client = clients[s]
             try:
-                if args.load_every and i % args.load_every == args.load_every // 2:
-                    loaded[s] = str(others / f"other{(i // args.load_every) % 3}")
+                warm_up = args.load_every and i < 3  # the model slots are full before the baseline is read
+                if warm_up or (args.load_every and i % args.load_every == args.load_every // 2):
+                    loaded[s] = str(others / f"other{i if warm_up else (i // args.load_every) % 3}")
                     client.predict(loaded[s], api_name="/load_model")
                     counts["loads"] += 1
                 if args.cancel_every and i % args.cancel_every == 7 % args.cancel_every:
