@@ -54,7 +54,7 @@ def compare(served: Served, request: Request,
     variants = [("all bricks", request.steps, every), ("schedule", request.steps, request.schedule),
                 (f"all bricks, {fewer} steps", fewer, every)]
     runs = [(label, replace(request, steps=steps, schedule=schedule, images=1)) for label, steps, schedule in variants]
-    estimates = [estimate(config, one, served.throughput) for _, one in runs]
+    estimates = [estimate(config, one, served.speed) for _, one in runs]
     total = sum(e.gflops for e in estimates)
     if total > served.limits.max_gflops:  # one limit for everything the request will run
         raise PlaygroundError(

@@ -18,8 +18,9 @@ from .request import Limits, PlaygroundError, Request
 @dataclass(frozen=True)
 class Estimate:
     cost: ScheduleCost
-    seconds: float  # predicted wall time from the measured throughput
+    seconds: float  # predicted wall time on this machine (see Speed)
     memory_bytes: int
+    scale: float = 1.0  # the Speed's correction for recent runs, included in seconds
 
     @property
     def gflops(self) -> float:
@@ -47,10 +48,12 @@ def peak_memory_bytes(config: LegoConfig, request: Request) -> int:
     return peak + batch * pixels * config.channels * 4 * 8
 
 
-def estimate(config: LegoConfig, request: Request, gflops_per_second: float) -> Estimate:
+def estimate(config: LegoConfig, request: Request, speed: Speed | float) -> Estimate:
+    """The request's cost; ``speed`` may be a bare rate in GFLOP/s, where only FLOPs matter."""
+    speed = speed if isinstance(speed, Speed) else Speed(0.0, 0.0, float(speed))
     cost = schedule_cost(config, request.schedule, request.settings, request.height, request.width, request.guided,
                          request.images, request.canvas)
-    return Estimate(cost, cost.total / 1e9 / max(gflops_per_second, 1e-9), peak_memory_bytes(config, request))
+    return Estimate(cost, speed.predict(config, request, cost), peak_memory_bytes(config, request), speed.scale)
 
 
 def check_limits(estimate: Estimate, request: Request, limits: Limits) -> None:
@@ -68,18 +71,55 @@ def check_limits(estimate: Estimate, request: Request, limits: Limits) -> None:
             f"serves ({limits.max_memory_bytes / 2**30:.1f} GiB); lower the size or the number of images")
 
 
-def measure_throughput(model: LegoModel, precision: str, repeats: int = 3) -> float:
-    """GFLOP/s of one guided evaluation at the training size, for time estimates."""
+@dataclass(frozen=True)
+class Speed:
+    """How long the model takes here: a fixed time per network evaluation and per active brick (Python
+    and many small operations, which dominate small images) plus the FLOPs at a rate (which dominate
+    large ones). A rate alone was off by 2-4x at one end or the other."""
+
+    per_evaluation: float  # seconds
+    per_brick: float  # seconds per active brick per evaluation
+    gflops_per_second: float
+    scale: float = 1.0  # measured over predicted time of this machine's recent runs
+
+    def seconds(self, evaluations: int, brick_evaluations: int, flops: float) -> float:
+        return self.scale * (evaluations * self.per_evaluation + brick_evaluations * self.per_brick
+                             + flops / 1e9 / self.gflops_per_second)
+
+    def predict(self, config: LegoConfig, request: Request, cost: ScheduleCost) -> float:
+        evals = request.settings.evaluations_per_step()
+        mask = request.schedule.mask(request.steps)
+        return self.seconds(sum(evals), sum(n * sum(active) for n, active in zip(evals, mask)), cost.total)
+
+    def describe(self) -> str:
+        return (f"{self.per_evaluation * 1e3:.1f} ms per evaluation and {self.per_brick * 1e3:.1f} ms per brick, "
+                f"then {self.gflops_per_second:.0f} GFLOP/s")
+
+
+def measure_speed(model: LegoModel, precision: str, repeats: int = 3) -> Speed:
+    """Fit ``Speed`` from a few guided evaluations: every brick and each brick alone at the training
+    size, and every brick on a canvas twice as wide and high (the tiles every canvas option uses)."""
     config = model.config
     device = next(model.parameters()).device
-    x = torch.randn(2, config.channels, config.image_size, config.image_size, device=device)
-    best = math.inf
-    with model.inference_context(), autocast(precision, device):
+    s, k = config.image_size, config.num_bricks
+
+    def timed(size: int, active: list[bool] | None) -> tuple[float, float]:
+        x = torch.randn(2, config.channels, size, size, device=device)
+        best = math.inf
         for _ in range(repeats + 1):
             start = time.perf_counter()
-            model(x, torch.tensor(1.0, device=device))  # no class: what every model, unconditional too, takes
+            model(x, torch.tensor(1.0, device=device), None, active)  # no class: what every model takes
             best = min(best, time.perf_counter() - start)
-    return evaluation_flops(config, config.image_size, config.image_size, batch=2).total / 1e9 / best
+        return best, evaluation_flops(config, size, size, active, batch=2).total / 1e9
+
+    with model.inference_context(), autocast(precision, device):
+        every, every_gflops = timed(s, None)
+        big, big_gflops = timed(2 * s, None)
+        alone = sum(timed(s, [i == j for j in range(k)])[0] for i in range(k))
+    rate = (big_gflops - every_gflops) / max(big - every, 1e-9)
+    per_evaluation = max(0.0, (alone - every) / (k - 1)) if k > 1 else 0.0
+    per_brick = max(0.0, (every - per_evaluation - every_gflops / rate) / k)
+    return Speed(per_evaluation, per_brick, rate)
 
 
 # ZeroGPU Spaces lend a GPU per call for a declared number of seconds.

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .estimate import estimate
+from .estimate import Speed, estimate
 from .model import LegoModel
 from .request import parse_request
 from .runs import RunCache, RunRecord, run_to_end
@@ -21,7 +21,7 @@ class LessonRow:
     image: np.ndarray
 
 
-def late_drop_lesson(model: LegoModel, label: int | None, seed: int, throughput: float, precision: str = "auto",
+def late_drop_lesson(model: LegoModel, label: int | None, seed: int, speed: Speed, precision: str = "auto",
                      cache: RunCache | None = None) -> tuple[np.ndarray, list[LessonRow]]:
     """The classroom experiment: every brick, then each brick in turn off for the last 40% of the steps."""
     config = model.config
@@ -30,7 +30,7 @@ def late_drop_lesson(model: LegoModel, label: int | None, seed: int, throughput:
     def one(schedule: BrickSchedule) -> RunRecord:
         request = parse_request(config, name, seed, 18, 2.0, "heun", 1, config.image_size, config.image_size,
                                 schedule)
-        return run_to_end(model, request, estimate(config, request, throughput), precision, cache=cache)
+        return run_to_end(model, request, estimate(config, request, speed), precision, cache=cache)
 
     reference = one(BrickSchedule.all_on(config.num_bricks))
     rows = []

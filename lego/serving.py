@@ -9,7 +9,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -17,7 +17,7 @@ import torch
 from .canvas import Canvas
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, is_repo_id, load_checkpoint, read_config
 from .config import LegoConfig
-from .estimate import measure_throughput
+from .estimate import Speed, measure_speed
 from .model import LegoModel
 from .precision import autocast, dtype_of, resolve_precision
 from .request import Limits, PlaygroundError
@@ -27,28 +27,29 @@ from .runs import RunCache, RunRecord
 
 @dataclass
 class Served:
-    """One model as the app serves it: its throughput, limits, run cache and brick names."""
+    """One model as the app serves it: its speed here, limits, run cache and brick names."""
 
     key: str
     model: LegoModel
     precision: str
-    throughput: float  # GFLOP/s measured when loaded, for time estimates
+    speed: Speed  # measured when loaded, for time estimates
     limits: Limits
     cache: RunCache
     fingerprint: str = ""  # of the weights as loaded: committed results apply only to the model they measured
-    observed: deque = field(default_factory=lambda: deque(maxlen=9))  # GFLOP/s of recent runs
+    observed: deque = field(default_factory=lambda: deque(maxlen=9))  # measured over predicted, recent runs
 
     @property
     def config(self) -> LegoConfig:
         return self.model.config
 
     def observe(self, record: RunRecord) -> None:
-        """Calibrate time estimates on the runs this machine really does: the throughput becomes the
-        median of the recent runs' rates (a measurement taken while other runs were going, or a
-        machine that speeds up or slows down, is corrected after a few runs)."""
-        if record.seconds > 0:
-            self.observed.append(record.estimate.cost.total / 1e9 / record.seconds)
-            self.throughput = statistics.median(self.observed)
+        """Calibrate time estimates on the runs this machine really does: the speed's scale becomes the
+        median of the recent runs' measured over predicted time (a measurement taken while other runs
+        were going, or a machine that speeds up or slows down, is corrected after a few runs)."""
+        predicted = record.estimate.seconds / record.estimate.scale
+        if record.seconds > 0 and predicted > 0:
+            self.observed.append(record.seconds / predicted)
+            self.speed = replace(self.speed, scale=statistics.median(self.observed))
 
     @property
     def names(self) -> list[str]:
@@ -65,7 +66,7 @@ class Served:
             model = model.for_inference(dtype_of(precision), compiled=True)
             seconds = warm_up(model, precision)
             print(f"compiled {key} in {seconds:.0f} s", file=sys.stderr, flush=True)
-        return cls(key, model.eval(), precision, measure_throughput(model, precision),
+        return cls(key, model.eval(), precision, measure_speed(model, precision),
                    limits or Limits.for_device(device), RunCache(cache_bytes), weights)
 
 

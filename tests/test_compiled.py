@@ -46,6 +46,6 @@ def test_the_app_serves_a_warmed_compiled_copy_with_the_original_fingerprint():
     assert served.model.compiled and served.model is not model
     assert served.fingerprint == fingerprint(model)  # committed results still match this model
     request = parse_request(model.config, "Flags", 1, 3, 2.0, "dpm++2m", 1, 64, 128, BrickSchedule.all_on(3))
-    fast = run_to_end(served.model, request, estimate(model.config, request, served.throughput), served.precision)
-    eager = run_to_end(model, request, estimate(model.config, request, served.throughput), "fp32")
+    fast = run_to_end(served.model, request, estimate(model.config, request, served.speed), served.precision)
+    eager = run_to_end(model, request, estimate(model.config, request, served.speed), "fp32")
     assert abs(fast.images[0].astype(int) - eager.images[0].astype(int)).max() <= 1  # 8-bit images

@@ -11,7 +11,7 @@ from lego.request import Limits, PlaygroundError, parse_request
 from lego.runs import run, run_to_end
 from lego.visuals import difference_map, region_overlay
 from lego.sampler import StepInfo
-from lego.schedule import BrickSchedule, preset
+from lego.schedule import BrickSchedule, drop_late, preset
 
 from conftest import randomized
 
@@ -53,7 +53,7 @@ def test_unconditional_request_is_not_guided():
 
 def test_limits_refuse_before_compute():
     r = req(width=256, height=256, images=4, steps=50)
-    est = estimate(CONFIG, r, gflops_per_second=100)
+    est = estimate(CONFIG, r, 100)
     with pytest.raises(PlaygroundError, match="GFLOPs, more than this machine serves"):
         check_limits(est, r, Limits(max_gflops=10))
     with pytest.raises(PlaygroundError, match="larger than this machine serves"):
@@ -63,7 +63,7 @@ def test_limits_refuse_before_compute():
 
 def test_estimate_summary_and_saving():
     r = req(schedule=preset("pg-recipe", CONFIG), steps=10)
-    est = estimate(CONFIG, r, gflops_per_second=50)
+    est = estimate(CONFIG, r, 50)
     assert 0 < est.cost.saving < 1 and est.seconds == pytest.approx(est.gflops / 50)
     assert "saving **" in est.summary() and est.memory_bytes > 0
 
@@ -224,10 +224,25 @@ def test_time_estimates_follow_the_runs_this_machine_really_does():
 
     served = Served.of("tiny", randomized("tiny-emoji"), "fp32")
     request = parse_request(served.config, "Flags", 0, 4, 2.0, "heun", 1, 64, 64, BrickSchedule.all_on(3))
-    record = run_to_end(served.model, request, estimate(served.config, request, served.throughput), "fp32")
+    record = run_to_end(served.model, request, estimate(served.config, request, served.speed), "fp32")
     slow = changed(record, step_seconds=[s * 1000 for s in record.step_seconds])  # as if the machine were busy
     for _ in range(3):
         served.observe(slow)
-    rate = record.estimate.cost.total / 1e9 / slow.seconds
-    assert served.throughput == pytest.approx(rate)  # the median of what was observed
-    assert estimate(served.config, request, served.throughput).seconds == pytest.approx(slow.seconds, rel=1e-6)
+    assert served.speed.scale == pytest.approx(slow.seconds / record.estimate.seconds)  # the median observed
+    assert estimate(served.config, request, served.speed).seconds == pytest.approx(slow.seconds, rel=1e-6)
+    served.observe(changed(slow, estimate=estimate(served.config, request, served.speed)))  # already scaled
+    assert served.speed.scale == pytest.approx(slow.seconds / record.estimate.seconds)  # the scale is not compounded
+
+
+def test_the_speed_fit_charges_small_images_their_fixed_costs_and_large_ones_their_flops():
+    from lego.estimate import Speed, measure_speed
+
+    model = randomized("tiny-emoji")
+    speed = measure_speed(model, "fp32")
+    assert speed.per_evaluation >= 0 and speed.per_brick >= 0 and speed.gflops_per_second > 0
+    fixed = Speed(0.01, 0.002, 1.0)
+    small = parse_request(CONFIG, "Flags", 0, 4, 2.0, "euler", 1, 64, 64, drop_late(CONFIG, 2))
+    cost = estimate(CONFIG, small, 1.0).cost
+    evaluations, brick_evaluations = 4, 4 * 3 - 2  # B2 off for the last 40% of 4 steps: 2 steps
+    assert fixed.predict(CONFIG, small, cost) == pytest.approx(
+        evaluations * 0.01 + brick_evaluations * 0.002 + cost.total / 1e9)

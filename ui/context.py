@@ -58,7 +58,7 @@ class AppContext:
             canvas = Canvas(canvas_mode, int(stride), bool(shift), coords)
             request = parse_request(s.config, category, seed, steps, guidance, sampler, images, width, height,
                                     schedule, canvas)
-            est = estimate(s.config, request, s.throughput)
+            est = estimate(s.config, request, s.speed)
             check_limits(est, request, s.limits)
         except (PlaygroundError, ScheduleError, CanvasError) as exc:
             raise refused(exc) from None

@@ -40,7 +40,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
         except LabelError as exc:
             raise refused(exc) from None
         try:
-            reference, rows = late_drop_lesson(s.model, label, 0, s.throughput, s.precision, s.cache)
+            reference, rows = late_drop_lesson(s.model, label, 0, s.speed, s.precision, s.cache)
         except PlaygroundError as exc:
             raise refused(exc) from None
         k = s.names.index(guess) if guess in s.names else s.config.num_bricks - 1

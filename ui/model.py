@@ -35,7 +35,7 @@ def model_text(s: Served) -> str:
     c = s.config
     return (f"**{shown_source(s.key)}**: training size {c.image_size}x{c.image_size}, classes: "
             f"{c.label_space().counts()}; hidden size {c.hidden_size}, {c.num_heads} heads; {s.precision} on "
-            f"{next(s.model.parameters()).device.type}, measured {s.throughput:.0f} GFLOP/s when loaded. "
+            f"{next(s.model.parameters()).device.type}, measured when loaded: {s.speed.describe()}. "
             f"Limits: {s.limits.max_pixels:,} pixels, {s.limits.max_gflops:,.0f} GFLOPs per request.\n\n"
             + bricks_text(s))
 
