@@ -26,8 +26,10 @@ from ui.context import DEFAULT_KEY, AppContext, refused  # noqa: E402
 from ui.queue import share_the_queue  # noqa: E402
 
 # Options every launch of the app uses (Gradio 6 takes CSS at launch): small images are enlarged with
-# crisp pixels, never blurred; the app has no upload field, so uploads are refused past a token size.
-LAUNCH_OPTIONS = {"css": "img { image-rendering: pixelated; }", "max_file_size": "1kb"}
+# crisp pixels, never blurred, and Compare's pictures fill their boxes alike; the app has no upload field,
+# so uploads are refused past a token size.
+LAUNCH_OPTIONS = {"css": "\n".join(["img { image-rendering: pixelated; }", compare.CSS, inside.CSS]),
+                  "max_file_size": "1kb"}
 
 
 def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = "auto",
@@ -44,8 +46,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         with gr.Tab("Generate"):
             gen = generate.build(ctx)
         with gr.Tab("Compare"):
-            gen_event, request_gflops = generate.wire(ctx, gen, model_key, demo)
-            compare.build(ctx, gen, model_key, request_gflops)
+            gen_event = generate.wire(ctx, gen, model_key, demo)
+            compare.build(ctx, gen, model_key)
         with gr.Tab("Look inside"):
             look = inside.build(ctx.first.names)
             inside.wire(ctx, look, model_key, gen.record_state)
