@@ -24,6 +24,7 @@ from .runs import RunRecord, run
 from .sampler import StepInfo
 from .schedule import BrickSchedule
 from .serving import Served
+from .visuals import Difference, difference_map
 
 REPEATS = 3  # pairs of timed runs: enough for a median and a range, few enough to stay cheap
 FULL, SCHEDULE = "all bricks", "schedule"
@@ -129,6 +130,11 @@ class Comparison:
     def pixel_difference(self) -> float:
         return float(np.abs(self.full.images[0].astype(int) - self.scheduled.images[0].astype(int)).mean())
 
+    @property
+    def difference(self) -> Difference:
+        """The schedule's picture against every brick's: red where it is lighter, blue where darker."""
+        return difference_map(self.full.images[0], self.scheduled.images[0])
+
     def summary(self) -> str:
         full, sch, base = self.full, self.scheduled, self.baseline
         full_s, sch_s, base_s = self.seconds
@@ -137,8 +143,9 @@ class Comparison:
                 f"{sch.estimate.cost.predicted_speedup:.2f}x. Schedule {format_flops(sch.estimate.cost.total)}, "
                 f"median {sch_s:.2f} s; all bricks {format_flops(full.estimate.cost.total)}, median {full_s:.2f} s. "
                 f"Honest baseline: every brick with {base.request.steps} steps costs "
-                f"{format_flops(base.estimate.cost.total)} ({base_s:.2f} s, one run). Mean absolute pixel difference "
-                f"schedule vs all bricks: {self.pixel_difference:.1f} / 255.")
+                f"{format_flops(base.estimate.cost.total)} ({base_s:.2f} s, one run). "
+                f"Schedule vs all bricks: mean absolute pixel difference {self.pixel_difference:.1f} / 255, "
+                f"largest {self.difference.largest} / 255.")
 
 
 def compare_steps(served: Served, request: Request, repeats: int = REPEATS) -> Iterator[CompareProgress | Comparison]:

@@ -70,3 +70,57 @@ def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
         page.get_by_role("tab", name="Look inside").click()
         assert "Run **Generate** first" in page.inner_text("body") or "Run Generate first" in page.inner_text("body")
         browser.close()
+
+
+# The scale at which each picture of an element is drawn (object-fit: contain), and its drawn box.
+DRAWN = """ids => ids.flatMap(id => [...document.querySelectorAll(`#${id} img`)].map(img => {
+    const box = img.getBoundingClientRect(), frame = document.getElementById(id).getBoundingClientRect();
+    const scale = Math.min(box.width / img.naturalWidth, box.height / img.naturalHeight);
+    const w = img.naturalWidth * scale, h = img.naturalHeight * scale;
+    const x = box.left + (box.width - w) / 2, y = box.top + (box.height - h) / 2;
+    return {id, scale, inside: x >= frame.left - 1 && y >= frame.top - 1 && x + w <= frame.right + 1
+                                && y + h <= frame.bottom + 1};
+}))"""
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+def test_compare_stops_cleanly_and_shows_its_pictures_whole_at_one_scale():
+    with launched_app() as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        errors = []
+        page.on("response", lambda r: errors.append(r.url) if r.status >= 500 else None)
+        page.goto(url)
+        page.wait_for_selector("#generate", timeout=30_000)
+
+        def steps(n: int) -> None:
+            page.get_by_role("tab", name="Generate").click()
+            page.get_by_label("Steps").first.fill(str(n))
+            page.get_by_label("Steps").first.press("Enter")
+            page.get_by_role("tab", name="Compare").click()
+
+        steps(50)  # seconds a run: Stop lands mid-run
+        page.click("#compare")
+        page.wait_for_function("/^⏳ run 1\\/7/.test(document.querySelector('#compare-status').innerText)",
+                               timeout=30_000)
+        page.click("#compare-stop")
+        page.wait_for_function("document.querySelector('#compare-status').innerText.includes('Stopped at run')",
+                               timeout=20_000)
+        page.wait_for_timeout(1500)
+        assert "no comparison was finished" in page.inner_text("#compare-status")  # not overwritten by progress
+        assert not errors and page.locator(".toast-body.error").count() == 0
+
+        steps(4)
+        page.click("#compare")
+        page.wait_for_function("document.querySelector('#compare-status').innerText.startsWith('Seed')",
+                               timeout=60_000)
+        page.wait_for_function("[...document.querySelectorAll('#compare-images img')].every(i => i.complete "
+                               "&& i.naturalWidth > 0) && document.querySelectorAll('#compare-images img').length >= 5",
+                               timeout=30_000)
+        drawn = page.evaluate(DRAWN, ["compare-slider", "compare-diff", "compare-base"])
+        assert len(drawn) == 4 and all(d["inside"] for d in drawn), drawn  # whole inside their boxes
+        scales = [d["scale"] for d in drawn]
+        assert max(scales) - min(scales) < 0.01 and min(scales) > 0.9, drawn  # one scale, not shrunk
+        bar = page.locator("#compare-bar img").bounding_box()
+        assert bar and bar["width"] > 100
+        browser.close()

@@ -8,7 +8,7 @@ import gradio as gr
 from lego import charts
 from lego.comparison import CompareProgress, compare_steps, plan, plan_gflops
 from lego.request import PlaygroundError
-from lego.visuals import colour_bar, difference_map, same_scale
+from lego.visuals import colour_bar, same_scale
 
 from .context import AppContext, refused
 from .generate import GenerateTab
@@ -33,7 +33,8 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
         slider = gr.ImageSlider(label="All bricks | schedule", format="png", type="pil", height=300,
                                 elem_id="compare-slider")
         with gr.Column(min_width=160):
-            diff_img = gr.Image(label="Schedule − all bricks", format="png", height=300, elem_id="compare-diff")
+            diff_img = gr.Image(label="Schedule − all bricks (red: lighter)", format="png", height=300,
+                                elem_id="compare-diff")
             bar_img = gr.Image(label="Colour scale", format="png", height=70, show_label=False, container=False,
                                buttons=[], elem_id="compare-bar")
         base_img = gr.Image(label="Every brick, fewer steps", format="png", height=300, elem_id="compare-base")
@@ -60,14 +61,12 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
             raise refused(exc) from None
         records = result.records
         plot = charts.totals(list(records), [r.estimate.gflops for r in records.values()], result.seconds)
-        full, sch, base = result.full.images[0], result.scheduled.images[0], result.baseline.images[0]
-        diff = difference_map(full, sch)
-        pictures = [*same_scale([full, sch, diff.picture, base]), colour_bar(diff.limit)]
+        diff = result.difference
+        pictures = [*same_scale([result.full.images[0], result.scheduled.images[0], diff.picture,
+                                 result.baseline.images[0]]), colour_bar(diff.limit)]
         shown = ctx.outputs.pictures(ctx.outputs.new_run(), pictures,
                                      ["all_bricks", "schedule", "difference", "fewer_steps", "colour_bar"])
-        label = f"Schedule − all bricks (max {diff.largest} / 255)"
-        yield ((shown[0], shown[1]), gr.Image(shown[2], label=label), shown[4], shown[3], plot,
-               result.summary())
+        yield (shown[0], shown[1]), shown[2], shown[4], shown[3], plot, result.summary()
 
     def compare_gflops(key=None, cells=(), **a) -> float:
         """Everything the comparison will run, for the GPU time asked of ZeroGPU."""
