@@ -1,9 +1,10 @@
 """A schedule against every brick, and against the honest baseline: every brick with fewer steps.
 
-The measured speed-up comes from paired runs: every brick and the schedule run back to back, several
-times, the pair's order alternating (a machine that speeds up or slows down, or a first run that warms
-caches, then favours neither); each pair gives one ratio, and the comparison reports their median and
-their range. Timed runs never come from the run cache (a replay takes no time); sampling is
+The measured speed-up comes from paired runs: every brick and the schedule run together, a step of one
+then a step of the other, the one going first swapping at every step, and the pair repeated. A machine
+shared with other work slows both runs of a pair alike (the pair shares its seconds, not minutes apart),
+and a first step that warms caches favours neither. Each pair gives one ratio; the comparison reports their
+median and their range. Timed runs never come from the run cache (a replay takes no time); sampling is
 deterministic, so their pictures are those of any other run of the same request.
 """
 
@@ -26,35 +27,38 @@ from .schedule import BrickSchedule
 from .serving import Served
 from .visuals import Difference, difference_map
 
-REPEATS = 3  # pairs of timed runs: enough for a median and a range, few enough to stay cheap
+REPEATS = 3  # timed pairs: enough for a median and a range, few enough to stay cheap
 FULL, SCHEDULE = "all bricks", "schedule"
 
 
 @dataclass(frozen=True)
-class PlannedRun:
-    label: str  # FULL, SCHEDULE, or the baseline's "all bricks, N steps"
-    request: Request
-    repeat: int  # which pair a timed run belongs to
-    timed: bool  # timed runs always run; the baseline runs once, and may be replayed from the run cache
+class Plan:
+    """What a comparison runs (first image only): all bricks and the schedule ``repeats`` times as timed pairs,
+    then the honest baseline once (it may be replayed from the run cache)."""
 
+    full: Request
+    scheduled: Request
+    baseline: Request
+    repeats: int
 
-def plan(config: LegoConfig, request: Request, repeats: int = REPEATS) -> list[PlannedRun]:
-    """Every run of a comparison in order (first image only): all bricks and the schedule ``repeats`` times,
-    interleaved with the order alternating, then the honest baseline once."""
-    every = BrickSchedule.all_on(config.num_bricks)
-    full = replace(request, schedule=every, images=1)
-    scheduled = replace(request, images=1)
-    fewer = matched_steps(config, request)
-    runs = []
-    for r in range(repeats):
-        pair = [PlannedRun(FULL, full, r, True), PlannedRun(SCHEDULE, scheduled, r, True)]
-        runs += pair if r % 2 == 0 else pair[::-1]
-    return runs + [PlannedRun(f"all bricks, {fewer} steps", replace(full, steps=fewer), 0, False)]
+    @classmethod
+    def of(cls, config: LegoConfig, request: Request, repeats: int = REPEATS) -> Plan:
+        full = replace(request, schedule=BrickSchedule.all_on(config.num_bricks), images=1)
+        return cls(full, replace(request, images=1), replace(full, steps=matched_steps(config, request)), repeats)
 
+    @property
+    def baseline_label(self) -> str:
+        return f"all bricks, {self.baseline.steps} steps"
 
-def plan_gflops(config: LegoConfig, runs: list[PlannedRun]) -> float:
-    """Everything a comparison computes: the per-request limit covers all its runs, repeats included."""
-    return sum(estimate(config, r.request, 1.0).gflops for r in runs)
+    @property
+    def steps(self) -> int:
+        """Sampling steps over the whole comparison."""
+        return 2 * self.repeats * self.full.steps + self.baseline.steps
+
+    def gflops(self, config: LegoConfig) -> float:
+        """Everything the comparison computes: the per-request limit covers all its runs, repeats included."""
+        runs = [(self.full, self.repeats), (self.scheduled, self.repeats), (self.baseline, 1)]
+        return sum(n * estimate(config, r, 1.0).gflops for r, n in runs)
 
 
 @dataclass(frozen=True)
@@ -91,20 +95,17 @@ class PairedTiming:
 class CompareProgress:
     """Where a comparison is: one sampling step of one of its runs."""
 
-    run: int  # 0-based, of ``runs``
-    runs: int
-    label: str
-    repeat: int
-    repeats: int
+    label: str  # FULL, SCHEDULE or the baseline's
+    pair: int | None  # 0-based, of ``pairs``; None for the baseline
+    pairs: int
     step: int  # 1-based, of ``steps``
     steps: int
     done: int  # steps done over the whole comparison, of ``total``
     total: int
 
     def text(self) -> str:
-        paired = self.label in (FULL, SCHEDULE)
-        which = f"{self.label}, pair {self.repeat + 1}/{self.repeats}" if paired else self.label
-        return f"run {self.run + 1}/{self.runs} ({which}): step {self.step}/{self.steps}"
+        which = "the baseline" if self.pair is None else f"pair {self.pair + 1}/{self.pairs}"
+        return f"step {self.step}/{self.steps} of {self.label} ({which})"
 
 
 @dataclass
@@ -139,7 +140,7 @@ class Comparison:
         full, sch, base = self.full, self.scheduled, self.baseline
         full_s, sch_s, base_s = self.seconds
         return (f"Seed **{sch.request.seed}**. Measured speed-up of the schedule over all bricks: "
-                f"{self.timing.text()}, each pair run back to back in alternating order; predicted from FLOPs "
+                f"{self.timing.text()}, the two runs of a pair taking turns step by step; predicted from FLOPs "
                 f"{sch.estimate.cost.predicted_speedup:.2f}x. Schedule {format_flops(sch.estimate.cost.total)}, "
                 f"median {sch_s:.2f} s; all bricks {format_flops(full.estimate.cost.total)}, median {full_s:.2f} s. "
                 f"Honest baseline: every brick with {base.request.steps} steps costs "
@@ -151,41 +152,51 @@ class Comparison:
 def compare_steps(served: Served, request: Request, repeats: int = REPEATS) -> Iterator[CompareProgress | Comparison]:
     """Run a comparison: yields a CompareProgress at every sampling step, then the Comparison. Refuses
     (PlaygroundError) before any compute when its runs together exceed the per-request limit."""
-    runs = plan(served.config, request, repeats)
-    total = plan_gflops(served.config, runs)
+    planned = Plan.of(served.config, request, repeats)
+    total = planned.gflops(served.config)
     if total > served.limits.max_gflops:  # one limit for everything the request will run
         raise PlaygroundError(
             f"this comparison runs three variants, all bricks and the schedule {repeats} times each for honest "
             f"timings: {total:,.0f} GFLOPs together, more than this machine serves per request "
             f"({served.limits.max_gflops:,.0f}); lower the size or the steps")
-    return _run_plan(served, runs, repeats)
+    return _run_plan(served, planned)
 
 
-def _run_plan(served: Served, runs: list[PlannedRun], repeats: int) -> Iterator[CompareProgress | Comparison]:
-    total = sum(r.request.steps for r in runs)
+def _run_plan(served: Served, planned: Plan) -> Iterator[CompareProgress | Comparison]:
     done = 0
-    first: dict[str, RunRecord] = {}
-    seconds: dict[str, list[float]] = {FULL: [], SCHEDULE: []}
-    for i, planned in enumerate(runs):
-        record = None if planned.timed else served.cache.get(planned.request, served.precision)
-        if record is None:
-            est = estimate(served.config, planned.request, served.throughput)
-            for item in run(served.model, planned.request, est, served.precision, keep_frames=False):
+    records: dict[str, list[RunRecord]] = {FULL: [], SCHEDULE: []}
+    for pair in range(planned.repeats):
+        runs = {FULL: _steps(served, planned.full), SCHEDULE: _steps(served, planned.scheduled)}
+        for step in range(planned.full.steps + 1):  # every step, then the records
+            order = [FULL, SCHEDULE] if (pair + step) % 2 == 0 else [SCHEDULE, FULL]
+            for label in order:
+                item = next(runs[label])
                 if isinstance(item, StepInfo):
                     done += 1
-                    yield CompareProgress(i, len(runs), planned.label, planned.repeat, repeats, item.step + 1,
-                                          item.steps, done, total)
+                    yield CompareProgress(label, pair, planned.repeats, item.step + 1, item.steps, done, planned.steps)
                 else:
-                    record = item
-            served.cache.put(record)
-            served.observe(record)
-        else:
-            done += planned.request.steps
-        if planned.timed:
-            seconds[planned.label].append(record.seconds)
-        first.setdefault(planned.label, record)
-    timing = PairedTiming(tuple(seconds[FULL]), tuple(seconds[SCHEDULE]))
-    yield Comparison(first[FULL], first[SCHEDULE], first[runs[-1].label], timing)
+                    records[label].append(item)
+    baseline = served.cache.get(planned.baseline, served.precision)
+    if baseline is None:
+        for item in _steps(served, planned.baseline):
+            if isinstance(item, StepInfo):
+                done += 1
+                yield CompareProgress(planned.baseline_label, None, planned.repeats, item.step + 1, item.steps, done,
+                                      planned.steps)
+            else:
+                baseline = item
+    timing = PairedTiming(tuple(r.seconds for r in records[FULL]), tuple(r.seconds for r in records[SCHEDULE]))
+    yield Comparison(records[FULL][0], records[SCHEDULE][0], baseline, timing)
+
+
+def _steps(served: Served, request: Request) -> Iterator[StepInfo | RunRecord]:
+    """One run, really computed, step by step; its record goes to the run cache and calibrates time estimates."""
+    for item in run(served.model, request, estimate(served.config, request, served.throughput), served.precision,
+                    keep_frames=False):
+        if isinstance(item, RunRecord):
+            served.cache.put(item)
+            served.observe(item)
+        yield item
 
 
 def compare(served: Served, request: Request, repeats: int = REPEATS) -> Comparison:

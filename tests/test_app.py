@@ -139,7 +139,7 @@ def test_compare_all_bricks_schedule_and_matched_baseline(served):
                         api_name="/compare")
     outputs = list(job)
     statuses = [o[-1] for o in outputs[:-1]]
-    assert statuses[0] == "⏳ starting" and statuses[1] == "⏳ run 1/7 (all bricks, pair 1/3): step 1/10"
+    assert statuses[0] == "⏳ starting" and statuses[1] == "⏳ step 1/10 of all bricks (pair 1/3)"
     before, diff, bar, base, totals, text = outputs[-1]
     pictures = [Image.open(p) for p in (*before, diff, base)]
     assert {p.size for p in pictures} == {(256, 256)}  # 64x64 enlarged 4x, all at one scale
@@ -150,7 +150,7 @@ def test_compare_all_bricks_schedule_and_matched_baseline(served):
     assert names[0] == "all bricks" and names[1] == "schedule" and names[2].startswith("all bricks, ")
     fewer = int(names[2].split()[2])
     assert len(statuses) == 1 + 6 * 10 + fewer  # a status at every step: three pairs of runs, then the baseline's
-    assert statuses[-1] == f"⏳ run 7/7 (all bricks, {fewer} steps): step {fewer}/{fewer}"
+    assert statuses[-1] == f"⏳ step {fewer}/{fewer} of all bricks, {fewer} steps (the baseline)"
     gflops = plot(totals)["data"][0]["y"]
     assert gflops[1] < gflops[0] and abs(gflops[2] - gflops[1]) < abs(gflops[0] - gflops[1])
 

@@ -101,10 +101,10 @@ def test_compare_stops_cleanly_and_shows_its_pictures_whole_at_one_scale():
 
         steps(50)  # seconds a run: Stop lands mid-run
         page.click("#compare")
-        page.wait_for_function("/^⏳ run 1\\/7/.test(document.querySelector('#compare-status').innerText)",
+        page.wait_for_function("/^⏳ step [1-9]/.test(document.querySelector('#compare-status').innerText)",
                                timeout=30_000)
         page.click("#compare-stop")
-        page.wait_for_function("document.querySelector('#compare-status').innerText.includes('Stopped at run')",
+        page.wait_for_function("document.querySelector('#compare-status').innerText.includes('Stopped at step')",
                                timeout=20_000)
         page.wait_for_timeout(1500)
         assert "no comparison was finished" in page.inner_text("#compare-status")  # not overwritten by progress

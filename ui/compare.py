@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from lego import charts
-from lego.comparison import CompareProgress, compare_steps, plan, plan_gflops
+from lego.comparison import CompareProgress, Plan, compare_steps
 from lego.request import PlaygroundError
 from lego.visuals import colour_bar, same_scale
 
@@ -23,8 +23,8 @@ RUNNING = "⏳ "
 def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
     gr.Markdown("Same seed with every brick vs your schedule, and the honest baseline: every brick "
                 "with fewer steps at about the schedule's FLOPs. Uses the settings of the Generate tab "
-                "(one image). The speed-up is measured on paired runs of every brick and the schedule, "
-                "back to back in alternating order.")
+                "(one image). The speed-up is measured on pairs of runs, every brick and the schedule taking "
+                "turns step by step, so that other work on the machine slows both alike.")
     with gr.Row():
         compare_btn = gr.Button("Compare", variant="primary", elem_id="compare")
         stop_btn = gr.Button("Stop", variant="stop", elem_id="compare-stop")
@@ -74,7 +74,7 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
         req, _ = ctx.parse(s, a["category"], a["seed"], a["steps"], a["guidance"], a["sampler"], 1, a["width"],
                            a["height"], a["canvas_mode"], a["stride"], a["shift"], a["coords"], a["num_ranges"],
                            a["schedule_json"], cells)
-        return plan_gflops(s.config, plan(s.config, req))
+        return Plan.of(s.config, req).gflops(s.config)
 
     compare_event = compare_btn.click(
         on_zero_gpu(compare, compare_gflops),
