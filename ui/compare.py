@@ -15,8 +15,10 @@ from .generate import GenerateTab
 from .zero_gpu import on_zero_gpu
 
 # Gradio fills an image slider's box but shows a plain image at most at its own size: every compared picture
-# fills its box alike (whole, crisp), so pictures of one size show at one scale.
-CSS = "#compare-slider img, #compare-diff img, #compare-base img { width: 100%; height: 100%; object-fit: contain; }"
+# fills its box alike (whole, crisp), so pictures of one size show at one scale. The colour bar has no buttons,
+# and no empty corner for them.
+CSS = ("#compare-slider img, #compare-diff img, #compare-base img { width: 100%; height: 100%; object-fit: contain; }"
+       "\n#compare-bar .icon-button-wrapper { display: none; }")
 RUNNING = "⏳ "
 
 

@@ -28,9 +28,11 @@ changed little.
 NO_RUN = "Run **Generate** first: this view replays its stored steps."
 COLUMNS = 5  # x_t, the estimate and three bricks' own estimates in one row; each brick's change the same size
 HEIGHT = 220  # one row of five pictures on a laptop, two rows of three on a phone
-# On a phone, five pictures a row would be cut off: three a row, each whole.
+# On a phone, five pictures a row would be cut off: three a row, each whole. The colour bar has no buttons, and
+# no empty corner for them.
 CSS = ("@media (max-width: 640px) { #inside-gallery .grid-container, #inside-changes .grid-container "
-       "{ grid-template-columns: repeat(3, minmax(0, 1fr)) !important; } }")
+       "{ grid-template-columns: repeat(3, minmax(0, 1fr)) !important; } }\n"
+       "#inside-bar .icon-button-wrapper { display: none; }")
 
 
 @dataclass
@@ -50,10 +52,9 @@ class InsideTab:
 
 
 def build(names: list[str]) -> InsideTab:
-    gr.Markdown(NOTES)
     with gr.Row(elem_id="inside-controls"):
-        step_slider = gr.Slider(1, 100, 1, step=1, label="Step")
-        brick_pick = gr.Dropdown(names, value=names[-1], label="Draw this brick's regions and patches")
+        step_slider = gr.Slider(1, 100, 1, step=1, label="Step", min_width=240, elem_id="inside-step")
+        brick_pick = gr.Dropdown(names, value=names[-1], label="Draw this brick's regions and patches", min_width=240)
     text = gr.Markdown(elem_id="inside-text")
 
     def pictures(label: str, elem_id: str) -> gr.Gallery:
@@ -68,6 +69,7 @@ def build(names: list[str]) -> InsideTab:
         changes = pictures("What each brick changed", "inside-changes")
         bar = gr.Image(label="Colour scale (shared)", format="png", height=HEIGHT, scale=1, buttons=[],
                        elem_id="inside-bar")
+    gr.Markdown(NOTES)  # below the pictures, so that a laptop's first screen shows them whole
     return InsideTab(step_slider, brick_pick, gallery, changes, bar, overlay, text)
 
 
