@@ -31,6 +31,10 @@ REPEATS = 3  # timed pairs: enough for a median and a range, few enough to stay 
 FULL, SCHEDULE = "all bricks", "schedule"
 
 
+def baseline_label(steps: int) -> str:
+    return f"all bricks, {steps} steps"
+
+
 @dataclass(frozen=True)
 class Plan:
     """What a comparison runs (first image only): all bricks and the schedule ``repeats`` times as timed pairs,
@@ -45,10 +49,6 @@ class Plan:
     def of(cls, config: LegoConfig, request: Request, repeats: int = REPEATS) -> Plan:
         full = replace(request, schedule=BrickSchedule.all_on(config.num_bricks), images=1)
         return cls(full, replace(request, images=1), replace(full, steps=matched_steps(config, request)), repeats)
-
-    @property
-    def baseline_label(self) -> str:
-        return f"all bricks, {self.baseline.steps} steps"
 
     @property
     def steps(self) -> int:
@@ -119,8 +119,7 @@ class Comparison:
 
     @property
     def records(self) -> dict[str, RunRecord]:
-        fewer = f"all bricks, {self.baseline.request.steps} steps"
-        return {FULL: self.full, SCHEDULE: self.scheduled, fewer: self.baseline}
+        return {FULL: self.full, SCHEDULE: self.scheduled, baseline_label(self.baseline.request.steps): self.baseline}
 
     @property
     def seconds(self) -> list[float]:
@@ -181,8 +180,8 @@ def _run_plan(served: Served, planned: Plan) -> Iterator[CompareProgress | Compa
         for item in _steps(served, planned.baseline):
             if isinstance(item, StepInfo):
                 done += 1
-                yield CompareProgress(planned.baseline_label, None, planned.repeats, item.step + 1, item.steps, done,
-                                      planned.steps)
+                yield CompareProgress(baseline_label(planned.baseline.steps), None, planned.repeats, item.step + 1,
+                                      item.steps, done, planned.steps)
             else:
                 baseline = item
     timing = PairedTiming(tuple(r.seconds for r in records[FULL]), tuple(r.seconds for r in records[SCHEDULE]))

@@ -143,6 +143,8 @@ def test_stop_a_comparison_ends_its_sampling_within_a_step_and_frees_the_worker(
         client.close()
     where = status.removeprefix("⏳ ")
     assert stopped_status(status) == f"⏹ Stopped at {where}: no comparison was finished. Press Compare to run again."
+    assert stopped_status("⏳ starting").startswith("⏹ Stopped before its first step: no comparison was finished")
+    assert stopped_status(quick[-1]) == gr.skip()  # a finished comparison keeps its summary
 
 
 def test_deeply_nested_schedule_json_is_refused_with_a_message():

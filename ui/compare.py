@@ -19,7 +19,7 @@ from .zero_gpu import on_zero_gpu
 # and no empty corner for them.
 CSS = ("#compare-slider img, #compare-diff img, #compare-base img { width: 100%; height: 100%; object-fit: contain; }"
        "\n#compare-bar .icon-button-wrapper { display: none; }")
-RUNNING = "⏳ "
+RUNNING, STARTING = "⏳ ", "starting"
 
 
 def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
@@ -48,17 +48,21 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
         s = ctx.served(key)
         req, _ = ctx.parse(s, category, seed, steps, guidance, sampler, 1, width, height, canvas_mode, stride, shift,
                            coords, num_ranges, schedule_json, cells)
-        # until this comparison finishes, no picture of an earlier one stays beside its status
-        yield None, None, None, None, None, RUNNING + "starting"
         try:
-            for item in compare_steps(s, req):
+            steps = compare_steps(s, req)  # a comparison past the limit is refused here, before any compute
+        except PlaygroundError as exc:
+            raise refused(exc) from None
+        # until this comparison finishes, no picture of an earlier one stays beside its status
+        yield None, None, None, None, None, RUNNING + STARTING
+        try:
+            for item in steps:
                 if isinstance(item, CompareProgress):
                     progress((item.done, item.total), desc=item.text(), unit="steps")
                     # a yield every step: Stop takes effect at a yield, so within one step
                     yield *[gr.skip()] * 5, RUNNING + item.text()
                 else:
                     result = item
-        except PlaygroundError as exc:
+        except PlaygroundError as exc:  # ran out of memory: the status no longer reads as a run
             yield *[gr.skip()] * 5, f"⚠️ {exc}"
             raise refused(exc) from None
         records = result.records
@@ -89,7 +93,8 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
 
 def stopped_status(status_text: str):
     """The status after Stop: where the comparison was (a finished or refused one keeps its own)."""
-    if status_text.startswith(RUNNING):
-        where = status_text.removeprefix(RUNNING)
-        return f"⏹ Stopped at {where}: no comparison was finished. Press Compare to run again."
-    return gr.skip()
+    if not status_text.startswith(RUNNING):
+        return gr.skip()
+    where = status_text.removeprefix(RUNNING)
+    at = "before its first step" if where == STARTING else f"at {where}"
+    return f"⏹ Stopped {at}: no comparison was finished. Press Compare to run again."
