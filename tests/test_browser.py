@@ -93,13 +93,14 @@ def test_compare_stops_cleanly_and_shows_its_pictures_whole_at_one_scale():
         page.goto(url)
         page.wait_for_selector("#generate", timeout=30_000)
 
-        def steps(n: int) -> None:
+        def settings(steps: int, width: int = 64) -> None:
             page.get_by_role("tab", name="Generate").click()
-            page.get_by_label("Steps").first.fill(str(n))
-            page.get_by_label("Steps").first.press("Enter")
+            for label, value in (("Steps", steps), ("Width (multiples of 64)", width)):
+                page.get_by_label(label).first.fill(str(value))
+                page.get_by_label(label).first.press("Enter")
             page.get_by_role("tab", name="Compare").click()
 
-        steps(50)  # seconds a run: Stop lands mid-run
+        settings(50)  # seconds a run: Stop lands mid-run
         page.click("#compare")
         page.wait_for_function("/^⏳ step [1-9]/.test(document.querySelector('#compare-status').innerText)",
                                timeout=30_000)
@@ -110,17 +111,18 @@ def test_compare_stops_cleanly_and_shows_its_pictures_whole_at_one_scale():
         assert "no comparison was finished" in page.inner_text("#compare-status")  # not overwritten by progress
         assert not errors and page.locator(".toast-body.error").count() == 0
 
-        steps(4)
-        page.click("#compare")
-        page.wait_for_function("document.querySelector('#compare-status').innerText.startsWith('Seed')",
-                               timeout=60_000)
-        page.wait_for_function("[...document.querySelectorAll('#compare-images img')].every(i => i.complete "
-                               "&& i.naturalWidth > 0) && document.querySelectorAll('#compare-images img').length >= 5",
-                               timeout=30_000)
-        drawn = page.evaluate(DRAWN, ["compare-slider", "compare-diff", "compare-base"])
-        assert len(drawn) == 4 and all(d["inside"] for d in drawn), drawn  # whole inside their boxes
-        scales = [d["scale"] for d in drawn]
-        assert max(scales) - min(scales) < 0.01 and min(scales) > 0.9, drawn  # one scale, not shrunk
+        for width, shown in ((64, [256, 256]), (256, [256, 64])):  # 4x; a wide canvas as it is
+            settings(2, width)
+            page.click("#compare")
+            page.wait_for_function("""size => ['compare-slider', 'compare-diff', 'compare-base'].every(id =>
+                [...document.querySelectorAll(`#${id} img`)].some(i => i.complete && i.naturalWidth === size[0]
+                                                                    && i.naturalHeight === size[1]))""",
+                                   arg=shown, timeout=60_000)
+            page.wait_for_timeout(500)
+            drawn = page.evaluate(DRAWN, ["compare-slider", "compare-diff", "compare-base"])
+            assert len(drawn) == 4 and all(d["inside"] for d in drawn), drawn  # whole inside their boxes
+            scales = [d["scale"] for d in drawn]
+            assert max(scales) / min(scales) < 1.02 and min(scales) > 0.9, drawn  # one scale (within 2%), not shrunk
         bar = page.locator("#compare-bar img").bounding_box()
         assert bar and bar["width"] > 100
         browser.close()
