@@ -27,15 +27,16 @@ from ui.queue import share_the_queue  # noqa: E402
 
 # Small images are enlarged with crisp pixels, never blurred. A table never breaks a word across lines (Gradio's
 # Markdown does, down to a letter a line in a narrow column): a table too wide for the page scrolls sideways, and
-# on a phone its cells are padded less. The first steps stand out; the note on the estimate is small.
-CSS = """
+# on a phone its cells are padded less. The first steps stand out; the note on the estimate is small. Compare's
+# and Look inside's pictures fill their boxes alike (their modules hold their rules).
+CSS = "\n".join(["""
 img { image-rendering: pixelated; }
 .prose table { display: block; width: max-content; max-width: 100%; overflow-x: auto; border: none; }
 .prose table th, .prose table td { word-break: normal; overflow-wrap: normal; }
 @media (max-width: 480px) { .prose table th, .prose table td { padding: var(--size-1) var(--size-2); } }
 #start-here { background: var(--color-accent-soft); border-radius: var(--radius-lg); padding: var(--spacing-lg); }
 .hint .prose { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
-"""
+""", compare.CSS, inside.CSS])
 # Options every launch of the app uses (Gradio 6 takes CSS at launch); the app has no upload field, so uploads are
 # refused past a token size.
 LAUNCH_OPTIONS = {"css": CSS, "max_file_size": "1kb"}
@@ -56,8 +57,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
             with gr.Tab("Generate"):
                 gen = generate.build(ctx)
             with gr.Tab("Compare"):
-                gen_event, request_gflops = generate.wire(ctx, gen, model_key, demo)
-                compare.build(ctx, gen, model_key, request_gflops)
+                gen_event = generate.wire(ctx, gen, model_key, demo)
+                compare.build(ctx, gen, model_key)
             with gr.Tab("Look inside"):
                 look = inside.build(ctx.first.names)
                 inside.wire(ctx, look, model_key, gen.record_state)

@@ -1,9 +1,18 @@
-"""A schedule against every brick, and against the honest baseline: every brick with fewer steps."""
+"""A schedule against every brick, and against the honest baseline: every brick with fewer steps.
+
+The measured speed-up comes from paired runs: every brick and the schedule run together, a step of one
+then a step of the other, the one going first swapping at every step, and the pair repeated. A machine
+shared with other work slows both runs of a pair alike (the pair shares its seconds, not minutes apart),
+and a first step that warms caches favours neither. Each pair gives one ratio; the comparison reports their
+median and their range. Timed runs never come from the run cache (a replay takes no time); sampling is
+deterministic, so their pictures are those of any other run of the same request.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -12,9 +21,91 @@ from .config import LegoConfig
 from .estimate import estimate
 from .flops import format_flops
 from .request import PlaygroundError, Request
-from .runs import RunRecord, run_to_end
+from .runs import RunRecord, run
+from .sampler import StepInfo
 from .schedule import BrickSchedule
 from .serving import Served
+from .visuals import Difference, difference_map
+
+REPEATS = 3  # timed pairs: enough for a median and a range, few enough to stay cheap
+FULL, SCHEDULE = "all bricks", "schedule"
+
+
+def baseline_label(steps: int) -> str:
+    return f"all bricks, {steps} steps"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a comparison runs (first image only): all bricks and the schedule ``repeats`` times as timed pairs,
+    then the honest baseline once (it may be replayed from the run cache)."""
+
+    full: Request
+    scheduled: Request
+    baseline: Request
+    repeats: int
+
+    @classmethod
+    def of(cls, config: LegoConfig, request: Request, repeats: int = REPEATS) -> Plan:
+        full = replace(request, schedule=BrickSchedule.all_on(config.num_bricks), images=1)
+        return cls(full, replace(request, images=1), replace(full, steps=matched_steps(config, request)), repeats)
+
+    @property
+    def steps(self) -> int:
+        """Sampling steps over the whole comparison."""
+        return 2 * self.repeats * self.full.steps + self.baseline.steps
+
+    def gflops(self, config: LegoConfig) -> float:
+        """Everything the comparison computes: the per-request limit covers all its runs, repeats included."""
+        runs = [(self.full, self.repeats), (self.scheduled, self.repeats), (self.baseline, 1)]
+        return sum(n * estimate(config, r, 1.0).gflops for r, n in runs)
+
+
+@dataclass(frozen=True)
+class PairedTiming:
+    """Seconds of all bricks and of the schedule, one pair per repeat, and the speed-up they show."""
+
+    full: tuple[float, ...]
+    scheduled: tuple[float, ...]
+
+    @property
+    def ratios(self) -> list[float]:
+        return [f / max(s, 1e-9) for f, s in zip(self.full, self.scheduled)]
+
+    @property
+    def speedup(self) -> float:
+        """The median ratio: one odd pair (a hiccup of the machine) cannot move it."""
+        return statistics.median(self.ratios)
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        return min(self.ratios), max(self.ratios)
+
+    def covers(self, value: float) -> bool:
+        """Whether ``value`` lies in the spread as it is shown (two decimals)."""
+        low, high = self.spread
+        return round(low, 2) <= round(value, 2) <= round(high, 2)
+
+    def text(self) -> str:
+        low, high = self.spread
+        return f"**{self.speedup:.2f}x** (from {low:.2f}x to {high:.2f}x over {len(self.ratios)} paired runs)"
+
+
+@dataclass(frozen=True)
+class CompareProgress:
+    """Where a comparison is: one sampling step of one of its runs."""
+
+    label: str  # FULL, SCHEDULE or the baseline's
+    pair: int | None  # 0-based, of ``pairs``; None for the baseline
+    pairs: int
+    step: int  # 1-based, of ``steps``
+    steps: int
+    done: int  # steps done over the whole comparison, of ``total``
+    total: int
+
+    def text(self) -> str:
+        which = "the baseline" if self.pair is None else f"pair {self.pair + 1}/{self.pairs}"
+        return f"step {self.step}/{self.steps} of {self.label} ({which})"
 
 
 @dataclass
@@ -24,48 +115,93 @@ class Comparison:
     full: RunRecord
     scheduled: RunRecord
     baseline: RunRecord
+    timing: PairedTiming
 
     @property
     def records(self) -> dict[str, RunRecord]:
-        return {"all bricks": self.full, "schedule": self.scheduled,
-                f"all bricks, {self.baseline.request.steps} steps": self.baseline}
+        return {FULL: self.full, SCHEDULE: self.scheduled, baseline_label(self.baseline.request.steps): self.baseline}
+
+    @property
+    def seconds(self) -> list[float]:
+        """Per record: the median of the paired runs for all bricks and the schedule, the one baseline run."""
+        return [statistics.median(self.timing.full), statistics.median(self.timing.scheduled), self.baseline.seconds]
 
     @property
     def pixel_difference(self) -> float:
         return float(np.abs(self.full.images[0].astype(int) - self.scheduled.images[0].astype(int)).mean())
 
+    @property
+    def difference(self) -> Difference:
+        """The schedule's picture against every brick's: red where it is lighter, blue where darker."""
+        return difference_map(self.full.images[0], self.scheduled.images[0])
+
     def summary(self) -> str:
         full, sch, base = self.full, self.scheduled, self.baseline
-        measured = full.seconds / max(sch.seconds, 1e-9)
-        return (f"Seed **{sch.request.seed}**. Schedule: {format_flops(sch.estimate.cost.total)}, {sch.seconds:.2f} s; "
-                f"all bricks: {format_flops(full.estimate.cost.total)}, {full.seconds:.2f} s. "
-                f"Predicted speed-up {sch.estimate.cost.predicted_speedup:.2f}x, measured {measured:.2f}x. "
+        full_s, sch_s, base_s = self.seconds
+        return (f"Seed **{sch.request.seed}**. Measured speed-up of the schedule over all bricks: "
+                f"{self.timing.text()}, the two runs of a pair taking turns step by step; predicted from FLOPs "
+                f"{sch.estimate.cost.predicted_speedup:.2f}x. Schedule {format_flops(sch.estimate.cost.total)}, "
+                f"median {sch_s:.2f} s; all bricks {format_flops(full.estimate.cost.total)}, median {full_s:.2f} s. "
                 f"Honest baseline: every brick with {base.request.steps} steps costs "
-                f"{format_flops(base.estimate.cost.total)} ({base.seconds:.2f} s). Mean absolute pixel difference "
-                f"schedule vs all bricks: {self.pixel_difference:.1f} / 255.")
+                f"{format_flops(base.estimate.cost.total)} ({base_s:.2f} s, one run). "
+                f"Schedule vs all bricks: mean absolute pixel difference {self.pixel_difference:.1f} / 255, "
+                f"largest {self.difference.largest} / 255.")
 
 
-def compare(served: Served, request: Request,
-            on_run: Callable[[int, str], None] | None = None) -> Comparison:
-    """Run the three variants of ``request`` (first image only), through the served model's cache."""
-    config = served.config
-    every = BrickSchedule.all_on(config.num_bricks)
-    fewer = matched_steps(config, request)
-    variants = [("all bricks", request.steps, every), ("schedule", request.steps, request.schedule),
-                (f"all bricks, {fewer} steps", fewer, every)]
-    runs = [(label, replace(request, steps=steps, schedule=schedule, images=1)) for label, steps, schedule in variants]
-    estimates = [estimate(config, one, served.speed) for _, one in runs]
-    total = sum(e.gflops for e in estimates)
+def compare_steps(served: Served, request: Request, repeats: int = REPEATS) -> Iterator[CompareProgress | Comparison]:
+    """Run a comparison: yields a CompareProgress at every sampling step, then the Comparison. Refuses
+    (PlaygroundError) before any compute when its runs together exceed the per-request limit."""
+    planned = Plan.of(served.config, request, repeats)
+    total = planned.gflops(served.config)
     if total > served.limits.max_gflops:  # one limit for everything the request will run
         raise PlaygroundError(
-            f"this comparison runs three variants that need {total:,.0f} GFLOPs together, more than this machine "
-            f"serves per request ({served.limits.max_gflops:,.0f}); lower the size or the steps")
-    records = []
-    for i, ((label, one), est) in enumerate(zip(runs, estimates)):
-        if on_run is not None:
-            on_run(i, label)
-        records.append(run_to_end(served.model, one, est, served.precision, cache=served.cache))
-    return Comparison(*records)
+            f"this comparison runs three variants, all bricks and the schedule {repeats} times each for honest "
+            f"timings: {total:,.0f} GFLOPs together, more than this machine serves per request "
+            f"({served.limits.max_gflops:,.0f}); lower the size or the steps")
+    return _run_plan(served, planned)
+
+
+def _run_plan(served: Served, planned: Plan) -> Iterator[CompareProgress | Comparison]:
+    done = 0
+    records: dict[str, list[RunRecord]] = {FULL: [], SCHEDULE: []}
+    for pair in range(planned.repeats):
+        runs = {FULL: _steps(served, planned.full), SCHEDULE: _steps(served, planned.scheduled)}
+        for step in range(planned.full.steps + 1):  # every step, then the records
+            order = [FULL, SCHEDULE] if (pair + step) % 2 == 0 else [SCHEDULE, FULL]
+            for label in order:
+                item = next(runs[label])
+                if isinstance(item, StepInfo):
+                    done += 1
+                    yield CompareProgress(label, pair, planned.repeats, item.step + 1, item.steps, done, planned.steps)
+                else:
+                    records[label].append(item)
+    baseline = served.cache.get(planned.baseline, served.precision)
+    if baseline is None:
+        for item in _steps(served, planned.baseline):
+            if isinstance(item, StepInfo):
+                done += 1
+                yield CompareProgress(baseline_label(planned.baseline.steps), None, planned.repeats, item.step + 1,
+                                      item.steps, done, planned.steps)
+            else:
+                baseline = item
+    timing = PairedTiming(tuple(r.seconds for r in records[FULL]), tuple(r.seconds for r in records[SCHEDULE]))
+    yield Comparison(records[FULL][0], records[SCHEDULE][0], baseline, timing)
+
+
+def _steps(served: Served, request: Request) -> Iterator[StepInfo | RunRecord]:
+    """One run, really computed, step by step; its record goes to the run cache and calibrates time estimates."""
+    for item in run(served.model, request, estimate(served.config, request, served.speed), served.precision,
+                    keep_frames=False):
+        if isinstance(item, RunRecord):
+            served.cache.put(item)
+            served.observe(item)
+        yield item
+
+
+def compare(served: Served, request: Request, repeats: int = REPEATS) -> Comparison:
+    """``compare_steps`` to the end."""
+    *_, result = compare_steps(served, request, repeats)
+    return result
 
 
 def matched_steps(config: LegoConfig, request: Request) -> int:

@@ -364,7 +364,7 @@ class LegoModel(
         sigma = torch.as_tensor(sigma, dtype=torch.float32, device=x.device).reshape(-1).expand(batch)
         sd = self.config.sigma_data
         s = sigma.reshape(-1, 1, 1, 1)
-        c_skip = sd**2 / (s**2 + sd**2)
+        c_skip = skip_weight(s, sd)
         c_out = s * sd / (s**2 + sd**2).sqrt()
         c_in = 1 / (s**2 + sd**2).sqrt()
         cond = self.t_embedder(sigma.log() / 4)
@@ -397,6 +397,11 @@ class LegoModel(
         if return_all:
             return denoised
         return next(d for d in reversed(denoised) if d is not None)
+
+
+def skip_weight(sigma, sigma_data: float):
+    """EDM's ``c_skip``: with every brick skipped the estimate is ``c_skip * x``; each brick adds ``c_out * F``."""
+    return sigma_data**2 / (sigma**2 + sigma_data**2)
 
 
 def _window_plan(height: int, width: int, window: int, stride: int, offset: int):
@@ -435,6 +440,6 @@ def parameter_counts(config: LegoConfig) -> tuple[tuple[int, ...], int]:
 
 
 __all__ = [
-    "Brick", "LegoModel", "NoActiveBrickError",
+    "Brick", "LegoModel", "NoActiveBrickError", "skip_weight",
     "count_parameters", "brick_parameters", "parameter_counts", "shared_parameters"
 ]

@@ -16,7 +16,7 @@ from .brick_table import brick_table
 from .config import LegoConfig
 from .estimate import Estimate
 from .images import to_uint8
-from .model import LegoModel
+from .model import LegoModel, skip_weight
 from .precision import resolve_precision
 from .request import PlaygroundError, Request
 from .sampler import StepInfo, sample_steps
@@ -37,6 +37,7 @@ class Frame:
     noisy: np.ndarray
     denoised: np.ndarray
     bricks: list[np.ndarray | None]
+    no_brick: np.ndarray  # the estimate with every brick skipped, c_skip * x: what the lowest brick adds to
 
 
 @dataclass
@@ -84,6 +85,7 @@ def run(model: LegoModel, request: Request, estimate_: Estimate, precision: str 
     steps = sample_steps(model, request.seeds, [request.label] * request.images, request.settings, request.schedule,
                          request.height, request.width, precision, should_stop, brick_estimates=keep_frames,
                          canvas=request.canvas)
+    sigma_data = model.config.sigma_data
     frames: list[Frame] = []
     while True:
         try:
@@ -100,7 +102,8 @@ def run(model: LegoModel, request: Request, estimate_: Estimate, precision: str 
         if keep_frames:
             frames.append(Frame(info.step, info.sigma, info.active,
                                 to_uint8(display_noisy(info.x[:1], info.sigma))[0], to_uint8(info.denoised[:1])[0],
-                                [None if b is None else to_uint8(b[:1])[0] for b in info.brick_denoised]))
+                                [None if b is None else to_uint8(b[:1])[0] for b in info.brick_denoised],
+                                to_uint8(skip_weight(info.sigma, sigma_data) * info.x[:1])[0]))
         yield info
     yield RunRecord(request, list(to_uint8(result.images)), estimate_, result.mask, result.step_seconds,
                     result.brick_seconds, result.precision, pack_frames(frames))
@@ -109,12 +112,12 @@ def run(model: LegoModel, request: Request, estimate_: Estimate, precision: str 
 def pack_frames(frames: list[Frame]) -> list[Frame]:
     """The same frames as views into one array: one allocation per run instead of hundreds of small ones,
     which keeps a cache of runs from fragmenting the heap."""
-    pictures = [p for f in frames for p in (f.noisy, f.denoised, *f.bricks) if p is not None]
+    pictures = [p for f in frames for p in (f.noisy, f.denoised, *f.bricks, f.no_brick) if p is not None]
     if not pictures:
         return frames
     block = iter(np.stack(pictures))
     return [Frame(f.step, f.sigma, f.active, next(block), next(block),
-                  [None if b is None else next(block) for b in f.bricks]) for f in frames]
+                  [None if b is None else next(block) for b in f.bricks], next(block)) for f in frames]
 
 
 def run_to_end(model: LegoModel, request: Request, estimate_: Estimate, precision: str = "auto",
@@ -129,8 +132,7 @@ def run_to_end(model: LegoModel, request: Request, estimate_: Estimate, precisio
 
 
 def frame_bytes(record: RunRecord) -> int:
-    return sum(f.noisy.nbytes + f.denoised.nbytes + sum(b.nbytes for b in f.bricks if b is not None)
-               for f in record.frames)
+    return sum(p.nbytes for f in record.frames for p in (f.noisy, f.denoised, f.no_brick, *f.bricks) if p is not None)
 
 
 class FrameBudget:

@@ -131,14 +131,26 @@ def test_bad_input_is_refused_with_a_clear_message(served, change, message):
 
 
 def test_compare_all_bricks_schedule_and_matched_baseline(served):
+    from PIL import Image
+
     model, client, _ = served
     sched = preset("pg-recipe", model.config).to_json()
-    before, diff, base, totals, text = client.predict("Flags", 3, 10, 2.0, "heun", 64, 64, "tiles", 0, False,
-                                                      "squeeze", 5, sched, ALL, ALL, ALL, api_name="/compare")
-    assert len(before) == 2 and diff.endswith(".png") and base.endswith(".png")
-    assert "Predicted speed-up" in text and "measured" in text and "Honest baseline: every brick with" in text
+    job = client.submit("Flags", 3, 10, 2.0, "heun", 64, 64, "tiles", 0, False, "squeeze", 5, sched, ALL, ALL, ALL,
+                        api_name="/compare")
+    outputs = list(job)
+    statuses = [o[-1] for o in outputs[:-1]]
+    assert statuses[0] == "⏳ starting" and statuses[1] == "⏳ step 1/10 of all bricks (pair 1/3)"
+    before, diff, bar, base, totals, text = outputs[-1]
+    pictures = [Image.open(p) for p in (*before, diff, base)]
+    assert {p.size for p in pictures} == {(256, 256)}  # 64x64 enlarged 4x, all at one scale
+    assert Image.open(bar).size[0] == 256
+    assert "Measured speed-up" in text and "over 3 paired runs" in text and "predicted from FLOPs" in text
+    assert "Honest baseline: every brick with" in text and "largest" in text
     names = plot(totals)["data"][0]["x"]
     assert names[0] == "all bricks" and names[1] == "schedule" and names[2].startswith("all bricks, ")
+    fewer = int(names[2].split()[2])
+    assert len(statuses) == 1 + 6 * 10 + fewer  # a status at every step: three pairs of runs, then the baseline's
+    assert statuses[-1] == f"⏳ step {fewer}/{fewer} of all bricks, {fewer} steps (the baseline)"
     gflops = plot(totals)["data"][0]["y"]
     assert gflops[1] < gflops[0] and abs(gflops[2] - gflops[1]) < abs(gflops[0] - gflops[1])
 

@@ -150,3 +150,61 @@ def test_a_phone_reaches_generate_every_tab_and_legible_tables(app_url, browser)
         assert not broken_cells(page), name
     page.get_by_role("tab", name="Lesson", exact=True).click()
     assert page.locator("#lesson-run").is_visible()
+
+
+# The scale at which each picture of an element is drawn (object-fit: contain), and its drawn box.
+DRAWN = """ids => ids.flatMap(id => [...document.querySelectorAll(`#${id} img`)].map(img => {
+    const box = img.getBoundingClientRect(), frame = document.getElementById(id).getBoundingClientRect();
+    const scale = Math.min(box.width / img.naturalWidth, box.height / img.naturalHeight);
+    const w = img.naturalWidth * scale, h = img.naturalHeight * scale;
+    const x = box.left + (box.width - w) / 2, y = box.top + (box.height - h) / 2;
+    return {id, scale, inside: x >= frame.left - 1 && y >= frame.top - 1 && x + w <= frame.right + 1
+                                && y + h <= frame.bottom + 1};
+}))"""
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+def test_compare_stops_cleanly_and_shows_its_pictures_whole_at_one_scale():
+    with launched_app() as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        errors = []
+        page.on("response", lambda r: errors.append(r.url) if r.status >= 500 else None)
+        page.goto(url)
+        page.wait_for_selector("#generate", timeout=30_000)
+
+        def settings(steps: int, width: int = 64) -> None:
+            page.get_by_role("tab", name="Generate").click()
+            if not page.get_by_label("Width (multiples of 64)").first.is_visible():
+                page.get_by_text("Beyond the training size").click()
+            for label, value in (("Steps", steps), ("Width (multiples of 64)", width)):
+                page.get_by_label(label).first.fill(str(value))
+                page.get_by_label(label).first.press("Enter")
+            page.get_by_role("tab", name="Compare").click()
+
+        settings(50)  # seconds a run: Stop lands mid-run
+        page.click("#compare")
+        page.wait_for_function("/^⏳ step [1-9]/.test(document.querySelector('#compare-status').innerText)",
+                               timeout=30_000)
+        page.click("#compare-stop")
+        page.wait_for_function("document.querySelector('#compare-status').innerText.includes('Stopped at step')",
+                               timeout=20_000)
+        page.wait_for_timeout(1500)
+        assert "no comparison was finished" in page.inner_text("#compare-status")  # not overwritten by progress
+        assert not errors and page.locator(".toast-body.error").count() == 0
+
+        for width, shown in ((64, [256, 256]), (256, [256, 64])):  # 4x; a wide canvas as it is
+            settings(2, width)
+            page.click("#compare")
+            page.wait_for_function("""size => ['compare-slider', 'compare-diff', 'compare-base'].every(id =>
+                [...document.querySelectorAll(`#${id} img`)].some(i => i.complete && i.naturalWidth === size[0]
+                                                                    && i.naturalHeight === size[1]))""",
+                                   arg=shown, timeout=60_000)
+            page.wait_for_timeout(500)
+            drawn = page.evaluate(DRAWN, ["compare-slider", "compare-diff", "compare-base"])
+            assert len(drawn) == 4 and all(d["inside"] for d in drawn), drawn  # whole inside their boxes
+            scales = [d["scale"] for d in drawn]
+            assert max(scales) / min(scales) < 1.02 and min(scales) > 0.9, drawn  # one scale (within 2%), not shrunk
+        bar = page.locator("#compare-bar img").bounding_box()
+        assert bar and bar["width"] > 100
+        browser.close()

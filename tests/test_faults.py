@@ -116,6 +116,37 @@ def test_stop_with_previews_off_ends_the_sampling_within_a_step():
         client.close()
 
 
+def test_stop_a_comparison_ends_its_sampling_within_a_step_and_frees_the_worker():
+    from ui.compare import stopped_status
+
+    with launched_app() as (model, url):
+        evaluations = []
+        hook = model.register_forward_hook(lambda *_: evaluations.append(time.perf_counter()))
+        client = Client(url, verbose=False)
+        job = client.submit("Flags", 1, 50, 2.0, "heun", 128, 128, "tiles", 0, False, "repeat", 5, "", ALL, ALL, ALL,
+                            api_name="/compare")
+        deadline = time.perf_counter() + 60
+        while len(job.outputs()) < 3 and time.perf_counter() < deadline:  # "starting", then step 1
+            time.sleep(0.02)
+        status = job.outputs()[-1][-1]
+        assert re.fullmatch(r"⏳ step \d+/50 of (all bricks|schedule) \(pair 1/3\)", status), status
+        job.cancel()
+        stopped_at = time.perf_counter()
+        time.sleep(3)
+        after = [t for t in evaluations if t > stopped_at]
+        assert len(after) <= 2 and len(evaluations) < 40  # Heun: two a step; the comparison needs 6 x 99 and more
+        start = time.perf_counter()
+        quick = client.predict("Flags", 2, 2, 2.0, "heun", 64, 64, "tiles", 0, False, "repeat", 5, "", ALL, ALL, ALL,
+                               api_name="/compare")
+        assert quick[-1].startswith("Seed **2**") and time.perf_counter() - start < 30  # the worker is free
+        hook.remove()
+        client.close()
+    where = status.removeprefix("⏳ ")
+    assert stopped_status(status) == f"⏹ Stopped at {where}: no comparison was finished. Press Compare to run again."
+    assert stopped_status("⏳ starting").startswith("⏹ Stopped before its first step: no comparison was finished")
+    assert stopped_status(quick[-1]) == gr.skip()  # a finished comparison keeps its summary
+
+
 def test_deeply_nested_schedule_json_is_refused_with_a_message():
     with launched_app() as (_, url):
         client = Client(url, verbose=False)

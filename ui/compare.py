@@ -3,31 +3,45 @@ fewer steps (the honest baseline), using the Generate tab's settings."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import gradio as gr
 
 from lego import charts
-from lego.comparison import compare as run_comparison
+from lego.comparison import CompareProgress, Plan, compare_steps
 from lego.request import PlaygroundError
-from lego.visuals import difference_map
+from lego.visuals import colour_bar, same_scale
 
 from .context import AppContext, refused
 from .generate import GenerateTab
 from .zero_gpu import on_zero_gpu
 
+# Gradio fills an image slider's box but shows a plain image at most at its own size: every compared picture
+# fills its box alike (whole, crisp), so pictures of one size show at one scale. The colour bar has no buttons,
+# and no empty corner for them.
+CSS = ("#compare-slider img, #compare-diff img, #compare-base img { width: 100%; height: 100%; object-fit: contain; }"
+       "\n#compare-bar .icon-button-wrapper { display: none; }")
+RUNNING, STARTING = "⏳ ", "starting"
 
-def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, request_gflops: Callable[..., float]) -> None:
+
+def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
     gr.Markdown("Same seed with every brick vs your schedule, and the honest baseline: every brick "
                 "with fewer steps at about the schedule's FLOPs. Uses the settings of the Generate tab "
-                "(one image).")
-    compare_btn = gr.Button("Compare", variant="primary")
-    compare_md = gr.Markdown()
+                "(one image). The speed-up is measured on pairs of runs, every brick and the schedule taking "
+                "turns step by step, so that other work on the machine slows both alike.")
     with gr.Row():
-        slider = gr.ImageSlider(label="All bricks | schedule", format="png", type="pil", height=300)
-        diff_img = gr.Image(label="Difference (x4, white = same)", format="png", height=300)
-        base_img = gr.Image(label="Every brick, fewer steps", format="png", height=300)
+        compare_btn = gr.Button("Compare", variant="primary", elem_id="compare")
+        stop_btn = gr.Button("Stop", variant="stop", elem_id="compare-stop")
+    compare_md = gr.Markdown(elem_id="compare-status")
+    with gr.Row(elem_id="compare-images"):
+        slider = gr.ImageSlider(label="All bricks | schedule", format="png", type="pil", height=300,
+                                elem_id="compare-slider")
+        with gr.Column(min_width=160):
+            diff_img = gr.Image(label="Schedule − all bricks (red: lighter)", format="png", height=300,
+                                elem_id="compare-diff")
+            bar_img = gr.Image(label="Colour scale", format="png", height=70, show_label=False, container=False,
+                               buttons=[], elem_id="compare-bar")
+        base_img = gr.Image(label="Every brick, fewer steps", format="png", height=300, elem_id="compare-base")
     totals_plot = gr.Plot(label="Totals")
+    outputs = [slider, diff_img, bar_img, base_img, totals_plot, compare_md]
 
     def compare(key, category, seed, steps, guidance, sampler, width, height, canvas_mode, stride, shift, coords,
                 num_ranges, schedule_json, *cells, progress=gr.Progress()):
@@ -35,23 +49,52 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, request_gflops
         req, _ = ctx.parse(s, category, seed, steps, guidance, sampler, 1, width, height, canvas_mode, stride, shift,
                            coords, num_ranges, schedule_json, cells)
         try:
-            result = run_comparison(s, req, lambda i, label: progress((i, 3), desc=f"running {label}", unit="runs"))
+            steps = compare_steps(s, req)  # a comparison past the limit is refused here, before any compute
         except PlaygroundError as exc:
             raise refused(exc) from None
+        # until this comparison finishes, no picture of an earlier one stays beside its status
+        yield None, None, None, None, None, RUNNING + STARTING
+        try:
+            for item in steps:
+                if isinstance(item, CompareProgress):
+                    progress((item.done, item.total), desc=item.text(), unit="steps")
+                    # a yield every step: Stop takes effect at a yield, so within one step
+                    yield *[gr.skip()] * 5, RUNNING + item.text()
+                else:
+                    result = item
+        except PlaygroundError as exc:  # ran out of memory: the status no longer reads as a run
+            yield *[gr.skip()] * 5, f"⚠️ {exc}"
+            raise refused(exc) from None
         records = result.records
-        plot = charts.totals(list(records), [r.estimate.gflops for r in records.values()],
-                             [r.seconds for r in records.values()])
-        full, sch = result.full.images[0], result.scheduled.images[0]
-        shown = ctx.outputs.pictures(ctx.outputs.new_run(),
-                                     [full, sch, difference_map(full, sch), result.baseline.images[0]],
-                                     ["all_bricks", "schedule", "difference", "fewer_steps"])
-        return (shown[0], shown[1]), shown[2], shown[3], plot, result.summary()
+        plot = charts.totals(list(records), [r.estimate.gflops for r in records.values()], result.seconds)
+        diff = result.difference
+        pictures = [*same_scale([result.full.images[0], result.scheduled.images[0], diff.picture,
+                                 result.baseline.images[0]]), colour_bar(diff.limit)]
+        shown = ctx.outputs.pictures(ctx.outputs.new_run(), pictures,
+                                     ["all_bricks", "schedule", "difference", "fewer_steps", "colour_bar"])
+        yield (shown[0], shown[1]), shown[2], shown[4], shown[3], plot, result.summary()
 
-    def compare_gflops(**a) -> float:
-        return 3 * request_gflops(**a)  # all bricks, the schedule, and the baseline
+    def compare_gflops(key=None, cells=(), **a) -> float:
+        """Everything the comparison will run, for the GPU time asked of ZeroGPU."""
+        s = ctx.served(key)
+        req, _ = ctx.parse(s, a["category"], a["seed"], a["steps"], a["guidance"], a["sampler"], 1, a["width"],
+                           a["height"], a["canvas_mode"], a["stride"], a["shift"], a["coords"], a["num_ranges"],
+                           a["schedule_json"], cells)
+        return Plan.of(s.config, req).gflops(s.config)
 
-    compare_btn.click(on_zero_gpu(compare, compare_gflops),
-                      [model_key, gen.category, gen.seed, gen.steps, gen.guidance, gen.sampler, *gen.size,
-                       gen.num_ranges, gen.schedule_json, *gen.cells],
-                      [slider, diff_img, base_img, totals_plot, compare_md], api_name="compare",
-                      trigger_mode="once", concurrency_limit=1)
+    compare_event = compare_btn.click(
+        on_zero_gpu(compare, compare_gflops),
+        [model_key, gen.category, gen.seed, gen.steps, gen.guidance, gen.sampler, *gen.size,
+         gen.num_ranges, gen.schedule_json, *gen.cells],
+        outputs, api_name="compare", trigger_mode="once", concurrency_limit=1)
+    compare_event.then(stopped_status, compare_md, compare_md, queue=False)
+    stop_btn.click(None, None, None, cancels=[compare_event], queue=False)
+
+
+def stopped_status(status_text: str):
+    """The status after Stop: where the comparison was (a finished or refused one keeps its own)."""
+    if not status_text.startswith(RUNNING):
+        return gr.skip()
+    where = status_text.removeprefix(RUNNING)
+    at = "before its first step" if where == STARTING else f"at {where}"
+    return f"⏹ Stopped {at}: no comparison was finished. Press Compare to run again."

@@ -255,7 +255,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         [tab.gallery, tab.status, tab.flops_plot, tab.time_plot, tab.heatmap, tab.files, tab.record_state, tab.seed],
         api_name="generate", trigger_mode="once", concurrency_limit=1)
     tab.stop_btn.click(None, None, None, cancels=[gen_event], queue=False)
-    return gen_event, request_gflops
+    return gen_event
 
 
 def stopped_status(status_text: str):

@@ -1,5 +1,5 @@
-"""The Look inside tab: a finished run replayed step by step, each brick's own estimate, and the
-regions and patches a brick sees."""
+"""The Look inside tab: a finished run replayed step by step, each brick's own estimate, what each
+brick changed, and the regions and patches a brick sees."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from lego.runs import RunRecord
-from lego.visuals import region_overlay
+from lego.visuals import colour_bar, contributions, region_overlay
 
 from .context import AppContext
 
@@ -19,8 +19,20 @@ where they are. The *global* brick sees the whole image and does **global-conten
 orchestration**: it decides what goes where. Early steps (high noise, large sigma) settle the
 layout; late steps (low noise) only add detail, which is why the paper switches the global
 brick off late (the `pg-recipe` preset).
+
+**What each brick changed**: a brick's own estimate minus that of the active brick below it (the
+lowest active brick: minus the estimate with no brick at all, `c_skip * x`). Red: lighter, blue:
+darker, white: unchanged, all bricks of a step on one colour scale, so a pale map is a brick that
+changed little.
 """
 NO_RUN = "Run **Generate** first: this view replays its stored steps."
+COLUMNS = 5  # x_t, the estimate and three bricks' own estimates in one row; each brick's change the same size
+HEIGHT = 220  # one row of five pictures on a laptop, two rows of three on a phone
+# On a phone, five pictures a row would be cut off: three a row, each whole. The colour bar has no buttons, and
+# no empty corner for them.
+CSS = ("@media (max-width: 640px) { #inside-gallery .grid-container, #inside-changes .grid-container "
+       "{ grid-template-columns: repeat(3, minmax(0, 1fr)) !important; } }\n"
+       "#inside-bar .icon-button-wrapper { display: none; }")
 
 
 @dataclass
@@ -28,41 +40,55 @@ class InsideTab:
     step_slider: gr.Slider
     brick_pick: gr.Dropdown
     gallery: gr.Gallery
+    changes: gr.Gallery
+    bar: gr.Image
     overlay: gr.Image
     text: gr.Markdown
 
     @property
     def views(self) -> list:
         """What ``show`` fills in."""
-        return [self.gallery, self.overlay, self.text]
+        return [self.gallery, self.changes, self.bar, self.overlay, self.text]
 
 
 def build(names: list[str]) -> InsideTab:
-    gr.Markdown(NOTES)
+    with gr.Row(elem_id="inside-controls"):
+        step_slider = gr.Slider(1, 100, 1, step=1, label="Step", min_width=240, elem_id="inside-step")
+        brick_pick = gr.Dropdown(names, value=names[-1], label="Draw this brick's regions and patches", min_width=240)
+    text = gr.Markdown(elem_id="inside-text")
+
+    def pictures(label: str, elem_id: str) -> gr.Gallery:
+        """A row of whole pictures, all of one size, beside a narrower picture."""
+        return gr.Gallery(label=label, format="png", columns=COLUMNS, height=HEIGHT, object_fit="contain",
+                          fit_columns=False, elem_id=elem_id, scale=3)
+
     with gr.Row():
-        step_slider = gr.Slider(1, 100, 1, step=1, label="Step")
-        brick_pick = gr.Dropdown(names, value=names[-1], label="Draw this brick's regions and patches")
-    text = gr.Markdown()
+        gallery = pictures("Estimates at this step", "inside-gallery")
+        overlay = gr.Image(label="Regions (red) and patches (blue)", format="png", height=HEIGHT, scale=1)
     with gr.Row():
-        gallery = gr.Gallery(label="At this step", format="png", columns=5, height=260, object_fit="contain",
-                             elem_id="inside-gallery")
-        overlay = gr.Image(label="Regions (red) and patches (blue)", format="png", height=300)
-    return InsideTab(step_slider, brick_pick, gallery, overlay, text)
+        changes = pictures("What each brick changed", "inside-changes")
+        bar = gr.Image(label="Colour scale (shared)", format="png", height=HEIGHT, scale=1, buttons=[],
+                       elem_id="inside-bar")
+    gr.Markdown(NOTES)  # below the pictures, so that a laptop's first screen shows them whole
+    return InsideTab(step_slider, brick_pick, gallery, changes, bar, overlay, text)
 
 
 def show(ctx: AppContext, key: str, record: RunRecord | None, step: int, brick: str):
-    """The gallery, the region overlay and the caption for one step of the session's last run."""
+    """The galleries, the colour scale, the region overlay and the caption for one step of the session's last run."""
     if record is None or not record.frames:
-        return [], None, NO_RUN
+        return [], [], None, None, NO_RUN
     s = ctx.served(key)
     frame = record.frames[min(max(int(step), 1), len(record.frames)) - 1]
-    items = [(frame.noisy, f"x_t (sigma {frame.sigma:.3g}, rescaled)"), (frame.denoised, "denoised estimate")]
-    items += [(b, f"{s.names[k]}'s own estimate") for k, b in enumerate(frame.bricks) if b is not None]
+    items = [(frame.noisy, "x_t"), (frame.denoised, "estimate")]
+    items += [(b, f"B{k}'s own") for k, b in enumerate(frame.bricks) if b is not None]
+    changed = contributions(frame)
+    maps = [(m, changed.caption(k)) for k, m in enumerate(changed.maps) if m is not None]
     k = s.names.index(brick) if brick in s.names else s.config.num_bricks - 1
     overlay = region_overlay(frame.denoised, s.config.bricks[k].region, s.config.bricks[k].patch)
     on = ", ".join(n for n, a in zip(s.names, frame.active) if a)
-    text = f"Step {frame.step + 1} of {len(record.frames)}, sigma {frame.sigma:.3g}; bricks on: {on}."
-    return items, overlay, text
+    text = (f"Step {frame.step + 1} of {len(record.frames)}, sigma {frame.sigma:.3g}; bricks on: {on}. "
+            f"x_t is shown rescaled. What each brick changed, on one scale: {changed.text()}.")
+    return items, maps, colour_bar(changed.limit), overlay, text
 
 
 def wire(ctx: AppContext, tab: InsideTab, model_key: gr.State, record_state: gr.State) -> None:
