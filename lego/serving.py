@@ -81,7 +81,8 @@ def allowed_checkpoint_dirs() -> list[Path]:
 
 
 def shipped_checkpoints(like: LegoConfig) -> list[tuple[str, str]]:
-    """(name, directory) of the project's checkpoints that a page laid out for ``like`` can switch to."""
+    """(name, name) of the project's checkpoints that a page laid out for ``like`` can switch to: the
+    picker's values are bare names (``checked_source`` finds them), so no server path is ever shown."""
     out = []
     for directory in sorted(DEFAULT_CHECKPOINT.parent.iterdir()):
         try:
@@ -89,7 +90,7 @@ def shipped_checkpoints(like: LegoConfig) -> list[tuple[str, str]]:
         except CheckpointError:  # not a LEGO model (the emoji judge), or not a checkpoint at all
             continue
         if config.num_bricks == like.num_bricks and config.size_unit == like.size_unit:
-            out.append((directory.name, str(directory)))
+            out.append((directory.name, directory.name))
     return out
 
 
@@ -109,6 +110,9 @@ def checked_source(source: str) -> str:
     source = (source or "").strip()
     if not source or len(source) > 512 or "\x00" in source:
         raise PlaygroundError("give a checkpoint directory or a Hugging Face repo id (owner/name)")
+    bundled = DEFAULT_CHECKPOINT.parent / source
+    if "/" not in source and source not in (".", "..") and bundled.is_dir():  # a name from the picker
+        return str(bundled.resolve())
     if is_repo_id(source) and not Path(source).exists():
         return source
     path = Path(source).expanduser().resolve()

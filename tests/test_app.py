@@ -266,3 +266,13 @@ def test_progress_is_counted_in_steps(served):
     assert seen, "no progress was reported"
     assert all(length == 50 and unit == "steps" for _, length, unit in seen)
     assert len({index for index, _, _ in seen}) > 1  # it moved
+
+
+def test_the_api_documents_the_types_the_server_takes_and_no_server_path(served):
+    _, client, _ = served
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    ranges = api["/generate"]["parameters"][-3:]  # one list of step-range indices per brick
+    assert all(p["python_type"]["type"] == "list[int]" for p in ranges), ranges
+    assert client.predict(*generate_args(steps=2, b0=[0, 1, 2, 3, 4]), api_name="/generate")[0]  # as documented
+    choices = api["/load_model"]["parameters"][0]["type"].get("enum", [])
+    assert choices and not [c for c in choices if "/" in c]  # bare names: no server path

@@ -45,8 +45,11 @@ def test_committed_schedule_results_belong_to_the_bundled_checkpoint_and_reach_t
 def test_the_model_tab_offers_the_bundled_lego_checkpoints_only():
     from lego.serving import shipped_checkpoints
 
+    from lego.serving import checked_source
+
     offered = dict(shipped_checkpoints(ARCHITECTURES["emoji-s"]))
-    assert offered["lego-emoji-s"] == str(DEFAULT_CHECKPOINT)
+    assert offered["lego-emoji-s"] == "lego-emoji-s"  # a name: the API's choices show no server path
+    assert checked_source(offered["lego-emoji-s"]) == str(DEFAULT_CHECKPOINT.resolve())
     assert "emoji-judge" not in offered  # a checkpoint, but not a LEGO model
     assert shipped_checkpoints(ARCHITECTURES["tiny-pg"]) == []  # other brick layouts cannot be switched to
 

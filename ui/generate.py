@@ -27,6 +27,16 @@ SAMPLER_LABELS = {"heun": "Heun (2 evaluations per step)", "euler": "Euler",
                   "dpm++2m": "DPM-Solver++ 2M (fast: try 12 steps)"}
 
 
+class StepRanges(gr.CheckboxGroup):
+    """One brick's ticked step ranges. Gradio documents every CheckboxGroup value as a string; these are
+    range indices, integers, and the API says so (the browser draws it as the CheckboxGroup it is)."""
+
+    is_template = True
+
+    def api_info(self) -> dict:
+        return {**super().api_info(), "items": {"type": "integer"}}  # the client writes any enum as strings
+
+
 @dataclass
 class GenerateTab:
     category: gr.Dropdown
@@ -140,7 +150,7 @@ def build(ctx: AppContext) -> GenerateTab:
                                       value="all", label="Preset", info="A ready-made schedule for the grid below.")
             bricks_md = gr.Markdown(bricks_text(first), elem_id="generate-bricks")
             labels = grid_labels(DEFAULT_RANGES, 18, sigma_steps(18))
-            cells = [gr.CheckboxGroup([(lab, j) for j, lab in enumerate(labels)],
+            cells = [StepRanges([(lab, j) for j, lab in enumerate(labels)],
                                       value=list(range(DEFAULT_RANGES)), label=names[k], type="value",
                                       info=(f"Try first: untick {top}'s last two ranges (the least noisy steps) "
                                             "and press Generate again." if k == config.num_bricks - 1 else None))

@@ -1,0 +1,292 @@
+"""The Generate tab: what to draw, the sampler, the canvas, the brick schedule, and the run with
+its images, status and charts. The Compare tab reuses these controls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from lego import charts, results
+from lego.brick_table import brick_table
+from lego.canvas import COORDS as CANVAS_COORDS
+from lego.canvas import MODES as CANVAS_MODES
+from lego.flops import format_flops
+from lego.images import to_uint8
+from lego.request import PlaygroundError, class_picker, random_seed
+from lego.runs import run
+from lego.sampler import METHODS, StepInfo, sigma_steps
+from lego.schedule import PRESETS, ScheduleError, grid_labels, preset, to_grid
+from lego.serving import Served
+
+from .context import SESSION_SECONDS, AppContext, refused
+from .zero_gpu import on_zero_gpu
+
+DEFAULT_RANGES = 5
+SAMPLER_LABELS = {"heun": "Heun (2 evaluations per step)", "euler": "Euler",
+                  "dpm++2m": "DPM-Solver++ 2M (fast: try 12 steps)"}
+
+from gradio.events import Dependency
+
+class StepRanges(gr.CheckboxGroup):
+    """One brick's ticked step ranges. Gradio documents every CheckboxGroup value as a string; these are
+    range indices, integers, and the API says so (the browser draws it as the CheckboxGroup it is)."""
+
+    is_template = True
+
+    def api_info(self) -> dict:
+        return {**super().api_info(), "items": {"type": "integer"}}
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+@dataclass
+class GenerateTab:
+    category: gr.Dropdown
+    seed: gr.Number
+    randomize: gr.Checkbox
+    steps: gr.Slider
+    guidance: gr.Slider
+    sampler: gr.Radio
+    images: gr.Slider
+    size: list  # width, height, canvas mode, stride, shift, coordinates
+    previews: gr.Checkbox
+    preview_every: gr.Slider
+    preset_name: gr.Dropdown
+    num_ranges: gr.Slider
+    bricks_md: gr.Markdown
+    cells: list  # one step-range CheckboxGroup per brick
+    schedule_json: gr.Textbox
+    estimate_md: gr.Markdown
+    go_btn: gr.Button
+    stop_btn: gr.Button
+    status: gr.Markdown
+    gallery: gr.Gallery
+    files: gr.File
+    flops_plot: gr.Plot
+    time_plot: gr.Plot
+    heatmap: gr.Plot
+    record_state: gr.State  # the session's last run, for Look inside
+
+    @property
+    def request_controls(self) -> list:
+        """Every control that describes a request, in the order ``AppContext.parse`` takes them."""
+        return [self.category, self.seed, self.steps, self.guidance, self.sampler, self.images, *self.size,
+                self.num_ranges, self.schedule_json, *self.cells]
+
+
+def bricks_text(s: Served) -> str:
+    """The bricks in four columns, which stay legible beside the grid and on a phone (the Model tab has them all)."""
+    size = s.config.image_size
+    rows = ["| brick | what it sees | role | cost |", "|---|---|---|---|"]
+    rows += [f"| {r['brick']} | {r['sees']} | {r['does']} | {format_flops(r['flops_per_evaluation'])} |"
+             for r in brick_table(s.config)]
+    return "\n".join(rows) + (f"\n\nIn a brick's name, r and p are the sizes in pixels of the regions it looks "
+                               "inside and of the patches (its tokens) it cuts them into. Cost: the work each time "
+                               f"it runs on one {size}x{size} image, in FLOPs (floating-point operations).")
+
+
+def build(ctx: AppContext) -> GenerateTab:
+    first = ctx.first
+    config, names, unit = first.config, first.names, first.config.size_unit
+    top = names[-1].split()[0]
+    gr.Markdown(f"**Start here:** pick what to draw and press **Generate**. Then untick {top}'s last two ranges in "
+                "the brick schedule, press Generate again and compare: the picture, and the work saved.",
+                elem_id="start-here")
+    with gr.Row():
+        with gr.Column(scale=1):
+            category = gr.Dropdown(**class_picker(config), label="What to draw", filterable=True)
+            with gr.Row():
+                go_btn = gr.Button("Generate", variant="primary", elem_id="generate")
+                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
+            status = gr.Markdown(elem_id="status")
+            gallery = gr.Gallery(label="Images", format="png", columns=2, height=300, elem_id="gallery",
+                                 object_fit="contain", fit_columns=False)  # two whole images per row
+            with gr.Row():  # the first control labelled "steps": the grid's boxes and "Preview every k steps" follow
+                steps = gr.Slider(2, 50, 18, step=1, label="Steps",
+                                  info="Denoising steps from pure noise to the picture: more is slower, often cleaner.")
+                num_ranges = gr.Slider(1, 10, DEFAULT_RANGES, step=1, label="Number of step ranges",
+                                       info="How many ranges the steps are cut into, for the brick schedule.")
+            with gr.Accordion("More settings", open=False):
+                with gr.Row():
+                    seed = gr.Number(0, label="Seed", precision=0, minimum=0,
+                                     info="The same seed and settings draw the same picture.")
+                    randomize = gr.Checkbox(False, label="Random seed")
+                guidance = gr.Slider(0, 8, 2.0, step=0.1, label="Guidance (1 = off)",
+                                     info="How closely the picture follows what to draw. Above 1 every brick runs "
+                                          "twice (with and without the label), so it costs double.")
+                sampler = gr.Radio([(SAMPLER_LABELS.get(m, m), m) for m in METHODS], value="heun", label="Sampler",
+                                   info="How a step moves to the next, lower noise level: Heun checks each move "
+                                        "with a second evaluation, Euler does not, DPM-Solver++ reuses the last "
+                                        "one to get as far in fewer steps.")
+                images = gr.Slider(1, 4, 1, step=1, label="Number of images")
+                with gr.Row():
+                    previews = gr.Checkbox(True, label="Stream previews",
+                                           info="Show the picture taking shape while it is drawn.")
+                    preview_every = gr.Slider(1, 10, 3, step=1, label="Preview every k steps")
+            with gr.Accordion("Beyond the training size", open=False):
+                gr.Markdown(f"The model learned on {config.image_size}x{config.image_size} images. On a larger "
+                            "canvas, how the full-image brick covers it: independent **tiles**, "
+                            "blended **overlap**ping windows, or one **global** attention (cost grows "
+                            "with the square of the area). Coordinates: **repeat** draws every "
+                            "training-size tile as a whole image (a wall of emoji), **squeeze** stretches "
+                            "one image over the canvas, **extend** goes past the positions seen in training.")
+                with gr.Row():
+                    width = gr.Slider(unit, first.limits.max_side, config.image_size, step=unit,
+                                      label=f"Width (multiples of {unit})")
+                    height = gr.Slider(unit, first.limits.max_side, config.image_size, step=unit,
+                                       label=f"Height (multiples of {unit})")
+                with gr.Row():
+                    canvas_mode = gr.Radio(list(CANVAS_MODES), value="tiles", label="Full-image brick")
+                    coords = gr.Radio(list(CANVAS_COORDS), value=CANVAS_COORDS[0], label="Coordinates")
+                with gr.Row():
+                    stride = gr.Slider(0, config.image_size, 0, step=config.bricks[-1].patch,
+                                       label="Overlap stride (0 = half a window)")
+                    shift = gr.Checkbox(False, label="Shift windows between steps")
+            files = gr.File(label="PNG and JSON report", file_count="multiple")
+        with gr.Column(scale=1):
+            gr.Markdown("### Brick schedule\nA **brick** is one small transformer of the stack: each one refines "
+                        "the picture and any of them can be skipped. Tick the step ranges in which each brick runs; "
+                        "a range is labelled with its steps and its noise levels σ (sigma), from pure noise at the "
+                        "start down to 0, the finished picture.")
+            preset_name = gr.Dropdown([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()],
+                                      value="all", label="Preset", info="A ready-made schedule for the grid below.")
+            bricks_md = gr.Markdown(bricks_text(first), elem_id="generate-bricks")
+            labels = grid_labels(DEFAULT_RANGES, 18, sigma_steps(18))
+            cells = [StepRanges([(lab, j) for j, lab in enumerate(labels)],
+                                      value=list(range(DEFAULT_RANGES)), label=names[k], type="value",
+                                      info=(f"Try first: untick {top}'s last two ranges (the least noisy steps) "
+                                            "and press Generate again." if k == config.num_bricks - 1 else None))
+                     for k in range(config.num_bricks)]
+            gr.Markdown("Before you run: the work and time this request will take, and the saving over running "
+                        "every brick at every step.", elem_classes="hint")
+            estimate_md = gr.Markdown(elem_id="estimate")
+            with gr.Accordion("Schedule as JSON (overrides the grid when filled)", open=False):
+                schedule_json = gr.Textbox("", lines=3, label="Schedule JSON",
+                                           placeholder='{"bricks": {"0": [[0, 1]], "1": [[0, 1]], '
+                                                       '"2": [[0, 0.6]]}}')
+    with gr.Row():
+        flops_plot = gr.Plot(label="FLOPs per step", elem_id="flops-plot")
+        time_plot = gr.Plot(label="Time per step", elem_id="time-plot")
+    heatmap = gr.Plot(label="Schedule", elem_id="heatmap")
+    record_state = gr.State(None, time_to_live=SESSION_SECONDS)
+    return GenerateTab(category, seed, randomize, steps, guidance, sampler, images,
+                       [width, height, canvas_mode, stride, shift, coords], previews, preview_every, preset_name,
+                       num_ranges, bricks_md, cells, schedule_json, estimate_md, go_btn, stop_btn, status, gallery,
+                       files, flops_plot, time_plot, heatmap, record_state)
+
+
+def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks):
+    """The tab's events; returns the Generate event, for what follows a run."""
+    outputs = ctx.outputs
+
+    def estimate_text(key, category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
+                      shift, coords, num_ranges, schedule_json, *cells):
+        s = ctx.served(key)
+        try:
+            req, est = ctx.parse(s, category, seed, steps, guidance, sampler, images, width, height, canvas_mode,
+                                 stride, shift, coords, num_ranges, schedule_json, cells)
+        except gr.Error as exc:
+            return f"⚠️ {exc.message}"
+        row = None if req.label is None else results.measured_quality(  # the sweep sampled labelled requests
+            ctx.sweep, s.fingerprint, req.schedule, req.steps, req.method, req.guidance,
+            req.width == req.height == s.config.image_size)
+        return est.summary() + ("" if row is None else "\n\n📏 " + results.quality_line(row, ctx.sweep))
+
+    def generate(key, category, seed, randomize, steps, guidance, sampler, images, width, height, canvas_mode, stride,
+                 shift, coords, previews, preview_every, num_ranges, schedule_json, *cells, progress=gr.Progress()):
+        s = ctx.served(key)
+        seed = random_seed() if randomize else seed
+        req, est = ctx.parse(s, category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
+                             shift, coords, num_ranges, schedule_json, cells)
+        status = f"seed **{req.seed}** · {est.summary()}"
+        record = s.cache.get(req, s.precision, need_frames=True)
+        replay = record is not None
+        # until this run finishes, Look inside has no run of this request to replay
+        yield (gr.skip(), f"starting · {status}", *[gr.skip()] * 4, None, req.seed)
+        folder = outputs.new_run()
+        try:
+            for item in [] if replay else run(s.model, req, est, s.precision):
+                if isinstance(item, StepInfo):
+                    progress((item.step + 1, item.steps), desc="sampling", unit="steps")
+                    # a yield every step, previews or not: Stop takes effect at a yield, so within one step
+                    show = previews and (item.step + 1) % max(1, int(preview_every)) == 0
+                    names = [f"preview_step{item.step + 1}_{k}" for k in range(req.images)]
+                    preview = outputs.pictures(folder, to_uint8(item.denoised), names) if show else gr.skip()
+                    yield (preview, f"step {item.step + 1}/{item.steps} · {status}", *[gr.skip()] * 5, req.seed)
+                else:
+                    record = item
+                    s.cache.put(record)
+                    ctx.frame_budget.admit(record)
+                    s.observe(record)
+        except PlaygroundError as exc:
+            yield (gr.skip(), f"⚠️ {exc}", *[gr.skip()] * 5, req.seed)  # the status no longer reads as a run
+            raise refused(exc) from None
+        c = record.estimate.cost
+        summary = (f"seed **{req.seed}** · {record.seconds:.2f} s measured ({record.precision})"
+                   f"{', replayed from the cache' if replay else ''} · "
+                   f"{format_flops(c.total)} vs {format_flops(c.reference_total)} with every brick "
+                   f"(saving {c.saving:.0%}, predicted speed-up {c.predicted_speedup:.2f}x)")
+        files = outputs.write(record, s, folder)
+        yield ([f for f in files if f.endswith(".png")], summary,
+               charts.flops_per_step(c, s.names),
+               charts.time_per_step(record.brick_seconds, record.step_seconds, s.names),
+               charts.schedule_heatmap(record.mask, s.names, req.settings.sigmas()),
+               files, record, req.seed)
+
+    def apply_preset(key: str, name: str, num_ranges: int):
+        try:
+            grid = to_grid(preset(name, ctx.served(key).config), int(num_ranges))
+        except ScheduleError as exc:
+            raise refused(exc) from None
+        return [gr.update(value=g) for g in grid]
+
+    def relabel(num_ranges: int, steps: int, *cells):
+        labels = grid_labels(int(num_ranges), int(steps), sigma_steps(int(steps)))
+        choices = [(label, j) for j, label in enumerate(labels)]
+        return [gr.update(choices=choices, value=[j for j in (c or []) if j < int(num_ranges)]) for c in cells]
+
+    def request_gflops(key=None, images=1, cells=(), **a) -> float:
+        return ctx.parse(ctx.served(key), a["category"], a["seed"], a["steps"], a["guidance"], a["sampler"], images,
+                         a["width"], a["height"], a["canvas_mode"], a["stride"], a["shift"], a["coords"],
+                         a["num_ranges"], a["schedule_json"], cells)[1].gflops
+
+    controls = tab.request_controls
+    for c in controls:
+        c.change(estimate_text, [model_key, *controls], tab.estimate_md, queue=False, show_progress="hidden",
+                 api_visibility="private")
+    estimate_btn = gr.Button("Estimate", visible=False)
+    estimate_btn.click(estimate_text, [model_key, *controls], tab.estimate_md, api_name="estimate", queue=False)
+    demo.load(estimate_text, [model_key, *controls], tab.estimate_md, queue=False, api_visibility="private")
+    tab.preset_name.change(apply_preset, [model_key, tab.preset_name, tab.num_ranges], tab.cells, queue=False)
+    for c in (tab.num_ranges, tab.steps):
+        c.change(relabel, [tab.num_ranges, tab.steps, *tab.cells], tab.cells, queue=False)
+    gen_event = tab.go_btn.click(
+        on_zero_gpu(generate, request_gflops),
+        [model_key, tab.category, tab.seed, tab.randomize, tab.steps, tab.guidance, tab.sampler, tab.images,
+         *tab.size, tab.previews, tab.preview_every, tab.num_ranges, tab.schedule_json, *tab.cells],
+        [tab.gallery, tab.status, tab.flops_plot, tab.time_plot, tab.heatmap, tab.files, tab.record_state, tab.seed],
+        api_name="generate", trigger_mode="once", concurrency_limit=1)
+    tab.stop_btn.click(None, None, None, cancels=[gen_event], queue=False)
+    return gen_event
+
+
+def stopped_status(status_text: str):
+    """The status after Stop: where the run was, if one was running (a refusal says so instead)."""
+    if status_text.startswith(("step ", "starting")):
+        where = status_text.split(" · ")[0]
+        return f"⏹ Stopped at {where}: no image was finished. Press Generate to run again."
+    return gr.skip()
+
+
+def model_updates(s: Served, tab: GenerateTab) -> list:
+    """The tab's controls after the session switched to model ``s``."""
+    return [gr.update(**class_picker(s.config)), gr.update(value=bricks_text(s)),
+            *[gr.update(label=n) for n in s.names]]
+
+
+def model_outputs(tab: GenerateTab) -> list:
+    return [tab.category, tab.bricks_md, *tab.cells]
