@@ -27,14 +27,11 @@ SAMPLER_LABELS = {"heun": "Heun (2 evaluations per step)", "euler": "Euler",
                   "dpm++2m": "DPM-Solver++ 2M (fast: try 12 steps)"}
 
 
-class StepRanges(gr.CheckboxGroup):
-    """One brick's ticked step ranges. Gradio documents every CheckboxGroup value as a string; these are
-    range indices, integers, and the API says so (the browser draws it as the CheckboxGroup it is)."""
-
-    is_template = True
-
-    def api_info(self) -> dict:
-        return {**super().api_info(), "items": {"type": "integer"}}  # the client writes any enum as strings
+def step_ranges(group: gr.CheckboxGroup) -> gr.CheckboxGroup:
+    """``group`` documented in the API as the integers (range indices) it takes: Gradio documents every
+    CheckboxGroup value as a string. Set on the instance: a subclass would make Gradio write a stub file."""
+    group.api_info = lambda: {**gr.CheckboxGroup.api_info(group), "items": {"type": "integer"}}
+    return group
 
 
 @dataclass
@@ -150,11 +147,11 @@ def build(ctx: AppContext) -> GenerateTab:
                                       value="all", label="Preset", info="A ready-made schedule for the grid below.")
             bricks_md = gr.Markdown(bricks_text(first), elem_id="generate-bricks")
             labels = grid_labels(DEFAULT_RANGES, 18, sigma_steps(18))
-            cells = [StepRanges([(lab, j) for j, lab in enumerate(labels)],
-                                      value=list(range(DEFAULT_RANGES)), label=names[k], type="value",
-                                      info=(f"Try first: untick {top}'s last two ranges (the least noisy steps) "
-                                            "and press Generate again." if k == config.num_bricks - 1 else None))
-                     for k in range(config.num_bricks)]
+            cells = [step_ranges(gr.CheckboxGroup(
+                [(lab, j) for j, lab in enumerate(labels)], value=list(range(DEFAULT_RANGES)), label=names[k],
+                type="value", info=(f"Try first: untick {top}'s last two ranges (the least noisy steps) and press "
+                                    "Generate again." if k == config.num_bricks - 1 else None)))
+                for k in range(config.num_bricks)]
             gr.Markdown("Before you run: the work and time this request will take, and the saving over running "
                         "every brick at every step.", elem_classes="hint")
             estimate_md = gr.Markdown(elem_id="estimate")
