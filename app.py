@@ -26,8 +26,18 @@ from ui.context import DEFAULT_KEY, AppContext, refused  # noqa: E402
 from ui.queue import share_the_queue  # noqa: E402
 
 # Options every launch of the app uses (Gradio 6 takes CSS at launch): small images are enlarged with
-# crisp pixels, never blurred; the app has no upload field, so uploads are refused past a token size.
-LAUNCH_OPTIONS = {"css": "img { image-rendering: pixelated; }", "max_file_size": "1kb"}
+# crisp pixels, never blurred; the Lesson's presenter mode sets its text in large type; the app has no
+# upload field, so uploads are refused past a token size.
+CSS = """
+img { image-rendering: pixelated; }
+.lesson-image img { width: 100%; height: calc(100% - 2.2em); margin-top: 2.2em; object-fit: contain; }
+.lesson-presenter #lesson-tour { min-height: 100vh; }
+.lesson-presenter .lesson-stage { flex-direction: column; }
+.lesson-presenter .lesson-text .prose { font-size: calc(1.6 * var(--text-md)); }
+.lesson-presenter .lesson-text .prose p, .lesson-presenter .lesson-text .prose li { line-height: 1.3; }
+.lesson-presenter .lesson-text .prose th, .lesson-presenter .lesson-text .prose td { padding: 0.1em 0.5em; }
+"""
+LAUNCH_OPTIONS = {"css": CSS, "max_file_size": "1kb"}
 
 
 def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = "auto",
@@ -70,12 +80,12 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                 s = ctx.registry.load(source, accept=model_tab.fits_the_page(ctx.first.config))
             except PlaygroundError as exc:
                 raise refused(exc) from None
-            updates = generate.model_updates(s, gen)  # the class picker first: the Lesson's takes the same
             bricks = gr.update(choices=s.names, value=s.names[-1])
-            return s.key, model_tab.model_text(s), *updates, updates[0], bricks, bricks
+            return (s.key, model_tab.model_text(s), *generate.model_updates(s, gen), *lesson.model_updates(s),
+                    bricks)
 
         mod.load_btn.click(load_model, mod.source,
-                           [model_key, mod.text, *generate.model_outputs(gen), les.category, les.guess,
+                           [model_key, mod.text, *generate.model_outputs(gen), *lesson.model_outputs(les),
                             look.brick_pick], api_name="load_model", concurrency_limit=1)
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     share_the_queue(demo)
