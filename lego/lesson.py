@@ -250,6 +250,16 @@ def _least(rows: tuple[LessonRow, ...]) -> list[int]:
     return [i for i, r in enumerate(rows) if tied(r.pixel_difference, low)]
 
 
+def least_and_most(rows: tuple[LessonRow, ...]) -> tuple[list[int], list[int]]:
+    """The rows tied for the smallest change, and those with the largest unless it ties with the smallest
+    (then every row is in a tie and none changed the image most)."""
+    least = _least(rows)
+    high = max(r.pixel_difference for r in rows)
+    if tied(high, rows[least[0]].pixel_difference):
+        return least, []
+    return least, [i for i, r in enumerate(rows) if r.pixel_difference == high]
+
+
 def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
@@ -312,17 +322,15 @@ def _tally(late: tuple[LessonRow, ...], other: tuple[LessonRow, ...], what: str)
 def take_away(lesson: Lesson, guess: int) -> str:
     """Stage 6: only what this lesson measured, sentence by sentence."""
     late = lesson.late
-    least = _least(late)
-    high = max(r.pixel_difference for r in late)
-    if tied(high, late[least[0]].pixel_difference):
+    least, most = least_and_most(late)
+    if not most:
         first = (f"Dropped for the last {SKIP_SHARE:.0%} of the steps, every brick changed the image about as much "
                  f"({_and([px(r.pixel_difference) for r in late])}): a tie.")
     else:
-        most = [i for i, r in enumerate(late) if r.pixel_difference == high]
         lows = _and([px(late[i].pixel_difference) for i in least])
         first = (f"Dropped for the last {SKIP_SHARE:.0%} of the steps, {_and([lesson.names[i] for i in least])} "
                  + (f"changed the image least ({lows})" if len(least) == 1 else f"tied for the least change ({lows})")
-                 + f" and {_and([lesson.names[i] for i in most])} most ({px(high)}).")
+                 + f" and {_and([lesson.names[i] for i in most])} most ({px(late[most[0]].pixel_difference)}).")
     if guess in least:
         second = f"Your guess, {lesson.names[guess]}, " + ("was right." if len(least) == 1 else "shares that tie.")
     else:

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -69,4 +70,97 @@ def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
         assert not errors and page.locator(".toast-body.error").count() == 0
         page.get_by_role("tab", name="Look inside").click()
         assert "Run **Generate** first" in page.inner_text("body") or "Run Generate first" in page.inner_text("body")
+        browser.close()
+
+
+STAGE_TEXT = ["#lesson-intro", "#lesson-status", "#lesson-late", "#lesson-early", "#lesson-cost", "#lesson-takeaway"]
+
+
+def shown_stages(page) -> list[str]:
+    return [s for s in STAGE_TEXT if page.is_visible(s)]
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+def test_the_lesson_from_prediction_to_take_away_with_a_stop_on_the_way():
+    with launched_app() as (model, url), sync_playwright() as p:
+        names = [model.config.brick_name(k) for k in range(3)]
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        errors = []
+        page.on("response", lambda r: errors.append(r.url) if r.status >= 500 else None)
+        page.goto(url)
+        page.wait_for_selector("#generate", timeout=30_000)
+        page.get_by_role("tab", name="Lesson").click()
+        intro = page.inner_text("#lesson-intro")  # 1. every brick explained before the guess
+        assert all(f"{n} sees" in intro for n in names) and "8x8-pixel square" in intro and "whole 64x64" in intro
+        page.get_by_role("radio", name=names[0]).check()
+        slow = model.register_forward_pre_hook(lambda *_: time.sleep(0.01))  # seconds long: Stop lands mid-run
+        page.click("#lesson-run")  # 2. run it, and stop it
+        page.wait_for_function("/^run 1\\/10 .* step [1-9]/.test((document.querySelector('#lesson-status')?.innerText ?? ''))",
+                               timeout=30_000)
+        assert shown_stages(page) == ["#lesson-status"]
+        page.click("#lesson-stop")
+        page.wait_for_function("(document.querySelector('#lesson-status')?.innerText ?? '').includes('Stopped at run')",
+                               timeout=10_000)
+        page.wait_for_timeout(1500)  # no late progress message overwrites it
+        assert "Stopped at run" in page.inner_text("#lesson-status") and shown_stages(page) == ["#lesson-status"]
+        assert not errors and page.locator(".toast-body.error").count() == 0
+        slow.remove()
+        page.click("#lesson-rerun")  # the next run works
+        page.wait_for_selector("#lesson-late table", timeout=60_000)  # 3. compare: the slider and the table
+        assert shown_stages(page) == ["#lesson-late"]
+        assert page.text_content("#lesson-status").strip().startswith("Done: Smileys & Emotion, seed 0")
+        assert page.locator("#lesson-slider img").count() == 2 and page.is_visible("#lesson-slider img")
+        late = page.inner_text("#lesson-late")
+        assert all(n in late for n in names) and f"Your brick, {names[0]}" in late
+        for button, stage, words in (("Next: early or late?", "#lesson-early", "off for the first 40%"),
+                                     ("Next: the cost", "#lesson-cost", "steps, the nearest cost")):
+            page.get_by_role("button", name=button).click()  # 4. early or late; 5. the cost
+            page.wait_for_selector(stage, state="visible", timeout=10_000)
+            assert shown_stages(page) == [stage] and words in page.inner_text(stage)
+            images = page.locator(f"{stage}-images img")
+            page.wait_for_function(f"[...document.querySelectorAll('{stage}-images img')].every(i => i.complete "
+                                   "&& i.naturalWidth == 64)", timeout=10_000)
+            boxes = [images.nth(i).bounding_box() for i in range(3)]
+            assert all(b["width"] > 128 for b in boxes)  # enlarged at least twice
+            assert len({(round(b["width"]), round(b["height"])) for b in boxes}) == 1  # one scale for all three
+            assert all(b["y"] + b["height"] <= 768 for b in boxes)
+        page.get_by_role("button", name="Next: take-away").click()  # 6. the take-away
+        page.wait_for_selector("#lesson-takeaway li", timeout=10_000)
+        assert shown_stages(page) == ["#lesson-takeaway"] and page.locator("#lesson-takeaway li").count() == 5
+        assert not errors and page.locator(".toast-body.error").count() == 0
+        browser.close()
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+def test_presenter_mode_shows_one_stage_per_screen_in_large_type():
+    bottom = """() => Math.max(...[...document.querySelectorAll('#lesson-tour *')].filter(e => e.offsetParent !== null)
+                               .map(e => e.getBoundingClientRect().bottom))"""
+    size = "s => parseFloat(getComputedStyle(document.querySelector(s + ' .prose')).fontSize)"
+    with launched_app() as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(url)
+        page.wait_for_selector("#generate", timeout=30_000)
+        page.get_by_role("tab", name="Lesson").click()
+        normal = page.evaluate(size, "#lesson-intro")
+        page.get_by_label("Presenter mode").check()
+        page.wait_for_function(f"parseFloat(getComputedStyle(document.querySelector('#lesson-intro .prose')).fontSize)"
+                               f" >= {1.5 * normal}", timeout=10_000)
+        assert not page.get_by_label("Seed", exact=True).last.is_visible()  # the fixed seed: nothing to choose
+        page.click("#lesson-run")
+        page.wait_for_selector("#lesson-late table", timeout=60_000)
+        for button, stage in ((None, "#lesson-late"), ("Next: early or late?", "#lesson-early"),
+                              ("Next: the cost", "#lesson-cost"), ("Next: take-away", "#lesson-takeaway"),
+                              ("Start again", "#lesson-intro")):
+            if button:
+                page.get_by_role("button", name=button).click()
+            page.wait_for_selector(stage, state="visible", timeout=10_000)
+            page.wait_for_timeout(300)
+            assert shown_stages(page) == [stage] and page.evaluate(size, stage) >= 1.5 * normal
+            assert abs(page.locator("#lesson-tour").bounding_box()["y"]) < 2  # the stage starts the screen
+            assert page.evaluate(bottom) <= 768  # and ends on it
+        page.click("#lesson-run")  # cached: the class sees it at once
+        page.wait_for_selector("#lesson-late table", timeout=5_000)
+        assert "replayed from the cache" in page.inner_text("#lesson-status")
         browser.close()
