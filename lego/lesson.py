@@ -273,7 +273,8 @@ def late_verdict(lesson: Lesson, guess: int) -> str:
         verdict = "You were right" if len(least) == 1 else f"A tie you share: {names} changed the image least"
     else:
         verdict = f"Not this time: {names} changed the image least" + (" (a tie)" if len(least) > 1 else "")
-    table = "\n".join([f"| brick off for the last {SKIP_SHARE:.0%} | FLOPs saved | mean pixel change |", "|---|---|---|"]
+    table = "\n".join([f"| brick off for the last {SKIP_SHARE:.0%} | FLOPs saved | mean pixel change |",
+                       "|---|---|---|"]
                       + [f"| {n} | {r.saving:.0%} | {px(r.pixel_difference)} |" for n, r in zip(lesson.names, rows)])
     mine = rows[guess]
     return (f"**{verdict}.** Your brick, {lesson.names[guess]}, off late saved {mine.saving:.0%} of the FLOPs and "

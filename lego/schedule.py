@@ -241,7 +241,8 @@ def drop_late(config: LegoConfig, brick: int, share: float = SKIP_SHARE) -> Bric
 
 def drop_early(config: LegoConfig, brick: int, share: float = SKIP_SHARE) -> BrickSchedule:
     """Every brick on, except ``brick`` switched off for the first ``share`` of the steps (``drop_late``'s mirror)."""
-    return one_brick(config, brick, ((share, 1.0),) if share < 1 else (), f"brick {brick} off for the first {share:.0%}")
+    on = ((share, 1.0),) if share < 1 else ()
+    return one_brick(config, brick, on, f"brick {brick} off for the first {share:.0%}")
 
 
 def check_nesting(text: str, limit: int) -> None:

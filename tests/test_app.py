@@ -88,8 +88,8 @@ def test_lesson_runs_every_stage_and_reports_what_it_measured(served):
     job = client.submit("Flags", names[2], 0, api_name="/lesson")
     outputs = list(job)
     status, pair, late, every, early, late_pic, early_text, every2, late2, fewer, cost, take = outputs[-1]
-    assert [o[0] for o in outputs[:3]] == ["starting", f"run 1/10 (every brick) · step 1/18",
-                                           f"run 1/10 (every brick) · step 2/18"]  # progress at every step
+    assert [o[0] for o in outputs[:3]] == ["starting", "run 1/10 (every brick) · step 1/18",
+                                           "run 1/10 (every brick) · step 2/18"]  # progress at every step
     assert status.startswith("Done: Flags, seed 0") and len(pair) == 2
     assert all(f"| {n} |" in late for n in names) and "FLOPs saved" in late
     assert ("You were right" in late) or ("Not this time" in late) or ("A tie you share" in late)

@@ -185,7 +185,8 @@ def lesson_of(late, early=None, fewer=None, steps=(15, 16, 17)):
     fewer = fewer or late
 
     def rows(diffs, label, saving, step_counts=(18, 18, 18)):
-        return tuple(LessonRow(f"{label} {k}", saving(k), d, pic, n) for k, (d, n) in enumerate(zip(diffs, step_counts)))
+        return tuple(LessonRow(f"{label} {k}", saving(k), d, pic, n)
+                     for k, (d, n) in enumerate(zip(diffs, step_counts)))
 
     return Lesson("Flags", 0, ("B0", "B1", "B2"), pic, rows(late, "late", lambda k: 0.1 * (k + 1)),
                   rows(early, "early", lambda k: 0.1 * (k + 1)), rows(fewer, "fewer", lambda k: 0.12 * (k + 1), steps))
@@ -198,7 +199,8 @@ def test_late_verdict_names_the_least_harmful_brick_and_ties_are_ties():
     assert late_verdict(lesson, 1).startswith("**You were right.**")
     assert late_verdict(lesson, 2).startswith("**Not this time: B1 changed the image least.**")
     assert "| B2 | 30% | 5.00 / 255 |" in late_verdict(lesson, 0)
-    assert "Your brick, B0, off late saved 10% of the FLOPs and changed the image by 9.00 / 255" in late_verdict(lesson, 0)
+    assert "Your brick, B0, off late saved 10% of the FLOPs and changed the image by 9.00 / 255" in \
+        late_verdict(lesson, 0)
     # within the tie margin nobody is simply right or wrong
     close = lesson_of([1.9, 2.0, 5.0])
     assert late_verdict(close, 1).startswith("**A tie you share: B0 and B1 changed the image least.**")
@@ -313,7 +315,7 @@ def test_lesson_runs_every_variant_and_measures_it():
         for row in rows:
             measured = np.abs(row.image.astype(int) - reference.images[0].astype(int)).mean()
             assert row.pixel_difference == round(measured, 2)
-    for k, (late, early, fewer) in enumerate(zip(lesson.late, lesson.early, lesson.fewer)):
+    for late, early, fewer in zip(lesson.late, lesson.early, lesson.fewer):
         # the honest baseline: every brick, at the step count nearest in FLOPs to this late drop
         assert fewer.steps == matched_steps(CONFIG, plan[late.label]) < LESSON_STEPS
         assert 0 < late.saving and abs(fewer.saving - late.saving) < 1 / LESSON_STEPS

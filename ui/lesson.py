@@ -19,7 +19,9 @@ from .zero_gpu import on_zero_gpu
 
 TEXT = ["lesson-text"]  # the markdown presenter mode enlarges (CSS in app.LAUNCH_OPTIONS)
 STAGE = ["lesson-stage"]  # pictures beside the numbers; presenter mode puts the numbers below, in full width
-IMAGE = dict(format="png", height=200, min_width=100, buttons=["fullscreen"], elem_classes=["lesson-image"])  # 64 px images at about 3x, alike
+PICTURES_WIDTH, TEXT_WIDTH = 300, 360  # a phone has room for neither beside the other: the numbers go below
+# Compared pictures side by side in one row, even on a phone, so they are shown at one scale.
+IMAGE = dict(format="png", height=200, min_width=80, buttons=["fullscreen"], elem_classes=["lesson-image"])
 # Next buttons bring the lesson's top into view, so that each stage starts on a fresh screen.
 TO_TOP = "() => { document.getElementById('lesson-tour')?.scrollIntoView(); }"
 READY = "Press **Run** to run the lesson."
@@ -43,7 +45,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                 intro = gr.Markdown(predict_text(config), elem_classes=TEXT, elem_id="lesson-intro")
                 with gr.Row():
                     category = gr.Dropdown([NO_CLASS] + class_choices(config), value=class_choices(config)[0],
-                                           label="Category")
+                                           label="Category", scale=2)
                     seed = gr.Number(LESSON_SEED, label="Seed", precision=0, minimum=0)
                 guess = gr.Radio(names, value=names[-1], label="My guess")
                 lock = gr.Button("Lock in my guess and run", variant="primary", elem_id="lesson-run")
@@ -56,8 +58,9 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                 with gr.Row(elem_classes=STAGE):
                     slider = gr.ImageSlider(label=f"Every brick | your brick off for the last {SKIP_SHARE:.0%}",
                                             type="filepath", format="png", height=280, max_height=280,
-                                            elem_id="lesson-slider")
-                    late_md = gr.Markdown(elem_id="lesson-late", elem_classes=TEXT)
+                                            min_width=PICTURES_WIDTH, elem_id="lesson-slider")
+                    with gr.Column(min_width=TEXT_WIDTH):
+                        late_md = gr.Markdown(elem_id="lesson-late", elem_classes=TEXT)
                 next3 = gr.Button("Next: early or late?")
             with gr.Step("4. Early or late", id=4):
                 early_pics, early_md = _images_and_text(
@@ -72,6 +75,8 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
             with gr.Step("6. Take-away", id=6):
                 take_md = gr.Markdown(elem_id="lesson-takeaway", elem_classes=TEXT)
                 again = gr.Button("Start again")
+
+    outputs = [tour, status, slider, late_md, *early_pics, early_md, *cost_pics, cost_md, take_md]
 
     def lesson(key, category, guess, seed, progress=gr.Progress()):
         """A generator: a yield at every sampling step is where Stop (Gradio's cancel) ends the run."""
@@ -112,11 +117,11 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
     def stopped(status_text: str):
         """The status after Stop (this runs once the cancel has settled, so no late progress overwrites it)."""
         if status_text.startswith(("run ", "starting")):
-            return (f"⏹ Stopped at {status_text}: the lesson was not finished. Press **Run** to start again "
+            where = status_text if status_text.startswith("run ") else "the start"
+            return (f"⏹ Stopped at {where}: the lesson was not finished. Press **Run** to start again "
                     "(runs that had finished are kept in the cache).")
         return gr.skip()
 
-    outputs = [tour, status, slider, late_md, *early_pics, early_md, *cost_pics, cost_md, take_md]
     run_event = gr.on([lock.click, rerun.click], on_zero_gpu(lesson, lesson_gflops),
                       [model_key, category, guess, seed], outputs,
                       api_name="lesson", trigger_mode="once", concurrency_limit=1, show_progress="hidden")
@@ -133,9 +138,10 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
 def _images_and_text(labels: list[str], elem_id: str) -> tuple[list[gr.Image], gr.Markdown]:
     """Compared images side by side at one scale, with the measured numbers beside them."""
     with gr.Row(elem_classes=STAGE):
-        with gr.Row(elem_id=f"{elem_id}-images"):
+        with gr.Column(min_width=PICTURES_WIDTH), gr.Row(elem_id=f"{elem_id}-images"):
             pics = [gr.Image(label=label, **IMAGE) for label in labels]
-        text = gr.Markdown(elem_id=elem_id, elem_classes=TEXT)
+        with gr.Column(min_width=TEXT_WIDTH):
+            text = gr.Markdown(elem_id=elem_id, elem_classes=TEXT)
     return pics, text
 
 
