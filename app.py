@@ -26,13 +26,14 @@ from ui.context import DEFAULT_KEY, AppContext, refused  # noqa: E402
 from ui.queue import share_the_queue  # noqa: E402
 
 # Options every launch of the app uses (Gradio 6 takes CSS at launch): small images are enlarged with
-# crisp pixels, never blurred; the Lesson's presenter mode sets its text in large type; the app has no
-# upload field, so uploads are refused past a token size.
+# crisp pixels, never blurred; the Lesson's pictures fill their boxes below their captions, and its
+# presenter mode sets the text in large type, one stage per screen; the app has no upload field, so
+# uploads are refused past a token size.
 CSS = """
 img { image-rendering: pixelated; }
 .lesson-image img { width: 100%; height: calc(100% - 2.2em); margin-top: 2.2em; object-fit: contain; }
 .lesson-presenter #lesson-tour { min-height: 100vh; }
-.lesson-presenter .lesson-stage { flex-direction: column; }
+.lesson-presenter .lesson-stage > * { flex-basis: 100%; }
 .lesson-presenter .lesson-text .prose { font-size: calc(1.6 * var(--text-md)); }
 .lesson-presenter .lesson-text .prose p, .lesson-presenter .lesson-text .prose li { line-height: 1.3; }
 .lesson-presenter .lesson-text .prose th, .lesson-presenter .lesson-text .prose td { padding: 0.1em 0.5em; }

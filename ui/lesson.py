@@ -20,8 +20,8 @@ from .zero_gpu import on_zero_gpu
 TEXT = ["lesson-text"]  # the markdown presenter mode enlarges (CSS in app.LAUNCH_OPTIONS)
 STAGE = ["lesson-stage"]  # pictures beside the numbers; presenter mode puts the numbers below, in full width
 PICTURES_WIDTH, TEXT_WIDTH = 300, 360  # a phone has room for neither beside the other: the numbers go below
-# Compared pictures side by side in one row, even on a phone, so they are shown at one scale.
-IMAGE = dict(format="png", height=200, min_width=80, buttons=["fullscreen"], elem_classes=["lesson-image"])
+# Compared pictures: three in a row on a laptop, one per row on a phone; alike in size either way (one scale).
+IMAGE = dict(format="png", height=200, min_width=170, buttons=["fullscreen"], elem_classes=["lesson-image"])
 # Next buttons bring the lesson's top into view, so that each stage starts on a fresh screen.
 TO_TOP = "() => { document.getElementById('lesson-tour')?.scrollIntoView(); }"
 READY = "Press **Run** to run the lesson."
@@ -45,8 +45,8 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                 intro = gr.Markdown(predict_text(config), elem_classes=TEXT, elem_id="lesson-intro")
                 with gr.Row():
                     category = gr.Dropdown([NO_CLASS] + class_choices(config), value=class_choices(config)[0],
-                                           label="Category", scale=2)
-                    seed = gr.Number(LESSON_SEED, label="Seed", precision=0, minimum=0)
+                                           label="Category", scale=2, min_width=200)
+                    seed = gr.Number(LESSON_SEED, label="Seed", precision=0, minimum=0, min_width=80)
                 guess = gr.Radio(names, value=names[-1], label="My guess")
                 lock = gr.Button("Lock in my guess and run", variant="primary", elem_id="lesson-run")
             with gr.Step("2. Run", id=2):
@@ -58,7 +58,8 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                 with gr.Row(elem_classes=STAGE):
                     slider = gr.ImageSlider(label=f"Every brick | your brick off for the last {SKIP_SHARE:.0%}",
                                             type="filepath", format="png", height=280, max_height=280,
-                                            min_width=PICTURES_WIDTH, elem_id="lesson-slider")
+                                            min_width=PICTURES_WIDTH, elem_id="lesson-slider",
+                                            elem_classes=IMAGE["elem_classes"])
                     with gr.Column(min_width=TEXT_WIDTH):
                         late_md = gr.Markdown(elem_id="lesson-late", elem_classes=TEXT)
                 next3 = gr.Button("Next: early or late?")
