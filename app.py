@@ -28,7 +28,8 @@ from ui.queue import share_the_queue  # noqa: E402
 # Small images are enlarged with crisp pixels, never blurred. A table never breaks a word across lines (Gradio's
 # Markdown does, down to a letter a line in a narrow column): a table too wide for the page scrolls sideways, and
 # on a phone its cells are padded less. The first steps stand out; the note on the estimate is small. Compare's
-# and Look inside's pictures fill their boxes alike (their modules hold their rules).
+# and Look inside's pictures fill their boxes alike (their modules hold their rules). The Lesson's pictures fill
+# their boxes below their captions, and its presenter mode sets the text in large type, one stage per screen.
 CSS = "\n".join(["""
 img { image-rendering: pixelated; }
 .prose table { display: block; width: max-content; max-width: 100%; overflow-x: auto; border: none; }
@@ -36,6 +37,12 @@ img { image-rendering: pixelated; }
 @media (max-width: 480px) { .prose table th, .prose table td { padding: var(--size-1) var(--size-2); } }
 #start-here { background: var(--color-accent-soft); border-radius: var(--radius-lg); padding: var(--spacing-lg); }
 .hint .prose { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+.lesson-image img { width: 100%; height: calc(100% - 2.2em); margin-top: 2.2em; object-fit: contain; }
+.lesson-presenter #lesson-tour { min-height: 100vh; }
+.lesson-presenter .lesson-stage > * { flex-basis: 100%; }
+.lesson-presenter .lesson-text .prose { font-size: calc(1.6 * var(--text-md)); }
+.lesson-presenter .lesson-text .prose p, .lesson-presenter .lesson-text .prose li { line-height: 1.3; }
+.lesson-presenter .lesson-text .prose th, .lesson-presenter .lesson-text .prose td { padding: 0.1em 0.5em; }
 """, compare.CSS, inside.CSS])
 # Options every launch of the app uses (Gradio 6 takes CSS at launch); the app has no upload field, so uploads are
 # refused past a token size.
@@ -83,12 +90,12 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                 s = ctx.registry.load(source, accept=model_tab.fits_the_page(ctx.first.config))
             except PlaygroundError as exc:
                 raise refused(exc) from None
-            updates = generate.model_updates(s, gen)  # the class picker first: the Lesson's takes the same
             bricks = gr.update(choices=s.names, value=s.names[-1])
-            return s.key, model_tab.model_text(s), *updates, updates[0], bricks, bricks
+            return (s.key, model_tab.model_text(s), *generate.model_updates(s, gen), *lesson.model_updates(s),
+                    bricks)
 
         mod.load_btn.click(load_model, mod.source,
-                           [model_key, mod.text, *generate.model_outputs(gen), les.category, les.guess,
+                           [model_key, mod.text, *generate.model_outputs(gen), *lesson.model_outputs(les),
                             look.brick_pick], api_name="load_model", concurrency_limit=1)
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     share_the_queue(demo)

@@ -239,6 +239,12 @@ def drop_late(config: LegoConfig, brick: int, share: float = SKIP_SHARE) -> Bric
     return one_brick(config, brick, _until(1.0 - share), f"brick {brick} off for the last {share:.0%}")
 
 
+def drop_early(config: LegoConfig, brick: int, share: float = SKIP_SHARE) -> BrickSchedule:
+    """Every brick on, except ``brick`` switched off for the first ``share`` of the steps (``drop_late``'s mirror)."""
+    on = ((share, 1.0),) if share < 1 else ()
+    return one_brick(config, brick, on, f"brick {brick} off for the first {share:.0%}")
+
+
 def check_nesting(text: str, limit: int) -> None:
     """Refuse JSON nested deeper than ``limit`` before parsing it (deep nesting exhausts the parser's stack)."""
     depth, in_string, escaped = 0, False, False

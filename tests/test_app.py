@@ -82,13 +82,42 @@ def test_a_repeated_request_is_replayed_from_the_cache(served):
     assert open(a[0][0]["image"], "rb").read() == open(b[0][0]["image"], "rb").read()
 
 
-def test_lesson_drops_each_brick_late_and_reports_the_cost(served):
+def test_lesson_runs_every_stage_and_reports_what_it_measured(served):
     model, client, _ = served
     names = [model.config.brick_name(k) for k in range(3)]
-    pair, text = client.predict("Flags", names[2], api_name="/lesson")[:2]
-    assert len(pair) == 2
-    assert all(f"| {n} |" in text for n in names) and "FLOPs saved" in text
-    assert ("You were right" in text) or ("Not this time" in text)
+    job = client.submit("Flags", names[2], 0, api_name="/lesson")
+    outputs = list(job)
+    status, pair, late, every, early, late_pic, early_text, every2, late2, fewer, cost, take = outputs[-1]
+    assert [o[0] for o in outputs[:3]] == ["starting", "run 1/10 (every brick) · step 1/18",
+                                           "run 1/10 (every brick) · step 2/18"]  # progress at every step
+    assert status.startswith("Done: Flags, seed 0") and len(pair) == 2
+    assert all(f"| {n} |" in late for n in names) and "FLOPs saved" in late
+    assert ("You were right" in late) or ("Not this time" in late) or ("A tie you share" in late)
+    assert f"**{names[2]}** off for the first 40%" in early_text and "fewer steps" in cost
+    assert take.count("\n- ") == 4 and every == every2 and late_pic == late2 and fewer.endswith(".png")
+    again = client.predict("Flags", names[2], 0, api_name="/lesson")
+    assert "replayed from the cache" in again[0] and again[2] == late  # the same lesson, instantly
+
+
+def test_a_stopped_lesson_stops_sampling_and_the_next_one_runs(served):
+    model, client, _ = served
+    evaluations = []
+    slow = model.register_forward_pre_hook(lambda *_: evaluations.append(time.sleep(0.01)))  # seconds long
+    try:
+        job = client.submit("Symbols", model.config.brick_name(0), 7, api_name="/lesson")  # nothing cached
+        deadline = time.perf_counter() + 60
+        while len(job.outputs()) < 4 and time.perf_counter() < deadline:  # it is really sampling
+            time.sleep(0.02)
+        job.cancel()
+        time.sleep(1.0)
+        settled = len(evaluations)
+        time.sleep(1.0)
+        assert len(evaluations) == settled  # sampling has ended
+        assert settled < 300  # well before the lesson's end (about 330 evaluations)
+        result = client.predict("Symbols", model.config.brick_name(0), 7, api_name="/lesson")
+        assert result[0].startswith("Done: Symbols, seed 7")
+    finally:
+        slow.remove()
 
 
 def test_estimate_before_running(served):

@@ -96,3 +96,22 @@ def test_soak_mixes_cancels_and_model_loads_and_reports_memory(tmp_path, monkeyp
     report = json.loads(out.read_text())
     assert report["completed"] == 12 and report["cancelled"] == 1 and report["loads"] == 4
     assert report["errors"] == 0 and report["rss_at_end_mib"] > 0 and "rss_growth" in report
+
+
+def test_lesson_outcomes_runs_the_lesson_for_every_category(tmp_path):
+    import lesson_outcomes
+
+    save_checkpoint(randomized("tiny-emoji"), tmp_path / "ckpt")
+    out = tmp_path / "lesson.json"
+    report = lesson_outcomes.main(["--checkpoint", str(tmp_path / "ckpt"), "--precision", "fp32", "--out", str(out)])
+    assert json.loads(out.read_text()) == report and report["precision"] == "fp32"
+    assert [o["category"] for o in report["outcomes"]] == list(randomized("tiny-emoji").config.class_names)
+    for o in report["outcomes"]:
+        late = {b["brick"]: b["late"]["pixel_change"] for b in o["bricks"]}
+        assert late[o["least_late"][0]] == min(late.values())  # the least is the least measured
+        assert all(late[m] == max(late.values()) for m in o["most_late"])
+        for b in o["bricks"]:
+            assert b["early"]["steps"] == 18 > b["fewer_steps"]["steps"] and 0 < b["late"]["saving"] < 1
+            hundredths = round((b["early"]["pixel_change"] - b["late"]["pixel_change"]) * 100)  # as shown
+            assert b["late_vs_early"] == ("less than" if hundredths >= 50 else "more than" if hundredths <= -50
+                                          else "about as much as")

@@ -1,7 +1,9 @@
 """A real browser (Debian's chromium, driven by Playwright) on the real app."""
 
+import contextlib
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -14,13 +16,23 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
-def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
-    with launched_app() as (_, url), sync_playwright() as p:
+@contextlib.contextmanager
+def app_page(width: int, height: int):
+    """The real app on a tiny model and a Chromium page on it; yields (model, page, server errors seen)."""
+    with launched_app() as (model, url), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        page = browser.new_page(viewport={"width": width, "height": height})
+        errors = []
+        page.on("response", lambda r: errors.append(r.url) if r.status >= 500 else None)
         page.goto(url)
         page.wait_for_selector("#generate", timeout=30_000)
+        yield model, page, errors
+        browser.close()
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
+    with app_page(1400, 1600) as (_, page, errors):
         page.get_by_label("Preset").click()
         page.get_by_role("option", name="pg-recipe").click()
         # the preset switches the top brick off late: the live estimate shows a saving before any run
@@ -42,19 +54,13 @@ def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
         page.get_by_role("tab", name="Results").click()  # the committed figures, drawn without any compute
         box = page.wait_for_selector("#results-schedules .js-plotly-plot", timeout=30_000).bounding_box()
         assert box and box["width"] > 300 and box["height"] > 200
-        browser.close()
+        assert not errors
     assert (tmp_path / "screenshot.png").stat().st_size > 10_000
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
 def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
-    with launched_app() as (_, url), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1366, "height": 900})
-        errors = []
-        page.on("response", lambda r: errors.append(r.url) if r.status >= 500 else None)
-        page.goto(url)
-        page.wait_for_selector("#generate", timeout=30_000)
+    with app_page(1366, 900) as (_, page, errors):
         page.get_by_label("Steps").first.fill("50")
         page.get_by_label("Steps").first.press("Enter")
         page.get_by_text("More settings").click()
@@ -70,7 +76,6 @@ def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
         assert not errors and page.locator(".toast-body.error").count() == 0
         page.get_by_role("tab", name="Look inside").click()
         assert "Run **Generate** first" in page.inner_text("body") or "Run Generate first" in page.inner_text("body")
-        browser.close()
 
 
 TABS = ("Generate", "Compare", "Look inside", "Lesson", "Results", "Model")
@@ -165,13 +170,7 @@ DRAWN = """ids => ids.flatMap(id => [...document.querySelectorAll(`#${id} img`)]
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
 def test_compare_stops_cleanly_and_shows_its_pictures_whole_at_one_scale():
-    with launched_app() as (_, url), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1366, "height": 768})
-        errors = []
-        page.on("response", lambda r: errors.append(r.url) if r.status >= 500 else None)
-        page.goto(url)
-        page.wait_for_selector("#generate", timeout=30_000)
+    with app_page(1366, 768) as (_, page, errors):
 
         def settings(steps: int, width: int = 64) -> None:
             page.get_by_role("tab", name="Generate").click()
@@ -207,4 +206,85 @@ def test_compare_stops_cleanly_and_shows_its_pictures_whole_at_one_scale():
             assert max(scales) / min(scales) < 1.02 and min(scales) > 0.9, drawn  # one scale (within 2%), not shrunk
         bar = page.locator("#compare-bar img").bounding_box()
         assert bar and bar["width"] > 100
-        browser.close()
+
+
+STAGE_TEXT = ["#lesson-intro", "#lesson-status", "#lesson-late", "#lesson-early", "#lesson-cost", "#lesson-takeaway"]
+
+
+def shown_stages(page) -> list[str]:
+    return [s for s in STAGE_TEXT if page.is_visible(s)]
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+def test_the_lesson_from_prediction_to_take_away_with_a_stop_on_the_way():
+    with app_page(1366, 768) as (model, page, errors):
+        names = [model.config.brick_name(k) for k in range(3)]
+        page.get_by_role("tab", name="Lesson").click()
+        intro = page.inner_text("#lesson-intro")  # 1. every brick explained before the guess
+        assert all(f"{n} sees" in intro for n in names) and "8x8-pixel square" in intro and "whole 64x64" in intro
+        page.get_by_role("radio", name=names[0]).check()
+        slow = model.register_forward_pre_hook(lambda *_: time.sleep(0.01))  # seconds long: Stop lands mid-run
+        page.click("#lesson-run")  # 2. run it, and stop it
+        page.wait_for_function("/^run 1\\/10 .* step [1-9]/.test(document.querySelector('#lesson-status')?.innerText)",
+                               timeout=30_000)
+        assert shown_stages(page) == ["#lesson-status"]
+        page.click("#lesson-stop")
+        page.wait_for_function("(document.querySelector('#lesson-status')?.innerText ?? '').includes('Stopped at run')",
+                               timeout=10_000)
+        page.wait_for_timeout(1500)  # no late progress message overwrites it
+        assert "Stopped at run" in page.inner_text("#lesson-status") and shown_stages(page) == ["#lesson-status"]
+        assert not errors and page.locator(".toast-body.error").count() == 0
+        slow.remove()
+        page.click("#lesson-rerun")  # the next run works
+        page.wait_for_selector("#lesson-late table", timeout=60_000)  # 3. compare: the slider and the table
+        assert shown_stages(page) == ["#lesson-late"]
+        assert page.text_content("#lesson-status").strip().startswith("Done: Smileys & Emotion, seed 0")
+        assert page.locator("#lesson-slider img").count() == 2 and page.is_visible("#lesson-slider img")
+        late = page.inner_text("#lesson-late")
+        assert all(n in late for n in names) and f"Your brick, {names[0]}" in late
+        for button, stage, words in (("Next: early or late?", "#lesson-early", "off for the first 40%"),
+                                     ("Next: the cost", "#lesson-cost", "steps, the nearest cost")):
+            page.get_by_role("button", name=button).click()  # 4. early or late; 5. the cost
+            page.wait_for_selector(stage, state="visible", timeout=10_000)
+            assert shown_stages(page) == [stage] and words in page.inner_text(stage)
+            images = page.locator(f"{stage}-images img")
+            page.wait_for_function(f"[...document.querySelectorAll('{stage}-images img')].every(i => i.complete "
+                                   "&& i.naturalWidth == 64)", timeout=10_000)
+            boxes = [images.nth(i).bounding_box() for i in range(3)]
+            assert all(b["width"] > 128 for b in boxes)  # enlarged at least twice
+            assert len({(round(b["width"]), round(b["height"])) for b in boxes}) == 1  # one scale for all three
+            assert all(b["y"] + b["height"] <= 768 for b in boxes)
+        page.get_by_role("button", name="Next: take-away").click()  # 6. the take-away
+        page.wait_for_selector("#lesson-takeaway li", timeout=10_000)
+        assert shown_stages(page) == ["#lesson-takeaway"] and page.locator("#lesson-takeaway li").count() == 5
+        assert not errors and page.locator(".toast-body.error").count() == 0
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+def test_presenter_mode_shows_one_stage_per_screen_in_large_type():
+    bottom = """() => Math.max(...[...document.querySelectorAll('#lesson-tour *')].filter(e => e.offsetParent !== null)
+                               .map(e => e.getBoundingClientRect().bottom))"""
+    size = "s => parseFloat(getComputedStyle(document.querySelector(s + ' .prose')).fontSize)"
+    with app_page(1366, 768) as (_, page, errors):
+        page.get_by_role("tab", name="Lesson").click()
+        normal = page.evaluate(size, "#lesson-intro")
+        page.get_by_label("Presenter mode").check()
+        page.wait_for_function(f"parseFloat(getComputedStyle(document.querySelector('#lesson-intro .prose')).fontSize)"
+                               f" >= {1.5 * normal}", timeout=10_000)
+        assert not page.get_by_label("Seed", exact=True).last.is_visible()  # the fixed seed: nothing to choose
+        page.click("#lesson-run")
+        page.wait_for_selector("#lesson-late table", timeout=60_000)
+        for button, stage in ((None, "#lesson-late"), ("Next: early or late?", "#lesson-early"),
+                              ("Next: the cost", "#lesson-cost"), ("Next: take-away", "#lesson-takeaway"),
+                              ("Start again", "#lesson-intro")):
+            if button:
+                page.get_by_role("button", name=button).click()
+            page.wait_for_selector(stage, state="visible", timeout=10_000)
+            page.wait_for_timeout(300)
+            assert shown_stages(page) == [stage] and page.evaluate(size, stage) >= 1.5 * normal
+            assert abs(page.locator("#lesson-tour").bounding_box()["y"]) < 2  # the stage starts the screen
+            assert page.evaluate(bottom) <= 768  # and ends on it
+        page.click("#lesson-run")  # cached: the class sees it at once
+        page.wait_for_selector("#lesson-late table", timeout=5_000)
+        assert "replayed from the cache" in page.inner_text("#lesson-status")
+        assert not errors

@@ -317,20 +317,200 @@ def test_the_compute_limit_counts_every_run_of_a_comparison_repeats_included():
         compare_steps(served, request)  # refused when called, before any compute
 
 
-def test_lesson_verdict_names_the_least_harmful_brick():
-    from lego.lesson import LessonRow, lesson_verdict
+def lesson_of(late, early=None, fewer=None, steps=(15, 16, 17)):
+    """A lesson with these pixel changes (late, early and fewer-steps rows per brick), as if measured."""
+    from lego.lesson import Lesson, LessonRow
 
-    rows = [LessonRow(f"B{k}", 0.1 * k, diff, np.zeros((2, 2, 3), np.uint8)) for k, diff in enumerate([9.0, 2.0, 5.0])]
-    assert lesson_verdict(rows, 1).startswith("You were right")
-    assert lesson_verdict(rows, 2).startswith("Not this time: B1 changed the image least")
-    assert "| B2 | 20% | 5.0 / 255 |" in lesson_verdict(rows, 0)
-    moral = "switching B0 off late changed the image most (9.0 / 255) and B1 least (2.0 / 255)"
-    assert moral in lesson_verdict(rows, 0)
+    pic = np.zeros((2, 2, 3), np.uint8)
+    early = early or late
+    fewer = fewer or late
+
+    def rows(diffs, label, saving, step_counts=(18, 18, 18)):
+        return tuple(LessonRow(f"{label} {k}", saving(k), d, pic, n)
+                     for k, (d, n) in enumerate(zip(diffs, step_counts)))
+
+    return Lesson("Flags", 0, ("B0", "B1", "B2"), pic, rows(late, "late", lambda k: 0.1 * (k + 1)),
+                  rows(early, "early", lambda k: 0.1 * (k + 1)), rows(fewer, "fewer", lambda k: 0.12 * (k + 1), steps))
+
+
+def test_late_verdict_names_the_least_harmful_brick_and_ties_are_ties():
+    from lego.lesson import late_verdict
+
+    lesson = lesson_of([9.0, 2.0, 5.0])
+    assert late_verdict(lesson, 1).startswith("**You were right.**")
+    assert late_verdict(lesson, 2).startswith("**Not this time: B1 changed the image least.**")
+    assert "| B2 | 30% | 5.00 / 255 |" in late_verdict(lesson, 0)
+    assert "Your brick, B0, off late saved 10% of the FLOPs and changed the image by 9.00 / 255" in \
+        late_verdict(lesson, 0)
     # within the tie margin nobody is simply right or wrong
-    close = [LessonRow(f"B{k}", 0.1 * k, diff, np.zeros((2, 2, 3), np.uint8)) for k, diff in enumerate([1.9, 2.0, 5.0])]
-    assert lesson_verdict(close, 1).startswith("A tie you share: B0 and B1 changed the image least")
-    assert lesson_verdict(close, 2).startswith("Not this time: B0 and B1 changed the image least (a tie)")
-    assert "layout" not in lesson_verdict(close, 2)  # no claim the numbers on screen do not show
+    close = lesson_of([1.9, 2.0, 5.0])
+    assert late_verdict(close, 1).startswith("**A tie you share: B0 and B1 changed the image least.**")
+    assert late_verdict(close, 2).startswith("**Not this time: B0 and B1 changed the image least (a tie).**")
+    # the margin is counted in the hundredths shown: 0.49 apart is a tie, 0.50 apart is not
+    assert "tie" in late_verdict(lesson_of([2.0, 2.49, 9.0]), 0).split(".**")[0]
+    assert late_verdict(lesson_of([2.0, 2.5, 9.0]), 1).startswith("**Not this time: B0 changed the image least.**")
+
+
+def test_early_vs_late_stage_says_what_the_numbers_say():
+    from lego.lesson import early_late_verdict
+
+    text = early_late_verdict(lesson_of([1.0, 2.0, 3.0], early=[4.0, 2.2, 1.0]), 0)
+    assert text.startswith("**B0** off for the first 40% (saving 10%) changed the image by **4.00 / 255**; off for "
+                           "the last 40% (saving 10%), by **1.00 / 255**.")
+    assert "In this run, dropping it late changed the image less than dropping it early." in text
+    assert "| B1 | 2.20 / 255 | 2.00 / 255 |" in text
+    assert text.endswith("For 1 of the 3 bricks, dropping the brick late changed the image less than dropping it "
+                         "early; for 1, more; for 1, about as much (a tie).")
+    tie = early_late_verdict(lesson_of([1.0, 2.0, 3.0], early=[4.0, 2.2, 1.0]), 1)
+    assert "dropping it late changed the image about as much as (within 0.5 / 255: a tie) dropping it early" in tie
+    late_worse = early_late_verdict(lesson_of([1.0, 2.0, 3.0], early=[4.0, 2.2, 1.0]), 2)
+    assert "dropping it late changed the image more than dropping it early" in late_worse
+
+
+def test_cost_stage_sets_each_late_drop_against_fewer_steps():
+    from lego.lesson import cost_verdict
+
+    lesson = lesson_of([1.0, 2.0, 3.0], fewer=[3.0, 2.1, 0.5])
+    text = cost_verdict(lesson, 0)
+    assert text.startswith("**B0** off late saved 10% of the FLOPs and changed the image by **1.00 / 255**. Every "
+                           "brick with 15 instead of 18 steps, the nearest cost, saved 12% and changed it by "
+                           "**3.00 / 255**. In this run, dropping B0 late changed the image less than simply taking "
+                           "fewer steps.")
+    assert "| B2 | 30% saved, 3.00 / 255 | 17 steps: 36% saved, 0.50 / 255 |" in text
+    assert "more than simply taking fewer steps" in cost_verdict(lesson, 2)
+    assert "about as much as (within 0.5 / 255: a tie) simply taking fewer steps" in cost_verdict(lesson, 1)
+
+
+def test_take_away_states_only_what_was_measured():
+    from lego.lesson import take_away
+
+    text = take_away(lesson_of([1.0, 2.0, 6.0], early=[3.0, 2.0, 1.0], fewer=[0.5, 2.2, 6.3]), 2)
+    assert text.split("\n\n") == [
+        "- Dropped for the last 40% of the steps, B0 changed the image least (1.00 / 255) and B2 most (6.00 / 255).",
+        "- Your guess, B2, changed the image by 6.00 / 255.",
+        "- For 1 of the 3 bricks, dropping the brick late changed the image less than dropping it early; for 1, more; "
+        "for 1, about as much (a tie).",
+        "- For 1 of the 3 bricks, dropping the brick late changed the image more than running every brick with fewer "
+        "steps at about the same FLOPs; for 2, about as much (a tie).",
+        "- All of this is one category (Flags) and one seed (0) at 18 Heun steps; differences under 0.5 / 255 count "
+        "as ties."]
+    tied_least = take_away(lesson_of([1.0, 1.3, 6.0]), 1)
+    assert "B0 and B1 tied for the least change (1.00 / 255 and 1.30 / 255) and B2 most" in tied_least
+    assert "Your guess, B1, shares that tie." in tied_least
+    assert "Your guess, B0, was right." in take_away(lesson_of([1.0, 2.0, 6.0]), 0)
+    all_tied = take_away(lesson_of([1.0, 1.2, 1.4]), 2)
+    assert "every brick changed the image about as much (1.00 / 255, 1.20 / 255 and 1.40 / 255): a tie." in all_tied
+    assert "least" not in all_tied and "most" not in all_tied
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_no_stage_contradicts_the_numbers_it_shows(seed):
+    """Random measurements: every comparison in every stage agrees with the two numbers it compares, as shown."""
+    import re
+
+    from lego.lesson import LESSON_TIE, cost_verdict, early_late_verdict, late_verdict
+
+    rng = np.random.default_rng(seed)
+    late, early, fewer = (list(np.round(rng.uniform(0, 3, 3), 3)) for _ in range(3))
+    lesson = lesson_of(late, early, fewer)
+    lesson = type(lesson)(**{**lesson.__dict__, **{  # stored as measured: rounded to what is shown
+        k: tuple(type(r)(r.label, r.saving, round(r.pixel_difference, 2), r.image, r.steps) for r in getattr(lesson, k))
+        for k in ("late", "early", "fewer")}})
+    for guess in range(3):
+        # the early stage shows early then late in bold, the cost stage late then fewer steps
+        for text, late_first in ((early_late_verdict(lesson, guess), False), (cost_verdict(lesson, guess), True)):
+            shown = [float(x) for x in re.findall(r"\*\*([0-9.]+) / 255\*\*", text)]
+            late_shown, other = shown if late_first else shown[::-1]
+            claim = re.search(r"dropping (?:it|B\d) late changed the image (less than|more than|about as much as)",
+                              text).group(1)
+            if round(abs(late_shown - other) * 100) < LESSON_TIE * 100:
+                assert claim == "about as much as"
+            else:
+                assert claim == ("less than" if late_shown < other else "more than")
+        shown = [float(x) for x in re.findall(r"\| B\d \| \d+% \| ([0-9.]+) / 255 \|", late_verdict(lesson, guess))]
+        named = re.search(r"(?:changed the image least|You were right)", late_verdict(lesson, guess))
+        assert named and len(shown) == 3
+        least = [k for k in range(3) if round((shown[k] - min(shown)) * 100) < LESSON_TIE * 100]
+        verdict = late_verdict(lesson, guess)
+        if guess in least:
+            assert verdict.startswith("**You were right" if len(least) == 1 else "**A tie you share")
+        else:
+            assert verdict.startswith("**Not this time: " + " and ".join(f"B{k}" for k in least))
+
+
+def test_lesson_runs_every_variant_and_measures_it():
+    from lego.lesson import EVERY_BRICK, LESSON_STEPS, lesson_plan, run_lesson
+    from lego.schedule import drop_early, drop_late
+    from lego.serving import Served
+
+    served = Served.of("tiny", randomized("tiny-emoji"), "fp32")
+    lesson = run_lesson(served, 8, seed=3)
+    plan = lesson_plan(CONFIG, 8, 3)
+    assert list(plan)[:7] == [EVERY_BRICK] + [f"{n} off for the last 40%" for n in lesson.names] + \
+        [f"{n} off for the first 40%" for n in lesson.names]
+    assert plan[f"{lesson.names[1]} off for the first 40%"].schedule == drop_early(CONFIG, 1)
+    assert plan[f"{lesson.names[1]} off for the last 40%"].schedule == drop_late(CONFIG, 1)
+    reference = run_to_end(served.model, plan[EVERY_BRICK], estimate(CONFIG, plan[EVERY_BRICK], 1.0), "fp32")
+    assert np.array_equal(lesson.reference, reference.images[0]) and lesson.category == "Flags"
+    for rows in (lesson.late, lesson.early, lesson.fewer):
+        for row in rows:
+            measured = np.abs(row.image.astype(int) - reference.images[0].astype(int)).mean()
+            assert row.pixel_difference == round(measured, 2)
+    for late, early, fewer in zip(lesson.late, lesson.early, lesson.fewer):
+        # the honest baseline: every brick, at the step count nearest in FLOPs to this late drop
+        assert fewer.steps == matched_steps(CONFIG, plan[late.label]) < LESSON_STEPS
+        assert 0 < late.saving and abs(fewer.saving - late.saving) < 1 / LESSON_STEPS
+        assert early.steps == late.steps == LESSON_STEPS and early.image.shape == (64, 64, 3)
+    assert len(served.cache) == len(plan)  # each run is small enough for the served model's cache
+
+
+def test_a_second_lesson_is_replayed_without_sampling(monkeypatch):
+    import lego.lesson
+    from lego.lesson import LessonCache, lesson_steps, run_lesson
+    from lego.runs import RunCache
+    from lego.serving import Served
+
+    served = Served.of("tiny", randomized("tiny-emoji"), "fp32")
+    calls = []
+    sampling = lego.lesson.run
+    monkeypatch.setattr(lego.lesson, "run", lambda *a, **k: calls.append(1) or sampling(*a, **k))
+    store = LessonCache()
+    first = run_lesson(served, 2, store=store)
+    assert len(calls) == 10 and len(store) == 1
+    served.cache = RunCache()  # a class generating images has pushed every lesson run out of the run cache
+    again = lesson_steps(served, 2, store=store)
+    with pytest.raises(StopIteration) as done:
+        next(again)  # no progress to report: nothing is sampled
+    assert done.value.value is first and len(calls) == 10
+    other_seed = run_lesson(served, 2, seed=1, store=store)  # the key holds the seed (and model and category)
+    assert len(calls) == 20 and other_seed is not first and len(store) == 2
+    assert LessonCache.key(served, 2, 0) != LessonCache.key(Served.of("b", randomized("tiny-emoji", 1), "fp32"), 2, 0)
+    small = LessonCache(max_bytes=int(1.5 * first.nbytes))
+    small.put(("a",), first)
+    small.put(("b",), other_seed)
+    assert small.get(("a",)) is None and small.get(("b",)) is other_seed  # bounded: the oldest lesson goes
+
+
+def test_a_stopped_lesson_samples_no_further_and_the_next_one_reuses_finished_runs(monkeypatch):
+    import lego.lesson
+    from lego.lesson import lesson_steps, run_lesson
+    from lego.serving import Served
+
+    served = Served.of("tiny", randomized("tiny-emoji"), "fp32")
+    evaluations = []
+    served.model.register_forward_pre_hook(lambda *_: evaluations.append(1))
+    steps = lesson_steps(served, 0)
+    seen = [next(steps) for _ in range(18 + 3)]  # the first run, and three steps of the second
+    assert str(seen[-1]) == f"run 2/10 ({served.names[0]} off for the last 40%) · step 3/18"
+    steps.close()  # what Stop does: the generator is not resumed
+    stopped_at = len(evaluations)
+    assert stopped_at == 35 + 3 * 2  # Heun: two evaluations per step, one on the last
+    assert len(served.cache) == 1  # the finished run is kept
+    calls = []
+    sampling = lego.lesson.run
+    monkeypatch.setattr(lego.lesson, "run", lambda *a, **k: calls.append(1) or sampling(*a, **k))
+    run_lesson(served, 0)
+    assert len(calls) == 9 and len(evaluations) > stopped_at  # the finished run is replayed, the rest sampled
 
 
 def test_frame_budget_bounds_every_sessions_frames_together():

@@ -112,11 +112,15 @@ def test_load_schedule_from_preset_json_text_and_file(tmp_path):
 
 
 def test_one_brick_schedules_and_their_errors():
-    from lego.schedule import drop_late, one_brick
+    from lego.schedule import drop_early, drop_late, one_brick
 
     s = one_brick(PG, 1, ((0.5, 1.0),), "late middle")
     assert [row[1] for row in s.mask(4)] == [False, False, True, True] and all(row[0] and row[2] for row in s.mask(4))
     assert drop_late(PG, 2, 1.0).active_fraction(5) == [1.0, 1.0, 0.0]
+    assert drop_early(PG, 2, 1.0).active_fraction(5) == [1.0, 1.0, 0.0]
+    # off for the first 40% is off for the last 40% read backwards: the same steps from the other end
+    assert drop_early(PG, 1).mask(18) == drop_late(PG, 1).mask(18)[::-1]
+    assert [row[1] for row in drop_early(PG, 1).mask(18)] == [False] * 7 + [True] * 11
     assert top_brick_break(PG, 0.4).ranges == preset("pg-recipe", PG).ranges
     with pytest.raises(ScheduleError, match="unknown brick 3"):
         one_brick(PG, 3, (), "x")

@@ -1,4 +1,5 @@
-"""The Lesson tab: predict which brick can be dropped late, run it, and read what was measured."""
+"""The Lesson tab: six short stages a class can follow: predict which brick can be dropped late, run it,
+compare, early vs late, the cost against fewer steps, and a take-away; every sentence comes from the run."""
 
 from __future__ import annotations
 
@@ -7,48 +8,161 @@ from dataclasses import dataclass
 import gradio as gr
 
 from lego.labels import LabelError
-from lego.lesson import late_drop_lesson, lesson_verdict
+from lego.lesson import (LESSON_SEED, LessonCache, cost_verdict, early_late_verdict, late_verdict, lesson_plan,
+                         lesson_steps, plan_gflops, predict_text, take_away)
 from lego.request import NO_CLASS, PlaygroundError, class_picker
+from lego.schedule import SKIP_SHARE
+from lego.serving import Served
 
 from .context import AppContext, refused
+from .zero_gpu import on_zero_gpu
+
+TEXT = ["lesson-text"]  # the markdown presenter mode enlarges (CSS in app.LAUNCH_OPTIONS)
+STAGE = ["lesson-stage"]  # pictures beside the numbers; presenter mode puts the numbers below, in full width
+PICTURES_WIDTH, TEXT_WIDTH = 300, 360  # a phone has room for neither beside the other: the numbers go below
+# Compared pictures: three in a row on a laptop, one per row on a phone; alike in size either way (one scale).
+IMAGE = dict(format="png", height=200, min_width=170, buttons=["fullscreen"], elem_classes=["lesson-image"])
+# Next buttons bring the lesson's top into view, so that each stage starts on a fresh screen.
+TO_TOP = "() => { document.getElementById('lesson-tour')?.scrollIntoView(); }"
+READY = "Press **Run** to run the lesson."
 
 
 @dataclass
 class LessonTab:
     category: gr.Dropdown
     guess: gr.Radio
+    intro: gr.Markdown
 
 
 def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
     config, names = ctx.first.config, ctx.first.names
-    with gr.Walkthrough(selected=1) as tour:
-        with gr.Step("1. Predict", id=1):
-            gr.Markdown("The last 40% of the steps start from an almost clean image. Which brick can "
-                        "you switch off there and change the picture least?")
-            category = gr.Dropdown(**class_picker(config), label="Category")
-            guess = gr.Radio(names, value=names[-1], label="My guess")
-            lock = gr.Button("Lock in my guess and run", variant="primary", elem_id="lesson-run")
-        with gr.Step("2. Compare", id=3):
-            lesson_slider = gr.ImageSlider(label="Every brick | your brick off late", format="png", type="pil")
-            lesson_md = gr.Markdown(elem_id="lesson-result")
-            again = gr.Button("Start again")
+    lessons = LessonCache()  # a lesson prepared before class is replayed instantly whatever else runs
+    with gr.Column(elem_id="lesson") as panel:
+        presenter = gr.Checkbox(False, label="Presenter mode: seed 0, large type, one stage per screen",
+                                elem_id="lesson-presenter")
+        with gr.Walkthrough(selected=1, elem_id="lesson-tour") as tour:
+            with gr.Step("1. Predict", id=1):
+                intro = gr.Markdown(predict_text(config), elem_classes=TEXT, elem_id="lesson-intro")
+                with gr.Row():
+                    category = gr.Dropdown(**class_picker(config), label="Category", scale=2, min_width=200)
+                    seed = gr.Number(LESSON_SEED, label="Seed", precision=0, minimum=0, min_width=80)
+                guess = gr.Radio(names, value=names[-1], label="My guess")
+                lock = gr.Button("Lock in my guess and run", variant="primary", elem_id="lesson-run")
+            with gr.Step("2. Run", id=2):
+                status = gr.Markdown(READY, elem_id="lesson-status", elem_classes=TEXT)
+                with gr.Row():
+                    rerun = gr.Button("Run", variant="primary", elem_id="lesson-rerun")
+                    stop = gr.Button("Stop", variant="stop", elem_id="lesson-stop")
+            with gr.Step("3. Compare", id=3):
+                with gr.Row(elem_classes=STAGE):
+                    slider = gr.ImageSlider(label=f"Every brick | your brick off for the last {SKIP_SHARE:.0%}",
+                                            type="filepath", format="png", height=280, max_height=280,
+                                            min_width=PICTURES_WIDTH, elem_id="lesson-slider",
+                                            elem_classes=IMAGE["elem_classes"])
+                    with gr.Column(min_width=TEXT_WIDTH):
+                        late_md = gr.Markdown(elem_id="lesson-late", elem_classes=TEXT)
+                next3 = gr.Button("Next: early or late?")
+            with gr.Step("4. Early or late", id=4):
+                early_pics, early_md = _images_and_text(
+                    ["Every brick", f"Your brick off first {SKIP_SHARE:.0%}", f"Your brick off last {SKIP_SHARE:.0%}"],
+                    "lesson-early")
+                next4 = gr.Button("Next: the cost")
+            with gr.Step("5. The cost", id=5):
+                cost_pics, cost_md = _images_and_text(
+                    ["Every brick", f"Your brick off last {SKIP_SHARE:.0%}", "Every brick, fewer steps"],
+                    "lesson-cost")
+                next5 = gr.Button("Next: take-away")
+            with gr.Step("6. Take-away", id=6):
+                take_md = gr.Markdown(elem_id="lesson-takeaway", elem_classes=TEXT)
+                again = gr.Button("Start again")
 
-    def lesson_run(key, category, guess):
+    outputs = [tour, status, slider, late_md, *early_pics, early_md, *cost_pics, cost_md, take_md]
+
+    def lesson(key, category, guess, seed, progress=gr.Progress()):
+        """A generator: a yield at every sampling step is where Stop (Gradio's cancel) ends the run."""
         s = ctx.served(key)
+        label = _label(s, category)
+        if guess not in s.names:
+            raise refused(f"unknown brick {guess!r}; choose one of {', '.join(s.names)}")
+        k = s.names.index(guess)
+        unchanged = [gr.skip()] * (len(outputs) - 2)  # while running: the stage and the status only
+        steps = lesson_steps(s, label, seed, lessons)
+        yield gr.Walkthrough(selected=2), "starting", *unchanged
+        sampled = False
         try:
-            label = None if category in (None, NO_CLASS) else s.config.label_space().resolve(category)
-        except LabelError as exc:
-            raise refused(exc) from None
-        try:
-            reference, rows = late_drop_lesson(s.model, label, 0, s.speed, s.precision, s.cache)
+            while True:
+                try:
+                    where = next(steps)
+                except StopIteration as done:
+                    result = done.value
+                    break
+                sampled = True
+                progress((where.step, where.steps), desc=f"run {where.run}/{where.runs}", unit="steps")
+                yield gr.skip(), str(where), *unchanged
         except PlaygroundError as exc:
+            yield gr.skip(), f"⚠️ {exc}", *unchanged  # the status no longer reads as a run
             raise refused(exc) from None
-        k = s.names.index(guess) if guess in s.names else s.config.num_bricks - 1
-        shown = ctx.outputs.pictures(ctx.outputs.new_run(), [reference, rows[k].image],
-                                     ["every_brick", "your_brick_off"])
-        return tuple(shown), lesson_verdict(rows, k), gr.Walkthrough(selected=3)
+        every, late, early, fewer = ctx.outputs.pictures(
+            ctx.outputs.new_run(), [result.reference, result.late[k].image, result.early[k].image,
+                                    result.fewer[k].image], ["every_brick", "late", "early", "fewer_steps"])
+        done = (f"Done: {result.category}, seed {result.seed}{'' if sampled else ', replayed from the cache'}. "
+                "Go on to **3. Compare**.")
+        yield (gr.Walkthrough(selected=3), done, (every, late), late_verdict(result, k), every, early, late,
+               early_late_verdict(result, k), every, late, fewer, cost_verdict(result, k), take_away(result, k))
 
-    lock.click(lesson_run, [model_key, category, guess], [lesson_slider, lesson_md, tour], api_name="lesson",
-               concurrency_limit=1)
-    again.click(lambda: gr.Walkthrough(selected=1), None, tour, queue=False)
-    return LessonTab(category, guess)
+    def lesson_gflops(key=None, category=None, seed=LESSON_SEED, **_) -> float:
+        s = ctx.served(key)
+        return plan_gflops(s.config, lesson_plan(s.config, _label(s, category), seed))
+
+    def stopped(status_text: str):
+        """The status after Stop (this runs once the cancel has settled, so no late progress overwrites it)."""
+        if status_text.startswith(("run ", "starting")):
+            where = status_text if status_text.startswith("run ") else "the start"
+            return (f"⏹ Stopped at {where}: the lesson was not finished. Press **Run** to start again "
+                    "(runs that had finished are kept in the cache).")
+        return gr.skip()
+
+    run_event = gr.on([lock.click, rerun.click], on_zero_gpu(lesson, lesson_gflops),
+                      [model_key, category, guess, seed], outputs,
+                      api_name="lesson", trigger_mode="once", concurrency_limit=1, show_progress="hidden")
+    run_event.then(stopped, status, status, queue=False)
+    stop.click(None, None, None, cancels=[run_event], queue=False)
+    for button, stage in ((next3, 4), (next4, 5), (next5, 6), (again, 1)):
+        button.click(lambda n=stage: gr.Walkthrough(selected=n), None, tour, queue=False)
+    for button in (lock, rerun, next3, next4, next5, again):
+        button.click(None, js=TO_TOP)
+    presenter.change(present, presenter, [panel, seed], queue=False)
+    return LessonTab(category, guess, intro)
+
+
+def _images_and_text(labels: list[str], elem_id: str) -> tuple[list[gr.Image], gr.Markdown]:
+    """Compared images side by side at one scale, with the measured numbers beside them."""
+    with gr.Row(elem_classes=STAGE):
+        with gr.Column(min_width=PICTURES_WIDTH), gr.Row(elem_id=f"{elem_id}-images"):
+            pics = [gr.Image(label=label, **IMAGE) for label in labels]
+        with gr.Column(min_width=TEXT_WIDTH):
+            text = gr.Markdown(elem_id=elem_id, elem_classes=TEXT)
+    return pics, text
+
+
+def _label(s: Served, category: str | None) -> int | None:
+    try:
+        return None if category in (None, NO_CLASS) else s.config.label_space().resolve(category)
+    except LabelError as exc:
+        raise refused(exc) from None
+
+
+def present(on: bool):
+    """Presenter mode: large type, and the fixed seed (the lesson a presenter prepared is the one shown)."""
+    return (gr.Column(elem_classes=["lesson-presenter"] if on else []),
+            gr.Number(value=LESSON_SEED, visible=False) if on else gr.Number(visible=True))
+
+
+def model_updates(s: Served) -> list:
+    """The tab's controls after the session switched to model ``s``."""
+    return [gr.update(**class_picker(s.config)), gr.update(choices=s.names, value=s.names[-1]),
+            gr.update(value=predict_text(s.config))]
+
+
+def model_outputs(tab: LessonTab) -> list:
+    return [tab.category, tab.guess, tab.intro]
