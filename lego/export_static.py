@@ -92,8 +92,8 @@ def export(model: LegoModel, out: Path, grid: Grid, app_url: str = "", precision
             for seed in grid.seeds:
                 reference = None
                 for key, schedule in schedules.items():
-                    request = parse_request(config, None if label is None else class_name(model, label), seed,
-                                            grid.steps, GUIDANCE, METHOD, 1, size, size, schedule)
+                    request = parse_request(config, class_name(model, label), seed, grid.steps, GUIDANCE, METHOD, 1,
+                                            size, size, schedule)
                     record = run_to_end(model, request, estimate(config, request, throughput), precision,
                                         keep_frames=True, cache=cache)
                     reference = reference or record
@@ -108,8 +108,6 @@ def export(model: LegoModel, out: Path, grid: Grid, app_url: str = "", precision
         "title": "LEGO Playground: classroom edition",
         "app_url": app_url,
         "bricks": names,
-        "image_size": size,
-        "frame_size": grid.frame_size or size,
         "steps": grid.steps,
         "method": METHOD,
         "guidance": GUIDANCE,
@@ -117,16 +115,23 @@ def export(model: LegoModel, out: Path, grid: Grid, app_url: str = "", precision
         "range_labels": grid_labels(grid.num_ranges, grid.steps, sigma_steps(grid.steps)),
         "classes": [class_name(model, label) for label in grid.classes],
         "seeds": list(grid.seeds),
-        "lesson_seed": LESSON_SEED,
         "schedules": {key: s.name for key, s in schedules.items()},
         "presets": preset_keys(config, grid.steps, grid.num_ranges),
         "charts": {name: chart_base(fig) for name, fig in run_charts(first, names).items()},
         "runs": runs,
         "lessons": lessons,
-        "credits": MARKDOWN.render(CREDITS.read_text(encoding="utf-8")),
+        "credits": credits_html(),
     }
     write_site(out, data)
     return data
+
+
+def credits_html() -> str:
+    """The project's credits under a heading of the site's own (the file's first heading speaks of its folder)."""
+    text = CREDITS.read_text(encoding="utf-8")
+    body = text.split("\n", 1)[1] if text.startswith("# ") else text
+    return MARKDOWN.render("# Credits\n\nThe pictures of this site were made by LEGO Playground's model. "
+                           "The art it learnt from, and the licences, as the project credits them:\n" + body)
 
 
 def prepare(out: Path) -> None:

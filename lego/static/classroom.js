@@ -42,7 +42,8 @@ function drawToggles() {
   const header = element("tr", {}, [element("th", { textContent: "brick" }),
     ...D.range_labels.map((label) => {
       const [steps, sigma] = label.split(", ");
-      return element("th", { title: label }, [steps, element("br"), sigma || ""]);
+      const noise = element("span", { className: "sigma", textContent: sigma || "" });
+      return element("th", { title: label }, [steps, noise]);
     })]);
   const rows = D.bricks.map((name, k) => element("tr", {}, [element("th", { textContent: name, scope: "row" }),
     ...D.range_labels.map((label, j) => {
@@ -66,7 +67,8 @@ function drawCharts() {
 }
 
 function picture(src, caption) {
-  return element("figure", {}, [element("img", { src, alt: caption }), element("figcaption", { textContent: caption })]);
+  const image = element("img", { src, alt: caption });
+  return element("figure", {}, [image, element("figcaption", { textContent: caption })]);
 }
 
 function drawStep() {
@@ -135,7 +137,7 @@ function startLesson() {
 }
 
 function startPage() {
-  const live = D.app_url ? element("a", { href: D.app_url, textContent: "the live app" }) : "the live app";
+  const live = D.app_url ? element("a", { href: D.app_url, textContent: "The live app" }) : "The live app";
   $("live-note").append(`Every picture here was sampled in advance (${D.steps} ${D.method} steps, guidance ` +
     `${D.guidance}), so only some schedules can be picked. `, live,
     " does everything: any schedule, sampler, number of steps, size or seed.");
