@@ -1,6 +1,10 @@
 """Deploy the app to a Hugging Face Space: only what the app needs, through the Hub's upload API.
 
     python -m lego.deploy space --repo USER/NAME [--hardware cpu-basic|cpu-upgrade|zero-a10g] [--private] [--dry-run]
+    python -m lego.deploy space --repo USER/NAME --static DIR [--private] [--dry-run]
+
+``--static DIR`` uploads a classroom edition (``python -m lego.export_static DIR``) as a static Space
+instead: no model runs there, so it is free to host.
 
 Why not a git push: the bundled weights are over the Hub's 10 MiB limit for files pushed
 without LFS, and a push would also carry the training state, the tests and the benchmark
@@ -48,7 +52,9 @@ def requirements(hardware: str, root: Path = ROOT) -> str:
 
 
 def front_matter(root: Path = ROOT) -> dict[str, str]:
-    """The Space settings at the top of README.md (between the two ``---`` lines)."""
+    """The Space settings at the top of ``root``'s README.md (between the two ``---`` lines)."""
+    if not (root / "README.md").is_file():
+        raise DeployError(f"{root} has no README.md: a Space reads its settings from its front matter")
     text = (root / "README.md").read_text()
     match = re.match(r"---\n(.*?)\n---\n", text, re.S)
     if match is None:
@@ -69,19 +75,49 @@ def stage(hardware: str, into: Path, root: Path = ROOT) -> list[Path]:
     return staged
 
 
+def static_files(folder: Path) -> list[Path]:
+    """Every file of a classroom edition, relative to ``folder``, once its front matter says sdk: static."""
+    matter = front_matter(folder)
+    if matter.get("sdk") != "static" or not (folder / matter.get("app_file", "index.html")).is_file():
+        raise DeployError(f"{folder} is not a static site: its README.md must say sdk: static and its app_file "
+                          "(index.html) must be there; make one with python -m lego.export_static")
+    return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+
+
+def list_files(folder: Path, files_: list[Path], where: str) -> None:
+    for rel in files_:
+        print(f"{(folder / rel).stat().st_size:>12,}  {rel}")
+    print(f"{sum((folder / rel).stat().st_size for rel in files_):>12,}  bytes in {len(files_)} files for {where}")
+
+
+def static_space(repo: str, folder: Path, private: bool = False, dry_run: bool = False) -> list[Path]:
+    """Create or update the static Space ``repo`` with the folder as it is; ``dry_run`` only lists it."""
+    staged = static_files(folder)
+    list_files(folder, staged, f"{repo} (static)")
+    if not dry_run:
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+        api.create_repo(repo, repo_type="space", space_sdk="static", private=private, exist_ok=True)
+        api.upload_folder(repo_id=repo, repo_type="space", folder_path=folder, commit_message="Deploy the classroom "
+                          "edition", delete_patterns=["img/*"])  # pictures an earlier export had go too
+        print(f"https://huggingface.co/spaces/{repo}")
+    return staged
+
+
 def space(repo: str, hardware: str = "cpu-basic", private: bool = False, dry_run: bool = False,
-          root: Path = ROOT) -> list[Path]:
-    """Create or update the Space ``repo`` with the allow-listed files; ``dry_run`` only lists them."""
+          root: Path = ROOT, static: Path | None = None) -> list[Path]:
+    """Create or update the Space ``repo`` with the allow-listed files, or with the classroom edition in
+    ``static``; ``dry_run`` only lists them."""
     if hardware not in HARDWARE:
         raise DeployError(f"hardware must be one of {', '.join(HARDWARE)}, got {hardware!r}")
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
         raise DeployError(f"give the Space as USER/NAME, got {repo!r}")
+    if static is not None:
+        return static_space(repo, static, private, dry_run)
     with tempfile.TemporaryDirectory(prefix="lego_space_") as tmp:
         staged = stage(hardware, Path(tmp), root)
-        total = sum((Path(tmp) / rel).stat().st_size for rel in staged)
-        for rel in staged:
-            print(f"{(Path(tmp) / rel).stat().st_size:>12,}  {rel}")
-        print(f"{total:>12,}  bytes in {len(staged)} files for {repo} on {hardware}")
+        list_files(Path(tmp), staged, f"{repo} on {hardware}")
         if dry_run:
             return staged
         from huggingface_hub import HfApi
@@ -104,9 +140,11 @@ def main(argv: list[str] | None = None) -> None:
                     help="zero-a10g: ZeroGPU (a GPU lent per request; torch pinned to a release it runs)")
     sp.add_argument("--private", action="store_true")
     sp.add_argument("--dry-run", action="store_true", help="list the files and their total size; upload nothing")
+    sp.add_argument("--static", type=Path, metavar="DIR",
+                    help="upload this classroom edition (python -m lego.export_static DIR) as a static Space")
     args = parser.parse_args(argv)
     try:
-        space(args.repo, args.hardware, args.private, args.dry_run)
+        space(args.repo, args.hardware, args.private, args.dry_run, static=args.static)
     except DeployError as exc:
         sys.exit(f"error: {exc}")
 

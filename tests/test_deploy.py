@@ -81,3 +81,25 @@ def test_the_app_starts_as_a_space_starts_it_and_serves_a_request():
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_static_dry_run_lists_the_classroom_folder_as_it_is(tmp_path, capsys):
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "a.png").write_bytes(b"\x89PNG" + bytes(60))
+    (tmp_path / "index.html").write_text("<!DOCTYPE html>")
+    (tmp_path / "README.md").write_text("---\ntitle: t\nsdk: static\napp_file: index.html\n---\n")
+    staged = deploy.space("someone/lego-class", dry_run=True, static=tmp_path)
+    assert [str(p) for p in staged] == ["README.md", "img/a.png", "index.html"]
+    total = sum((tmp_path / p).stat().st_size for p in staged)
+    assert f"{total:,}  bytes in 3 files for someone/lego-class (static)" in capsys.readouterr().out
+    deploy.main(["space", "--repo", "someone/lego-class", "--static", str(tmp_path), "--dry-run"])
+
+
+@pytest.mark.parametrize("readme,message", [(None, "has no README.md"),
+                                            ("---\nsdk: gradio\napp_file: app.py\n---\n", "not a static site")])
+def test_a_folder_that_is_not_a_static_site_is_refused(tmp_path, readme, message):
+    (tmp_path / "index.html").write_text("<!DOCTYPE html>")
+    if readme is not None:
+        (tmp_path / "README.md").write_text(readme)
+    with pytest.raises(deploy.DeployError, match=message):
+        deploy.space("someone/lego-class", dry_run=True, static=tmp_path)

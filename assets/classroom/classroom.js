@@ -1,0 +1,154 @@
+"use strict";
+// The classroom edition's page. Every picture and number was sampled once by the real model (data.js);
+// the page only looks them up, so a schedule that was not sampled cannot be picked.
+
+const D = window.CLASSROOM;
+const $ = (id) => document.getElementById(id);
+const state = { cls: 0, seed: D.seeds[0], grid: null, step: D.steps };
+
+// A schedule is named by its toggles: per brick, "1" for each range it runs in ("11111.11111.11100").
+const keyOf = (grid) => grid.map((row) => row.map((on) => (on ? "1" : "0")).join("")).join(".");
+const gridOf = (key) => key.split(".").map((row) => [...row].map((c) => c === "1"));
+const runsHere = () => D.runs[`${state.cls}/${state.seed}`];
+const currentRun = () => runsHere()[keyOf(state.grid)];
+const everyBrick = () => runsHere()[Object.keys(D.schedules)[0]];
+
+function element(tag, props = {}, children = []) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+}
+
+function fill(select, items) {
+  select.replaceChildren(...items.map(([label, value]) => new Option(label, value)));
+}
+
+function showView(view) {
+  const known = ["play", "lesson", "credits"].includes(view) ? view : "play";
+  document.querySelectorAll(".view").forEach((section) => { section.hidden = section.id !== known; });
+  document.querySelectorAll("[role=tab]").forEach((tab) => {
+    tab.setAttribute("aria-selected", String(tab.dataset.view === known));
+  });
+  if (known === "play") drawCharts(); // Plotly sizes a chart to its box, which a hidden view lacks
+}
+
+function flipped(k, j) {
+  const grid = state.grid.map((row) => row.slice());
+  grid[k][j] = !grid[k][j];
+  return grid;
+}
+
+function drawToggles() {
+  const header = element("tr", {}, [element("th", { textContent: "brick" }),
+    ...D.range_labels.map((label) => {
+      const [steps, sigma] = label.split(", ");
+      const noise = element("span", { className: "sigma", textContent: sigma || "" });
+      return element("th", { title: label }, [steps, noise]);
+    })]);
+  const rows = D.bricks.map((name, k) => element("tr", {}, [element("th", { textContent: name, scope: "row" }),
+    ...D.range_labels.map((label, j) => {
+      const box = element("input", { type: "checkbox", id: `cell-${k}-${j}`, checked: state.grid[k][j] });
+      box.setAttribute("aria-label", `${name}, ${label}`);
+      box.disabled = !(keyOf(flipped(k, j)) in D.schedules);
+      box.title = box.disabled ? "Not precomputed: the live app runs any schedule" : "";
+      box.addEventListener("change", () => { state.grid = flipped(k, j); drawRun(); });
+      return element("td", {}, [box]);
+    })]));
+  $("toggles").replaceChildren(element("thead", {}, [header]), element("tbody", {}, rows));
+}
+
+function drawCharts() {
+  const run = currentRun();
+  for (const name of ["flops", "time"]) {
+    const base = D.charts[name];
+    const traces = base.data.map((trace, i) => ({ ...trace, y: run.charts[name][i] }));
+    Plotly.react(`${name}-chart`, traces, base.layout, { displayModeBar: false, responsive: true });
+  }
+}
+
+function picture(src, caption) {
+  const image = element("img", { src, alt: caption });
+  return element("figure", {}, [image, element("figcaption", { textContent: caption })]);
+}
+
+function drawStep() {
+  const [noisy, estimate, bricks] = currentRun().frames[state.step - 1];
+  const on = D.bricks.filter((_, k) => bricks[k] !== null);
+  $("step-text").textContent = `${state.step} of ${D.steps}, σ ${D.sigmas[state.step - 1].toPrecision(3)}; ` +
+    `bricks on: ${on.join(", ")}`;
+  $("frames").replaceChildren(picture(noisy, "x_t (rescaled)"), picture(estimate, "denoised estimate"),
+    ...D.bricks.flatMap((name, k) => (bricks[k] === null ? [] : [picture(bricks[k], `${name}'s own estimate`)])));
+}
+
+function drawRun() {
+  const key = keyOf(state.grid);
+  const run = currentRun();
+  $("run-image").src = run.image;
+  $("all-image").src = everyBrick().image;
+  $("diff-image").src = run.diff;
+  $("cost").textContent = run.summary;
+  $("schedule-name").textContent = `Schedule: ${D.schedules[key]}`;
+  const preset = D.presets.find((p) => p.key === key);
+  $("preset").value = preset ? preset.key : "";
+  drawToggles();
+  drawCharts();
+  drawStep();
+}
+
+function setSplit(slider, input) {
+  slider.querySelector(".top").style.clipPath = `inset(0 0 0 ${input.value}%)`;
+}
+
+function startPlay() {
+  fill($("class"), D.classes.map((name, i) => [name, i]));
+  fill($("seed"), D.seeds.map((seed) => [seed, seed]));
+  fill($("preset"), [["custom", ""], ...D.presets.map((p) => [`${p.name}: ${p.description}`, p.key])]);
+  state.grid = gridOf(Object.keys(D.schedules)[0]);
+  $("class").addEventListener("change", (e) => { state.cls = Number(e.target.value); drawRun(); });
+  $("seed").addEventListener("change", (e) => { state.seed = Number(e.target.value); drawRun(); });
+  $("preset").addEventListener("change", (e) => {
+    if (e.target.value) { state.grid = gridOf(e.target.value); drawRun(); }
+  });
+  const step = $("step");
+  step.max = D.steps;
+  step.value = state.step;
+  step.addEventListener("input", () => { state.step = Number(step.value); drawStep(); });
+  for (const [slider, input] of [["compare", "compare-split"], ["lesson-slider", "lesson-split"]]) {
+    $(input).addEventListener("input", () => setSplit($(slider), $(input)));
+    setSplit($(slider), $(input));
+  }
+  drawRun();
+}
+
+function startLesson() {
+  fill($("lesson-class"), D.classes.map((name, i) => [name, i]));
+  $("lesson-guess").append(...D.bricks.map((name, k) => element("label", {}, [
+    element("input", { type: "radio", name: "guess", value: k, checked: k === D.bricks.length - 1 }), ` ${name}`])));
+  const phase = (comparing) => { $("lesson-predict").hidden = comparing; $("lesson-compare").hidden = !comparing; };
+  $("lesson-run").addEventListener("click", () => {
+    const lesson = D.lessons[Number($("lesson-class").value)];
+    const guess = Number(document.querySelector("input[name=guess]:checked").value);
+    $("lesson-all").src = lesson.reference;
+    $("lesson-off").src = lesson.rows[guess].image;
+    $("lesson-result").innerHTML = lesson.verdicts[guess]; // HTML rendered at export from the app's own verdict
+    phase(true);
+  });
+  $("lesson-again").addEventListener("click", () => phase(false));
+}
+
+function startPage() {
+  const live = D.app_url ? element("a", { href: D.app_url, textContent: "The live app" }) : "The live app";
+  $("live-note").append(`Every picture here was sampled in advance (${D.steps} ${D.method} steps, guidance ` +
+    `${D.guidance}), so only some schedules can be picked. `, live,
+    " does everything: any schedule, sampler, number of steps, size or seed.");
+  $("credits").innerHTML = D.credits; // the project's credits file, rendered at export
+  document.querySelectorAll("[role=tab]").forEach((tab) => {
+    tab.addEventListener("click", () => { window.location.hash = tab.dataset.view; });
+  });
+  window.addEventListener("hashchange", () => showView(window.location.hash.slice(1)));
+  startPlay();
+  startLesson();
+  showView(window.location.hash.slice(1));
+}
+
+startPage();

@@ -1,0 +1,128 @@
+"""The classroom edition's content: which runs are precomputed, and each run and lesson as the static page shows it.
+
+The page offers the app's brick x step-range grid, but only the schedules sampled here can be picked:
+every brick, the lesson's late drops, the presets, and each brick off for each single range.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from markdown_it import MarkdownIt
+from PIL import Image
+
+from . import charts
+from .config import LegoConfig
+from .flops import format_flops
+from .lesson import LessonRow, lesson_verdict
+from .png_store import PngStore
+from .runs import RunRecord
+from .schedule import PRESETS, BrickSchedule, ScheduleError, drop_late, from_grid, grid_edges, to_grid
+from .visuals import difference_map
+
+MARKDOWN = MarkdownIt("commonmark").enable("table")
+
+
+def grid_key(cells: Sequence[Sequence[int]], num_ranges: int) -> str:
+    """'11111.11111.11100': per brick, the ranges it runs in (how the page names a schedule from its toggles)."""
+    return ".".join("".join("1" if j in on else "0" for j in range(num_ranges)) for on in cells)
+
+
+def on_grid(schedule: BrickSchedule, steps: int, num_ranges: int) -> str | None:
+    """The schedule's grid key, or None when the grid cannot show it (other steps) or some step has no brick."""
+    cells = to_grid(schedule, num_ranges)
+    try:
+        same = from_grid(cells, num_ranges).mask(steps) == schedule.mask(steps)
+    except ScheduleError:
+        return None
+    return grid_key(cells, num_ranges) if same else None
+
+
+def grid_schedules(config: LegoConfig, steps: int, num_ranges: int) -> dict[str, BrickSchedule]:
+    """Every schedule to precompute, by grid key, every brick first. Of schedules with the same key the first is
+    kept: the lesson's own drops come before the presets, so the lesson replays the grid's runs."""
+    n = config.num_bricks
+    candidates = [BrickSchedule.all_on(n), *(drop_late(config, k) for k in range(n))]
+    for name in PRESETS:
+        try:
+            candidates.append(PRESETS[name].build(config))
+        except ScheduleError:  # e.g. a model without a global brick has no global-only preset
+            continue
+    everything = list(range(num_ranges))
+    for k in range(n):
+        for j, (a, b) in enumerate(grid_edges(num_ranges)):
+            cells = [[i for i in everything if (kk, i) != (k, j)] for kk in range(n)]
+            candidates.append(from_grid(cells, num_ranges, name=f"{config.brick_name(k)} off for {a:.0%}-{b:.0%}"))
+    found: dict[str, BrickSchedule] = {}
+    for schedule in candidates:
+        key = on_grid(schedule, steps, num_ranges)
+        if key is not None:
+            found.setdefault(key, schedule)
+    return found
+
+
+def preset_keys(config: LegoConfig, steps: int, num_ranges: int) -> list[dict]:
+    """The presets the page can apply: name, description and grid key."""
+    out = []
+    for p in PRESETS.values():
+        try:
+            key = on_grid(p.build(config), steps, num_ranges)
+        except ScheduleError:
+            continue
+        if key is not None:
+            out.append({"name": p.name, "description": p.description, "key": key})
+    return out
+
+
+def shrink(picture: np.ndarray, size: int) -> np.ndarray:
+    """A step's picture at ``size`` pixels a side (box-averaged), to keep a grid of every step within budget."""
+    if picture.shape[0] == size and picture.shape[1] == size:
+        return picture
+    return np.asarray(Image.fromarray(picture).resize((size, size), Image.Resampling.BOX))
+
+
+def chart_base(figure: go.Figure) -> dict:
+    """A chart's layout and traces without their values: the page fills in each run's."""
+    data = json.loads(figure.to_json())
+    for trace in data["data"]:
+        trace.pop("y", None)
+    return data
+
+
+def chart_values(figure: go.Figure) -> list[list[float]]:
+    return [[float(v) for v in trace.y] for trace in figure.data]
+
+
+def run_charts(record: RunRecord, names: Sequence[str]) -> dict[str, go.Figure]:
+    """The app's FLOPs and time charts of a run."""
+    return {"flops": charts.flops_per_step(record.estimate.cost, names),
+            "time": charts.time_per_step(record.brick_seconds, record.step_seconds, names)}
+
+
+def page_run(record: RunRecord, reference: RunRecord, store: PngStore, names: Sequence[str], frame_size: int) -> dict:
+    """One run as the page shows it: pictures as file names, numbers as the app reports them."""
+    cost = record.estimate.cost
+    image = record.images[0]
+    return {
+        "image": store.add(image),
+        "diff": store.add(difference_map(reference.images[0], image)),
+        "flops": {"total": cost.total, "all_bricks": cost.reference_total,
+                  "per_step": [list(s.bricks) for s in cost.per_step]},
+        "summary": (f"{format_flops(cost.total)} vs {format_flops(cost.reference_total)} with every brick "
+                    f"(saving {cost.saving:.0%}, predicted speed-up {cost.predicted_speedup:.2f}x); "
+                    f"{record.seconds:.2f} s measured when exported ({record.precision})"),
+        "charts": {name: chart_values(fig) for name, fig in run_charts(record, names).items()},
+        "frames": [[store.add(shrink(f.noisy, frame_size)), store.add(shrink(f.denoised, frame_size)),
+                    [None if b is None else store.add(shrink(b, frame_size)) for b in f.bricks]]
+                   for f in record.frames],
+    }
+
+
+def page_lesson(reference: np.ndarray, rows: list[LessonRow], store: PngStore) -> dict:
+    """The lesson for one class: every brick's late drop, and the app's verdict for each guess as HTML."""
+    return {"reference": store.add(reference),
+            "rows": [{"brick": r.brick, "image": store.add(r.image)} for r in rows],
+            "verdicts": [MARKDOWN.render(lesson_verdict(rows, k)) for k in range(len(rows))]}

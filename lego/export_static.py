@@ -1,0 +1,204 @@
+"""The classroom edition: the lesson and a grid of precomputed runs as a static site that any browser opens.
+
+    python -m lego.export_static OUT [--checkpoint DIR] [--classes NAME ...] [--seeds N] [--frame-size PIXELS]
+
+Why: a static site costs nothing to host, needs no server queue for a class of thirty, and opens from a
+laptop's disk. Every picture and number in it comes from sampling the real model once, here, with the
+app's default sampler and steps; the page only looks them up, so it can offer only what was sampled.
+OUT gets index.html, its script and style, Plotly's own script from the installed package, data.js
+(the numbers, loaded by a script tag: browsers refuse fetch() from file://) and img/ (PNG, one file per
+distinct picture). Its README.md carries the front matter of a static Hugging Face Space.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import plotly
+from tqdm import tqdm
+
+from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
+from .classroom import MARKDOWN, chart_base, grid_schedules, page_lesson, page_run, preset_keys, run_charts
+from .deploy import front_matter
+from .estimate import estimate, measure_throughput
+from .labels import LabelError
+from .lesson import late_drop_lesson
+from .model import LegoModel
+from .png_store import PngStore
+from .request import NO_CLASS, parse_request
+from .runs import RunCache, run_to_end
+from .sampler import sigma_steps
+from .schedule import MAX_GRID_RANGES, grid_labels
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC = Path(__file__).resolve().parent / "static"
+PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+CREDITS = ROOT / "assets" / "CREDITS.md"
+# The app's defaults (ui/generate.py), which its Lesson tab also samples with, on the seed that tab uses.
+STEPS, METHOD, GUIDANCE, LESSON_SEED = 18, "heun", 2.0, 0
+RANGES = 5  # the app's schedule grid starts with 5 ranges
+
+
+class ExportError(RuntimeError):
+    """An export that cannot go ahead, with the reason."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What to precompute: classes (None: no class) x seeds x every schedule of ``grid_schedules``."""
+
+    classes: tuple[int | None, ...]
+    seeds: tuple[int, ...] = (0,)
+    steps: int = STEPS
+    num_ranges: int = RANGES
+    frame_size: int | None = None  # side of the step pictures in pixels; None: the image size
+
+    @classmethod
+    def default(cls, model: LegoModel) -> Grid:
+        """Every top-level class (every category of the emoji models), one seed, step pictures at half size:
+        about 24 MB with the bundled model, inside the 40 MB budget (README, Classroom edition)."""
+        config = model.config
+        classes = tuple(range(config.label_space().sizes[0])) if config.conditional else (None,)
+        return cls(classes, frame_size=config.image_size // 2)
+
+
+def class_name(model: LegoModel, label: int | None) -> str:
+    return NO_CLASS if label is None else model.config.label_space().describe(label)
+
+
+def export(model: LegoModel, out: Path, grid: Grid, app_url: str = "", precision: str = "auto",
+           quiet: bool = False) -> dict:
+    """Sample the grid and the lesson and write the site into ``out``; returns the page's data."""
+    config = model.config
+    names = [config.brick_name(k) for k in range(config.num_bricks)]
+    size = config.image_size
+    schedules = grid_schedules(config, grid.steps, grid.num_ranges)
+    prepare(out)
+    store = PngStore(out / "img")
+    throughput = measure_throughput(model, precision)
+    runs: dict[str, dict[str, dict]] = {}
+    lessons = []
+    first = None
+    with tqdm(total=len(grid.classes) * (len(grid.seeds) * len(schedules) + 1), unit="run", disable=quiet,
+              file=sys.stderr) as bar:
+        for i, label in enumerate(grid.classes):
+            cache = RunCache(max_bytes=2**40)  # this class's runs, until its lesson has replayed what it shares
+            for seed in grid.seeds:
+                reference = None
+                for key, schedule in schedules.items():
+                    request = parse_request(config, class_name(model, label), seed, grid.steps, GUIDANCE, METHOD, 1,
+                                            size, size, schedule)
+                    record = run_to_end(model, request, estimate(config, request, throughput), precision,
+                                        keep_frames=True, cache=cache)
+                    reference = reference or record
+                    first = first or record
+                    runs.setdefault(f"{i}/{seed}", {})[key] = page_run(record, reference, store, names,
+                                                                        grid.frame_size or size)
+                    bar.update()
+            lessons.append(page_lesson(*late_drop_lesson(model, label, LESSON_SEED, throughput, precision, cache),
+                                       store))
+            bar.update()
+    data = {
+        "title": "LEGO Playground: classroom edition",
+        "app_url": app_url,
+        "bricks": names,
+        "steps": grid.steps,
+        "method": METHOD,
+        "guidance": GUIDANCE,
+        "sigmas": sigma_steps(grid.steps),
+        "range_labels": grid_labels(grid.num_ranges, grid.steps, sigma_steps(grid.steps)),
+        "classes": [class_name(model, label) for label in grid.classes],
+        "seeds": list(grid.seeds),
+        "schedules": {key: s.name for key, s in schedules.items()},
+        "presets": preset_keys(config, grid.steps, grid.num_ranges),
+        "charts": {name: chart_base(fig) for name, fig in run_charts(first, names).items()},
+        "runs": runs,
+        "lessons": lessons,
+        "credits": credits_html(),
+    }
+    write_site(out, data)
+    return data
+
+
+def credits_html() -> str:
+    """The project's credits under a heading of the site's own (the file's first heading speaks of its folder)."""
+    text = CREDITS.read_text(encoding="utf-8")
+    body = text.split("\n", 1)[1] if text.startswith("# ") else text
+    return MARKDOWN.render("# Credits\n\nThe pictures of this site were made by LEGO Playground's model. "
+                           "The art it learnt from, and the licences, as the project credits them:\n" + body)
+
+
+def prepare(out: Path) -> None:
+    """An empty folder, or an earlier export's, whose pictures go (the new export may not need them all)."""
+    if out.exists() and any(out.iterdir()) and not (out / "data.js").is_file():
+        raise ExportError(f"{out} is not empty and holds no earlier export: choose a new folder")
+    shutil.rmtree(out / "img", ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def write_site(out: Path, data: dict) -> None:
+    """The page, its script, style and data, Plotly, and the README a static Space reads."""
+    for name in ("index.html", "classroom.js", "classroom.css"):
+        shutil.copy2(STATIC / name, out / name)
+    shutil.copy2(PLOTLY_JS, out / "plotly.min.js")
+    (out / "data.js").write_text("window.CLASSROOM = " + json.dumps(data, separators=(",", ":")) + ";\n",
+                                 encoding="utf-8")
+    project = front_matter(ROOT)
+    matter = {"title": "LEGO Playground classroom", **{k: project[k] for k in ("emoji", "colorFrom", "colorTo")},
+              "sdk": "static", "app_file": "index.html", "license": project["license"],
+              "short_description": "Precomputed LEGO brick schedules: toggle, scrub, compare"}
+    (out / "README.md").write_text(
+        "---\n" + "".join(f"{k}: {v}\n" for k, v in matter.items()) + "---\n\n"
+        f"# {data['title']}\n\nOpen `index.html` in any browser, from disk or from any static host: nothing is "
+        "fetched from the network. Made with `python -m lego.export_static` from LEGO Playground: "
+        f"{len(data['classes'])} class(es) x {len(data['seeds'])} seed(s) x {len(data['schedules'])} schedules, "
+        f"{data['steps']} {data['method']} steps. The live app runs any schedule.\n", encoding="utf-8")
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m lego.export_static", description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path, help="folder to write: new, empty, or an earlier export (replaced)")
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--classes", nargs="+", metavar="NAME",
+                        help="what to draw, as the app's picker names it (default: every category)")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds 0 to N-1 (default 1)")
+    parser.add_argument("--steps", type=int, default=STEPS, help=f"sampling steps (default {STEPS}, the app's)")
+    parser.add_argument("--ranges", type=int, default=RANGES, help=f"step ranges of the grid (default {RANGES})")
+    parser.add_argument("--frame-size", type=int, help="side in pixels of every step's pictures "
+                        "(default: half the image size; the final images are always whole)")
+    parser.add_argument("--app-url", default="", help="where the live app runs, for the page's link")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        model = load_checkpoint(args.checkpoint)
+        default = Grid.default(model)
+        space = model.config.label_space()
+        classes = tuple(space.resolve(n) for n in args.classes) if args.classes else default.classes
+    except (CheckpointError, LabelError) as exc:
+        sys.exit(f"error: {exc}")
+    if not 1 <= args.ranges <= MAX_GRID_RANGES or args.seeds < 1 or args.steps < 1:
+        sys.exit(f"error: need --seeds >= 1, --steps >= 1 and --ranges from 1 to {MAX_GRID_RANGES}")
+    grid = Grid(classes, tuple(range(args.seeds)), args.steps, args.ranges, args.frame_size or default.frame_size)
+    start = time.perf_counter()
+    try:
+        data = export(model, args.out, grid, args.app_url, args.precision, args.quiet)
+    except ExportError as exc:
+        sys.exit(f"error: {exc}")
+    runs = sum(len(r) for r in data["runs"].values())
+    print(f"{args.out}: {runs} runs and {len(data['lessons'])} lesson(s) in {time.perf_counter() - start:.0f} s, "
+          f"{folder_bytes(args.out) / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

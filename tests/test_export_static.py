@@ -1,0 +1,183 @@
+"""The classroom edition: a site exported from a tiny model, its numbers against the app's for the same request,
+and the page in a real browser, opened from disk and from a static server, with no request leaving the machine."""
+
+import contextlib
+import functools
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import sync_playwright
+
+from conftest import free_port, randomized
+from lego.classroom import shrink
+from lego.estimate import estimate
+from lego.export_static import ExportError, Grid, export
+from lego.lesson import late_drop_lesson, lesson_verdict
+from lego.request import parse_request
+from lego.runs import run_to_end
+from lego.schedule import from_grid
+from lego.visuals import difference_map
+from test_browser import ARGS, CHROMIUM
+
+CLASS = 2  # Animals & Nature
+ALL, B0_FIRST_OFF = "11.11.11", "01.11.11"  # every brick; brick 0 off for the first of the 2 ranges
+browser_only = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+                                  reason="chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    model = randomized("tiny-emoji")
+    out = tmp_path_factory.mktemp("classroom")
+    data = export(model, out, Grid((CLASS,), (0,), steps=4, num_ranges=2), precision="fp32", quiet=True)
+    return model, out, data
+
+
+@pytest.fixture(scope="module")
+def app_verdict(site) -> str:
+    """What the app's Lesson tab says to a guess of brick 0, for the exported class: its first paragraph."""
+    _, rows = late_drop_lesson(site[0], CLASS, 0, 1.0, "fp32")
+    return lesson_verdict(rows, 0).split("\n\n")[0]
+
+
+def picture(out: Path, name: str) -> np.ndarray:
+    return np.asarray(Image.open(out / name).convert("RGB"))
+
+
+def test_the_exported_run_is_what_the_app_samples_for_the_same_request(site):
+    model, out, data = site
+    config = model.config
+    runs = data["runs"]["0/0"]
+
+    def app_run(cells):
+        request = parse_request(config, data["classes"][0], 0, 4, 2.0, "heun", 1, 64, 64, from_grid(cells, 2))
+        return run_to_end(model, request, estimate(config, request, 1.0), "fp32", keep_frames=True)
+
+    every, off = app_run([[0, 1]] * 3), app_run([[1], [0, 1], [0, 1]])
+    exported = runs[B0_FIRST_OFF]
+    cost = off.estimate.cost
+    assert exported["flops"] == {"total": cost.total, "all_bricks": cost.reference_total,
+                                 "per_step": [list(s.bricks) for s in cost.per_step]}
+    assert np.array_equal(picture(out, exported["image"]), off.images[0])
+    assert np.array_equal(picture(out, exported["diff"]), difference_map(every.images[0], off.images[0]))
+    for frame, (noisy, denoised, bricks) in zip(off.frames, exported["frames"]):  # frames whole: no frame size
+        assert np.array_equal(picture(out, noisy), frame.noisy)
+        assert np.array_equal(picture(out, denoised), frame.denoised)
+        assert [b is None for b in frame.bricks] == [b is None for b in bricks]
+        assert all(np.array_equal(picture(out, b), a) for a, b in zip(frame.bricks, bricks) if b is not None)
+    assert exported["charts"]["flops"][0] == [s.bricks[0] / 1e9 for s in cost.per_step]
+    assert np.array_equal(picture(out, runs[ALL]["image"]), every.images[0])
+
+
+def test_every_schedule_the_page_offers_was_sampled_and_pictures_are_stored_once(site):
+    _, out, data = site
+    assert set(data["runs"]["0/0"]) == set(data["schedules"]) >= {ALL, B0_FIRST_OFF, "11.11.10"}
+    assert {p["name"] for p in data["presets"]} == {"all", "pg-recipe", "pr-recipe", "local-only", "global-only"}
+    linked = {name for run in data["runs"]["0/0"].values() for frame in run["frames"]
+              for name in (frame[0], frame[1], *filter(None, frame[2]))}
+    assert linked <= {f"img/{p.name}" for p in (out / "img").iterdir()}
+    first_steps = {run["frames"][0][0] for run in data["runs"]["0/0"].values()}
+    assert len(first_steps) == 1  # every run starts from the same noise: one file
+    assert (out / "plotly.min.js").stat().st_size > 1_000_000 and "sdk: static" in (out / "README.md").read_text()
+    assert "CC-BY 4.0" in data["credits"]
+
+
+def test_step_pictures_shrink_by_box_averaging():
+    picture = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    small = shrink(picture, 32).astype(int)
+    blocks = picture.reshape(32, 2, 32, 2, 3).mean(axis=(1, 3))
+    assert small.shape == (32, 32, 3) and np.abs(small - blocks).max() <= 1
+    assert shrink(picture, 64) is picture
+
+
+def test_a_folder_that_is_no_export_is_left_alone(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ExportError, match="not empty"):
+        export(randomized("tiny-emoji"), tmp_path, Grid((0,), steps=2, num_ranges=1), quiet=True)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def served(folder: Path):
+    """Any static server: Python's, on a free loopback port."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()),
+                                             functools.partial(QuietHandler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def page_at(out: Path, origin: str):
+    with contextlib.ExitStack() as stack:
+        base = out.as_uri() + "/" if origin == "file" else stack.enter_context(served(out))
+        p = stack.enter_context(sync_playwright())
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        stack.callback(browser.close)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(base + "index.html")
+        page.wait_for_function("document.querySelector('#time-chart .main-svg') !== null", timeout=20_000)
+        yield page, base, requests
+
+
+def shown(page, selector: str) -> list[str]:
+    return page.eval_on_selector_all(selector, "imgs => imgs.map(i => i.getAttribute('src'))")
+
+
+@browser_only
+@pytest.mark.parametrize("origin", ["file", "http"])
+def test_toggle_scrub_and_complete_the_lesson_in_a_browser(site, app_verdict, origin):
+    _, out, data = site
+    runs = data["runs"]["0/0"]
+    with page_at(out, origin) as (page, base, requests):
+        assert page.get_attribute("#run-image", "src") == runs[ALL]["image"]
+        assert page.is_disabled("#cell-0-0") is False and page.is_disabled("#cell-1-1") is False
+        page.uncheck("#cell-0-0")
+        run = runs[B0_FIRST_OFF]
+        assert page.get_attribute("#run-image", "src") == run["image"]
+        assert page.get_attribute("#all-image", "src") == runs[ALL]["image"]
+        assert page.get_attribute("#diff-image", "src") == run["diff"]
+        assert page.inner_text("#cost") == run["summary"]
+        for chart in ("flops", "time"):
+            ys = page.evaluate(f"document.getElementById('{chart}-chart').data.map(t => Array.from(t.y))")
+            assert ys == run["charts"][chart]
+        assert page.is_disabled("#cell-0-1")  # brick 0 off for both ranges was not sampled
+        assert page.input_value("#preset") == ""
+        page.select_option("#preset", label=next(f"{p['name']}: {p['description']}" for p in data["presets"]
+                                                 if p["name"] == "pg-recipe"))
+        assert page.get_attribute("#run-image", "src") == runs["11.11.10"]["image"]
+        assert not page.is_checked("#cell-2-1") and page.is_checked("#cell-0-0")
+
+        page.fill("#step", "2")  # scrub
+        noisy, denoised, bricks = runs["11.11.10"]["frames"][1]
+        assert shown(page, "#frames img") == [noisy, denoised, *[b for b in bricks if b is not None]]
+        assert page.inner_text("#step-text").startswith("2 of 4")
+        broken = "[...document.images].filter(i => i.getAttribute('src') && !(i.complete && i.naturalWidth))"
+        page.wait_for_function(f"{broken}.length === 0", timeout=10_000)  # every picture loaded
+
+        page.click("#tab-lesson")
+        page.check("#lesson-guess input[value='0']")
+        page.click("#lesson-run")
+        assert app_verdict in page.inner_text("#lesson-result")
+        assert page.get_attribute("#lesson-off", "src") == data["lessons"][0]["rows"][0]["image"]
+        page.click("#lesson-again")
+        assert page.is_visible("#lesson-run")
+        page.click("#tab-credits")
+        assert "CC-BY 4.0" in page.inner_text("#credits")
+        assert requests and all(url.startswith(base) for url in requests), requests  # nothing leaves the machine
