@@ -17,7 +17,7 @@ from PIL import Image
 from . import charts
 from .config import LegoConfig
 from .flops import format_flops
-from .lesson import LessonRow, lesson_verdict
+from .lesson import Lesson, late_verdict
 from .png_store import PngStore
 from .runs import RunRecord
 from .schedule import PRESETS, BrickSchedule, ScheduleError, drop_late, from_grid, grid_edges, to_grid
@@ -108,7 +108,7 @@ def page_run(record: RunRecord, reference: RunRecord, store: PngStore, names: Se
     image = record.images[0]
     return {
         "image": store.add(image),
-        "diff": store.add(difference_map(reference.images[0], image)),
+        "diff": store.add(difference_map(reference.images[0], image).picture),
         "flops": {"total": cost.total, "all_bricks": cost.reference_total,
                   "per_step": [list(s.bricks) for s in cost.per_step]},
         "summary": (f"{format_flops(cost.total)} vs {format_flops(cost.reference_total)} with every brick "
@@ -121,8 +121,8 @@ def page_run(record: RunRecord, reference: RunRecord, store: PngStore, names: Se
     }
 
 
-def page_lesson(reference: np.ndarray, rows: list[LessonRow], store: PngStore) -> dict:
+def page_lesson(lesson: Lesson, store: PngStore) -> dict:
     """The lesson for one class: every brick's late drop, and the app's verdict for each guess as HTML."""
-    return {"reference": store.add(reference),
-            "rows": [{"brick": r.brick, "image": store.add(r.image)} for r in rows],
-            "verdicts": [MARKDOWN.render(lesson_verdict(rows, k)) for k in range(len(rows))]}
+    return {"reference": store.add(lesson.reference),
+            "rows": [{"brick": name, "image": store.add(r.image)} for name, r in zip(lesson.names, lesson.late)],
+            "verdicts": [MARKDOWN.render(late_verdict(lesson, k)) for k in range(len(lesson.late))]}

@@ -26,15 +26,16 @@ from tqdm import tqdm
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
 from .classroom import MARKDOWN, chart_base, grid_schedules, page_lesson, page_run, preset_keys, run_charts
 from .deploy import front_matter
-from .estimate import estimate, measure_throughput
+from .estimate import estimate
 from .labels import LabelError
-from .lesson import late_drop_lesson
+from .lesson import run_lesson
 from .model import LegoModel
 from .png_store import PngStore
 from .request import NO_CLASS, parse_request
 from .runs import RunCache, run_to_end
 from .sampler import sigma_steps
 from .schedule import MAX_GRID_RANGES, grid_labels
+from .serving import Served
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = Path(__file__).resolve().parent / "static"
@@ -81,7 +82,7 @@ def export(model: LegoModel, out: Path, grid: Grid, app_url: str = "", precision
     schedules = grid_schedules(config, grid.steps, grid.num_ranges)
     prepare(out)
     store = PngStore(out / "img")
-    throughput = measure_throughput(model, precision)
+    served = Served.of("export", model, precision)
     runs: dict[str, dict[str, dict]] = {}
     lessons = []
     first = None
@@ -89,20 +90,20 @@ def export(model: LegoModel, out: Path, grid: Grid, app_url: str = "", precision
               file=sys.stderr) as bar:
         for i, label in enumerate(grid.classes):
             cache = RunCache(max_bytes=2**40)  # this class's runs, until its lesson has replayed what it shares
+            served.cache = cache
             for seed in grid.seeds:
                 reference = None
                 for key, schedule in schedules.items():
                     request = parse_request(config, class_name(model, label), seed, grid.steps, GUIDANCE, METHOD, 1,
                                             size, size, schedule)
-                    record = run_to_end(model, request, estimate(config, request, throughput), precision,
+                    record = run_to_end(model, request, estimate(config, request, served.speed), served.precision,
                                         keep_frames=True, cache=cache)
                     reference = reference or record
                     first = first or record
                     runs.setdefault(f"{i}/{seed}", {})[key] = page_run(record, reference, store, names,
                                                                         grid.frame_size or size)
                     bar.update()
-            lessons.append(page_lesson(*late_drop_lesson(model, label, LESSON_SEED, throughput, precision, cache),
-                                       store))
+            lessons.append(page_lesson(run_lesson(served, label, LESSON_SEED), store))
             bar.update()
     data = {
         "title": "LEGO Playground: classroom edition",

@@ -17,7 +17,7 @@ from conftest import free_port, randomized
 from lego.classroom import shrink
 from lego.estimate import estimate
 from lego.export_static import ExportError, Grid, export
-from lego.lesson import late_drop_lesson, lesson_verdict
+from lego.lesson import late_verdict, run_lesson
 from lego.request import parse_request
 from lego.runs import run_to_end
 from lego.schedule import from_grid
@@ -41,8 +41,9 @@ def site(tmp_path_factory):
 @pytest.fixture(scope="module")
 def app_verdict(site) -> str:
     """What the app's Lesson tab says to a guess of brick 0, for the exported class: its first paragraph."""
-    _, rows = late_drop_lesson(site[0], CLASS, 0, 1.0, "fp32")
-    return lesson_verdict(rows, 0).split("\n\n")[0]
+    from lego.serving import Served
+
+    return late_verdict(run_lesson(Served.of("app", site[0], "fp32"), CLASS, 0), 0).split("\n\n")[0].replace("**", "")
 
 
 def picture(out: Path, name: str) -> np.ndarray:
@@ -64,7 +65,7 @@ def test_the_exported_run_is_what_the_app_samples_for_the_same_request(site):
     assert exported["flops"] == {"total": cost.total, "all_bricks": cost.reference_total,
                                  "per_step": [list(s.bricks) for s in cost.per_step]}
     assert np.array_equal(picture(out, exported["image"]), off.images[0])
-    assert np.array_equal(picture(out, exported["diff"]), difference_map(every.images[0], off.images[0]))
+    assert np.array_equal(picture(out, exported["diff"]), difference_map(every.images[0], off.images[0]).picture)
     for frame, (noisy, denoised, bricks) in zip(off.frames, exported["frames"]):  # frames whole: no frame size
         assert np.array_equal(picture(out, noisy), frame.noisy)
         assert np.array_equal(picture(out, denoised), frame.denoised)
