@@ -13,6 +13,7 @@ from test_data import FIXTURE, FIXTURE_STYLES, build_fixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+import estimates  # noqa: E402
 import labels_cpu  # noqa: E402
 import schedules  # noqa: E402
 import soak  # noqa: E402
@@ -115,3 +116,15 @@ def test_lesson_outcomes_runs_the_lesson_for_every_category(tmp_path):
             hundredths = round((b["early"]["pixel_change"] - b["late"]["pixel_change"]) * 100)  # as shown
             assert b["late_vs_early"] == ("less than" if hundredths >= 50 else "more than" if hundredths <= -50
                                           else "about as much as")
+
+
+def test_the_estimates_benchmark_sets_the_app_estimate_against_the_measured_time_per_canvas(tmp_path):
+    save_checkpoint(randomized("tiny-emoji"), tmp_path / "ckpt")
+    out = tmp_path / "estimates.json"
+    report = estimates.main(["--checkpoint", str(tmp_path / "ckpt"), "--repeats", "1", "--steps", "2",
+                             "--out", str(out)])
+    assert json.loads(out.read_text()) == report
+    assert [r["case"] for r in report["rows"]] == [f"{s}x{s} {m}" for s, m in estimates.CASES]
+    for row in report["rows"]:
+        assert row["measured_s"] > 0 and row["error"] == pytest.approx(row["estimated_s"] / row["measured_s"] - 1,
+                                                                       abs=0.1)  # both rounded
