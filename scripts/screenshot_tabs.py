@@ -1,10 +1,10 @@
-"""Screenshots of the Compare and Look inside tabs after one generation and one comparison, as a laptop
-(1366x768) and a phone (390x844) show them.
+"""Screenshots of the Compare, Look inside, Results and Model tabs after one generation and one comparison,
+as a laptop (1366x768) and a phone (390x844) show them.
 
     python scripts/screenshot_tabs.py [--checkpoint DIR] [--preset pg-recipe] [--step 6] [--out-dir assets]
 
-writes OUT_DIR/compare_1366x768.png, compare_390x844.png, inside_1366x768.png and inside_390x844.png; Look
-inside shows step STEP of the 18 (the last steps change little).
+writes OUT_DIR/{compare,inside,results,model}_{1366x768,390x844}.png; Look inside shows step STEP of the
+18 (the last steps change little).
 """
 
 import argparse
@@ -22,7 +22,7 @@ from lego.model import LegoModel  # noqa: E402
 from screenshot import ARGS  # noqa: E402
 
 SIZES = ((1366, 768), (390, 844))
-TABS = (("Compare", "compare"), ("Look inside", "inside"))  # tab, file
+TABS = (("Compare", "compare"), ("Look inside", "inside"), ("Results", "results"), ("Model", "model"))  # tab, file
 
 
 def generate_and_compare(page: Page, url: str, preset: str) -> None:
