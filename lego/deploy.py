@@ -7,7 +7,7 @@
 instead: no model runs there, so it is free to host.
 
 Why not a git push: the bundled weights are over the Hub's 10 MiB limit for files pushed
-without LFS, and a push would also carry the training state, the tests and the benchmark
+without LFS, and a push would also upload the training state, the tests and the benchmark
 pictures. The upload API stores large files itself, and the allow-list below is all that goes.
 """
 
