@@ -17,10 +17,11 @@ import gradio as gr  # noqa: E402
 
 from lego.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint  # noqa: E402
 from lego.model import LegoModel  # noqa: E402
+from lego.batching import BATCHING  # noqa: E402
 from lego.precision import default_device  # noqa: E402
 from lego.request import Limits, PlaygroundError  # noqa: E402
 from lego.serving import ModelRegistry, Served  # noqa: E402
-from ui import compare, generate, inside, lesson, results  # noqa: E402
+from ui import compare, generate, inside, lesson, results, zero_gpu  # noqa: E402
 from ui import model as model_tab  # noqa: E402
 from ui.context import DEFAULT_KEY, AppContext, refused  # noqa: E402
 from ui.queue import share_the_queue  # noqa: E402
@@ -45,16 +46,22 @@ img { image-rendering: pixelated; }
 .lesson-presenter .lesson-text .prose th, .lesson-presenter .lesson-text .prose td { padding: 0.1em 0.5em; }
 """, compare.CSS, inside.CSS])
 # Options every launch of the app uses (Gradio 6 takes CSS at launch); the app has no upload field, so uploads are
-# refused past a token size.
-LAUNCH_OPTIONS = {"css": CSS, "max_file_size": "1kb"}
+# refused past a token size. Every Generate request handed to the batcher holds a thread while it waits for its
+# steps, so the pool has room for a full batch besides the other tabs.
+LAUNCH_OPTIONS = {"css": CSS, "max_file_size": "1kb", "max_threads": 2 * generate.BATCHED_REQUESTS}
 
 
 def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = "auto",
-               queue_size: int = 20, cache_bytes: int = 8 * 2**20, compiled: bool = False) -> gr.Blocks:
+               queue_size: int = 64, cache_bytes: int = 8 * 2**20, compiled: bool = False,
+               batching: str = "auto") -> gr.Blocks:
     """The whole UI, built for ``model``. Each browser session may switch to another checkpoint
-    with the same number of bricks (Model tab). ``queue_size`` bounds waiting requests;
-    ``compiled`` serves compiled bricks (a warm-up first, then faster sampling)."""
-    ctx = AppContext(ModelRegistry(Served.of(DEFAULT_KEY, model, precision, limits, cache_bytes, compiled)))
+    with the same number of bricks (Model tab). ``queue_size`` bounds waiting requests (a class of
+    thirty fits); ``compiled`` serves compiled bricks (a warm-up first, then faster sampling);
+    ``batching`` runs concurrent Generate requests in shared batches (see ``lego.batching``)."""
+    if zero_gpu.on_zero_gpu_space():
+        batching = "off"  # each request gets its own GPU call there; a batch would run outside it
+    ctx = AppContext(ModelRegistry(Served.of(DEFAULT_KEY, model, precision, limits, cache_bytes, compiled,
+                                             batching)))
     with gr.Blocks(title="LEGO Playground", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# LEGO Playground\nA diffusion model built from stackable, skippable **LEGO bricks** "
                     "(Zheng et al., ICLR 2024). Switch any brick off for any range of steps and see what it "
@@ -109,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--batching", default="auto", choices=BATCHING,
+                        help="run concurrent requests in shared batches: auto (where that leaves every image's "
+                             "pixels unchanged), on, or off")
     parser.add_argument("--compile", action="store_true",
                         help="compile the bricks (about a minute of warm-up on 2 cores, then faster sampling)")
     return parser
@@ -121,7 +131,7 @@ def main() -> None:
         model = load_checkpoint(args.checkpoint, device=default_device())
     except CheckpointError as exc:
         raise SystemExit(f"error: {exc}") from None
-    demo = build_demo(model, precision=args.precision, compiled=args.compile)
+    demo = build_demo(model, precision=args.precision, compiled=args.compile, batching=args.batching)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, **LAUNCH_OPTIONS)
 
 

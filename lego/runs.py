@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +50,7 @@ class RunRecord:
     step_seconds: list[float]
     brick_seconds: list[list[float]]
     precision: str
+    batch_images: int  # images sampled in one batch with this request's, its own included
     frames: list[Frame] = field(default_factory=list)
 
     @property
@@ -60,6 +62,7 @@ class RunRecord:
         return {
             "request": self.request.to_dict(config),
             "precision": self.precision,
+            "batch_images": self.batch_images,
             "seconds": round(self.seconds, 4),
             "step_seconds": [round(s, 5) for s in self.step_seconds],
             "brick_seconds_per_step": [[round(s, 5) for s in row] for row in self.brick_seconds],
@@ -82,11 +85,34 @@ def run(model: LegoModel, request: Request, estimate_: Estimate, precision: str 
 
     Running out of memory becomes a PlaygroundError (the process, and the next request, are fine).
     """
-    steps = sample_steps(model, request.seeds, [request.label] * request.images, request.settings, request.schedule,
-                         request.height, request.width, precision, should_stop, brick_estimates=keep_frames,
-                         canvas=request.canvas)
+    for parts in run_together(model, [request], [estimate_], precision, should_stop, keep_frames):
+        yield parts[0]
+
+
+def batch_key(request: Request) -> tuple:
+    """Requests with equal keys can share one batch: the same shape, steps, sampler, schedule and
+    canvas, and all guided or all not (seeds, classes and guidance scales may differ)."""
+    return (request.height, request.width, request.steps, request.method, request.schedule, request.canvas,
+            request.guided)
+
+
+def run_together(model: LegoModel, requests: Sequence[Request], estimates: Sequence[Estimate],
+                 precision: str = "auto", should_stop: Callable[[], bool] | None = None,
+                 keep_frames: bool = True) -> Iterator[list[StepInfo] | list[RunRecord]]:
+    """Sample requests with one ``batch_key`` as one batch: yields, every step, each request's part
+    of it, then each request's RunRecord. A request's pixels are those it gets alone wherever the
+    network computes every row of a batch as it would alone (``lego.batching`` checks that)."""
+    if len({batch_key(r) for r in requests}) != 1:
+        raise ValueError("these requests cannot share a batch")
+    first = requests[0]
+    spans = list(itertools.pairwise(itertools.accumulate((r.images for r in requests), initial=0)))
+    steps = sample_steps(model, [s for r in requests for s in r.seeds],
+                         [r.label for r in requests for _ in range(r.images)], first.settings, first.schedule,
+                         first.height, first.width, precision, should_stop, brick_estimates=keep_frames,
+                         canvas=first.canvas,
+                         guidance=[r.guidance if r.guided else 1.0 for r in requests for _ in range(r.images)])
     sigma_data = model.config.sigma_data
-    frames: list[Frame] = []
+    frames: list[list[Frame]] = [[] for _ in requests]
     while True:
         try:
             info = next(steps)
@@ -97,16 +123,21 @@ def run(model: LegoModel, request: Request, estimate_: Estimate, precision: str 
             if not is_out_of_memory(exc):
                 raise
             steps.close()
-            raise PlaygroundError(f"ran out of memory at {request.width}x{request.height} with {request.images} "
-                                  "image(s); try a smaller size or fewer images") from None
+            shared = "" if len(requests) == 1 else f", in a batch of {spans[-1][1]} images shared with other users"
+            raise PlaygroundError(f"ran out of memory at {first.width}x{first.height} with {first.images} "
+                                  f"image(s){shared}; try a smaller size or fewer images") from None
+        parts = [info.rows(a, b) for a, b in spans]
         if keep_frames:
-            frames.append(Frame(info.step, info.sigma, info.active,
-                                to_uint8(display_noisy(info.x[:1], info.sigma))[0], to_uint8(info.denoised[:1])[0],
-                                [None if b is None else to_uint8(b[:1])[0] for b in info.brick_denoised],
-                                to_uint8(skip_weight(info.sigma, sigma_data) * info.x[:1])[0]))
-        yield info
-    yield RunRecord(request, list(to_uint8(result.images)), estimate_, result.mask, result.step_seconds,
-                    result.brick_seconds, result.precision, pack_frames(frames))
+            for kept, part in zip(frames, parts):
+                kept.append(Frame(part.step, part.sigma, part.active,
+                                  to_uint8(display_noisy(part.x[:1], part.sigma))[0], to_uint8(part.denoised[:1])[0],
+                                  [None if b is None else to_uint8(b[:1])[0] for b in part.brick_denoised],
+                                  to_uint8(skip_weight(part.sigma, sigma_data) * part.x[:1])[0]))
+        yield parts
+    images = to_uint8(result.images)
+    yield [RunRecord(r, list(images[a:b]), e, result.mask, result.step_seconds, result.brick_seconds,
+                     result.precision, spans[-1][1], pack_frames(kept))
+           for r, e, (a, b), kept in zip(requests, estimates, spans, frames)]
 
 
 def pack_frames(frames: list[Frame]) -> list[Frame]:

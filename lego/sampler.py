@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -95,6 +95,12 @@ class StepInfo:
     brick_seconds: list[float]  # wall time of each brick during this step
     seconds: float  # wall time of the whole step
 
+    def rows(self, start: int, stop: int) -> StepInfo:
+        """The same step for images ``start`` to ``stop`` of the batch (views, no copies)."""
+        bricks = None if self.brick_denoised is None else [None if b is None else b[start:stop]
+                                                           for b in self.brick_denoised]
+        return replace(self, x=self.x[start:stop], denoised=self.denoised[start:stop], brick_denoised=bricks)
+
 
 @dataclass
 class SampleResult:
@@ -131,12 +137,14 @@ def sample(
     brick_estimates: bool = False,
     canvas: Canvas | None = None,
     compiled: bool = False,
+    guidance: Sequence[float] | None = None,
 ) -> SampleResult:
     """Generate one image per seed. ``labels[i]`` is a class index (which brings its parent levels
     along, see ``lego.labels``), a tuple of class indices (levels left out at will) or None, the only
-    label of an unconditional model (which is never guided)."""
+    label of an unconditional model (which is never guided). ``guidance`` gives each image its own
+    scale (``settings.guidance`` otherwise), so that requests from several users can share a batch."""
     steps = sample_steps(model, seeds, labels, settings, schedule, height, width, precision, should_stop,
-                         brick_estimates, canvas, compiled)
+                         brick_estimates, canvas, compiled, guidance)
     while True:
         try:
             info = next(steps)
@@ -159,6 +167,7 @@ def sample_steps(
     brick_estimates: bool = False,
     canvas: Canvas | None = None,
     compiled: bool = False,
+    guidance: Sequence[float] | None = None,
 ) -> Generator[StepInfo, None, SampleResult]:
     """``sample`` as a generator: yields each step's StepInfo, returns the SampleResult.
 
@@ -186,18 +195,23 @@ def sample_steps(
     mask = schedule.mask(settings.steps)
     precision = resolve_precision(precision, device)
 
+    scales = [settings.guidance] * len(seeds) if guidance is None else [float(g) for g in guidance]
+    if len(scales) != len(seeds):
+        raise ValueError(f"{len(scales)} guidance scales for {len(seeds)} seeds")
+
     net = model.for_inference(dtype_of(precision), compiled)
-    guided = settings.guidance != 1.0 and any(max(row) >= 0 for row in rows)
+    guided = any(g != 1.0 for g in scales) and any(max(row) >= 0 for row in rows)
     label_ids = torch.tensor(rows, device=device) if config.conditional else None
     if guided:
         label_ids = torch.cat([label_ids, torch.full_like(label_ids, -1)])
-    w = settings.guidance
+    # one scale per image: each image's arithmetic is the same whatever else shares its batch
+    w = torch.tensor(scales, device=device).view(-1, 1, 1, 1)
 
     def combine(out: torch.Tensor) -> torch.Tensor:
         if not guided:
             return out
         cond, uncond = out.chunk(2)
-        return uncond + w * (cond - uncond)
+        return uncond + w.to(out.dtype) * (cond - uncond)
 
     def denoise(x: torch.Tensor, sigma: float, active: list[bool], seconds: list[float], all_bricks: bool,
                 step: int):

@@ -8,21 +8,23 @@ import sys
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
+from .batching import BATCHING, LOG, Batcher, rows_independent
 from .canvas import Canvas
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, is_repo_id, load_checkpoint, read_config
 from .config import LegoConfig
-from .estimate import Speed, measure_speed
+from .estimate import Estimate, Speed, measure_speed
 from .model import LegoModel
 from .precision import autocast, dtype_of, resolve_precision
-from .request import Limits, PlaygroundError
+from .request import Limits, PlaygroundError, Request
 from .results import fingerprint
-from .runs import RunCache, RunRecord
+from .runs import RunCache, RunRecord, run
+from .sampler import StepInfo
 
 
 @dataclass
@@ -37,6 +39,14 @@ class Served:
     cache: RunCache
     fingerprint: str = ""  # of the weights as loaded: committed results apply only to the model they measured
     observed: deque = field(default_factory=lambda: deque(maxlen=9))  # measured over predicted, recent runs
+    batcher: Batcher | None = None  # shares batches between users' requests; None runs each alone
+
+    def sample(self, request: Request, estimate_: Estimate) -> Iterator[StepInfo | RunRecord]:
+        """A request's steps, then its RunRecord: in a shared batch when batching is on. Closing
+        the iterator stops the request."""
+        if self.batcher is None:
+            return run(self.model, request, estimate_, self.precision)
+        return iter(self.batcher.submit(request, estimate_))
 
     @property
     def config(self) -> LegoConfig:
@@ -46,6 +56,8 @@ class Served:
         """Calibrate time estimates on the runs this machine really does: the speed's scale becomes the
         median of the recent runs' measured over predicted time (a measurement taken while other runs
         were going, or a machine that speeds up or slows down, is corrected after a few runs)."""
+        if record.batch_images != record.request.images:
+            return  # its time was shared with other requests
         predicted = record.estimate.seconds / record.estimate.scale
         if record.seconds > 0 and predicted > 0:
             self.observed.append(record.seconds / predicted)
@@ -57,8 +69,11 @@ class Served:
 
     @classmethod
     def of(cls, key: str, model: LegoModel, precision: str = "auto", limits: Limits | None = None,
-           cache_bytes: int = 8 * 2**20, compiled: bool = False) -> Served:
-        """``compiled`` serves a compiled inference copy, warmed up here (see ``lego.compiled``)."""
+           cache_bytes: int = 8 * 2**20, compiled: bool = False, batching: str = "auto") -> Served:
+        """``compiled`` serves a compiled inference copy, warmed up here (see ``lego.compiled``).
+        ``batching`` is "on", "off", or "auto": on where it leaves every request's pixels unchanged."""
+        if batching not in BATCHING:
+            raise ValueError(f"batching must be one of {BATCHING}, got {batching!r}")
         device = next(model.parameters()).device
         precision = resolve_precision(precision, device)
         weights = fingerprint(model)
@@ -66,8 +81,13 @@ class Served:
             model = model.for_inference(dtype_of(precision), compiled=True)
             seconds = warm_up(model, precision)
             print(f"compiled {key} in {seconds:.0f} s", file=sys.stderr, flush=True)
+        if batching == "auto":
+            batching = "on" if rows_independent(model, precision) else "off"
+            LOG.info("%s: batching requests together is %s (%s: a batch %s each image the pixels it gets alone)",
+                     key, batching, precision, "gives" if batching == "on" else "would not give")
         return cls(key, model.eval(), precision, measure_speed(model, precision),
-                   limits or Limits.for_device(device), RunCache(cache_bytes), weights)
+                   limits or Limits.for_device(device), RunCache(cache_bytes), weights,
+                   batcher=Batcher(model, precision) if batching == "on" else None)
 
 
 def allowed_checkpoint_dirs() -> list[Path]:
@@ -162,7 +182,8 @@ class ModelRegistry:
         if accept is not None:
             accept(model.config)
         default = self.default
-        served = Served.of(key, model, default.precision, default.limits, compiled=default.model.compiled)
+        served = Served.of(key, model, default.precision, default.limits, compiled=default.model.compiled,
+                           batching="off" if default.batcher is None else "on")
         with self._lock:
             self._loaded[key] = served
             while len(self._loaded) > self.keep:

@@ -55,14 +55,15 @@ def emoji_levels_model() -> LegoModel:
 
 
 @contextlib.contextmanager
-def launched_app(model: LegoModel | None = None, max_gflops: float = 150):
-    """The real app on a free loopback port, serving a tiny random 64x64 emoji model."""
+def launched_app(model: LegoModel | None = None, max_gflops: float = 150, precision: str = "fp32"):
+    """The real app on a free loopback port, serving a tiny random 64x64 emoji model (in fp32 this
+    machine's kernels give a row of a batch other bits than alone, so requests are not batched)."""
     import app
     from lego.request import Limits
 
     model = model or randomized("tiny-emoji")
     limits = Limits(max_gflops=max_gflops, max_pixels=256 * 256, max_side=512)
-    demo = app.build_demo(model, limits=limits, precision="fp32")
+    demo = app.build_demo(model, limits=limits, precision=precision)
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
                 **app.LAUNCH_OPTIONS)

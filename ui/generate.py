@@ -8,13 +8,13 @@ from dataclasses import dataclass
 import gradio as gr
 
 from lego import charts, results
+from lego.batching import MAX_BATCH_IMAGES
 from lego.brick_table import brick_table
 from lego.canvas import COORDS as CANVAS_COORDS
 from lego.canvas import MODES as CANVAS_MODES
 from lego.flops import format_flops
 from lego.images import to_uint8
 from lego.request import PlaygroundError, class_picker, random_seed
-from lego.runs import run
 from lego.sampler import METHODS, StepInfo, sigma_steps
 from lego.schedule import PRESETS, ScheduleError, grid_labels, preset, to_grid
 from lego.serving import Served
@@ -23,6 +23,7 @@ from .context import SESSION_SECONDS, AppContext, refused
 from .zero_gpu import on_zero_gpu
 
 DEFAULT_RANGES = 5
+BATCHED_REQUESTS = MAX_BATCH_IMAGES  # Generate requests handed to the batcher at once; more wait in the queue
 SAMPLER_LABELS = {"heun": "Heun (2 evaluations per step)", "euler": "Euler",
                   "dpm++2m": "DPM-Solver++ 2M (fast: try 12 steps)"}
 
@@ -200,7 +201,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         yield (gr.skip(), f"starting · {status}", *[gr.skip()] * 4, None, req.seed)
         folder = outputs.new_run()
         try:
-            for item in [] if replay else run(s.model, req, est, s.precision):
+            for item in [] if replay else s.sample(req, est):
                 if isinstance(item, StepInfo):
                     progress((item.step + 1, item.steps), desc="sampling", unit="steps")
                     # a yield every step, previews or not: Stop takes effect at a yield, so within one step
@@ -260,7 +261,9 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         [model_key, tab.category, tab.seed, tab.randomize, tab.steps, tab.guidance, tab.sampler, tab.images,
          *tab.size, tab.previews, tab.preview_every, tab.num_ranges, tab.schedule_json, *tab.cells],
         [tab.gallery, tab.status, tab.flops_plot, tab.time_plot, tab.heatmap, tab.files, tab.record_state, tab.seed],
-        api_name="generate", trigger_mode="once", concurrency_limit=1)
+        api_name="generate", trigger_mode="once",
+        # with batching, every waiting request is handed to the model's batcher, which runs them in shared batches
+        concurrency_limit=BATCHED_REQUESTS if ctx.first.batcher else 1)
     tab.stop_btn.click(None, None, None, cancels=[gen_event], queue=False)
     return gen_event
 

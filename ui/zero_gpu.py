@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 
 import gradio as gr
 
 from lego.estimate import gpu_seconds
+
+
+def on_zero_gpu_space() -> bool:
+    """Whether this is a ZeroGPU Space, where the GPU exists only inside each ``spaces.GPU`` call
+    (the Hub sets this variable there; the ``spaces`` package reads it the same way)."""
+    return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 
 
 def on_zero_gpu(fn: Callable, gflops: Callable[..., float]) -> Callable:
