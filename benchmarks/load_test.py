@@ -1,9 +1,12 @@
-"""Load and memory test of the real app on loopback, through gradio_client.
+"""Load and memory test of the real app on loopback, through gradio_client: a class pressing Generate at once.
 
-    python benchmarks/load_test.py [--checkpoint DIR | --arch tiny-emoji] [--concurrent 20] [--sequential 100]
+    python benchmarks/load_test.py [--checkpoint DIR | --arch tiny-emoji] [--concurrent 30] [--sequential 100]
 
-1. ``--concurrent`` generate requests at once: each completes or is refused with a clear
-   "queue is full" message; none may fail otherwise. Reports latency percentiles.
+1. ``--concurrent`` clients connect, then all send the app's default request at the same moment:
+   each completes or is refused with a clear "queue is full" message; none may fail otherwise.
+   Reports completed, refused, latency percentiles, the last finish, and resident memory before,
+   after and at its peak. The burst runs with batching on and off (``--batching``), alternately,
+   in one run: compare them as ratios, since the machine may be shared.
 2. ``--sequential`` requests one after another (different seeds): resident memory after the
    first 10 and after all of them (target: less than 10% growth).
 Bounded: every request has a timeout and the whole run a deadline; only 127.0.0.1 is used.
@@ -28,6 +31,8 @@ from lego import results  # noqa: E402
 from lego.checkpoint import load_checkpoint  # noqa: E402
 from lego.config import ARCHITECTURES  # noqa: E402
 from lego.model import LegoModel  # noqa: E402
+from lego.request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS  # noqa: E402
+from memory import PeakRss  # noqa: E402
 
 ALL = [0, 1, 2, 3, 4]
 
@@ -41,9 +46,11 @@ def rss_bytes(pid: int | str = "self") -> tuple[int, int]:
     return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
 
 
-def request_args(seed: int, steps: int) -> list:
-    size = [64, 64, "tiles", 0, False, "squeeze"]
-    return ["Flags", seed, False, steps, 2.0, "heun", 1, *size, False, 3, 5, "", ALL, ALL, ALL]
+def request_args(seed: int, steps: int, method: str, size: int) -> list:
+    """The Generate tab's defaults, with this seed (previews off: a class's browsers would stream them too,
+    but the clients here would only discard them)."""
+    canvas = [size, size, "tiles", 0, False, "squeeze"]
+    return ["Flags", seed, False, steps, DEFAULT_GUIDANCE, method, 1, *canvas, False, 3, 5, "", ALL, ALL, ALL]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -51,47 +58,56 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def concurrent_load(url: str, n: int, steps: int, timeout: float) -> dict:
-    results: list[tuple[str, float, str]] = []
+def concurrent_load(url: str, n: int, args: list, timeout: float) -> dict:
+    """``n`` clients connect, then send ``args`` (seeds differ) at once; latencies count from that moment."""
+    outcomes: list[tuple[str, float, str]] = []
     lock = threading.Lock()
+    ready = threading.Barrier(n + 1)
+    start = 0.0
 
     def one(i: int) -> None:
         client = Client(url, verbose=False)
-        start = time.perf_counter()
+        ready.wait(timeout)
         try:
-            job = client.submit(*request_args(1000 + i, steps), api_name="/generate")
+            job = client.submit(*args[:1], 1000 + i, *args[2:], api_name="/generate")
             job.result(timeout=timeout)
             outcome, message = "completed", ""
         except Exception as exc:  # noqa: BLE001 - classified below
             message = str(exc)
             outcome = "refused" if "queue" in message.lower() and "full" in message.lower() else "error"
         with lock:
-            results.append((outcome, time.perf_counter() - start, message))
+            outcomes.append((outcome, time.perf_counter() - start, message))
         client.close()
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout + 30)
-    done = [r for r in results if r[0] == "completed"]
+    before = rss_bytes()[0]
+    with PeakRss() as peak:
+        ready.wait(timeout)
+        start = time.perf_counter()
+        for t in threads:
+            t.join(timeout + 30)
+    done = [r for r in outcomes if r[0] == "completed"]
     latencies = [r[1] for r in done]
     return {
-        "requests": n, "completed": len(done), "refused": sum(r[0] == "refused" for r in results),
-        "errors": sum(r[0] == "error" for r in results), "unfinished": n - len(results),
-        "error_messages": sorted({r[2][:200] for r in results if r[0] == "error"}),
+        "requests": n, "completed": len(done), "refused": sum(r[0] == "refused" for r in outcomes),
+        "errors": sum(r[0] == "error" for r in outcomes), "unfinished": n - len(outcomes),
+        "error_messages": sorted({r[2][:200] for r in outcomes if r[0] == "error"}),
         "latency_s": {"p50": round(percentile(latencies, 0.5), 3), "p95": round(percentile(latencies, 0.95), 3),
-                      "max": round(max(latencies), 3)} if latencies else None,
+                      "last_finish": round(max(latencies), 3)} if latencies else None,
+        "rss_mib": {"before": round(before / 2**20, 1), "after": round(rss_bytes()[0] / 2**20, 1),
+                    "peak": round(peak.peak / 2**20, 1)},
     }
 
 
-def sequential_memory(url: str, n: int, steps: int) -> dict:
+def sequential_memory(url: str, n: int, args: list) -> dict:
     client = Client(url, verbose=False)
     after_10 = None
     times = []
     for i in range(n):
         start = time.perf_counter()
-        client.predict(*request_args(5000 + i, steps), api_name="/generate")
+        client.predict(*args[:1], 5000 + i, *args[2:], api_name="/generate")
         times.append(time.perf_counter() - start)
         if i == 9:
             after_10 = rss_bytes()[0]
@@ -101,34 +117,53 @@ def sequential_memory(url: str, n: int, steps: int) -> dict:
             "growth": round(final / after_10 - 1, 4), "median_latency_s": round(statistics.median(times), 3)}
 
 
+def served(model: LegoModel, batching: str, queue_size: int):
+    demo = app.build_demo(model, queue_size=queue_size, batching=batching)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.LAUNCH_OPTIONS)
+    return demo
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--checkpoint")
     source.add_argument("--arch", default="tiny-emoji", choices=sorted(ARCHITECTURES))
-    parser.add_argument("--concurrent", type=int, default=20)
+    parser.add_argument("--concurrent", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=2, help="bursts with batching on and off, alternately")
     parser.add_argument("--sequential", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--queue-size", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument("--sampler", default=DEFAULT_METHOD)
+    parser.add_argument("--queue-size", type=int, default=64)
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--out", default="assets/benchmarks/load.json")
     args = parser.parse_args()
 
     model = load_checkpoint(args.checkpoint) if args.checkpoint else LegoModel(ARCHITECTURES[args.arch]).eval()
-    demo = app.build_demo(model, queue_size=args.queue_size)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    url = demo.local_url
-    try:
-        report = {
-            "command": "python benchmarks/load_test.py " + " ".join(sys.argv[1:]),
-            "model": args.checkpoint or f"{args.arch} (random weights)", "steps": args.steps,
-            "queue_size": args.queue_size,
-            "concurrent": concurrent_load(url, args.concurrent, args.steps, args.timeout),
-            "sequential": sequential_memory(url, args.sequential, args.steps),
-        }
-        report["peak_rss_mib"] = round(rss_bytes()[1] / 2**20, 1)
-    finally:
-        demo.close()
+    request = request_args(0, args.steps, args.sampler, model.config.image_size)
+    report = {
+        "command": "python benchmarks/load_test.py " + " ".join(sys.argv[1:]),
+        "model": args.checkpoint or f"{args.arch} (random weights)", "sampler": args.sampler,
+        "steps": args.steps, "queue_size": args.queue_size, "bursts": {"on": [], "off": []},
+    }
+    for _ in range(args.rounds):
+        for batching in ("off", "on"):
+            demo = served(model, batching, args.queue_size)
+            try:
+                burst = concurrent_load(demo.local_url, args.concurrent, request, args.timeout)
+            finally:
+                demo.close()
+            report["bursts"][batching].append(burst)
+            print(f"batching {batching}: {json.dumps(burst)}", flush=True)
+    lasts = {b: statistics.median(r["latency_s"]["last_finish"] for r in runs if r["latency_s"])
+             for b, runs in report["bursts"].items()}
+    report["last_finish_off_over_on"] = round(lasts["off"] / lasts["on"], 3)
+    if args.sequential:
+        demo = served(model, "on", args.queue_size)
+        try:
+            report["sequential"] = sequential_memory(demo.local_url, args.sequential, request)
+        finally:
+            demo.close()
+    report["peak_rss_mib"] = round(rss_bytes()[1] / 2**20, 1)
     print(json.dumps(report, indent=2))
     results.write(report, args.out)
 

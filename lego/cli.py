@@ -18,6 +18,7 @@ from .flops import evaluation_flops, format_flops, schedule_cost
 from .images import grid, to_pil
 from .model import LegoModel, brick_parameters, count_parameters, shared_parameters
 from .precision import PRECISIONS, default_device
+from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS
 from .sampler import METHODS, SamplerSettings, sample
 from .schedule import PRESETS, ScheduleError, load_schedule
 
@@ -116,9 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--class", dest="class_name", help="class name or index; none for unconditional")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--images", type=int, default=1, choices=range(1, 17), metavar="1..16")
-    gen.add_argument("--steps", type=int, default=18)
-    gen.add_argument("--sampler", choices=METHODS, default="heun")
-    gen.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance (1 = off)")
+    gen.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    gen.add_argument("--sampler", choices=METHODS, default=DEFAULT_METHOD)
+    gen.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE, help="classifier-free guidance (1 = off)")
     gen.add_argument("--churn", type=float, default=0.0, help="EDM stochastic churn (0 = deterministic)")
     gen.add_argument("--size", type=parse_size, help="WIDTHxHEIGHT (default: training size)")
     gen.add_argument("--canvas", choices=MODES, default="tiles",

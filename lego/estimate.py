@@ -92,8 +92,9 @@ class Speed:
         return self.seconds(sum(evals), sum(n * sum(active) for n, active in zip(evals, mask)), cost.total)
 
     def describe(self) -> str:
-        return (f"{self.per_evaluation * 1e3:.1f} ms per evaluation and {self.per_brick * 1e3:.1f} ms per brick, "
-                f"then {self.gflops_per_second:.0f} GFLOP/s")
+        fixed = [f"{seconds * 1e3:.1f} ms per {what}" for seconds, what in
+                 ((self.per_evaluation, "evaluation"), (self.per_brick, "brick")) if seconds >= 5e-5]
+        return " and ".join(fixed) + (", then " if fixed else "") + f"{self.gflops_per_second:.0f} GFLOP/s"
 
 
 def measure_speed(model: LegoModel, precision: str, repeats: int = 3) -> Speed:

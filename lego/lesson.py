@@ -17,16 +17,15 @@ import numpy as np
 from .comparison import matched_steps
 from .config import LegoConfig
 from .estimate import estimate
-from .request import NO_CLASS, PlaygroundError, Request, parse_request
+from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, NO_CLASS, PlaygroundError, Request, parse_request
 from .runs import RunRecord, run
-from .sampler import StepInfo
+from .sampler import METHOD_NAMES, StepInfo
 from .schedule import SKIP_SHARE, BrickSchedule, drop_early, drop_late
 from .serving import Served
 
-LESSON_STEPS = 18
+# The app's default sampler, steps and guidance (see lego.request), so a class meets the same pictures in both tabs.
+LESSON_METHOD, LESSON_STEPS, LESSON_GUIDANCE = DEFAULT_METHOD, DEFAULT_STEPS, DEFAULT_GUIDANCE
 LESSON_SEED = 0  # presenter mode always uses it, so a class sees the prepared (cached) lesson
-LESSON_METHOD = "heun"
-LESSON_GUIDANCE = 2.0
 # Below this difference in mean pixel change (out of 255) two runs count as tied: about the spread
 # of the same comparison over a few seeds on the bundled model.
 LESSON_TIE = 0.5
@@ -339,5 +338,5 @@ def take_away(lesson: Lesson, guess: int) -> str:
     sentences = [first, second, _tally(late, lesson.early, "dropping it early"),
                  _tally(late, lesson.fewer, "running every brick with fewer steps at about the same FLOPs"),
                  f"All of this is one category ({lesson.category}) and one seed ({lesson.seed}) at {LESSON_STEPS} "
-                 f"{LESSON_METHOD.capitalize()} steps; differences under {LESSON_TIE} / 255 count as ties."]
+                 f"{METHOD_NAMES[LESSON_METHOD]} steps; differences under {LESSON_TIE} / 255 count as ties."]
     return "\n\n".join(f"- {s}" for s in sentences)

@@ -58,6 +58,10 @@ def fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
+# Titles short enough for a phone's width (the detail goes to the axis titles), legends under the plot.
+PHONE_LEGEND = {"legend": dict(orientation="h", yanchor="top", y=-0.2)}
+
+
 # -- brick schedules ------------------------------------------------------------------------------
 
 def schedule_figure(rows: list[dict]) -> go.Figure:
@@ -70,8 +74,8 @@ def schedule_figure(rows: list[dict]) -> go.Figure:
             name=family, text=[r["label"] for r in part],
             hovertemplate="%{text}<br>%{x} GFLOPs, FD %{y}<extra></extra>",
             error_y=dict(type="data", array=[r["emoji_fd_spread"] / 2 for r in part], visible=True)))
-    fig.update_layout(title="Quality against compute (lower emoji-FD is better)", xaxis_title="GFLOPs per image",
-                      yaxis_title="emoji-FD", template="plotly_white", height=450)
+    fig.update_layout(title="Quality against compute", xaxis_title="GFLOPs per image",
+                      yaxis_title="emoji-FD (lower is better)", template="plotly_white", height=450, **PHONE_LEGEND)
     return fig
 
 
@@ -117,9 +121,8 @@ def training_figure(report: dict) -> go.Figure:
     for run in report["runs"]:
         fig.add_trace(go.Scatter(x=[p["images"] for p in run["points"]], y=[p["emoji_fd"] for p in run["points"]],
                                  mode="lines+markers", name=run["name"]))
-    fig.update_layout(title="emoji-FD over training images seen (equal FLOPs per evaluation)",
-                      xaxis_title="training images seen", yaxis_title="emoji-FD (lower is better)",
-                      template="plotly_white", height=400)
+    fig.update_layout(title="Quality over training", xaxis_title="training images seen (equal FLOPs per evaluation)",
+                      yaxis_title="emoji-FD (lower is better)", template="plotly_white", height=400, **PHONE_LEGEND)
     return fig
 
 
@@ -135,9 +138,9 @@ def speed_figure(report: dict) -> go.Figure:
     rows = report["levers"]
     fig = go.Figure(go.Bar(x=[r["ms_per_evaluation"] for r in rows], y=[r["lever"] for r in rows], orientation="h",
                            text=[f"{r['ms_per_evaluation']:.1f} ms" for r in rows], textposition="auto"))
-    fig.update_layout(title="One guided evaluation (64x64, batch 2) on this CPU", xaxis_title="ms",
-                      yaxis=dict(autorange="reversed"), template="plotly_white", height=380,
-                      margin=dict(l=330, r=10, t=40, b=40))
+    fig.update_layout(title="One guided evaluation", xaxis_title="ms (64x64, batch 2, this CPU)",
+                      yaxis=dict(autorange="reversed", automargin=True), template="plotly_white", height=380,
+                      margin=dict(r=10, t=40, b=40))
     return fig
 
 

@@ -24,6 +24,7 @@ from .precision import autocast, dtype_of, resolve_precision
 from .schedule import BrickSchedule
 
 METHODS = ("heun", "euler", "dpm++2m")
+METHOD_NAMES = {"heun": "Heun", "euler": "Euler", "dpm++2m": "DPM-Solver++(2M)"}  # as people write them
 MAX_STEPS = 1000
 
 

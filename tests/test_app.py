@@ -7,7 +7,9 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
+from lego.comparison import REPEATS
 from lego.config import EMOJI_CATEGORIES
+from lego.lesson import LESSON_STEPS, lesson_plan
 from lego.flops import schedule_cost
 from lego.sampler import SamplerSettings
 from lego.schedule import BrickSchedule, preset
@@ -88,8 +90,9 @@ def test_lesson_runs_every_stage_and_reports_what_it_measured(served):
     job = client.submit("Flags", names[2], 0, api_name="/lesson")
     outputs = list(job)
     status, pair, late, every, early, late_pic, early_text, every2, late2, fewer, cost, take = outputs[-1]
-    assert [o[0] for o in outputs[:3]] == ["starting", "run 1/10 (every brick) · step 1/18",
-                                           "run 1/10 (every brick) · step 2/18"]  # progress at every step
+    runs, steps = len(lesson_plan(model.config, 0, 0)), LESSON_STEPS
+    assert [o[0] for o in outputs[:3]] == ["starting", f"run 1/{runs} (every brick) · step 1/{steps}",
+                                           f"run 1/{runs} (every brick) · step 2/{steps}"]  # progress at every step
     assert status.startswith("Done: Flags, seed 0") and len(pair) == 2
     assert all(f"| {n} |" in late for n in names) and "FLOPs saved" in late
     assert ("You were right" in late) or ("Not this time" in late) or ("A tie you share" in late)
@@ -168,17 +171,17 @@ def test_compare_all_bricks_schedule_and_matched_baseline(served):
                         api_name="/compare")
     outputs = list(job)
     statuses = [o[-1] for o in outputs[:-1]]
-    assert statuses[0] == "⏳ starting" and statuses[1] == "⏳ step 1/10 of all bricks (pair 1/3)"
+    assert statuses[0] == "⏳ starting" and statuses[1] == f"⏳ step 1/10 of all bricks (pair 1/{REPEATS})"
     before, diff, bar, base, totals, text = outputs[-1]
     pictures = [Image.open(p) for p in (*before, diff, base)]
     assert {p.size for p in pictures} == {(256, 256)}  # 64x64 enlarged 4x, all at one scale
     assert Image.open(bar).size[0] == 256
-    assert "Measured speed-up" in text and "over 3 paired runs" in text and "predicted from FLOPs" in text
+    assert "Measured speed-up" in text and f"over {REPEATS} paired runs" in text and "predicted from FLOPs" in text
     assert "Honest baseline: every brick with" in text and "largest" in text
     names = plot(totals)["data"][0]["x"]
     assert names[0] == "all bricks" and names[1] == "schedule" and names[2].startswith("all bricks, ")
     fewer = int(names[2].split()[2])
-    assert len(statuses) == 1 + 6 * 10 + fewer  # a status at every step: three pairs of runs, then the baseline's
+    assert len(statuses) == 1 + 2 * REPEATS * 10 + fewer  # a status at every step: the pairs of runs, then the baseline
     assert statuses[-1] == f"⏳ step {fewer}/{fewer} of all bricks, {fewer} steps (the baseline)"
     gflops = plot(totals)["data"][0]["y"]
     assert gflops[1] < gflops[0] and abs(gflops[2] - gflops[1]) < abs(gflops[0] - gflops[1])

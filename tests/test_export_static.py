@@ -16,7 +16,7 @@ from playwright.sync_api import sync_playwright
 from conftest import free_port, randomized
 from lego.classroom import shrink
 from lego.estimate import estimate
-from lego.export_static import ExportError, Grid, export
+from lego.export_static import GUIDANCE, METHOD, ExportError, Grid, export
 from lego.lesson import late_verdict, run_lesson
 from lego.request import parse_request
 from lego.runs import run_to_end
@@ -56,7 +56,7 @@ def test_the_exported_run_is_what_the_app_samples_for_the_same_request(site):
     runs = data["runs"]["0/0"]
 
     def app_run(cells):
-        request = parse_request(config, data["classes"][0], 0, 4, 2.0, "heun", 1, 64, 64, from_grid(cells, 2))
+        request = parse_request(config, data["classes"][0], 0, 4, GUIDANCE, METHOD, 1, 64, 64, from_grid(cells, 2))
         return run_to_end(model, request, estimate(config, request, 1.0), "fp32", keep_frames=True)
 
     every, off = app_run([[0, 1]] * 3), app_run([[1], [0, 1], [0, 1]])
@@ -84,7 +84,7 @@ def test_every_schedule_the_page_offers_was_sampled_and_pictures_are_stored_once
     assert linked <= {f"img/{p.name}" for p in (out / "img").iterdir()}
     first_steps = {run["frames"][0][0] for run in data["runs"]["0/0"].values()}
     assert len(first_steps) == 1  # every run starts from the same noise: one file
-    assert (out / "plotly.min.js").stat().st_size > 1_000_000 and "sdk: static" in (out / "README.md").read_text()
+    assert (out / "plotly-basic.min.js").stat().st_size > 1_000_000 and "sdk: static" in (out / "README.md").read_text()
     assert "CC-BY 4.0" in data["credits"]
 
 
@@ -182,3 +182,14 @@ def test_toggle_scrub_and_complete_the_lesson_in_a_browser(site, app_verdict, or
         page.click("#tab-credits")
         assert "CC-BY 4.0" in page.inner_text("#credits")
         assert requests and all(url.startswith(base) for url in requests), requests  # nothing leaves the machine
+
+
+def test_the_page_draws_with_the_plotly_js_version_the_installed_plotly_writes_figures_for():
+    import plotly.offline
+
+    from lego.export_static import PLOTLY_JS
+
+    def version(script: str) -> str:
+        return script[:300].split(" v", 1)[1].split()[0]
+
+    assert version(PLOTLY_JS.read_text()) == version(plotly.offline.get_plotlyjs())

@@ -5,7 +5,9 @@ import pytest
 
 from lego.config import ARCHITECTURES
 from lego.brick_table import brick_table
-from lego.comparison import matched_steps
+from lego.comparison import REPEATS, matched_steps
+from lego.lesson import LESSON_METHOD, LESSON_STEPS
+from lego.sampler import METHOD_NAMES, SamplerSettings
 from lego.estimate import check_limits, estimate
 from lego.request import Limits, PlaygroundError, parse_request
 from lego.runs import Frame, run, run_to_end
@@ -286,8 +288,10 @@ def test_a_first_slow_run_does_not_make_a_schedule_faster_than_itself(monkeypatc
 
     monkeypatch.setattr(lego.comparison, "run", timed_run)
     served = Served.of("tiny", randomized("tiny-emoji"), "fp32")
-    timing = compare(served, req(steps=2)).timing  # every brick against itself
-    assert timing.ratios.count(1.0) == 2 and timing.speedup == 1.0 and timing.covers(1.0)
+    result = compare(served, req(steps=2))  # every brick against itself
+    timing = result.timing
+    assert timing.ratios.count(1.0) == REPEATS - 1 and timing.speedup == 1.0 and timing.covers(1.0)
+    assert "it is the all-bricks run, so any measured difference is the machine's noise" in result.summary()
 
 
 def test_the_default_schedule_compared_with_itself_is_no_faster_than_itself():
@@ -313,11 +317,11 @@ def test_the_compute_limit_counts_every_run_of_a_comparison_repeats_included():
     assert planned.gflops(CONFIG) == pytest.approx(3 * (full + scheduled) + baseline)
     assert planned.steps == 2 * 3 * 10 + planned.baseline.steps
     served.limits = Limits(max_gflops=(full + scheduled + baseline) * 2)  # the variants once fit; three pairs do not
-    with pytest.raises(PlaygroundError, match="all bricks and the schedule 3 times each"):
+    with pytest.raises(PlaygroundError, match=f"all bricks and the schedule {REPEATS} times each"):
         compare_steps(served, request)  # refused when called, before any compute
 
 
-def lesson_of(late, early=None, fewer=None, steps=(15, 16, 17)):
+def lesson_of(late, early=None, fewer=None, steps=(LESSON_STEPS - 3, LESSON_STEPS - 2, LESSON_STEPS - 1)):
     """A lesson with these pixel changes (late, early and fewer-steps rows per brick), as if measured."""
     from lego.lesson import Lesson, LessonRow
 
@@ -325,7 +329,7 @@ def lesson_of(late, early=None, fewer=None, steps=(15, 16, 17)):
     early = early or late
     fewer = fewer or late
 
-    def rows(diffs, label, saving, step_counts=(18, 18, 18)):
+    def rows(diffs, label, saving, step_counts=(LESSON_STEPS,) * 3):
         return tuple(LessonRow(f"{label} {k}", saving(k), d, pic, n)
                      for k, (d, n) in enumerate(zip(diffs, step_counts)))
 
@@ -373,10 +377,11 @@ def test_cost_stage_sets_each_late_drop_against_fewer_steps():
     lesson = lesson_of([1.0, 2.0, 3.0], fewer=[3.0, 2.1, 0.5])
     text = cost_verdict(lesson, 0)
     assert text.startswith("**B0** off late saved 10% of the FLOPs and changed the image by **1.00 / 255**. Every "
-                           "brick with 15 instead of 18 steps, the nearest cost, saved 12% and changed it by "
+                           f"brick with {LESSON_STEPS - 3} instead of {LESSON_STEPS} steps, the nearest cost, "
+                           "saved 12% and changed it by "
                            "**3.00 / 255**. In this run, dropping B0 late changed the image less than simply taking "
                            "fewer steps.")
-    assert "| B2 | 30% saved, 3.00 / 255 | 17 steps: 36% saved, 0.50 / 255 |" in text
+    assert f"| B2 | 30% saved, 3.00 / 255 | {LESSON_STEPS - 1} steps: 36% saved, 0.50 / 255 |" in text
     assert "more than simply taking fewer steps" in cost_verdict(lesson, 2)
     assert "about as much as (within 0.5 / 255: a tie) simply taking fewer steps" in cost_verdict(lesson, 1)
 
@@ -392,8 +397,8 @@ def test_take_away_states_only_what_was_measured():
         "for 1, about as much (a tie).",
         "- For 1 of the 3 bricks, dropping the brick late changed the image more than running every brick with fewer "
         "steps at about the same FLOPs; for 2, about as much (a tie).",
-        "- All of this is one category (Flags) and one seed (0) at 18 Heun steps; differences under 0.5 / 255 count "
-        "as ties."]
+        f"- All of this is one category (Flags) and one seed (0) at {LESSON_STEPS} {METHOD_NAMES[LESSON_METHOD]} "
+        "steps; differences under 0.5 / 255 count as ties."]
     tied_least = take_away(lesson_of([1.0, 1.3, 6.0]), 1)
     assert "B0 and B1 tied for the least change (1.00 / 255 and 1.30 / 255) and B2 most" in tied_least
     assert "Your guess, B1, shares that tie." in tied_least
@@ -476,14 +481,15 @@ def test_a_second_lesson_is_replayed_without_sampling(monkeypatch):
     monkeypatch.setattr(lego.lesson, "run", lambda *a, **k: calls.append(1) or sampling(*a, **k))
     store = LessonCache()
     first = run_lesson(served, 2, store=store)
-    assert len(calls) == 10 and len(store) == 1
+    runs = len(lego.lesson.lesson_plan(served.config, 2, 0))
+    assert len(calls) == runs and len(store) == 1
     served.cache = RunCache()  # a class generating images has pushed every lesson run out of the run cache
     again = lesson_steps(served, 2, store=store)
     with pytest.raises(StopIteration) as done:
         next(again)  # no progress to report: nothing is sampled
-    assert done.value.value is first and len(calls) == 10
+    assert done.value.value is first and len(calls) == runs
     other_seed = run_lesson(served, 2, seed=1, store=store)  # the key holds the seed (and model and category)
-    assert len(calls) == 20 and other_seed is not first and len(store) == 2
+    assert len(calls) == 2 * runs and other_seed is not first and len(store) == 2
     assert LessonCache.key(served, 2, 0) != LessonCache.key(Served.of("b", randomized("tiny-emoji", 1), "fp32"), 2, 0)
     small = LessonCache(max_bytes=int(1.5 * first.nbytes))
     small.put(("a",), first)
@@ -500,17 +506,19 @@ def test_a_stopped_lesson_samples_no_further_and_the_next_one_reuses_finished_ru
     evaluations = []
     served.model.register_forward_pre_hook(lambda *_: evaluations.append(1))
     steps = lesson_steps(served, 0)
-    seen = [next(steps) for _ in range(18 + 3)]  # the first run, and three steps of the second
-    assert str(seen[-1]) == f"run 2/10 ({served.names[0]} off for the last 40%) · step 3/18"
+    seen = [next(steps) for _ in range(LESSON_STEPS + 3)]  # the first run, and three steps of the second
+    runs = len(lego.lesson.lesson_plan(served.config, 0, 0))
+    assert str(seen[-1]) == f"run 2/{runs} ({served.names[0]} off for the last 40%) · step 3/{LESSON_STEPS}"
     steps.close()  # what Stop does: the generator is not resumed
     stopped_at = len(evaluations)
-    assert stopped_at == 35 + 3 * 2  # Heun: two evaluations per step, one on the last
+    per_step = SamplerSettings(steps=LESSON_STEPS, method=LESSON_METHOD).evaluations_per_step()
+    assert stopped_at == sum(per_step) + sum(per_step[:3])
     assert len(served.cache) == 1  # the finished run is kept
     calls = []
     sampling = lego.lesson.run
     monkeypatch.setattr(lego.lesson, "run", lambda *a, **k: calls.append(1) or sampling(*a, **k))
     run_lesson(served, 0)
-    assert len(calls) == 9 and len(evaluations) > stopped_at  # the finished run is replayed, the rest sampled
+    assert len(calls) == runs - 1 and len(evaluations) > stopped_at  # the finished run is replayed, the rest sampled
 
 
 def test_frame_budget_bounds_every_sessions_frames_together():

@@ -14,7 +14,8 @@ from lego.canvas import COORDS as CANVAS_COORDS
 from lego.canvas import MODES as CANVAS_MODES
 from lego.flops import format_flops
 from lego.images import to_uint8
-from lego.request import PlaygroundError, class_picker, random_seed
+from lego.request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, PlaygroundError, class_picker,
+                          random_seed)
 from lego.sampler import METHODS, StepInfo, sigma_steps
 from lego.schedule import PRESETS, ScheduleError, grid_labels, preset, to_grid
 from lego.serving import Served
@@ -98,7 +99,7 @@ def build(ctx: AppContext) -> GenerateTab:
             gallery = gr.Gallery(label="Images", format="png", columns=2, height=300, elem_id="gallery",
                                  object_fit="contain", fit_columns=False)  # two whole images per row
             with gr.Row():  # the first control labelled "steps": the grid's boxes and "Preview every k steps" follow
-                steps = gr.Slider(2, 50, 18, step=1, label="Steps",
+                steps = gr.Slider(2, 50, DEFAULT_STEPS, step=1, label="Steps",
                                   info="Denoising steps from pure noise to the picture: more is slower, often cleaner.")
                 num_ranges = gr.Slider(1, 10, DEFAULT_RANGES, step=1, label="Number of step ranges",
                                        info="How many ranges the steps are cut into, for the brick schedule.")
@@ -107,10 +108,11 @@ def build(ctx: AppContext) -> GenerateTab:
                     seed = gr.Number(0, label="Seed", precision=0, minimum=0,
                                      info="The same seed and settings draw the same picture.")
                     randomize = gr.Checkbox(False, label="Random seed")
-                guidance = gr.Slider(0, 8, 2.0, step=0.1, label="Guidance (1 = off)",
+                guidance = gr.Slider(0, 8, DEFAULT_GUIDANCE, step=0.1, label="Guidance (1 = off)",
                                      info="How closely the picture follows what to draw. Above 1 every brick runs "
                                           "twice (with and without the label), so it costs double.")
-                sampler = gr.Radio([(SAMPLER_LABELS.get(m, m), m) for m in METHODS], value="heun", label="Sampler",
+                sampler = gr.Radio([(SAMPLER_LABELS.get(m, m), m) for m in METHODS], value=DEFAULT_METHOD,
+                                   label="Sampler",
                                    info="How a step moves to the next, lower noise level: Heun checks each move "
                                         "with a second evaluation, Euler does not, DPM-Solver++ reuses the last "
                                         "one to get as far in fewer steps.")
@@ -147,7 +149,7 @@ def build(ctx: AppContext) -> GenerateTab:
             preset_name = gr.Dropdown([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()],
                                       value="all", label="Preset", info="A ready-made schedule for the grid below.")
             bricks_md = gr.Markdown(bricks_text(first), elem_id="generate-bricks")
-            labels = grid_labels(DEFAULT_RANGES, 18, sigma_steps(18))
+            labels = grid_labels(DEFAULT_RANGES, DEFAULT_STEPS, sigma_steps(DEFAULT_STEPS))
             cells = [step_ranges(gr.CheckboxGroup(
                 [(lab, j) for j, lab in enumerate(labels)], value=list(range(DEFAULT_RANGES)), label=names[k],
                 type="value", info=(f"Try first: untick {top}'s last two ranges (the least noisy steps) and press "

@@ -8,7 +8,6 @@ import gradio as gr
 
 from lego.brick_table import brick_table
 from lego.config import LegoConfig
-from lego.flops import format_flops
 from lego.request import PlaygroundError
 from lego.serving import Served, shipped_checkpoints, shown_source
 
@@ -23,12 +22,16 @@ class ModelTab:
 
 
 def bricks_text(s: Served) -> str:
-    """Every column of the brick table (the Generate tab shows four of them)."""
-    rows = ["| brick | region | patch | depth | parameters | FLOPs / evaluation | role |",
-            "|---|---|---|---|---|---|---|"]
-    rows += [f"| {r['brick']} | {r['region']} | {r['patch']} | {r['depth']} | {r['parameters']:,} | "
-             f"{format_flops(r['flops_per_evaluation'])} | {r['role']} |" for r in brick_table(s.config)]
-    return "\n".join(rows)
+    """Every brick, one column each (narrow enough for a phone), then each brick's role in words."""
+    table = brick_table(s.config)
+    rows = ["| | " + " | ".join(f"B{k}" for k in range(len(table))) + " |", "|---" * (len(table) + 1) + "|"]
+    for label, value in (("region (pixels)", lambda r: r["region"]), ("patch (pixels)", lambda r: r["patch"]),
+                         ("depth (blocks)", lambda r: r["depth"]),
+                         ("parameters", lambda r: f"{r['parameters'] / 1e6:.2f} M"),
+                         ("GFLOPs / evaluation", lambda r: f"{r['flops_per_evaluation'] / 1e9:.2f}")):
+        rows.append(f"| {label} | " + " | ".join(str(value(r)) for r in table) + " |")
+    roles = [f"- **{r['brick']}**: {r['role']}" for r in table]
+    return "\n".join(rows) + "\n\n" + "\n".join(roles)
 
 
 def model_text(s: Served) -> str:
