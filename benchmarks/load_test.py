@@ -1,6 +1,6 @@
 """Load and memory test of the real app on loopback, through gradio_client: a class pressing Generate at once.
 
-    python benchmarks/load_test.py [--checkpoint DIR | --arch tiny-emoji] [--concurrent 30] [--sequential 100]
+    python benchmarks/load_test.py [--checkpoint DIR] [--concurrent 30] [--rounds 2] [--sequential 100]
 
 1. ``--concurrent`` clients connect, then all send the app's default request at the same moment:
    each completes or is refused with a clear "queue is full" message; none may fail otherwise.
@@ -9,14 +9,23 @@
    in one run: compare them as ratios, since the machine may be shared.
 2. ``--sequential`` requests one after another (different seeds): resident memory after the
    first 10 and after all of them (target: less than 10% growth).
-Bounded: every request has a timeout and the whole run a deadline; only 127.0.0.1 is used.
+The app runs in its own process, as it would for a class whose browsers are other machines, so only
+the server is measured (the clients still share this machine's CPU). In the bursts the clients take
+each result's file URLs without downloading the files: a browser fetches the one picture it shows,
+while a Python client would fetch every file of the result (the picture, the report and the PNG to
+download), about 3 s of this CPU for thirty clients. Bounded: every request has a
+timeout and the whole run a deadline; only 127.0.0.1 is used.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
+import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -28,11 +37,10 @@ from gradio_client import Client  # noqa: E402
 
 import app  # noqa: E402
 from lego import results  # noqa: E402
-from lego.checkpoint import load_checkpoint  # noqa: E402
-from lego.config import ARCHITECTURES  # noqa: E402
-from lego.model import LegoModel  # noqa: E402
+from lego.batching import BATCHING  # noqa: E402
+from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS  # noqa: E402
-from memory import PeakRss  # noqa: E402
+from lego.serving import shown_source  # noqa: E402
 
 ALL = [0, 1, 2, 3, 4]
 
@@ -44,6 +52,33 @@ def rss_bytes(pid: int | str = "self") -> tuple[int, int]:
         key, _, value = line.partition(":")
         fields[key] = value.strip()
     return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
+
+
+def serve(checkpoint: str, port: int, batching: str) -> None:
+    """The app as the benchmarks' server process runs it, until it is terminated."""
+    logging.basicConfig(level=logging.INFO, format="server %(asctime)s %(message)s")
+    demo = app.build_demo(load_checkpoint(checkpoint), queue_size=64, batching=batching)
+    demo.launch(server_name="127.0.0.1", server_port=port, quiet=True, **app.LAUNCH_OPTIONS)
+
+
+def start_server(checkpoint: str, timeout: float, batching: str = "auto",
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """The app in a child process (with these extra environment variables), once it answers."""
+    with socket.socket() as probe:  # a free loopback port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--checkpoint", checkpoint,
+                               "--batching", batching], env={**os.environ, **(env or {})})
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline and server.poll() is None:
+        try:
+            Client(url, verbose=False).close()
+            return server, url
+        except Exception:  # noqa: BLE001 - not listening yet
+            time.sleep(1)
+    server.kill()
+    raise SystemExit("the app did not start")
 
 
 def request_args(seed: int, steps: int, method: str, size: int) -> list:
@@ -58,7 +93,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def concurrent_load(url: str, n: int, args: list, timeout: float) -> dict:
+def concurrent_load(url: str, pid: int, n: int, args: list, timeout: float) -> dict:
     """``n`` clients connect, then send ``args`` (seeds differ) at once; latencies count from that moment."""
     outcomes: list[tuple[str, float, str]] = []
     lock = threading.Lock()
@@ -66,7 +101,7 @@ def concurrent_load(url: str, n: int, args: list, timeout: float) -> dict:
     start = 0.0
 
     def one(i: int) -> None:
-        client = Client(url, verbose=False)
+        client = Client(url, verbose=False, download_files=False)  # see the module docstring
         ready.wait(timeout)
         try:
             job = client.submit(*args[:1], 1000 + i, *args[2:], api_name="/generate")
@@ -82,12 +117,12 @@ def concurrent_load(url: str, n: int, args: list, timeout: float) -> dict:
     threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
-    before = rss_bytes()[0]
-    with PeakRss() as peak:
-        ready.wait(timeout)
-        start = time.perf_counter()
-        for t in threads:
-            t.join(timeout + 30)
+    before = rss_bytes(pid)[0]
+    ready.wait(timeout)
+    start = time.perf_counter()
+    for t in threads:
+        t.join(timeout + 30)
+    after, peak = rss_bytes(pid)
     done = [r for r in outcomes if r[0] == "completed"]
     latencies = [r[1] for r in done]
     return {
@@ -96,12 +131,12 @@ def concurrent_load(url: str, n: int, args: list, timeout: float) -> dict:
         "error_messages": sorted({r[2][:200] for r in outcomes if r[0] == "error"}),
         "latency_s": {"p50": round(percentile(latencies, 0.5), 3), "p95": round(percentile(latencies, 0.95), 3),
                       "last_finish": round(max(latencies), 3)} if latencies else None,
-        "rss_mib": {"before": round(before / 2**20, 1), "after": round(rss_bytes()[0] / 2**20, 1),
-                    "peak": round(peak.peak / 2**20, 1)},
+        "server_rss_mib": {"before": round(before / 2**20, 1), "after": round(after / 2**20, 1),
+                           "peak": round(peak / 2**20, 1)},
     }
 
 
-def sequential_memory(url: str, n: int, args: list) -> dict:
+def sequential_memory(url: str, pid: int, n: int, args: list) -> dict:
     client = Client(url, verbose=False)
     after_10 = None
     times = []
@@ -110,62 +145,60 @@ def sequential_memory(url: str, n: int, args: list) -> dict:
         client.predict(*args[:1], 5000 + i, *args[2:], api_name="/generate")
         times.append(time.perf_counter() - start)
         if i == 9:
-            after_10 = rss_bytes()[0]
+            after_10 = rss_bytes(pid)[0]
     client.close()
-    final = rss_bytes()[0]
+    final = rss_bytes(pid)[0]
     return {"requests": n, "rss_after_10_mib": round(after_10 / 2**20, 1), "rss_after_all_mib": round(final / 2**20, 1),
             "growth": round(final / after_10 - 1, 4), "median_latency_s": round(statistics.median(times), 3)}
 
 
-def served(model: LegoModel, batching: str, queue_size: int):
-    demo = app.build_demo(model, queue_size=queue_size, batching=batching)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.LAUNCH_OPTIONS)
-    return demo
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--checkpoint")
-    source.add_argument("--arch", default="tiny-emoji", choices=sorted(ARCHITECTURES))
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     parser.add_argument("--concurrent", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=2, help="bursts with batching on and off, alternately")
+    parser.add_argument("--rounds", type=int, default=2, help="bursts with batching off and on, alternately")
     parser.add_argument("--sequential", type=int, default=100)
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--sampler", default=DEFAULT_METHOD)
-    parser.add_argument("--queue-size", type=int, default=64)
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--out", default="assets/benchmarks/load.json")
-    args = parser.parse_args()
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the server process
+    parser.add_argument("--batching", default="auto", choices=BATCHING, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        return serve(args.checkpoint, args.serve, args.batching)
 
-    model = load_checkpoint(args.checkpoint) if args.checkpoint else LegoModel(ARCHITECTURES[args.arch]).eval()
-    request = request_args(0, args.steps, args.sampler, model.config.image_size)
+    size = load_checkpoint(args.checkpoint).config.image_size
+    request = request_args(0, args.steps, args.sampler, size)
     report = {
-        "command": "python benchmarks/load_test.py " + " ".join(sys.argv[1:]),
-        "model": args.checkpoint or f"{args.arch} (random weights)", "sampler": args.sampler,
-        "steps": args.steps, "queue_size": args.queue_size, "bursts": {"on": [], "off": []},
+        "command": "python benchmarks/load_test.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "model": shown_source(args.checkpoint), "sampler": args.sampler, "steps": args.steps,
+        "bursts": {"off": [], "on": []},
     }
+
+    def with_server(batching: str, measure):
+        server, url = start_server(args.checkpoint, args.timeout, batching)
+        try:
+            return measure(url, server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
     for _ in range(args.rounds):
         for batching in ("off", "on"):
-            demo = served(model, batching, args.queue_size)
-            try:
-                burst = concurrent_load(demo.local_url, args.concurrent, request, args.timeout)
-            finally:
-                demo.close()
+            burst = with_server(batching, lambda url, pid: concurrent_load(url, pid, args.concurrent, request,
+                                                                           args.timeout))
             report["bursts"][batching].append(burst)
             print(f"batching {batching}: {json.dumps(burst)}", flush=True)
     lasts = {b: statistics.median(r["latency_s"]["last_finish"] for r in runs if r["latency_s"])
              for b, runs in report["bursts"].items()}
     report["last_finish_off_over_on"] = round(lasts["off"] / lasts["on"], 3)
     if args.sequential:
-        demo = served(model, "on", args.queue_size)
-        try:
-            report["sequential"] = sequential_memory(demo.local_url, args.sequential, request)
-        finally:
-            demo.close()
-    report["peak_rss_mib"] = round(rss_bytes()[1] / 2**20, 1)
+        report["sequential"] = with_server("on", lambda url, pid: sequential_memory(url, pid, args.sequential,
+                                                                                      request))
     print(json.dumps(report, indent=2))
     results.write(report, args.out)
+    return report
 
 
 if __name__ == "__main__":

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gradio_client import Client  # noqa: E402
 
-import app  # noqa: E402
-from load_test import ALL, rss_bytes  # noqa: E402
+from load_test import ALL, rss_bytes, start_server  # noqa: E402
 from lego import results  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint  # noqa: E402
 from lego.serving import shown_source  # noqa: E402
@@ -39,31 +36,6 @@ from lego.serving import shown_source  # noqa: E402
 def generate_args(seed: int, steps: int, previews: bool) -> list:
     return ["Flags", seed, False, steps, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", previews, 1, 5, "",
             ALL, ALL, ALL]
-
-
-def serve(checkpoint: str, port: int) -> None:
-    """The app as the soak's server process runs it, until it is terminated."""
-    demo = app.build_demo(load_checkpoint(checkpoint))
-    demo.launch(server_name="127.0.0.1", server_port=port, quiet=True, **app.LAUNCH_OPTIONS)
-
-
-def start_server(checkpoint: str, others: Path, timeout: float) -> tuple[subprocess.Popen, str]:
-    """The app in a child process (allowed to read the checkpoints in ``others``), once it answers."""
-    with socket.socket() as probe:  # a free loopback port
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "LEGO_CHECKPOINT_DIRS": str(others)}
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--checkpoint", checkpoint], env=env)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline and server.poll() is None:
-        try:
-            Client(url, verbose=False).close()
-            return server, url
-        except Exception:  # noqa: BLE001 - not listening yet
-            time.sleep(1)
-    server.kill()
-    raise SystemExit("the app did not start")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,16 +48,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cancel-every", type=int, default=10, help="cancel every Nth request (0: none)")
     parser.add_argument("--load-every", type=int, default=25, help="load a model before every Nth (0: none)")
     parser.add_argument("--out", default="assets/benchmarks/soak.json")
-    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the server process
     args = parser.parse_args(argv)
-    if args.serve:
-        return serve(args.checkpoint, args.serve)
 
     model = load_checkpoint(args.checkpoint)
     others = Path(tempfile.mkdtemp(prefix="lego_soak_"))
     for k in range(3):
         save_checkpoint(model, others / f"other{k}")
-    server, url = start_server(args.checkpoint, others, args.timeout)
+    # the server may read the checkpoints in ``others``
+    server, url = start_server(args.checkpoint, args.timeout, env={"LEGO_CHECKPOINT_DIRS": str(others)})
     counts = {"completed": 0, "cancelled": 0, "loads": 0, "evicted": 0, "errors": 0}
     messages: set[str] = set()
     try:

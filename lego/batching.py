@@ -16,9 +16,12 @@ unless asked for regardless.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -35,6 +38,9 @@ from .sampler import StepInfo
 LOG = logging.getLogger("lego_playground")
 BATCHING = ("auto", "on", "off")
 MAX_BATCH_IMAGES = 32  # at the training size; larger pictures make smaller batches
+# The worker waits this long for more work before it ends: a thread's first parallel operation starts its own
+# pool of compute threads (about 0.1 s on a 2-core CPU), so one worker serves a whole lesson or class.
+IDLE_SECONDS = 120.0
 
 
 def rows_independent(model: LegoModel, precision: str, batches: tuple[int, ...] = (2, 8)) -> bool:
@@ -89,6 +95,17 @@ class Ticket:
             self._items.put(item)
 
 
+_BATCHERS: weakref.WeakSet[Batcher] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_workers() -> None:
+    """End idle workers before the interpreter does: a worker killed while it waits makes the C++ runtime
+    abort at exit ("terminate called without an active exception")."""
+    for batcher in list(_BATCHERS):
+        batcher.close()
+
+
 class Batcher:
     """Runs a served model's requests in shared batches (see the module docstring)."""
 
@@ -100,12 +117,27 @@ class Batcher:
         self.keep_frames = keep_frames
         self._waiting: list[Ticket] = []
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._worker: threading.Thread | None = None  # runs while there is work, then ends
+        self._closed = False
+        _BATCHERS.add(self)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop taking requests; the worker finishes the round in flight and ends."""
+        with self._lock:
+            self._closed = True
+            self._arrived.notify_all()
+            worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
 
     def submit(self, request: Request, estimate_: Estimate) -> Ticket:
         ticket = Ticket(request, estimate_)
         with self._lock:
+            if self._closed:
+                raise PlaygroundError("the server is shutting down")
             self._waiting.append(ticket)
+            self._arrived.notify()
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work, name="lego-batcher", daemon=True)
                 self._worker.start()
@@ -126,6 +158,8 @@ class Batcher:
     def _work(self) -> None:
         while True:
             with self._lock:
+                if not self._waiting and not self._closed:
+                    self._arrived.wait(IDLE_SECONDS)
                 arrived = [t for t in self._waiting if not t.cancelled]
                 self._waiting = []
                 if not arrived:
@@ -135,6 +169,7 @@ class Batcher:
 
     def _round(self, groups: list[list[Ticket]]) -> None:
         """Step every batch of the round in turn until all have finished."""
+        start = time.perf_counter()
         running = []
         for members in groups:
             steps = run_together(self.model, [t.request for t in members], [t.estimate for t in members],
@@ -162,3 +197,5 @@ class Batcher:
                     continue
                 for t, part in zip(members, parts):
                     t.deliver(part)
+        LOG.info("round of %d batch(es), %s request(s), in %.2f s", len(groups),
+                 "+".join(str(len(g)) for g in groups), time.perf_counter() - start)

@@ -127,12 +127,15 @@ def run_together(model: LegoModel, requests: Sequence[Request], estimates: Seque
             raise PlaygroundError(f"ran out of memory at {first.width}x{first.height} with {first.images} "
                                   f"image(s){shared}; try a smaller size or fewer images") from None
         parts = [info.rows(a, b) for a, b in spans]
-        if keep_frames:
-            for kept, part in zip(frames, parts):
-                kept.append(Frame(part.step, part.sigma, part.active,
-                                  to_uint8(display_noisy(part.x[:1], part.sigma))[0], to_uint8(part.denoised[:1])[0],
-                                  [None if b is None else to_uint8(b[:1])[0] for b in part.brick_denoised],
-                                  to_uint8(skip_weight(part.sigma, sigma_data) * part.x[:1])[0]))
+        if keep_frames:  # every request's first image, each kind of picture converted for all requests at once
+            firsts = [a for a, _ in spans]
+            x = info.x[firsts]
+            noisy, denoised, no_brick = (to_uint8(t) for t in (display_noisy(x, info.sigma), info.denoised[firsts],
+                                                                 skip_weight(info.sigma, sigma_data) * x))
+            bricks = [None if b is None else to_uint8(b[firsts]) for b in info.brick_denoised]
+            for k, kept in enumerate(frames):
+                kept.append(Frame(info.step, info.sigma, info.active, noisy[k], denoised[k],
+                                  [None if b is None else b[k] for b in bricks], no_brick[k]))
         yield parts
     images = to_uint8(result.images)
     yield [RunRecord(r, list(images[a:b]), e, result.mask, result.step_seconds, result.brick_seconds,

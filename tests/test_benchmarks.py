@@ -99,6 +99,19 @@ def test_soak_mixes_cancels_and_model_loads_and_reports_memory(tmp_path, monkeyp
     assert report["errors"] == 0 and report["rss_at_end_mib"] > 0 and "rss_growth" in report
 
 
+def test_load_test_bursts_with_batching_off_and_on_against_a_server_process(tmp_path):
+    import load_test
+
+    save_checkpoint(randomized("tiny-emoji"), tmp_path / "ckpt")
+    report = load_test.main(["--checkpoint", str(tmp_path / "ckpt"), "--concurrent", "4", "--rounds", "1",
+                             "--sequential", "10", "--steps", "2", "--out", str(tmp_path / "load.json")])
+    for batching in ("off", "on"):
+        (burst,) = report["bursts"][batching]
+        assert burst["completed"] == 4 and burst["refused"] == burst["errors"] == 0
+        assert burst["server_rss_mib"]["peak"] >= burst["server_rss_mib"]["after"] > 0
+    assert report["sequential"]["requests"] == 10 and report["last_finish_off_over_on"] > 0
+
+
 def test_lesson_outcomes_runs_the_lesson_for_every_category(tmp_path):
     import lesson_outcomes
 

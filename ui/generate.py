@@ -199,8 +199,12 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         status = f"seed **{req.seed}** · {est.summary()}"
         record = s.cache.get(req, s.precision, need_frames=True)
         replay = record is not None
-        # until this run finishes, Look inside has no run of this request to replay
-        yield (gr.skip(), f"starting · {status}", *[gr.skip()] * 4, None, req.seed)
+        # A run's outputs start empty: the last run's pictures, charts and files described another request, and
+        # until this run finishes Look inside has no run of it to replay. Each step then repeats what is shown
+        # rather than answer gr.skip(), which Gradio serves by rebuilding the component and its API schema: a few
+        # milliseconds each, which a class of thirty sharing one batch pays at every step.
+        shown = None
+        yield (None, f"starting · {status}", None, None, None, None, None, req.seed)
         folder = outputs.new_run()
         try:
             for item in [] if replay else s.sample(req, est):
@@ -208,9 +212,11 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                     progress((item.step + 1, item.steps), desc="sampling", unit="steps")
                     # a yield every step, previews or not: Stop takes effect at a yield, so within one step
                     show = previews and (item.step + 1) % max(1, int(preview_every)) == 0
-                    names = [f"preview_step{item.step + 1}_{k}" for k in range(req.images)]
-                    preview = outputs.pictures(folder, to_uint8(item.denoised), names) if show else gr.skip()
-                    yield (preview, f"step {item.step + 1}/{item.steps} · {status}", *[gr.skip()] * 5, req.seed)
+                    if show:
+                        names = [f"preview_step{item.step + 1}_{k}" for k in range(req.images)]
+                        shown = outputs.pictures(folder, to_uint8(item.denoised), names)
+                    yield (shown, f"step {item.step + 1}/{item.steps} · {status}", None, None, None, None, None,
+                           req.seed)
                 else:
                     record = item
                     s.cache.put(record)
