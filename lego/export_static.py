@@ -32,7 +32,7 @@ from .model import LegoModel
 from .png_store import PngStore
 from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, NO_CLASS, parse_request
 from .runs import RunCache, run_to_end
-from .sampler import sigma_steps
+from .sampler import METHOD_NAMES, sigma_steps
 from .schedule import MAX_GRID_RANGES, grid_labels
 from .serving import Served
 
@@ -111,7 +111,7 @@ def export(model: LegoModel, out: Path, grid: Grid, app_url: str = "", precision
         "app_url": app_url,
         "bricks": names,
         "steps": grid.steps,
-        "method": METHOD,
+        "method": METHOD_NAMES[METHOD],
         "guidance": GUIDANCE,
         "sigmas": sigma_steps(grid.steps),
         "range_labels": grid_labels(grid.num_ranges, grid.steps, sigma_steps(grid.steps)),

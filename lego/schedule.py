@@ -313,13 +313,14 @@ def to_grid(schedule: BrickSchedule, num_ranges: int) -> list[list[int]]:
 
 
 def grid_labels(num_ranges: int, steps: int, sigmas: Sequence[float]) -> list[str]:
-    """'steps 1-4, sigma 80-9.7' for each range, as the mask rule assigns steps to it."""
+    """'steps 1-4, sigma 80-9.7' (or 'step 3, ...') for each range, as the mask rule assigns steps to it."""
     labels = []
     for a, b in grid_edges(num_ranges):
         inside = [i for i in range(steps) if a <= (i + 0.5) / steps < b]
         if inside:
             first, last = inside[0], inside[-1]
-            labels.append(f"steps {first + 1}-{last + 1}, σ {sigmas[first]:.3g}→{sigmas[last + 1]:.3g}")
+            which = f"step {first + 1}" if first == last else f"steps {first + 1}-{last + 1}"
+            labels.append(f"{which}, σ {sigmas[first]:.3g}→{sigmas[last + 1]:.3g}")
         else:
             labels.append(f"{a:.0%}-{b:.0%}: no step")
     return labels

@@ -135,3 +135,11 @@ def test_deep_nesting_is_refused_before_parsing_but_brackets_in_strings_do_not_c
     with pytest.raises(ScheduleError):
         check_nesting('{"a": [[{"b": 1}]]}', 3)
     check_nesting('{"a": [[{"b": 1}]]}', 4)
+
+
+def test_a_range_of_one_step_is_labelled_as_that_step():
+    from lego.sampler import sigma_steps
+    from lego.schedule import grid_labels
+
+    labels = grid_labels(5, 8, sigma_steps(8))
+    assert [label.split(",")[0] for label in labels] == ["steps 1-2", "step 3", "steps 4-5", "step 6", "steps 7-8"]
