@@ -43,8 +43,10 @@ def test_generate_streams_previews_and_returns_images_charts_report(served):
     model, client, _ = served
     job = client.submit(*generate_args(images=2, width=128, height=64, b2=[0, 1, 2]), api_name="/generate")
     outputs = list(job)
-    previews = [o for o in outputs[:-1] if isinstance(o[0], list)]
+    galleries = [o[0] for o in outputs[:-1]]  # a step repeats the preview on show until the next one
+    previews = [g for before, g in zip([[]] + galleries, galleries) if g and g != before]
     assert len(previews) == 3 and len(outputs) == 1 + 6 + 1  # start, a status per step with previews at 2, 4, 6
+    assert galleries[0] == [] and galleries[2] == galleries[3] == previews[0]
     gallery, status, flops, times, heat, files, seed = outputs[-1]
     assert seed == 5 and "seed **5**" in status
     from PIL import Image
@@ -72,7 +74,7 @@ def test_previews_can_be_switched_off_and_seed_can_be_random(served):
     outputs = list(client.submit(*generate_args(previews=False, randomize=True, seed=0), api_name="/generate"))
     # a status update at the start and after every step (Stop acts there), but no preview image
     assert [o[1].split(" · ")[0] for o in outputs[:-1]] == ["starting"] + [f"step {i}/6" for i in range(1, 7)]
-    assert all(o[0] == {"__type__": "update"} for o in outputs[:-1]) and len(outputs[-1][0]) == 1
+    assert all(o[0] == [] for o in outputs[:-1]) and len(outputs[-1][0]) == 1  # no picture until the end
     assert outputs[-1][-1] != 0 and f"seed **{outputs[-1][-1]}**" in outputs[-1][1]
 
 

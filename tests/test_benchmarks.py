@@ -17,6 +17,7 @@ import estimates  # noqa: E402
 import labels_cpu  # noqa: E402
 import schedules  # noqa: E402
 import soak  # noqa: E402
+from lego.lesson import LESSON_STEPS  # noqa: E402
 import speed  # noqa: E402
 import training_efficiency  # noqa: E402
 
@@ -125,7 +126,7 @@ def test_lesson_outcomes_runs_the_lesson_for_every_category(tmp_path):
         assert late[o["least_late"][0]] == min(late.values())  # the least is the least measured
         assert all(late[m] == max(late.values()) for m in o["most_late"])
         for b in o["bricks"]:
-            assert b["early"]["steps"] == 18 > b["fewer_steps"]["steps"] and 0 < b["late"]["saving"] < 1
+            assert b["early"]["steps"] == LESSON_STEPS > b["fewer_steps"]["steps"] and 0 < b["late"]["saving"] < 1
             hundredths = round((b["early"]["pixel_change"] - b["late"]["pixel_change"]) * 100)  # as shown
             assert b["late_vs_early"] == ("less than" if hundredths >= 50 else "more than" if hundredths <= -50
                                           else "about as much as")

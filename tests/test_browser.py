@@ -227,8 +227,8 @@ def test_the_lesson_from_prediction_to_take_away_with_a_stop_on_the_way():
         page.get_by_role("radio", name=names[0]).check()
         slow = model.register_forward_pre_hook(lambda *_: time.sleep(0.01))  # seconds long: Stop lands mid-run
         page.click("#lesson-run")  # 2. run it, and stop it
-        page.wait_for_function("/^run 1\\/10 .* step [1-9]/.test(document.querySelector('#lesson-status')?.innerText)",
-                               timeout=30_000)
+        page.wait_for_function("/^run 1\\/\\d+ .* step [1-9]/"
+                               ".test(document.querySelector('#lesson-status')?.innerText)", timeout=30_000)
         assert shown_stages(page) == ["#lesson-status"]
         page.click("#lesson-stop")
         page.wait_for_function("(document.querySelector('#lesson-status')?.innerText ?? '').includes('Stopped at run')",

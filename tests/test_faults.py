@@ -10,6 +10,7 @@ import gradio as gr
 from gradio_client import Client
 
 from lego.checkpoint import save_checkpoint
+from lego.comparison import REPEATS
 
 from conftest import launched_app, randomized
 
@@ -129,7 +130,7 @@ def test_stop_a_comparison_ends_its_sampling_within_a_step_and_frees_the_worker(
         while len(job.outputs()) < 3 and time.perf_counter() < deadline:  # "starting", then step 1
             time.sleep(0.02)
         status = job.outputs()[-1][-1]
-        assert re.fullmatch(r"⏳ step \d+/50 of (all bricks|schedule) \(pair 1/3\)", status), status
+        assert re.fullmatch(rf"⏳ step \d+/50 of (all bricks|schedule) \(pair 1/{REPEATS}\)", status), status
         job.cancel()
         stopped_at = time.perf_counter()
         time.sleep(3)
@@ -190,8 +191,8 @@ def test_compare_counts_all_three_variants_against_the_compute_limit():
 def test_a_refused_request_logs_one_line_and_no_traceback(caplog, capfd):
     import logging
 
-    caplog.set_level(logging.INFO, logger="lego_playground")
     with launched_app() as (_, url):
+        caplog.set_level(logging.INFO, logger="lego_playground")  # from here on: the request's lines only
         client = Client(url, verbose=False)
         try:
             client.predict("Flags", 1, False, 2, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", False, 1, 5,
