@@ -26,7 +26,7 @@ from .zero_gpu import on_zero_gpu
 DEFAULT_RANGES = 5
 BATCHED_REQUESTS = MAX_BATCH_IMAGES  # Generate requests handed to the batcher at once; more wait in the queue
 SAMPLER_LABELS = {"heun": "Heun (2 evaluations per step)", "euler": "Euler",
-                  "dpm++2m": "DPM-Solver++ 2M (fast: try 12 steps)"}
+                  "dpm++2m": "DPM-Solver++ 2M (the default, with 8 steps)"}
 
 
 def step_ranges(group: gr.CheckboxGroup) -> gr.CheckboxGroup:
@@ -115,7 +115,9 @@ def build(ctx: AppContext) -> GenerateTab:
                                    label="Sampler",
                                    info="How a step moves to the next, lower noise level: Heun checks each move "
                                         "with a second evaluation, Euler does not, DPM-Solver++ reuses the last "
-                                        "one to get as far in fewer steps.")
+                                        "one to get as far in fewer steps. Why the default: with 8 steps it takes "
+                                        "a quarter of the time of 18 Heun steps, and the judge scores its pictures "
+                                        "within the spread that the seed alone makes (README, The default sampler).")
                 images = gr.Slider(1, 4, 1, step=1, label="Number of images")
                 with gr.Row():
                     previews = gr.Checkbox(True, label="Stream previews",
