@@ -103,3 +103,13 @@ def test_a_folder_that_is_not_a_static_site_is_refused(tmp_path, readme, message
         (tmp_path / "README.md").write_text(readme)
     with pytest.raises(deploy.DeployError, match=message):
         deploy.space("someone/lego-class", dry_run=True, static=tmp_path)
+
+
+def test_a_zero_gpu_space_is_recognised_by_the_variable_the_hub_sets(monkeypatch):
+    """There the GPU exists only inside each request's call, so the app must not batch (see app.build_demo)."""
+    from ui.zero_gpu import on_zero_gpu_space
+
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    assert not on_zero_gpu_space()
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    assert on_zero_gpu_space()
