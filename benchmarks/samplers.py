@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -23,31 +22,20 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bricks_cpu import default_request  # noqa: E402
 from lego import results  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.data import load  # noqa: E402
 from lego.judge import JUDGE_DIR, load_judge  # noqa: E402
 from lego.metrics import evaluate  # noqa: E402
 from lego.precision import resolve_precision  # noqa: E402
-from lego.sampler import SamplerSettings, sample  # noqa: E402
+from lego.sampler import SamplerSettings  # noqa: E402
 
 REFERENCE = ("heun", 18)
 CANDIDATES = [REFERENCE, ("dpm++2m", 8), ("dpm++2m", 10), ("dpm++2m", 12), ("dpm++2m", 15)]
 GUIDANCE = 2.0
 # (metric, +1 when higher is better)
 SCORES = (("category_accuracy", 1), ("emoji_kid", -1))
-
-
-def request_seconds(model, method: str, steps: int, precision: str, repeats: int) -> float:
-    """Median wall time of one guided 1-image request, as the app runs it."""
-    settings = SamplerSettings(steps=steps, method=method, guidance=GUIDANCE)
-    sample(model, [0], [0], settings, precision=precision)  # warm
-    times = []
-    for r in range(repeats):
-        start = time.perf_counter()
-        sample(model, [r], [r % model.config.num_classes], settings, precision=precision)
-        times.append(time.perf_counter() - start)
-    return round(statistics.median(times), 3)
 
 
 def verdicts(rows: list[dict]) -> dict:
@@ -84,7 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     for method, steps in CANDIDATES:
         row = {"sampler": method, "steps": steps,
                "evaluations": sum(SamplerSettings(steps=steps, method=method).evaluations_per_step()),
-               "request_seconds": request_seconds(model, method, steps, precision, args.repeats), "seed_sets": []}
+               "request_seconds": default_request(model, precision, args.repeats, SamplerSettings(
+                   steps=steps, method=method, guidance=GUIDANCE), limit=1.0)["seconds"], "seed_sets": []}
         for k in range(args.seed_sets):
             result = evaluate(model, judge, data, "all", args.per_category, steps, GUIDANCE, seed=1000 * k,
                               precision=precision, method=method)
