@@ -119,13 +119,14 @@ class Batcher:
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._worker: threading.Thread | None = None  # runs while there is work, then ends
-        self._closed = False
+        self._closed: str | None = None  # why new requests are refused, once closed
         _BATCHERS.add(self)
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop taking requests; the worker finishes the round in flight and ends."""
+    def close(self, timeout: float = 5.0, reason: str = "the server is shutting down") -> None:
+        """Stop taking requests, refusing them with ``reason``; the worker finishes what it has and
+        ends (``timeout`` 0: without waiting for it)."""
         with self._lock:
-            self._closed = True
+            self._closed = self._closed or reason
             self._arrived.notify_all()
             worker = self._worker
         if worker is not None:
@@ -135,7 +136,7 @@ class Batcher:
         ticket = Ticket(request, estimate_)
         with self._lock:
             if self._closed:
-                raise PlaygroundError("the server is shutting down")
+                raise PlaygroundError(self._closed)
             self._waiting.append(ticket)
             self._arrived.notify()
             if self._worker is None:

@@ -163,9 +163,12 @@ class ModelRegistry:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
                 return self._loaded[key]
-        raise PlaygroundError(f"the checkpoint {shown_source(key)} was unloaded to make room for other sessions' "
-                              f"models (this server keeps {self.keep} besides its own); load it again in the "
-                              "Model tab, or reload the page for the default model")
+        raise PlaygroundError(self.unloaded(key))
+
+    def unloaded(self, key: str) -> str:
+        return (f"the checkpoint {shown_source(key)} was unloaded to make room for other sessions' models (this "
+                f"server keeps {self.keep} besides its own); load it again in the Model tab, or reload the page "
+                "for the default model")
 
     def load(self, source: str, device: torch.device | None = None,
              accept: Callable[[LegoConfig], None] | None = None) -> Served:
@@ -187,7 +190,9 @@ class ModelRegistry:
         with self._lock:
             self._loaded[key] = served
             while len(self._loaded) > self.keep:
-                self._loaded.popitem(last=False)
+                old, dropped = self._loaded.popitem(last=False)
+                if dropped.batcher is not None:  # else its idle worker would hold the model for minutes
+                    dropped.batcher.close(timeout=0, reason=self.unloaded(old))
         return served
 
 

@@ -169,3 +169,29 @@ def test_the_app_admits_a_class_of_thirty_at_once_and_batches_them(model):
     reports = [json.loads(Path(next(f for f in o[5] if f.endswith(".json"))).read_text()) for o in outcomes]
     assert sorted(r["request"]["seed"] for r in reports) == list(range(100, 130))
     assert max(r["batch_images"] for r in reports) > 1  # students shared batches
+
+
+def test_an_unloaded_model_is_freed_and_its_batcher_says_why(tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    from lego.checkpoint import save_checkpoint
+    from lego.serving import ModelRegistry, Served
+
+    monkeypatch.setenv("LEGO_CHECKPOINT_DIRS", str(tmp_path))
+    for i in range(2):
+        save_checkpoint(randomized("tiny-emoji", seed=i), tmp_path / f"m{i}")
+    registry = ModelRegistry(Served.of("default", randomized("tiny-emoji"), PRECISION, batching="on"), keep=1)
+    first = registry.load(str(tmp_path / "m0"))
+    consume(first.batcher.submit(*request(first.model, steps=2)))  # its worker now idles, holding the model
+    worker, batcher, held = first.batcher._worker, first.batcher, weakref.ref(first.model)
+    assert worker is not None and worker.is_alive()
+    del first
+    registry.load(str(tmp_path / "m1"))  # takes m0's slot
+    worker.join(5)
+    assert not worker.is_alive()
+    with pytest.raises(PlaygroundError, match="m0 was unloaded to make room"):  # a request that raced the unload
+        batcher.submit(*request(registry.default.model))
+    del batcher
+    gc.collect()
+    assert held() is None
