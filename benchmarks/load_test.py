@@ -88,6 +88,12 @@ def request_args(seed: int, steps: int, method: str, size: int) -> list:
     return ["Flags", seed, False, steps, DEFAULT_GUIDANCE, method, 1, *canvas, False, 3, 5, "", ALL, ALL, ALL]
 
 
+def page_load_args(args: list) -> list:
+    """The /estimate inputs for Generate's inputs ``args``: a browser's page load runs that estimate (the app's
+    load event), which also opens the visitor's session on the server, before anyone presses Generate."""
+    return [*args[:2], *args[3:13], *args[15:]]
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
@@ -102,6 +108,7 @@ def concurrent_load(url: str, pid: int, n: int, args: list, timeout: float) -> d
 
     def one(i: int) -> None:
         client = Client(url, verbose=False, download_files=False)  # see the module docstring
+        client.predict(*page_load_args(args), api_name="/estimate")
         ready.wait(timeout)
         try:
             job = client.submit(*args[:1], 1000 + i, *args[2:], api_name="/generate")

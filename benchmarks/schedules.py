@@ -20,13 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
+from lego.checkpoint import DEFAULT_CHECKPOINT, fingerprint, load_checkpoint  # noqa: E402
 from lego.data import load  # noqa: E402
 from lego.flops import schedule_cost  # noqa: E402
 from lego.judge import JUDGE_DIR, load_judge  # noqa: E402
 from lego.metrics import evaluate  # noqa: E402
 from lego import results  # noqa: E402
-from lego.results import fingerprint, schedule_figure  # noqa: E402
+from lego.results import schedule_figure  # noqa: E402
 from lego.sampler import SamplerSettings  # noqa: E402
 from lego.schedule import PRESETS, BrickSchedule, ScheduleError, one_brick, preset, top_brick_break  # noqa: E402
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import io
 import json
 import re
@@ -143,3 +144,11 @@ def class_summary(config: LegoConfig) -> str:
     return (f"{top}; then " + ", ".join(f"{n:,} {space.level_name(k)} classes" for k, n in enumerate(space.sizes)
                                          if k > 0) + " (conditioning on any level, or none)")
 
+
+def fingerprint(model: torch.nn.Module) -> str:
+    """Short hash of the weights rounded to fp16: results apply to the model they were measured on."""
+    digest = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().to("cpu", torch.float16).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]

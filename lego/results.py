@@ -6,13 +6,11 @@ recomputes a figure, so a classroom sees the numbers that are in the repository.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import plotly.graph_objects as go
 import plotly.io as pio
-import torch
 
 from .schedule import BrickSchedule, ScheduleError
 
@@ -47,15 +45,6 @@ def figure(name: str, directory: Path = RESULTS_DIR) -> go.Figure | None:
         return pio.from_json((directory / name).read_text())
     except (OSError, ValueError):
         return None
-
-
-def fingerprint(model: torch.nn.Module) -> str:
-    """Short hash of the weights rounded to fp16: results apply to the model they were measured on."""
-    digest = hashlib.sha256()
-    for key, value in sorted(model.state_dict().items()):
-        digest.update(key.encode())
-        digest.update(value.detach().to("cpu", torch.float16).contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 # Titles short enough for a phone's width (the detail goes to the axis titles), legends under the plot.

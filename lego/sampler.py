@@ -26,6 +26,9 @@ from .schedule import BrickSchedule
 METHODS = ("heun", "euler", "dpm++2m")
 METHOD_NAMES = {"heun": "Heun", "euler": "Euler", "dpm++2m": "DPM-Solver++(2M)"}  # as people write them
 MAX_STEPS = 1000
+# Rows x pixels per network call on a CPU. Measured on a 2-core CPU, bf16, per image: 24 images at 64x64
+# 0.29 s in one call, 0.24 s 8 rows at a time; 8 images at 128x128 1.21 s against 0.93 s 2 rows at a time.
+CPU_CALL_PIXELS = 8 * 64 * 64
 
 
 class SamplingCancelled(Exception):
@@ -208,6 +211,9 @@ def sample_steps(
     # one scale per image: each image's arithmetic is the same whatever else shares its batch
     w = torch.tensor(scales, device=device).view(-1, 1, 1, 1)
 
+    # on a CPU, a large batch runs a few rows at a time, so that activations stay in cache (see CPU_CALL_PIXELS)
+    rows_per_call = max(1, CPU_CALL_PIXELS // (height * width)) if device.type == "cpu" else None
+
     def combine(out: torch.Tensor) -> torch.Tensor:
         if not guided:
             return out
@@ -219,14 +225,18 @@ def sample_steps(
         if should_stop is not None and should_stop():
             raise SamplingCancelled("sampling was stopped")
         x_in = torch.cat([x, x]) if guided else x
+        sigma_t = torch.tensor(sigma, device=device)
+        parts, chunk = [], rows_per_call or len(x_in)
         with autocast(precision, device):
-            out = net(x_in, torch.tensor(sigma, device=device), label_ids, active, return_all=all_bricks,
-                      brick_seconds=seconds, canvas=canvas, step=step)
+            for start in range(0, len(x_in), chunk):
+                rows = slice(start, start + chunk)
+                parts.append(net(x_in[rows], sigma_t, None if label_ids is None else label_ids[rows], active,
+                                 return_all=all_bricks, brick_seconds=seconds, canvas=canvas, step=step))
         if all_bricks:
-            per_brick = [None if o is None else combine(o) for o in out]
+            per_brick = [None if p[0] is None else combine(torch.cat(p)) for p in zip(*parts)]
             top = next(o for o in reversed(per_brick) if o is not None)
             return top, per_brick
-        return combine(out), None
+        return combine(torch.cat(parts)), None
 
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     shape = (config.channels, height, width)

@@ -16,13 +16,12 @@ import torch
 
 from .batching import BATCHING, LOG, Batcher, rows_independent
 from .canvas import Canvas
-from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, is_repo_id, load_checkpoint, read_config
+from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, fingerprint, is_repo_id, load_checkpoint, read_config
 from .config import LegoConfig
 from .estimate import Estimate, Speed, measure_speed
 from .model import LegoModel
 from .precision import autocast, dtype_of, resolve_precision
 from .request import Limits, PlaygroundError, Request
-from .results import fingerprint
 from .runs import RunCache, RunRecord, run
 from .sampler import StepInfo
 

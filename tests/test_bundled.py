@@ -1,6 +1,6 @@
 """The checkpoint we ship: it loads offline, samples, and carries its licences."""
 
-from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from lego.checkpoint import DEFAULT_CHECKPOINT, fingerprint, load_checkpoint
 from lego.config import ARCHITECTURES
 from lego.sampler import SamplerSettings, sample
 from lego.schedule import preset
@@ -30,15 +30,15 @@ def test_committed_schedule_results_belong_to_the_bundled_checkpoint_and_reach_t
     sweep = results.read("schedules.json")
     assert sweep is not None, "run python benchmarks/schedules.py"
     model = load_checkpoint(DEFAULT_CHECKPOINT)
-    assert sweep["fingerprint"] == results.fingerprint(model)  # re-run the sweep after replacing the weights
-    pg = results.measured_quality(sweep, results.fingerprint(model), preset("pg-recipe", model.config), 18, "heun",
+    assert sweep["fingerprint"] == fingerprint(model)  # re-run the sweep after replacing the weights
+    pg = results.measured_quality(sweep, fingerprint(model), preset("pg-recipe", model.config), 18, "heun",
                                   sweep["guidance"], square=True)
     assert pg is not None and pg["family"] in ("preset", "t_break")
     assert "emoji-FD" in results.quality_line(pg, sweep)
     # another sampler, size or step count was not measured: nothing is claimed
     for args in (("dpm++2m", True, 18), ("heun", False, 18), ("heun", True, 17)):
         method, square, steps = args
-        assert results.measured_quality(sweep, results.fingerprint(model), preset("pg-recipe", model.config), steps,
+        assert results.measured_quality(sweep, fingerprint(model), preset("pg-recipe", model.config), steps,
                                         method, sweep["guidance"], square) is None
 
 

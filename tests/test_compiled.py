@@ -36,7 +36,7 @@ def test_the_app_serves_a_warmed_compiled_copy_with_the_original_fingerprint():
     from lego.request import parse_request
     from lego.runs import run_to_end
     from lego.serving import Served
-    from lego.results import fingerprint
+    from lego.checkpoint import fingerprint
     from lego.schedule import BrickSchedule
 
     from conftest import randomized

@@ -3,6 +3,7 @@
 import torch
 
 from lego import results
+from lego.checkpoint import fingerprint
 from lego.config import ARCHITECTURES
 from lego.schedule import BrickSchedule, preset, top_brick_break
 
@@ -12,11 +13,11 @@ from conftest import randomized
 def test_fingerprint_follows_the_weights_not_their_storage_precision():
     model = randomized("tiny-emoji")
     same = randomized("tiny-emoji")
-    assert results.fingerprint(model) == results.fingerprint(same)
-    assert results.fingerprint(model.half()) == results.fingerprint(same)  # fp16 storage, same model
+    assert fingerprint(model) == fingerprint(same)
+    assert fingerprint(model.half()) == fingerprint(same)  # fp16 storage, same model
     with torch.no_grad():
         next(same.parameters()).mul_(1.5)
-    assert results.fingerprint(same) != results.fingerprint(model)
+    assert fingerprint(same) != fingerprint(model)
 
 
 def sweep_of(rows):

@@ -166,3 +166,26 @@ def test_cuda_matches_cpu(pg_model):
     cpu = sample(pg_model, [3], [1], settings).images
     gpu = sample(pg_model.cuda(), [3], [1], settings, precision="fp32").images.cpu()
     torch.testing.assert_close(gpu, cpu, rtol=0, atol=1e-3)
+
+
+def test_a_cpu_batch_runs_a_few_rows_per_call_with_the_same_results(pg_model, monkeypatch):
+    from lego import sampler as sampler_module
+
+    settings, sch = SamplerSettings(steps=3, guidance=2.0), preset("pg-recipe", pg_model.config)
+    whole = []
+    together = sample(pg_model, [1, 2, 3], [0, 1, 2], settings, sch, callback=whole.append, brick_estimates=True).images
+    size = pg_model.config.image_size
+    monkeypatch.setattr(sampler_module, "CPU_CALL_PIXELS", 2 * size * size)  # 2 of the 6 guided rows per call
+    counts, batch, handles = count_calls(pg_model)
+    parts = []
+    chunked = sample(pg_model, [1, 2, 3], [0, 1, 2], settings, sch, callback=parts.append, brick_estimates=True).images
+    for h in handles:
+        h.remove()
+    assert set(batch) == {2} and counts[0] == 3 * (2 * 3 - 1)  # 3 calls per Heun evaluation
+    torch.testing.assert_close(chunked, together, rtol=0, atol=2e-4)  # summation order only, as in a batch
+    for a, b in zip(parts, whole, strict=True):
+        for x, y in zip(a.brick_denoised, b.brick_denoised, strict=True):
+            assert (x is None) == (y is None)
+            if x is not None:
+                torch.testing.assert_close(x, y, rtol=0, atol=2e-4)
+        assert all(t > 0 for t, on in zip(a.brick_seconds, a.active) if on)
