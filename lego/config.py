@@ -206,6 +206,12 @@ ARCHITECTURES: dict[str, LegoConfig] = {
         bricks=(BrickConfig(4, 2, 1), BrickConfig(8, 2, 1), BrickConfig(32, 4, 2)),
         class_names=EMOJI_CATEGORIES,
     ),
+    # The layout of the authors' LEGO-L-PG-64 (ImageNet 64x64), for timing with random weights
+    # (benchmarks/throughput.py); a converted checkpoint carries its own config.
+    "paper-l-pg-64": LegoConfig(
+        image_size=64, num_classes=1000, hidden_size=1024, num_heads=16,
+        bricks=(BrickConfig(4, 2, 6), BrickConfig(16, 8, 8), BrickConfig(64, 2, 12)),
+    ),
     # Tiny stacks for tests: progressive growth, progressive refinement and U-shaped.
     "tiny-pg": LegoConfig(
         image_size=16, num_classes=3, hidden_size=32, num_heads=2,

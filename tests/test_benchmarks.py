@@ -142,3 +142,32 @@ def test_the_estimates_benchmark_sets_the_app_estimate_against_the_measured_time
     for row in report["rows"]:
         assert row["measured_s"] > 0 and row["error"] == pytest.approx(row["estimated_s"] / row["measured_s"] - 1,
                                                                        abs=0.1)  # both rounded
+
+
+def test_throughput_runs_without_the_app_packages_and_reports_every_point(tmp_path):
+    """As on a bare GPU machine: torch and lego only (gradio and plotly made unimportable)."""
+    import subprocess
+
+    out = tmp_path / "throughput.json"
+    argv = ["--device", "cpu", "--arch", "tiny-emoji", "--batches", "1,3", "--precisions", "fp32,bf16",
+            "--repeats", "1", "--burst", "3", "--out", str(out)]
+    script = ("import runpy, sys\n"
+              "for name in ('gradio', 'gradio_client', 'plotly'): sys.modules[name] = None\n"
+              f"sys.argv = ['throughput.py', *{argv!r}]\n"
+              "runpy.run_path('benchmarks/throughput.py', run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["device"] and report["model"] == "tiny-emoji (random weights)"
+    path = report["request_path"]
+    assert path["seconds_per_request"] > 0 and path["burst"]["requests"] == 3
+    assert 1 <= path["burst"]["largest_batch"] <= 3 and path["pixels_vs_cpu_fp32"]["max_abs_levels"] >= 0
+    assert set(report["evaluation"]) == {"fp32", "bf16"}
+    assert all(len(e["brick_ms"]) == 3 and e["ms"] >= max(e["brick_ms"]) for e in report["evaluation"].values())
+    rows = report["throughput"]
+    assert len(rows) == 2 * 2 * 5 and not report["skipped"]  # precisions x batches x presets
+    assert all(r["measured_speedup"] == 1.0 for r in rows if r["preset"] == "all")
+    assert all(r["images_per_second"] == pytest.approx(r["batch"] / r["seconds"], rel=0.01) for r in rows)
+    global_only = next(r for r in rows if r["preset"] == "global-only")
+    assert global_only["predicted_speedup"] > 1 and global_only["measured_speedup"] > 1  # fewer bricks, faster
