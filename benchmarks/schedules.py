@@ -1,12 +1,14 @@
 """Quality against compute for brick schedules, and the honest fewer-steps baseline.
 
-    python benchmarks/schedules.py [--checkpoint DIR] [--per-class 10] [--seed-sets 2] [--out FILE.json]
+    python benchmarks/schedules.py [--checkpoint DIR] [--per-class 10] [--seed-sets 2] [--method M --steps N]
+        [--out FILE.json]
 
 Every point is sampled twice with disjoint seeds; the spread between the two sets is reported
 next to each emoji-FD so that differences smaller than it are not read as findings. Points:
 the top brick's t_break from 0 to 1 (the paper's sweep), each brick off for the whole run and
 for the early and the late half, the app's presets, and every brick at fewer steps (the baseline
-at matched FLOPs).
+at matched FLOPs). Sampled with the app's default sampler unless told otherwise; a point whose schedule
+runs the same bricks at every step as an earlier point's is measured once.
 Writes the table as JSON and a Plotly figure (FLOPs against emoji-FD) beside it.
 """
 
@@ -27,7 +29,8 @@ from lego.judge import JUDGE_DIR, load_judge  # noqa: E402
 from lego.metrics import evaluate  # noqa: E402
 from lego import results  # noqa: E402
 from lego.results import schedule_figure  # noqa: E402
-from lego.sampler import SamplerSettings  # noqa: E402
+from lego.request import DEFAULT_METHOD, DEFAULT_STEPS  # noqa: E402
+from lego.sampler import METHODS, SamplerSettings  # noqa: E402
 from lego.schedule import PRESETS, BrickSchedule, ScheduleError, one_brick, preset, top_brick_break  # noqa: E402
 
 SEED_SET_OFFSET = 100_000
@@ -43,7 +46,11 @@ def points(config, steps: int, scope: str) -> list[tuple[str, str, BrickSchedule
     quick = scope == "quick"
     breaks = {"quick": [0.0, 0.5, 1.0], "short": [round(0.2 * i, 1) for i in range(6)],
               "full": [round(0.1 * i, 1) for i in range(11)]}[scope]
-    out = [("t_break", f"t_break {t:g}", top_brick_break(config, t), steps) for t in breaks]
+    out = []
+    for t in breaks:  # at few steps, neighbouring t_break values can give the same mask
+        schedule = top_brick_break(config, t)
+        if all(schedule.mask(steps) != s.mask(steps) for *_, s, _ in out):
+            out.append(("t_break", f"t_break {t:g}", schedule, steps))
     for k in range(n):
         for label, on in (("off", ()), ("off early half", ((0.5, 1.0),)), ("off late half", ((0.0, 0.5),))):
             if scope != "full" and label != "off":
@@ -70,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--judge", default=str(JUDGE_DIR))
     parser.add_argument("--per-class", type=int, default=10)
     parser.add_argument("--seed-sets", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=18)
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--guidance", type=float, default=2.0)
     parser.add_argument("--scope", choices=SCOPES, default="full", help="how many points (quick: for tests)")
     parser.add_argument("--compile", action="store_true", help="sample with compiled bricks (faster after a warm-up)")
@@ -83,23 +91,26 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[dict] = []
     report = {"what": __doc__.splitlines()[0], "command": "python benchmarks/schedules.py " + " ".join(
         argv if argv is not None else sys.argv[1:]), "checkpoint": args.checkpoint, "fingerprint": fingerprint(model),
-        "per_class": args.per_class, "guidance": args.guidance, "seed_sets": args.seed_sets, "rows": rows}
+        "per_class": args.per_class, "method": args.method, "guidance": args.guidance, "seed_sets": args.seed_sets,
+        "rows": rows}
     sweep = points(model.config, args.steps, args.scope)
     if args.compile:  # compile (and any recompile for the batch shapes) before the first timed point
-        evaluate(model, judge, data, sweep[0][2].to_json(), 2, 2, args.guidance, compiled=True)  # one batch
+        evaluate(model, judge, data, sweep[0][2].to_json(), 2, 2, args.guidance, method=args.method, compiled=True)
     for family, label, schedule, steps in sweep:
         runs = [evaluate(model, judge, data, schedule.to_json(), args.per_class, steps, args.guidance,
-                         seed=s * SEED_SET_OFFSET, compiled=args.compile) for s in range(args.seed_sets)]
-        fds = [r["emoji_fd"] for r in runs]
+                         seed=s * SEED_SET_OFFSET, method=args.method, compiled=args.compile)
+                for s in range(args.seed_sets)]
+        fds, kids = [r["emoji_fd"] for r in runs], [r["emoji_kid"] for r in runs]
         size = model.config.image_size
-        cost = schedule_cost(model.config, schedule, SamplerSettings(steps=steps, guidance=args.guidance), size, size,
-                             guided=True)
+        settings = SamplerSettings(steps=steps, guidance=args.guidance, method=args.method)
+        cost = schedule_cost(model.config, schedule, settings, size, size, guided=True)
         rows.append({
             "family": family, "label": label, "steps": steps, "schedule": schedule.to_dict(),
             "gflops_per_image": round(cost.total / 1e9, 3), "saving": round(cost.saving, 4),
             "seconds_per_image": round(sum(r["sampling_seconds"] for r in runs) / sum(r["samples"] for r in runs), 3),
             "emoji_fd": round(sum(fds) / len(fds), 3), "emoji_fd_sets": fds,
             "emoji_fd_spread": round(max(fds) - min(fds), 3),
+            "emoji_kid": round(sum(kids) / len(kids), 3), "emoji_kid_sets": kids,
             "category_accuracy": round(sum(r["category_accuracy"] for r in runs) / len(runs), 4),
             "floor": runs[0]["emoji_fd_floor"],
         })

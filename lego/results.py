@@ -78,9 +78,9 @@ def schedule_table(rows: list[dict]) -> list[list]:
 
 def measured_quality(report: dict | None, model_fingerprint: str, schedule: BrickSchedule, steps: int,
                      method: str, guidance: float, square: bool) -> dict | None:
-    """The sweep's row for exactly this request's schedule (same mask at the same steps), if measured."""
-    if (report is None or report.get("fingerprint") != model_fingerprint or method != "heun" or not square
-            or guidance != report.get("guidance")):
+    """The sweep's row for exactly this request's schedule (same mask, sampler and steps), if measured."""
+    if (report is None or report.get("fingerprint") != model_fingerprint or not square
+            or method != report.get("method", "heun") or guidance != report.get("guidance")):
         return None
     try:
         mask = schedule.mask(steps)

@@ -28,13 +28,15 @@ def test_schedule_sweep_writes_table_and_figure(tmp_path):
     out = tmp_path / "schedules.json"
     schedules.main(["--checkpoint", str(tmp_path / "ckpt"), "--data", str(tmp_path / "emoji.npz"), "--per-class", "1",
                     "--steps", "2", "--scope", "quick", "--out", str(out)])
-    rows = json.loads(out.read_text())["rows"]
+    report = json.loads(out.read_text())
+    rows = report["rows"]
+    assert report["method"] == "dpm++2m"  # the app's default sampler
     families = {r["family"] for r in rows}
     assert families == {"t_break", "brick off", "fewer steps"}
     full = next(r for r in rows if r["label"] == "t_break 0")
     top_off = next(r for r in rows if r["label"] == "t_break 1")
     assert top_off["gflops_per_image"] < full["gflops_per_image"] and full["saving"] == 0
-    assert all(len(r["emoji_fd_sets"]) == 2 and r["emoji_fd_spread"] >= 0 for r in rows)
+    assert all(len(r["emoji_fd_sets"]) == len(r["emoji_kid_sets"]) == 2 and r["emoji_fd_spread"] >= 0 for r in rows)
     figure = json.loads((tmp_path / "schedules_figure.json").read_text())
     assert len(figure["data"]) == 3
 
