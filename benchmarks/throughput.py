@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py [--device auto|cpu|cuda] [--checkpoint DIR | --arch NAME]
         [--batches 1,8,32,128] [--precisions fp32,bf16] [--compiled] [--budget 300] [--out FILE]
+        [--cpu-call-pixels N]
 
 1. The request path the app serves (``lego.serving.Served``, which the Generate event calls): the
    default request (DPM-Solver++(2M), 8 steps, guidance 2, one image at the training size), seconds
@@ -10,9 +11,11 @@
 2. One guided evaluation (batch 2, one image): milliseconds in all and per brick, per precision.
 3. Throughput: images per second of default requests sampled together in batches of each size, for
    every preset, in each precision, eager and (``--compiled``) compiled; and each preset's measured
-   speed-up over every brick against the FLOPs prediction, at the smallest and the largest batch.
+   speed-up over every brick (same precision and batch) against the FLOPs prediction.
 Medians of ``--repeats``. Once ``--budget`` seconds are spent, the remaining points are skipped and
-listed. Needs torch and the ``lego`` package only (no gradio, no plotly), so it runs on a bare GPU box.
+listed. ``--cpu-call-pixels`` changes how many rows x pixels a CPU puts through the network per call
+(``lego.sampler.CPU_CALL_PIXELS``; 1e9: a whole batch in one call). Needs torch and the ``lego``
+package only (no gradio, no plotly), so it runs on a bare GPU machine.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from lego import sampler  # noqa: E402
 from lego.batching import Batcher, rows_independent  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.config import ARCHITECTURES  # noqa: E402
@@ -198,10 +202,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--burst", type=int, default=32, help="requests sent together through the batcher")
     parser.add_argument("--budget", type=float, default=300.0, help="seconds; later points are skipped")
+    parser.add_argument("--cpu-call-pixels", type=float, help=f"default {sampler.CPU_CALL_PIXELS}")
     parser.add_argument("--out", help="JSON file (default assets/benchmarks/throughput_<device type>.json)")
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
+    if args.cpu_call_pixels:
+        sampler.CPU_CALL_PIXELS = int(args.cpu_call_pixels)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
     if args.arch:
@@ -220,6 +227,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python benchmarks/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "device": device_name(device), "torch": torch.__version__, "model": source,
         "parameters": count_parameters(model), "gflops_per_guided_evaluation": round(flops.total / 1e9, 2),
+        "cpu_call_pixels": sampler.CPU_CALL_PIXELS,
         "request": f"{DEFAULT_METHOD} {DEFAULT_STEPS} steps, guidance {DEFAULT_GUIDANCE}, one "
                    f"{config.image_size}x{config.image_size} image",
     }
