@@ -38,7 +38,7 @@ def test_schedule_sweep_writes_table_and_figure(tmp_path):
     assert top_off["gflops_per_image"] < full["gflops_per_image"] and full["saving"] == 0
     assert all(len(r["emoji_fd_sets"]) == len(r["emoji_kid_sets"]) == 2 and r["emoji_fd_spread"] >= 0 for r in rows)
     figure = json.loads((tmp_path / "schedules_figure.json").read_text())
-    assert len(figure["data"]) == 3
+    assert [t["name"] for t in figure["data"]] == ["t_break", "brick off", "fewer steps", "real against real"]
 
 
 def test_training_efficiency_trains_three_runs_and_scores_each_milestone(tmp_path):

@@ -2,6 +2,7 @@
 
 from lego.checkpoint import DEFAULT_CHECKPOINT, fingerprint, load_checkpoint
 from lego.config import ARCHITECTURES
+from lego.request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS
 from lego.sampler import SamplerSettings, sample
 from lego.schedule import preset
 
@@ -31,12 +32,14 @@ def test_committed_schedule_results_belong_to_the_bundled_checkpoint_and_reach_t
     assert sweep is not None, "run python benchmarks/schedules.py"
     model = load_checkpoint(DEFAULT_CHECKPOINT)
     assert sweep["fingerprint"] == fingerprint(model)  # re-run the sweep after replacing the weights
-    pg = results.measured_quality(sweep, fingerprint(model), preset("pg-recipe", model.config), 18, "heun",
-                                  sweep["guidance"], square=True)
+    assert sweep["method"] == DEFAULT_METHOD  # the app's default requests get their measured quality
+    pg = results.measured_quality(sweep, fingerprint(model), preset("pg-recipe", model.config), DEFAULT_STEPS,
+                                  DEFAULT_METHOD, sweep["guidance"], square=True)
     assert pg is not None and pg["family"] in ("preset", "t_break")
     assert "emoji-FD" in results.quality_line(pg, sweep)
     # another sampler, size or step count was not measured: nothing is claimed
-    for args in (("dpm++2m", True, 18), ("heun", False, 18), ("heun", True, 17)):
+    for args in (("heun", True, DEFAULT_STEPS), (DEFAULT_METHOD, False, DEFAULT_STEPS),
+                 (DEFAULT_METHOD, True, DEFAULT_STEPS + 1)):
         method, square, steps = args
         assert results.measured_quality(sweep, fingerprint(model), preset("pg-recipe", model.config), steps,
                                         method, sweep["guidance"], square) is None
@@ -62,7 +65,8 @@ def test_measured_quality_is_shown_only_for_requests_like_those_the_sweep_measur
     with launched_app(load_checkpoint(DEFAULT_CHECKPOINT), max_gflops=3000) as (model, url):
         client = Client(url, verbose=False)
         pg = preset("pg-recipe", model.config).to_json()
-        args = [0, 18, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", 5, pg, [], [], []]
+        args = [0, DEFAULT_STEPS, DEFAULT_GUIDANCE, DEFAULT_METHOD, 1, 64, 64, "tiles", 0, False, "repeat", 5, pg,
+                [], [], []]
         labelled = client.predict("Flags", *args, api_name="/estimate")
         unconditional = client.predict("none (unconditional)", *args, api_name="/estimate")
         client.close()

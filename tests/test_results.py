@@ -24,7 +24,7 @@ def sweep_of(rows):
     return {"fingerprint": "abc", "guidance": 2.0, "per_class": 10, "seed_sets": 2, "rows": [
         {"label": label, "family": "t", "steps": steps, "schedule": schedule.to_dict(), "saving": saving,
          "emoji_fd": fd, "emoji_fd_spread": 1.0, "category_accuracy": 0.5, "gflops_per_image": 1.0,
-         "seconds_per_image": 0.1} for label, schedule, steps, saving, fd in rows]}
+         "seconds_per_image": 0.1, "floor": 30.0} for label, schedule, steps, saving, fd in rows]}
 
 
 def test_measured_quality_matches_the_schedule_by_its_mask_at_the_same_steps():
@@ -33,11 +33,14 @@ def test_measured_quality_matches_the_schedule_by_its_mask_at_the_same_steps():
                               ("t_break 0.4", top_brick_break(config, 0.4), 18, 0.1, 41.0)])
     row = results.measured_quality(sweep, "abc", preset("pg-recipe", config), 18, "heun", 2.0, True)
     assert row is not None and row["label"] == "t_break 0.4"  # the same mask under another name
-    assert "every brick: 40.0" in results.quality_line(row, sweep)
+    assert "(every brick: 40.0; real emoji against real emoji: 30.0)" in results.quality_line(row, sweep)
     assert results.measured_quality(sweep, "other", preset("pg-recipe", config), 18, "heun", 2.0, True) is None
     assert results.measured_quality(sweep, "abc", preset("pg-recipe", config), 18, "heun", 3.0, True) is None
     assert results.measured_quality(sweep, "abc", preset("local-only", config), 18, "heun", 2.0, True) is None
     assert results.measured_quality(None, "abc", preset("pg-recipe", config), 18, "heun", 2.0, True) is None
+    sweep["method"] = "dpm++2m"  # a sweep names its sampler; one without a name predates that and used Heun
+    assert results.measured_quality(sweep, "abc", preset("pg-recipe", config), 18, "dpm++2m", 2.0, True) is row
+    assert results.measured_quality(sweep, "abc", preset("pg-recipe", config), 18, "heun", 2.0, True) is None
 
 
 def test_missing_or_broken_results_read_as_none(tmp_path):
