@@ -12,6 +12,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from .sampler import METHOD_NAMES
 from .schedule import BrickSchedule, ScheduleError
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "benchmarks"
@@ -77,9 +78,18 @@ def schedule_figure(rows: list[dict]) -> go.Figure:
 def schedule_table(rows: list[dict]) -> list[list]:
     """Savings against the most expensive row (every brick at full steps), fewer-steps rows included."""
     reference = max(r["gflops_per_image"] for r in rows)
-    return [[r["label"], r["steps"], r["gflops_per_image"], f"{1 - r['gflops_per_image'] / reference:.0%}",
-             r["emoji_fd"], round(r["emoji_fd_spread"] / 2, 2), f"{r['category_accuracy']:.1%}", r["seconds_per_image"]]
-            for r in rows]
+    return [[r["label"], r["steps"], round(r["gflops_per_image"], 1), f"{1 - r['gflops_per_image'] / reference:.0%}",
+             _fd_value(r["emoji_fd"]), _fd_value(r["emoji_fd_spread"] / 2), f"{r['category_accuracy']:.1%}",
+             round(r["seconds_per_image"], 2)] for r in rows]
+
+
+def sweep_caption(sweep: dict) -> str:
+    steps = max(r["steps"] for r in sweep["rows"])
+    floor = sweep["rows"][0].get("floor")
+    return (f"{METHOD_NAMES[sweep.get('method', 'heun')]}, {steps} steps, guidance {sweep['guidance']:g}; "
+            f"{sweep['per_class']} images per class and seed set, {sweep['seed_sets']} seed sets; ± is half the spread "
+            "between the sets" + (f"; two sets of real emoji score {_fd(floor)} against each other (the dotted line)"
+                                  if floor else "") + f". `{sweep['command']}`")
 
 
 def measured_quality(report: dict | None, model_fingerprint: str, schedule: BrickSchedule, steps: int,
@@ -103,12 +113,21 @@ def measured_quality(report: dict | None, model_fingerprint: str, schedule: Bric
 
 def quality_line(row: dict, report: dict) -> str:
     reference = next((r for r in report["rows"] if r["saving"] == 0 and r["steps"] == row["steps"]), None)
-    versus = f"every brick: {reference['emoji_fd']}" if reference and reference is not row else ""
-    floor = f"real emoji against real emoji: {row['floor']}" if row.get("floor") else ""  # what "as good as real" reads
+    versus = f"every brick: {_fd(reference['emoji_fd'])}" if reference and reference is not row else ""
+    floor = f"real emoji against real emoji: {_fd(row['floor'])}" if row.get("floor") else ""  # what "real" reads
     context = f" ({'; '.join(filter(None, (versus, floor)))})" if versus or floor else ""
-    return (f"measured on this model: emoji-FD **{row['emoji_fd']}** ± {row['emoji_fd_spread'] / 2:.2f}{context}, "
-            f"category accuracy {row['category_accuracy']:.1%} over {report['per_class'] * report['seed_sets']} "
-            "images per class (Results tab)")
+    return (f"measured on this model: emoji-FD **{_fd(row['emoji_fd'])}** ± {_fd(row['emoji_fd_spread'] / 2)}"
+            f"{context}, category accuracy {row['category_accuracy']:.1%} over "
+            f"{report['per_class'] * report['seed_sets']} images per class (Results tab)")
+
+
+def _fd_value(value: float) -> float:
+    """Three significant figures at most: two seed sets of 90 images differ in the tens."""
+    return round(value) if abs(value) >= 100 else float(f"{value:.3g}")
+
+
+def _fd(value: float) -> str:
+    return f"{_fd_value(value):g}"
 
 
 # -- training efficiency ---------------------------------------------------------------------------

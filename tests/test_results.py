@@ -33,7 +33,8 @@ def test_measured_quality_matches_the_schedule_by_its_mask_at_the_same_steps():
                               ("t_break 0.4", top_brick_break(config, 0.4), 18, 0.1, 41.0)])
     row = results.measured_quality(sweep, "abc", preset("pg-recipe", config), 18, "heun", 2.0, True)
     assert row is not None and row["label"] == "t_break 0.4"  # the same mask under another name
-    assert "(every brick: 40.0; real emoji against real emoji: 30.0)" in results.quality_line(row, sweep)
+    line = results.quality_line(row, sweep)
+    assert "FD **41** ± 0.5 (every brick: 40; real emoji against real emoji: 30)" in line
     assert results.measured_quality(sweep, "other", preset("pg-recipe", config), 18, "heun", 2.0, True) is None
     assert results.measured_quality(sweep, "abc", preset("pg-recipe", config), 18, "heun", 3.0, True) is None
     assert results.measured_quality(sweep, "abc", preset("local-only", config), 18, "heun", 2.0, True) is None

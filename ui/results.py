@@ -18,8 +18,7 @@ def build(sweep: dict | None) -> None:
     if sweep is None:
         missing("python benchmarks/schedules.py")
     else:
-        gr.Markdown(f"{sweep['per_class']} images per class and seed set, {sweep['seed_sets']} seed sets; "
-                    f"± is half the spread between the sets. `{sweep['command']}`")
+        gr.Markdown(results.sweep_caption(sweep))
         gr.Plot(results.figure("schedules_figure.json"), elem_id="results-schedules")
         gr.Dataframe(results.schedule_table(sweep["rows"]), headers=results.SCHEDULE_COLUMNS, interactive=False)
     gr.Markdown("### Training: LEGO against a plain DiT, and what brick dropout costs")
