@@ -26,8 +26,9 @@ from .schedule import BrickSchedule
 METHODS = ("heun", "euler", "dpm++2m")
 METHOD_NAMES = {"heun": "Heun", "euler": "Euler", "dpm++2m": "DPM-Solver++(2M)"}  # as people write them
 MAX_STEPS = 1000
-# Rows x pixels per network call on a CPU. Measured on a 2-core CPU, bf16, per image: 24 images at 64x64
-# 0.29 s in one call, 0.24 s 8 rows at a time; 8 images at 128x128 1.21 s against 0.93 s 2 rows at a time.
+# Rows x pixels per network call on a CPU: a large call's activations fall out of the cache. On a 2-core CPU in
+# bf16, 32 default requests sampled together took 1.09-1.45x less time per preset in calls of 8 rows than in one
+# call per step (benchmarks/throughput.py with and without --cpu-call-pixels 1e9).
 CPU_CALL_PIXELS = 8 * 64 * 64
 
 
