@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -25,10 +28,35 @@ def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
     return fig
 
 
+def _shared(build: Callable[..., go.Figure]) -> Callable[..., go.Figure]:
+    """The same figure object for the same data. The requests of one batch get identical charts (one cost, one
+    schedule, the batch's step times), and a class finishing thirty runs at once would otherwise build each of
+    them thirty times. The arguments are plain data, so their repr is the key; callers must not change a figure."""
+    cache: OrderedDict[str, go.Figure] = OrderedDict()
+    lock = threading.Lock()
+
+    @functools.wraps(build)
+    def chart(*args) -> go.Figure:
+        key = repr(args)
+        with lock:
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
+        fig = build(*args)
+        with lock:
+            cache[key] = fig
+            while len(cache) > 16:
+                cache.popitem(last=False)
+        return fig
+
+    return chart
+
+
 def _colour(k: int) -> str:
     return BRICK_COLOURS[k % len(BRICK_COLOURS)]
 
 
+@_shared
 def flops_per_step(cost: ScheduleCost, names: Sequence[str]) -> go.Figure:
     steps = list(range(1, len(cost.per_step) + 1))
     fig = go.Figure([go.Bar(name=names[k], x=steps, y=[s.bricks[k] / 1e9 for s in cost.per_step],
@@ -36,6 +64,7 @@ def flops_per_step(cost: ScheduleCost, names: Sequence[str]) -> go.Figure:
     return _layout(fig, "FLOPs per step, by brick", "GFLOPs")
 
 
+@_shared
 def time_per_step(brick_seconds: Sequence[Sequence[float]], step_seconds: Sequence[float],
                   names: Sequence[str]) -> go.Figure:
     steps = list(range(1, len(step_seconds) + 1))
@@ -46,6 +75,7 @@ def time_per_step(brick_seconds: Sequence[Sequence[float]], step_seconds: Sequen
     return _layout(go.Figure(bars), "Measured time per step, by brick", "ms")
 
 
+@_shared
 def schedule_heatmap(mask: Sequence[Sequence[bool]], names: Sequence[str], sigmas: Sequence[float]) -> go.Figure:
     steps = list(range(1, len(mask) + 1))
     z = [[int(row[k]) for row in mask] for k in range(len(names))]

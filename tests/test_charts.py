@@ -1,0 +1,32 @@
+"""The run charts: what they plot, and one shared figure for the requests of a batch."""
+
+import pytest
+
+from lego import charts
+from lego.config import ARCHITECTURES
+from lego.flops import schedule_cost
+from lego.sampler import SamplerSettings
+from lego.schedule import preset
+
+CONFIG = ARCHITECTURES["tiny-emoji"]
+NAMES = ["B0", "B1", "B2"]
+
+
+def test_charts_plot_each_brick_per_step():
+    settings = SamplerSettings(steps=5, guidance=2.0, method="dpm++2m")
+    cost = schedule_cost(CONFIG, preset("pg-recipe", CONFIG), settings, 64, 64, guided=True)
+    flops = charts.flops_per_step(cost, NAMES)
+    assert [bar.name for bar in flops.data] == NAMES
+    top = [y for y in flops.data[2].y]
+    assert top[0] > 0 and top[-1] == 0  # pg-recipe: the top brick is off for the last steps
+    times = charts.time_per_step([[0.01, 0.02, 0.03]] * 2, [0.07, 0.07], NAMES)
+    assert list(times.data[1].y) == [20.0, 20.0] and times.data[-1].y[0] == pytest.approx(10.0)  # ms; the rest: sampler
+    heat = charts.schedule_heatmap([[True, True, False]], NAMES, [80.0, 0.0])
+    assert [list(row) for row in heat.data[0].z] == [[1], [1], [0]]
+
+
+def test_the_requests_of_a_batch_share_their_charts():
+    seconds = ([[0.01, 0.02, 0.03]], [0.07])
+    first = charts.time_per_step(*seconds, NAMES)
+    assert charts.time_per_step([[0.01, 0.02, 0.03]], [0.07], list(NAMES)) is first  # equal data: built once
+    assert charts.time_per_step([[0.01, 0.02, 0.04]], [0.08], NAMES) is not first
