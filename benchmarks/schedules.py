@@ -7,8 +7,8 @@ Every point is sampled twice with disjoint seeds; the spread between the two set
 next to each emoji-FD so that differences smaller than it are not read as findings. Points:
 the top brick's t_break from 0 to 1 (the paper's sweep), each brick off for the whole run and
 for the early and the late half, the app's presets, and every brick at fewer steps (the baseline
-at matched FLOPs). Sampled with the app's default sampler unless told otherwise; a point whose schedule
-runs the same bricks at every step as an earlier point's is measured once.
+at matched FLOPs). Sampled with the app's default sampler unless told otherwise; a t_break value or a preset
+whose schedule runs the same bricks at every step as an earlier point's is measured once.
 Writes the table as JSON and a Plotly figure (FLOPs against emoji-FD) beside it.
 """
 

@@ -38,16 +38,13 @@ def _shared(build: Callable[..., go.Figure]) -> Callable[..., go.Figure]:
     @functools.wraps(build)
     def chart(*args) -> go.Figure:
         key = repr(args)
-        with lock:
-            if key in cache:
-                cache.move_to_end(key)
-                return cache[key]
-        fig = build(*args)
-        with lock:
-            cache[key] = fig
-            while len(cache) > 16:
-                cache.popitem(last=False)
-        return fig
+        with lock:  # building under the lock costs nothing (it holds the GIL anyway) and builds each figure once
+            if key not in cache:
+                cache[key] = build(*args)
+                while len(cache) > 16:
+                    cache.popitem(last=False)
+            cache.move_to_end(key)
+            return cache[key]
 
     return chart
 

@@ -24,7 +24,8 @@ def sweep_of(rows):
     return {"fingerprint": "abc", "guidance": 2.0, "per_class": 10, "seed_sets": 2, "rows": [
         {"label": label, "family": "t", "steps": steps, "schedule": schedule.to_dict(), "saving": saving,
          "emoji_fd": fd, "emoji_fd_spread": 1.0, "category_accuracy": 0.5, "gflops_per_image": 1.0,
-         "seconds_per_image": 0.1, "floor": 30.0} for label, schedule, steps, saving, fd in rows]}
+         "seconds_per_image": 0.1, "floor": 30.0, "emoji_fd_sets": [fd - 5, fd + 5]}
+        for label, schedule, steps, saving, fd in rows]}
 
 
 def test_measured_quality_matches_the_schedule_by_its_mask_at_the_same_steps():
@@ -34,7 +35,9 @@ def test_measured_quality_matches_the_schedule_by_its_mask_at_the_same_steps():
     row = results.measured_quality(sweep, "abc", preset("pg-recipe", config), 18, "heun", 2.0, True)
     assert row is not None and row["label"] == "t_break 0.4"  # the same mask under another name
     line = results.quality_line(row, sweep)
-    assert "FD **41** ± 0.5 (every brick: 40; real emoji against real emoji: 30)" in line
+    assert "FD **41** (every brick: 40; worse in every seed set, by 1 and 1; real emoji against real emoji: 30)" in line
+    row["emoji_fd_sets"] = [35.0, 47.0]  # every brick: 35 and 45; one set the same, one worse
+    assert "the seed sets disagree, so no measurable difference" in results.quality_line(row, sweep)
     assert results.measured_quality(sweep, "other", preset("pg-recipe", config), 18, "heun", 2.0, True) is None
     assert results.measured_quality(sweep, "abc", preset("pg-recipe", config), 18, "heun", 3.0, True) is None
     assert results.measured_quality(sweep, "abc", preset("local-only", config), 18, "heun", 2.0, True) is None
