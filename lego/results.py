@@ -54,6 +54,9 @@ PHONE_LEGEND = {"legend": dict(orientation="h", yanchor="top", y=-0.2)}
 
 # -- brick schedules ------------------------------------------------------------------------------
 
+LOG_TICKS = [v * 10**e for e in range(-1, 5) for v in (1, 1.5, 2, 3, 5, 7)]  # readable steps on a log axis
+
+
 def schedule_figure(rows: list[dict]) -> go.Figure:
     """Pareto view: FLOPs per image against emoji-FD, one marker per schedule, spread as error bars."""
     fig = go.Figure()
@@ -70,8 +73,8 @@ def schedule_figure(rows: list[dict]) -> go.Figure:
         fig.add_trace(go.Scatter(x=[min(xs), max(xs)], y=[floor, floor], mode="lines", name="real against real",
                                  line=dict(color="grey", dash="dot"), hoverinfo="skip"))
     fig.update_layout(title="Quality against compute", xaxis_title="GFLOPs per image",
-                      yaxis_title="emoji-FD (log; lower is better)", yaxis_type="log", template="plotly_white",
-                      height=450, **PHONE_LEGEND)
+                      yaxis=dict(title="emoji-FD (log; lower is better)", type="log", tickvals=LOG_TICKS),
+                      template="plotly_white", height=450, **PHONE_LEGEND)
     return fig
 
 
