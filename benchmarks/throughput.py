@@ -101,7 +101,7 @@ def request_path(model: LegoModel, repeats: int, burst: int, cpu_check: bool = T
         wall = time.perf_counter() - start
     finally:
         batcher.close()
-    out["burst"] = {"requests": burst, "seconds": round(wall, 3), "images_per_second": round(burst / wall, 1),
+    out["burst"] = {"requests": burst, "seconds": round(wall, 3), "images_per_second": round(burst / wall, 3),
                     "largest_batch": max(r.batch_images for r in records)}
     if not cpu_check:
         return out
@@ -180,7 +180,7 @@ def throughput(model: LegoModel, precisions: list[str], batches: list[int], comp
                     cost = schedule_cost(config, schedule, default_request(model).settings, config.image_size,
                                          config.image_size, guided=True)
                     rows.append({"preset": name, "precision": precision, "compiled": compiled, "batch": batch,
-                                 "seconds": round(seconds, 4), "images_per_second": round(batch / seconds, 2),
+                                 "seconds": round(seconds, 4), "images_per_second": round(batch / seconds, 3),
                                  "predicted_speedup": round(cost.predicted_speedup, 3)})
                     print(json.dumps(rows[-1]), flush=True)
     for row in rows:  # measured speed-up over every brick in the same setting
