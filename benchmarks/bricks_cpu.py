@@ -25,7 +25,7 @@ from lego.flops import evaluation_flops, schedule_cost  # noqa: E402
 from lego.model import LegoModel, count_parameters  # noqa: E402
 from lego.precision import autocast, dtype_of, cpu_has_fast_bf16  # noqa: E402
 from lego.sampler import SamplerSettings, sample  # noqa: E402
-from lego.schedule import PRESETS, ScheduleError, preset  # noqa: E402
+from lego.schedule import preset, presets_for  # noqa: E402
 
 
 def matmul_gflops(precision: str, size: int = 2048, repeats: int = 5) -> float:
@@ -87,12 +87,7 @@ def per_brick_ms(model: LegoModel, precision: str, repeats: int, batch: int, com
 def preset_speedups(model: LegoModel, precision: str, repeats: int, settings: SamplerSettings,
                     compiled: bool = False) -> dict:
     config = model.config
-    schedules = {}
-    for name in PRESETS:
-        try:
-            schedules[name] = preset(name, config)
-        except ScheduleError:
-            continue
+    schedules = presets_for(config)
     times = {name: [] for name in schedules}
     sample(model, [0], [0], settings, schedules["all"], precision=precision, compiled=compiled)  # warm-up
     for _ in range(repeats):  # interleaved, so that drifts in machine load hit every preset alike

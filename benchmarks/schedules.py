@@ -31,7 +31,7 @@ from lego import results  # noqa: E402
 from lego.results import schedule_figure  # noqa: E402
 from lego.request import DEFAULT_METHOD, DEFAULT_STEPS  # noqa: E402
 from lego.sampler import METHODS, SamplerSettings  # noqa: E402
-from lego.schedule import PRESETS, BrickSchedule, ScheduleError, one_brick, preset, top_brick_break  # noqa: E402
+from lego.schedule import BrickSchedule, one_brick, presets_for, top_brick_break  # noqa: E402
 
 SEED_SET_OFFSET = 100_000
 
@@ -57,11 +57,7 @@ def points(config, steps: int, scope: str) -> list[tuple[str, str, BrickSchedule
                 continue
             out.append(("brick off", f"{config.brick_name(k)} {label}", one_brick(config, k, on, label), steps))
     measured = [schedule.mask(steps) for *_, schedule, _ in out]
-    for name in PRESETS:
-        try:
-            schedule = preset(name, config)
-        except ScheduleError:  # a preset this stack has no bricks for
-            continue
+    for name, schedule in presets_for(config).items():
         if not quick and schedule.mask(steps) not in measured:  # pg-recipe is t_break 0.4, for one
             out.append(("preset", name, schedule, steps))
     factors = {"quick": (9,), "short": (6, 10, 14), "full": (4, 6, 8, 10, 12, 14)}[scope]

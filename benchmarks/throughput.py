@@ -43,7 +43,7 @@ from lego.precision import autocast, dtype_of, resolve_precision  # noqa: E402
 from lego.request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, PlaygroundError, Request,  # noqa: E402
                           parse_request)
 from lego.runs import RunRecord, run_together  # noqa: E402
-from lego.schedule import PRESETS, BrickSchedule, ScheduleError, preset  # noqa: E402
+from lego.schedule import BrickSchedule, presets_for  # noqa: E402
 from lego.serving import Served  # noqa: E402
 
 
@@ -157,12 +157,7 @@ def batch_seconds(model: LegoModel, precision: str, schedule: BrickSchedule, bat
 def throughput(model: LegoModel, precisions: list[str], batches: list[int], compiled_too: bool, repeats: int,
                deadline: float) -> tuple[list[dict], list[str]]:
     config = model.config
-    schedules = {}
-    for name in PRESETS:
-        try:
-            schedules[name] = preset(name, config)
-        except ScheduleError:  # a preset this stack has no bricks for
-            continue
+    schedules = presets_for(config)
     rows, skipped = [], []
     for precision in precisions:
         for compiled in (False, True) if compiled_too else (False,):

@@ -20,7 +20,8 @@ from .flops import format_flops
 from .lesson import Lesson, late_verdict
 from .png_store import PngStore
 from .runs import RunRecord
-from .schedule import PRESETS, BrickSchedule, ScheduleError, drop_late, from_grid, grid_edges, to_grid
+from .schedule import (PRESETS, BrickSchedule, ScheduleError, drop_late, from_grid, grid_edges, presets_for,
+                       to_grid)
 from .visuals import difference_map
 
 MARKDOWN = MarkdownIt("commonmark").enable("table")
@@ -45,12 +46,7 @@ def grid_schedules(config: LegoConfig, steps: int, num_ranges: int) -> dict[str,
     """Every schedule to precompute, by grid key, every brick first. Of schedules with the same key the first is
     kept: the lesson's own drops come before the presets, so the lesson replays the grid's runs."""
     n = config.num_bricks
-    candidates = [BrickSchedule.all_on(n), *(drop_late(config, k) for k in range(n))]
-    for name in PRESETS:
-        try:
-            candidates.append(PRESETS[name].build(config))
-        except ScheduleError:  # e.g. a model without a global brick has no global-only preset
-            continue
+    candidates = [BrickSchedule.all_on(n), *(drop_late(config, k) for k in range(n)), *presets_for(config).values()]
     everything = list(range(num_ranges))
     for k in range(n):
         for j, (a, b) in enumerate(grid_edges(num_ranges)):
@@ -67,13 +63,10 @@ def grid_schedules(config: LegoConfig, steps: int, num_ranges: int) -> dict[str,
 def preset_keys(config: LegoConfig, steps: int, num_ranges: int) -> list[dict]:
     """The presets the page can apply: name, description and grid key."""
     out = []
-    for p in PRESETS.values():
-        try:
-            key = on_grid(p.build(config), steps, num_ranges)
-        except ScheduleError:
-            continue
+    for name, schedule in presets_for(config).items():
+        key = on_grid(schedule, steps, num_ranges)
         if key is not None:
-            out.append({"name": p.name, "description": p.description, "key": key})
+            out.append({"name": name, "description": PRESETS[name].description, "key": key})
     return out
 
 

@@ -227,6 +227,17 @@ def preset(name: str, config: LegoConfig) -> BrickSchedule:
     return PRESETS[name].build(config)
 
 
+def presets_for(config: LegoConfig) -> dict[str, BrickSchedule]:
+    """Every preset this stack can run, by name (a stack without a global brick has no global-only)."""
+    out = {}
+    for name, p in PRESETS.items():
+        try:
+            out[name] = p.build(config)
+        except ScheduleError:
+            continue
+    return out
+
+
 def top_brick_break(config: LegoConfig, t_break: float) -> BrickSchedule:
     """The top brick switched off for the last ``t_break`` share of the steps (paper's sweep)."""
     if not 0.0 <= t_break <= 1.0:

@@ -143,3 +143,14 @@ def test_a_range_of_one_step_is_labelled_as_that_step():
 
     labels = grid_labels(5, 8, sigma_steps(8))
     assert [label.split(",")[0] for label in labels] == ["steps 1-2", "step 3", "steps 4-5", "step 6", "steps 7-8"]
+
+
+def test_presets_for_a_stack_leave_out_those_it_has_no_bricks_for():
+    from lego.config import BrickConfig, LegoConfig
+    from lego.schedule import presets_for
+
+    assert list(presets_for(PG)) == list(PRESETS)
+    local = LegoConfig(image_size=16, num_classes=3, hidden_size=32, num_heads=2,
+                       bricks=(BrickConfig(4, 2, 1), BrickConfig(8, 2, 1)))
+    assert "global-only" not in presets_for(local) and "all" in presets_for(local)
+    assert presets_for(local)["local-only"] == preset("local-only", local)
