@@ -120,12 +120,14 @@ def quality_line(row: dict, report: dict) -> str:
     reference = next((r for r in report["rows"] if r["saving"] == 0 and r["steps"] == row["steps"]), None)
     parts = []
     if reference is not None and reference is not row:
+        versus = f"every brick: {_fd(reference['emoji_fd'])}"
         diffs = [a - b for a, b in zip(row.get("emoji_fd_sets", []), reference.get("emoji_fd_sets", []))]
-        same = "; the seed sets disagree, so no measurable difference"
         if diffs and (all(d > 0 for d in diffs) or all(d < 0 for d in diffs)):
-            same = (f"; {'worse' if diffs[0] > 0 else 'better'} in every seed set, by "
-                    f"{' and '.join(_fd(abs(d)) for d in diffs)}")
-        parts.append(f"every brick: {_fd(reference['emoji_fd'])}" + (same if diffs else ""))
+            versus += (f"; {'worse' if diffs[0] > 0 else 'better'} in every seed set, by "
+                       f"{' and '.join(_fd(abs(d)) for d in diffs)}")
+        elif diffs:
+            versus += "; the seed sets disagree, so no measurable difference"
+        parts.append(versus)
     if row.get("floor"):  # what "as good as real" reads at this sample size
         parts.append(f"real emoji against real emoji: {_fd(row['floor'])}")
     context = f" ({'; '.join(parts)})" if parts else ""
