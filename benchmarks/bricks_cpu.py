@@ -9,7 +9,6 @@ machine. The model is randomly initialised: speed does not depend on the weights
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -19,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lego import results  # noqa: E402
+from lego import machine, results  # noqa: E402
 from lego.config import ARCHITECTURES  # noqa: E402
 from lego.flops import evaluation_flops, schedule_cost  # noqa: E402
 from lego.model import LegoModel, count_parameters  # noqa: E402
@@ -128,8 +127,7 @@ def main() -> None:
         "what": "ms per guided network evaluation (batch 2) per brick, and preset speed-ups over all bricks "
                 f"for {args.steps} Heun steps with guidance, one {config.image_size}x{config.image_size} image",
         "command": "python benchmarks/bricks_cpu.py " + " ".join(sys.argv[1:]),
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "bf16_fast": cpu_has_fast_bf16()},
+        "machine": machine.describe(),
         "arch": args.arch, "parameters": count_parameters(model),
         "gflops_per_evaluation": {"total": round(flops.total / 1e9, 3),
                                   "bricks": [round(f / 1e9, 3) for f in flops.bricks]},

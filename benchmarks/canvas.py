@@ -29,7 +29,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lego import results  # noqa: E402
+from lego import machine, results  # noqa: E402
 from lego.canvas import COORDS, Canvas  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.flops import schedule_cost  # noqa: E402
@@ -149,7 +149,7 @@ def main() -> None:
     report = {
         "what": __doc__.splitlines()[0], "command": "python benchmarks/canvas.py " + " ".join(sys.argv[1:]),
         "checkpoint": args.checkpoint, "steps": args.steps, "seeds": args.seeds, "class_index": args.class_index,
-        "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__},
+        "machine": machine.describe(),
         "options": list(OPTIONS), "coords": args.coords, "seams": seams, "cost": costs,
         "single_image_accuracy": {"images": singles, "accuracy": single_accuracy},
         "note": "exponents are fitted on the sizes above the training size (time for 4 Heun steps, guided)",

@@ -13,16 +13,14 @@ and differences under LESSON_TIE count as ties.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
 
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lego import results  # noqa: E402
+from lego import machine, results  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.lesson import (LESSON_GUIDANCE, LESSON_METHOD, LESSON_STEPS, LESSON_TIE, Lesson, LessonRow,  # noqa: E402
                          compared, least_and_most, run_lesson)
@@ -80,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(table(outcomes))
     report = {
         "command": "python benchmarks/lesson_outcomes.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {"cpu": platform.machine(), "threads": torch.get_num_threads(), "torch": torch.__version__},
+        "machine": machine.describe(),
         "checkpoint": Path(args.checkpoint).name, "fingerprint": served.fingerprint, "precision": served.precision,
         "lesson": {"seed": args.seed, "steps": LESSON_STEPS, "sampler": LESSON_METHOD, "guidance": LESSON_GUIDANCE,
                    "share_dropped": SKIP_SHARE, "tie": LESSON_TIE},

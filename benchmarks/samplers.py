@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bricks_cpu import default_request  # noqa: E402
-from lego import results  # noqa: E402
+from lego import machine, results  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.data import load  # noqa: E402
 from lego.judge import JUDGE_DIR, load_judge  # noqa: E402
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{method} {steps}: {row['request_seconds']} s per request", flush=True)
     report = {"command": "python benchmarks/samplers.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "checkpoint": str(Path(args.checkpoint).resolve().relative_to(ROOT)), "precision": precision,
-              "guidance": GUIDANCE, "per_category": args.per_category, "threads": torch.get_num_threads(),
+              "guidance": GUIDANCE, "per_category": args.per_category, "machine": machine.describe(),
               "rule": __doc__.split("\n\n")[2].replace("\n", " "), "rows": rows}
     report.update(verdicts(rows))
     print("recommended:", report["recommended"], flush=True)

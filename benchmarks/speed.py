@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import platform
 import statistics
 import sys
 import time
@@ -26,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import lego.model as lego_model  # noqa: E402
 from bricks_cpu import _timed, default_request, matmul_gflops, preset_speedups  # noqa: E402
-from lego import results  # noqa: E402
+from lego import machine, results  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.serving import warm_up  # noqa: E402
 from lego.data import load  # noqa: E402
@@ -176,8 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     precision = "bf16" if cpu_has_fast_bf16() else "fp32"
     report = {
         "command": "python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "bf16_fast": cpu_has_fast_bf16()},
+        "machine": machine.describe(),
         "checkpoint": args.checkpoint, "precision": precision,
         "gflops_per_guided_evaluation": round(evaluation_flops(config, config.image_size, config.image_size,
                                                                batch=2).total / 1e9, 3),

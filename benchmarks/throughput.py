@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -32,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lego import sampler  # noqa: E402
+from lego import machine, sampler  # noqa: E402
 from lego.batching import Batcher, rows_independent  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.config import ARCHITECTURES  # noqa: E402
@@ -45,15 +44,6 @@ from lego.request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, Playg
 from lego.runs import RunRecord, run_together  # noqa: E402
 from lego.schedule import BrickSchedule, presets_for  # noqa: E402
 from lego.serving import Served  # noqa: E402
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
-    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
 def default_request(model: LegoModel, seed: int = 0, schedule: BrickSchedule | None = None) -> Request:
@@ -224,7 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         "what": __doc__.splitlines()[0],
         "command": "python benchmarks/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "device": device_name(device), "torch": torch.__version__, "model": source,
+        "machine": machine.describe(device), "model": source,
         "parameters": count_parameters(model), "gflops_per_guided_evaluation": round(flops.total / 1e9, 2),
         "cpu_call_pixels": sampler.CPU_CALL_PIXELS,
         "request": f"{DEFAULT_METHOD} {DEFAULT_STEPS} steps, guidance {DEFAULT_GUIDANCE}, one "

@@ -161,7 +161,7 @@ def test_throughput_runs_without_the_app_packages_and_reports_every_point(tmp_pa
                           cwd=Path(__file__).resolve().parent.parent)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
-    assert report["device"] and report["model"] == "tiny-emoji (random weights)"
+    assert report["machine"]["device"] and report["model"] == "tiny-emoji (random weights)"
     path = report["request_path"]
     assert path["seconds_per_request"] > 0 and path["burst"]["requests"] == 3
     assert 1 <= path["burst"]["largest_batch"] <= 3 and path["pixels_vs_cpu_fp32"]["max_abs_levels"] >= 0
