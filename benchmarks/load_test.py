@@ -81,17 +81,23 @@ def start_server(checkpoint: str, timeout: float, batching: str = "auto",
     raise SystemExit("the app did not start")
 
 
-def request_args(seed: int, steps: int, method: str, size: int) -> list:
-    """The Generate tab's defaults, with this seed (previews off: a class's browsers would stream them too,
-    but the clients here would only discard them)."""
-    canvas = [size, size, "tiles", 0, False, "squeeze"]
-    return ["Flags", seed, False, steps, DEFAULT_GUIDANCE, method, 1, *canvas, False, 3, 5, "", ALL, ALL, ALL]
+def request_args(steps: int, method: str, size: int) -> dict:
+    """The Generate tab's defaults by parameter name, the brick ranges under "cells" (previews off: a class's
+    browsers would stream them too, but the clients here would only discard them)."""
+    return {"category": "Flags", "seed": 0, "randomize": False, "steps": steps, "guidance": DEFAULT_GUIDANCE,
+            "sampler": method, "images": 1, "width": size, "height": size, "canvas_mode": "tiles", "stride": 0,
+            "shift": False, "coords": "squeeze", "previews": False, "preview_every": 3, "num_ranges": 5,
+            "schedule_json": "", "cells": [ALL, ALL, ALL]}
 
 
-def page_load_args(args: list) -> list:
-    """The /estimate inputs for Generate's inputs ``args``: a browser's page load runs that estimate (the app's
-    load event), which also opens the visitor's session on the server, before anyone presses Generate."""
-    return [*args[:2], *args[3:13], *args[15:]]
+def endpoint_args(client: Client, api_name: str, request: dict, **changes) -> list:
+    """``request`` as the positional arguments of one endpoint, in the order its API documents them; the brick
+    ranges, which the API numbers instead of naming, come last. /estimate, which a browser's page load runs
+    (opening the visitor's session before anyone presses Generate), takes a subset of /generate's."""
+    params = client.view_api(return_format="dict", print_info=False)["named_endpoints"][api_name]["parameters"]
+    values = {**request, **changes}
+    named = [p["parameter_name"] for p in params if not p["parameter_name"].startswith("param_")]
+    return [values[name] for name in named] + values["cells"]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -99,8 +105,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def concurrent_load(url: str, pid: int, n: int, args: list, timeout: float) -> dict:
-    """``n`` clients connect, then send ``args`` (seeds differ) at once; latencies count from that moment."""
+def concurrent_load(url: str, pid: int, n: int, request: dict, timeout: float) -> dict:
+    """``n`` clients connect, then send ``request`` (seeds differ) at once; latencies count from that moment."""
     outcomes: list[tuple[str, float, str]] = []
     lock = threading.Lock()
     ready = threading.Barrier(n + 1)
@@ -108,10 +114,10 @@ def concurrent_load(url: str, pid: int, n: int, args: list, timeout: float) -> d
 
     def one(i: int) -> None:
         client = Client(url, verbose=False, download_files=False)  # see the module docstring
-        client.predict(*page_load_args(args), api_name="/estimate")
+        client.predict(*endpoint_args(client, "/estimate", request), api_name="/estimate")
         ready.wait(timeout)
         try:
-            job = client.submit(*args[:1], 1000 + i, *args[2:], api_name="/generate")
+            job = client.submit(*endpoint_args(client, "/generate", request, seed=1000 + i), api_name="/generate")
             job.result(timeout=timeout)
             outcome, message = "completed", ""
         except Exception as exc:  # noqa: BLE001 - classified below
@@ -143,13 +149,13 @@ def concurrent_load(url: str, pid: int, n: int, args: list, timeout: float) -> d
     }
 
 
-def sequential_memory(url: str, pid: int, n: int, args: list) -> dict:
+def sequential_memory(url: str, pid: int, n: int, request: dict) -> dict:
     client = Client(url, verbose=False)
     after_10 = None
     times = []
     for i in range(n):
         start = time.perf_counter()
-        client.predict(*args[:1], 5000 + i, *args[2:], api_name="/generate")
+        client.predict(*endpoint_args(client, "/generate", request, seed=5000 + i), api_name="/generate")
         times.append(time.perf_counter() - start)
         if i == 9:
             after_10 = rss_bytes(pid)[0]
@@ -176,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         return serve(args.checkpoint, args.serve, args.batching)
 
     size = load_checkpoint(args.checkpoint).config.image_size
-    request = request_args(0, args.steps, args.sampler, size)
+    request = request_args(args.steps, args.sampler, size)
     report = {
         "command": "python benchmarks/load_test.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "model": shown_source(args.checkpoint), "sampler": args.sampler, "steps": args.steps,
