@@ -75,6 +75,11 @@ class Canvas:
             raise CanvasError(f"stride must be a multiple of {unit} and at most the window ({window}), got {stride}")
         return stride
 
+    def window_offset(self, stride: int, step: int) -> int:
+        """Where the inner windows start at sampling step ``step``: with shift, a quarter of a stride
+        further every step, four positions in turn, so that no seam stays in one place."""
+        return (step % 4) * stride // 4 if self.shift else 0
+
 
 def window_starts(length: int, window: int, stride: int, offset: int = 0) -> list[int]:
     """Window origins covering [0, length): the first at 0, the last at length - window."""

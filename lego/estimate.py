@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -38,8 +39,8 @@ def peak_memory_bytes(config: LegoConfig, request: Request) -> int:
     batch = request.images * (2 if request.guided else 1)
     pixels = request.width * request.height
     peak = 0
-    for k in range(config.num_bricks):
-        tokens, span = brick_layout(config, k, request.height, request.width, request.canvas)
+    for k, step in itertools.product(range(config.num_bricks), range(4)):  # shifted windows repeat every 4 steps
+        tokens, span = brick_layout(config, k, request.height, request.width, request.canvas, step)
         chunk = min(tokens * batch, max(Brick.max_chunk_tokens, span * batch))  # chunks hold whole regions
         working = chunk * config.hidden_size * (4 + config.mlp_ratio) * 4
         attention = (chunk // span) * config.num_heads * span**2 * 4 * 2

@@ -19,8 +19,9 @@ TIMESTEP_FEATURES = 256
 
 
 def brick_layout(config: LegoConfig, index: int, height: int, width: int,
-                 canvas: Canvas | None = None) -> tuple[int, int]:
-    """(tokens, tokens per attention span) of a brick on a canvas, as ``LegoModel`` runs it."""
+                 canvas: Canvas | None = None, step: int = 0) -> tuple[int, int]:
+    """(tokens, tokens per attention span) of a brick on a canvas at sampling step ``step``, as ``LegoModel``
+    runs it (shifted overlap windows are more numerous on some steps than on others)."""
     b = config.bricks[index]
     canvas = canvas or Canvas()
     mode = canvas.mode_for(config, index, height, width)
@@ -30,17 +31,19 @@ def brick_layout(config: LegoConfig, index: int, height: int, width: int,
         tokens = height * width // b.patch**2
         return tokens, tokens
     stride = canvas.window_stride(b.region, b.patch)
-    windows = len(window_starts(height, b.region, stride)) * len(window_starts(width, b.region, stride))
+    offset = canvas.window_offset(stride, step)
+    windows = len(window_starts(height, b.region, stride, offset)) * len(window_starts(width, b.region, stride, offset))
     return windows * b.tokens_per_region(), b.tokens_per_region()
 
 
-def brick_flops(config: LegoConfig, index: int, height: int, width: int, canvas: Canvas | None = None) -> int:
-    """FLOPs of brick ``index`` for one image of ``height`` x ``width`` in one evaluation."""
+def brick_flops(config: LegoConfig, index: int, height: int, width: int, canvas: Canvas | None = None,
+                step: int = 0) -> int:
+    """FLOPs of brick ``index`` for one image of ``height`` x ``width`` in one evaluation at step ``step``."""
     b = config.bricks[index]
     d, c = config.hidden_size, config.channels
     mlp = int(d * config.mlp_ratio)
     in_channels = c + 2 if index == 0 else 2 * c + 2
-    tokens, per_region = brick_layout(config, index, height, width, canvas)
+    tokens, per_region = brick_layout(config, index, height, width, canvas, step)
     regions = tokens // per_region
     embed = 2 * tokens * in_channels * b.patch**2 * d
     block = (
@@ -71,10 +74,10 @@ class EvaluationFlops:
 
 
 def evaluation_flops(config: LegoConfig, height: int, width: int, active: Sequence[bool] | None = None,
-                     batch: int = 1, canvas: Canvas | None = None) -> EvaluationFlops:
-    """One network call on ``batch`` images (a guided call on n images has batch 2n)."""
+                     batch: int = 1, canvas: Canvas | None = None, step: int = 0) -> EvaluationFlops:
+    """One network call on ``batch`` images (a guided call on n images has batch 2n) at sampling step ``step``."""
     active = [True] * config.num_bricks if active is None else active
-    bricks = tuple(batch * brick_flops(config, k, height, width, canvas) if on else 0
+    bricks = tuple(batch * brick_flops(config, k, height, width, canvas, step) if on else 0
                    for k, on in enumerate(active))
     return EvaluationFlops(bricks, batch * shared_flops(config))
 
@@ -107,11 +110,10 @@ def schedule_cost(config: LegoConfig, schedule: BrickSchedule, settings: Sampler
     batch = images * (2 if guided else 1)
     per_step = []
     reference = 0
-    all_on = evaluation_flops(config, height, width, None, batch, canvas).total
-    for active, evals in zip(schedule.mask(settings.steps), settings.evaluations_per_step()):
-        one = evaluation_flops(config, height, width, active, batch, canvas)
+    for step, (active, evals) in enumerate(zip(schedule.mask(settings.steps), settings.evaluations_per_step())):
+        one = evaluation_flops(config, height, width, active, batch, canvas, step)
         per_step.append(EvaluationFlops(tuple(evals * f for f in one.bricks), evals * one.shared))
-        reference += evals * all_on
+        reference += evals * evaluation_flops(config, height, width, None, batch, canvas, step).total
     return ScheduleCost(tuple(per_step), reference)
 
 

@@ -323,7 +323,7 @@ class LegoModel(
         if mode == "global":
             return brick(x, cond, region=(height, width), coords=canvas.coords)
         stride = canvas.window_stride(brick.region, brick.patch)
-        offset = (step % 4) * stride // 4 if canvas.shift else 0
+        offset = canvas.window_offset(stride, step)
         key = (height, width, brick.region, stride, offset)
         if key not in self._plans:
             self._plans[key] = _window_plan(height, width, brick.region, stride, offset)

@@ -5,8 +5,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lego.canvas import Canvas, CanvasError, blend_weights, coordinates, window_starts
 from lego.config import ConfigError
-from lego.flops import evaluation_flops
+from lego.flops import evaluation_flops, schedule_cost
 from lego.sampler import SamplerSettings, sample
+from lego.schedule import BrickSchedule
 
 
 SIGMA = torch.tensor([1.5])
@@ -84,18 +85,30 @@ def test_coordinates_squeeze_and_extend():
     torch.testing.assert_close(coordinates(16, 16, 16, "extend"), coordinates(16, 16, 16, "squeeze"))
 
 
-@pytest.mark.parametrize("canvas", [Canvas("overlap"), Canvas("overlap", stride=4), Canvas("global")])
-def test_analytic_flops_follow_the_option(pg_model, canvas):
+@pytest.mark.parametrize("canvas,step", [(Canvas("overlap"), 0), (Canvas("overlap", stride=4), 0),
+                                         (Canvas("global"), 0), (Canvas("overlap", shift=True), 0),
+                                         (Canvas("overlap", shift=True), 1), (Canvas("overlap", shift=True), 2)])
+def test_analytic_flops_follow_the_option(pg_model, canvas, step):
     x = torch.randn(1, 3, 32, 48)
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter, torch.no_grad():
-        pg_model(x, SIGMA, LABEL, canvas=canvas)
-    predicted = evaluation_flops(pg_model.config, 32, 48, canvas=canvas)
+        pg_model(x, SIGMA, LABEL, canvas=canvas, step=step)
+    predicted = evaluation_flops(pg_model.config, 32, 48, canvas=canvas, step=step)
     counts = counter.get_flop_counts()  # windows call the brick's parts, not the brick itself
     parts = ["x_embedder", "final_layer"] + [f"blocks.{j}" for j in range(pg_model.config.bricks[2].depth)]
     got = sum(sum(counts.get(f"LegoModel.model.2.{part}", {}).values()) for part in parts)
     assert got == pytest.approx(predicted.bricks[2], rel=0.02)
     tiles = evaluation_flops(pg_model.config, 32, 48).bricks[2]
     assert predicted.bricks[2] > tiles
+
+
+def test_shifted_windows_cost_more_on_the_steps_that_add_windows(pg_model):
+    config, shifted = pg_model.config, Canvas("overlap", shift=True)
+    per_step = [evaluation_flops(config, 48, 48, canvas=shifted, step=s).total for s in range(5)]
+    plain = evaluation_flops(config, 48, 48, canvas=Canvas("overlap")).total
+    assert per_step[0] == per_step[4] == plain and max(per_step[1:4]) > plain  # four positions in turn
+    settings = SamplerSettings(steps=4, method="euler")
+    cost = schedule_cost(config, BrickSchedule.all_on(3), settings, 48, 48, guided=False, canvas=shifted)
+    assert cost.total == sum(per_step[:4]) == cost.reference_total
 
 
 def test_global_attention_grows_quadratically_tiles_linearly(pg_model):
