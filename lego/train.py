@@ -31,6 +31,7 @@ import shutil
 import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -62,7 +63,7 @@ class TrainSettings:
     lr: float = 2e-4
     warmup_images: int = 20_000
     weight_decay: float = 0.0
-    ema_halflife_images: float = 250_000
+    ema_halflife_images: float = 250_000.0
     ema_rampup: float = 0.05  # EMA half-life at most this share of the images seen so far
     label_dropout: float = 0.1  # every label level left out (the unconditional input of guidance)
     level_dropout: float = 0.3  # each level left out on its own, so that any level can be given alone
@@ -237,9 +238,17 @@ class Trainer:
         final = self.run / "state"
         old = self.run / "state.old"
         shutil.rmtree(old, ignore_errors=True)
-        if final.exists():
-            final.rename(old)
-        tmp.rename(final)
+        stops = {signal.SIGINT, signal.SIGTERM}
+        blocked = threading.current_thread() is threading.main_thread()
+        if blocked:  # a stop between the two renames would leave no state (recover_state mends that too)
+            signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        try:
+            if final.exists():
+                final.rename(old)
+            tmp.rename(final)
+        finally:
+            if blocked:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
         shutil.rmtree(old, ignore_errors=True)
         return final
 
@@ -434,6 +443,20 @@ def _distributed() -> tuple[int, int, torch.device | None]:
     return rank, world, device
 
 
+def recover_state(run: Path) -> str | None:
+    """A save cut short between its two renames leaves no RUN/state but a complete state.tmp (its
+    trainer.json is written last) or state.old: put the newest back; the name it came from, or None."""
+    final = run / "state"
+    if (final / "trainer.json").is_file():
+        return None
+    for candidate in (run / "state.tmp", run / "state.old"):
+        if (candidate / "trainer.json").is_file():
+            shutil.rmtree(final, ignore_errors=True)
+            candidate.rename(final)
+            return candidate.name
+    return None
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -476,6 +499,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     given = {k: getattr(args, k) for k in TrainSettings.__dataclass_fields__ if getattr(args, k) is not None}
     rank, world, device = _distributed()
+    if rank == 0 and (recovered := recover_state(args.run)):
+        print(f"resuming from {args.run / recovered}: the last save was interrupted", file=sys.stderr)
+    if world > 1:
+        dist.barrier()
     state = args.run / "state" / "trainer.json"
     try:
         if state.is_file():
@@ -489,7 +516,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     target = min(args.max_images, trainer.progress.images + args.images)
-    if trainer.progress.images >= target or args.max_minutes <= 0:
+    if args.max_minutes <= 0:
+        print(f"error: nothing to train: --max-minutes is {args.max_minutes:g}", file=sys.stderr)
+        return 2
+    if trainer.progress.images >= target:
         print(f"error: nothing to train: the run has seen {trainer.progress.images:,} images and --max-images is "
               f"{args.max_images:,.0f}; raise it, or give --images for this segment", file=sys.stderr)
         return 2

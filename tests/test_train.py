@@ -226,3 +226,16 @@ def test_the_time_limit_is_kept_within_one_step(data_file, tmp_path):
     trainer.fit(max_images=float("inf"), max_minutes=0.02, quiet=True)  # 1.2 s
     assert time.perf_counter() - start < 1.2 + 5  # at most one step past, plus saving the state
     assert trainer.progress.images > 0
+
+
+@pytest.mark.parametrize("left", ["state.tmp", "state.old"])
+def test_a_save_cut_short_between_its_renames_resumes_from_the_state_it_left(data_file, tmp_path, capsys, left):
+    common = ["run", "--data", data_file, "--arch", "tiny-emoji", "--batch", "8", "--quiet", "--run-dir",
+              str(tmp_path / "run"), "--ema-halflife-images", "2.5e5"]  # a float option takes a float
+    assert main([*common, "--max-images", "16"]) == 0
+    (tmp_path / "run" / "state").rename(tmp_path / "run" / left)  # the moment after "state" was moved away
+    assert main([*common, "--images", "8"]) == 0
+    assert f"resuming from {tmp_path / 'run' / left}" in capsys.readouterr().err
+    info = json.loads((tmp_path / "run" / "state" / "trainer.json").read_text())
+    assert info["images"] == 24 and info["settings"]["ema_halflife_images"] == 2.5e5  # 16 resumed, not a fresh run
+    assert not (tmp_path / "run" / left).exists()
