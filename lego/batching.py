@@ -166,7 +166,12 @@ class Batcher:
                 if not arrived:
                     self._worker = None
                     return
-            self._round(self.groups(arrived))
+            try:
+                self._round(self.groups(arrived))
+            except Exception as exc:  # noqa: BLE001 - a fault outside a batch's steps: fail its requests, keep serving
+                LOG.exception("a round of %d request(s) failed", len(arrived))
+                for t in arrived:  # those already finished have stopped listening
+                    t.deliver(RuntimeError(f"sampling failed: {exc}"))
 
     def _round(self, groups: list[list[Ticket]]) -> None:
         """Step every batch of the round in turn until all have finished."""

@@ -142,6 +142,20 @@ def test_running_out_of_memory_fails_that_batch_only_with_a_clear_message_and_th
     assert consume(batcher.submit(req, est))[1] is not None  # the next request is served as usual
 
 
+def test_a_fault_outside_the_steps_fails_that_round_only_and_the_batcher_goes_on(model):
+    batcher = Batcher(model, PRECISION)
+    real_groups = batcher.groups
+
+    def broken_once(tickets):
+        batcher.groups = real_groups
+        raise ValueError("a bug in grouping")
+
+    batcher.groups = broken_once
+    with pytest.raises(RuntimeError, match="sampling failed: a bug in grouping"):
+        consume(batcher.submit(*request(model, "Flags", 1)))
+    assert consume(batcher.submit(*request(model, "Flags", 2)))[1] is not None  # not left hanging
+
+
 def test_the_app_admits_a_class_of_thirty_at_once_and_batches_them(model):
     with launched_app(model, precision=PRECISION) as (_, url):
         args = ["Flags", 0, False, 20, 2.0, "dpm++2m", 1, 64, 64, "tiles", 0, False, "repeat", False, 3, 5, "",
