@@ -53,15 +53,16 @@ LAUNCH_OPTIONS = {"css": CSS, "max_file_size": "1kb", "max_threads": 2 * generat
 
 def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = "auto",
                queue_size: int = 64, cache_bytes: int = 8 * 2**20, compiled: bool = False,
-               batching: str = "auto") -> gr.Blocks:
+               batching: str = "auto", source: str = "") -> gr.Blocks:
     """The whole UI, built for ``model``. Each browser session may switch to another checkpoint
     with the same number of bricks (Model tab). ``queue_size`` bounds waiting requests (a class of
     thirty fits); ``compiled`` serves compiled bricks (a warm-up first, then faster sampling);
-    ``batching`` runs concurrent Generate requests in shared batches (see ``lego.batching``)."""
+    ``batching`` runs concurrent Generate requests in shared batches (see ``lego.batching``); ``source``, the
+    checkpoint ``model`` came from, names it in reports and lets the Model tab pick it without loading a copy."""
     if zero_gpu.on_zero_gpu_space():
         batching = "off"  # each request gets its own GPU call there; a batch would run outside it
     ctx = AppContext(ModelRegistry(Served.of(DEFAULT_KEY, model, precision, limits, cache_bytes, compiled,
-                                             batching)))
+                                             batching, source)))
     with gr.Blocks(title="LEGO Playground", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# LEGO Playground\nA diffusion model built from stackable, skippable **LEGO bricks** "
                     "(Zheng et al., ICLR 2024). Switch any brick off for any range of steps and see what it "
@@ -131,7 +132,8 @@ def main() -> None:
         model = load_checkpoint(args.checkpoint, device=default_device())
     except CheckpointError as exc:
         raise SystemExit(f"error: {exc}") from None
-    demo = build_demo(model, precision=args.precision, compiled=args.compile, batching=args.batching)
+    demo = build_demo(model, precision=args.precision, compiled=args.compile, batching=args.batching,
+                      source=args.checkpoint)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, **LAUNCH_OPTIONS)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from .runs import RunRecord
-from .serving import Served, shown_source
+from .serving import Served
 
 
 class OutputFolder:
@@ -60,7 +60,7 @@ class OutputFolder:
         folder = folder or self.new_run()
         paths = self.pictures(folder, record.images, [f"lego_seed{seed}" for seed in record.request.seeds])
         report = folder / f"lego_seed{record.request.seed}_report.json"
-        content = {"model": {"checkpoint": shown_source(served.key), "fingerprint": served.fingerprint},
+        content = {"model": {"checkpoint": served.shown, "fingerprint": served.fingerprint},
                    **record.report(served.config)}
         report.write_text(json.dumps(content, indent=2))
         return paths + [str(report)]

@@ -39,6 +39,13 @@ class Served:
     fingerprint: str = ""  # of the weights as loaded: committed results apply only to the model they measured
     observed: deque = field(default_factory=lambda: deque(maxlen=9))  # measured over predicted, recent runs
     batcher: Batcher | None = None  # shares batches between users' requests; None runs each alone
+    batching: str = "off"  # as asked for ("auto", "on" or "off"): models loaded later are asked the same
+    source: str = ""  # where the weights came from (a resolved directory or a Hub repo id), when known
+
+    @property
+    def shown(self) -> str:
+        """The model as users may see it: its checkpoint without server paths, else its key."""
+        return shown_source(self.source or self.key)
 
     def sample(self, request: Request, estimate_: Estimate) -> Iterator[StepInfo | RunRecord]:
         """A request's steps, then its RunRecord: in a shared batch when batching is on. Closing
@@ -68,9 +75,11 @@ class Served:
 
     @classmethod
     def of(cls, key: str, model: LegoModel, precision: str = "auto", limits: Limits | None = None,
-           cache_bytes: int = 8 * 2**20, compiled: bool = False, batching: str = "auto") -> Served:
+           cache_bytes: int = 8 * 2**20, compiled: bool = False, batching: str = "auto", source: str = "") -> Served:
         """``compiled`` serves a compiled inference copy, warmed up here (see ``lego.compiled``).
-        ``batching`` is "on", "off", or "auto": on where it leaves every request's pixels unchanged."""
+        ``batching`` is "on", "off", or "auto": on where it leaves every request's pixels unchanged.
+        ``source`` is the checkpoint the model was loaded from (see ``normalised_source``)."""
+        asked = batching
         if batching not in BATCHING:
             raise ValueError(f"batching must be one of {BATCHING}, got {batching!r}")
         device = next(model.parameters()).device
@@ -86,7 +95,8 @@ class Served:
                      key, batching, precision, "gives" if batching == "on" else "would not give")
         return cls(key, model.eval(), precision, measure_speed(model, precision),
                    limits or Limits.for_device(device), RunCache(cache_bytes), weights,
-                   batcher=Batcher(model, precision) if batching == "on" else None)
+                   batcher=Batcher(model, precision) if batching == "on" else None, batching=asked,
+                   source=normalised_source(source) if source else "")
 
 
 def allowed_checkpoint_dirs() -> list[Path]:
@@ -124,6 +134,13 @@ def shown_source(key: str) -> str:
         return path.name
 
 
+def normalised_source(source: str) -> str:
+    """One spelling per checkpoint: a Hub repo id as given, a directory as its resolved path."""
+    if is_repo_id(source) and not Path(source).exists():
+        return source
+    return str(Path(source).expanduser().resolve())
+
+
 def checked_source(source: str) -> str:
     """A Hub repo id, or a directory inside an allowed folder; anything else is refused."""
     source = (source or "").strip()
@@ -134,7 +151,7 @@ def checked_source(source: str) -> str:
         return str(bundled.resolve())
     if is_repo_id(source) and not Path(source).exists():
         return source
-    path = Path(source).expanduser().resolve()
+    path = Path(normalised_source(source))
     roots = allowed_checkpoint_dirs()
     if not any(path == r or path.is_relative_to(r) for r in roots):
         raise PlaygroundError(f"{shown_source(source)} is outside the folders this app may read checkpoints from "
@@ -175,8 +192,11 @@ class ModelRegistry:
         takes a slot."""
         key = checked_source(source)
         with self._lock:
-            if key == self.default.key or key in self._loaded:
-                return self.default if key == self.default.key else self._loaded[key]
+            if key == self.default.source:  # the app's own model, under its own key
+                return self.default
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
         try:
             model = load_checkpoint(key, device=device or next(self.default.model.parameters()).device)
         except CheckpointError as exc:
@@ -184,8 +204,8 @@ class ModelRegistry:
         if accept is not None:
             accept(model.config)
         default = self.default
-        served = Served.of(key, model, default.precision, default.limits, compiled=default.model.compiled,
-                           batching="off" if default.batcher is None else "on")
+        served = Served.of(key, model, default.precision, default.limits, default.cache.max_bytes,
+                           compiled=default.model.compiled, batching=default.batching, source=key)
         with self._lock:
             self._loaded[key] = served
             while len(self._loaded) > self.keep:

@@ -216,14 +216,31 @@ def test_registry_loads_once_and_keeps_a_few(tmp_path, monkeypatch):
     def refuse(config):
         raise PlaygroundError("not for this page")
 
-    registry.load(str(tmp_path / "m1"))  # already loaded: no slot changes
+    assert registry.load(str(tmp_path / "m1")) is registry.get(before[0])  # already loaded: the same one, and
+    assert list(registry._loaded) == before[::-1]  # now the most recently used, the last to be dropped
     with pytest.raises(PlaygroundError, match="not for this page"):
         registry.load(str(tmp_path / "m0"), accept=refuse)
-    assert list(registry._loaded) == before  # a refused load takes no slot
+    assert list(registry._loaded) == before[::-1]  # a refused load takes no slot
     (tmp_path / "m1" / "model.safetensors").write_bytes(b"broken")
     registry2 = ModelRegistry(registry.default)
     with pytest.raises(PlaygroundError, match="corrupt"):
         registry2.load(str(tmp_path / "m1"))
+
+
+def test_the_app_model_picked_by_path_is_the_one_served_and_loaded_models_keep_its_settings(tmp_path, monkeypatch):
+    from lego.checkpoint import save_checkpoint
+    from lego.serving import ModelRegistry, Served
+
+    monkeypatch.setenv("LEGO_CHECKPOINT_DIRS", str(tmp_path))
+    save_checkpoint(randomized("tiny-emoji"), tmp_path / "own")
+    save_checkpoint(randomized("tiny-emoji", seed=1), tmp_path / "other")
+    default = Served.of("the app's", randomized("tiny-emoji"), "fp32", cache_bytes=2**20, batching="off",
+                        source=str(tmp_path / "own"))
+    registry = ModelRegistry(default)
+    assert registry.load(str(tmp_path / "own")) is default and not registry._loaded  # no second copy
+    other = registry.load(str(tmp_path / "other"))
+    assert other.cache.max_bytes == 2**20 and other.batching == "off" and other.batcher is None
+    assert default.shown == "own"  # a server path outside the working folder shows as its name
 
 
 def test_comparison_runs_three_variants_and_explains_them():

@@ -9,7 +9,7 @@ import gradio as gr
 from lego.brick_table import brick_table
 from lego.config import LegoConfig
 from lego.request import PlaygroundError
-from lego.serving import Served, shipped_checkpoints, shown_source
+from lego.serving import Served, shipped_checkpoints
 
 from .context import AppContext
 
@@ -38,7 +38,7 @@ def model_text(s: Served) -> str:
     c = s.config
     space = c.label_space()
     classes = f"{space.num_classes:,}" if space.depth == 1 else space.counts()  # not "9 class"
-    return (f"**{shown_source(s.key)}**: training size {c.image_size}x{c.image_size}, classes: "
+    return (f"**{s.shown}**: training size {c.image_size}x{c.image_size}, classes: "
             f"{classes}; hidden size {c.hidden_size}, {c.num_heads} heads; {s.precision} on "
             f"{next(s.model.parameters()).device.type}, measured when loaded: {s.speed.describe()}. "
             f"Limits: {s.limits.max_pixels:,} pixels, {s.limits.max_gflops:,.0f} GFLOPs per request.\n\n"
