@@ -33,7 +33,7 @@ from .model import LegoModel
 from .precision import autocast, dtype_of
 from .request import PlaygroundError, Request
 from .runs import RunRecord, batch_key, run_together
-from .sampler import StepInfo
+from .sampler import CPU_CALL_PIXELS, StepInfo
 
 LOG = logging.getLogger("lego_playground")
 BATCHING = ("auto", "on", "off")
@@ -43,22 +43,26 @@ MAX_BATCH_IMAGES = 32  # at the training size; larger pictures make smaller batc
 IDLE_SECONDS = 120.0
 
 
-def rows_independent(model: LegoModel, precision: str, batches: tuple[int, ...] = (2, 8)) -> bool:
-    """Whether one evaluation gives an image the same numbers alone as in a batch (bit for bit)."""
+def rows_independent(model: LegoModel, precision: str) -> bool:
+    """Whether one evaluation gives every image the same numbers alone as in a batch (bit for bit), for the
+    batch sizes the sampler's calls really have here: up to CPU_CALL_PIXELS worth of rows on a CPU, up to
+    a full guided batch on a GPU."""
     config = model.config
     device = next(model.parameters()).device
+    size = config.image_size
+    largest = (max(1, CPU_CALL_PIXELS // size**2) if device.type == "cpu" else 2 * MAX_BATCH_IMAGES)
     net = model.for_inference(dtype_of(precision))
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(max(batches), config.channels, config.image_size, config.image_size, generator=generator)
-    labels = torch.zeros(max(batches), dtype=torch.long) if config.conditional else None
+    x = torch.randn(largest, config.channels, size, size, generator=generator).to(device)
+    labels = torch.arange(largest, device=device) % config.num_classes if config.conditional else None
     sigma = torch.tensor(1.0, device=device)
+
+    def evaluate(rows: slice) -> torch.Tensor:
+        return net(x[rows], sigma, None if labels is None else labels[rows], canvas=Canvas())
+
     with net.inference_context(), autocast(precision, device):
-        alone = net(x[:1].to(device), sigma, None if labels is None else labels[:1].to(device), canvas=Canvas())
-        for b in batches:
-            shared = net(x[:b].to(device), sigma, None if labels is None else labels[:b].to(device), canvas=Canvas())
-            if not torch.equal(shared[:1], alone):
-                return False
-    return True
+        alone = torch.cat([evaluate(slice(i, i + 1)) for i in range(largest)])
+        return all(torch.equal(evaluate(slice(0, b)), alone[:b]) for b in sorted({2, largest // 2, largest}) if b > 1)
 
 
 @dataclass
