@@ -170,7 +170,6 @@ class Brick(nn.Module):
         self.register_buffer("pos_embed", sincos_2d(hidden_size, grid, grid), persistent=learned_positions)
         self.blocks = nn.ModuleList(DiTBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth))
         self.final_layer = FinalLayer(hidden_size, patch, out_channels)
-        self._tables: dict[tuple[int, int], torch.Tensor] = {}
 
     def position_table(self, grid_h: int, grid_w: int, coords: str = "repeat") -> torch.Tensor:
         """The trained table for the region grid, or one for a larger grid (global mode; see lego.positions)."""
@@ -179,10 +178,7 @@ class Brick(nn.Module):
             return self.pos_embed
         if self.learned_positions:
             return learned_on_grid(self.pos_embed, g, grid_h, grid_w, coords)
-        key = (grid_h, grid_w)
-        if key not in self._tables:
-            self._tables[key] = sincos_2d(self.pos_embed.shape[1], grid_h, grid_w).to(self.pos_embed.device)
-        return self._tables[key]
+        return _sincos_table(self.pos_embed.shape[1], grid_h, grid_w, self.pos_embed.device)
 
     def transform(self, tokens: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Blocks and final layer on (B, regions, tokens, D), a chunk of regions at a time."""
@@ -252,7 +248,6 @@ class LegoModel(
         self.t_embedder = TimestepEmbedder(d)
         # an unconditional model has no label embedder, as in the authors' code (their label_dim 0)
         self.y_embedder = LabelEmbedder(config.num_classes, d) if config.conditional else None
-        self._plans: dict[tuple[int, ...], tuple] = {}  # overlap windows and weights per canvas
         self.compiled = False  # set by lego.compiled.compile_bricks on an inference copy
         self.initialize_weights()
 
@@ -324,10 +319,7 @@ class LegoModel(
             return brick(x, cond, region=(height, width), coords=canvas.coords)
         stride = canvas.window_stride(brick.region, brick.patch)
         offset = canvas.window_offset(stride, step)
-        key = (height, width, brick.region, stride, offset)
-        if key not in self._plans:
-            self._plans[key] = _window_plan(height, width, brick.region, stride, offset)
-        return brick.forward_windows(x, cond, *self._plans[key])
+        return brick.forward_windows(x, cond, *_window_plan(height, width, brick.region, stride, offset))
 
     def forward(
         self,
@@ -404,7 +396,17 @@ def skip_weight(sigma, sigma_data: float):
     return sigma_data**2 / (sigma**2 + sigma_data**2)
 
 
-def _window_plan(height: int, width: int, window: int, stride: int, offset: int):
+# Canvases beyond the training size reuse their window plans and position tables from step to step. The caches
+# are bounded: every size a user may ask for would otherwise stay in memory for good (a 512x512 global table
+# is about 15 MB).
+@functools.lru_cache(maxsize=8)
+def _sincos_table(dim: int, grid_h: int, grid_w: int, device: torch.device) -> torch.Tensor:
+    return sincos_2d(dim, grid_h, grid_w).to(device)
+
+
+@functools.lru_cache(maxsize=16)
+def _window_plan(height: int, width: int, window: int, stride: int,
+                 offset: int) -> tuple[list[int], list[int], torch.Tensor]:
     starts_y = window_starts(height, window, stride, offset)
     starts_x = window_starts(width, window, stride, offset)
     return starts_y, starts_x, blend_weights(height, width, window, starts_y, starts_x)

@@ -162,3 +162,16 @@ def test_tiles_with_repeated_coordinates_are_independent_training_size_images(pg
         for left in (0, 16, 32):
             alone = run(pg_model, x[:, :, y:y + 16, left:left + 16], Canvas("tiles"))
             torch.testing.assert_close(wall[:, :, y:y + 16, left:left + 16], alone)
+
+
+def test_many_canvas_sizes_leave_a_bounded_cache(pg_model):
+    from lego.model import _sincos_table, _window_plan
+
+    for side in range(48, 48 + 16 * 12, 16):  # a dozen sizes, each with its own table and windows
+        x = torch.randn(1, 3, 32, side)
+        run(pg_model, x, Canvas("global"))
+        run(pg_model, x, Canvas("overlap", shift=True), step=side // 16)
+    assert _sincos_table.cache_info().currsize <= 8 and _window_plan.cache_info().currsize <= 16
+    hits = _sincos_table.cache_info().hits
+    run(pg_model, torch.randn(1, 3, 32, side), Canvas("global"))  # the last size again: its table is reused
+    assert _sincos_table.cache_info().hits > hits
