@@ -207,6 +207,38 @@ def test_a_refused_request_logs_one_line_and_no_traceback(caplog, capfd):
     assert len(lines) == 1 and lines[0].startswith("refused: schedule is not valid JSON")
 
 
+def test_a_fault_during_a_run_is_reported_as_a_failure_with_a_traceback_and_the_app_goes_on(caplog):
+    import logging
+
+    import torch
+
+    with launched_app() as (model, url):
+        net = model.for_inference(torch.float32)  # the copy the sampler runs
+
+        def broken(module, args):
+            if args[0].shape[-1] == 128:  # only this request's size
+                raise RuntimeError("a kernel failed")
+
+        hook = net.register_forward_pre_hook(broken)
+        caplog.set_level(logging.INFO, logger="lego_playground")
+        client = Client(url, verbose=False)
+        job = client.submit("Flags", 1, False, 2, 2.0, "heun", 1, 128, 128, "tiles", 0, False, "repeat", False, 1, 5,
+                            "", ALL, ALL, ALL, api_name="/generate")
+        try:
+            job.result(timeout=60)
+            raise AssertionError("the run should have failed")
+        except Exception as exc:  # noqa: BLE001 - the message is what matters
+            assert "the run failed: a kernel failed" in str(exc)
+        statuses = [o[1] for o in job.outputs()]
+        assert statuses[-1] == "⚠️ the run failed: a kernel failed"  # not "Stopped", not a run in progress
+        failures = [r for r in caplog.records if r.name == "lego_playground" and r.getMessage() == "a run failed"]
+        assert len(failures) == 1 and failures[0].exc_info is not None  # a fault of ours: its traceback is logged
+        hook.remove()
+        assert client.predict("Flags", 1, False, 2, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", False, 1, 5,
+                              "", ALL, ALL, ALL, api_name="/generate")[1].startswith("seed **1**")
+        client.close()
+
+
 def test_uploads_are_refused_past_a_token_size():
     import httpx
 

@@ -10,7 +10,7 @@ from lego.comparison import CompareProgress, Plan, compare_steps
 from lego.request import PlaygroundError
 from lego.visuals import colour_bar, same_scale
 
-from .context import AppContext, refused
+from .context import AppContext, refused, run_failure
 from .generate import GenerateTab
 from .zero_gpu import on_zero_gpu
 
@@ -62,9 +62,10 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
                     yield *[gr.skip()] * 5, RUNNING + item.text()
                 else:
                     result = item
-        except PlaygroundError as exc:  # ran out of memory: the status no longer reads as a run
-            yield *[gr.skip()] * 5, f"⚠️ {exc}"
-            raise refused(exc) from None
+        except Exception as exc:  # noqa: BLE001 - said in the status and raised (out of memory, or a fault)
+            text, error = run_failure(exc)
+            yield *[gr.skip()] * 5, text
+            raise error from None
         records = result.records
         plot = charts.totals(list(records), [r.estimate.gflops for r in records.values()], result.seconds)
         diff = result.difference

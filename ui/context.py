@@ -28,6 +28,16 @@ def refused(reason: object) -> gr.Error:
     return gr.Error(str(reason), print_exception=False)
 
 
+def run_failure(exc: Exception) -> tuple[str, gr.Error]:
+    """The status line and the error for a run that ended in an exception (call it in the handler): a refusal
+    is logged in one line, anything else is a fault of ours, logged with its traceback. Either way the status
+    no longer reads as a run in progress, which Stop's handler would report as stopped."""
+    if isinstance(exc, PlaygroundError):
+        return f"⚠️ {exc}", refused(exc)
+    LOG.exception("a run failed")
+    return f"⚠️ the run failed: {exc}", gr.Error(f"the run failed: {exc}", print_exception=False)
+
+
 @dataclass
 class AppContext:
     registry: ModelRegistry

@@ -14,13 +14,13 @@ from lego.canvas import COORDS as CANVAS_COORDS
 from lego.canvas import MODES as CANVAS_MODES
 from lego.flops import format_flops
 from lego.images import to_uint8
-from lego.request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, PlaygroundError, class_picker,
+from lego.request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, class_picker,
                           random_seed)
 from lego.sampler import METHODS, StepInfo, sigma_steps
 from lego.schedule import PRESETS, ScheduleError, grid_labels, preset, to_grid
 from lego.serving import Served
 
-from .context import SESSION_SECONDS, AppContext, refused
+from .context import SESSION_SECONDS, AppContext, refused, run_failure
 from .zero_gpu import on_zero_gpu
 
 DEFAULT_RANGES = 5
@@ -224,9 +224,10 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                     s.cache.put(record)
                     ctx.frame_budget.admit(record)
                     s.observe(record)
-        except PlaygroundError as exc:
-            yield (gr.skip(), f"⚠️ {exc}", *[gr.skip()] * 5, req.seed)  # the status no longer reads as a run
-            raise refused(exc) from None
+        except Exception as exc:  # noqa: BLE001 - said in the status and raised
+            text, error = run_failure(exc)
+            yield (gr.skip(), text, *[gr.skip()] * 5, req.seed)
+            raise error from None
         c = record.estimate.cost
         summary = (f"seed **{req.seed}** · {record.seconds:.2f} s measured ({record.precision})"
                    f"{', replayed from the cache' if replay else ''} · "

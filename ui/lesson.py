@@ -10,11 +10,11 @@ import gradio as gr
 from lego.labels import LabelError
 from lego.lesson import (LESSON_SEED, LessonCache, cost_verdict, early_late_verdict, late_verdict, lesson_plan,
                          lesson_steps, plan_gflops, predict_text, take_away)
-from lego.request import NO_CLASS, PlaygroundError, class_picker
+from lego.request import NO_CLASS, class_picker
 from lego.schedule import SKIP_SHARE
 from lego.serving import Served
 
-from .context import AppContext, refused
+from .context import AppContext, refused, run_failure
 from .zero_gpu import on_zero_gpu
 
 TEXT = ["lesson-text"]  # the markdown presenter mode enlarges (CSS in app.LAUNCH_OPTIONS)
@@ -99,9 +99,10 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                 sampled = True
                 progress((where.step, where.steps), desc=f"run {where.run}/{where.runs}", unit="steps")
                 yield gr.skip(), str(where), *unchanged
-        except PlaygroundError as exc:
-            yield gr.skip(), f"⚠️ {exc}", *unchanged  # the status no longer reads as a run
-            raise refused(exc) from None
+        except Exception as exc:  # noqa: BLE001 - said in the status and raised
+            text, error = run_failure(exc)
+            yield gr.skip(), text, *unchanged
+            raise error from None
         every, late, early, fewer = ctx.outputs.pictures(
             ctx.outputs.new_run(), [result.reference, result.late[k].image, result.early[k].image,
                                     result.fewer[k].image], ["every_brick", "late", "early", "fewer_steps"])
