@@ -91,7 +91,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
             return *inside.after_run(ctx, key, record, brick), stopped
 
         gen_event.then(after_run, [model_key, gen.record_state, look.brick_pick, gen.status],
-                       [look.step_slider, *look.views, gen.status], queue=False)
+                       [look.step_slider, *look.views, gen.status], queue=False, api_visibility="private")
 
         def load_model(source: str):
             try:

@@ -104,7 +104,9 @@ def class_picker(config: LegoConfig) -> dict:
             "interactive": config.conditional, "info": picker_info(config)}
 
 
-def _number(name: str, value: object, integer: bool = False) -> float:
+def number(name: str, value: object, integer: bool = False, low: float | None = None,
+           high: float | None = None) -> float:
+    """A raw UI or API value as a number within [low, high], or a PlaygroundError that names it."""
     if isinstance(value, bool):
         raise PlaygroundError(f"{name} must be a number, got {value!r}")
     if not isinstance(value, (int, float)):
@@ -116,7 +118,11 @@ def _number(name: str, value: object, integer: bool = False) -> float:
         raise PlaygroundError(f"{name} must be a finite number, got {value}")
     if integer and value != int(value):
         raise PlaygroundError(f"{name} must be a whole number, got {value}")
-    return int(value) if integer else float(value)
+    value = int(value) if integer else float(value)
+    if low is not None and high is not None and not low <= value <= high:
+        shown = [f"{v:g}" if isinstance(v, float) else str(v) for v in (low, high, value)]
+        raise PlaygroundError(f"{name} must be from {shown[0]} to {shown[1]}, got {shown[2]}")
+    return value
 
 
 def parse_request(config: LegoConfig, class_name: str | None, seed: object, steps: object, guidance: object,
@@ -130,22 +136,14 @@ def parse_request(config: LegoConfig, class_name: str | None, seed: object, step
             label = config.label_space().resolve(class_name)
         except LabelError as exc:
             raise PlaygroundError(str(exc)) from None
-    seed = _number("seed", seed, integer=True)
-    if not 0 <= seed <= MAX_SEED:
-        raise PlaygroundError(f"seed must be from 0 to {MAX_SEED}, got {seed}")
-    steps = _number("steps", steps, integer=True)
-    if not 1 <= steps <= MAX_STEPS:
-        raise PlaygroundError(f"steps must be from 1 to {MAX_STEPS}, got {steps}")
-    guidance = _number("guidance", guidance)
-    if not 0 <= guidance <= 20:
-        raise PlaygroundError(f"guidance must be from 0 to 20, got {guidance}")
+    seed = number("seed", seed, True, 0, MAX_SEED)
+    steps = number("steps", steps, True, 1, MAX_STEPS)
+    guidance = number("guidance", guidance, False, 0, 20)
     if method not in METHODS:
         raise PlaygroundError(f"sampler must be one of {', '.join(METHODS)}, got {method!r}")
-    images = _number("number of images", images, integer=True)
-    if not 1 <= images <= MAX_IMAGES:
-        raise PlaygroundError(f"number of images must be from 1 to {MAX_IMAGES}, got {images}")
-    width = _number("width", width, integer=True)
-    height = _number("height", height, integer=True)
+    images = number("number of images", images, True, 1, MAX_IMAGES)
+    width = number("width", width, integer=True)
+    height = number("height", height, integer=True)
     unit = config.size_unit
     for name, value in (("width", width), ("height", height)):
         if value <= 0 or value % unit:

@@ -1,6 +1,7 @@
 """The real app, launched in-process on a free port with a tiny random model, driven through gradio_client."""
 
 import json
+import re
 import time
 
 import pytest
@@ -310,3 +311,16 @@ def test_the_api_documents_the_types_the_server_takes_and_no_server_path(served)
     assert client.predict(*generate_args(steps=2, b0=[0, 1, 2, 3, 4]), api_name="/generate")[0]  # as documented
     choices = api["/load_model"]["parameters"][0]["type"].get("enum", [])
     assert choices and not [c for c in choices if "/" in c]  # bare names: no server path
+
+
+def test_the_api_offers_the_documented_endpoints_only_and_refuses_bad_numbers(served):
+    _, client, _ = served
+    api = client.view_api(return_format="dict", print_info=False)
+    # the page's own helpers (presets, range labels, statuses, the Lesson's presenter mode) are not an API
+    assert set(api["named_endpoints"]) == {"/generate", "/estimate", "/compare", "/lesson", "/load_model"}
+    assert not api["unnamed_endpoints"]
+    for bad, message in (({"num_ranges": 2.5}, "number of ranges must be a whole number, got 2.5"),
+                         ({"preview_every": 0}, "Value 0 is less than minimum value 1"),  # the slider's own check
+                         ({"stride": 2.5}, "overlap stride must be a whole number, got 2.5")):
+        with pytest.raises(Exception, match=re.escape(message)):
+            client.predict(*generate_args(steps=2, **bad), api_name="/generate")

@@ -88,7 +88,7 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
         [model_key, gen.category, gen.seed, gen.steps, gen.guidance, gen.sampler, *gen.size,
          gen.num_ranges, gen.schedule_json, *gen.cells],
         outputs, api_name="compare", trigger_mode="once", concurrency_limit=1)
-    compare_event.then(stopped_status, compare_md, compare_md, queue=False)
+    compare_event.then(stopped_status, compare_md, compare_md, queue=False, api_visibility="private")
     stop_btn.click(None, None, None, cancels=[compare_event], queue=False)
 
 

@@ -12,7 +12,7 @@ from lego import results
 from lego.canvas import Canvas, CanvasError
 from lego.estimate import Estimate, check_limits, estimate
 from lego.outputs import OutputFolder
-from lego.request import PlaygroundError, Request, parse_request
+from lego.request import PlaygroundError, Request, number, parse_request
 from lego.runs import FrameBudget
 from lego.schedule import BrickSchedule, ScheduleError, from_grid
 from lego.serving import ModelRegistry, Served
@@ -64,8 +64,8 @@ class AppContext:
             if schedule_json and schedule_json.strip():
                 schedule = BrickSchedule.from_json(schedule_json, s.config.num_bricks)
             else:
-                schedule = from_grid([list(c or []) for c in cells], int(num_ranges))
-            canvas = Canvas(canvas_mode, int(stride), bool(shift), coords)
+                schedule = from_grid([list(c or []) for c in cells], number("number of ranges", num_ranges, True))
+            canvas = Canvas(canvas_mode, number("overlap stride", stride, True), bool(shift), coords)
             request = parse_request(s.config, category, seed, steps, guidance, sampler, images, width, height,
                                     schedule, canvas)
             est = estimate(s.config, request, s.speed)

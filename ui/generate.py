@@ -14,10 +14,10 @@ from lego.canvas import COORDS as CANVAS_COORDS
 from lego.canvas import MODES as CANVAS_MODES
 from lego.flops import format_flops
 from lego.images import to_uint8
-from lego.request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, class_picker,
-                          random_seed)
+from lego.request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_STEPS, PlaygroundError, class_picker,
+                          number, random_seed)
 from lego.sampler import METHODS, StepInfo, sigma_steps
-from lego.schedule import PRESETS, ScheduleError, grid_labels, preset, to_grid
+from lego.schedule import MAX_GRID_RANGES, PRESETS, ScheduleError, grid_labels, preset, to_grid
 from lego.serving import Served
 
 from .context import SESSION_SECONDS, AppContext, refused, run_failure
@@ -196,6 +196,10 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                  shift, coords, previews, preview_every, num_ranges, schedule_json, *cells, progress=gr.Progress()):
         s = ctx.served(key)
         seed = random_seed() if randomize else seed
+        try:
+            preview_every = number("preview every", preview_every, True, 1, MAX_STEPS)
+        except PlaygroundError as exc:
+            raise refused(exc) from None
         req, est = ctx.parse(s, category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
                              shift, coords, num_ranges, schedule_json, cells)
         status = f"seed **{req.seed}** · {est.summary()}"
@@ -213,7 +217,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                 if isinstance(item, StepInfo):
                     progress((item.step + 1, item.steps), desc="sampling", unit="steps")
                     # a yield every step, previews or not: Stop takes effect at a yield, so within one step
-                    show = previews and (item.step + 1) % max(1, int(preview_every)) == 0
+                    show = previews and (item.step + 1) % max(1, preview_every) == 0
                     if show:
                         names = [f"preview_step{item.step + 1}_{k}" for k in range(req.images)]
                         shown = outputs.pictures(folder, to_uint8(item.denoised), names)
@@ -240,17 +244,22 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                charts.schedule_heatmap(record.mask, s.names, req.settings.sigmas()),
                files, record, req.seed)
 
-    def apply_preset(key: str, name: str, num_ranges: int):
+    def apply_preset(key: str, name: str, num_ranges: int) -> list:
         try:
-            grid = to_grid(preset(name, ctx.served(key).config), int(num_ranges))
-        except ScheduleError as exc:
+            grid = to_grid(preset(name, ctx.served(key).config), number("number of ranges", num_ranges, True))
+        except (PlaygroundError, ScheduleError) as exc:
             raise refused(exc) from None
         return [gr.update(value=g) for g in grid]
 
-    def relabel(num_ranges: int, steps: int, *cells):
-        labels = grid_labels(int(num_ranges), int(steps), sigma_steps(int(steps)))
+    def relabel(num_ranges: int, steps: int, *cells) -> list:
+        try:
+            num_ranges = number("number of ranges", num_ranges, True, 1, MAX_GRID_RANGES)
+            steps = number("steps", steps, True, 1, MAX_STEPS)
+        except (PlaygroundError, ScheduleError) as exc:
+            raise refused(exc) from None
+        labels = grid_labels(num_ranges, steps, sigma_steps(steps))
         choices = [(label, j) for j, label in enumerate(labels)]
-        return [gr.update(choices=choices, value=[j for j in (c or []) if j < int(num_ranges)]) for c in cells]
+        return [gr.update(choices=choices, value=[j for j in (c or []) if j < num_ranges]) for c in cells]
 
     def request_gflops(key=None, images=1, cells=(), **a) -> float:
         return ctx.parse(ctx.served(key), a["category"], a["seed"], a["steps"], a["guidance"], a["sampler"], images,
@@ -264,9 +273,10 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
     estimate_btn = gr.Button("Estimate", visible=False)
     estimate_btn.click(estimate_text, [model_key, *controls], tab.estimate_md, api_name="estimate", queue=False)
     demo.load(estimate_text, [model_key, *controls], tab.estimate_md, queue=False, api_visibility="private")
-    tab.preset_name.change(apply_preset, [model_key, tab.preset_name, tab.num_ranges], tab.cells, queue=False)
+    tab.preset_name.change(apply_preset, [model_key, tab.preset_name, tab.num_ranges], tab.cells, queue=False,
+                           api_visibility="private")
     for c in (tab.num_ranges, tab.steps):
-        c.change(relabel, [tab.num_ranges, tab.steps, *tab.cells], tab.cells, queue=False)
+        c.change(relabel, [tab.num_ranges, tab.steps, *tab.cells], tab.cells, queue=False, api_visibility="private")
     gen_event = tab.go_btn.click(
         on_zero_gpu(generate, request_gflops),
         [model_key, tab.category, tab.seed, tab.randomize, tab.steps, tab.guidance, tab.sampler, tab.images,

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from lego.request import PlaygroundError, number
 from lego.runs import RunRecord
 from lego.visuals import colour_bar, contributions, region_overlay
 
-from .context import AppContext
+from .context import AppContext, refused
 
 NOTES = """
 **How to read this.** Every brick is a small transformer that only looks inside square *regions*.
@@ -78,7 +79,11 @@ def show(ctx: AppContext, key: str, record: RunRecord | None, step: int, brick: 
     if record is None or not record.frames:
         return [], [], None, None, NO_RUN
     s = ctx.served(key)
-    frame = record.frames[min(max(int(step), 1), len(record.frames)) - 1]
+    try:
+        step = number("step", step, integer=True)
+    except PlaygroundError as exc:
+        raise refused(exc) from None
+    frame = record.frames[min(max(step, 1), len(record.frames)) - 1]
     items = [(frame.noisy, "x_t"), (frame.denoised, "estimate")]
     items += [(b, f"B{k}'s own") for k, b in enumerate(frame.bricks) if b is not None]
     changed = contributions(frame)
@@ -94,7 +99,8 @@ def show(ctx: AppContext, key: str, record: RunRecord | None, step: int, brick: 
 def wire(ctx: AppContext, tab: InsideTab, model_key: gr.State, record_state: gr.State) -> None:
     for c in (tab.step_slider, tab.brick_pick):
         c.change(lambda key, record, step, brick: show(ctx, key, record, step, brick),
-                 [model_key, record_state, tab.step_slider, tab.brick_pick], tab.views, queue=False)
+                 [model_key, record_state, tab.step_slider, tab.brick_pick], tab.views, queue=False,
+                 api_visibility="private")
 
 
 def after_run(ctx: AppContext, key: str, record: RunRecord | None, brick: str) -> list:

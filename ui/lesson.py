@@ -126,13 +126,13 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
     run_event = gr.on([lock.click, rerun.click], on_zero_gpu(lesson, lesson_gflops),
                       [model_key, category, guess, seed], outputs,
                       api_name="lesson", trigger_mode="once", concurrency_limit=1, show_progress="hidden")
-    run_event.then(stopped, status, status, queue=False)
+    run_event.then(stopped, status, status, queue=False, api_visibility="private")
     stop.click(None, None, None, cancels=[run_event], queue=False)
     for button, stage in ((next3, 4), (next4, 5), (next5, 6), (again, 1)):
-        button.click(lambda n=stage: gr.Walkthrough(selected=n), None, tour, queue=False)
+        button.click(lambda n=stage: gr.Walkthrough(selected=n), None, tour, queue=False, api_visibility="private")
     for button in (lock, rerun, next3, next4, next5, again):
         button.click(None, js=TO_TOP)
-    presenter.change(present, presenter, [panel, seed], queue=False)
+    presenter.change(present, presenter, [panel, seed], queue=False, api_visibility="private")
     return LessonTab(category, guess, intro)
 
 
