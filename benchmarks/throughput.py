@@ -77,7 +77,7 @@ def request_path(model: LegoModel, repeats: int, burst: int, cpu_check: bool = T
     seconds = statistics.median(timed(one, device) for _ in range(repeats))
     out = {"precision": served.precision, "seconds_per_request": round(seconds, 4),
            "rows_independent": rows_independent(model, served.precision)}
-    batcher = Batcher(served.model, served.precision, keep_frames=True)
+    batcher = Batcher(served.model, served.precision)
     try:
         requests = [default_request(model, seed) for seed in range(burst)]
 

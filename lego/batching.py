@@ -113,12 +113,10 @@ def _stop_workers() -> None:
 class Batcher:
     """Runs a served model's requests in shared batches (see the module docstring)."""
 
-    def __init__(self, model: LegoModel, precision: str, max_images: int = MAX_BATCH_IMAGES,
-                 keep_frames: bool = True) -> None:
+    def __init__(self, model: LegoModel, precision: str) -> None:
         self.model = model
         self.precision = precision
-        self.max_pixels = max_images * model.config.image_size ** 2
-        self.keep_frames = keep_frames
+        self.max_pixels = MAX_BATCH_IMAGES * model.config.image_size ** 2
         self._waiting: list[Ticket] = []
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
@@ -183,7 +181,7 @@ class Batcher:
         running = []
         for members in groups:
             steps = run_together(self.model, [t.request for t in members], [t.estimate for t in members],
-                                 self.precision, keep_frames=self.keep_frames)
+                                 self.precision)
             running.append((members, steps))
         while running:
             for entry in list(running):

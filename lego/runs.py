@@ -7,7 +7,7 @@ import math
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -80,12 +80,12 @@ def display_noisy(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def run(model: LegoModel, request: Request, estimate_: Estimate, precision: str = "auto",
-        should_stop: Callable[[], bool] | None = None, keep_frames: bool = True) -> Iterator[StepInfo | RunRecord]:
-    """Sample the request; yields every StepInfo, then the RunRecord. Stops when closed or asked.
+        keep_frames: bool = True) -> Iterator[StepInfo | RunRecord]:
+    """Sample the request; yields every StepInfo, then the RunRecord. Closing it stops the sampling.
 
     Running out of memory becomes a PlaygroundError (the process, and the next request, are fine).
     """
-    for parts in run_together(model, [request], [estimate_], precision, should_stop, keep_frames):
+    for parts in run_together(model, [request], [estimate_], precision, keep_frames):
         yield parts[0]
 
 
@@ -97,8 +97,7 @@ def batch_key(request: Request) -> tuple:
 
 
 def run_together(model: LegoModel, requests: Sequence[Request], estimates: Sequence[Estimate],
-                 precision: str = "auto", should_stop: Callable[[], bool] | None = None,
-                 keep_frames: bool = True) -> Iterator[list[StepInfo] | list[RunRecord]]:
+                 precision: str = "auto", keep_frames: bool = True) -> Iterator[list[StepInfo] | list[RunRecord]]:
     """Sample requests with one ``batch_key`` as one batch: yields, every step, each request's part
     of it, then each request's RunRecord. A request's pixels are those it gets alone wherever the
     network computes every row of a batch as it would alone (``lego.batching`` checks that)."""
@@ -108,7 +107,7 @@ def run_together(model: LegoModel, requests: Sequence[Request], estimates: Seque
     spans = list(itertools.pairwise(itertools.accumulate((r.images for r in requests), initial=0)))
     steps = sample_steps(model, [s for r in requests for s in r.seeds],
                          [r.label for r in requests for _ in range(r.images)], first.settings, first.schedule,
-                         first.height, first.width, precision, should_stop, brick_estimates=keep_frames,
+                         first.height, first.width, precision, brick_estimates=keep_frames,
                          canvas=first.canvas,
                          guidance=[r.guidance if r.guided else 1.0 for r in requests for _ in range(r.images)])
     sigma_data = model.config.sigma_data
@@ -123,9 +122,12 @@ def run_together(model: LegoModel, requests: Sequence[Request], estimates: Seque
             if not is_out_of_memory(exc):
                 raise
             steps.close()
-            shared = "" if len(requests) == 1 else f", in a batch of {spans[-1][1]} images shared with other users"
-            raise PlaygroundError(f"ran out of memory at {first.width}x{first.height} with {first.images} "
-                                  f"image(s){shared}; try a smaller size or fewer images") from None
+            size = f"{first.width}x{first.height}"
+            if len(requests) == 1:
+                raise PlaygroundError(f"ran out of memory at {size} with {first.images} image(s); try a smaller "
+                                      "size or fewer images") from None
+            raise PlaygroundError(f"ran out of memory at {size} in a batch of {spans[-1][1]} images shared with "
+                                  "other users; try again in a moment, or a smaller size") from None
         parts = [info.rows(a, b) for a, b in spans]
         if keep_frames:  # every request's first image, each kind of picture converted for all requests at once
             firsts = [a for a, _ in spans]
