@@ -18,7 +18,7 @@ import gradio as gr  # noqa: E402
 from lego.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint  # noqa: E402
 from lego.model import LegoModel  # noqa: E402
 from lego.batching import BATCHING  # noqa: E402
-from lego.precision import default_device  # noqa: E402
+from lego.precision import PRECISIONS, default_device  # noqa: E402
 from lego.request import Limits, PlaygroundError  # noqa: E402
 from lego.serving import ModelRegistry, Served  # noqa: E402
 from ui import compare, generate, inside, lesson, results, zero_gpu  # noqa: E402
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
     parser.add_argument("--batching", default="auto", choices=BATCHING,
                         help="run concurrent requests in shared batches: auto (where that leaves every image's "
                              "pixels unchanged), on, or off")

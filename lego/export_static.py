@@ -30,7 +30,8 @@ from .labels import LabelError
 from .lesson import LESSON_SEED, run_lesson
 from .model import LegoModel
 from .png_store import PngStore
-from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, NO_CLASS, parse_request
+from .precision import PRECISIONS
+from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_STEPS, NO_CLASS, parse_request
 from .runs import RunCache, run_to_end
 from .sampler import METHOD_NAMES, sigma_steps
 from .schedule import MAX_GRID_RANGES, grid_labels
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--frame-size", type=int, help="side in pixels of every step's pictures "
                         "(default: half the image size; the final images are always whole)")
     parser.add_argument("--app-url", default="", help="where the live app runs, for the page's link")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -189,8 +190,10 @@ def main(argv: list[str] | None = None) -> None:
         classes = tuple(space.resolve(n) for n in args.classes) if args.classes else default.classes
     except (CheckpointError, LabelError) as exc:
         sys.exit(f"error: {exc}")
-    if not 1 <= args.ranges <= MAX_GRID_RANGES or args.seeds < 1 or args.steps < 1:
-        sys.exit(f"error: need --seeds >= 1, --steps >= 1 and --ranges from 1 to {MAX_GRID_RANGES}")
+    if (not 1 <= args.ranges <= MAX_GRID_RANGES or args.seeds < 1 or not 1 <= args.steps <= MAX_STEPS
+            or (args.frame_size is not None and args.frame_size < 1)):
+        sys.exit(f"error: need --seeds >= 1, --steps from 1 to {MAX_STEPS}, --ranges from 1 to {MAX_GRID_RANGES} "
+                 "and --frame-size >= 1")
     grid = Grid(classes, tuple(range(args.seeds)), args.steps, args.ranges, args.frame_size or default.frame_size)
     start = time.perf_counter()
     try:

@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .checkpoint import load_checkpoint, readable
-from .data import HELD_OUT_STYLE, EmojiData, credits, load, read_manifest
+from .checkpoint import CheckpointError, load_checkpoint, readable
+from .data import HELD_OUT_STYLE, DataError, EmojiData, credits, load, read_manifest
 from .images import captioned_grid, to_pil
 from .judge import (JUDGE_DIR, EmojiJudge, auroc, confidence, features, level_accuracy, load_judge, predict,
                     to_tensor, train_judge)
@@ -234,11 +234,20 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--out", type=Path, help="write the JSON here too")
     args = parser.parse_args(argv)
     command = "python -m lego.metrics " + " ".join(argv if argv is not None else sys.argv[1:])
-    data = load(args.data)
+    try:
+        data = load(args.data)
+        if args.command == "train-judge":
+            held = next((s for s in read_manifest(args.data)["styles"] if s["held_out"]), None)
+            if held is None:
+                raise DataError(f"{args.data} holds no held-out style to judge on: rebuild it with "
+                                "python -m lego.data build")
+        else:
+            model, judge = load_checkpoint(args.checkpoint), load_judge(args.judge)
+    except (DataError, CheckpointError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.command == "train-judge":
         judge, accuracy = train_judge(data, epochs=args.epochs)
-        manifest = read_manifest(args.data)
-        held = next(s for s in manifest["styles"] if s["held_out"])
         card = {"accuracy": ", ".join(f"{k} {v:.1%}" for k, v in accuracy.items()), "command": command,
                 "held_out_style": f"{held['name']}, {held['images']:,} images",
                 "credits": "Trained on: " + "; ".join(credits(args.data)) + "."}
@@ -248,8 +257,6 @@ def main(argv: list[str] | None = None) -> int:
                                                            accuracy, "command": command}, indent=2) + "\n")
         print(json.dumps({"held_out_accuracy": accuracy, "out": str(args.out)}))
         return 0
-    model = load_checkpoint(args.checkpoint)
-    judge = load_judge(args.judge)
     result = evaluate(model, judge, data, args.schedule, args.per_category, args.steps, args.guidance, args.seed,
                       method=args.sampler, level=args.level)
     if args.sheet:

@@ -116,3 +116,18 @@ def test_kernel_distance_is_unbiased_and_grows_with_the_shift():
     same = kernel_distance(a, b)
     assert abs(same) < 0.05  # two samples of one distribution: about zero even at n=200
     assert kernel_distance(a, b + 0.5) > 10 * abs(same) and kernel_distance(a, b + 1.0) > kernel_distance(a, b + 0.5)
+
+
+def test_the_command_line_says_what_is_missing_without_a_traceback(tmp_path, capsys):
+    from lego.metrics import main as metrics_main
+
+    data = tmp_path / "emoji.npz"
+    build_fixture(data)
+    common = ["evaluate", "--data", str(data)]
+    for argv, message in (([*common, "--checkpoint", str(tmp_path / "none")], "no checkpoint directory at"),
+                          ([*common, "--checkpoint", "checkpoints/lego-emoji-s", "--judge", str(tmp_path)],
+                           "no judge at"),
+                          (["evaluate", "--checkpoint", "checkpoints/lego-emoji-s", "--data", str(tmp_path / "x.npz")],
+                           "no data set at")):
+        assert metrics_main(argv) == 2
+        assert capsys.readouterr().err.startswith(f"error: {message}")
