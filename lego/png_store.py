@@ -16,7 +16,6 @@ class PngStore:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.names: set[str] = set()
-        self.bytes = 0
 
     def add(self, picture: np.ndarray) -> str:
         """The picture's file, relative to the site's root; written the first time this content is seen."""
@@ -26,5 +25,4 @@ class PngStore:
             path = self.folder / name
             Image.fromarray(picture).save(path, optimize=True)
             self.names.add(name)
-            self.bytes += path.stat().st_size
         return f"{self.folder.name}/{name}"

@@ -64,11 +64,6 @@ class BrickSchedule:
                 f"no brick is on at step {spans}{more} of {steps}: switch at least one brick on for every step")
         return mask
 
-    def active_fraction(self, steps: int) -> list[float]:
-        """Share of steps each brick runs."""
-        mask = self.mask(steps)
-        return [sum(row[k] for row in mask) / steps for k in range(self.num_bricks)]
-
     def to_dict(self) -> dict:
         return {"name": self.name, "bricks": {str(i): [list(r) for r in rs] for i, rs in enumerate(self.ranges)}}
 

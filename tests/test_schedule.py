@@ -57,7 +57,7 @@ def test_describe_shows_step_and_sigma_spans():
 
 def test_empty_brick_list_is_allowed_when_others_cover_each_step():
     s = BrickSchedule.from_json('{"bricks": {"0": [], "1": [[0, 1]], "2": []}}', 3)
-    assert s.active_fraction(6) == [0.0, 1.0, 0.0]
+    assert all(row == [False, True, False] for row in s.mask(6))
 
 
 @pytest.mark.parametrize("text,message", [
@@ -116,8 +116,7 @@ def test_one_brick_schedules_and_their_errors():
 
     s = one_brick(PG, 1, ((0.5, 1.0),), "late middle")
     assert [row[1] for row in s.mask(4)] == [False, False, True, True] and all(row[0] and row[2] for row in s.mask(4))
-    assert drop_late(PG, 2, 1.0).active_fraction(5) == [1.0, 1.0, 0.0]
-    assert drop_early(PG, 2, 1.0).active_fraction(5) == [1.0, 1.0, 0.0]
+    assert drop_late(PG, 2, 1.0).mask(5) == drop_early(PG, 2, 1.0).mask(5) == [[True, True, False]] * 5
     # off for the first 40% is off for the last 40% read backwards: the same steps from the other end
     assert drop_early(PG, 1).mask(18) == drop_late(PG, 1).mask(18)[::-1]
     assert [row[1] for row in drop_early(PG, 1).mask(18)] == [False] * 7 + [True] * 11
