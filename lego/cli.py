@@ -13,12 +13,12 @@ from tqdm import tqdm
 from .canvas import COORDS, MODES, Canvas, CanvasError
 
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
-from .config import ARCHITECTURES, ConfigError, LegoConfig
+from .config import ARCHITECTURES, ConfigError
 from .flops import evaluation_flops, format_flops, schedule_cost
 from .images import grid, to_pil
 from .model import LegoModel, brick_parameters, count_parameters, shared_parameters
 from .precision import PRECISIONS, default_device
-from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS
+from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, is_guided, parse_label
 from .sampler import METHODS, SamplerSettings, sample
 from .schedule import PRESETS, ScheduleError, load_schedule
 
@@ -38,24 +38,17 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
-def parse_class(text: str | None, config: LegoConfig) -> int | None:
-    """A picker entry, a class name or an index (the app's choices); None or 'none': no class."""
-    if text is None or text.lower() == "none":
-        return None
-    return config.label_space().resolve(text)
-
-
 def _generate(args: argparse.Namespace) -> int:
     model = load_checkpoint(args.checkpoint, device=args.device or default_device())
     config = model.config
     height, width = args.size or (config.image_size, config.image_size)
     config.check_canvas(height, width)
-    label = parse_class(args.class_name, config)
+    label = parse_label(config, args.class_name)
     schedule = load_schedule(args.schedule, config)
     settings = SamplerSettings(steps=args.steps, method=args.sampler, guidance=args.guidance, churn=args.churn)
     canvas = Canvas(args.canvas, args.stride, args.shift, args.coords)
     seeds = [args.seed + i for i in range(args.images)]
-    guided = settings.guidance != 1.0 and label is not None
+    guided = is_guided(settings.guidance, label)
     cost = schedule_cost(config, schedule, settings, height, width, guided, images=len(seeds), canvas=canvas)
 
     with tqdm(total=settings.steps, unit="step", disable=args.quiet, file=sys.stderr) as bar:

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import EMOJI_CATEGORIES
-from .labels import LabelSpace
+from .labels import LEVELS, LabelSpace
 from .render import RenderError, render_svg, svg_document
 
 IMAGE_SIZE = 64
@@ -398,7 +398,7 @@ def summary(path: Path) -> dict:
     counts = np.bincount(data.categories, minlength=len(EMOJI_CATEGORIES))
     return {
         "path": str(path), "images": int(len(data.labels)), "held_out": int(data.held_out.sum()),
-        "bytes": path.stat().st_size, "label_levels": dict(zip(("category", "subcategory", "emoji"), data.space.sizes)),
+        "bytes": path.stat().st_size, "label_levels": dict(zip(LEVELS, data.space.sizes)),
         "per_style": {s["name"]: s["images"] for s in manifest["styles"]},
         "held_out_style": next((s["name"] for s in manifest["styles"] if s["held_out"]), None),
         "excluded_styles": manifest["excluded_styles"],

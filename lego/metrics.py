@@ -34,13 +34,13 @@ from .data import HELD_OUT_STYLE, DataError, EmojiData, credits, load, read_mani
 from .images import captioned_grid, to_pil
 from .judge import (JUDGE_DIR, EmojiJudge, auroc, confidence, features, level_accuracy, load_judge, predict,
                     to_tensor, train_judge)
+from .labels import LEVELS
 from .sampler import METHODS, SamplerSettings, sample
 from .schedule import load_schedule
 
 # Copies closer than this (RMS over [0, 1] pixels) to a training image are flagged as memorised.
 COPY_THRESHOLD = 0.04
 JUDGE_SIZE = 64
-LEVEL_NAMES = ("category", "subcategory", "emoji")
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -118,7 +118,7 @@ def evaluate(model, judge: EmojiJudge, data: EmojiData, schedule_spec: str = "al
     """Generate ``per_category`` images of every category and score them (see the module docstring).
     ``classes`` limits the requests to these classes (a model trained on a subset of the emoji)."""
     space = model.config.label_space()
-    depth = space.depth if level is None else LEVEL_NAMES.index(level) + 1
+    depth = space.depth if level is None else LEVELS.index(level) + 1
     if depth > space.depth:
         raise ValueError(f"this model has no {level} labels: it has {space.depth} label level(s)")
     schedule = load_schedule(schedule_spec, model.config)
@@ -151,7 +151,7 @@ def evaluate(model, judge: EmojiJudge, data: EmojiData, schedule_spec: str = "al
     return {
         "schedule": schedule.to_dict(), "steps": steps, "sampler": method, "guidance": guidance,
         "evaluations": sum(settings.evaluations_per_step()), "samples": n, "seed": seed,
-        "label_level": LEVEL_NAMES[depth - 1] if space.depth > 1 else "category",
+        "label_level": LEVELS[depth - 1] if space.depth > 1 else "category",
         "accuracy": judged, "category_accuracy": judged["category"],
         "emoji_fd": round(frechet_distance(gen_feats, feats["reference"]), 3),
         "emoji_fd_floor": round(frechet_distance(feats["same"], feats["reference"]), 3),
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--data", type=Path, default=Path("data/emoji64.npz"))
     e.add_argument("--judge", type=Path, default=JUDGE_DIR)
-    e.add_argument("--level", choices=LEVEL_NAMES, help="label level to condition on (default: the model's finest)")
+    e.add_argument("--level", choices=LEVELS, help="label level to condition on (default: the model's finest)")
     e.add_argument("--schedule", default="all")
     e.add_argument("--per-category", type=int, default=20)
     e.add_argument("--steps", type=int, default=18)

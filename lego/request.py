@@ -70,7 +70,7 @@ class Request:
 
     @property
     def guided(self) -> bool:
-        return self.guidance != 1.0 and self.label is not None
+        return is_guided(self.guidance, self.label)
 
     @property
     def seeds(self) -> list[int]:
@@ -125,17 +125,27 @@ def number(name: str, value: object, integer: bool = False, low: float | None = 
     return value
 
 
+def is_guided(guidance: float, label: object) -> bool:
+    """Guidance runs only where it changes something: a scale other than 1 and a class to guide towards."""
+    return guidance != 1.0 and label is not None
+
+
+def parse_label(config: LegoConfig, name: str | None) -> int | None:
+    """What to draw, as the picker, the API and the CLI name it (a picker entry, a plain name or an index);
+    None, "", "none" or the picker's no-class entry: no class."""
+    if name is None or name.strip().lower() in ("", "none", NO_CLASS):
+        return None
+    try:
+        return config.label_space().resolve(name)
+    except LabelError as exc:
+        raise PlaygroundError(str(exc)) from None
+
+
 def parse_request(config: LegoConfig, class_name: str | None, seed: object, steps: object, guidance: object,
                   method: str, images: object, width: object, height: object,
                   schedule: BrickSchedule, canvas: Canvas | None = None) -> Request:
     """Turn raw UI/API values into a Request, or raise PlaygroundError saying what is wrong."""
-    if class_name in (None, "", NO_CLASS):
-        label = None
-    else:
-        try:
-            label = config.label_space().resolve(class_name)
-        except LabelError as exc:
-            raise PlaygroundError(str(exc)) from None
+    label = parse_label(config, class_name)
     seed = number("seed", seed, True, 0, MAX_SEED)
     steps = number("steps", steps, True, 1, MAX_STEPS)
     guidance = number("guidance", guidance, False, 0, 20)

@@ -109,6 +109,12 @@ def allowed_checkpoint_dirs() -> list[Path]:
     return [r.resolve() for r in roots]
 
 
+def fits_page(config: LegoConfig, page: LegoConfig) -> bool:
+    """Whether a page built for ``page`` can serve ``config``: one row of controls per brick, and canvas sizes
+    in steps of the same unit."""
+    return config.num_bricks == page.num_bricks and config.size_unit == page.size_unit
+
+
 def shipped_checkpoints(like: LegoConfig) -> list[tuple[str, str]]:
     """(name, name) of the project's checkpoints that a page laid out for ``like`` can switch to: the
     picker's values are bare names (``checked_source`` finds them), so no server path is ever shown."""
@@ -118,7 +124,7 @@ def shipped_checkpoints(like: LegoConfig) -> list[tuple[str, str]]:
             config = read_config(directory)
         except CheckpointError:  # not a LEGO model (the emoji judge), or not a checkpoint at all
             continue
-        if config.num_bricks == like.num_bricks and config.size_unit == like.size_unit:
+        if fits_page(config, like):
             out.append((directory.name, directory.name))
     return out
 

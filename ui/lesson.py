@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from lego.labels import LabelError
 from lego.lesson import (LESSON_SEED, LessonCache, cost_verdict, early_late_verdict, late_verdict, lesson_plan,
                          lesson_steps, plan_gflops, predict_text, take_away)
-from lego.request import NO_CLASS, class_picker
+from lego.request import PlaygroundError, class_picker, parse_label
 from lego.schedule import SKIP_SHARE
 from lego.serving import Served
 
@@ -148,8 +147,8 @@ def _images_and_text(labels: list[str], elem_id: str) -> tuple[list[gr.Image], g
 
 def _label(s: Served, category: str | None) -> int | None:
     try:
-        return None if category in (None, NO_CLASS) else s.config.label_space().resolve(category)
-    except LabelError as exc:
+        return parse_label(s.config, category)
+    except PlaygroundError as exc:
         raise refused(exc) from None
 
 

@@ -9,7 +9,7 @@ import gradio as gr
 from lego.brick_table import brick_table
 from lego.config import LegoConfig
 from lego.request import PlaygroundError
-from lego.serving import Served, shipped_checkpoints
+from lego.serving import Served, fits_page, shipped_checkpoints
 
 from .context import AppContext
 
@@ -60,7 +60,7 @@ def build(ctx: AppContext) -> ModelTab:
 def fits_the_page(page: LegoConfig):
     """A check that a checkpoint's config suits a page laid out for ``page`` (same bricks, same canvas unit)."""
     def check(other: LegoConfig) -> None:
-        if other.num_bricks != page.num_bricks or other.size_unit != page.size_unit:
+        if not fits_page(other, page):
             raise PlaygroundError(f"that checkpoint has {other.num_bricks} bricks (canvas unit {other.size_unit}); "
                                   f"this page is laid out for {page.num_bricks} (unit {page.size_unit}): start "
                                   "the app with --checkpoint pointing at it to use it")
