@@ -1,6 +1,7 @@
 """LEGO Playground: switch diffusion bricks on and off per timestep range and see what it costs.
 
     python app.py [--checkpoint DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 7860] [--share] [--compile]
+                  [--precision auto|fp32|bf16] [--batching auto|on|off]
 
 Layout and wiring only: each tab is a module of ``ui``, and the logic they call lives in ``lego``.
 """

@@ -38,7 +38,7 @@ def _shared(build: Callable[..., go.Figure]) -> Callable[..., go.Figure]:
     @functools.wraps(build)
     def chart(*args) -> go.Figure:
         key = repr(args)
-        with lock:  # building under the lock costs nothing (it holds the GIL anyway) and builds each figure once
+        with lock:  # each figure is built once; other builds wait for it (a few ms), which is what sharing saves
             if key not in cache:
                 cache[key] = build(*args)
                 while len(cache) > 16:

@@ -18,7 +18,7 @@ from .config import LegoConfig
 Range = tuple[float, float]
 
 MAX_JSON_BYTES = 64 * 1024
-MAX_JSON_DEPTH = 8  # a schedule nests 4 deep ({"bricks": [[[start, end]]]}); deeper input is refused unparsed
+MAX_JSON_DEPTH = 8  # a schedule nests 4 deep ({"bricks": {"0": [[start, end]]}}); deeper input is refused unparsed
 MAX_RANGES_PER_BRICK = 64
 
 

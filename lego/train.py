@@ -15,7 +15,7 @@ the app offers is trained.
 
 Randomness: every step draws from a generator seeded by (seed, step[, rank]), so the random
 state is a function of the step and a resumed run draws exactly what an uninterrupted run
-would. The saved state (``RUN/state``): fp32 weights in shards of at most 16 MiB, the EMA,
+would. The saved state (``RUN/state``): fp32 weights in shards of at most 15 MiB, the EMA,
 AdamW's moments (bf16 by default: the "give or take" of resuming; ``--state-precision fp32``
 makes resuming exact) and ``trainer.json``.
 """
@@ -342,7 +342,8 @@ class Trainer:
 
 
 def save_sharded(tensors: dict[str, torch.Tensor], folder: Path, prefix: str) -> None:
-    """safetensors files of at most SHARD_BYTES each: prefix-00.safetensors, prefix-01..."""
+    """safetensors files of at most SHARD_BYTES each (a larger tensor gets a file of its own):
+    prefix-00.safetensors, prefix-01..."""
     shards: list[dict[str, torch.Tensor]] = [{}]
     size = 0
     for name, tensor in tensors.items():
