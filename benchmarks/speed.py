@@ -16,6 +16,7 @@ import contextlib
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -54,7 +55,7 @@ def evaluation_ms(net, precision: str, repeats: int, grad: bool = False) -> floa
 
 
 @contextlib.contextmanager
-def tiny_attention_tokens(n: int):
+def tiny_attention_tokens(n: int) -> Iterator[None]:
     saved = lego_model.TINY_ATTENTION_TOKENS
     lego_model.TINY_ATTENTION_TOKENS = n
     try:
@@ -64,7 +65,7 @@ def tiny_attention_tokens(n: int):
 
 
 @contextlib.contextmanager
-def threads(n: int):
+def threads(n: int) -> Iterator[None]:
     saved = torch.get_num_threads()
     torch.set_num_threads(n)
     try:

@@ -34,7 +34,8 @@ from .data import HELD_OUT_STYLE, DataError, EmojiData, credits, load, read_mani
 from .images import captioned_grid, to_pil
 from .judge import (JUDGE_DIR, EmojiJudge, auroc, confidence, features, level_accuracy, load_judge, predict,
                     to_tensor, train_judge)
-from .labels import LEVELS
+from .labels import LEVELS, LabelSpace
+from .model import LegoModel
 from .sampler import METHODS, SamplerSettings, sample
 from .schedule import load_schedule
 
@@ -95,7 +96,7 @@ def balanced_sample(data: EmojiData, per_category: int, rng: np.random.Generator
     return np.concatenate(picks)
 
 
-def requests(model_space, judge: EmojiJudge, level: int, per_category: int, rng: np.random.Generator,
+def requests(model_space: LabelSpace, judge: EmojiJudge, level: int, per_category: int, rng: np.random.Generator,
              classes: set[int] | None = None) -> tuple[list[int], list[list[int]]]:
     """Model labels to sample (among ``classes`` when given) and, for each, the judge's class per level
     (-1 where not asked)."""
@@ -111,7 +112,7 @@ def requests(model_space, judge: EmojiJudge, level: int, per_category: int, rng:
     return labels, targets
 
 
-def evaluate(model, judge: EmojiJudge, data: EmojiData, schedule_spec: str = "all", per_category: int = 20,
+def evaluate(model: LegoModel, judge: EmojiJudge, data: EmojiData, schedule_spec: str = "all", per_category: int = 20,
              steps: int = 18, guidance: float = 2.0, seed: int = 0, precision: str = "auto", batch: int = 18,
              method: str = "heun", compiled: bool = False, level: str | None = None,
              classes: set[int] | None = None) -> dict:

@@ -391,7 +391,7 @@ class LegoModel(
         return next(d for d in reversed(denoised) if d is not None)
 
 
-def skip_weight(sigma, sigma_data: float):
+def skip_weight(sigma: float | torch.Tensor, sigma_data: float) -> float | torch.Tensor:
     """EDM's ``c_skip``: with every brick skipped the estimate is ``c_skip * x``; each brick adds ``c_out * F``."""
     return sigma_data**2 / (sigma**2 + sigma_data**2)
 

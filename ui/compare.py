@@ -92,7 +92,7 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
     stop_btn.click(None, None, None, cancels=[compare_event], queue=False)
 
 
-def stopped_status(status_text: str):
+def stopped_status(status_text: str) -> str | dict:
     """The status after Stop: where the comparison was (a finished or refused one keeps its own)."""
     if not status_text.startswith(RUNNING):
         return gr.skip()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import gradio as gr
+from gradio.events import Dependency
 
 from lego import charts, results
 from lego.batching import MAX_BATCH_IMAGES
@@ -175,7 +176,7 @@ def build(ctx: AppContext) -> GenerateTab:
                        files, flops_plot, time_plot, heatmap, record_state)
 
 
-def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks):
+def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks) -> Dependency:
     """The tab's events; returns the Generate event, for what follows a run."""
     outputs = ctx.outputs
 
@@ -289,7 +290,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
     return gen_event
 
 
-def stopped_status(status_text: str):
+def stopped_status(status_text: str) -> str | dict:
     """The status after Stop: where the run was, if one was running (a refusal says so instead)."""
     if status_text.startswith(("step ", "starting")):
         where = status_text.split(" · ")[0]

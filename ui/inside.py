@@ -74,7 +74,7 @@ def build(names: list[str]) -> InsideTab:
     return InsideTab(step_slider, brick_pick, gallery, changes, bar, overlay, text)
 
 
-def show(ctx: AppContext, key: str, record: RunRecord | None, step: int, brick: str):
+def show(ctx: AppContext, key: str, record: RunRecord | None, step: int, brick: str) -> tuple:
     """The galleries, the colour scale, the region overlay and the caption for one step of the session's last run."""
     if record is None or not record.frames:
         return [], [], None, None, NO_RUN

@@ -152,7 +152,7 @@ def _label(s: Served, category: str | None) -> int | None:
         raise refused(exc) from None
 
 
-def present(on: bool):
+def present(on: bool) -> tuple[gr.Column, gr.Number]:
     """Presenter mode: large type, and the fixed seed (the lesson a presenter prepared is the one shown)."""
     return (gr.Column(elem_classes=["lesson-presenter"] if on else []),
             gr.Number(value=LESSON_SEED, visible=False) if on else gr.Number(visible=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gradio as gr
@@ -57,7 +58,7 @@ def build(ctx: AppContext) -> ModelTab:
     return ModelTab(text, source, load_btn)
 
 
-def fits_the_page(page: LegoConfig):
+def fits_the_page(page: LegoConfig) -> Callable[[LegoConfig], None]:
     """A check that a checkpoint's config suits a page laid out for ``page`` (same bricks, same canvas unit)."""
     def check(other: LegoConfig) -> None:
         if not fits_page(other, page):
