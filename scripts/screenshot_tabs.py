@@ -4,7 +4,7 @@ as a laptop (1366x768) and a phone (390x844) show them.
     python scripts/screenshot_tabs.py [--checkpoint DIR] [--preset pg-recipe] [--step 6] [--out-dir assets]
 
 writes OUT_DIR/{compare,inside,results,model}_{1366x768,390x844}.png; Look inside shows step STEP of the
-18 (the last steps change little).
+app's default 8 (the last steps change little).
 """
 
 import argparse
