@@ -56,8 +56,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                queue_size: int = 64, cache_bytes: int = 8 * 2**20, compiled: bool = False,
                batching: str = "auto", source: str = "") -> gr.Blocks:
     """The whole UI, built for ``model``. Each browser session may switch to another checkpoint
-    with the same number of bricks (Model tab). ``queue_size`` bounds waiting requests (a class of
-    thirty fits); ``compiled`` serves compiled bricks (a warm-up first, then faster sampling);
+    that fits the page (``lego.serving.fits_page``; Model tab). ``queue_size`` bounds waiting requests (a class
+    of thirty fits); ``compiled`` serves compiled bricks (a warm-up first, then faster sampling);
     ``batching`` runs concurrent Generate requests in shared batches (see ``lego.batching``); ``source``, the
     checkpoint ``model`` came from, names it in reports and lets the Model tab pick it without loading a copy."""
     if zero_gpu.on_zero_gpu_space():

@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7898)
     parser.add_argument("--out-dir", default="assets")
     args = parser.parse_args()
-    demo = app.build_demo(load_checkpoint(args.checkpoint))
+    demo = app.build_demo(load_checkpoint(args.checkpoint), source=args.checkpoint)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=args.port, quiet=True,
                 **app.LAUNCH_OPTIONS)
     out = Path(args.out_dir)

@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7899)
     parser.add_argument("--out", default="assets/screenshot.png")
     args = parser.parse_args()
-    demo = app.build_demo(load_checkpoint(args.checkpoint))
+    demo = app.build_demo(load_checkpoint(args.checkpoint), source=args.checkpoint)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=args.port, quiet=True,
                 **app.LAUNCH_OPTIONS)
     try:

@@ -40,8 +40,9 @@ def generate_and_compare(page: Page, url: str, preset: str) -> None:
                            timeout=1_200_000)
 
 
-def shoot(model: LegoModel, out_dir: Path, preset: str = "pg-recipe", step: int = 6, port: int = 7898) -> list[Path]:
-    demo = app.build_demo(model)
+def shoot(model: LegoModel, out_dir: Path, preset: str = "pg-recipe", step: int = 6, port: int = 7898,
+          source: str = "") -> list[Path]:
+    demo = app.build_demo(model, source=source)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
                 **app.LAUNCH_OPTIONS)
     written = []
@@ -78,7 +79,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7898)
     parser.add_argument("--out-dir", default="assets")
     args = parser.parse_args()
-    shoot(load_checkpoint(args.checkpoint), Path(args.out_dir), args.preset, args.step, args.port)
+    shoot(load_checkpoint(args.checkpoint), Path(args.out_dir), args.preset, args.step, args.port, args.checkpoint)
 
 
 if __name__ == "__main__":

@@ -48,9 +48,9 @@ def model_text(s: Served) -> str:
 
 def build(ctx: AppContext) -> ModelTab:
     text = gr.Markdown(model_text(ctx.first), elem_id="model-info")
-    gr.Markdown("Switch this browser session to another checkpoint with the same number of bricks: one "
-                "under `checkpoints/` (listed), a directory made by `python -m lego.convert`, or a Hugging "
-                "Face repo id. Uploads are not accepted.")
+    gr.Markdown("Switch this browser session to another checkpoint that fits this page (the same number of "
+                "bricks, and canvas sizes in the same steps): one under `checkpoints/` (listed), a directory made "
+                "by `python -m lego.convert`, or a Hugging Face repo id. Uploads are not accepted.")
     with gr.Row():
         source = gr.Dropdown(shipped_checkpoints(ctx.first.config), value=None, allow_custom_value=True, scale=3,
                              label="Checkpoint: a bundled one, a directory or a Hub repo id")
