@@ -32,7 +32,12 @@ from ui.queue import share_the_queue  # noqa: E402
 # on a phone its cells are padded less. The first steps stand out; the note on the estimate is small. Compare's
 # and Look inside's pictures fill their boxes alike (their modules hold their rules). The Lesson's pictures fill
 # their boxes below their captions, and its presenter mode sets the text in large type, one stage per screen.
+# Semi-bold text (headings, bold words, table heads): the semi-bold font file Gradio ships holds 55 characters and
+# few letters, so such words were set in a fallback font with stray letters in another; its complete bold file,
+# at the path the theme's own rule uses, serves that weight instead.
 CSS = "\n".join(["""
+@font-face { font-family: 'Source Sans Pro'; font-style: normal; font-weight: 600;
+             src: url('static/fonts/SourceSansPro/SourceSansPro-Bold.woff2') format('woff2'); }
 img { image-rendering: pixelated; }
 .prose table { display: block; width: max-content; max-width: 100%; overflow-x: auto; border: none; }
 .prose table th, .prose table td { word-break: normal; overflow-wrap: normal; }

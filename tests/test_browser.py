@@ -292,3 +292,19 @@ def test_presenter_mode_shows_one_stage_per_screen_in_large_type():
         page.wait_for_selector("#lesson-late table", timeout=5_000)
         assert "replayed from the cache" in page.inner_text("#lesson-status")
         assert not errors
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+def test_bold_text_is_set_in_the_page_font_only():
+    """Headings and bold words are drawn with the app's own font files, not partly with a system fallback."""
+    with app_page(1366, 768) as (_, page, _errors):
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+        for text in ("Brick schedule", "Start here:"):
+            page.evaluate("([t, id]) => [...document.querySelectorAll('h2, h3, strong')]"
+                          ".find(e => e.textContent.trim() === t).id = id", [text, "font-probe-" + text[:5]])
+            node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": f"#font-probe-{text[:5]}"})["nodeId"]
+            fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+            assert fonts and all(f["isCustomFont"] for f in fonts), (text, fonts)
