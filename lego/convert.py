@@ -39,7 +39,7 @@ from typing import Any
 import torch
 
 from .checkpoint import save_checkpoint
-from .config import BrickConfig, LegoConfig
+from .config import BrickConfig, ConfigError, LegoConfig
 from .model import LegoModel
 from .positions import is_sincos
 
@@ -270,6 +270,8 @@ def convert(source: str | Path, out: str | Path, num_heads: int | None = None, d
         config = infer_config(weights, wrapper, num_heads)
     except KeyError as exc:
         raise ConversionError(f"not a LEGO network: it has no tensor {exc.args[0]}") from None
+    except ConfigError as exc:  # e.g. a --num-heads that does not divide the hidden size
+        raise ConversionError(str(exc)) from None
     model = to_lego_model(weights, config)
     original = source_dtype(weights)
     stored = dtype or original

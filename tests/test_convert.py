@@ -18,7 +18,7 @@ from torch import nn
 from lego import model as lego_model
 from lego.checkpoint import load_checkpoint
 from lego.config import ARCHITECTURES
-from lego.convert import ConversionError, convert, read_pickle
+from lego.convert import ConversionError, convert, main, read_pickle
 from lego.positions import SINCOS_TOLERANCE, sincos_2d
 from lego.request import NO_CLASS
 
@@ -205,12 +205,18 @@ def test_the_fixture_runs_its_source_when_unpickled_plainly(tmp_path):
     assert marker.read_text() == "executed"
 
 
-def test_a_wrong_head_count_or_missing_hint_is_a_clear_error(tmp_path):
+def test_a_wrong_head_count_or_missing_hint_is_a_clear_error(tmp_path, capsys):
     model = randomized("tiny-pg")
     source = tmp_path / "lego.pkl"
     source.write_bytes(persistent_pickle(model, tmp_path / "marker"))
     with pytest.raises(ConversionError, match="--num-heads"):
         convert(source, tmp_path / "out")
+    hidden = model.config.hidden_size
+    with pytest.raises(ConversionError, match=f"hidden_size {hidden} is not divisible by num_heads 3"):
+        convert(source, tmp_path / "out", num_heads=3)
+    assert main([str(source), str(tmp_path / "out"), "--num-heads", "3"]) == 2
+    assert capsys.readouterr().err.startswith("error: hidden_size")  # one line, no traceback
+    assert not (tmp_path / "out").exists()
 
 
 class Hostile:
