@@ -308,3 +308,22 @@ def test_bold_text_is_set_in_the_page_font_only():
             node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": f"#font-probe-{text[:5]}"})["nodeId"]
             fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
             assert fonts and all(f["isCustomFont"] for f in fonts), (text, fonts)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+def test_closing_the_tab_mid_run_stops_its_sampling_within_a_step():
+    with app_page(1366, 768) as (model, page, _errors):
+        calls = []
+
+        def slowly(module, inputs) -> None:  # a slow machine, so that the run is still going when the tab closes
+            calls.append(time.perf_counter())
+            time.sleep(0.4)
+
+        slow = model.register_forward_pre_hook(slowly)
+        page.click("#generate")  # the default request: 8 steps, one network call each here
+        page.wait_for_function("/step [12]\\/8 ·/.test(document.querySelector('#status').innerText)", timeout=30_000)
+        page.close()  # the visitor leaves
+        closed_at = time.perf_counter()
+        time.sleep(4)  # the whole run would have finished by now
+        slow.remove()
+        assert sum(t > closed_at for t in calls) <= 2  # of the 7 calls left: the run stopped within a step

@@ -51,26 +51,6 @@ def test_running_out_of_memory_is_a_friendly_error_and_the_process_lives_on():
     assert "ALIVE 1" in done.stdout
 
 
-def test_a_client_that_disappears_mid_run_frees_the_worker():
-    with launched_app() as (_, url):
-        leaving = Client(url, verbose=False)
-        job = leaving.submit("Flags", 1, False, 50, 2.0, "heun", 2, 256, 256, "tiles", 0, False, "squeeze", True, 1, 5,
-                             "", ALL, ALL, ALL,
-                             api_name="/generate")
-        deadline = time.perf_counter() + 60
-        while len(job.outputs()) < 2 and time.perf_counter() < deadline:
-            time.sleep(0.05)
-        assert not job.done()
-        leaving.close()  # the tab is closed
-        other = Client(url, verbose=False)
-        start = time.perf_counter()
-        result = other.predict("Flags", 2, False, 2, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "squeeze", False, 1,
-                               5, "", ALL, ALL, ALL,
-                               api_name="/generate")
-        assert len(result[0]) == 1 and time.perf_counter() - start < 30
-        other.close()
-
-
 def test_app_refuses_a_corrupt_checkpoint_at_start_without_a_traceback(tmp_path):
     save_checkpoint(randomized("tiny-pg"), tmp_path / "ckpt")
     (tmp_path / "ckpt" / "model.safetensors").write_bytes(b"not safetensors")
