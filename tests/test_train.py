@@ -12,6 +12,7 @@ from lego.checkpoint import load_checkpoint
 from lego.train import (Trainer, TrainSettings, draw_active, edm_losses, export, hardware_summary, load_sharded, main,
                         step_generator)
 
+from conftest import free_port
 from test_data import build_fixture
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,7 +123,7 @@ def test_export_writes_a_loadable_checkpoint_with_credits(data_file, tmp_path):
 def test_command_line_with_two_processes_through_torchrun(data_file, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
          "-m", "lego.train", "run", "--run-dir", str(tmp_path / "ddp"), "--data", data_file, "--arch", "tiny-emoji",
          "--batch", "8", "--max-images", "32", "--precision", "fp32", "--quiet"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
