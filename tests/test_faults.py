@@ -8,6 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 from gradio_client import Client
+from gradio_client.utils import Status
 
 from lego.checkpoint import save_checkpoint
 from lego.comparison import REPEATS
@@ -249,7 +250,9 @@ def test_one_client_cannot_fill_the_queue(caplog):
         while len(first.outputs()) < 2 and time.perf_counter() < deadline:  # running
             time.sleep(0.02)
         waiting = [greedy.submit(*slow, api_name="/generate") for _ in range(2)]  # queued behind it
-        time.sleep(1)
+        joined = {Status.IN_QUEUE, Status.PROCESSING, Status.ITERATING, Status.PROGRESS}
+        while not all(w.status().code in joined for w in waiting) and time.perf_counter() < deadline:
+            time.sleep(0.02)
         try:
             greedy.predict(*slow, api_name="/generate")  # a fourth at once: refused before it joins the queue
             outcome = "ran"

@@ -61,6 +61,55 @@ def test_limits_refuse_before_compute():
     with pytest.raises(PlaygroundError, match="larger than this machine serves"):
         check_limits(est, r, Limits(max_pixels=128 * 128))
     check_limits(est, r, Limits(max_gflops=1e9))
+    with pytest.raises(PlaygroundError, match=r"needs about \d+\.\d GiB of memory, more than this machine serves"):
+        check_limits(est, r, Limits(max_gflops=1e9, max_memory_bytes=est.memory_bytes - 1))
+    smaller = [estimate(CONFIG, req(width=w, height=w, images=n), 100).memory_bytes for w, n in ((256, 1), (64, 4))]
+    assert all(m < est.memory_bytes for m in smaller)  # memory grows with the canvas and the images
+
+
+def test_the_run_cache_keeps_the_most_recent_runs_within_its_bytes():
+    from lego.runs import RunCache
+
+    model = randomized("tiny-emoji")
+    records = [run_to_end(model, r, estimate(CONFIG, r, 50.0), "fp32", keep_frames=True)
+               for r in (req(seed=1), req(seed=2), req(seed=3))]
+    size = RunCache._size(records[0])
+    cache = RunCache(max_bytes=2 * size)  # room for two
+    cache.put(records[0])
+    cache.put(records[1])
+    assert cache.get(records[0].request, "fp32") is records[0]  # a hit is the most recent...
+    cache.put(records[2])  # ...so the third pushes out the second
+    assert cache.get(records[1].request, "fp32") is None and len(cache) == 2
+    assert cache.get(records[2].request, "fp32", need_frames=True) is records[2]
+    assert cache.get(records[0].request, "bf16") is None  # another precision draws other pixels
+    records[2].frames.clear()  # the frame budget dropped its frames: Look inside needs a new run
+    assert cache.get(records[2].request, "fp32", need_frames=True) is None
+    too_big = RunCache(max_bytes=size - 1)
+    too_big.put(records[0])
+    assert len(too_big) == 0
+
+
+def test_the_output_folder_keeps_the_newest_runs_only():
+    from lego.outputs import OutputFolder
+
+    folder = OutputFolder(keep=2)
+    runs = [folder.new_run() for _ in range(3)]
+    assert not runs[0].exists() and runs[1].is_dir() and runs[2].is_dir()
+    assert len(list(folder.root.iterdir())) == 2
+
+
+def test_presets_on_the_range_grid_and_back():
+    from lego.schedule import MAX_GRID_RANGES, ScheduleError, from_grid, grid_edges, to_grid
+
+    pg = preset("pg-recipe", CONFIG)
+    assert to_grid(pg, 5) == [[0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1, 2]]  # the top brick off for the last 40%
+    for name in ("all", "pg-recipe", "pr-recipe", "local-only", "global-only"):
+        schedule = preset(name, CONFIG)
+        assert all(from_grid(to_grid(schedule, 5), 5).mask(s) == schedule.mask(s) for s in (5, 8, 18)), name
+    with pytest.raises(ScheduleError, match=r"brick 0: unknown range\(s\) \[7\]"):
+        from_grid([[7], [], []], 5)
+    with pytest.raises(ScheduleError, match=f"from 1 to {MAX_GRID_RANGES}"):
+        grid_edges(MAX_GRID_RANGES + 1)
 
 
 def test_estimate_summary_and_saving():
