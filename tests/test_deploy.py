@@ -93,6 +93,7 @@ def test_a_static_dry_run_lists_the_classroom_folder_as_it_is(tmp_path, capsys):
     total = sum((tmp_path / p).stat().st_size for p in staged)
     assert f"{total:,}  bytes in 3 files for someone/lego-class (static)" in capsys.readouterr().out
     deploy.main(["space", "--repo", "someone/lego-class", "--static", str(tmp_path), "--dry-run"])
+    assert f"{total:,}  bytes in 3 files for someone/lego-class (static)" in capsys.readouterr().out  # the same
 
 
 @pytest.mark.parametrize("readme,message", [(None, "has no README.md"),

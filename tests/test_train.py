@@ -159,9 +159,9 @@ def test_fine_tuning_on_collages_starts_from_a_checkpoint(data_file, tmp_path):
                     tmp_path / "tuned")
     start = load_checkpoint(checkpoint).state_dict()
     assert all(torch.equal(tuned.model.state_dict()[k], v) for k, v in start.items())
-    before = fixed_loss(tuned)
     tuned.fit(max_images=16, quiet=True)
-    assert fixed_loss(tuned) != before  # it trained
+    moved = [k for k, v in start.items() if not torch.equal(tuned.model.state_dict()[k], v)]
+    assert moved  # it trained, from the checkpoint (brick dropout may have left some bricks as they were)
     card = (export(tmp_path / "tuned", tmp_path / "tuned-ckpt") / "README.md").read_text()
     assert "Fine-tuned from" in card and "collages" in card and "32-40 px apart" in card
     resumed = Trainer.resume(tmp_path / "tuned")  # resuming does not start over from the checkpoint
