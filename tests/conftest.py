@@ -8,6 +8,27 @@ from lego.config import ARCHITECTURES, LegoConfig
 from lego.model import LegoModel
 
 
+ALL = [0, 1, 2, 3, 4]  # every one of the five step ranges
+# The request controls by name, in the order /generate takes them (a three-brick model: b0-b2 are its ranges).
+REQUEST = dict(category="Flags", seed=5, randomize=False, steps=6, guidance=2.0, sampler="heun", images=1, width=64,
+               height=64, canvas_mode="tiles", stride=0, shift=False, coords="repeat", previews=True, preview_every=2,
+               num_ranges=5, schedule_json="", b0=ALL, b1=ALL, b2=ALL)
+NOT_TAKEN = {"/generate": (), "/estimate": ("randomize", "previews", "preview_every"),
+             "/compare": ("randomize", "images", "previews", "preview_every")}
+
+
+def api_args(api: str, **changes) -> list:
+    """An endpoint's positional arguments, built by name: a new control breaks this one place, loudly."""
+    unknown = set(changes) - set(REQUEST)
+    assert not unknown, f"no such control: {unknown}"
+    values = {**REQUEST, **changes}
+    return [v for k, v in values.items() if k not in NOT_TAKEN[api]]
+
+
+def generate_args(**changes) -> list:
+    return api_args("/generate", **changes)
+
+
 def randomized(arch: str | LegoConfig, seed: int = 0) -> LegoModel:
     """A tiny model (a named architecture or a config) with every weight random (DiT's init zeroes the
     outputs, which hides bugs)."""

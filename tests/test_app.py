@@ -16,9 +16,8 @@ from lego.flops import schedule_cost
 from lego.sampler import SamplerSettings
 from lego.schedule import BrickSchedule, preset
 
-from conftest import launched_app
+from conftest import ALL, api_args, generate_args, launched_app
 
-ALL = [0, 1, 2, 3, 4]
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +26,6 @@ def served():
         client = Client(url, verbose=False)
         yield model, client, url
         client.close()
-
-
-def generate_args(**kw):
-    args = dict(category="Flags", seed=5, randomize=False, steps=6, guidance=2.0, sampler="heun", images=1, width=64,
-                height=64, canvas_mode="tiles", stride=0, shift=False, coords="repeat", previews=True, preview_every=2,
-                num_ranges=5, schedule_json="", b0=ALL, b1=ALL, b2=ALL)
-    args.update(kw)
-    return list(args.values())
 
 
 def plot(output) -> dict:
@@ -133,11 +124,11 @@ def test_a_stopped_lesson_stops_sampling_and_the_next_one_runs(served):
 
 def test_estimate_before_running(served):
     model, client, _ = served
-    text = client.predict("Flags", 0, 18, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "squeeze", 5,
-                          preset("pg-recipe", model.config).to_json(), ALL, ALL, ALL, api_name="/estimate")
+    text = client.predict(*api_args("/estimate", seed=0, steps=18, coords="squeeze",
+                                    schedule_json=preset("pg-recipe", model.config).to_json()), api_name="/estimate")
     assert "saving **" in text and "predicted speed-up" in text
-    refused = client.predict("Flags", 0, 18, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "squeeze", 5, "", [0, 1], [],
-                             [], api_name="/estimate")
+    refused = client.predict(*api_args("/estimate", seed=0, steps=18, coords="squeeze", b0=[0, 1], b1=[], b2=[]),
+                             api_name="/estimate")
     assert "no brick is on at step" in refused
 
 
@@ -175,7 +166,7 @@ def test_compare_all_bricks_schedule_and_matched_baseline(served):
 
     model, client, _ = served
     sched = preset("pg-recipe", model.config).to_json()
-    job = client.submit("Flags", 3, 10, 2.0, "heun", 64, 64, "tiles", 0, False, "squeeze", 5, sched, ALL, ALL, ALL,
+    job = client.submit(*api_args("/compare", seed=3, steps=10, coords="squeeze", schedule_json=sched),
                         api_name="/compare")
     outputs = list(job)
     statuses = [o[-1] for o in outputs[:-1]]

@@ -17,7 +17,7 @@ from lego.request import PlaygroundError, parse_request
 from lego.runs import RunRecord, run
 from lego.schedule import BrickSchedule
 
-from conftest import launched_app, randomized
+from conftest import generate_args, launched_app, randomized
 
 PRECISION = "bf16"
 TIMINGS = ("seconds", "step_seconds", "brick_seconds_per_step", "batch_images")
@@ -159,8 +159,6 @@ def test_a_fault_outside_the_steps_fails_that_round_only_and_the_batcher_goes_on
 
 def test_the_app_admits_a_class_of_thirty_at_once_and_batches_them(model):
     with launched_app(model, precision=PRECISION) as (_, url):
-        args = ["Flags", 0, False, 20, 2.0, "dpm++2m", 1, 64, 64, "tiles", 0, False, "repeat", False, 3, 5, "",
-                *[[0, 1, 2, 3, 4]] * 3]
         outcomes: list = [None] * 30
         together = threading.Barrier(30)
 
@@ -168,7 +166,8 @@ def test_the_app_admits_a_class_of_thirty_at_once_and_batches_them(model):
             client = Client(url, verbose=False)
             together.wait(120)  # everyone presses Generate at once
             try:
-                outcomes[k] = client.predict(*args[:1], 100 + k, *args[2:], api_name="/generate")
+                outcomes[k] = client.predict(*generate_args(seed=100 + k, steps=20, sampler="dpm++2m", previews=False,
+                                                            preview_every=3), api_name="/generate")
             except Exception as exc:  # noqa: BLE001 - every failure is reported below
                 outcomes[k] = exc
             finally:

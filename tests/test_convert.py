@@ -22,7 +22,7 @@ from lego.convert import ConversionError, convert, main, read_pickle
 from lego.positions import SINCOS_TOLERANCE, sincos_2d
 from lego.request import NO_CLASS
 
-from conftest import launched_app, randomized
+from conftest import generate_args, launched_app, randomized
 
 # The two trained snapshots: a conditional stack, and an unconditional one (no label embedder).
 SNAPSHOTS = {"conditional": ARCHITECTURES["tiny-pg"], "unconditional": replace(ARCHITECTURES["tiny-pr"], num_classes=0)}
@@ -270,7 +270,7 @@ def test_the_app_serves_both_converted_snapshots(tmp_path):
             picker = next(c["props"] for c in client.config["components"]
                           if c.get("props", {}).get("label") == "What to draw")
             category = "1" if model.config.conditional else NO_CLASS
-            gallery, status, *_ = client.predict(*generate_args(category), api_name="/generate")
+            gallery, status, *_ = client.predict(*small_request(category), api_name="/generate")
             assert len(gallery) == 1 and "seed **3**" in status, kind
             if model.config.conditional:
                 assert picker["interactive"] is not False and len(picker["choices"]) == 4
@@ -280,8 +280,6 @@ def test_the_app_serves_both_converted_snapshots(tmp_path):
         assert not (tmp_path / "marker").exists()
 
 
-def generate_args(category: str) -> list:
+def small_request(category: str) -> list:
     """The Generate endpoint's inputs: a 16x16 image in 2 Heun steps, every brick on."""
-    every = [0, 1, 2, 3, 4]
-    return [category, 3, False, 2, 2.0, "heun", 1, 16, 16, "tiles", 0, False, "repeat", False, 1, 5, "",
-            every, every, every]
+    return generate_args(category=category, seed=3, steps=2, width=16, height=16, previews=False, preview_every=1)

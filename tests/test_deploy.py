@@ -10,6 +10,8 @@ import pytest
 
 from lego import deploy
 
+from conftest import generate_args
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -73,9 +75,7 @@ def test_the_app_starts_as_a_space_starts_it_and_serves_a_request():
             except Exception:  # not listening yet
                 time.sleep(1)
         assert client is not None, server.stdout.read() if server.poll() is not None else "the app did not start"
-        ranges = [0, 1, 2, 3, 4]
-        out = client.predict("Flags", 1, False, 4, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", False, 1, 5,
-                             "", ranges, ranges, ranges, api_name="/generate")
+        out = client.predict(*generate_args(seed=1, steps=4, previews=False), api_name="/generate")
         assert len(out[0]) == 1 and Path(out[0][0]["image"]).stat().st_size > 100
         client.close()
     finally:

@@ -13,10 +13,9 @@ from gradio_client.utils import Status
 from lego.checkpoint import save_checkpoint
 from lego.comparison import REPEATS
 
-from conftest import launched_app, randomized
+from conftest import api_args, generate_args, launched_app, randomized
 
 ROOT = Path(__file__).resolve().parent.parent
-ALL = [0, 1, 2, 3, 4]
 
 OOM_SCRIPT = """
 import resource, sys
@@ -86,8 +85,8 @@ def test_stop_with_previews_off_ends_the_sampling_within_a_step():
         rows = []  # (time, rows) of each network call: a CPU runs an evaluation's 4 rows (2 images, guided) in parts
         hook = model.register_forward_hook(lambda _, inputs, __: rows.append((time.perf_counter(), len(inputs[0]))))
         client = Client(url, verbose=False)
-        job = client.submit("Flags", 1, False, 50, 2.0, "heun", 2, 256, 256, "tiles", 0, False, "repeat", False, 1, 5,
-                            "", ALL, ALL, ALL, api_name="/generate")
+        job = client.submit(*generate_args(seed=1, steps=50, images=2, width=256, height=256, previews=False,
+                                           preview_every=1), api_name="/generate")
         deadline = time.perf_counter() + 60
         while len(job.outputs()) < 3 and time.perf_counter() < deadline:  # "starting", then step 1
             time.sleep(0.02)
@@ -108,8 +107,7 @@ def test_stop_a_comparison_ends_its_sampling_within_a_step_and_frees_the_worker(
         evaluations = []
         hook = model.register_forward_hook(lambda *_: evaluations.append(time.perf_counter()))
         client = Client(url, verbose=False)
-        job = client.submit("Flags", 1, 50, 2.0, "heun", 128, 128, "tiles", 0, False, "repeat", 5, "", ALL, ALL, ALL,
-                            api_name="/compare")
+        job = client.submit(*api_args("/compare", seed=1, steps=50, width=128, height=128), api_name="/compare")
         deadline = time.perf_counter() + 60
         while len(job.outputs()) < 3 and time.perf_counter() < deadline:  # "starting", then step 1
             time.sleep(0.02)
@@ -121,8 +119,7 @@ def test_stop_a_comparison_ends_its_sampling_within_a_step_and_frees_the_worker(
         after = [t for t in evaluations if t > stopped_at]
         assert len(after) <= 2 and len(evaluations) < 40  # Heun: two a step; the comparison needs 6 x 99 and more
         start = time.perf_counter()
-        quick = client.predict("Flags", 2, 2, 2.0, "heun", 64, 64, "tiles", 0, False, "repeat", 5, "", ALL, ALL, ALL,
-                               api_name="/compare")
+        quick = client.predict(*api_args("/compare", seed=2, steps=2), api_name="/compare")
         assert quick[-1].startswith("Seed **2**") and time.perf_counter() - start < 30  # the worker is free
         hook.remove()
         client.close()
@@ -136,18 +133,14 @@ def test_deeply_nested_schedule_json_is_refused_with_a_message():
     with launched_app() as (_, url):
         client = Client(url, verbose=False)
         for api in ("/generate", "/compare"):
-            args = ["Flags", 1, False, 2, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", False, 1, 5,
-                    "[" * 1000, ALL, ALL, ALL]
-            if api == "/compare":
-                args = args[:2] + args[3:6] + args[7:13] + args[15:]
             try:
-                client.predict(*args, api_name=api)
+                client.predict(*api_args(api, seed=1, steps=2, schedule_json="[" * 1000), api_name=api)
             except Exception as exc:  # noqa: BLE001 - the message is what matters
                 assert "nested more than 8 levels" in str(exc), str(exc)
             else:
                 raise AssertionError(f"{api} accepted 1,000 nested brackets")
-        estimate = client.predict("Flags", 1, 2, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", 5, "[" * 1000,
-                                  ALL, ALL, ALL, api_name="/estimate")
+        estimate = client.predict(*api_args("/estimate", seed=1, steps=2, schedule_json="[" * 1000),
+                                  api_name="/estimate")
         assert "nested more than 8 levels" in estimate  # the live estimate answers too, no HTTP 500
         client.close()
 
@@ -163,8 +156,7 @@ def test_compare_counts_all_three_variants_against_the_compute_limit():
         assert one < 150 < 3 * one  # alone it is served; the comparison's three variants together are not
         client = Client(url, verbose=False)
         try:
-            client.predict("Flags", 1, 50, 2.0, "heun", 256, 256, "tiles", 0, False, "repeat", 5, "", ALL, ALL, ALL,
-                           api_name="/compare")
+            client.predict(*api_args("/compare", seed=1, steps=50, width=256, height=256), api_name="/compare")
         except Exception as exc:  # noqa: BLE001 - the message is what matters
             assert "three variants" in str(exc) and "more than this machine serves per request (150)" in str(exc)
         else:
@@ -179,8 +171,8 @@ def test_a_refused_request_logs_one_line_and_no_traceback(caplog, capfd):
         caplog.set_level(logging.INFO, logger="lego_playground")  # from here on: the request's lines only
         client = Client(url, verbose=False)
         try:
-            client.predict("Flags", 1, False, 2, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", False, 1, 5,
-                           "{not json", ALL, ALL, ALL, api_name="/generate")
+            client.predict(*generate_args(seed=1, steps=2, previews=False, schedule_json="{not json"),
+                           api_name="/generate")
         except Exception as exc:  # noqa: BLE001 - the message is what matters
             assert "schedule is not valid JSON" in str(exc)
         client.close()
@@ -205,8 +197,8 @@ def test_a_fault_during_a_run_is_reported_as_a_failure_with_a_traceback_and_the_
         hook = net.register_forward_pre_hook(broken)
         caplog.set_level(logging.INFO, logger="lego_playground")
         client = Client(url, verbose=False)
-        job = client.submit("Flags", 1, False, 2, 2.0, "heun", 1, 128, 128, "tiles", 0, False, "repeat", False, 1, 5,
-                            "", ALL, ALL, ALL, api_name="/generate")
+        job = client.submit(*generate_args(seed=1, steps=2, width=128, height=128, previews=False),
+                            api_name="/generate")
         try:
             job.result(timeout=60)
             raise AssertionError("the run should have failed")
@@ -217,8 +209,8 @@ def test_a_fault_during_a_run_is_reported_as_a_failure_with_a_traceback_and_the_
         failures = [r for r in caplog.records if r.name == "lego_playground" and r.getMessage() == "a run failed"]
         assert len(failures) == 1 and failures[0].exc_info is not None  # a fault of ours: its traceback is logged
         hook.remove()
-        assert client.predict("Flags", 1, False, 2, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", False, 1, 5,
-                              "", ALL, ALL, ALL, api_name="/generate")[1].startswith("seed **1**")
+        assert client.predict(*generate_args(seed=1, steps=2, previews=False),
+                              api_name="/generate")[1].startswith("seed **1**")
         client.close()
 
 
@@ -245,8 +237,7 @@ def test_one_client_cannot_fill_the_queue(caplog):
     caplog.set_level(logging.INFO, logger="lego_playground")
     with launched_app() as (_, url):
         greedy, other = Client(url, verbose=False), Client(url, verbose=False)
-        slow = ["Flags", 1, False, 50, 2.0, "heun", 2, 256, 256, "tiles", 0, False, "repeat", True, 1, 5, "",
-                ALL, ALL, ALL]
+        slow = generate_args(seed=1, steps=50, images=2, width=256, height=256, preview_every=1)
         first = greedy.submit(*slow, api_name="/generate")
         deadline = time.perf_counter() + 60
         while len(first.outputs()) < 2 and time.perf_counter() < deadline:  # running
@@ -264,8 +255,8 @@ def test_one_client_cannot_fill_the_queue(caplog):
         assert any("a session with 3 requests waiting" in r.getMessage() for r in caplog.records)
         for job in [first, *waiting]:
             job.cancel()
-        quick = other.predict("Flags", 2, False, 2, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", False, 1,
-                              5, "", ALL, ALL, ALL, api_name="/generate")  # another session is still served
+        quick = other.predict(*generate_args(seed=2, steps=2, previews=False),
+                              api_name="/generate")  # another session is still served
         assert len(quick[0]) == 1
         greedy.close()
         other.close()
@@ -279,8 +270,7 @@ def test_a_session_whose_model_was_unloaded_is_told_so_not_switched(tmp_path, mo
         sessions = [Client(url, verbose=False) for _ in range(3)]
         for k, client in enumerate(sessions):  # the server keeps two besides its own: m0 is unloaded
             client.predict(str(tmp_path / f"m{k}"), api_name="/load_model")
-        args = ["Flags", 1, False, 2, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", False, 1, 5, "",
-                ALL, ALL, ALL]
+        args = generate_args(seed=1, steps=2, previews=False)
         try:
             sessions[0].predict(*args, api_name="/generate")
             outcome = "generated"

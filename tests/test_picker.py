@@ -8,8 +8,7 @@ import pytest
 from gradio_client import Client
 from playwright.sync_api import sync_playwright
 
-from conftest import emoji_levels_model, launched_app
-from test_app import generate_args
+from conftest import emoji_levels_model, generate_args, launched_app
 from test_browser import ARGS, CHROMIUM
 
 CAT = "cat face (Animals & Nature / animal-mammal)"
