@@ -1,5 +1,8 @@
 import contextlib
+import os
+import shutil
 import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -7,6 +10,13 @@ import torch
 from lego.config import ARCHITECTURES, LegoConfig
 from lego.model import LegoModel
 
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's, driven by Playwright
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+# On CI a missing browser is a failure, not a skip.
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+                                    reason="chromium is not installed")
 
 ALL = [0, 1, 2, 3, 4]  # every one of the five step ranges
 # The request controls by name, in the order /generate takes them (a three-brick model: b0-b2 are its ranges).

@@ -1,26 +1,20 @@
 """A real browser (Debian's chromium, driven by Playwright) on the real app."""
 
 import contextlib
-import os
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
-from conftest import launched_app
+from conftest import CHROMIUM, CHROMIUM_ARGS, launched_app, needs_chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 @contextlib.contextmanager
 def app_page(width: int, height: int):
     """The real app on a tiny model and a Chromium page on it; yields (model, page, server errors seen)."""
     with launched_app() as (model, url), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": width, "height": height})
         errors = []
         page.on("response", lambda r: errors.append(r.url) if r.status >= 500 else None)
@@ -30,7 +24,7 @@ def app_page(width: int, height: int):
         browser.close()
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+@needs_chromium
 def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
     with app_page(1400, 1600) as (_, page, errors):
         page.get_by_label("Preset").click()
@@ -58,7 +52,7 @@ def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
     assert (tmp_path / "screenshot.png").stat().st_size > 10_000
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+@needs_chromium
 def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
     with app_page(1366, 900) as (model, page, errors):
         model.register_forward_pre_hook(lambda *_: time.sleep(0.05))  # seconds long on a busy machine too
@@ -113,12 +107,12 @@ def app_url():
 @pytest.fixture
 def browser():
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+@needs_chromium
 def test_a_laptop_shows_generate_and_the_gallery_without_scrolling(app_url, browser):
     page = browser.new_page(viewport={"width": 1366, "height": 768})
     page.goto(app_url)
@@ -137,7 +131,7 @@ def test_a_laptop_shows_generate_and_the_gallery_without_scrolling(app_url, brow
     assert not broken_cells(page)
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+@needs_chromium
 def test_a_phone_reaches_generate_every_tab_and_legible_tables(app_url, browser):
     page = browser.new_page(viewport={"width": 390, "height": 844})
     page.goto(app_url)
@@ -172,7 +166,7 @@ DRAWN = """ids => ids.flatMap(id => [...document.querySelectorAll(`#${id} img`)]
 }))"""
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+@needs_chromium
 def test_compare_stops_cleanly_and_shows_its_pictures_whole_at_one_scale():
     with app_page(1366, 768) as (_, page, errors):
 
@@ -219,7 +213,7 @@ def shown_stages(page) -> list[str]:
     return [s for s in STAGE_TEXT if page.is_visible(s)]
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+@needs_chromium
 def test_the_lesson_from_prediction_to_take_away_with_a_stop_on_the_way():
     with app_page(1366, 768) as (model, page, errors):
         names = [model.config.brick_name(k) for k in range(3)]
@@ -264,7 +258,7 @@ def test_the_lesson_from_prediction_to_take_away_with_a_stop_on_the_way():
         assert not errors and page.locator(".toast-body.error").count() == 0
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+@needs_chromium
 def test_presenter_mode_shows_one_stage_per_screen_in_large_type():
     bottom = """() => Math.max(...[...document.querySelectorAll('#lesson-tour *')].filter(e => e.offsetParent !== null)
                                .map(e => e.getBoundingClientRect().bottom))"""
@@ -294,7 +288,7 @@ def test_presenter_mode_shows_one_stage_per_screen_in_large_type():
         assert not errors
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+@needs_chromium
 def test_bold_text_is_set_in_the_page_font_only():
     """Headings and bold words are drawn with the app's own font files, not partly with a system fallback."""
     with app_page(1366, 768) as (_, page, _errors):
@@ -310,7 +304,7 @@ def test_bold_text_is_set_in_the_page_font_only():
             assert fonts and all(f["isCustomFont"] for f in fonts), (text, fonts)
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+@needs_chromium
 def test_closing_the_tab_mid_run_stops_its_sampling_within_a_step():
     with app_page(1366, 768) as (model, page, _errors):
         calls = []

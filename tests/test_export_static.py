@@ -4,7 +4,6 @@ and the page in a real browser, opened from disk and from a static server, with 
 import contextlib
 import functools
 import http.server
-import os
 import threading
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from conftest import free_port, randomized
+from conftest import CHROMIUM, CHROMIUM_ARGS, free_port, needs_chromium, randomized
 from lego.classroom import shrink
 from lego.estimate import estimate
 from lego.export_static import GUIDANCE, METHOD, ExportError, Grid, export
@@ -22,12 +21,9 @@ from lego.request import parse_request
 from lego.runs import run_to_end
 from lego.schedule import from_grid
 from lego.visuals import difference_map
-from test_browser import ARGS, CHROMIUM
 
 CLASS = 2  # Animals & Nature
 ALL, B0_FIRST_OFF = "11.11.11", "01.11.11"  # every brick; brick 0 off for the first of the 2 ranges
-browser_only = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-                                  reason="chromium is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +123,7 @@ def page_at(out: Path, origin: str):
     with contextlib.ExitStack() as stack:
         base = out.as_uri() + "/" if origin == "file" else stack.enter_context(served(out))
         p = stack.enter_context(sync_playwright())
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         stack.callback(browser.close)
         page = browser.new_page(viewport={"width": 1366, "height": 768})
         requests: list[str] = []
@@ -141,7 +137,7 @@ def shown(page, selector: str) -> list[str]:
     return page.eval_on_selector_all(selector, "imgs => imgs.map(i => i.getAttribute('src'))")
 
 
-@browser_only
+@needs_chromium
 @pytest.mark.parametrize("origin", ["file", "http"])
 def test_toggle_scrub_and_complete_the_lesson_in_a_browser(site, app_verdict, origin):
     _, out, data = site

@@ -1,15 +1,12 @@
 """The class picker of a model labelled at three levels, through the real app: the API and a real browser."""
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 from gradio_client import Client
 from playwright.sync_api import sync_playwright
 
-from conftest import emoji_levels_model, generate_args, launched_app
-from test_browser import ARGS, CHROMIUM
+from conftest import CHROMIUM, CHROMIUM_ARGS, emoji_levels_model, generate_args, launched_app, needs_chromium
 
 CAT = "cat face (Animals & Nature / animal-mammal)"
 
@@ -47,11 +44,11 @@ def test_api_refuses_a_class_the_model_does_not_have(served):
         client.predict(*generate_args(category="dragon", steps=2, previews=False), api_name="/generate")
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed")
+@needs_chromium
 def test_typing_part_of_a_name_finds_the_emoji_and_generates_it(served, tmp_path):
     _, _, url = served
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1366, "height": 900})
         page.goto(url)
         page.wait_for_selector("#generate", timeout=30_000)
