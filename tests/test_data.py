@@ -120,3 +120,14 @@ def test_missing_npm_is_a_clear_error(tmp_path, monkeypatch):
 def test_missing_data_file_says_how_to_build_it(tmp_path):
     with pytest.raises(DataError, match="python -m lego.data build"):
         load(tmp_path / "nope.npz")
+
+
+def test_a_restricted_data_set_keeps_the_styles_and_levels_asked_for(built):
+    data = load(built[0])
+    style = data.style_names[0]
+    one = data.restricted([style], levels=1)
+    assert len(one.labels) == int((data.style == 0).sum()) and set(one.style.tolist()) == {0}
+    assert one.space.depth == 1 and one.labels.shape[1] == 1
+    assert (one.labels[:, 0] == data.labels[data.style == 0, 0]).all()  # the categories are kept as they were
+    with pytest.raises(DataError, match=f"no style nope in this data set; it has {style}"):
+        data.restricted(["nope"])

@@ -240,3 +240,22 @@ def test_a_save_cut_short_between_its_renames_resumes_from_the_state_it_left(dat
     info = json.loads((tmp_path / "run" / "state" / "trainer.json").read_text())
     assert info["images"] == 24 and info["settings"]["ema_halflife_images"] == 2.5e5  # 16 resumed, not a fresh run
     assert not (tmp_path / "run" / left).exists()
+
+
+def test_the_ema_follows_the_weights_at_its_half_life_in_images(data_file, tmp_path):
+    trainer = Trainer(settings(data_file, ema_halflife_images=64.0, ema_rampup=0.5), tmp_path / "ema")
+    trainer.progress.images = 64  # ramp-up caps the half-life at half the images seen: 32 images
+    ema = [e.detach().clone() for e in trainer.ema.parameters()]
+    with torch.no_grad():
+        for p in trainer.model.parameters():
+            p.add_(1.0)  # the weights move; the EMA follows a share of the way
+    weights = [p.detach().clone() for p in trainer.model.parameters()]
+    trainer.update_ema()
+    share = 1 - 0.5 ** (8 / 32)  # one batch of 8 images against a half-life of 32
+    for e, before, w in zip(trainer.ema.parameters(), ema, weights):
+        torch.testing.assert_close(e, before + share * (w - before))
+    trainer.progress.images = 10**6  # past the ramp-up: the configured half-life of 64 images
+    before = [e.detach().clone() for e in trainer.ema.parameters()]
+    trainer.update_ema()
+    first = next(trainer.ema.parameters())
+    torch.testing.assert_close(first, before[0] + (1 - 0.5 ** (8 / 64)) * (weights[0] - before[0]))
