@@ -34,7 +34,7 @@ from lego.flops import evaluation_flops, schedule_cost  # noqa: E402
 from lego.judge import JUDGE_DIR, load_judge  # noqa: E402
 from lego.metrics import evaluate  # noqa: E402
 from lego.precision import autocast, dtype_of, cpu_has_fast_bf16  # noqa: E402
-from lego.sampler import SamplerSettings, sample  # noqa: E402
+from lego.sampler import METHOD_NAMES, SamplerSettings, sample  # noqa: E402
 from memory import PeakRss  # noqa: E402
 from lego.schedule import BrickSchedule  # noqa: E402
 
@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     report["matmul_gflops_per_second"] = limits
 
     settings = SamplerSettings(steps=18, guidance=2.0)
+    report["request"] = f"{METHOD_NAMES[settings.method]}, {settings.steps} steps, guidance {settings.guidance:g}"
     report["default_request"] = {
         name: default_request(model, p, args.repeats, settings, compiled=compiled, limit=limits[p])
         for name, p, compiled in (("fp32 eager", "fp32", False), (f"{precision} eager", precision, False),

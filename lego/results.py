@@ -176,11 +176,13 @@ def speed_figure(report: dict) -> go.Figure:
 
 
 def speed_summary(report: dict) -> str:
-    lines = [f"Measured on {report['machine']['cpu']} with {report['machine']['threads']} threads "
+    machine = report["machine"]
+    lines = [f"Measured on {machine.get('device') or machine.get('cpu')} with {machine['threads']} threads "
              f"(`{report['command']}`):", ""]
+    request = report.get("request", "Heun, 18 steps, guidance 2")  # files written before the field was: that one
     for name, r in report["default_request"].items():
-        lines.append(f"- default request, {name}: **{r['seconds']} s**, {r['over_limit']}x the matrix-product "
-                     f"limit of {r['hardware_limit_seconds']} s")
+        lines.append(f"- one 64x64 request ({request}), {name}: **{r['seconds']} s**, {r['over_limit']}x the "
+                     f"matrix-product limit of {r['hardware_limit_seconds']} s")
     compiled = report["presets"]["compiled"]
     lines.append("- measured / predicted speed-up per preset (compiled): " + ", ".join(
         f"{name} {r['measured_over_predicted']:.2f}" for name, r in compiled.items() if name != "all"))

@@ -52,3 +52,25 @@ def test_missing_or_broken_results_read_as_none(tmp_path):
     assert results.read("broken.json", tmp_path) is None
     assert results.read("absent.json", tmp_path) is None
     assert results.figure("absent_figure.json", tmp_path) is None
+
+
+def test_the_results_tab_reads_the_committed_figures_into_its_tables():
+    sweep, training, speed = (results.read(n) for n in ("schedules.json", "training_efficiency.json", "speed.json"))
+    table = results.schedule_table(sweep["rows"])
+    assert len(table) == len(sweep["rows"]) and all(len(row) == len(results.SCHEDULE_COLUMNS) for row in table)
+    full = max(sweep["rows"], key=lambda r: r["gflops_per_image"])
+    assert table[sweep["rows"].index(full)][3] == "0%"  # savings are counted from every brick at full steps
+    assert all(row[6].endswith("%") and row[2] > 0 for row in table)
+    assert "seed sets" in results.sweep_caption(sweep) and sweep["command"] in results.sweep_caption(sweep)
+    rows = results.training_table(training)
+    assert len(rows) == sum(len(run["points"]) for run in training["runs"])
+    assert all(len(row) == len(results.TRAINING_COLUMNS) for row in rows)
+    summary = results.speed_summary(speed)
+    assert f"{speed['default_request']['fp32 eager']['seconds']} s" in summary and "Heun, 18 steps" in summary
+
+
+def test_the_speed_summary_names_the_machine_either_way_a_benchmark_recorded_it():
+    speed = results.read("speed.json")
+    newer = {**speed, "machine": {"device": "Some CPU", "threads": 2}, "request": "DPM-Solver++(2M), 8 steps"}
+    text = results.speed_summary(newer)
+    assert text.startswith("Measured on Some CPU with 2 threads") and "(DPM-Solver++(2M), 8 steps)" in text
