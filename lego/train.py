@@ -524,7 +524,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: nothing to train: the run has seen {trainer.progress.images:,} images and --max-images is "
               f"{args.max_images:,.0f}; raise it, or give --images for this segment", file=sys.stderr)
         return 2
-    trainer.fit(target, args.max_minutes, args.save_minutes, args.sample_every, quiet=args.quiet)
+    try:
+        trainer.fit(target, args.max_minutes, args.save_minutes, args.sample_every, quiet=args.quiet)
+    except KeyboardInterrupt as exc:  # Ctrl-C or a job runner's stop: the state was saved, nothing went wrong
+        if rank == 0:
+            print(f"stopped ({exc or 'interrupted'}): {trainer.progress.images:,} images are saved in "
+                  f"{args.run / 'state'}; the same command resumes", file=sys.stderr)
+        return 130
     if world > 1:
         dist.destroy_process_group()
     return 0

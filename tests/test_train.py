@@ -146,9 +146,11 @@ def test_a_stopped_segment_saves_its_progress(data_file, tmp_path):
         assert time.time() < deadline and process.poll() is None
         time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
-    process.wait(timeout=60)
+    _, err = process.communicate(timeout=60)
     info = json.loads((run / "state" / "trainer.json").read_text())
     assert info["step"] >= 20  # the log is written every 20 steps; the state holds at least those
+    assert process.returncode == 130 and "Traceback" not in err
+    assert f"stopped (signal {signal.SIGTERM.value}): {info['images']:,} images are saved in" in err
 
 
 def test_fine_tuning_on_collages_starts_from_a_checkpoint(data_file, tmp_path):
