@@ -4,6 +4,7 @@ would get alone, can be stopped alone, and fails alone (with its batch) when mem
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,9 +63,12 @@ def same_run(a: tuple[list, RunRecord], b: tuple[list, RunRecord], config) -> No
     assert report_a == report_b
 
 
-def blocking(batcher: Batcher, model):
-    """A long request of its own kind: while it runs, the next requests gather for one round."""
-    return batcher.submit(*request(model, "Animals & Nature", seed=99, steps=60))
+def blocking(batcher: Batcher, model) -> Iterator:
+    """A long request of its own kind, already running (its first step is out): the requests sent while it
+    runs gather for the next round, however slowly the machine picks them up. Consume the steps it returns."""
+    steps = iter(batcher.submit(*request(model, "Animals & Nature", seed=99, steps=60)))
+    next(steps)
+    return steps
 
 
 def test_a_shared_batch_gives_every_request_its_own_pixels_previews_frames_and_report(model):
