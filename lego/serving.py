@@ -155,9 +155,10 @@ def checked_source(source: str) -> str:
     bundled = DEFAULT_CHECKPOINT.parent / source
     if "/" not in source and source not in (".", "..") and bundled.is_dir():  # a name from the picker
         return str(bundled.resolve())
-    if is_repo_id(source) and not Path(source).exists():
-        return source
-    path = Path(normalised_source(source))
+    normalised = normalised_source(source)
+    if is_repo_id(normalised):  # a Hub id: a local path comes back resolved, from the root
+        return normalised
+    path = Path(normalised)
     roots = allowed_checkpoint_dirs()
     if not any(path == r or path.is_relative_to(r) for r in roots):
         raise PlaygroundError(f"{shown_source(source)} is outside the folders this app may read checkpoints from "

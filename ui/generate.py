@@ -18,7 +18,7 @@ from lego.images import to_uint8
 from lego.request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_STEPS, PlaygroundError, class_picker,
                           number, random_seed)
 from lego.sampler import METHODS, StepInfo, sigma_steps
-from lego.schedule import MAX_GRID_RANGES, PRESETS, ScheduleError, grid_labels, preset, to_grid
+from lego.schedule import PRESETS, ScheduleError, grid_labels, preset, to_grid
 from lego.serving import Served
 
 from .context import SESSION_SECONDS, AppContext, refused, run_failure
@@ -253,12 +253,12 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         return [gr.update(value=g) for g in grid]
 
     def relabel(num_ranges: int, steps: int, *cells) -> list:
-        try:
-            num_ranges = number("number of ranges", num_ranges, True, 1, MAX_GRID_RANGES)
+        try:  # the steps are bounded before sigma_steps; grid_labels bounds the ranges, as every grid use does
+            num_ranges = number("number of ranges", num_ranges, True)
             steps = number("steps", steps, True, 1, MAX_STEPS)
+            labels = grid_labels(num_ranges, steps, sigma_steps(steps))
         except (PlaygroundError, ScheduleError) as exc:
             raise refused(exc) from None
-        labels = grid_labels(num_ranges, steps, sigma_steps(steps))
         choices = [(label, j) for j, label in enumerate(labels)]
         return [gr.update(choices=choices, value=[j for j in (c or []) if j < num_ranges]) for c in cells]
 
