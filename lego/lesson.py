@@ -70,7 +70,7 @@ class LessonProgress:
     steps: int
 
     def __str__(self) -> str:
-        return f"run {self.run}/{self.runs} ({self.label}) · step {self.step}/{self.steps}"
+        return f"run {self.run}/{self.runs} ({self.label}), step {self.step}/{self.steps}"
 
 
 def late_label(name: str) -> str:

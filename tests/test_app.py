@@ -66,7 +66,7 @@ def test_previews_can_be_switched_off_and_seed_can_be_random(served):
     _, client, _ = served
     outputs = list(client.submit(*generate_args(previews=False, randomize=True, seed=0), api_name="/generate"))
     # a status update at the start and after every step (Stop acts there), but no preview image
-    assert [o[1].split(" · ")[0] for o in outputs[:-1]] == ["starting"] + [f"step {i}/6" for i in range(1, 7)]
+    assert [o[1].split(" · ")[0] for o in outputs[:-1]] == ["⏳ starting"] + [f"⏳ step {i}/6" for i in range(1, 7)]
     assert all(o[0] == [] for o in outputs[:-1]) and len(outputs[-1][0]) == 1  # no picture until the end
     assert outputs[-1][-1] != 0 and f"seed **{outputs[-1][-1]}**" in outputs[-1][1]
 
@@ -86,8 +86,8 @@ def test_lesson_runs_every_stage_and_reports_what_it_measured(served):
     outputs = list(job)
     status, pair, late, every, early, late_pic, early_text, every2, late2, fewer, cost, take = outputs[-1]
     runs, steps = len(lesson_plan(model.config, 0, 0)), LESSON_STEPS
-    assert [o[0] for o in outputs[:3]] == ["starting", f"run 1/{runs} (every brick) · step 1/{steps}",
-                                           f"run 1/{runs} (every brick) · step 2/{steps}"]  # progress at every step
+    assert [o[0] for o in outputs[:3]] == ["⏳ starting", f"⏳ run 1/{runs} (every brick), step 1/{steps}",
+                                           f"⏳ run 1/{runs} (every brick), step 2/{steps}"]  # progress at every step
     assert status.startswith("Done: Flags, seed 0") and len(pair) == 2
     assert all(f"| {n} |" in late for n in names) and "FLOPs saved" in late
     changes = {n: float(re.search(rf"\| {re.escape(n)} \| \d+% \| ([\d.]+) / 255 \|", late)[1]) for n in names}

@@ -62,7 +62,7 @@ def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
         page.get_by_label("Number of images").first.fill("4")  # 50 steps of 50 ms or more: Stop lands mid-run
         page.get_by_label("Number of images").first.press("Enter")
         page.click("#generate")
-        page.wait_for_function("/^step ([1-9]|[1-3][0-9])\\/50/.test(document.querySelector('#status').innerText)",
+        page.wait_for_function("/^⏳ step ([1-9]|[1-3][0-9])\\/50/.test(document.querySelector('#status').innerText)",
                                timeout=30_000)
         page.click("#stop")
         page.wait_for_function("document.querySelector('#status').innerText.includes('Stopped at step')",
@@ -223,7 +223,7 @@ def test_the_lesson_from_prediction_to_take_away_with_a_stop_on_the_way():
         page.get_by_role("radio", name=names[0]).check()
         slow = model.register_forward_pre_hook(lambda *_: time.sleep(0.05))  # run 1 lasts long enough to be seen
         page.click("#lesson-run")  # 2. run it, and stop it
-        page.wait_for_function("/^run 1\\/\\d+ .* step [1-9]/"
+        page.wait_for_function("/^⏳ run 1\\/\\d+ .* step [1-9]/"
                                ".test(document.querySelector('#lesson-status')?.innerText)", timeout=30_000)
         assert shown_stages(page) == ["#lesson-status"]
         page.click("#lesson-stop")

@@ -129,6 +129,22 @@ def test_stop_a_comparison_ends_its_sampling_within_a_step_and_frees_the_worker(
     assert stopped_status(quick[-1]) == gr.skip()  # a finished comparison keeps its summary
 
 
+def test_stop_names_where_each_kind_of_run_was_and_leaves_a_finished_one_alone():
+    from lego.lesson import LessonProgress
+    from ui.context import running, stopped
+    from ui.generate import stopped_status as generate_stopped
+
+    detail = "seed **5** · 1.2 GFLOPs"  # the request's summary after the place is not repeated
+    assert generate_stopped(running("step 3/18", detail)) == (
+        "⏹ Stopped at step 3/18: no image was finished. Press Generate to run again.")
+    assert generate_stopped(running(detail=detail)).startswith("⏹ Stopped before its first step:")
+    where = str(LessonProgress(2, 5, "A off", 3, 12))
+    assert stopped(running(where), "the lesson was not finished", "Run") == (
+        f"⏹ Stopped at {where}: the lesson was not finished. Press Run to run again.")
+    for done in ("Done: Flags, seed 0.", "⚠️ the run failed: a kernel failed", "seed **5** · 0.80 s measured"):
+        assert generate_stopped(done) == gr.skip()
+
+
 def test_deeply_nested_schedule_json_is_refused_with_a_message():
     with launched_app() as (_, url):
         client = Client(url, verbose=False)

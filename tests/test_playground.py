@@ -574,7 +574,7 @@ def test_a_stopped_lesson_samples_no_further_and_the_next_one_reuses_finished_ru
     steps = lesson_steps(served, 0)
     seen = [next(steps) for _ in range(LESSON_STEPS + 3)]  # the first run, and three steps of the second
     runs = len(lego.lesson.lesson_plan(served.config, 0, 0))
-    assert str(seen[-1]) == f"run 2/{runs} ({served.names[0]} off for the last 40%) · step 3/{LESSON_STEPS}"
+    assert str(seen[-1]) == f"run 2/{runs} ({served.names[0]} off for the last 40%), step 3/{LESSON_STEPS}"
     steps.close()  # what Stop does: the generator is not resumed
     stopped_at = len(evaluations)
     per_step = SamplerSettings(steps=LESSON_STEPS, method=LESSON_METHOD).evaluations_per_step()

@@ -10,7 +10,7 @@ from lego.comparison import CompareProgress, Plan, compare_steps
 from lego.request import PlaygroundError
 from lego.visuals import colour_bar, same_scale
 
-from .context import AppContext, refused, run_failure
+from .context import AppContext, refused, run_failure, running, stopped
 from .generate import GenerateTab
 from .zero_gpu import on_zero_gpu
 
@@ -19,7 +19,6 @@ from .zero_gpu import on_zero_gpu
 # and no empty corner for them.
 CSS = ("#compare-slider img, #compare-diff img, #compare-base img { width: 100%; height: 100%; object-fit: contain; }"
        "\n#compare-bar .icon-button-wrapper { display: none; }")
-RUNNING, STARTING = "⏳ ", "starting"
 
 
 def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
@@ -53,13 +52,13 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
         except PlaygroundError as exc:
             raise refused(exc) from None
         # until this comparison finishes, no picture of an earlier one stays beside its status
-        yield None, None, None, None, None, RUNNING + STARTING
+        yield None, None, None, None, None, running()
         try:
             for item in steps:
                 if isinstance(item, CompareProgress):
                     progress((item.done, item.total), desc=item.text(), unit="steps")
                     # a yield every step: Stop takes effect at a yield, so within one step
-                    yield *[gr.skip()] * 5, RUNNING + item.text()
+                    yield *[gr.skip()] * 5, running(item.text())
                 else:
                     result = item
         except Exception as exc:  # noqa: BLE001 - said in the status and raised (out of memory, or a fault)
@@ -93,9 +92,4 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
 
 
 def stopped_status(status_text: str) -> str | dict:
-    """The status after Stop: where the comparison was (a finished or refused one keeps its own)."""
-    if not status_text.startswith(RUNNING):
-        return gr.skip()
-    where = status_text.removeprefix(RUNNING)
-    at = "before its first step" if where == STARTING else f"at {where}"
-    return f"⏹ Stopped {at}: no comparison was finished. Press Compare to run again."
+    return stopped(status_text, "no comparison was finished", "Compare")

@@ -38,6 +38,24 @@ def run_failure(exc: Exception) -> tuple[str, gr.Error]:
     return f"⚠️ the run failed: {exc}", gr.Error(f"the run failed: {exc}", print_exception=False)
 
 
+RUNNING, STARTING, DETAIL = "⏳ ", "starting", " · "
+
+
+def running(where: str = STARTING, detail: str = "") -> str:
+    """A run's status while it runs: where it is, then what it is; ``stopped`` reads the place back."""
+    return RUNNING + where + (DETAIL + detail if detail else "")
+
+
+def stopped(status_text: str, unfinished: str, again: str) -> str | dict:
+    """The status after Stop (its handler runs once the cancel has settled, so no late progress overwrites it):
+    where the run was, if one was running. A finished, refused or failed run keeps its own status."""
+    if not status_text.startswith(RUNNING):
+        return gr.skip()
+    where = status_text.removeprefix(RUNNING).split(DETAIL, 1)[0]
+    at = "before its first step" if where == STARTING else f"at {where}"
+    return f"⏹ Stopped {at}: {unfinished}. Press {again} to run again."
+
+
 @dataclass
 class AppContext:
     registry: ModelRegistry

@@ -21,7 +21,7 @@ from lego.sampler import METHODS, StepInfo, sigma_steps
 from lego.schedule import PRESETS, ScheduleError, grid_labels, preset, to_grid
 from lego.serving import Served
 
-from .context import SESSION_SECONDS, AppContext, refused, run_failure
+from .context import SESSION_SECONDS, AppContext, refused, run_failure, running, stopped
 from .zero_gpu import on_zero_gpu
 
 DEFAULT_RANGES = 5
@@ -211,7 +211,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         # rather than answer gr.skip(), which Gradio serves by rebuilding the component and its API schema: a few
         # milliseconds each, which a class of thirty sharing one batch pays at every step.
         shown = None
-        yield (None, f"starting · {status}", None, None, None, None, None, req.seed)
+        yield (None, running(detail=status), None, None, None, None, None, req.seed)
         folder = outputs.new_run()
         try:
             for item in [] if replay else s.sample(req, est):
@@ -222,7 +222,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                     if show:
                         names = [f"preview_step{item.step + 1}_{k}" for k in range(req.images)]
                         shown = outputs.pictures(folder, to_uint8(item.denoised), names)
-                    yield (shown, f"step {item.step + 1}/{item.steps} · {status}", None, None, None, None, None,
+                    yield (shown, running(f"step {item.step + 1}/{item.steps}", status), None, None, None, None, None,
                            req.seed)
                 else:
                     record = item
@@ -291,11 +291,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
 
 
 def stopped_status(status_text: str) -> str | dict:
-    """The status after Stop: where the run was, if one was running (a refusal says so instead)."""
-    if status_text.startswith(("step ", "starting")):
-        where = status_text.split(" · ")[0]
-        return f"⏹ Stopped at {where}: no image was finished. Press Generate to run again."
-    return gr.skip()
+    return stopped(status_text, "no image was finished", "Generate")
 
 
 def model_updates(s: Served, tab: GenerateTab) -> list:

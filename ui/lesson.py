@@ -13,7 +13,7 @@ from lego.request import PlaygroundError, class_picker, parse_label
 from lego.schedule import SKIP_SHARE
 from lego.serving import Served
 
-from .context import AppContext, refused, run_failure
+from .context import AppContext, refused, run_failure, running, stopped
 from .zero_gpu import on_zero_gpu
 
 TEXT = ["lesson-text"]  # the markdown presenter mode enlarges (CSS in app.LAUNCH_OPTIONS)
@@ -86,7 +86,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
         k = s.names.index(guess)
         unchanged = [gr.skip()] * (len(outputs) - 2)  # while running: the stage and the status only
         steps = lesson_steps(s, label, seed, lessons)
-        yield gr.Walkthrough(selected=2), "starting", *unchanged
+        yield gr.Walkthrough(selected=2), running(), *unchanged
         sampled = False
         try:
             while True:
@@ -97,7 +97,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                     break
                 sampled = True
                 progress((where.step, where.steps), desc=f"run {where.run}/{where.runs}", unit="steps")
-                yield gr.skip(), str(where), *unchanged
+                yield gr.skip(), running(str(where)), *unchanged
         except Exception as exc:  # noqa: BLE001 - said in the status and raised
             text, error = run_failure(exc)
             yield gr.skip(), text, *unchanged
@@ -114,18 +114,14 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
         s = ctx.served(key)
         return plan_gflops(s.config, lesson_plan(s.config, _label(s, category), seed))
 
-    def stopped(status_text: str):
-        """The status after Stop (this runs once the cancel has settled, so no late progress overwrites it)."""
-        if status_text.startswith(("run ", "starting")):
-            where = status_text if status_text.startswith("run ") else "the start"
-            return (f"⏹ Stopped at {where}: the lesson was not finished. Press **Run** to start again "
-                    "(runs that had finished are kept in the cache).")
-        return gr.skip()
+    def stopped_status(status_text: str) -> str | dict:
+        return stopped(status_text, "the lesson was not finished (runs that had finished are kept in the cache)",
+                       "**Run**")
 
     run_event = gr.on([lock.click, rerun.click], on_zero_gpu(lesson, lesson_gflops),
                       [model_key, category, guess, seed], outputs,
                       api_name="lesson", trigger_mode="once", concurrency_limit=1, show_progress="hidden")
-    run_event.then(stopped, status, status, queue=False, api_visibility="private")
+    run_event.then(stopped_status, status, status, queue=False, api_visibility="private")
     stop.click(None, None, None, cancels=[run_event], queue=False)
     for button, stage in ((next3, 4), (next4, 5), (next5, 6), (again, 1)):
         button.click(lambda n=stage: gr.Walkthrough(selected=n), None, tour, queue=False, api_visibility="private")
