@@ -99,10 +99,14 @@ def lesson_plan(config: LegoConfig, label: int | None, seed: int) -> dict[str, R
     plan = {EVERY_BRICK: request(LESSON_STEPS, every)}
     plan |= {late_label(n): request(LESSON_STEPS, drop_late(config, k)) for k, n in enumerate(names)}
     plan |= {early_label(n): request(LESSON_STEPS, drop_early(config, k)) for k, n in enumerate(names)}
-    for n in names:
-        steps = matched_steps(config, plan[late_label(n)])
+    for steps in fewer_steps(config, plan):
         plan[fewer_label(steps)] = replace(plan[EVERY_BRICK], steps=steps, schedule=every)
     return plan
+
+
+def fewer_steps(config: LegoConfig, requests: dict[str, Request]) -> list[int]:
+    """For each brick, the number of all-brick steps that costs about what dropping it late does."""
+    return [matched_steps(config, requests[late_label(config.brick_name(k))]) for k in range(config.num_bricks)]
 
 
 def plan_gflops(config: LegoConfig, plan: dict[str, Request]) -> float:
@@ -195,7 +199,7 @@ def measure(config: LegoConfig, label: int | None, seed: int, records: dict[str,
                          record.request.steps)
 
     names = tuple(config.brick_name(k) for k in range(config.num_bricks))
-    fewer = [fewer_label(matched_steps(config, records[late_label(n)].request)) for n in names]
+    fewer = [fewer_label(n) for n in fewer_steps(config, {name: r.request for name, r in records.items()})]
     category = NO_CLASS if label is None else config.label_space().describe(label)
     return Lesson(category, seed, names, reference.images[0], tuple(row(late_label(n)) for n in names),
                   tuple(row(early_label(n)) for n in names), tuple(row(f) for f in fewer))
