@@ -22,7 +22,7 @@ from lego.batching import BATCHING  # noqa: E402
 from lego.precision import PRECISIONS, default_device  # noqa: E402
 from lego.request import Limits, PlaygroundError  # noqa: E402
 from lego.serving import ModelRegistry, Served  # noqa: E402
-from ui import compare, generate, inside, lesson, results, zero_gpu  # noqa: E402
+from ui import compare, generate, inside, lesson, link, results, zero_gpu  # noqa: E402
 from ui import model as model_tab  # noqa: E402
 from ui.context import DEFAULT_KEY, AppContext, refused  # noqa: E402
 from ui.queue import share_the_queue  # noqa: E402
@@ -98,6 +98,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
 
         gen_event.then(after_run, [model_key, gen.record_state, look.brick_pick, gen.status],
                        [look.step_slider, *look.views, gen.status], queue=False, api_visibility="private")
+        link.wire(ctx, gen, model_key, demo, gen_event)
 
         def load_model(source: str):
             try:

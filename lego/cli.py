@@ -10,17 +10,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .canvas import COORDS, MODES, Canvas, CanvasError
-
-from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
+from .canvas import COORDS, MODES, CanvasError
+from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, fingerprint, load_checkpoint
 from .config import ARCHITECTURES, ConfigError
 from .flops import evaluation_flops, format_flops, schedule_cost
 from .images import grid, to_pil
 from .model import LegoModel, brick_parameters, count_parameters, shared_parameters
 from .precision import PRECISIONS, default_device
-from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, is_guided, parse_label
+from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS
 from .sampler import METHODS, SamplerSettings, sample
 from .schedule import PRESETS, ScheduleError, load_schedule
+from .serving import shown_source
+from .settings_text import from_text, png_info, read_png, schedule_text, to_text
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -38,18 +39,32 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
+# generate's options that are settings (lego.settings_text): given ones replace those of --settings
+SETTING_OPTIONS = {"class_name": "draw", "seed": "seed", "images": "images", "steps": "steps", "sampler": "sampler",
+                   "guidance": "guidance", "churn": "churn", "canvas": "canvas", "stride": "stride",
+                   "coords": "coords"}
+MAX_CLI_IMAGES = 16
+
+
 def _generate(args: argparse.Namespace) -> int:
     model = load_checkpoint(args.checkpoint, device=args.device or default_device())
     config = model.config
-    height, width = args.size or (config.image_size, config.image_size)
-    config.check_canvas(height, width)
-    label = parse_label(config, args.class_name)
-    schedule = load_schedule(args.schedule, config)
-    settings = SamplerSettings(steps=args.steps, method=args.sampler, guidance=args.guidance, churn=args.churn)
-    canvas = Canvas(args.canvas, args.stride, args.shift, args.coords)
-    seeds = [args.seed + i for i in range(args.images)]
-    guided = is_guided(settings.guidance, label)
-    cost = schedule_cost(config, schedule, settings, height, width, guided, images=len(seeds), canvas=canvas)
+    text = args.settings or ""
+    if text and "=" not in text:  # not a settings text: a PNG that carries one
+        text = read_png(text)
+    overrides = {key: getattr(args, name) for name, key in SETTING_OPTIONS.items() if getattr(args, name) is not None}
+    if args.size:
+        overrides["size"] = f"{args.size[1]}x{args.size[0]}"
+    if args.shift:
+        overrides["shift"] = 1
+    if args.schedule is not None:
+        overrides["schedule"] = schedule_text(load_schedule(args.schedule, config))
+    chosen = from_text(config, text, MAX_CLI_IMAGES, overrides)
+    req, churn = chosen.request, chosen.churn
+    schedule, canvas, height, width, label = req.schedule, req.canvas, req.height, req.width, req.label
+    settings = SamplerSettings(steps=req.steps, method=req.method, guidance=req.guidance, churn=churn)
+    seeds = req.seeds
+    cost = schedule_cost(config, schedule, settings, height, width, req.guided, images=len(seeds), canvas=canvas)
 
     with tqdm(total=settings.steps, unit="step", disable=args.quiet, file=sys.stderr) as bar:
         result = sample(model, seeds, [label] * len(seeds), settings, schedule, height, width,
@@ -57,15 +72,17 @@ def _generate(args: argparse.Namespace) -> int:
                         compiled=args.compile)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    grid(to_pil(result.images)).save(out)
+    settings_line = to_text(config, req, churn)
+    carried = png_info(settings_line, shown_source(args.checkpoint), fingerprint(model))
+    grid(to_pil(result.images)).save(out, pnginfo=carried)
     report = {
         "out": str(out), "seeds": seeds, "class": None if label is None else config.label_space().describe(label),
         "size": f"{width}x{height}", "canvas": asdict(canvas),
         "schedule": schedule.to_dict(),
-        "steps": settings.steps, "sampler": settings.method, "guidance": settings.guidance, "guided": guided,
+        "steps": settings.steps, "sampler": settings.method, "guidance": settings.guidance, "guided": req.guided,
         "precision": result.precision, "seconds": round(result.seconds, 3), "flops": cost.total,
         "all_bricks_flops": cost.reference_total, "saving": round(cost.saving, 4),
-        "predicted_speedup": round(cost.predicted_speedup, 3),
+        "predicted_speedup": round(cost.predicted_speedup, 3), "settings": settings_line,
     }
     if args.json:
         print(json.dumps(report))
@@ -79,6 +96,7 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"time {result.seconds:.2f} s on {result.precision}; {format_flops(cost.total)} "
               f"vs {format_flops(cost.reference_total)} with all bricks: saving {cost.saving:.1%}, "
               f"predicted speed-up {cost.predicted_speedup:.2f}x")
+        print(f"settings (in the PNG too; --settings {out} makes it again): {settings_line}")
     return 0
 
 
@@ -107,21 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="sample images, printing time, FLOPs and the saving over all bricks")
     gen.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="directory or Hub repo id")
+    gen.add_argument("--settings", metavar="TEXT_OR_PNG",
+                     help="settings as a link's query (draw=Flags&seed=5&...), or a PNG written by the app or by this "
+                          "command, which carries its settings; the options below replace what it says")
     gen.add_argument("--class", dest="class_name", help="class name or index; none for unconditional")
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--images", type=int, default=1, choices=range(1, 17), metavar="1..16")
-    gen.add_argument("--steps", type=int, default=DEFAULT_STEPS)
-    gen.add_argument("--sampler", choices=METHODS, default=DEFAULT_METHOD)
-    gen.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE, help="classifier-free guidance (1 = off)")
-    gen.add_argument("--churn", type=float, default=0.0, help="EDM stochastic churn (0 = deterministic)")
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--images", type=int, choices=range(1, MAX_CLI_IMAGES + 1), metavar=f"1..{MAX_CLI_IMAGES}")
+    gen.add_argument("--steps", type=int, help=f"sampling steps (default {DEFAULT_STEPS})")
+    gen.add_argument("--sampler", choices=METHODS, help=f"default {DEFAULT_METHOD}")
+    gen.add_argument("--guidance", type=float, help=f"classifier-free guidance (1 = off; default {DEFAULT_GUIDANCE:g})")
+    gen.add_argument("--churn", type=float, help="EDM stochastic churn (default 0: deterministic)")
     gen.add_argument("--size", type=parse_size, help="WIDTHxHEIGHT (default: training size)")
-    gen.add_argument("--canvas", choices=MODES, default="tiles",
-                     help="how the full-image brick covers a larger canvas (see lego/canvas.py)")
-    gen.add_argument("--stride", type=int, default=0, help="overlap: pixels between windows (0 = half a window)")
+    gen.add_argument("--canvas", choices=MODES, help="how the full-image brick covers a larger canvas "
+                                                     "(see lego/canvas.py; default tiles)")
+    gen.add_argument("--stride", type=int, help="overlap: pixels between windows (0 = half a window)")
     gen.add_argument("--shift", action="store_true", help="overlap: move the windows between steps")
-    gen.add_argument("--coords", choices=COORDS, default="repeat",
-                     help="coordinates on a larger canvas (see lego/canvas.py)")
-    gen.add_argument("--schedule", default="all", help=f"preset ({', '.join(PRESETS)}), JSON text or JSON file")
+    gen.add_argument("--coords", choices=COORDS, help="coordinates on a larger canvas (see lego/canvas.py; "
+                                                      "default repeat)")
+    gen.add_argument("--schedule", help=f"preset ({', '.join(PRESETS)}), JSON text or JSON file (default all)")
     gen.add_argument("--precision", choices=PRECISIONS, default="auto")
     gen.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     gen.add_argument("--compile", action="store_true",

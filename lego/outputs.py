@@ -1,21 +1,25 @@
-"""Files the app hands to users: pictures written once and atomically, and each run's JSON report."""
+"""Files the app hands to users: pictures written once and atomically, each carrying its settings, and each
+run's JSON report."""
 
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
 import os
 import shutil
 import tempfile
 import threading
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from .runs import RunRecord
 from .serving import Served
+from .settings_text import png_info, to_text
 
 
 class OutputFolder:
@@ -39,18 +43,20 @@ class OutputFolder:
         return path
 
     @staticmethod
-    def pictures(folder: Path, images: Iterable[np.ndarray], names: Iterable[str]) -> list[str]:
-        """PNG files, each written once under a temporary name and renamed into place.
+    def pictures(folder: Path, images: Iterable[np.ndarray], names: Iterable[str],
+                 carried: Iterable[PngImagePlugin.PngInfo | None] | None = None) -> list[str]:
+        """PNG files, each written once under a temporary name and renamed into place, with the text chunks
+        in ``carried`` (one per picture: its settings, see lego.settings_text).
 
         The app shows these files rather than handing Gradio pictures: Gradio caches a picture by
         its content and writes it again whenever it is shown again (a class running the same lesson
         shows the same pictures), which can truncate a copy that another browser is still fetching;
         a file is copied into its cache once."""
         paths = []
-        for image, name in zip(images, names):
+        for image, name, info in zip(images, names, carried or itertools.repeat(None)):
             path = folder / f"{name}.png"
             staging = folder / f".{name}.png.partial"
-            Image.fromarray(image).save(staging, format="PNG")
+            Image.fromarray(image).save(staging, format="PNG", pnginfo=info)
             os.replace(staging, path)
             paths.append(str(path))
         return paths
@@ -58,9 +64,12 @@ class OutputFolder:
     def write(self, record: RunRecord, served: Served, folder: Path | None = None) -> list[str]:
         """The run's PNGs and its JSON report, which names the model and its weights' fingerprint."""
         folder = folder or self.new_run()
-        paths = self.pictures(folder, record.images, [f"lego_seed{seed}" for seed in record.request.seeds])
-        report = folder / f"lego_seed{record.request.seed}_report.json"
+        request, config = record.request, served.config
+        carried = [png_info(to_text(config, replace(request, seed=seed, images=1)), served.shown, served.fingerprint)
+                   for seed in request.seeds]  # each picture can be made again on its own
+        paths = self.pictures(folder, record.images, [f"lego_seed{seed}" for seed in request.seeds], carried)
+        report = folder / f"lego_seed{request.seed}_report.json"
         content = {"model": {"checkpoint": served.shown, "fingerprint": served.fingerprint},
-                   **record.report(served.config)}
+                   "settings": to_text(config, request), **record.report(config)}
         report.write_text(json.dumps(content, indent=2))
         return paths + [str(report)]

@@ -143,7 +143,7 @@ def parse_label(config: LegoConfig, name: str | None) -> int | None:
 
 def parse_request(config: LegoConfig, class_name: str | None, seed: object, steps: object, guidance: object,
                   method: str, images: object, width: object, height: object,
-                  schedule: BrickSchedule, canvas: Canvas | None = None) -> Request:
+                  schedule: BrickSchedule, canvas: Canvas | None = None, max_images: int = MAX_IMAGES) -> Request:
     """Turn raw UI/API values into a Request, or raise PlaygroundError saying what is wrong."""
     label = parse_label(config, class_name)
     seed = number("seed", seed, True, 0, MAX_SEED)
@@ -151,7 +151,7 @@ def parse_request(config: LegoConfig, class_name: str | None, seed: object, step
     guidance = number("guidance", guidance, False, 0, 20)
     if method not in METHODS:
         raise PlaygroundError(f"sampler must be one of {', '.join(METHODS)}, got {method!r}")
-    images = number("number of images", images, True, 1, MAX_IMAGES)
+    images = number("number of images", images, True, 1, max_images)
     width = number("width", width, integer=True)
     height = number("height", height, integer=True)
     unit = config.size_unit

@@ -15,6 +15,7 @@ from lego.request import NO_CLASS
 from lego.flops import schedule_cost
 from lego.sampler import SamplerSettings
 from lego.schedule import BrickSchedule, preset
+from lego.settings_text import from_text
 
 from conftest import ALL, api_args, generate_args, launched_app
 
@@ -60,6 +61,12 @@ def test_generate_streams_previews_and_returns_images_charts_report(served):
     assert report["request"]["seeds"] == [5, 6] and report["request"]["class"] == "Flags"
     assert len(report["step_seconds"]) == 6 and report["mask"] == schedule.mask(6)
     assert len([f for f in files if f.endswith(".png")]) == 2
+    # each picture carries its own settings (one image, its seed), the report the whole request's
+    carried = [from_text(model.config, p.text["lego-playground"]).request for p in pictures]
+    assert [(r.seed, r.images, r.width, r.height) for r in carried] == [(5, 1, 128, 64), (6, 1, 128, 64)]
+    assert all(r.schedule.ranges == schedule.ranges and r.label == EMOJI_CATEGORIES.index("Flags") for r in carried)
+    assert from_text(model.config, report["settings"]).request.seeds == [5, 6]
+    assert pictures[0].text["lego-playground-model"].endswith(f"(weights {report['model']['fingerprint']})")
 
 
 def test_previews_can_be_switched_off_and_seed_can_be_random(served):

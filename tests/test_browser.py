@@ -11,14 +11,15 @@ from conftest import CHROMIUM, CHROMIUM_ARGS, launched_app, needs_chromium
 
 
 @contextlib.contextmanager
-def app_page(width: int, height: int):
-    """The real app on a tiny model and a Chromium page on it; yields (model, page, server errors seen)."""
+def app_page(width: int, height: int, query: str = ""):
+    """The real app on a tiny model and a Chromium page on it (opened with ``query``, a link's settings);
+    yields (model, page, server errors seen)."""
     with launched_app() as (model, url), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": width, "height": height})
         errors = []
         page.on("response", lambda r: errors.append(r.url) if r.status >= 500 else None)
-        page.goto(url)
+        page.goto(url + query)
         page.wait_for_selector("#generate", timeout=30_000)
         yield model, page, errors
         browser.close()
@@ -50,6 +51,45 @@ def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
         assert box and box["width"] > 300 and box["height"] > 200
         assert not errors
     assert (tmp_path / "screenshot.png").stat().st_size > 10_000
+
+
+@needs_chromium
+def test_a_link_opens_the_page_on_its_settings_and_a_run_links_to_its_own(tmp_path):
+    from PIL import Image
+
+    query = "?draw=Flags&seed=7&steps=6&guidance=3&schedule=0-1;0-1;0-0.6&__theme=light"
+    with app_page(1400, 1600, query) as (model, page, errors):
+        page.wait_for_function("(document.querySelector('#status')?.innerText ?? '').includes('settings of the link')",
+                               timeout=20_000)
+        assert page.get_by_label("Steps").first.input_value() == "6"
+        assert page.get_by_label("What to draw").input_value().startswith("Flags")
+        top = page.locator("fieldset").filter(has_text=model.config.brick_name(2)).first
+        ticked = [box.is_checked() for box in top.locator("input[type=checkbox]").all()]
+        assert ticked == [True, True, True, False, False]  # 0-0.6 on the page's five ranges
+        page.click("#generate")
+        page.wait_for_function("document.querySelector('#settings-link textarea, #settings-link input')?.value"
+                               ".includes('seed=7')", timeout=60_000)
+        link = page.locator("#settings-link textarea, #settings-link input").first.input_value()
+        assert link.startswith(page.url.split("?")[0] + "?draw=Flags")
+        for key in ("seed=7", "steps=6", "guidance=3", "schedule=0-1;0-1;0-0.6"):
+            assert key in link
+        with page.expect_download() as download:  # the PNG carries the same settings
+            page.locator("#component-0 a[download], .file-preview a").first.click()
+        png = tmp_path / "picture.png"
+        download.value.save_as(png)
+        assert Image.open(png).text["lego-playground"] == link.split("?", 1)[1]
+
+        base = page.url.split("?")[0]
+        page.goto(base + "?schedule=0-1;0-1;0-0.55")  # no grid of the page draws 0.55: the JSON box holds it
+        page.wait_for_function("(document.querySelector('#status')?.innerText ?? '').includes('settings of the link')",
+                               timeout=20_000)
+        page.get_by_text("Schedule as JSON").click()
+        assert '"2": [[0.0, 0.55]]' in page.get_by_label("Schedule JSON").input_value()
+        page.goto(base + "?steps=500")  # refused: nothing changed, the reason said
+        page.wait_for_function("(document.querySelector('#status')?.innerText ?? '').includes('not used')", timeout=20_000)
+        assert "steps must be from 1 to 100, got 500" in page.inner_text("#status")
+        assert page.get_by_label("Steps").first.input_value() == "8"
+        assert not errors
 
 
 @needs_chromium

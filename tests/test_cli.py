@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from lego.checkpoint import save_checkpoint
@@ -77,3 +78,26 @@ def test_info_lists_bricks_parameters_and_flops():
     assert done.returncode == 0, done.stderr
     assert "B2 global r64/p4" in done.stdout and "parameters: 5,938,572" in done.stdout
     assert "at 128x64" in done.stdout
+
+
+def test_a_png_carries_its_settings_and_makes_the_same_picture_again(tmp_path):
+    save_checkpoint(randomized("tiny-pg"), tmp_path / "ckpt")
+    ckpt, first, again, other = str(tmp_path / "ckpt"), tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
+    done = run("generate", "--checkpoint", ckpt, "--class", "1", "--seed", "5", "--steps", "3", "--sampler", "heun",
+               "--schedule", "pg-recipe", "--size", "32x16", "--out", str(first), "--json", "--quiet")
+    assert done.returncode == 0, done.stderr
+    carried = Image.open(first).text["lego-playground"]
+    assert carried == json.loads(done.stdout)["settings"]
+    assert "seed=5" in carried and "size=32x16" in carried and "schedule=0-1;0-1;0-0.6" in carried
+    done = run("generate", "--checkpoint", ckpt, "--settings", str(first), "--out", str(again), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert np.array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(again)))
+    # an option given beside the settings replaces theirs; the settings text works as well as the file
+    done = run("generate", "--checkpoint", ckpt, "--settings", carried, "--seed", "6", "--out", str(other), "--quiet")
+    assert done.returncode == 0 and "seed=6" in Image.open(other).text["lego-playground"]
+    assert not np.array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(other)))
+    for bad, message in [(str(tmp_path / "missing.png"), "is not a PNG that can be read"),
+                         (ckpt + "/config.json", "is not a PNG"), ("seed=5&stepz=3", "unknown setting 'stepz'")]:
+        done = run("generate", "--checkpoint", ckpt, "--settings", bad, "--out", str(tmp_path / "x.png"))
+        assert done.returncode == 2 and message in done.stderr, (bad, done.stderr)
+    assert not (tmp_path / "x.png").exists()

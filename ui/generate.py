@@ -64,6 +64,7 @@ class GenerateTab:
     time_plot: gr.Plot
     heatmap: gr.Plot
     record_state: gr.State  # the session's last run, for Look inside
+    link: gr.Textbox  # a link to the last run's settings (ui.link)
 
     @property
     def request_controls(self) -> list:
@@ -144,6 +145,9 @@ def build(ctx: AppContext) -> GenerateTab:
                                        label="Overlap stride (0 = half a window)")
                     shift = gr.Checkbox(False, label="Shift windows between steps")
             files = gr.File(label="PNG and JSON report", file_count="multiple")
+            link = gr.Textbox(label="Link to these settings", interactive=False, buttons=["copy"], max_lines=1,
+                              elem_id="settings-link",
+                              info="Opens this page on the last picture's settings. Each PNG carries them too.")
         with gr.Column(scale=1):
             gr.Markdown("### Brick schedule\nA **brick** is one small transformer of the stack: each one refines "
                         "the picture and any of them can be skipped. Tick the step ranges in which each brick runs; "
@@ -173,7 +177,7 @@ def build(ctx: AppContext) -> GenerateTab:
     return GenerateTab(category, seed, randomize, steps, guidance, sampler, images,
                        [width, height, canvas_mode, stride, shift, coords], previews, preview_every, preset_name,
                        num_ranges, bricks_md, cells, schedule_json, estimate_md, go_btn, stop_btn, status, gallery,
-                       files, flops_plot, time_plot, heatmap, record_state)
+                       files, flops_plot, time_plot, heatmap, record_state, link)
 
 
 def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks) -> Dependency:

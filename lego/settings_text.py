@@ -1,0 +1,139 @@
+"""A request as one line of text, so that a picture can be made again from a link or from the file
+itself: the query of a link that opens the app on these settings, which every PNG the app and the
+command line write also carries (a PNG text chunk, as other diffusion tools keep their settings).
+
+    draw=Flags&seed=5&steps=8&sampler=dpm%2B%2B2m&guidance=2&images=1&size=64x64&schedule=0-1;0-1;0-0.6
+
+Every key may be left out (the app's default is used), and the values go through the same checks as
+the app's controls. A schedule is written per brick, bricks separated by ``;`` and a brick's progress
+ranges by ``,`` (``off`` for a brick that never runs): ``0-1;0-1;0-0.6`` is the top brick off for the
+last 40% of the steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+
+from PIL import Image, PngImagePlugin
+
+from .canvas import Canvas, CanvasError
+from .config import LegoConfig
+from .request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_IMAGES, PlaygroundError,
+                      Request, number, parse_request)
+from .schedule import MAX_JSON_BYTES, MAX_RANGES_PER_BRICK, BrickSchedule, ScheduleError
+
+PNG_KEY = "lego-playground"  # the PNG text chunk with the settings
+PNG_MODEL_KEY = "lego-playground-model"  # and the one naming the checkpoint and its weights' fingerprint
+KEYS = ("draw", "seed", "steps", "sampler", "guidance", "churn", "images", "size", "canvas", "stride", "shift",
+        "coords", "schedule")
+OFF = "off"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a settings text asks for: the request, and the command line's stochastic churn (0 in the app)."""
+
+    request: Request
+    churn: float = 0.0
+
+
+def schedule_text(schedule: BrickSchedule) -> str:
+    """``0-1;0-1;0-0.6``: each brick's progress ranges."""
+    return ";".join(",".join(f"{a:g}-{b:g}" for a, b in ranges) or OFF for ranges in schedule.ranges)
+
+
+def parse_schedule_text(text: str, num_bricks: int) -> BrickSchedule:
+    """The schedule ``schedule_text`` wrote, checked as a schedule from JSON is."""
+    if len(text) > MAX_JSON_BYTES:
+        raise ScheduleError(f"the schedule is longer than {MAX_JSON_BYTES // 1024} KiB")
+    bricks = text.split(";")
+    if len(bricks) != num_bricks:
+        raise ScheduleError(f"the schedule gives {len(bricks)} bricks (separated by ';') but the model has "
+                            f"{num_bricks}")
+    ranges = []
+    for k, brick in enumerate(bricks):
+        parts = [] if brick.strip() == OFF else brick.split(",")
+        if len(parts) > MAX_RANGES_PER_BRICK:
+            raise ScheduleError(f"brick {k} has more than {MAX_RANGES_PER_BRICK} ranges")
+        spans = []
+        for part in parts:
+            try:
+                start, end = (float(x) for x in part.split("-"))
+            except ValueError:
+                raise ScheduleError(f"brick {k}: {part!r} is not a range such as 0-0.6 (write {OFF!r} for a brick "
+                                    "that never runs)") from None
+            spans.append((start, end))
+        ranges.append(tuple(spans))
+    return BrickSchedule(tuple(ranges))
+
+
+def to_text(config: LegoConfig, request: Request, churn: float = 0.0) -> str:
+    """The settings text of ``request`` (churn only where it is not 0)."""
+    c = request.canvas
+    values = {"draw": "none" if request.label is None else config.label_space().describe(request.label),
+              "seed": request.seed, "steps": request.steps, "sampler": request.method,
+              "guidance": f"{request.guidance:g}", "churn": f"{churn:g}" if churn else None,
+              "images": request.images, "size": f"{request.width}x{request.height}", "canvas": c.mode,
+              "stride": c.stride, "shift": int(c.shift), "coords": c.coords,
+              "schedule": schedule_text(request.schedule)}
+    return urlencode({k: v for k, v in values.items() if v is not None}, safe=",;-()/")
+
+
+def from_text(config: LegoConfig, text: str, max_images: int = MAX_IMAGES,
+              overrides: Mapping[str, object] | None = None) -> Settings:
+    """The settings a text (a link's query, with or without its leading ``?``) asks for, each key of
+    ``overrides`` replacing the text's, or a PlaygroundError that says what is wrong. Keys that start with
+    ``__`` (the page's own, such as ``__theme``) are ignored."""
+    values: dict[str, str] = {}
+    for key, value in parse_qsl(text.strip().removeprefix("?"), keep_blank_values=True, max_num_fields=64):
+        if key.startswith("__"):
+            continue
+        if key not in KEYS:
+            raise PlaygroundError(f"unknown setting {key!r}; the settings are {', '.join(KEYS)}")
+        if key in values:
+            raise PlaygroundError(f"the setting {key!r} is given twice")
+        values[key] = value
+    values |= {key: str(value) for key, value in (overrides or {}).items()}
+    size = values.get("size")
+    if size is None:
+        width = height = config.image_size
+    else:
+        try:
+            width, height = (int(x) for x in size.lower().split("x"))
+        except ValueError:
+            raise PlaygroundError(f"size must look like 64x64, got {size!r}") from None
+    try:
+        canvas = Canvas(values.get("canvas", "tiles"), number("stride", values.get("stride", 0), True),
+                        bool(number("shift", values.get("shift", 0), True, 0, 1)), values.get("coords", "repeat"))
+        schedule = (BrickSchedule.all_on(config.num_bricks) if "schedule" not in values
+                    else parse_schedule_text(values["schedule"], config.num_bricks))
+    except (CanvasError, ScheduleError) as exc:
+        raise PlaygroundError(str(exc)) from None
+    request = parse_request(config, values.get("draw"), values.get("seed", 0), values.get("steps", DEFAULT_STEPS),
+                            values.get("guidance", DEFAULT_GUIDANCE), values.get("sampler", DEFAULT_METHOD),
+                            values.get("images", 1), width, height, schedule, canvas, max_images=max_images)
+    return Settings(request, number("churn", values.get("churn", 0), False, 0, 100))
+
+
+def png_info(text: str, checkpoint: str, fingerprint: str) -> PngImagePlugin.PngInfo:
+    """The text chunks a PNG carries: the settings, and the model they were run on."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text(PNG_KEY, text)
+    info.add_text(PNG_MODEL_KEY, f"{checkpoint} (weights {fingerprint})")
+    return info
+
+
+def read_png(path: str | Path) -> str:
+    """The settings text a PNG written here carries (PIL reads text chunks only up to a bounded size)."""
+    try:
+        with Image.open(path) as image:
+            image.load()  # text chunks after the pixels are read with them
+            text = getattr(image, "text", {}).get(PNG_KEY)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise PlaygroundError(f"{path} is not a PNG that can be read: {exc}") from None
+    if text is None:
+        raise PlaygroundError(f"{path} carries no LEGO Playground settings (a {PNG_KEY!r} text chunk)")
+    return text

@@ -1,0 +1,70 @@
+"""Settings as one line of text: a link's query and a PNG's text chunk, read back through the app's checks."""
+
+import pytest
+
+from lego.canvas import Canvas
+from lego.request import PlaygroundError, parse_request
+from lego.schedule import BrickSchedule, preset
+from lego.settings_text import from_text, parse_schedule_text, schedule_text, to_text
+
+from conftest import emoji_levels_model, randomized
+
+
+def test_every_setting_survives_the_round_trip_at_each_label_level():
+    config = emoji_levels_model().config
+    schedule = BrickSchedule((((0.0, 0.2), (0.4, 1.0)), (), ((0.0, 1.0),)))
+    for draw in ("cat face", "animal-mammal", "Animals & Nature", None):
+        request = parse_request(config, draw, 123, 12, 3.5, "heun", 3, 128, 64, schedule,
+                                Canvas("overlap", 16, True, "squeeze"))
+        text = to_text(config, request, churn=0.5)
+        back = from_text(config, text)
+        assert back.request == request and back.churn == 0.5, text
+        assert from_text(config, "?" + text).request == request  # a link's query, as the page gives it
+
+
+def test_a_short_link_takes_the_apps_defaults_and_reads_as_written():
+    config = randomized("tiny-emoji").config
+    request = from_text(config, "draw=Flags&seed=4").request
+    assert (request.steps, request.method, request.guidance, request.images) == (8, "dpm++2m", 2.0, 1)
+    assert (request.width, request.height) == (64, 64) and request.schedule.ranges == ((((0.0, 1.0),),) * 3)
+    assert "schedule=0-1;0-1;0-0.6" in to_text(config, parse_request(
+        config, "Flags", 0, 8, 2, "dpm++2m", 1, 64, 64, preset("pg-recipe", config)))
+
+
+def test_schedule_text_reads_back_and_says_what_is_wrong():
+    schedule = BrickSchedule((((0.0, 0.5),), (), ((0.25, 1.0),)))
+    assert schedule_text(schedule) == "0-0.5;off;0.25-1"
+    assert parse_schedule_text("0-0.5;off;0.25-1", 3).ranges == schedule.ranges
+    for text, message in [("0-1;0-1", "gives 2 bricks"), ("0-1;0-1;half", "'half' is not a range"),
+                          ("0-1;0-1;0.6-0.2", "brick 2"), ("0-1;0-1;" + ",".join(["0-0.1"] * 65), "more than 64")]:
+        with pytest.raises(Exception, match=message):
+            parse_schedule_text(text, 3)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("seed=-1", "seed must be from 0"), ("steps=ten", "steps must be a number"), ("sampler=ddim", "sampler must be"),
+    ("size=64", "size must look like 64x64"), ("size=48x64", "multiple of"), ("canvas=blend", "canvas mode"),
+    ("shift=2", "shift must be from 0 to 1"), ("draw=dragons", "unknown class"), ("images=5", "from 1 to 4"),
+    ("sedd=3", "unknown setting 'sedd'"), ("seed=1&seed=2", "given twice"), ("churn=-1", "churn must be"),
+    ("schedule=0-0.5;off;off", "no brick is on"),
+])
+def test_bad_settings_are_refused_with_a_message(text, message):
+    config = randomized("tiny-emoji").config
+    with pytest.raises(PlaygroundError, match=message):
+        from_text(config, text)
+
+
+def test_the_command_line_may_ask_for_more_images_and_override_a_setting():
+    config = randomized("tiny-emoji").config
+    chosen = from_text(config, "draw=Flags&images=3&seed=1", max_images=16, overrides={"images": 12, "seed": 9})
+    assert (chosen.request.images, chosen.request.seed) == (12, 9)
+    assert from_text(config, "__theme=dark&seed=2").request.seed == 2  # the page's own keys are not settings
+
+
+def test_a_links_schedule_goes_into_the_grid_that_draws_it_exactly_or_else_into_the_json_box():
+    from ui.link import grid_for
+
+    thirds = parse_schedule_text(schedule_text(BrickSchedule((((0.0, 1 / 3),), ((0.0, 1.0),), ((1 / 3, 1.0),)))), 3)
+    assert grid_for(thirds, 10) == (3, [[0], [0, 1, 2], [1, 2]])  # edges written to 6 digits still fall on the grid
+    assert grid_for(parse_schedule_text("0-1;0-1;0-0.6", 3), 10) == (5, [[0, 1, 2, 3, 4]] * 2 + [[0, 1, 2]])
+    assert grid_for(parse_schedule_text("0-1;0-1;0-0.55", 3), 10) is None  # no grid of at most 10 ranges has 0.55

@@ -1,0 +1,84 @@
+"""Links to settings: after every run, a link that opens the page on that run's settings (lego.settings_text),
+and, when the page is opened from such a link, its settings put into the Generate tab's controls."""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import urlencode
+
+import gradio as gr
+from gradio.events import Dependency
+
+from lego.request import NO_CLASS, PlaygroundError, Request
+from lego.runs import RunRecord
+from lego.schedule import BrickSchedule, from_grid, to_grid
+from lego.settings_text import KEYS, from_text, to_text
+
+from .context import LOG, AppContext
+from .generate import DEFAULT_RANGES, GenerateTab
+
+# The link box holds the query while the server fills it; the page then prefixes its own address, which only the
+# browser knows (a proxy or a Space's frame may serve the app under another one than the server sees).
+FULL_LINK_JS = "(query) => query ? window.location.origin + window.location.pathname + '?' + query : query"
+
+
+def grid_for(schedule: BrickSchedule, max_ranges: int) -> tuple[int, list[list[int]]] | None:
+    """The step-range grid of at most ``max_ranges`` that draws ``schedule`` exactly (the page's default
+    number of ranges first), if any."""
+    for n in [DEFAULT_RANGES, *range(1, max_ranges + 1)]:
+        cells = to_grid(schedule, n)
+        drawn = from_grid(cells, n).ranges
+        if len(drawn) == len(schedule.ranges) and all(
+                len(a) == len(b) and all(math.isclose(x, y, abs_tol=1e-5) for p, q in zip(a, b) for x, y in zip(p, q))
+                for a, b in zip(drawn, schedule.ranges)):
+            return n, cells
+    return None
+
+
+def control_values(ctx: AppContext, key: str, tab: GenerateTab, request: Request) -> list:
+    """The Generate controls' values for ``request``, in ``GenerateTab.request_controls`` order."""
+    config = ctx.served(key).config
+    c = request.canvas
+    grid = grid_for(request.schedule, int(tab.num_ranges.maximum))
+    num_ranges, cells = grid or (DEFAULT_RANGES, None)
+    category = NO_CLASS if request.label is None else config.label_space().describe(request.label)
+    return [category, request.seed, request.steps, request.guidance, request.method, request.images, request.width,
+            request.height, c.mode, c.stride, c.shift, c.coords, num_ranges,
+            "" if grid else request.schedule.to_json(), *(cells or [gr.skip()] * config.num_bricks)]
+
+
+def check_fits(tab: GenerateTab, values: list) -> None:
+    """Refuses values that the page's sliders cannot show (the API takes some of them further)."""
+    for control, value in zip(tab.request_controls, values):
+        if isinstance(control, gr.Slider) and not control.minimum <= value <= control.maximum:
+            raise PlaygroundError(f"{control.label.lower()} must be from {control.minimum:g} to "
+                                  f"{control.maximum:g} on this page, got {value:g}")
+
+
+def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks, gen_event: Dependency) -> None:
+    def from_link(key: str, request: gr.Request):
+        """The link's settings into the controls, or nothing changed and the reason said."""
+        query = dict(request.query_params or {})
+        if not any(k in KEYS for k in query):
+            return [gr.skip()] * (len(tab.request_controls) + 2)
+        try:
+            chosen = from_text(ctx.served(key).config, urlencode(query))
+            if chosen.churn:
+                raise PlaygroundError("this link asks for stochastic churn, which only the command line offers "
+                                      "(python -m lego generate --settings ...)")
+            values = control_values(ctx, key, tab, chosen.request)
+            check_fits(tab, values)
+        except PlaygroundError as exc:
+            LOG.info("link refused: %s", exc)
+            return [gr.skip()] * (len(tab.request_controls) + 1) + [f"⚠️ The link's settings were not used: {exc}"]
+        note = "The settings of the link you opened are set: press **Generate** to draw the picture."
+        return [*values, False, note]
+
+    def link_query(key: str, record: RunRecord | None) -> str | dict:
+        """The query of the link to a finished run's settings (a stopped run leaves the last link)."""
+        return gr.skip() if record is None else to_text(ctx.served(key).config, record.request)
+
+    demo.load(from_link, model_key, [*tab.request_controls, tab.randomize, tab.status], queue=False,
+              api_visibility="private")
+    gen_event.then(link_query, [model_key, tab.record_state], tab.link, queue=False, api_visibility="private").then(
+        None, tab.link, tab.link, js=FULL_LINK_JS, queue=False, api_visibility="private")
