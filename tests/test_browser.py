@@ -86,7 +86,8 @@ def test_a_link_opens_the_page_on_its_settings_and_a_run_links_to_its_own(tmp_pa
         page.get_by_text("Schedule as JSON").click()
         assert '"2": [[0.0, 0.55]]' in page.get_by_label("Schedule JSON").input_value()
         page.goto(base + "?steps=500")  # refused: nothing changed, the reason said
-        page.wait_for_function("(document.querySelector('#status')?.innerText ?? '').includes('not used')", timeout=20_000)
+        page.wait_for_function("(document.querySelector('#status')?.innerText ?? '').includes('not used')",
+                               timeout=20_000)
         assert "steps must be from 1 to 100, got 500" in page.inner_text("#status")
         assert page.get_by_label("Steps").first.input_value() == "8"
         assert not errors

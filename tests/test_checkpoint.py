@@ -5,8 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from lego.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from lego.config import ARCHITECTURES
@@ -130,7 +132,10 @@ def test_hub_repo_id_loads_offline_from_the_local_cache(saved, tmp_path):
     local = run_cli(["generate", "--checkpoint", str(path), "--steps", "2", "--out", str(tmp_path / "local.png"),
                      "--quiet"], {})
     assert local.returncode == 0, local.stderr
-    assert out.read_bytes() == (tmp_path / "local.png").read_bytes()
+    hub, local = Image.open(out), Image.open(tmp_path / "local.png")
+    assert np.array_equal(np.asarray(hub), np.asarray(local))
+    assert hub.text["lego-playground-model"].startswith("lego-tests/tiny-pg (weights ")  # the same weights, named
+    assert hub.text["lego-playground-model"].split()[-1] == local.text["lego-playground-model"].split()[-1]
 
 
 def test_hub_repo_missing_from_cache_offline_is_a_clear_error(tmp_path):
