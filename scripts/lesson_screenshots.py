@@ -1,6 +1,7 @@
 """Screenshots of every Lesson stage: a laptop (1366x768) and a phone (390x844), and the laptop in presenter mode.
 
-    python scripts/lesson_screenshots.py [--checkpoint DIR] [--category "Smileys & Emotion"] [--out-dir assets]
+    python scripts/lesson_screenshots.py [--checkpoint DIR] [--category "Smileys & Emotion"] [--guess BRICK]
+        [--out-dir assets]
 
 writes OUT_DIR/lesson_<stage>_<W>x<H>.png and OUT_DIR/lesson_presenter_<stage>_1366x768.png. Each picture starts at
 the lesson's stepper and holds the whole stage (at least one screen). The first pass samples the lesson (stage 2 is
@@ -38,7 +39,7 @@ def shoot(page: Page, path: Path) -> None:
     print(path, flush=True)
 
 
-def walk(page: Page, url: str, category: str, presenter: bool, name: str) -> None:
+def walk(page: Page, url: str, category: str, guess: str, presenter: bool, name: str) -> None:
     """Every stage in order, as a class goes through them."""
     page.goto(url)
     page.wait_for_selector("[role=tablist]", timeout=30_000)
@@ -55,8 +56,9 @@ def walk(page: Page, url: str, category: str, presenter: bool, name: str) -> Non
     page.wait_for_timeout(300)
     slugs = [re.sub(r"\W+", "_", s.split(". ")[1].lower()).strip("_") for s in STAGES]
     shoot(page, Path(name.format(stage=f"1_{slugs[0]}")))
+    page.get_by_role("radio", name=guess).check()
     page.click("#lesson-run")
-    page.wait_for_function("() => /^run \\d+\\/\\d+ .* step \\d+/.test(document.querySelector('#lesson-status')"
+    page.wait_for_function("() => /^⏳ run \\d+\\/\\d+ .* step \\d+/.test(document.querySelector('#lesson-status')"
                            "?.innerText ?? '') || !!document.querySelector('#lesson-late table')", timeout=60_000)
     sampling = not page.is_visible("#lesson-late")
     if sampling:  # stage 2 mid-run: the progress and Stop
@@ -80,10 +82,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     parser.add_argument("--category", default="Smileys & Emotion")
+    parser.add_argument("--guess", help="the brick the class guesses (default: the first)")
     parser.add_argument("--port", type=int, default=7898)
     parser.add_argument("--out-dir", default="assets")
     args = parser.parse_args()
-    demo = app.build_demo(load_checkpoint(args.checkpoint), source=args.checkpoint)
+    model = load_checkpoint(args.checkpoint)
+    guess = args.guess or model.config.brick_name(0)
+    demo = app.build_demo(model, source=args.checkpoint)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=args.port, quiet=True,
                 **app.LAUNCH_OPTIONS)
     out = Path(args.out_dir)
@@ -94,7 +99,7 @@ def main() -> None:
                                                    (390, 844, False, "lesson_{stage}_390x844.png"),
                                                    (1366, 768, True, "lesson_presenter_{stage}_1366x768.png")):
                 page = browser.new_page(viewport={"width": width, "height": height})
-                walk(page, f"http://127.0.0.1:{args.port}/", args.category, presenter, str(out / name))
+                walk(page, f"http://127.0.0.1:{args.port}/", args.category, guess, presenter, str(out / name))
                 page.close()
             browser.close()
     finally:

@@ -106,6 +106,10 @@ def test_lesson_runs_every_stage_and_reports_what_it_measured(served):
     assert take.count("\n- ") == 4 and every == every2 and late_pic == late2 and fewer.endswith(".png")
     again = client.predict("Flags", names[2], 0, api_name="/lesson")
     assert "replayed from the cache" in again[0] and again[2] == late  # the same lesson, instantly
+    # the page starts with no guess made, and Run says so
+    for guess, message in ((None, "make your guess first"), ("B9", "not in the list of choices")):
+        with pytest.raises(AppError, match=message):
+            client.predict("Flags", guess, 0, api_name="/lesson")
 
 
 def test_a_stopped_lesson_stops_sampling_and_the_next_one_runs(served):

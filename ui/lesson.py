@@ -45,7 +45,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                 with gr.Row():
                     category = gr.Dropdown(**class_picker(config), label="Category", scale=2, min_width=200)
                     seed = gr.Number(LESSON_SEED, label="Seed", precision=0, minimum=0, min_width=80)
-                guess = gr.Radio(names, value=names[-1], label="My guess")
+                guess = gr.Radio(names, value=None, label="My guess")  # the class guesses, not the app
                 lock = gr.Button("Lock in my guess and run", variant="primary", elem_id="lesson-run")
             with gr.Step("2. Run", id=2):
                 status = gr.Markdown(READY, elem_id="lesson-status", elem_classes=TEXT)
@@ -81,6 +81,8 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
         """A generator: a yield at every sampling step is where Stop (Gradio's cancel) ends the run."""
         s = ctx.served(key)
         label = _label(s, category)
+        if not guess:
+            raise refused("make your guess first: pick the brick you think changes the picture least")
         if guess not in s.names:
             raise refused(f"unknown brick {guess!r}; choose one of {', '.join(s.names)}")
         k = s.names.index(guess)
@@ -156,7 +158,7 @@ def present(on: bool) -> tuple[gr.Column, gr.Number]:
 
 def model_updates(s: Served) -> list:
     """The tab's controls after the session switched to model ``s``."""
-    return [gr.update(**class_picker(s.config)), gr.update(choices=s.names, value=s.names[-1]),
+    return [gr.update(**class_picker(s.config)), gr.update(choices=s.names, value=None),
             gr.update(value=predict_text(s.config))]
 
 
