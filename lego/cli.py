@@ -7,6 +7,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
@@ -21,7 +22,7 @@ from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS
 from .sampler import METHODS, SamplerSettings, sample
 from .schedule import PRESETS, ScheduleError, load_schedule
 from .serving import shown_source
-from .settings_text import from_text, png_info, read_png, schedule_text, to_text
+from .settings_text import from_text, png_info, read_png, to_text
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -46,20 +47,29 @@ SETTING_OPTIONS = {"class_name": "draw", "seed": "seed", "images": "images", "st
 MAX_CLI_IMAGES = 16
 
 
+def settings_source(source: str, weights: str) -> str:
+    """The settings text ``--settings`` names: a PNG that carries one (noting when it was made on other
+    weights, which draw another picture), the app's link, or the text itself."""
+    if source and (Path(source).is_file() or "=" not in source):
+        text, model = read_png(source)
+        if model and not model.endswith(f"(weights {weights})"):
+            print(f"note: {source} was made with {model}; these weights ({weights}) draw another picture",
+                  file=sys.stderr)
+        return text
+    return urlsplit(source).query if "://" in source else source
+
+
 def _generate(args: argparse.Namespace) -> int:
     model = load_checkpoint(args.checkpoint, device=args.device or default_device())
     config = model.config
-    text = args.settings or ""
-    if text and "=" not in text:  # not a settings text: a PNG that carries one
-        text = read_png(text)
+    text = settings_source(args.settings or "", fingerprint(model))
     overrides = {key: getattr(args, name) for name, key in SETTING_OPTIONS.items() if getattr(args, name) is not None}
     if args.size:
         overrides["size"] = f"{args.size[1]}x{args.size[0]}"
-    if args.shift:
-        overrides["shift"] = 1
-    if args.schedule is not None:
-        overrides["schedule"] = schedule_text(load_schedule(args.schedule, config))
-    chosen = from_text(config, text, MAX_CLI_IMAGES, overrides)
+    if args.shift is not None:
+        overrides["shift"] = int(args.shift)
+    schedule = None if args.schedule is None else load_schedule(args.schedule, config)
+    chosen = from_text(config, text, MAX_CLI_IMAGES, overrides, schedule)
     req, churn = chosen.request, chosen.churn
     schedule, canvas, height, width, label = req.schedule, req.canvas, req.height, req.width, req.label
     settings = SamplerSettings(steps=req.steps, method=req.method, guidance=req.guidance, churn=churn)
@@ -125,10 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="sample images, printing time, FLOPs and the saving over all bricks")
     gen.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="directory or Hub repo id")
-    gen.add_argument("--settings", metavar="TEXT_OR_PNG",
-                     help="settings as a link's query (draw=Flags&seed=5&...), or a PNG written by the app or by this "
-                          "command, which carries its settings; the options below replace what it says")
-    gen.add_argument("--class", dest="class_name", help="class name or index; none for unconditional")
+    gen.add_argument("--settings", metavar="PNG_LINK_OR_TEXT",
+                     help="a PNG written by the app or by this command (it carries its settings), the app's link to "
+                          "a run's settings, or its query (draw=Flags&seed=5&...); the options below replace what it "
+                          "says, and what neither gives takes the app's default")
+    gen.add_argument("--class", dest="class_name",
+                     help="a picker entry, a class name at any level or an index; none for unconditional (default: "
+                          "the first class, as in the app)")
     gen.add_argument("--seed", type=int)
     gen.add_argument("--images", type=int, choices=range(1, MAX_CLI_IMAGES + 1), metavar=f"1..{MAX_CLI_IMAGES}")
     gen.add_argument("--steps", type=int, help=f"sampling steps (default {DEFAULT_STEPS})")
@@ -139,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--canvas", choices=MODES, help="how the full-image brick covers a larger canvas "
                                                      "(see lego/canvas.py; default tiles)")
     gen.add_argument("--stride", type=int, help="overlap: pixels between windows (0 = half a window)")
-    gen.add_argument("--shift", action="store_true", help="overlap: move the windows between steps")
+    gen.add_argument("--shift", action=argparse.BooleanOptionalAction,
+                     help="overlap: move the windows between steps (default no)")
     gen.add_argument("--coords", choices=COORDS, help="coordinates on a larger canvas (see lego/canvas.py; "
                                                       "default repeat)")
     gen.add_argument("--schedule", help=f"preset ({', '.join(PRESETS)}), JSON text or JSON file (default all)")

@@ -281,8 +281,9 @@ def late_verdict(lesson: Lesson, guess: int) -> str:
                       + [f"| {n} | {r.saving:.0%} | {px(r.pixel_difference)} |" for n, r in zip(lesson.names, rows)])
     mine = rows[guess]
     return (f"**{verdict}.** Your brick, {lesson.names[guess]}, off late saved {mine.saving:.0%} of the FLOPs and "
-            f"changed the image by {px(mine.pixel_difference)} on average (differences under {LESSON_TIE} / 255 "
-            f"count as a tie).\n\n{table}")
+            f"changed the image by {px(mine.pixel_difference)} on average (colour values run from 0 to 255, so 0 "
+            f"means no change and 255 black turned white; differences under {LESSON_TIE} / 255 count as a tie)."
+            f"\n\n{table}")
 
 
 def early_late_verdict(lesson: Lesson, guess: int) -> str:

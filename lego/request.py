@@ -104,6 +104,15 @@ def class_picker(config: LegoConfig) -> dict:
             "interactive": config.conditional, "info": picker_info(config)}
 
 
+def quoted(value: object, limit: int = 60) -> str:
+    """A value quoted in a message, cut short: a message repeats what it refuses, whatever its length."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer with more digits than Python writes out
+        return "a number too long to show"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def number(name: str, value: object, integer: bool = False, low: float | None = None,
            high: float | None = None) -> float:
     """A raw UI or API value as a number within [low, high], or a PlaygroundError that names it."""
@@ -113,9 +122,13 @@ def number(name: str, value: object, integer: bool = False, low: float | None = 
         try:
             value = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise PlaygroundError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(value):
-        raise PlaygroundError(f"{name} must be a finite number, got {value}")
+            raise PlaygroundError(f"{name} must be a number, got {quoted(value)}") from None
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        finite = False
+    if not finite:
+        raise PlaygroundError(f"{name} must be a finite number, got {quoted(value)}")
     if integer and value != int(value):
         raise PlaygroundError(f"{name} must be a whole number, got {value}")
     value = int(value) if integer else float(value)
@@ -152,6 +165,8 @@ def parse_request(config: LegoConfig, class_name: str | None, seed: object, step
     if method not in METHODS:
         raise PlaygroundError(f"sampler must be one of {', '.join(METHODS)}, got {method!r}")
     images = number("number of images", images, True, 1, max_images)
+    if seed + images - 1 > MAX_SEED:  # image k of a request has seed + k
+        raise PlaygroundError(f"seed + number of images - 1 must be at most {MAX_SEED}, got {seed + images - 1}")
     width = number("width", width, integer=True)
     height = number("height", height, integer=True)
     unit = config.size_unit

@@ -12,6 +12,7 @@ last 40% of the steps.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +23,18 @@ from PIL import Image, PngImagePlugin
 from .canvas import Canvas, CanvasError
 from .config import LegoConfig
 from .request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_IMAGES, PlaygroundError,
-                      Request, number, parse_request)
+                      Request, number, parse_request, quoted)
 from .schedule import MAX_JSON_BYTES, MAX_RANGES_PER_BRICK, BrickSchedule, ScheduleError
 
 PNG_KEY = "lego-playground"  # the PNG text chunk with the settings
 PNG_MODEL_KEY = "lego-playground-model"  # and the one naming the checkpoint and its weights' fingerprint
 KEYS = ("draw", "seed", "steps", "sampler", "guidance", "churn", "images", "size", "canvas", "stride", "shift",
         "coords", "schedule")
+# Keys that are not settings: the page's own (``__theme``) and those that sites add to links they pass on.
+IGNORED_PREFIXES, IGNORED_KEYS = ("__", "utm_"), frozenset({"fbclid", "gclid", "msclkid"})
 OFF = "off"
+MAX_TEXT = MAX_JSON_BYTES  # a settings text, and any one value in it, is refused past this length
+RANGE_SEPARATOR = re.compile(r"(?<![eE])-")  # the "-" between two numbers, not an exponent's sign
 
 
 @dataclass(frozen=True)
@@ -40,15 +45,22 @@ class Settings:
     churn: float = 0.0
 
 
+def number_text(value: float) -> str:
+    """The shortest text that reads back as exactly ``value`` (0.6, not 0.6000000000000001; never -0)."""
+    text = repr(float(value) + 0.0)
+    return text.removesuffix(".0")
+
+
 def schedule_text(schedule: BrickSchedule) -> str:
     """``0-1;0-1;0-0.6``: each brick's progress ranges."""
-    return ";".join(",".join(f"{a:g}-{b:g}" for a, b in ranges) or OFF for ranges in schedule.ranges)
+    return ";".join(",".join(f"{number_text(a)}-{number_text(b)}" for a, b in ranges) or OFF
+                    for ranges in schedule.ranges)
 
 
-def parse_schedule_text(text: str, num_bricks: int) -> BrickSchedule:
+def parse_schedule_text(text: str, num_bricks: int, name: str = "custom") -> BrickSchedule:
     """The schedule ``schedule_text`` wrote, checked as a schedule from JSON is."""
-    if len(text) > MAX_JSON_BYTES:
-        raise ScheduleError(f"the schedule is longer than {MAX_JSON_BYTES // 1024} KiB")
+    if len(text) > MAX_TEXT:
+        raise ScheduleError(f"the schedule is longer than {MAX_TEXT // 1024} KiB")
     bricks = text.split(";")
     if len(bricks) != num_bricks:
         raise ScheduleError(f"the schedule gives {len(bricks)} bricks (separated by ';') but the model has "
@@ -61,60 +73,74 @@ def parse_schedule_text(text: str, num_bricks: int) -> BrickSchedule:
         spans = []
         for part in parts:
             try:
-                start, end = (float(x) for x in part.split("-"))
+                start, end = (float(x) for x in RANGE_SEPARATOR.split(part))
             except ValueError:
-                raise ScheduleError(f"brick {k}: {part!r} is not a range such as 0-0.6 (write {OFF!r} for a brick "
-                                    "that never runs)") from None
+                raise ScheduleError(f"brick {k}: {quoted(part)} is not a range such as 0-0.6 (write {OFF!r} for a "
+                                    "brick that never runs)") from None
             spans.append((start, end))
         ranges.append(tuple(spans))
-    return BrickSchedule(tuple(ranges))
+    return BrickSchedule(tuple(ranges), name=name)
 
 
 def to_text(config: LegoConfig, request: Request, churn: float = 0.0) -> str:
-    """The settings text of ``request`` (churn only where it is not 0)."""
+    """The settings text of ``request`` (churn only where it is not 0). It reads back as the same request
+    but for the schedule's name: a preset's is not kept."""
     c = request.canvas
     values = {"draw": "none" if request.label is None else config.label_space().describe(request.label),
               "seed": request.seed, "steps": request.steps, "sampler": request.method,
-              "guidance": f"{request.guidance:g}", "churn": f"{churn:g}" if churn else None,
+              "guidance": number_text(request.guidance), "churn": number_text(churn) if churn else None,
               "images": request.images, "size": f"{request.width}x{request.height}", "canvas": c.mode,
               "stride": c.stride, "shift": int(c.shift), "coords": c.coords,
               "schedule": schedule_text(request.schedule)}
     return urlencode({k: v for k, v in values.items() if v is not None}, safe=",;-()/")
 
 
+def ignored(key: str) -> bool:
+    """A key of a link that is not a setting, and is passed over."""
+    return key.startswith(IGNORED_PREFIXES) or key in IGNORED_KEYS
+
+
 def from_text(config: LegoConfig, text: str, max_images: int = MAX_IMAGES,
-              overrides: Mapping[str, object] | None = None) -> Settings:
-    """The settings a text (a link's query, with or without its leading ``?``) asks for, each key of
-    ``overrides`` replacing the text's, or a PlaygroundError that says what is wrong. Keys that start with
-    ``__`` (the page's own, such as ``__theme``) are ignored."""
+              overrides: Mapping[str, object] | None = None, schedule: BrickSchedule | None = None) -> Settings:
+    """The settings a text (a link's query, with or without its leading ``?``) asks for, or a PlaygroundError
+    that says what is wrong. Each key of ``overrides``, and ``schedule``, replace the text's; a key left out
+    takes the app's default (for ``draw``, the picker's first class). Keys that are not settings (the page's
+    own, such as ``__theme``, and ``utm_*``, ``fbclid``) are passed over."""
+    if len(text) > MAX_TEXT:
+        raise PlaygroundError(f"the settings are longer than {MAX_TEXT // 1024} KiB")
+    try:
+        pairs = parse_qsl(text.strip().removeprefix("?"), keep_blank_values=True, max_num_fields=64)
+    except ValueError as exc:  # more than 64 fields
+        raise PlaygroundError(f"the settings cannot be read: {exc}") from None
     values: dict[str, str] = {}
-    for key, value in parse_qsl(text.strip().removeprefix("?"), keep_blank_values=True, max_num_fields=64):
-        if key.startswith("__"):
+    for key, value in pairs:
+        if ignored(key):
             continue
         if key not in KEYS:
-            raise PlaygroundError(f"unknown setting {key!r}; the settings are {', '.join(KEYS)}")
+            raise PlaygroundError(f"unknown setting {quoted(key)}; the settings are {', '.join(KEYS)}")
         if key in values:
             raise PlaygroundError(f"the setting {key!r} is given twice")
         values[key] = value
     values |= {key: str(value) for key, value in (overrides or {}).items()}
-    size = values.get("size")
-    if size is None:
-        width = height = config.image_size
-    else:
-        try:
-            width, height = (int(x) for x in size.lower().split("x"))
-        except ValueError:
-            raise PlaygroundError(f"size must look like 64x64, got {size!r}") from None
+    if "draw" not in values and config.conditional:
+        values["draw"] = config.label_space().describe(config.label_space().in_display_order()[0])
+    size = values.get("size", f"{config.image_size}x{config.image_size}")
+    parts = size.lower().split("x")
+    if len(parts) != 2:
+        raise PlaygroundError(f"size must look like 64x64, got {quoted(size)}")
+    width, height = (number(side, part, True) for side, part in zip(("width", "height"), parts))
     try:
         canvas = Canvas(values.get("canvas", "tiles"), number("stride", values.get("stride", 0), True),
                         bool(number("shift", values.get("shift", 0), True, 0, 1)), values.get("coords", "repeat"))
-        schedule = (BrickSchedule.all_on(config.num_bricks) if "schedule" not in values
-                    else parse_schedule_text(values["schedule"], config.num_bricks))
+        if schedule is None:
+            schedule = (BrickSchedule.all_on(config.num_bricks) if "schedule" not in values
+                        else parse_schedule_text(values["schedule"], config.num_bricks))
     except (CanvasError, ScheduleError) as exc:
         raise PlaygroundError(str(exc)) from None
+    sampler = values.get("sampler", DEFAULT_METHOD).replace(" ", "+")  # dpm++2m typed into a link reads "dpm  2m"
     request = parse_request(config, values.get("draw"), values.get("seed", 0), values.get("steps", DEFAULT_STEPS),
-                            values.get("guidance", DEFAULT_GUIDANCE), values.get("sampler", DEFAULT_METHOD),
-                            values.get("images", 1), width, height, schedule, canvas, max_images=max_images)
+                            values.get("guidance", DEFAULT_GUIDANCE), sampler, values.get("images", 1), width,
+                            height, schedule, canvas, max_images=max_images)
     return Settings(request, number("churn", values.get("churn", 0), False, 0, 100))
 
 
@@ -126,14 +152,16 @@ def png_info(text: str, checkpoint: str, fingerprint: str) -> PngImagePlugin.Png
     return info
 
 
-def read_png(path: str | Path) -> str:
-    """The settings text a PNG written here carries (PIL reads text chunks only up to a bounded size)."""
+def read_png(path: str | Path) -> tuple[str, str]:
+    """The settings text a PNG written here carries, and the model it names ("" if none). Only the chunks
+    before the pixels are read (where ``png_info`` puts them): the picture is never decoded."""
     try:
         with Image.open(path) as image:
-            image.load()  # text chunks after the pixels are read with them
-            text = getattr(image, "text", {}).get(PNG_KEY)
-    except (OSError, ValueError, SyntaxError) as exc:
+            chunks = image.info
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise PlaygroundError(f"{path} is not a PNG that can be read: {exc}") from None
-    if text is None:
+    text = chunks.get(PNG_KEY)
+    if not isinstance(text, str):
         raise PlaygroundError(f"{path} carries no LEGO Playground settings (a {PNG_KEY!r} text chunk)")
-    return text
+    model = chunks.get(PNG_MODEL_KEY)
+    return text, model if isinstance(model, str) else ""

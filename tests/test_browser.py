@@ -85,6 +85,18 @@ def test_a_link_opens_the_page_on_its_settings_and_a_run_links_to_its_own(tmp_pa
                                timeout=20_000)
         page.get_by_text("Schedule as JSON").click()
         assert '"2": [[0.0, 0.55]]' in page.get_by_label("Schedule JSON").input_value()
+        page.goto(base + "?steps=6&schedule=0-1;0-1;0-0.7")  # 0.7 needs 10 ranges: the boxes offer them
+        page.wait_for_function("(document.querySelector('#status')?.innerText ?? '').includes('settings of the link')",
+                               timeout=20_000)
+        top = page.locator("fieldset").filter(has_text=model.config.brick_name(2)).first
+        page.wait_for_function("(n) => [...document.querySelectorAll('fieldset')].some(f => f.innerText.includes(n) "
+                               "&& f.querySelectorAll('input[type=checkbox]').length === 10)",
+                               arg=model.config.brick_name(2), timeout=10_000)
+        assert [box.is_checked() for box in top.locator("input[type=checkbox]").all()] == [True] * 7 + [False] * 3
+        assert "⚠️" not in page.inner_text("#estimate")
+        page.click("#generate-here")  # the button beside the schedule runs it too
+        page.wait_for_function("document.querySelector('#settings-link textarea, #settings-link input')?.value"
+                               ".includes('0-0.7')", timeout=60_000)
         page.goto(base + "?steps=500")  # refused: nothing changed, the reason said
         page.wait_for_function("(document.querySelector('#status')?.innerText ?? '').includes('not used')",
                                timeout=20_000)

@@ -96,6 +96,20 @@ def test_a_png_carries_its_settings_and_makes_the_same_picture_again(tmp_path):
     done = run("generate", "--checkpoint", ckpt, "--settings", carried, "--seed", "6", "--out", str(other), "--quiet")
     assert done.returncode == 0 and "seed=6" in Image.open(other).text["lego-playground"]
     assert not np.array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(other)))
+    # the app's link, and a PNG in a folder whose name has "=", are read as what they are
+    odd = tmp_path / "a=b"
+    odd.mkdir()
+    (odd / "a.png").write_bytes(first.read_bytes())
+    for source in (f"http://127.0.0.1:7860/?{carried}", str(odd / "a.png")):
+        done = run("generate", "--checkpoint", ckpt, "--settings", source, "--out", str(again), "--quiet")
+        assert done.returncode == 0 and Image.open(again).text["lego-playground"] == carried, done.stderr
+    # other weights draw another picture: said, not refused
+    save_checkpoint(randomized("tiny-pg", seed=1), tmp_path / "other")
+    done = run("generate", "--checkpoint", str(tmp_path / "other"), "--settings", str(first), "--out", str(again))
+    assert done.returncode == 0 and "these weights" in done.stderr and "draw another picture" in done.stderr
+    wide = carried.replace("canvas=tiles", "canvas=overlap").replace("shift=0", "shift=1")
+    done = run("generate", "--checkpoint", ckpt, "--settings", wide, "--no-shift", "--out", str(again), "--quiet")
+    assert done.returncode == 0 and "shift=0" in Image.open(again).text["lego-playground"], done.stderr
     for bad, message in [(str(tmp_path / "missing.png"), "is not a PNG that can be read"),
                          (ckpt + "/config.json", "is not a PNG"), ("seed=5&stepz=3", "unknown setting 'stepz'")]:
         done = run("generate", "--checkpoint", ckpt, "--settings", bad, "--out", str(tmp_path / "x.png"))

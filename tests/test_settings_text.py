@@ -68,3 +68,50 @@ def test_a_links_schedule_goes_into_the_grid_that_draws_it_exactly_or_else_into_
     assert grid_for(thirds, 10) == (3, [[0], [0, 1, 2], [1, 2]])  # edges written to 6 digits still fall on the grid
     assert grid_for(parse_schedule_text("0-1;0-1;0-0.6", 3), 10) == (5, [[0, 1, 2, 3, 4]] * 2 + [[0, 1, 2]])
     assert grid_for(parse_schedule_text("0-1;0-1;0-0.55", 3), 10) is None  # no grid of at most 10 ranges has 0.55
+
+
+def test_numbers_read_back_exactly_however_they_are_written():
+    config = randomized("tiny-emoji").config
+    schedule = BrickSchedule((((0.0, 0.1250001),), ((1e-05, 1.0),), ((-0.0, 1 / 3), (0.5, 1.0))))
+    request = parse_request(config, "Flags", 3, 4, 1.23456789, "heun", 1, 64, 64, schedule)
+    text = to_text(config, request, churn=0.1 + 0.2)
+    back = from_text(config, text)
+    assert back.request.guidance == 1.23456789 and back.churn == 0.1 + 0.2
+    assert back.request.schedule.ranges == schedule.ranges and back.request.schedule.mask(4) == schedule.mask(4)
+    assert "schedule=0-0.1250001;1e-05-1;0-0.3333333333333333,0.5-1" in text  # shortest exact, never "-0"
+
+
+def test_a_link_without_draw_draws_what_the_app_draws_first_and_a_typed_plus_is_understood():
+    config = emoji_levels_model().config
+    first = config.label_space().in_display_order()[0]
+    assert from_text(config, "seed=1").request.label == first
+    assert from_text(config, "sampler=dpm++2m").request.method == "dpm++2m"  # "+" reads as a space in a query
+    assert from_text(config, "fbclid=abc&utm_source=x&seed=2").request.seed == 2  # added by sites that pass links on
+
+
+@pytest.mark.parametrize("text, message", [
+    ("&".join(f"__k{i}=1" for i in range(65)), "cannot be read"),
+    ("size=" + "9" * 5000 + "x64", "width must be a finite number"),
+    ("seed=2147483647&images=2", "seed \\+ number of images - 1 must be at most 2147483647"),
+    ("draw=" + "x" * 70_000, "longer than 64 KiB"),
+])
+def test_hostile_settings_are_refused_with_a_short_message(text, message):
+    config = randomized("tiny-emoji").config
+    with pytest.raises(PlaygroundError, match=message) as refused:
+        from_text(config, text)
+    assert len(str(refused.value)) < 300
+
+
+def test_a_png_is_read_for_its_text_without_decoding_its_pixels(tmp_path):
+    import struct
+    import zlib
+
+    from lego.settings_text import read_png
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = tmp_path / "bomb.png"  # a header that claims 30000 x 30000 pixels, and nothing else
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)))
+    with pytest.raises(PlaygroundError, match="is not a PNG that can be read"):
+        read_png(bomb)

@@ -27,8 +27,8 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
                 "(one image). The speed-up is measured on pairs of runs, every brick and the schedule taking "
                 "turns step by step, so that other work on the machine slows both alike.")
     with gr.Row():
-        compare_btn = gr.Button("Compare", variant="primary", elem_id="compare")
-        stop_btn = gr.Button("Stop", variant="stop", elem_id="compare-stop")
+        compare_btn = gr.Button("Compare", variant="primary", elem_id="compare", scale=3)
+        stop_btn = gr.Button("Stop", variant="stop", elem_id="compare-stop", scale=1, min_width=80)
     compare_md = gr.Markdown(elem_id="compare-status")
     with gr.Row(elem_id="compare-images"):
         slider = gr.ImageSlider(label="All bricks | schedule", format="png", type="pil", height=300,

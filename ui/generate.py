@@ -56,6 +56,7 @@ class GenerateTab:
     schedule_json: gr.Textbox
     estimate_md: gr.Markdown
     go_btn: gr.Button
+    go_here: gr.Button
     stop_btn: gr.Button
     status: gr.Markdown
     gallery: gr.Gallery
@@ -73,11 +74,21 @@ class GenerateTab:
                 self.num_ranges, self.schedule_json, *self.cells]
 
 
+def range_choices(num_ranges: object, steps: object) -> list[tuple[str, int]]:
+    """A brick's step-range boxes: each range's label (its steps and sigmas) and index."""
+    try:  # the steps are bounded before sigma_steps; grid_labels bounds the ranges, as every grid use does
+        steps = number("steps", steps, True, 1, MAX_STEPS)
+        labels = grid_labels(number("number of ranges", num_ranges, True), steps, sigma_steps(steps))
+    except ScheduleError as exc:
+        raise PlaygroundError(str(exc)) from None
+    return [(label, j) for j, label in enumerate(labels)]
+
+
 def bricks_text(s: Served) -> str:
     """The bricks in four columns, which stay legible beside the grid and on a phone (the Model tab has them all)."""
     size = s.config.image_size
     rows = ["| brick | what it sees | role | cost |", "|---|---|---|---|"]
-    rows += [f"| {r['brick']} | {r['sees']} | {r['does']} | {format_flops(r['flops_per_evaluation'])} |"
+    rows += [f"| {r['brick']} | {r['sees']} | {r['does']} | {r['flops_per_evaluation'] / 1e9:.2f} GFLOPs |"
              for r in brick_table(s.config)]
     return "\n".join(rows) + (f"\n\nIn a brick's name, r and p are the sizes in pixels of the regions it looks "
                                "inside and of the patches (its tokens) it cuts them into. Cost: the work each time "
@@ -95,8 +106,8 @@ def build(ctx: AppContext) -> GenerateTab:
         with gr.Column(scale=1):
             category = gr.Dropdown(**class_picker(config), label="What to draw", filterable=True)
             with gr.Row():
-                go_btn = gr.Button("Generate", variant="primary", elem_id="generate")
-                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
+                go_btn = gr.Button("Generate", variant="primary", elem_id="generate", scale=3)
+                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=80)
             status = gr.Markdown(elem_id="status")
             gallery = gr.Gallery(label="Images", format="png", columns=2, height=300, elem_id="gallery",
                                  object_fit="contain", fit_columns=False)  # two whole images per row
@@ -156,15 +167,16 @@ def build(ctx: AppContext) -> GenerateTab:
             preset_name = gr.Dropdown([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()],
                                       value="all", label="Preset", info="A ready-made schedule for the grid below.")
             bricks_md = gr.Markdown(bricks_text(first), elem_id="generate-bricks")
-            labels = grid_labels(DEFAULT_RANGES, DEFAULT_STEPS, sigma_steps(DEFAULT_STEPS))
             cells = [step_ranges(gr.CheckboxGroup(
-                [(lab, j) for j, lab in enumerate(labels)], value=list(range(DEFAULT_RANGES)), label=names[k],
+                range_choices(DEFAULT_RANGES, DEFAULT_STEPS), value=list(range(DEFAULT_RANGES)), label=names[k],
                 type="value", info=(f"Try first: untick {top}'s last two ranges (the least noisy steps) and press "
                                     "Generate again." if k == config.num_bricks - 1 else None)))
                 for k in range(config.num_bricks)]
             gr.Markdown("Before you run: the work and time this request will take, and the saving over running "
                         "every brick at every step.", elem_classes="hint")
             estimate_md = gr.Markdown(elem_id="estimate")
+            # beside the schedule as well: on a phone the grid is screens away from the first Generate button
+            go_here = gr.Button("Generate with this schedule", variant="primary", elem_id="generate-here")
             with gr.Accordion("Schedule as JSON (overrides the grid when filled)", open=False):
                 schedule_json = gr.Textbox("", lines=3, label="Schedule JSON",
                                            placeholder='{"bricks": {"0": [[0, 1]], "1": [[0, 1]], '
@@ -176,8 +188,8 @@ def build(ctx: AppContext) -> GenerateTab:
     record_state = gr.State(None, time_to_live=SESSION_SECONDS)
     return GenerateTab(category, seed, randomize, steps, guidance, sampler, images,
                        [width, height, canvas_mode, stride, shift, coords], previews, preview_every, preset_name,
-                       num_ranges, bricks_md, cells, schedule_json, estimate_md, go_btn, stop_btn, status, gallery,
-                       files, flops_plot, time_plot, heatmap, record_state, link)
+                       num_ranges, bricks_md, cells, schedule_json, estimate_md, go_btn, go_here, stop_btn, status,
+                       gallery, files, flops_plot, time_plot, heatmap, record_state, link)
 
 
 def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks) -> Dependency:
@@ -238,8 +250,9 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
             yield (gr.skip(), text, *[gr.skip()] * 5, req.seed)
             raise error from None
         c = record.estimate.cost
-        summary = (f"seed **{req.seed}** · {record.seconds:.2f} s measured ({record.precision})"
-                   f"{', replayed from the cache' if replay else ''} · "
+        took = (f"replayed from the cache (it took {record.seconds:.2f} s when it ran, {record.precision})" if replay
+                else f"{record.seconds:.2f} s measured ({record.precision})")
+        summary = (f"seed **{req.seed}** · {took} · "
                    f"{format_flops(c.total)} vs {format_flops(c.reference_total)} with every brick "
                    f"(saving {c.saving:.0%}, predicted speed-up {c.predicted_speedup:.2f}x)")
         files = outputs.write(record, s, folder)
@@ -257,14 +270,11 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         return [gr.update(value=g) for g in grid]
 
     def relabel(num_ranges: int, steps: int, *cells) -> list:
-        try:  # the steps are bounded before sigma_steps; grid_labels bounds the ranges, as every grid use does
-            num_ranges = number("number of ranges", num_ranges, True)
-            steps = number("steps", steps, True, 1, MAX_STEPS)
-            labels = grid_labels(num_ranges, steps, sigma_steps(steps))
-        except (PlaygroundError, ScheduleError) as exc:
+        try:
+            choices = range_choices(num_ranges, steps)
+        except PlaygroundError as exc:
             raise refused(exc) from None
-        choices = [(label, j) for j, label in enumerate(labels)]
-        return [gr.update(choices=choices, value=[j for j in (c or []) if j < num_ranges]) for c in cells]
+        return [gr.update(choices=choices, value=[j for j in (c or []) if j < len(choices)]) for c in cells]
 
     def request_gflops(key=None, images=1, cells=(), **a) -> float:
         return ctx.parse(ctx.served(key), a["category"], a["seed"], a["steps"], a["guidance"], a["sampler"], images,
@@ -282,8 +292,8 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                            api_visibility="private")
     for c in (tab.num_ranges, tab.steps):
         c.change(relabel, [tab.num_ranges, tab.steps, *tab.cells], tab.cells, queue=False, api_visibility="private")
-    gen_event = tab.go_btn.click(
-        on_zero_gpu(generate, request_gflops),
+    gen_event = gr.on(
+        [tab.go_btn.click, tab.go_here.click], on_zero_gpu(generate, request_gflops),
         [model_key, tab.category, tab.seed, tab.randomize, tab.steps, tab.guidance, tab.sampler, tab.images,
          *tab.size, tab.previews, tab.preview_every, tab.num_ranges, tab.schedule_json, *tab.cells],
         [tab.gallery, tab.status, tab.flops_plot, tab.time_plot, tab.heatmap, tab.files, tab.record_state, tab.seed],

@@ -50,8 +50,8 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
             with gr.Step("2. Run", id=2):
                 status = gr.Markdown(READY, elem_id="lesson-status", elem_classes=TEXT)
                 with gr.Row():
-                    rerun = gr.Button("Run", variant="primary", elem_id="lesson-rerun")
-                    stop = gr.Button("Stop", variant="stop", elem_id="lesson-stop")
+                    rerun = gr.Button("Run", variant="primary", elem_id="lesson-rerun", scale=3)
+                    stop = gr.Button("Stop", variant="stop", elem_id="lesson-stop", scale=1, min_width=80)
             with gr.Step("3. Compare", id=3):
                 with gr.Row(elem_classes=STAGE):
                     slider = gr.ImageSlider(label=f"Every brick | your brick off for the last {SKIP_SHARE:.0%}",

@@ -12,14 +12,16 @@ from gradio.events import Dependency
 from lego.request import NO_CLASS, PlaygroundError, Request
 from lego.runs import RunRecord
 from lego.schedule import BrickSchedule, from_grid, to_grid
-from lego.settings_text import KEYS, from_text, to_text
+from lego.settings_text import from_text, ignored, to_text
 
 from .context import LOG, AppContext
-from .generate import DEFAULT_RANGES, GenerateTab
+from .generate import DEFAULT_RANGES, GenerateTab, range_choices
 
 # The link box holds the query while the server fills it; the page then prefixes its own address, which only the
 # browser knows (a proxy or a Space's frame may serve the app under another one than the server sees).
-FULL_LINK_JS = "(query) => query ? window.location.origin + window.location.pathname + '?' + query : query"
+# A value that is already a link (a run that ended without a new one leaves the last) stays as it is.
+FULL_LINK_JS = ("(query) => query && !query.includes('://') ? "
+                "window.location.origin + window.location.pathname + '?' + query : query")
 
 
 def grid_for(schedule: BrickSchedule, max_ranges: int) -> tuple[int, list[list[int]]] | None:
@@ -40,17 +42,21 @@ def control_values(ctx: AppContext, key: str, tab: GenerateTab, request: Request
     config = ctx.served(key).config
     c = request.canvas
     grid = grid_for(request.schedule, int(tab.num_ranges.maximum))
-    num_ranges, cells = grid or (DEFAULT_RANGES, None)
     category = NO_CLASS if request.label is None else config.label_space().describe(request.label)
-    return [category, request.seed, request.steps, request.guidance, request.method, request.images, request.width,
-            request.height, c.mode, c.stride, c.shift, c.coords, num_ranges,
-            "" if grid else request.schedule.to_json(), *(cells or [gr.skip()] * config.num_bricks)]
+    values = [category, request.seed, request.steps, request.guidance, request.method, request.images, request.width,
+              request.height, c.mode, c.stride, c.shift, c.coords]
+    if grid is None:  # the JSON box holds it; the grid stays as it is
+        return [*values, gr.skip(), request.schedule.to_json(), *[gr.skip()] * config.num_bricks]
+    num_ranges, cells = grid
+    choices = range_choices(num_ranges, request.steps)  # the boxes offer as many ranges as they are given
+    return [*values, num_ranges, "", *[gr.update(choices=choices, value=on) for on in cells]]
 
 
 def check_fits(tab: GenerateTab, values: list) -> None:
     """Refuses values that the page's sliders cannot show (the API takes some of them further)."""
     for control, value in zip(tab.request_controls, values):
-        if isinstance(control, gr.Slider) and not control.minimum <= value <= control.maximum:
+        if isinstance(control, gr.Slider) and isinstance(value, (int, float)) and \
+                not control.minimum <= value <= control.maximum:
             raise PlaygroundError(f"{control.label.lower()} must be from {control.minimum:g} to "
                                   f"{control.maximum:g} on this page, got {value:g}")
 
@@ -58,11 +64,12 @@ def check_fits(tab: GenerateTab, values: list) -> None:
 def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks, gen_event: Dependency) -> None:
     def from_link(key: str, request: gr.Request):
         """The link's settings into the controls, or nothing changed and the reason said."""
-        query = dict(request.query_params or {})
-        if not any(k in KEYS for k in query):
+        params = request.query_params or {}
+        items = list(params.multi_items() if hasattr(params, "multi_items") else params.items())  # repeats refused
+        if all(ignored(k) for k, _ in items):  # no settings in the link (or no link)
             return [gr.skip()] * (len(tab.request_controls) + 2)
         try:
-            chosen = from_text(ctx.served(key).config, urlencode(query))
+            chosen = from_text(ctx.served(key).config, urlencode(items))
             if chosen.churn:
                 raise PlaygroundError("this link asks for stochastic churn, which only the command line offers "
                                       "(python -m lego generate --settings ...)")
