@@ -31,7 +31,9 @@ from ui.queue import share_the_queue  # noqa: E402
 # Markdown does, down to a letter a line in a narrow column): a table too wide for the page scrolls sideways, and
 # on a phone its cells are padded less. The first steps stand out; the note on the estimate is small. Compare's
 # and Look inside's pictures fill their boxes alike (their modules hold their rules). The Lesson's pictures fill
-# their boxes below their captions, and its presenter mode sets the text in large type, one stage per screen.
+# their boxes below their captions, and its presenter mode sets the text in large type, one stage per screen, with
+# the captions, choices and stage names large enough to read from the back of a room. Stages not reached yet stay
+# legible (Gradio fades them to half).
 # Semi-bold text (headings, bold words, table heads): the semi-bold font file Gradio ships holds 55 characters and
 # few letters, so such words were set in a fallback font with stray letters in another; its complete bold file,
 # at the path the theme's own rule uses, serves that weight instead.
@@ -45,7 +47,9 @@ img { image-rendering: pixelated; }
 #start-here { background: var(--color-accent-soft); border-radius: var(--radius-lg); padding: var(--spacing-lg); }
 .hint .prose { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 .lesson-image img { width: 100%; height: calc(100% - 2.2em); margin-top: 2.2em; object-fit: contain; }
+#lesson-tour .step-button:disabled { opacity: 0.8; }
 .lesson-presenter #lesson-tour { min-height: 100vh; }
+.lesson-presenter label, .lesson-presenter .step-label { font-size: calc(1.3 * var(--text-md)); }
 .lesson-presenter .lesson-stage > * { flex-basis: 100%; }
 .lesson-presenter .lesson-text .prose { font-size: calc(1.6 * var(--text-md)); }
 .lesson-presenter .lesson-text .prose p, .lesson-presenter .lesson-text .prose li { line-height: 1.3; }

@@ -140,14 +140,18 @@ class Comparison:
     def summary(self) -> str:
         full, sch, base = self.full, self.scheduled, self.baseline
         full_s, sch_s, base_s = self.seconds
-        return (f"Seed **{sch.request.seed}**. Measured speed-up of the schedule over all bricks: "
-                f"{self.timing.text()}, the two runs of a pair taking turns step by step; predicted from FLOPs "
-                f"{sch.estimate.cost.predicted_speedup:.2f}x. Schedule {format_flops(sch.estimate.cost.total)}, "
-                f"median {sch_s:.2f} s; all bricks {format_flops(full.estimate.cost.total)}, median {full_s:.2f} s. "
-                f"Honest baseline: every brick with {base.request.steps} steps costs "
-                f"{format_flops(base.estimate.cost.total)} ({base_s:.2f} s, one run). "
-                f"Schedule vs all bricks: mean absolute pixel difference {self.pixel_difference:.1f} / 255, "
-                f"largest {self.difference.largest} / 255.{self.verdict()}")
+        name = "" if sch.request.schedule.name == "custom" else f", schedule **{sch.request.schedule.name}**"
+        return (f"Seed **{sch.request.seed}**{name}.\n\n"
+                f"- **Measured speed-up** of the schedule over every brick: {self.timing.text()}: the median of "
+                f"the pairs' ratios, the two runs of a pair taking turns step by step (medians of the runs: "
+                f"schedule {sch_s:.2f} s, every brick {full_s:.2f} s). Predicted from FLOPs "
+                f"{sch.estimate.cost.predicted_speedup:.2f}x.\n"
+                f"- **Work**: the schedule {format_flops(sch.estimate.cost.total)}, every brick "
+                f"{format_flops(full.estimate.cost.total)}. Honest baseline: every brick with {base.request.steps} "
+                f"steps costs {format_flops(base.estimate.cost.total)} ({base_s:.2f} s, one run).\n"
+                f"- **Picture**: the schedule's differs from every brick's by {self.pixel_difference:.1f} / 255 "
+                f"per pixel on average (mean absolute pixel difference), {self.difference.largest} / 255 at most."
+                + (f"\n\n{self.verdict().strip()}" if self.verdict() else ""))
 
     def verdict(self) -> str:
         """What the timing does not show: a schedule that is every brick, or a range that includes no gain."""

@@ -296,7 +296,7 @@ def early_late_verdict(lesson: Lesson, guess: int) -> str:
             f"**{px(early.pixel_difference)}**; off for the last {SKIP_SHARE:.0%} (saving {late.saving:.0%}), by "
             f"**{px(late.pixel_difference)}**. In this run, dropping it late changed the image "
             f"{than(late.pixel_difference, early.pixel_difference)} dropping it early.\n\n{table}\n\n"
-            f"{_tally(lesson.late, lesson.early, 'dropping it early')}")
+            f"{_tally(lesson, lesson.early, 'dropping it early')}")
 
 
 def cost_verdict(lesson: Lesson, guess: int) -> str:
@@ -311,17 +311,19 @@ def cost_verdict(lesson: Lesson, guess: int) -> str:
             f"nearest cost, saved {fewer.saving:.0%} and changed it by **{px(fewer.pixel_difference)}**. In this run, "
             f"dropping {name} late changed the image {than(late.pixel_difference, fewer.pixel_difference)} simply "
             f"taking fewer steps.\n\n{table}\n\n"
-            f"{_tally(lesson.late, lesson.fewer, 'taking fewer steps instead')}")
+            f"{_tally(lesson, lesson.fewer, 'taking fewer steps instead')}")
 
 
-def _tally(late: tuple[LessonRow, ...], other: tuple[LessonRow, ...], what: str) -> str:
-    """Across every brick: for how many dropping it late changed the image less than ``what``, more, or as much."""
-    words = [compared(x.pixel_difference, o.pixel_difference) for x, o in zip(late, other)]
-    counts = [(w, words.count(w)) for w in ("less than", "more than", "about as much as") if w in words]
-    (word, count), rest = counts[0], counts[1:]
+def _tally(lesson: Lesson, other: tuple[LessonRow, ...], what: str) -> str:
+    """Across every brick, by name: for which dropping it late changed the image less than ``what``, more, or as
+    much."""
+    words = [compared(x.pixel_difference, o.pixel_difference) for x, o in zip(lesson.late, other)]
+    groups = [(w, [n for n, v in zip(lesson.names, words) if v == w])
+              for w in ("less than", "more than", "about as much as") if w in words]
+    (word, names), rest = groups[0], groups[1:]
     short = {"less than": "less", "more than": "more", "about as much as": "about as much (a tie)"}
-    return (f"For {count} of the {len(words)} bricks, dropping the brick late changed the image {word} {what}"
-            + "".join(f"; for {c}, {short[w]}" for w, c in rest) + ".")
+    return (f"Dropping the brick late changed the image {word} {what} for {_and(names)}"
+            + "".join(f"; {short[w]} for {_and(g)}" for w, g in rest) + ".")
 
 
 def take_away(lesson: Lesson, guess: int) -> str:
@@ -339,9 +341,10 @@ def take_away(lesson: Lesson, guess: int) -> str:
     if guess in least:
         second = f"Your guess, {lesson.names[guess]}, " + ("was right." if len(least) == 1 else "shares that tie.")
     else:
-        second = f"Your guess, {lesson.names[guess]}, changed the image by {px(late[guess].pixel_difference)}."
-    sentences = [first, second, _tally(late, lesson.early, "dropping it early"),
-                 _tally(late, lesson.fewer, "running every brick with fewer steps at about the same FLOPs"),
+        second = (f"Your guess, {lesson.names[guess]}, was not the least change: it changed the image by "
+                  f"{px(late[guess].pixel_difference)}.")
+    sentences = [first, second, _tally(lesson, lesson.early, "dropping it early"),
+                 _tally(lesson, lesson.fewer, "running every brick with fewer steps at about the same FLOPs"),
                  f"All of this is one category ({lesson.category}) and one seed ({lesson.seed}) at {LESSON_STEPS} "
                  f"{METHOD_NAMES[LESSON_METHOD]} steps; differences under {LESSON_TIE} / 255 count as ties."]
     return "\n\n".join(f"- {s}" for s in sentences)

@@ -131,7 +131,8 @@ def quality_line(row: dict, report: dict) -> str:
     if row.get("floor"):  # what "as good as real" reads at this sample size
         parts.append(f"real emoji against real emoji: {_fd(row['floor'])}")
     context = f" ({'; '.join(parts)})" if parts else ""
-    return (f"measured on this model: emoji-FD **{_fd(row['emoji_fd'])}**{context}, category accuracy "
+    return (f"measured on this model: emoji-FD (distance to real emoji pictures, lower is better) "
+            f"**{_fd(row['emoji_fd'])}**{context}, category accuracy "
             f"{row['category_accuracy']:.1%} over {report['per_class'] * report['seed_sets']} images per class "
             "(Results tab)")
 

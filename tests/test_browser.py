@@ -27,7 +27,8 @@ def app_page(width: int, height: int, query: str = ""):
 
 @needs_chromium
 def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
-    with app_page(1400, 1600) as (_, page, errors):
+    with app_page(1400, 1600) as (model, page, errors):
+        names = [model.config.brick_name(k) for k in range(3)]
         page.get_by_label("Preset").click()
         page.get_by_role("option", name="pg-recipe").click()
         # the preset switches the top brick off late: the live estimate shows a saving before any run
@@ -46,6 +47,8 @@ def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
         page.screenshot(path=str(tmp_path / "screenshot.png"), full_page=True)
         page.get_by_role("tab", name="Look inside").click()
         page.wait_for_function("document.querySelectorAll('#inside-gallery img').length >= 4", timeout=30_000)
+        # pg-recipe has the top brick off at the last step, where the view opens on the top brick's regions
+        assert f"{names[2]}'s, which is off at this step" in page.inner_text("#inside-text")
         page.get_by_role("tab", name="Results").click()  # the committed figures, drawn without any compute
         box = page.wait_for_selector("#results-schedules .js-plotly-plot", timeout=30_000).bounding_box()
         assert box and box["width"] > 300 and box["height"] > 200
@@ -323,6 +326,7 @@ def test_presenter_mode_shows_one_stage_per_screen_in_large_type():
         page.wait_for_function(f"parseFloat(getComputedStyle(document.querySelector('#lesson-intro .prose')).fontSize)"
                                f" >= {1.5 * normal}", timeout=10_000)
         assert not page.get_by_label("Seed", exact=True).last.is_visible()  # the fixed seed: nothing to choose
+        page.locator("#lesson-tour input[type=radio]").first.check()  # the class's guess
         page.click("#lesson-run")
         page.wait_for_selector("#lesson-late table", timeout=60_000)
         for button, stage in ((None, "#lesson-late"), ("Next: early or late?", "#lesson-early"),

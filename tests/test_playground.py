@@ -429,8 +429,8 @@ def test_early_vs_late_stage_says_what_the_numbers_say():
                            "the last 40% (saving 10%), by **1.00 / 255**.")
     assert "In this run, dropping it late changed the image less than dropping it early." in text
     assert "| B1 | 2.20 / 255 | 2.00 / 255 |" in text
-    assert text.endswith("For 1 of the 3 bricks, dropping the brick late changed the image less than dropping it "
-                         "early; for 1, more; for 1, about as much (a tie).")
+    assert text.endswith("Dropping the brick late changed the image less than dropping it early for B0; more for B2; "
+                         "about as much (a tie) for B1.")
     tie = early_late_verdict(lesson_of([1.0, 2.0, 3.0], early=[4.0, 2.2, 1.0]), 1)
     assert "dropping it late changed the image about as much as (within 0.5 / 255: a tie) dropping it early" in tie
     late_worse = early_late_verdict(lesson_of([1.0, 2.0, 3.0], early=[4.0, 2.2, 1.0]), 2)
@@ -458,11 +458,11 @@ def test_take_away_states_only_what_was_measured():
     text = take_away(lesson_of([1.0, 2.0, 6.0], early=[3.0, 2.0, 1.0], fewer=[0.5, 2.2, 6.3]), 2)
     assert text.split("\n\n") == [
         "- Dropped for the last 40% of the steps, B0 changed the image least (1.00 / 255) and B2 most (6.00 / 255).",
-        "- Your guess, B2, changed the image by 6.00 / 255.",
-        "- For 1 of the 3 bricks, dropping the brick late changed the image less than dropping it early; for 1, more; "
-        "for 1, about as much (a tie).",
-        "- For 1 of the 3 bricks, dropping the brick late changed the image more than running every brick with fewer "
-        "steps at about the same FLOPs; for 2, about as much (a tie).",
+        "- Your guess, B2, was not the least change: it changed the image by 6.00 / 255.",
+        "- Dropping the brick late changed the image less than dropping it early for B0; more for B2; about as much "
+        "(a tie) for B1.",
+        "- Dropping the brick late changed the image more than running every brick with fewer steps at about the "
+        "same FLOPs for B0; about as much (a tie) for B1 and B2.",
         f"- All of this is one category (Flags) and one seed (0) at {LESSON_STEPS} {METHOD_NAMES[LESSON_METHOD]} "
         "steps; differences under 0.5 / 255 count as ties."]
     tied_least = take_away(lesson_of([1.0, 1.3, 6.0]), 1)

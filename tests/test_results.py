@@ -35,7 +35,8 @@ def test_measured_quality_matches_the_schedule_by_its_mask_at_the_same_steps():
     row = results.measured_quality(sweep, "abc", preset("pg-recipe", config), 18, "heun", 2.0, True)
     assert row is not None and row["label"] == "t_break 0.4"  # the same mask under another name
     line = results.quality_line(row, sweep)
-    assert "FD **41** (every brick: 40; worse in every seed set, by 1 and 1; real emoji against real emoji: 30)" in line
+    assert ("lower is better) **41** (every brick: 40; worse in every seed set, by 1 and 1; real emoji against real "
+            "emoji: 30)") in line
     row["emoji_fd_sets"] = [35.0, 47.0]  # every brick: 35 and 45; one set the same, one worse
     assert "the seed sets disagree, so no measurable difference" in results.quality_line(row, sweep)
     assert results.measured_quality(sweep, "other", preset("pg-recipe", config), 18, "heun", 2.0, True) is None

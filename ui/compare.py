@@ -31,14 +31,15 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
         stop_btn = gr.Button("Stop", variant="stop", elem_id="compare-stop", scale=1, min_width=80)
     compare_md = gr.Markdown(elem_id="compare-status")
     with gr.Row(elem_id="compare-images"):
-        slider = gr.ImageSlider(label="All bricks | schedule", format="png", type="pil", height=300,
+        slider = gr.ImageSlider(label="Every brick | schedule", format="png", type="pil", height=300,
                                 elem_id="compare-slider")
         with gr.Column(min_width=160):
             diff_img = gr.Image(label="Schedule − all bricks (red: lighter)", format="png", height=300,
                                 elem_id="compare-diff")
             bar_img = gr.Image(label="Colour scale", format="png", height=70, show_label=False, container=False,
                                buttons=[], elem_id="compare-bar")
-        base_img = gr.Image(label="Every brick, fewer steps", format="png", height=300, elem_id="compare-base")
+        base_img = gr.Image(label="Every brick, fewer steps (the honest baseline)", format="png", height=300,
+                            elem_id="compare-base")
     totals_plot = gr.Plot(label="Totals")
     outputs = [slider, diff_img, bar_img, base_img, totals_plot, compare_md]
 

@@ -91,7 +91,8 @@ def show(ctx: AppContext, key: str, record: RunRecord | None, step: int, brick: 
     k = s.names.index(brick) if brick in s.names else s.config.num_bricks - 1
     overlay = region_overlay(frame.denoised, s.config.bricks[k].region, s.config.bricks[k].patch)
     on = ", ".join(n for n, a in zip(s.names, frame.active) if a)
-    text = (f"Step {frame.step + 1} of {len(record.frames)}, sigma {frame.sigma:.3g}; bricks on: {on}. "
+    off = "" if frame.active[k] else f" The regions drawn are {s.names[k]}'s, which is off at this step."
+    text = (f"Step {frame.step + 1} of {len(record.frames)}, sigma {frame.sigma:.3g}; bricks on: {on}.{off} "
             f"x_t is shown rescaled. What each brick changed, on one scale: {changed.text()}.")
     return items, maps, colour_bar(changed.limit), overlay, text
 
