@@ -29,7 +29,8 @@ from ui.queue import share_the_queue  # noqa: E402
 
 # Small images are enlarged with crisp pixels, never blurred. A table never breaks a word across lines (Gradio's
 # Markdown does, down to a letter a line in a narrow column): a table too wide for the page scrolls sideways, and
-# on a phone its cells are padded less. The first steps stand out; the note on the estimate is small. Compare's
+# on a phone its cells are padded less. The first steps stand out; the note on the estimate is small. A control's
+# help line is dark enough to read (Gradio's pale grey has a contrast of about 2.5:1 on white). Compare's
 # and Look inside's pictures fill their boxes alike (their modules hold their rules). The Lesson's pictures fill
 # their boxes below their captions, and its presenter mode sets the text in large type, one stage per screen, with
 # the captions, choices and stage names large enough to read from the back of a room. Stages not reached yet stay
@@ -45,7 +46,9 @@ img { image-rendering: pixelated; }
 .prose table th, .prose table td { word-break: normal; overflow-wrap: normal; }
 @media (max-width: 480px) { .prose table th, .prose table td { padding: var(--size-1) var(--size-2); } }
 #start-here { background: var(--color-accent-soft); border-radius: var(--radius-lg); padding: var(--spacing-lg); }
-.hint .prose { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+:root { --block-info-text-color: var(--neutral-600); }
+.dark { --block-info-text-color: var(--neutral-400); }
+.hint .prose { font-size: var(--text-sm); color: var(--block-info-text-color); }
 .lesson-image img { width: 100%; height: calc(100% - 2.2em); margin-top: 2.2em; object-fit: contain; }
 #lesson-tour .step-button:disabled { opacity: 0.8; }
 .lesson-presenter #lesson-tour { min-height: 100vh; }
