@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import EMOJI_CATEGORIES
-from .labels import LEVELS, LabelSpace
+from .labels import LEVELS, LabelError, LabelSpace
 from .render import RenderError, render_svg, svg_document
 
 IMAGE_SIZE = 64
@@ -348,10 +348,11 @@ class EmojiData:
         return EmojiData(self.images[keep], self.labels[keep], self.held_out[keep], self.style[keep], self.space,
                          self.style_names)
 
-    def restricted(self, styles: list[str] | None = None, levels: int | None = None) -> "EmojiData":
+    def restricted(self, styles: list[str] | None = None, levels: int | None = None,
+                   emoji: list[str] | None = None) -> "EmojiData":
         """Only the images of ``styles``, labelled on the top ``levels`` levels only (for comparisons:
-        fewer styles and coarser labels, as the first bundled model had)."""
-        data = self
+        fewer styles and coarser labels, as the first bundled model had), of the ``emoji`` named only."""
+        data = self.only_emoji(emoji) if emoji else self
         if styles:
             unknown = set(styles) - set(self.style_names)
             if unknown:
@@ -365,6 +366,32 @@ class EmojiData:
             data = EmojiData(data.images, labels, data.held_out, data.style, space, data.style_names)
         return data
 
+    def only_emoji(self, names: list[str]) -> "EmojiData":
+        """The images of the emoji ``names`` (any name the picker takes), in a label space of those emoji, their
+        sub-categories and every category: a small vocabulary a small model can learn to draw on a CPU. Every
+        category stays, so that a checkpoint labelled by category extends to it (``lego.train``)."""
+        space, finest = self.space, self.space.depth - 1
+        chosen = []
+        for name in names:
+            try:
+                index = space.resolve(name)
+            except LabelError as exc:
+                raise DataError(str(exc)) from None
+            if space.level_of(index) != finest:
+                raise DataError(f"{name!r} is a {space.level_name(space.level_of(index))}, not an emoji")
+            chosen.append(index)
+        chosen = sorted(set(chosen))
+        kept = list(range(space.sizes[0]))
+        for level in range(1, space.depth):  # each level: the ancestors of the chosen emoji, in the old order
+            kept += sorted({space.chain(i)[level] for i in chosen})
+        new_index = {old: new for new, old in enumerate(kept)}
+        sizes = tuple(sum(1 for i in kept if space.level_of(i) == level) for level in range(space.depth))
+        subset = LabelSpace(tuple(space.names[i] for i in kept), sizes,
+                            tuple(-1 if space.parents[i] < 0 else new_index[space.parents[i]] for i in kept))
+        keep = np.isin(self.labels[:, finest], chosen)
+        labels = np.vectorize(lambda i: new_index.get(int(i), -1), otypes=[np.int64])(self.labels[keep])
+        return EmojiData(self.images[keep], labels, self.held_out[keep], self.style[keep], subset, self.style_names)
+
     def split(self, evaluation: bool) -> "EmojiData":
         return self.subset(self.held_out if evaluation else ~self.held_out)
 
@@ -376,6 +403,17 @@ class EmojiData:
         emoji_per_category = np.array([len(np.unique(emoji[self.categories == c])) for c in range(self.space.sizes[0])])
         weights = 1.0 / (images_of_emoji * np.maximum(emoji_per_category[self.categories], 1))
         return weights / weights.sum()
+
+
+def read_emoji_list(path: str | Path | None) -> list[str] | None:
+    """The emoji a list file names, one a line ('#' starts a comment); None: no file, every emoji."""
+    if not path:
+        return None
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise DataError(f"cannot read the emoji list {path}: {exc}") from None
+    return [name for name in (line.split("#")[0].strip() for line in lines) if name]
 
 
 def load(path: str | Path) -> EmojiData:

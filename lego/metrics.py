@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .checkpoint import CheckpointError, load_checkpoint, readable
-from .data import HELD_OUT_STYLE, DataError, EmojiData, credits, load, read_manifest
+from .data import HELD_OUT_STYLE, DataError, EmojiData, credits, load, read_emoji_list, read_manifest
 from .images import captioned_grid, to_pil
 from .judge import (JUDGE_DIR, EmojiJudge, auroc, confidence, features, level_accuracy, load_judge, predict,
                     to_tensor, train_judge)
@@ -110,6 +110,16 @@ def requests(model_space: LabelSpace, judge: EmojiJudge, level: int, per_categor
             labels.append(int(i))
             targets.append(list(target) + [-1] * (judge.space.depth - len(target)))
     return labels, targets
+
+
+def judge_on_held_out(judge: EmojiJudge, data: EmojiData, emoji: list[int]) -> dict[str, float]:
+    """The judge's accuracy per level on the held-out drawings of ``emoji`` (indices into ``data.space``, which
+    the judge was trained on): what "as good as real" reads for a model of those emoji only."""
+    if judge.space != data.space:
+        raise DataError("the judge was trained on another data set: its labels differ from this one's")
+    keep = data.held_out & np.isin(data.labels[:, -1], emoji)
+    seen = judge_view(to_tensor(data.images[keep]))
+    return level_accuracy(predict(judge, seen), torch.from_numpy(data.labels[keep]), judge.space)
 
 
 def evaluate(model: LegoModel, judge: EmojiJudge, data: EmojiData, schedule_spec: str = "all", per_category: int = 20,
@@ -233,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--sheet", type=Path, help="write a contact sheet here: one row per category, 8 images each")
     e.add_argument("--real-sheet", type=Path, help="write the same kind of sheet of real held-out drawings here")
     e.add_argument("--out", type=Path, help="write the JSON here too")
+    e.add_argument("--emoji", type=Path, help="a model trained on the emoji of this list (lego.train --emoji): the "
+                                             "real drawings compared are theirs, and the judge is scored on them too")
     args = parser.parse_args(argv)
     command = "python -m lego.metrics " + " ".join(argv if argv is not None else sys.argv[1:])
     try:
@@ -244,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
                                 "python -m lego.data build")
         else:
             model, judge = load_checkpoint(args.checkpoint), load_judge(args.judge)
+            names = read_emoji_list(args.emoji)
+            if names:
+                subset = data.only_emoji(names)
+                on_real = judge_on_held_out(judge, data, [data.space.resolve(n) for n in names])
+                data = subset
     except (DataError, CheckpointError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -268,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     accuracy_file = args.judge / "metrics.json"
     judge_accuracy = json.loads(accuracy_file.read_text())["held_out_accuracy"] if accuracy_file.is_file() else None
     result["judge_held_out_accuracy"] = judge_accuracy
+    if args.emoji:
+        result["judge_held_out_accuracy_these_emoji"] = on_real
     result["command"] = command
     result["markdown"] = markdown(result, judge_accuracy, command)
     text = json.dumps(result, indent=2)

@@ -45,7 +45,7 @@ from .checkpoint import load_checkpoint, readable, save_checkpoint
 from .collage import CollageMaker, CollageStyle
 from .config import ARCHITECTURES, LegoConfig
 from .data import credits as data_credits
-from .data import DataError, load, provenance
+from .data import DataError, load, provenance, read_emoji_list
 from .images import grid, to_pil
 from .model import LegoModel
 from .precision import autocast, resolve_precision
@@ -80,6 +80,7 @@ class TrainSettings:
     init: str = ""  # checkpoint directory to start from: fine-tuning (the optimiser starts afresh)
     styles: str = ""  # comma-separated styles to train on (default: every training style of the data)
     label_levels: int = 0  # train on the top k label levels only (default: all the data has)
+    emoji: str = ""  # a file of emoji names, one a line ('#' starts a comment): train on those emoji only
 
 
 @dataclass
@@ -127,7 +128,8 @@ class Trainer:
         self.progress = progress or Progress()
         self.precision = resolve_precision(settings.precision, self.device)
         styles = [x for x in settings.styles.split(",") if x]
-        data = load(settings.data).split(evaluation=False).restricted(styles, settings.label_levels)
+        data = load(settings.data).split(evaluation=False).restricted(styles, settings.label_levels,
+                                                                      read_emoji_list(settings.emoji))
         config = ARCHITECTURES[settings.arch].with_labels(data.space)  # the data's label levels
         torch.manual_seed(settings.seed)  # the initial weights
         self.model = LegoModel(config).to(self.device)

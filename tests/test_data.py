@@ -131,3 +131,24 @@ def test_a_restricted_data_set_keeps_the_styles_and_levels_asked_for(built):
     assert (one.labels[:, 0] == data.labels[data.style == 0, 0]).all()  # the categories are kept as they were
     with pytest.raises(DataError, match=f"no style nope in this data set; it has {style}"):
         data.restricted(["nope"])
+
+
+def test_a_small_vocabulary_keeps_its_emoji_their_sub_categories_and_every_category(built, tmp_path):
+    from lego.data import read_emoji_list
+
+    data = load(built[0])
+    space = data.space
+    emoji = sorted({int(i) for i in data.labels[:, 2] if i >= 0})[:2]
+    listed = tmp_path / "emoji.txt"
+    listed.write_text(f"# two of them\n{space.names[emoji[0]]}\n\n{space.describe(emoji[1])}  # a picker entry\n")
+    names = read_emoji_list(listed)
+    small = data.restricted(emoji=names)
+    assert small.space.sizes[0] == space.sizes[0] and small.space.names[:9] == space.names[:9]
+    assert small.space.sizes[2] == 2 and len(small.labels) == int(np.isin(data.labels[:, 2], emoji).sum())
+    for old, new in zip(data.labels[np.isin(data.labels[:, 2], emoji)], small.labels):  # the same names, renumbered
+        assert [space.names[i] for i in old] == [small.space.names[i] for i in new]
+        assert small.space.chain(int(new[2])) == tuple(int(i) for i in new)
+    with pytest.raises(DataError, match="is a subcategory, not an emoji"):
+        data.restricted(emoji=[space.names[space.chain(emoji[0])[1]]])
+    with pytest.raises(DataError, match="cannot read the emoji list"):
+        read_emoji_list(tmp_path / "missing.txt")

@@ -131,3 +131,12 @@ def test_the_command_line_says_what_is_missing_without_a_traceback(tmp_path, cap
                            "no data set at")):
         assert metrics_main(argv) == 2
         assert capsys.readouterr().err.startswith(f"error: {message}")
+
+
+def test_the_judge_is_scored_on_a_vocabulary_only_with_the_labels_it_was_trained_on(fixture_data):
+    from lego.data import DataError
+    from lego.metrics import judge_on_held_out
+
+    emoji = sorted({int(i) for i in fixture_data.labels[:, 2] if i >= 0})[:2]
+    with pytest.raises(DataError, match="trained on another data set"):  # the fixture is not the judge's data
+        judge_on_held_out(load_judge(JUDGE_DIR), fixture_data, emoji)
