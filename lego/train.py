@@ -81,6 +81,8 @@ class TrainSettings:
     styles: str = ""  # comma-separated styles to train on (default: every training style of the data)
     label_levels: int = 0  # train on the top k label levels only (default: all the data has)
     emoji: str = ""  # a file of emoji names, one a line ('#' starts a comment): train on those emoji only
+    label_lr_scale: float = 1.0  # the label embedder's learning rate over the rest's: labels new to a checkpoint
+    # start at zero, and at the base rate their embeddings take thousands of steps to grow
 
 
 @dataclass
@@ -88,6 +90,13 @@ class Progress:
     step: int = 0
     images: int = 0
     segments: list = field(default_factory=list)  # {"device", "host", "seconds", "images"} per run segment
+
+
+def parameter_groups(model: LegoModel, label_lr_scale: float) -> list[dict]:
+    """The optimiser's groups: the label embedder, whose rate is scaled, and everything else."""
+    labels = [p for n, p in model.named_parameters() if n.startswith("y_embedder.")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("y_embedder.")]
+    return [{"params": rest, "lr_scale": 1.0}] + ([{"params": labels, "lr_scale": label_lr_scale}] if labels else [])
 
 
 def step_generator(seed: int, step: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -134,7 +143,8 @@ class Trainer:
         torch.manual_seed(settings.seed)  # the initial weights
         self.model = LegoModel(config).to(self.device)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        self.optimizer = torch.optim.AdamW(parameter_groups(self.model, settings.label_lr_scale), lr=settings.lr,
+                                           weight_decay=settings.weight_decay)
         self.forward = self.model
         if world > 1:
             self.forward = torch.nn.parallel.DistributedDataParallel(
@@ -195,7 +205,7 @@ class Trainer:
             images = self.images[index].float() / 127.5 - 1
         lr = s.lr * min(1.0, (self.progress.images + s.batch) / max(s.warmup_images, 1))
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]
         with autocast(self.precision, self.device):
             losses = edm_losses(self.forward, images, labels, active, s, self.model.config.sigma_data, local)
         loss = torch.stack([x for x in losses if x is not None]).mean()
@@ -266,10 +276,11 @@ class Trainer:
         trainer.ema.load_state_dict({k: v.float() for k, v in ema.items()})
         params = dict(trainer.model.named_parameters())
         moments = {m: load_sharded(state, m) for m in ("exp_avg", "exp_avg_sq", "adam_step")}
+        position = {id(p): i for i, p in enumerate(p for g in trainer.optimizer.param_groups for p in g["params"])}
         optim_state = {}
-        for i, (name, p) in enumerate(params.items()):
+        for name, p in params.items():
             if name in moments["exp_avg"]:
-                optim_state[i] = {"step": moments["adam_step"][name].reshape(()).clone(),
+                optim_state[position[id(p)]] = {"step": moments["adam_step"][name].reshape(()).clone(),
                                   "exp_avg": moments["exp_avg"][name].float().to(p.device),
                                   "exp_avg_sq": moments["exp_avg_sq"][name].float().to(p.device)}
         trainer.optimizer.load_state_dict({"state": optim_state,
