@@ -39,10 +39,12 @@ class CheckpointError(RuntimeError):
 
 def save_checkpoint(model: LegoModel, directory: str | Path, dtype: str = "float32",
                     card: dict | None = None) -> Path:
-    """Write the model; ``dtype`` sets how weights are stored (float16 halves the file)."""
+    """Write the model; ``dtype`` sets how weights are stored (float16 halves the file). The model card is
+    written anew: one left from earlier weights would describe them (the Hub's mixin keeps an existing one)."""
     if dtype not in _STORAGE_DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_STORAGE_DTYPES)}, got {dtype!r}")
     directory = Path(directory)
+    (directory / CARD_FILE).unlink(missing_ok=True)
     stored = model if dtype == "float32" else copy.deepcopy(model).to(_STORAGE_DTYPES[dtype])
     stored.save_pretrained(directory, model_card_kwargs=card_fields(model.config, dtype, card))
     return readable(directory)

@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                                              "real drawings compared are theirs, and the judge is scored on them too")
     args = parser.parse_args(argv)
     command = "python -m lego.metrics " + " ".join(argv if argv is not None else sys.argv[1:])
+    on_real = None  # the judge on the real drawings of a small vocabulary (--emoji)
     try:
         data = load(args.data)
         if args.command == "train-judge":
@@ -285,10 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     accuracy_file = args.judge / "metrics.json"
     judge_accuracy = json.loads(accuracy_file.read_text())["held_out_accuracy"] if accuracy_file.is_file() else None
     result["judge_held_out_accuracy"] = judge_accuracy
-    if args.emoji:
+    if on_real:
         result["judge_held_out_accuracy_these_emoji"] = on_real
     result["command"] = command
-    result["markdown"] = markdown(result, judge_accuracy, command)
+    result["markdown"] = markdown(result, on_real or judge_accuracy, command)
     text = json.dumps(result, indent=2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -396,6 +396,16 @@ def hardware_summary(segments: list[dict]) -> str:
                      for device, (hours, images) in per_device.items())
 
 
+def run_command(run: Path, settings: dict) -> str:
+    """The command that trains ``run`` with ``settings``: the options that differ from the defaults."""
+    default = asdict(TrainSettings())
+    flags = [f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
+             for k, v in settings.items() if k in default and v != default[k] and not isinstance(v, bool)]
+    flags += [f"--{k.replace('_', '-')}" for k, v in settings.items() if k in default and v is True
+              and default[k] is False]
+    return " ".join(["python -m lego.train run --run-dir", str(run), *flags])
+
+
 def label_summary(config: LegoConfig) -> str:
     space = config.label_space()
     return ", ".join(f"{n:,} {space.level_name(i)} classes" for i, n in enumerate(space.sizes))
@@ -415,11 +425,15 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
         f"{hardware_summary(info['segments'])}.\n"
         f"- EDM loss on every brick, brick dropout {s['brick_dropout']}, label dropout {s['label_dropout']}, "
         f"AdamW lr {s['lr']}, EMA half-life {s['ema_halflife_images']:,} images; weights are the EMA.\n"
-        f"- Data: {provenance(s['data'])}\n"
+        f"- Data: {provenance(s['data']).removesuffix('.')}"
+        + (f"; of these, only the {model.config.label_space().sizes[-1]} emoji listed in `{s['emoji']}`"
+           if s.get("emoji") else "") + ".\n"
         f"- Labels: {label_summary(model.config)}; left out together with probability {s['label_dropout']} "
-        f"(the unconditional input of guidance) and each on its own with probability {s.get('level_dropout', 0)}.\n"
-        f"- Reproduce: `python -m lego.data build`, then `python -m lego.train run --run-dir {run}` "
-        "(resumes from the committed state).\n"
+        f"(the unconditional input of guidance) and each on its own with probability {s.get('level_dropout', 0)}"
+        + (f"; the label embedder learnt at {s['label_lr_scale']:g} times the rate"
+           if s.get("label_lr_scale", 1.0) != 1.0 else "") + ".\n"
+        f"- Reproduce: `python -m lego.data build`, then `{run_command(run, s)}` (a run resumes from its state "
+        "in the run folder when it has one).\n"
     )
     if s.get("init"):
         training += f"- Fine-tuned from `{s['init']}` (see its model card for how that was trained).\n"

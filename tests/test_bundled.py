@@ -52,6 +52,7 @@ def test_the_model_tab_offers_the_bundled_lego_checkpoints_only():
 
     offered = dict(shipped_checkpoints(ARCHITECTURES["emoji-s"]))
     assert offered["lego-emoji-s"] == "lego-emoji-s"  # a name: the API's choices show no server path
+    assert "lego-emoji-s-48" in offered  # the small vocabulary has the same bricks
     assert checked_source(offered["lego-emoji-s"]) == str(DEFAULT_CHECKPOINT.resolve())
     assert "emoji-judge" not in offered  # a checkpoint, but not a LEGO model
     assert shipped_checkpoints(ARCHITECTURES["tiny-pg"]) == []  # other brick layouts cannot be switched to
@@ -71,3 +72,23 @@ def test_measured_quality_is_shown_only_for_requests_like_those_the_sweep_measur
         unconditional = client.predict("none (unconditional)", *args, api_name="/estimate")
         client.close()
     assert "emoji-FD" in labelled and "emoji-FD" not in unconditional  # the sweep sampled labelled requests
+
+
+def test_the_small_vocabulary_model_draws_what_it_is_asked_for():
+    """Its 48 emoji are told apart where the bundled model knows only categories: a no-entry sign comes out red,
+    a recycling symbol green (the default sampler, as the app runs it)."""
+    model = load_checkpoint(DEFAULT_CHECKPOINT.parent / "lego-emoji-s-48")
+    space = model.config.label_space()
+    assert space.sizes == (9, 33, 48) and space.names[:9] == model.config.class_names[:9]
+    card = (DEFAULT_CHECKPOINT.parent / "lego-emoji-s-48" / "README.md").read_text()
+    assert "training/emoji48.txt" in card and "emoji 8.9%" in card
+    settings = SamplerSettings(steps=DEFAULT_STEPS, method=DEFAULT_METHOD, guidance=DEFAULT_GUIDANCE)
+    colours = {}
+    for name in ("no entry", "black universal recycling symbol (recycle)"):
+        label = space.chain(space.resolve(name))
+        images = sample(model, [0, 1], [label, label], settings).images  # in [-1, 1]
+        colours[name] = images.mean(dim=(0, 2, 3))  # mean red, green, blue
+    red, green, blue = colours["no entry"]
+    assert red > green + 0.5 and red > blue + 0.5
+    red, green, blue = colours["black universal recycling symbol (recycle)"]
+    assert green > red + 0.3 and green > blue + 0.3

@@ -118,6 +118,10 @@ def test_export_writes_a_loadable_checkpoint_with_credits(data_file, tmp_path):
     assert "16 training images seen" in card and "Twitter, CC-BY-4.0" in card and "Apache-2.0" in card
     assert "9 category classes, 6 subcategory classes, 7 emoji classes" in card and "twemoji style is held out" in card
     assert "![One row per category](samples.png)" in card
+    # exported again into the same folder, the card is the new export's, not the one left there
+    again = export(tmp_path / "run", out, metrics={"markdown": "| judged | 1% |"})
+    card = (again / "README.md").read_text()
+    assert "| judged | 1% |" in card and "samples.png" not in card
 
 
 def test_command_line_with_two_processes_through_torchrun(data_file, tmp_path):
