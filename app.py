@@ -50,9 +50,10 @@ img { image-rendering: pixelated; }
 .dark { --block-info-text-color: var(--neutral-400); }
 .hint .prose { font-size: var(--text-sm); color: var(--block-info-text-color); }
 .lesson-image img { width: 100%; height: calc(100% - 2.2em); margin-top: 2.2em; object-fit: contain; }
+#lesson-tour .step-button { color: var(--body-text-color); }
 #lesson-tour .step-button:disabled { opacity: 0.8; }
 .lesson-presenter #lesson-tour { min-height: 100vh; }
-.lesson-presenter label, .lesson-presenter .step-label { font-size: calc(1.3 * var(--text-md)); }
+.lesson-presenter label, .lesson-presenter #lesson-tour .step-label { font-size: calc(1.3 * var(--text-md)); }
 .lesson-presenter .lesson-stage > * { flex-basis: 100%; }
 .lesson-presenter .lesson-text .prose { font-size: calc(1.6 * var(--text-md)); }
 .lesson-presenter .lesson-text .prose p, .lesson-presenter .lesson-text .prose li { line-height: 1.3; }
