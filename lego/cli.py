@@ -62,7 +62,8 @@ def settings_source(source: str, weights: str) -> str:
 def _generate(args: argparse.Namespace) -> int:
     model = load_checkpoint(args.checkpoint, device=args.device or default_device())
     config = model.config
-    text = settings_source(args.settings or "", fingerprint(model))
+    weights = fingerprint(model)
+    text = settings_source(args.settings or "", weights)
     overrides = {key: getattr(args, name) for name, key in SETTING_OPTIONS.items() if getattr(args, name) is not None}
     if args.size:
         overrides["size"] = f"{args.size[1]}x{args.size[0]}"
@@ -83,7 +84,7 @@ def _generate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     settings_line = to_text(config, req, churn)
-    carried = png_info(settings_line, shown_source(args.checkpoint), fingerprint(model))
+    carried = png_info(settings_line, shown_source(args.checkpoint), weights)
     grid(to_pil(result.images)).save(out, pnginfo=carried)
     report = {
         "out": str(out), "seeds": seeds, "class": None if label is None else config.label_space().describe(label),

@@ -23,7 +23,7 @@ from PIL import Image, PngImagePlugin
 from .canvas import Canvas, CanvasError
 from .config import LegoConfig
 from .request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_IMAGES, PlaygroundError,
-                      Request, number, parse_request, quoted)
+                      Request, class_picker, number, parse_request, quoted)
 from .schedule import MAX_JSON_BYTES, MAX_RANGES_PER_BRICK, BrickSchedule, ScheduleError
 
 PNG_KEY = "lego-playground"  # the PNG text chunk with the settings
@@ -57,7 +57,7 @@ def schedule_text(schedule: BrickSchedule) -> str:
                     for ranges in schedule.ranges)
 
 
-def parse_schedule_text(text: str, num_bricks: int, name: str = "custom") -> BrickSchedule:
+def parse_schedule_text(text: str, num_bricks: int) -> BrickSchedule:
     """The schedule ``schedule_text`` wrote, checked as a schedule from JSON is."""
     if len(text) > MAX_TEXT:
         raise ScheduleError(f"the schedule is longer than {MAX_TEXT // 1024} KiB")
@@ -79,7 +79,7 @@ def parse_schedule_text(text: str, num_bricks: int, name: str = "custom") -> Bri
                                     "brick that never runs)") from None
             spans.append((start, end))
         ranges.append(tuple(spans))
-    return BrickSchedule(tuple(ranges), name=name)
+    return BrickSchedule(tuple(ranges))
 
 
 def to_text(config: LegoConfig, request: Request, churn: float = 0.0) -> str:
@@ -122,8 +122,7 @@ def from_text(config: LegoConfig, text: str, max_images: int = MAX_IMAGES,
             raise PlaygroundError(f"the setting {key!r} is given twice")
         values[key] = value
     values |= {key: str(value) for key, value in (overrides or {}).items()}
-    if "draw" not in values and config.conditional:
-        values["draw"] = config.label_space().describe(config.label_space().in_display_order()[0])
+    values.setdefault("draw", class_picker(config)["value"])  # what the app's picker starts on
     size = values.get("size", f"{config.image_size}x{config.image_size}")
     parts = size.lower().split("x")
     if len(parts) != 2:

@@ -399,10 +399,12 @@ def hardware_summary(segments: list[dict]) -> str:
 def run_command(run: Path, settings: dict) -> str:
     """The command that trains ``run`` with ``settings``: the options that differ from the defaults."""
     default = asdict(TrainSettings())
-    flags = [f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
-             for k, v in settings.items() if k in default and v != default[k] and not isinstance(v, bool)]
-    flags += [f"--{k.replace('_', '-')}" for k, v in settings.items() if k in default and v is True
-              and default[k] is False]
+    flags = []
+    for key, value in settings.items():
+        if key not in default or value == default[key] or value is False:  # a switch is given only when on
+            continue
+        flag = "--" + key.replace("_", "-")
+        flags.append(flag if value is True else f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
     return " ".join(["python -m lego.train run --run-dir", str(run), *flags])
 
 

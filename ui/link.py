@@ -29,12 +29,18 @@ def grid_for(schedule: BrickSchedule, max_ranges: int) -> tuple[int, list[list[i
     number of ranges first), if any."""
     for n in [DEFAULT_RANGES, *range(1, max_ranges + 1)]:
         cells = to_grid(schedule, n)
-        drawn = from_grid(cells, n).ranges
-        if len(drawn) == len(schedule.ranges) and all(
-                len(a) == len(b) and all(math.isclose(x, y, abs_tol=1e-5) for p, q in zip(a, b) for x, y in zip(p, q))
-                for a, b in zip(drawn, schedule.ranges)):
+        if same_ranges(from_grid(cells, n), schedule):
             return n, cells
     return None
+
+
+def same_ranges(a: BrickSchedule, b: BrickSchedule) -> bool:
+    """The same ranges brick by brick, their edges equal to within what a hand-written link rounds off."""
+    def edges(s: BrickSchedule) -> list[float]:
+        return [x for ranges in s.ranges for span in ranges for x in span]
+
+    return ([len(r) for r in a.ranges] == [len(r) for r in b.ranges]
+            and all(math.isclose(x, y, abs_tol=1e-5) for x, y in zip(edges(a), edges(b))))
 
 
 def control_values(ctx: AppContext, key: str, tab: GenerateTab, request: Request) -> list:
