@@ -33,8 +33,8 @@ from ui.queue import share_the_queue  # noqa: E402
 # help line is dark enough to read (Gradio's pale grey has a contrast of about 2.5:1 on white). Compare's
 # and Look inside's pictures fill their boxes alike (their modules hold their rules). The Lesson's pictures fill
 # their boxes below their captions, and its presenter mode sets the text in large type, one stage per screen, with
-# the captions, choices and stage names large enough to read from the back of a room. Stages not reached yet stay
-# legible (Gradio fades them to half).
+# the pictures taller, and the captions, choices and stage names large enough to read from the back of a room.
+# Stages not reached yet stay legible (Gradio fades them to half).
 # Semi-bold text (headings, bold words, table heads): the semi-bold font file Gradio ships holds 55 characters and
 # few letters, so such words were set in a fallback font with stray letters in another; its complete bold file,
 # at the path the theme's own rule uses, serves that weight instead.
@@ -55,6 +55,7 @@ img { image-rendering: pixelated; }
 .lesson-presenter #lesson-tour { min-height: 100vh; }
 .lesson-presenter label, .lesson-presenter #lesson-tour .step-label { font-size: calc(1.3 * var(--text-md)); }
 .lesson-presenter .lesson-stage > * { flex-basis: 100%; }
+.lesson-presenter .lesson-image { height: 42vh !important; --block-label-text-size: calc(1.3 * var(--text-md)); }
 .lesson-presenter .lesson-text .prose { font-size: calc(1.6 * var(--text-md)); }
 .lesson-presenter .lesson-text .prose p, .lesson-presenter .lesson-text .prose li { line-height: 1.3; }
 .lesson-presenter .lesson-text .prose th, .lesson-presenter .lesson-text .prose td { padding: 0.1em 0.5em; }

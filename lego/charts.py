@@ -21,10 +21,11 @@ BRICK_COLOURS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2
 HEIGHT = 300
 
 
-def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
+def _layout(fig: go.Figure, title: str, y_title: str, note: str = "") -> go.Figure:
     # the title says the x axis counts steps: an axis title there would collide with the legend once it wraps
-    fig.update_layout(title=title, height=HEIGHT, margin=dict(l=50, r=10, t=40, b=40), barmode="stack",
-                      yaxis_title=y_title, legend=dict(orientation="h", yanchor="top", y=-0.12))
+    fig.update_layout(title=dict(text=title, subtitle=dict(text=note)) if note else title, height=HEIGHT,
+                      margin=dict(l=50, r=10, t=60 if note else 40, b=40), barmode="stack", yaxis_title=y_title,
+                      legend=dict(orientation="h", yanchor="top", y=-0.12))
     return fig
 
 
@@ -58,7 +59,7 @@ def flops_per_step(cost: ScheduleCost, names: Sequence[str]) -> go.Figure:
     steps = list(range(1, len(cost.per_step) + 1))
     fig = go.Figure([go.Bar(name=names[k], x=steps, y=[s.bricks[k] / 1e9 for s in cost.per_step],
                             marker_color=_colour(k)) for k in range(len(names))])
-    return _layout(fig, "FLOPs per step, by brick", "GFLOPs")
+    return _layout(fig, "FLOPs per step, by brick", "GFLOPs", cost.passes_note())
 
 
 @_shared

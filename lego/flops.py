@@ -86,6 +86,19 @@ def evaluation_flops(config: LegoConfig, height: int, width: int, active: Sequen
 class ScheduleCost:
     per_step: tuple[EvaluationFlops, ...]  # summed over the evaluations of each step
     reference_total: int  # the same request with every brick on
+    evaluations: tuple[int, ...] = ()  # network evaluations at each step (Heun: 2, but 1 on the last)
+    images: int = 1
+    guided: bool = False
+
+    def passes_note(self) -> str:
+        """What one step's bar counts, short enough for a phone: a teacher who reads a brick's cost per image
+        would otherwise find every bar of a guided run twice too tall."""
+        evals = max(self.evaluations, default=1)
+        why = (["Heun"] if evals > 1 else []) + (["guided"] if self.guided else [])
+        passes = evals * (2 if self.guided else 1)
+        images = f" on {self.images} images" if self.images > 1 else ""
+        return f"{passes} network pass{'es' if passes > 1 else ''} a step{images}" + (
+            f" ({', '.join(why)})" if why else "")
 
     @property
     def total(self) -> int:
@@ -110,11 +123,12 @@ def schedule_cost(config: LegoConfig, schedule: BrickSchedule, settings: Sampler
     batch = images * (2 if guided else 1)
     per_step = []
     reference = 0
-    for step, (active, evals) in enumerate(zip(schedule.mask(settings.steps), settings.evaluations_per_step())):
+    evaluations = settings.evaluations_per_step()
+    for step, (active, evals) in enumerate(zip(schedule.mask(settings.steps), evaluations)):
         one = evaluation_flops(config, height, width, active, batch, canvas, step)
         per_step.append(EvaluationFlops(tuple(evals * f for f in one.bricks), evals * one.shared))
         reference += evals * evaluation_flops(config, height, width, None, batch, canvas, step).total
-    return ScheduleCost(tuple(per_step), reference)
+    return ScheduleCost(tuple(per_step), reference, tuple(evaluations), images, guided)
 
 
 def format_flops(flops: float) -> str:

@@ -163,7 +163,7 @@ class LabelSpace:
         text = str(text).strip()
         if text in self._described:
             return self._described[text]
-        if text.isdigit() and int(text) < self.num_classes:
+        if text.isascii() and text.isdigit() and int(text) < self.num_classes:
             return int(text)
         named = [i for i, name in enumerate(self.names) if name.lower() == text.lower()]
         if named:

@@ -118,6 +118,8 @@ def number(name: str, value: object, integer: bool = False, low: float | None = 
     """A raw UI or API value as a number within [low, high], or a PlaygroundError that names it."""
     if isinstance(value, bool):
         raise PlaygroundError(f"{name} must be a number, got {value!r}")
+    if isinstance(value, str) and not value.isascii():  # float() would read "٣" or "３" as 3
+        raise PlaygroundError(f"{name} must be a number written in digits 0-9, got {quoted(value)}")
     if not isinstance(value, (int, float)):
         try:
             value = float(value)  # type: ignore[arg-type]

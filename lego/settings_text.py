@@ -73,6 +73,8 @@ def parse_schedule_text(text: str, num_bricks: int) -> BrickSchedule:
         spans = []
         for part in parts:
             try:
+                if not part.isascii():  # float() would read other scripts' digits
+                    raise ValueError(part)
                 start, end = (float(x) for x in RANGE_SEPARATOR.split(part))
             except ValueError:
                 raise ScheduleError(f"brick {k}: {quoted(part)} is not a range such as 0-0.6 (write {OFF!r} for a "

@@ -19,6 +19,13 @@ def test_charts_plot_each_brick_per_step():
     assert [bar.name for bar in flops.data] == NAMES
     top = [y for y in flops.data[2].y]
     assert top[0] > 0 and top[-1] == 0  # pg-recipe: the top brick is off for the last steps
+    assert flops.layout.title.subtitle.text == "2 network passes a step (guided)"  # with and without the label
+    one = charts.flops_per_step(schedule_cost(CONFIG, preset("all", CONFIG), SamplerSettings(
+        steps=5, guidance=1.0, method="dpm++2m"), 64, 64, guided=False), NAMES)
+    assert one.data[2].y[0] * 2 == pytest.approx(flops.data[2].y[0])  # a guided step is two passes of the network
+    heun = schedule_cost(CONFIG, preset("all", CONFIG), SamplerSettings(steps=5, guidance=2.0, method="heun"),
+                         64, 64, guided=True, images=3)
+    assert heun.passes_note() == "4 network passes a step on 3 images (Heun, guided)"
     times = charts.time_per_step([[0.01, 0.02, 0.03]] * 2, [0.07, 0.07], NAMES)
     assert list(times.data[1].y) == [20.0, 20.0] and times.data[-1].y[0] == pytest.approx(10.0)  # ms; the rest: sampler
     heat = charts.schedule_heatmap([[True, True, False]], NAMES, [80.0, 0.0])

@@ -36,7 +36,9 @@ def test_schedule_text_reads_back_and_says_what_is_wrong():
     assert schedule_text(schedule) == "0-0.5;off;0.25-1"
     assert parse_schedule_text("0-0.5;off;0.25-1", 3).ranges == schedule.ranges
     for text, message in [("0-1;0-1", "gives 2 bricks"), ("0-1;0-1;half", "'half' is not a range"),
-                          ("0-1;0-1;0.6-0.2", "brick 2"), ("0-1;0-1;" + ",".join(["0-0.1"] * 65), "more than 64")]:
+                          ("0-1;0-1;0.6-0.2", "brick 2"),
+                          ("0-1;0-1;0-\u0661", "is not a range"),
+                          ("0-1;0-1;" + ",".join(["0-0.1"] * 65), "more than 64")]:
         with pytest.raises(Exception, match=message):
             parse_schedule_text(text, 3)
 
@@ -46,7 +48,8 @@ def test_schedule_text_reads_back_and_says_what_is_wrong():
     ("size=64", "size must look like 64x64"), ("size=48x64", "multiple of"), ("canvas=blend", "canvas mode"),
     ("shift=2", "shift must be from 0 to 1"), ("draw=dragons", "unknown class"), ("images=5", "from 1 to 4"),
     ("sedd=3", "unknown setting 'sedd'"), ("seed=1&seed=2", "given twice"), ("churn=-1", "churn must be"),
-    ("schedule=0-0.5;off;off", "no brick is on"),
+    ("schedule=0-0.5;off;off", "no brick is on"), ("seed=\u0663", "written in digits 0-9"),
+    ("steps=\uff18", "written in digits 0-9"), ("draw=\u0661", "unknown class"),
 ])
 def test_bad_settings_are_refused_with_a_message(text, message):
     config = randomized("tiny-emoji").config
