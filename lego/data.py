@@ -352,35 +352,39 @@ class EmojiData:
                    emoji: list[str] | None = None) -> "EmojiData":
         """Only the images of ``styles``, labelled on the top ``levels`` levels only (for comparisons:
         fewer styles and coarser labels, as the first bundled model had), of the ``emoji`` named only."""
-        data = self.only_emoji(emoji) if emoji else self
+        data = self.only_emoji(self.emoji_indices(emoji)) if emoji else self
         if styles:
             unknown = set(styles) - set(self.style_names)
             if unknown:
                 raise DataError(f"no style {', '.join(sorted(unknown))} in this data set; it has "
                                 f"{', '.join(self.style_names)}")
-            data = self.subset(np.isin(self.style, [self.style_names.index(s) for s in styles]))
-        if levels and levels < self.space.depth:
-            kept = self.space.offset(levels)
-            space = LabelSpace(self.space.names[:kept], self.space.sizes[:levels], self.space.parents[:kept])
+            data = data.subset(np.isin(data.style, [self.style_names.index(s) for s in styles]))
+        if levels and levels < data.space.depth:
+            kept = data.space.offset(levels)
+            space = LabelSpace(data.space.names[:kept], data.space.sizes[:levels], data.space.parents[:kept])
             labels = data.labels[:, :levels]
             data = EmojiData(data.images, labels, data.held_out, data.style, space, data.style_names)
         return data
 
-    def only_emoji(self, names: list[str]) -> "EmojiData":
-        """The images of the emoji ``names`` (any name the picker takes), in a label space of those emoji, their
-        sub-categories and every category: a small vocabulary a small model can learn to draw on a CPU. Every
-        category stays, so that a checkpoint labelled by category extends to it (``lego.train``)."""
-        space, finest = self.space, self.space.depth - 1
-        chosen = []
+    def emoji_indices(self, names: list[str]) -> list[int]:
+        """The emoji ``names`` (any name the picker takes) as indices of ``space``, each checked to be an emoji."""
+        space, chosen = self.space, []
         for name in names:
             try:
                 index = space.resolve(name)
             except LabelError as exc:
                 raise DataError(str(exc)) from None
-            if space.level_of(index) != finest:
+            if space.level_of(index) != space.depth - 1:
                 raise DataError(f"{name!r} is a {space.level_name(space.level_of(index))}, not an emoji")
             chosen.append(index)
-        chosen = sorted(set(chosen))
+        return chosen
+
+    def only_emoji(self, emoji: list[int]) -> "EmojiData":
+        """The images of ``emoji`` (indices from ``emoji_indices``), in a label space of those emoji, their
+        sub-categories and every category: a small vocabulary a small model can learn to draw on a CPU. Every
+        category stays, so that a checkpoint labelled by category extends to it (``lego.train``)."""
+        space, finest = self.space, self.space.depth - 1
+        chosen = sorted(set(emoji))
         kept = list(range(space.sizes[0]))
         for level in range(1, space.depth):  # each level: the ancestors of the chosen emoji, in the old order
             kept += sorted({space.chain(i)[level] for i in chosen})

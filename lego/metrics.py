@@ -259,9 +259,9 @@ def main(argv: list[str] | None = None) -> int:
             model, judge = load_checkpoint(args.checkpoint), load_judge(args.judge)
             names = read_emoji_list(args.emoji)
             if names:
-                subset = data.only_emoji(names)
-                on_real = judge_on_held_out(judge, data, [data.space.resolve(n) for n in names])
-                data = subset
+                emoji = data.emoji_indices(names)
+                on_real = judge_on_held_out(judge, data, emoji)
+                data = data.only_emoji(emoji)
     except (DataError, CheckpointError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -150,5 +150,11 @@ def test_a_small_vocabulary_keeps_its_emoji_their_sub_categories_and_every_categ
         assert small.space.chain(int(new[2])) == tuple(int(i) for i in new)
     with pytest.raises(DataError, match="is a subcategory, not an emoji"):
         data.restricted(emoji=[space.names[space.chain(emoji[0])[1]]])
+    style = data.style_names[int(data.style[np.isin(data.labels[:, 2], emoji)][0])]
+    both = data.restricted([style], levels=2, emoji=names)  # every restriction at once keeps each of them
+    assert len(both.labels) == int((np.isin(data.labels[:, 2], emoji) & (data.style == data.style_names.index(style)))
+                                   .sum()) > 0
+    assert both.space.sizes == small.space.sizes[:2] and both.labels.shape[1] == 2
+    assert both.labels[:, 1].max() < sum(both.space.sizes)
     with pytest.raises(DataError, match="cannot read the emoji list"):
         read_emoji_list(tmp_path / "missing.txt")
