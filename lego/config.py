@@ -171,8 +171,8 @@ EMOJI_CATEGORIES = (
 )
 
 # Named architectures. "emoji-s" is the size intended for the bundled checkpoint: about 6M
-# parameters, so that its fp16 weights are one file under 16 MiB and a whole training state
-# (fp32 weights, fp16 EMA, bf16 Adam moments) stays under 64 MiB; its FLOPs are spread over the
+# parameters, so that its fp16 weights are one small file (11 MiB) and a whole training state
+# (fp32 weights, fp16 EMA, bf16 Adam moments) is about 58 MB to move between machines; its FLOPs are spread over the
 # bricks (about 42% / 21% / 37%) so that skipping any one of them visibly saves compute.
 ARCHITECTURES: dict[str, LegoConfig] = {
     "emoji-s": LegoConfig(

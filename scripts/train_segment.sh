@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One segment of a long training run, for machines lent for a limited time (a scheduler's
 # wall-clock limit, a spot or preemptible instance, a notebook session): resume RUN from its saved
-# state, stop before MINUTES have passed, and copy the new state and the log to SAVE_TO, from where
-# the next segment, on this machine or another, resumes.
+# state, stop before MINUTES have passed, and copy the new state and the log to SAVE_TO. A RUN without
+# a state starts from SAVE_TO's, so SAVE_TO may be a disk that outlives the machine (a mounted bucket,
+# a network share, a notebook's drive) and every segment may run on a new machine.
 #
 #   MINUTES=50 SAVE_TO=/mnt/shared/lego-state bash scripts/train_segment.sh
 #   MINUTES=0.5 BATCH=8 COMPILE= SAVE_TO=/tmp/segment bash scripts/train_segment.sh   # a dry run on a CPU
@@ -23,10 +24,20 @@ COMPILE=${COMPILE---compile}
 : "${SAVE_TO:?set SAVE_TO to the folder the new state is copied to}"
 if [ -n "${STATE_ARCHIVE:-}" ] && [ -f "$STATE_ARCHIVE" ]; then
   python -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='data')" "$STATE_ARCHIVE" "$RUN"
+elif [ ! -f "$RUN/state/trainer.json" ] && [ -f "$SAVE_TO/state/trainer.json" ]; then
+  echo "resuming from the state in $SAVE_TO"
+  mkdir -p "$RUN"
+  cp -r "$SAVE_TO/state" "$RUN/"
+  if [ -f "$SAVE_TO/log.jsonl" ]; then cp "$SAVE_TO/log.jsonl" "$RUN/"; fi
 fi
 python -m lego.train run --run-dir "$RUN" --data "$DATA" --batch "$BATCH" $COMPILE \
   --max-minutes "$MINUTES" --save-minutes 1000 --max-images 1e9 --quiet ${EXTRA:-}
-mkdir -p "$SAVE_TO/state"
-cp "$RUN"/state/* "$SAVE_TO/state/"
+# the new state replaces the old one whole (a state may have fewer shards than the last), the old one
+# removed only once the new one is fully copied
+mkdir -p "$SAVE_TO"
+rm -rf "$SAVE_TO/state.new"
+cp -r "$RUN/state" "$SAVE_TO/state.new"
+rm -rf "$SAVE_TO/state"
+mv "$SAVE_TO/state.new" "$SAVE_TO/state"
 cp "$RUN"/log.jsonl "$SAVE_TO/"
 ls -la "$SAVE_TO/state"
