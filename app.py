@@ -29,7 +29,8 @@ from ui.queue import share_the_queue  # noqa: E402
 
 # Small images are enlarged with crisp pixels, never blurred. A table never breaks a word across lines (Gradio's
 # Markdown does, down to a letter a line in a narrow column): a table too wide for the page scrolls sideways, and
-# on a phone its cells are padded less. The first steps stand out; the note on the estimate is small. A control's
+# on a phone its cells are padded less, as are the brick schedule's range boxes (two to a line, not one). The
+# first steps stand out; the note on the estimate is small. A control's
 # help line is dark enough to read (Gradio's pale grey has a contrast of about 2.5:1 on white). Compare's
 # and Look inside's pictures fill their boxes alike (their modules hold their rules). The Lesson's pictures fill
 # their boxes below their captions, and its presenter mode sets the text in large type, one stage per screen, with
@@ -45,6 +46,7 @@ img { image-rendering: pixelated; }
 .prose table { display: block; width: max-content; max-width: 100%; overflow-x: auto; border: none; }
 .prose table th, .prose table td { word-break: normal; overflow-wrap: normal; }
 @media (max-width: 480px) { .prose table th, .prose table td { padding: var(--size-1) var(--size-2); } }
+@media (max-width: 480px) { .brick-ranges label:has(input) { padding: 2px var(--size-2); font-size: var(--text-sm); } }
 #start-here { background: var(--color-accent-soft); border-radius: var(--radius-lg); padding: var(--spacing-lg); }
 :root { --block-info-text-color: var(--neutral-600); }
 .dark { --block-info-text-color: var(--neutral-400); }

@@ -169,8 +169,9 @@ def build(ctx: AppContext) -> GenerateTab:
             bricks_md = gr.Markdown(bricks_text(first), elem_id="generate-bricks")
             cells = [step_ranges(gr.CheckboxGroup(
                 range_choices(DEFAULT_RANGES, DEFAULT_STEPS), value=list(range(DEFAULT_RANGES)), label=names[k],
-                type="value", info=(f"Try first: untick {top}'s last two ranges (the least noisy steps) and press "
-                                    "Generate again." if k == config.num_bricks - 1 else None)))
+                type="value", elem_classes=["brick-ranges"],
+                info=(f"Try first: untick {top}'s last two ranges (the least noisy steps) and press Generate again."
+                      if k == config.num_bricks - 1 else None)))
                 for k in range(config.num_bricks)]
             gr.Markdown("Before you run: the work and time this request will take, and the saving over running "
                         "every brick at every step.", elem_classes="hint")
