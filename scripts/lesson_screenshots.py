@@ -51,7 +51,7 @@ def walk(page: Page, url: str, category: str, guess: str, presenter: bool, name:
     page.wait_for_selector("#lesson-run", timeout=30_000)
     if presenter:
         page.get_by_label("Presenter mode").check()
-    page.get_by_label("Category").click()
+    page.get_by_label("The lesson draws").click()
     page.get_by_role("option", name=category, exact=True).click()
     page.wait_for_timeout(300)
     slugs = [re.sub(r"\W+", "_", s.split(". ")[1].lower()).strip("_") for s in STAGES]
