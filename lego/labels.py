@@ -112,6 +112,10 @@ class LabelSpace:
             return "none (unconditional)"
         return ", ".join(f"{n:,} {self.level_name(k)}" for k, n in enumerate(self.sizes))
 
+    def summary(self) -> str:
+        """'9 classes', or '9 category, 98 subcategory, 1,904 emoji classes' for a model with levels."""
+        return f"{self.num_classes:,} classes" if self.depth == 1 else f"{self.counts()} classes"
+
     def describe(self, index: int) -> str:
         """'cat face (Animals & Nature / animal-mammal)': a class and where it sits."""
         chain = self.chain(index)

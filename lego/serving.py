@@ -116,8 +116,9 @@ def fits_page(config: LegoConfig, page: LegoConfig) -> bool:
 
 
 def shipped_checkpoints(like: LegoConfig) -> list[tuple[str, str]]:
-    """(name, name) of the project's checkpoints that a page laid out for ``like`` can switch to: the
-    picker's values are bare names (``checked_source`` finds them), so no server path is ever shown."""
+    """(label, name) of the project's checkpoints that a page laid out for ``like`` can switch to: the
+    picker's values are bare names (``checked_source`` finds them), so no server path is ever shown; the labels
+    say what each can draw."""
     out = []
     for directory in sorted(DEFAULT_CHECKPOINT.parent.iterdir()):
         try:
@@ -125,7 +126,7 @@ def shipped_checkpoints(like: LegoConfig) -> list[tuple[str, str]]:
         except CheckpointError:  # not a LEGO model (the emoji judge), or not a checkpoint at all
             continue
         if fits_page(config, like):
-            out.append((directory.name, directory.name))
+            out.append((f"{directory.name}: {config.label_space().summary()}", directory.name))
     return out
 
 

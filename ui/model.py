@@ -37,10 +37,8 @@ def bricks_text(s: Served) -> str:
 
 def model_text(s: Served) -> str:
     c = s.config
-    space = c.label_space()
-    classes = f"{space.num_classes:,}" if space.depth == 1 else space.counts()  # not "9 class"
-    return (f"**{s.shown}**: training size {c.image_size}x{c.image_size}, classes: "
-            f"{classes}; hidden size {c.hidden_size}, {c.num_heads} heads; {s.precision} on "
+    return (f"**{s.shown}**: training size {c.image_size}x{c.image_size}, {c.label_space().summary()}; "
+            f"hidden size {c.hidden_size}, {c.num_heads} heads; {s.precision} on "
             f"{next(s.model.parameters()).device.type}, measured when loaded: {s.speed.describe()}. "
             f"Limits: {s.limits.max_pixels:,} pixels, {s.limits.max_gflops:,.0f} GFLOPs per request.\n\n"
             + bricks_text(s))
