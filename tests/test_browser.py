@@ -277,7 +277,7 @@ def test_the_lesson_from_prediction_to_take_away_with_a_stop_on_the_way():
         intro = page.inner_text("#lesson-intro")  # 1. every brick explained before the guess
         assert all(f"{n} sees" in intro for n in names) and "8x8-pixel square" in intro and "whole 64x64" in intro
         page.get_by_role("radio", name=names[0]).check()
-        slow = model.register_forward_pre_hook(lambda *_: time.sleep(0.05))  # run 1 lasts long enough to be seen
+        slow = model.register_forward_pre_hook(lambda *_: time.sleep(0.25))  # run 1 lasts 2 s: seen on a busy machine
         page.click("#lesson-run")  # 2. run it, and stop it
         page.wait_for_function("/^⏳ run 1\\/\\d+ .* step [1-9]/"
                                ".test(document.querySelector('#lesson-status')?.innerText)", timeout=30_000)
