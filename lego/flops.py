@@ -86,14 +86,14 @@ def evaluation_flops(config: LegoConfig, height: int, width: int, active: Sequen
 class ScheduleCost:
     per_step: tuple[EvaluationFlops, ...]  # summed over the evaluations of each step
     reference_total: int  # the same request with every brick on
-    evaluations: tuple[int, ...] = ()  # network evaluations at each step (Heun: 2, but 1 on the last)
-    images: int = 1
-    guided: bool = False
+    evaluations: tuple[int, ...]  # network evaluations at each step (Heun: 2, but 1 on the last)
+    images: int
+    guided: bool
 
     def passes_note(self) -> str:
         """What one step's bar counts, short enough for a phone: a teacher who reads a brick's cost per image
         would otherwise find every bar of a guided run twice too tall."""
-        evals = max(self.evaluations, default=1)
+        evals = max(self.evaluations)
         why = (["Heun"] if evals > 1 else []) + (["guided"] if self.guided else [])
         passes = evals * (2 if self.guided else 1)
         images = f" on {self.images} images" if self.images > 1 else ""
