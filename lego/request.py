@@ -98,9 +98,14 @@ def picker_info(config: LegoConfig) -> str:
 
 def class_picker(config: LegoConfig) -> dict:
     """The class picker's settings: no class, then every class grouped under its category (see
-    lego.labels), the first class chosen; an unconditional model's picker is fixed on no class."""
-    choices = config.label_space().choices()
-    return {"choices": [NO_CLASS] + choices, "value": choices[0] if choices else NO_CLASS,
+    lego.labels); an unconditional model's picker is fixed on no class. It starts on the first class of
+    the finest level, so a model with emoji labels opens on one emoji ("grinning face") rather than on
+    a whole category, whose pictures blend its members."""
+    space = config.label_space()
+    choices = space.choices()
+    first = next((space.describe(i) for i in space.in_display_order() if space.level_of(i) == space.depth - 1),
+                 NO_CLASS)
+    return {"choices": [NO_CLASS] + choices, "value": first,
             "interactive": config.conditional, "info": picker_info(config)}
 
 

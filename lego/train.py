@@ -408,11 +408,6 @@ def run_command(run: Path, settings: dict) -> str:
     return " ".join(["python -m lego.train run --run-dir", str(run), *flags])
 
 
-def label_summary(config: LegoConfig) -> str:
-    space = config.label_space()
-    return ", ".join(f"{n:,} {space.level_name(i)} classes" for i, n in enumerate(space.sizes))
-
-
 def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = None, samples: Path | None = None,
            samples_caption: str = "Samples") -> Path:
     """The EMA weights as a checkpoint directory with a model card (and a picture of samples, copied in)."""
@@ -430,7 +425,7 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
         f"- Data: {provenance(s['data']).removesuffix('.')}"
         + (f"; of these, only the {model.config.label_space().sizes[-1]} emoji listed in `{s['emoji']}`"
            if s.get("emoji") else "") + ".\n"
-        f"- Labels: {label_summary(model.config)}; left out together with probability {s['label_dropout']} "
+        f"- Labels: {model.config.label_space().summary()}; left out together with probability {s['label_dropout']} "
         f"(the unconditional input of guidance) and each on its own with probability {s.get('level_dropout', 0)}"
         + (f"; the label embedder learnt at {s['label_lr_scale']:g} times the rate"
            if s.get("label_lr_scale", 1.0) != 1.0 else "") + ".\n"

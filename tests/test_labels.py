@@ -4,6 +4,7 @@ import torch
 from lego.config import ARCHITECTURES, ConfigError, LegoConfig
 from lego.labels import LabelError, LabelSpace
 from lego.model import LegoModel
+from lego.request import class_picker
 from lego.sampler import SamplerSettings, sample
 
 SPACE = LabelSpace(
@@ -43,6 +44,13 @@ def test_search_finds_a_class_by_part_of_its_name_and_ranks_exact_names_first():
 def test_display_order_groups_everything_under_its_category():
     assert [SPACE.names[i] for i in SPACE.in_display_order()] == [
         "Animals", "mammal", "cat face", "dog face", "bird", "eagle", "Food", "fruit", "red apple"]
+
+
+def test_the_picker_starts_on_one_emoji_not_on_a_category():
+    config = ARCHITECTURES["tiny-pg"].with_labels(SPACE)
+    picker = class_picker(config)
+    assert picker["value"] == "cat face (Animals / mammal)" and picker["choices"][1] == "Animals"
+    assert class_picker(ARCHITECTURES["tiny-pg"])["value"] == "0"  # one level: its first class
 
 
 def test_config_round_trip_and_validation():
