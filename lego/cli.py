@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "says, and what neither gives takes the app's default")
     gen.add_argument("--class", dest="class_name",
                      help="a picker entry, a class name at any level or an index; none for unconditional (default: "
-                          "the first class, as in the app)")
+                          "the class the app's picker starts on)")
     gen.add_argument("--seed", type=int)
     gen.add_argument("--images", type=int, choices=range(1, MAX_CLI_IMAGES + 1), metavar=f"1..{MAX_CLI_IMAGES}")
     gen.add_argument("--steps", type=int, help=f"sampling steps (default {DEFAULT_STEPS})")
