@@ -97,4 +97,4 @@ def test_the_small_vocabulary_model_draws_what_it_is_asked_for():
     red, green, blue = colours["no entry"]
     assert red > green + 0.5 and red > blue + 0.5
     red, green, blue = colours["black universal recycling symbol (recycle)"]
-    assert green > red + 0.3 and green > blue + 0.3
+    assert green > red + 0.5 and green > blue + 0.15  # green, if a bluish one
