@@ -52,6 +52,7 @@ from .precision import autocast, resolve_precision
 from .sampler import SamplerSettings, sample
 
 SHARD_BYTES = 15 * 2**20
+SETTLE_STEPS = 100  # a brick's losses in a segment before its best counts (the smoothing forgets its start)
 STATE_DTYPES = {"fp32": (torch.float32, torch.float32), "bf16": (torch.float16, torch.bfloat16)}  # (EMA, moments)
 
 
@@ -83,6 +84,7 @@ class TrainSettings:
     emoji: str = ""  # a file of emoji names, one a line ('#' starts a comment): train on those emoji only
     label_lr_scale: float = 1.0  # the label embedder's learning rate over the rest's: labels new to a checkpoint
     # start at zero, and at the base rate their embeddings take thousands of steps to grow
+    grad_clip: float = 0.0  # the gradient's global norm is scaled down to this when above it (0 = never)
 
 
 @dataclass
@@ -90,6 +92,12 @@ class Progress:
     step: int = 0
     images: int = 0
     segments: list = field(default_factory=list)  # {"device", "host", "seconds", "images"} per run segment
+    restarts: list = field(default_factory=list)  # {"images", "lr_before", "lr", "grad_clip"}: from the EMA weights
+    best_loss: list = field(default_factory=list)  # per brick, the lowest smoothed loss of the run (None: not yet)
+
+
+class Diverged(RuntimeError):
+    """The training loss rose far above its best in this segment: the raw weights are going bad."""
 
 
 def parameter_groups(model: LegoModel, label_lr_scale: float) -> list[dict]:
@@ -97,6 +105,19 @@ def parameter_groups(model: LegoModel, label_lr_scale: float) -> list[dict]:
     labels = [p for n, p in model.named_parameters() if n.startswith("y_embedder.")]
     rest = [p for n, p in model.named_parameters() if not n.startswith("y_embedder.")]
     return [{"params": rest, "lr_scale": 1.0}] + ([{"params": labels, "lr_scale": label_lr_scale}] if labels else [])
+
+
+def divergence_reason(losses: list[float | None], smoothed: list[float | None], best: list[float],
+                      factor: float) -> str | None:
+    """Why a run is going bad, or None: a loss that is not a number, or a brick's smoothed loss above
+    ``factor`` times its best (a brick with None is not judged)."""
+    for k, value in enumerate(losses):
+        if value is not None and not math.isfinite(value):
+            return f"brick {k + 1}'s loss is {value}"
+    for k, (value, low) in enumerate(zip(smoothed, best)):
+        if value is not None and not value <= factor * low:
+            return f"brick {k + 1}'s smoothed loss rose from {low:.3g}, its best, to {value:.3g}"
+    return None
 
 
 def step_generator(seed: int, step: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -203,7 +224,8 @@ class Trainer:
             labels = torch.cat([labels[:, :1], torch.full_like(labels[:, 1:], -1)], dim=1)
         else:
             images = self.images[index].float() / 127.5 - 1
-        lr = s.lr * min(1.0, (self.progress.images + s.batch) / max(s.warmup_images, 1))
+        since = self.progress.images - (self.progress.restarts[-1]["images"] if self.progress.restarts else 0)
+        lr = s.lr * min(1.0, (since + s.batch) / max(s.warmup_images, 1))  # a restart warms up again
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
         with autocast(self.precision, self.device):
@@ -211,6 +233,7 @@ class Trainer:
         loss = torch.stack([x for x in losses if x is not None]).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.grad_clip or math.inf))
         self.optimizer.step()
         self.progress.step += 1
         self.progress.images += s.batch
@@ -244,7 +267,8 @@ class Trainer:
                      tmp, "adam_step")
         segments = self.progress.segments + [segment_record(self.device, elapsed, segment_images)]
         info = {"settings": asdict(self.settings), "step": self.progress.step, "images": self.progress.images,
-                "segments": segments, "config": self.model.config.to_dict()}
+                "segments": segments, "restarts": self.progress.restarts,
+                "best_loss": self.progress.best_loss, "config": self.model.config.to_dict()}
         (tmp / "trainer.json").write_text(json.dumps(info, indent=2))
         readable(tmp)
         final = self.run / "state"
@@ -269,7 +293,8 @@ class Trainer:
         state = run / "state"
         info = json.loads((state / "trainer.json").read_text())
         settings = TrainSettings(**{**info["settings"], **(overrides or {})})
-        progress = Progress(info["step"], info["images"], info["segments"])
+        progress = Progress(info["step"], info["images"], info["segments"], info.get("restarts", []),
+                            info.get("best_loss", []))
         trainer = cls(settings, run, progress, **kwargs)
         trainer.model.load_state_dict(load_sharded(state, "weights"))
         ema = load_sharded(state, "ema")
@@ -287,25 +312,51 @@ class Trainer:
                                            "param_groups": trainer.optimizer.state_dict()["param_groups"]})
         return trainer
 
+    def any_rank(self, flag: bool) -> bool:
+        """True on every rank when it is true on one (each rank sees only its own losses)."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor(float(flag), device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
+    def restart_from_ema(self, lr_before: float) -> None:
+        """Raw weights set to their average and a fresh optimiser that warms up again: the way on for
+        a run whose raw weights diverged while the average, which checkpoints ship, stayed good."""
+        self.model.load_state_dict(self.ema.state_dict())
+        self.optimizer.state.clear()
+        self.progress.restarts.append({"images": self.progress.images, "lr_before": lr_before, "lr": self.settings.lr,
+                                       "grad_clip": self.settings.grad_clip})
+
     # -- the loop ---------------------------------------------------------------------------
     def fit(self, max_images: float, max_minutes: float = math.inf, save_minutes: float = 5.0,
-            sample_every: int = 0, log_every: int = 20, quiet: bool = False) -> None:
+            sample_every: int = 0, log_every: int = 20, quiet: bool = False, divergence: float = 3.0) -> None:
         """Train until the run has seen ``max_images`` images, or until the next step would end
-        after ``max_minutes`` (judged by the last step's time)."""
+        after ``max_minutes`` (judged by the last step's time). A brick's smoothed loss above
+        ``divergence`` times its best in this segment raises Diverged without saving (0: never);
+        a periodic save waits while any is above 1.5 times its best, so the state on disk is from
+        before a rise."""
         start = last_save = time.perf_counter()
         start_images = self.progress.images
         main = self.rank == 0
         if main:
             self.run.mkdir(parents=True, exist_ok=True)
         log = (self.run / "log.jsonl").open("a") if main else None
-        smoothed: list[float | None] = [None] * self.model.num_bricks
+        n = self.model.num_bricks
+        smoothed: list[float | None] = [None] * n
+        known = self.progress.best_loss if len(self.progress.best_loss) == n else [None] * n
+        best = [math.inf if b is None else b for b in known]  # over the run, so a slow rise across segments shows
+        seen = [0] * n
         steps_left = (max(0, math.ceil((max_images - self.progress.images) / self.settings.batch))
                       if math.isfinite(max_images) else None)
         bar = tqdm(total=steps_left, unit="step", disable=quiet or not main, file=sys.stderr, mininterval=1.0)
         next_sample = (self.progress.images // sample_every + 1) * sample_every if sample_every else None
+        self.saved_images = start_images if (self.run / "state" / "trainer.json").is_file() else None
+
         def save() -> None:
             if main:
                 self.save_state(time.perf_counter() - start, self.progress.images - start_images)
+            self.saved_images = self.progress.images
 
         last_step = 0.0
         try:
@@ -318,6 +369,14 @@ class Trainer:
                 for k, value in enumerate(losses):
                     if value is not None:
                         smoothed[k] = value if smoothed[k] is None else 0.95 * smoothed[k] + 0.05 * value
+                        seen[k] += 1
+                        if seen[k] >= SETTLE_STEPS:
+                            best[k] = min(best[k], smoothed[k])
+                settled = [v if c >= SETTLE_STEPS else None for v, c in zip(smoothed, seen)]
+                self.progress.best_loss = [None if math.isinf(b) else b for b in best]
+                why = divergence_reason(losses, settled, best, divergence) if divergence else None
+                if self.any_rank(why is not None):
+                    raise Diverged(f"{why or 'another process saw its loss rise'} at {self.progress.images:,} images")
                 elapsed = time.perf_counter() - start
                 rate = (self.progress.images - start_images) / max(elapsed, 1e-9)
                 bar.update(1)
@@ -326,12 +385,14 @@ class Trainer:
                 if main and self.progress.step % log_every == 0:
                     log.write(json.dumps({"step": self.progress.step, "images": self.progress.images,
                                           "images_per_s": round(rate, 1), "brick_loss": losses,
+                                          "grad_norm": round(self.grad_norm, 4),
                                           "lr": self.optimizer.param_groups[0]["lr"]}) + "\n")
                     log.flush()
                 if main and next_sample is not None and self.progress.images >= next_sample:
                     self.sample_grid(self.run / "samples" / f"{self.progress.images:09d}.png")
                     next_sample += sample_every
-                if (time.perf_counter() - last_save) / 60 >= save_minutes:
+                healthy = all(v is None or v <= 1.5 * b for v, b in zip(settled, best))
+                if (time.perf_counter() - last_save) / 60 >= save_minutes and healthy:
                     save()
                     last_save = time.perf_counter()
         except KeyboardInterrupt:
@@ -416,12 +477,13 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
     model = LegoModel(LegoConfig.from_dict(info["config"]))
     model.load_state_dict({k: v.float() for k, v in load_sharded(state, "ema").items()})
     s = info["settings"]
+    first_lr = info["restarts"][0]["lr_before"] if info.get("restarts") else s["lr"]
     training = (
         "## Training\n\n"
         f"- {info['images']:,} training images seen ({info['step']:,} steps, last batch size {s['batch']}): "
         f"{hardware_summary(info['segments'])}.\n"
         f"- EDM loss on every brick, brick dropout {s['brick_dropout']}, label dropout {s['label_dropout']}, "
-        f"AdamW lr {s['lr']}, EMA half-life {s['ema_halflife_images']:,} images; weights are the EMA.\n"
+        f"AdamW lr {first_lr}, EMA half-life {s['ema_halflife_images']:,} images; weights are the EMA.\n"
         f"- Data: {provenance(s['data']).removesuffix('.')}"
         + (f"; of these, only the {model.config.label_space().sizes[-1]} emoji listed in `{s['emoji']}`"
            if s.get("emoji") else "") + ".\n"
@@ -432,6 +494,10 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
         f"- Reproduce: `python -m lego.data build`, then `{run_command(run, s)}` (a run resumes from its state "
         "in the run folder when it has one).\n"
     )
+    for r in info.get("restarts", []):
+        training += (f"- At {r['images']:,} images its raw weights had diverged, and the run went on from its averaged "
+                     f"(EMA) weights with a fresh optimiser at lr {r['lr']:g}"
+                     + (f", the gradient norm clipped to {r['grad_clip']:g}" if r["grad_clip"] else "") + ".\n")
     if s.get("init"):
         training += f"- Fine-tuned from `{s['init']}` (see its model card for how that was trained).\n"
     if s.get("collage"):
@@ -503,6 +569,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--save-minutes", type=float, default=5.0)
     r.add_argument("--sample-every", type=int, default=0, help="images between sample grids (0 = none)")
     r.add_argument("--quiet", action="store_true")
+    r.add_argument("--divergence", type=float, default=3.0,
+                   help="stop without saving when a brick's smoothed loss rises above this many times its best "
+                        "(0 = never)")
+    r.add_argument("--from-ema", action="store_true",
+                   help="resume with the raw weights set to their average (EMA) and a fresh optimiser that warms "
+                        "up again: for a run that diverged; give a lower --lr or a --grad-clip with it")
     for name, f in TrainSettings.__dataclass_fields__.items():
         flag = "--" + name.replace("_", "-")
         if f.type in ("bool", bool):
@@ -535,6 +607,10 @@ def main(argv: list[str] | None = None) -> int:
             if "arch" in given and given["arch"] != saved["arch"]:
                 raise ValueError(f"{args.run} trains {saved['arch']}, not {given['arch']}")
             trainer = Trainer.resume(args.run, given, device=device, rank=rank, world=world)
+            if args.from_ema:
+                trainer.restart_from_ema(saved["lr"])
+        elif args.from_ema:
+            raise ValueError(f"--from-ema restarts a run from its saved state, and {args.run} has none")
         else:
             trainer = Trainer(TrainSettings(**given), args.run, device=device, rank=rank, world=world)
     except (ValueError, DataError) as exc:  # settings that cannot train: say why before any step
@@ -549,7 +625,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.max_images:,.0f}; raise it, or give --images for this segment", file=sys.stderr)
         return 2
     try:
-        trainer.fit(target, args.max_minutes, args.save_minutes, args.sample_every, quiet=args.quiet)
+        trainer.fit(target, args.max_minutes, args.save_minutes, args.sample_every, quiet=args.quiet,
+                    divergence=args.divergence)
+    except Diverged as exc:
+        if rank == 0:
+            kept = (f"the state in {args.run / 'state'} is from {trainer.saved_images:,} images (a save waits while "
+                    "a loss is above 1.5 times its best)" if trainer.saved_images is not None else "nothing was saved")
+            print(f"error: the run diverged: {exc}; {kept}. Resume it with a lower --lr or a --grad-clip, and with "
+                  "--from-ema when the raw weights had gone bad already", file=sys.stderr)
+        return 3
     except KeyboardInterrupt as exc:  # Ctrl-C or a job runner's stop: the state was saved, nothing went wrong
         if rank == 0:
             print(f"stopped ({exc or 'interrupted'}): {trainer.progress.images:,} images are saved in "

@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import subprocess
 import sys
@@ -9,8 +10,8 @@ import torch
 from PIL import Image
 
 from lego.checkpoint import load_checkpoint
-from lego.train import (Trainer, TrainSettings, draw_active, edm_losses, export, hardware_summary, load_sharded, main,
-                        step_generator)
+from lego.train import (Trainer, TrainSettings, divergence_reason, draw_active, edm_losses, export, hardware_summary,
+                        load_sharded, main, step_generator)
 
 from conftest import free_port
 from test_data import build_fixture
@@ -116,7 +117,7 @@ def test_export_writes_a_loadable_checkpoint_with_credits(data_file, tmp_path):
     assert all(torch.equal(model.state_dict()[k], v.half().float()) for k, v in ema.items())
     card = (out / "README.md").read_text()
     assert "16 training images seen" in card and "Twitter, CC-BY-4.0" in card and "Apache-2.0" in card
-    assert "9 category classes, 6 subcategory classes, 7 emoji classes" in card and "twemoji style is held out" in card
+    assert "9 category, 6 subcategory, 7 emoji classes" in card and "twemoji style is held out" in card
     assert "![One row per category](samples.png)" in card
     # exported again into the same folder, the card is the new export's, not the one left there
     again = export(tmp_path / "run", out, metrics={"markdown": "| judged | 1% |"})
@@ -308,3 +309,40 @@ def test_the_ema_follows_the_weights_at_its_half_life_in_images(data_file, tmp_p
     trainer.update_ema()
     first = next(trainer.ema.parameters())
     torch.testing.assert_close(first, before[0] + (1 - 0.5 ** (8 / 64)) * (weights[0] - before[0]))
+
+
+def test_divergence_reasons_on_known_losses():
+    best = [0.2, 0.1, math.inf]  # the third brick has no settled best yet
+    assert divergence_reason([0.3, None, 5.0], [0.5, 0.25, 9.0], best, 3.0) is None  # within 3x, or not judged
+    assert divergence_reason([0.3, None, None], [0.61, None, None], best, 3.0) == \
+        "brick 1's smoothed loss rose from 0.2, its best, to 0.61"
+    assert divergence_reason([None, float("nan"), None], [0.2, 0.1, None], best, 3.0) == "brick 2's loss is nan"
+    assert "brick 2" in divergence_reason([None, None, None], [0.2, float("nan"), None], best, 3.0)
+
+
+def test_a_diverging_run_stops_keeps_its_good_state_and_goes_on_from_its_average(data_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    common = ["run", "--data", data_file, "--arch", "tiny-emoji", "--batch", "8", "--quiet", "--run-dir", str(run),
+              "--precision", "fp32", "--lr", "1e-3"]
+    assert main([*common, "--max-images", "1600"]) == 0  # 200 steps: every brick's best loss is known
+    state = run / "state"
+    saved = json.loads((state / "trainer.json").read_text())
+    assert saved["images"] == 1600 and all(b is not None for b in saved["best_loss"])
+    before = {p.name: p.read_bytes() for p in state.iterdir()}
+    assert main([*common, "--lr", "30", "--images", "8000"]) == 3  # Adam at lr 30 blows the weights up
+    err = capsys.readouterr().err
+    assert "the run diverged: brick" in err and f"the state in {state} is from 1,600 images" in err
+    assert {p.name: p.read_bytes() for p in state.iterdir()} == before  # nothing of the bad steps was saved
+
+    trainer = Trainer.resume(run)
+    trainer.restart_from_ema(1e-3)
+    assert all(torch.equal(p, e) for p, e in zip(trainer.model.parameters(), trainer.ema.parameters()))
+    assert not trainer.optimizer.state  # Adam's moments start afresh
+    assert main([*common, "--from-ema", "--lr", "3e-4", "--warmup-images", "800", "--images", "800"]) == 0
+    info = json.loads((state / "trainer.json").read_text())
+    assert info["restarts"] == [{"images": 1600, "lr_before": 1e-3, "lr": 3e-4, "grad_clip": 0.0}]
+    logged = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    first = next(line for line in logged if line["images"] > 1600)  # logged every 20 steps, 160 images
+    assert first["lr"] == pytest.approx(3e-4 * 160 / 800) and first["grad_norm"] > 0  # warming up again
+    card = (export(run, tmp_path / "ckpt") / "README.md").read_text()
+    assert "AdamW lr 0.001" in card and "At 1,600 images its raw weights had diverged" in card
