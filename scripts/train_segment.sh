@@ -9,8 +9,8 @@
 #   MINUTES=0.5 BATCH=8 COMPILE= SAVE_TO=/tmp/segment bash scripts/train_segment.sh   # a dry run on a CPU
 #
 # RUN (default training/emoji-s-labels), DATA (default data/emoji64.npz, built by python -m lego.data
-# build), BATCH (256), COMPILE (--compile; empty to skip) and EXTRA (more lego.train options) set the
-# run. A first segment starts from the bundled weights, its new labels learning at ten times the base rate:
+# build), BATCH (256), COMPILE (--compile; empty to skip), SAVE_MINUTES (10: how often the state is saved
+# within the segment) and EXTRA (more lego.train options) set the run. A first segment starts from the bundled weights, its new labels learning at ten times the base rate:
 # EXTRA="--init checkpoints/lego-emoji-s --label-lr-scale 10".
 # STATE_ARCHIVE, when set and present, is a state packed by scripts/pack_state.sh: it is unpacked
 # into RUN first (one compressed file is easier to move than a folder).
@@ -30,8 +30,12 @@ elif [ ! -f "$RUN/state/trainer.json" ] && [ -f "$SAVE_TO/state/trainer.json" ];
   cp -r "$SAVE_TO/state" "$RUN/"
   if [ -f "$SAVE_TO/log.jsonl" ]; then cp "$SAVE_TO/log.jsonl" "$RUN/"; fi
 fi
+status=0
 python -m lego.train run --run-dir "$RUN" --data "$DATA" --batch "$BATCH" $COMPILE \
-  --max-minutes "$MINUTES" --save-minutes 1000 --max-images 1e9 --quiet ${EXTRA:-}
+  --max-minutes "$MINUTES" --save-minutes "${SAVE_MINUTES:-10}" --max-images 1e9 --quiet ${EXTRA:-} || status=$?
+# 3: the run diverged and RUN/state is its last save from before; 130: stopped, the state saved. Both are copied.
+case $status in 0|3|130) ;; *) exit "$status" ;; esac
+if [ ! -f "$RUN/state/trainer.json" ]; then exit "$status"; fi
 # the new state replaces the old one whole (a state may have fewer shards than the last), the old one
 # removed only once the new one is fully copied
 mkdir -p "$SAVE_TO"
@@ -41,3 +45,4 @@ rm -rf "$SAVE_TO/state"
 mv "$SAVE_TO/state.new" "$SAVE_TO/state"
 cp "$RUN"/log.jsonl "$SAVE_TO/"
 ls -la "$SAVE_TO/state"
+exit "$status"

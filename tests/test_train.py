@@ -159,14 +159,14 @@ def test_a_stopped_segment_saves_its_progress(data_file, tmp_path):
 
 
 def test_a_segment_on_a_new_machine_resumes_from_the_saved_state(data_file, tmp_path):
-    def segment(run: Path) -> str:
+    def segment(run: Path, extra: str = "", code: int = 0) -> str:
         env = {**os.environ, "RUN": str(run), "DATA": data_file, "BATCH": "8", "COMPILE": "", "MINUTES": "5",
-               "SAVE_TO": str(tmp_path / "saved"), "EXTRA": "--arch tiny-emoji --images 16 --precision fp32",
+               "SAVE_TO": str(tmp_path / "saved"), "EXTRA": f"--arch tiny-emoji --images 16 --precision fp32 {extra}",
                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         done = subprocess.run(["bash", "scripts/train_segment.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=300)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        assert done.returncode == code, done.stderr
+        return done.stdout + done.stderr
 
     saved = tmp_path / "saved" / "state" / "trainer.json"
     assert "resuming" not in segment(tmp_path / "first")
@@ -177,6 +177,9 @@ def test_a_segment_on_a_new_machine_resumes_from_the_saved_state(data_file, tmp_
     assert (info["images"], len(info["segments"])) == (32, 2)
     assert not (saved.parent / "stale-shard.safetensors").exists()  # the saved state is replaced whole
     assert (tmp_path / "saved" / "log.jsonl").is_file()
+    # a segment that diverges (Adam at lr 1e30: the loss overflows) keeps and passes on the state from before
+    assert "the run diverged" in segment(tmp_path / "second", "--lr 1e30", code=3)
+    assert json.loads(saved.read_text())["images"] == 32
 
 
 def test_fine_tuning_on_collages_starts_from_a_checkpoint(data_file, tmp_path):
