@@ -312,14 +312,6 @@ class Trainer:
                                            "param_groups": trainer.optimizer.state_dict()["param_groups"]})
         return trainer
 
-    def any_rank(self, flag: bool) -> bool:
-        """True on every rank when it is true on one (each rank sees only its own losses)."""
-        if self.world == 1:
-            return flag
-        t = torch.tensor(float(flag), device=self.device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return bool(t.item())
-
     def restart_from_ema(self, lr_before: float) -> None:
         """Raw weights set to their average and a fresh optimiser that warms up again: the way on for
         a run whose raw weights diverged while the average, which checkpoints ship, stayed good."""
@@ -374,9 +366,11 @@ class Trainer:
                             best[k] = min(best[k], smoothed[k])
                 settled = [v if c >= SETTLE_STEPS else None for v, c in zip(smoothed, seen)]
                 self.progress.best_loss = [None if math.isinf(b) else b for b in best]
-                why = divergence_reason(losses, settled, best, divergence) if divergence else None
-                if self.any_rank(why is not None):
-                    raise Diverged(f"{why or 'another process saw its loss rise'} at {self.progress.images:,} images")
+                # the first process judges by its own losses (no collective a step); a launcher such as
+                # torchrun stops the others when it ends
+                why = divergence_reason(losses, settled, best, divergence) if divergence and main else None
+                if why:
+                    raise Diverged(f"{why} at {self.progress.images:,} images")
                 elapsed = time.perf_counter() - start
                 rate = (self.progress.images - start_images) / max(elapsed, 1e-9)
                 bar.update(1)
@@ -640,6 +634,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{args.run / 'state'}; the same command resumes", file=sys.stderr)
         return 130
     if world > 1:
+        dist.barrier()  # every rank's last messages delivered (and the state saved) before the group goes
         dist.destroy_process_group()
     return 0
 
