@@ -277,10 +277,10 @@ def test_the_lesson_from_prediction_to_take_away_with_a_stop_on_the_way():
         intro = page.inner_text("#lesson-intro")  # 1. every brick explained before the guess
         assert all(f"{n} sees" in intro for n in names) and "8x8-pixel square" in intro and "whole 64x64" in intro
         page.get_by_role("radio", name=names[0]).check()
-        slow = model.register_forward_pre_hook(lambda *_: time.sleep(0.25))  # run 1 lasts 2 s: seen on a busy machine
+        slow = model.register_forward_pre_hook(lambda *_: time.sleep(0.25))  # each run lasts 2 s: seen when busy
         page.click("#lesson-run")  # 2. run it, and stop it
-        page.wait_for_function("/^⏳ run 1\\/\\d+ .* step [1-9]/"
-                               ".test(document.querySelector('#lesson-status')?.innerText)", timeout=30_000)
+        page.wait_for_function("/^⏳ run [1-9]\\/\\d+ .* step [1-9]/"  # a busy page may show run 1 late or not
+                               ".test(document.querySelector('#lesson-status')?.innerText)", timeout=60_000)
         assert shown_stages(page) == ["#lesson-status"]
         page.click("#lesson-stop")
         page.wait_for_function("(document.querySelector('#lesson-status')?.innerText ?? '').includes('Stopped at run')",
