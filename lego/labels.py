@@ -151,6 +151,11 @@ class LabelSpace:
             visit(top)
         return order
 
+    def first_finest(self) -> int | None:
+        """The first class of the finest level in display order (one emoji, where a category's pictures
+        would blend its members); None without classes."""
+        return next((i for i in self.in_display_order() if self.level_of(i) == self.depth - 1), None)
+
     def members(self, top: int, level: int) -> list[int]:
         """The classes of ``level`` that belong to the top-level class ``top`` (a category's emoji)."""
         start = self.offset(level)

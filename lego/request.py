@@ -99,13 +99,10 @@ def picker_info(config: LegoConfig) -> str:
 def class_picker(config: LegoConfig) -> dict:
     """The class picker's settings: no class, then every class grouped under its category (see
     lego.labels); an unconditional model's picker is fixed on no class. It starts on the first class of
-    the finest level, so a model with emoji labels opens on one emoji ("grinning face") rather than on
-    a whole category, whose pictures blend its members."""
+    the finest level: a model with emoji labels opens on one emoji ("grinning face")."""
     space = config.label_space()
-    choices = space.choices()
-    first = next((space.describe(i) for i in space.in_display_order() if space.level_of(i) == space.depth - 1),
-                 NO_CLASS)
-    return {"choices": [NO_CLASS] + choices, "value": first,
+    first = space.first_finest()
+    return {"choices": [NO_CLASS] + space.choices(), "value": NO_CLASS if first is None else space.describe(first),
             "interactive": config.conditional, "info": picker_info(config)}
 
 

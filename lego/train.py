@@ -93,11 +93,11 @@ class Progress:
     images: int = 0
     segments: list = field(default_factory=list)  # {"device", "host", "seconds", "images"} per run segment
     restarts: list = field(default_factory=list)  # {"images", "lr_before", "lr", "grad_clip"}: from the EMA weights
-    best_loss: list = field(default_factory=list)  # per brick, the lowest smoothed loss of the run (None: not yet)
+    best_loss: list = field(default_factory=list)  # per brick, the lowest smoothed loss of the run (inf: not yet)
 
 
 class Diverged(RuntimeError):
-    """The training loss rose far above its best in this segment: the raw weights are going bad."""
+    """The training loss rose far above its best in the run: the raw weights are going bad."""
 
 
 def parameter_groups(model: LegoModel, label_lr_scale: float) -> list[dict]:
@@ -268,7 +268,8 @@ class Trainer:
         segments = self.progress.segments + [segment_record(self.device, elapsed, segment_images)]
         info = {"settings": asdict(self.settings), "step": self.progress.step, "images": self.progress.images,
                 "segments": segments, "restarts": self.progress.restarts,
-                "best_loss": self.progress.best_loss, "config": self.model.config.to_dict()}
+                "best_loss": [None if math.isinf(b) else b for b in self.progress.best_loss],  # JSON has no inf
+                "config": self.model.config.to_dict()}
         (tmp / "trainer.json").write_text(json.dumps(info, indent=2))
         readable(tmp)
         final = self.run / "state"
@@ -294,7 +295,7 @@ class Trainer:
         info = json.loads((state / "trainer.json").read_text())
         settings = TrainSettings(**{**info["settings"], **(overrides or {})})
         progress = Progress(info["step"], info["images"], info["segments"], info.get("restarts", []),
-                            info.get("best_loss", []))
+                            [math.inf if b is None else b for b in info.get("best_loss", [])])
         trainer = cls(settings, run, progress, **kwargs)
         trainer.model.load_state_dict(load_sharded(state, "weights"))
         ema = load_sharded(state, "ema")
@@ -325,7 +326,7 @@ class Trainer:
             sample_every: int = 0, log_every: int = 20, quiet: bool = False, divergence: float = 3.0) -> None:
         """Train until the run has seen ``max_images`` images, or until the next step would end
         after ``max_minutes`` (judged by the last step's time). A brick's smoothed loss above
-        ``divergence`` times its best in this segment raises Diverged without saving (0: never);
+        ``divergence`` times its best in the run raises Diverged without saving (0: never);
         a periodic save waits while any is above 1.5 times its best, so the state on disk is from
         before a rise."""
         start = last_save = time.perf_counter()
@@ -336,8 +337,9 @@ class Trainer:
         log = (self.run / "log.jsonl").open("a") if main else None
         n = self.model.num_bricks
         smoothed: list[float | None] = [None] * n
-        known = self.progress.best_loss if len(self.progress.best_loss) == n else [None] * n
-        best = [math.inf if b is None else b for b in known]  # over the run, so a slow rise across segments shows
+        if len(self.progress.best_loss) != n:
+            self.progress.best_loss = [math.inf] * n
+        best = self.progress.best_loss  # over the run, kept in the state, so a slow rise across segments shows
         seen = [0] * n
         steps_left = (max(0, math.ceil((max_images - self.progress.images) / self.settings.batch))
                       if math.isfinite(max_images) else None)
@@ -365,7 +367,6 @@ class Trainer:
                         if seen[k] >= SETTLE_STEPS:
                             best[k] = min(best[k], smoothed[k])
                 settled = [v if c >= SETTLE_STEPS else None for v, c in zip(smoothed, seen)]
-                self.progress.best_loss = [None if math.isinf(b) else b for b in best]
                 # the first process judges by its own losses (no collective a step); a launcher such as
                 # torchrun stops the others when it ends
                 why = divergence_reason(losses, settled, best, divergence) if divergence and main else None

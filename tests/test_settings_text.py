@@ -87,7 +87,7 @@ def test_numbers_read_back_exactly_however_they_are_written():
 def test_a_link_without_draw_draws_what_the_app_draws_first_and_a_typed_plus_is_understood():
     config = emoji_levels_model().config
     space = config.label_space()
-    first = next(i for i in space.in_display_order() if space.level_of(i) == space.depth - 1)  # the first emoji
+    first = space.first_finest()
     assert from_text(config, "seed=1").request.label == first and space.level_name(space.level_of(first)) == "emoji"
     assert from_text(config, "sampler=dpm++2m").request.method == "dpm++2m"  # "+" reads as a space in a query
     assert from_text(config, "fbclid=abc&utm_source=x&seed=2").request.seed == 2  # added by sites that pass links on
