@@ -84,6 +84,9 @@ class TrainSettings:
     emoji: str = ""  # a file of emoji names, one a line ('#' starts a comment): train on those emoji only
     label_lr_scale: float = 1.0  # the label embedder's learning rate over the rest's: labels new to a checkpoint
     # start at zero, and at the base rate their embeddings take thousands of steps to grow
+    time_lr_scale: float = 1.0  # the timestep embedder's rate over the rest's (0 = frozen): its sin-cos inputs are
+    # nearly constant over the noise levels trained, so Adam moves whole rows of its first layer as one, and when
+    # fine-tuning on a few hundred drawings its output grew until the adaLN modulations and the loss blew up
     grad_clip: float = 0.0  # the gradient's global norm is scaled down to this when above it (0 = never)
 
 
@@ -100,11 +103,13 @@ class Diverged(RuntimeError):
     """The training loss rose far above its best in the run: the raw weights are going bad."""
 
 
-def parameter_groups(model: LegoModel, label_lr_scale: float) -> list[dict]:
-    """The optimiser's groups: the label embedder, whose rate is scaled, and everything else."""
-    labels = [p for n, p in model.named_parameters() if n.startswith("y_embedder.")]
-    rest = [p for n, p in model.named_parameters() if not n.startswith("y_embedder.")]
-    return [{"params": rest, "lr_scale": 1.0}] + ([{"params": labels, "lr_scale": label_lr_scale}] if labels else [])
+def parameter_groups(model: LegoModel, label_lr_scale: float = 1.0, time_lr_scale: float = 1.0) -> list[dict]:
+    """The optimiser's groups, one per learning-rate scale: the label and timestep embedders may have their own."""
+    scales = {"y_embedder": label_lr_scale, "t_embedder": time_lr_scale}
+    groups: dict[float, list[torch.nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        groups.setdefault(scales.get(name.split(".")[0], 1.0), []).append(p)
+    return [{"params": params, "lr_scale": scale} for scale, params in groups.items()]
 
 
 def divergence_reason(losses: list[float | None], smoothed: list[float | None], best: list[float],
@@ -164,7 +169,8 @@ class Trainer:
         torch.manual_seed(settings.seed)  # the initial weights
         self.model = LegoModel(config).to(self.device)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
-        self.optimizer = torch.optim.AdamW(parameter_groups(self.model, settings.label_lr_scale), lr=settings.lr,
+        self.optimizer = torch.optim.AdamW(parameter_groups(self.model, settings.label_lr_scale,
+                                                                            settings.time_lr_scale), lr=settings.lr,
                                            weight_decay=settings.weight_decay)
         self.forward = self.model
         if world > 1:
@@ -464,6 +470,13 @@ def run_command(run: Path, settings: dict) -> str:
     return " ".join(["python -m lego.train run --run-dir", str(run), *flags])
 
 
+def rate_note(part: str, scale: float) -> str:
+    """The model card's words for a learning-rate scale other than 1."""
+    if scale == 1.0:
+        return ""
+    return f"; the {part} was frozen" if scale == 0 else f"; the {part} learnt at {scale:g} times the rate"
+
+
 def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = None, samples: Path | None = None,
            samples_caption: str = "Samples") -> Path:
     """The EMA weights as a checkpoint directory with a model card (and a picture of samples, copied in)."""
@@ -484,8 +497,8 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
            if s.get("emoji") else "") + ".\n"
         f"- Labels: {model.config.label_space().summary()}; left out together with probability {s['label_dropout']} "
         f"(the unconditional input of guidance) and each on its own with probability {s.get('level_dropout', 0)}"
-        + (f"; the label embedder learnt at {s['label_lr_scale']:g} times the rate"
-           if s.get("label_lr_scale", 1.0) != 1.0 else "") + ".\n"
+        + rate_note("label embedder", s.get("label_lr_scale", 1.0))
+        + rate_note("timestep embedder", s.get("time_lr_scale", 1.0)) + ".\n"
         f"- Reproduce: `python -m lego.data build`, then `{run_command(run, s)}` (a run resumes from its state "
         "in the run folder when it has one).\n"
     )

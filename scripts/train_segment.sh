@@ -11,8 +11,8 @@
 # RUN (default training/emoji-s-labels), DATA (default data/emoji64.npz, built by python -m lego.data
 # build), BATCH (256), COMPILE (--compile; empty to skip), SAVE_MINUTES (10: how often the state is saved
 # within the segment) and EXTRA (more lego.train options) set the run. A first segment starts from the
-# bundled weights, its new labels learning at ten times the base rate:
-# EXTRA="--init checkpoints/lego-emoji-s --label-lr-scale 10".
+# bundled weights, its new labels learning at ten times the base rate and its timestep embedder kept:
+# EXTRA="--init checkpoints/lego-emoji-s --label-lr-scale 10 --time-lr-scale 0".
 # STATE_ARCHIVE, when set and present, is a state packed by scripts/pack_state.sh: it is unpacked
 # into RUN first (one compressed file is easier to move than a folder).
 set -euo pipefail

@@ -238,9 +238,10 @@ def test_a_category_checkpoint_is_extended_to_the_finer_labels_without_changing_
 
 def test_new_labels_learn_at_their_own_rate_and_a_run_resumes_with_it(data_file, tmp_path):
     """The label embedder's steps are label_lr_scale times the others' (an Adam step moves a weight by at most
-    about its learning rate), and a run saved with one grouping resumes under another."""
-    trainer = Trainer(settings(data_file, lr=1e-3, warmup_images=0, label_lr_scale=10.0, brick_dropout=0.0,
-                               state_precision="fp32"),
+    about its learning rate), a frozen timestep embedder stays put, and a run saved with one grouping resumes
+    under another."""
+    trainer = Trainer(settings(data_file, lr=1e-3, warmup_images=0, label_lr_scale=10.0, time_lr_scale=0.0,
+                               brick_dropout=0.0, state_precision="fp32"),
                       tmp_path / "run")
     table = trainer.model.y_embedder.embedding_table.weight
     for _ in range(2):  # adaLN-Zero: the labels get a gradient once the zeroed layers before them have moved
@@ -249,10 +250,15 @@ def test_new_labels_learn_at_their_own_rate_and_a_run_resumes_with_it(data_file,
     trainer.train_step()
     moved = {n: (p.detach() - before[n]).abs().max().item() for n, p in trainer.model.named_parameters()}
     assert 3e-3 < moved["y_embedder.embedding_table.weight"] <= 1.01e-2  # up to 10 x 1e-3
-    assert max(v for n, v in moved.items() if not n.startswith("y_embedder.")) <= 1.01e-3
-    assert [g["lr"] for g in trainer.optimizer.param_groups] == [1e-3, 1e-2] and table.grad is not None
+    assert max(v for n, v in moved.items() if n.startswith("model.")) <= 1.01e-3
+    assert max(v for n, v in moved.items() if n.startswith("model.")) > 1e-4
+    assert max(v for n, v in moved.items() if n.startswith("t_embedder.")) == 0.0
+    assert sorted(g["lr"] for g in trainer.optimizer.param_groups) == [0.0, 1e-3, 1e-2] and table.grad is not None
     trainer.save_state(0.0, 0)
-    again = Trainer.resume(tmp_path / "run", {"label_lr_scale": 1.0})
+    card = (export(tmp_path / "run", tmp_path / "ckpt") / "README.md").read_text()
+    assert "the label embedder learnt at 10 times the rate; the timestep embedder was frozen." in card
+    again = Trainer.resume(tmp_path / "run", {"label_lr_scale": 1.0, "time_lr_scale": 1.0})
+    assert [g["lr_scale"] for g in again.optimizer.param_groups] == [1.0]
     resumed = again.model.y_embedder.embedding_table.weight
     assert torch.equal(resumed, table)
     assert torch.equal(again.optimizer.state[resumed]["exp_avg"], trainer.optimizer.state[table]["exp_avg"])
