@@ -232,6 +232,7 @@ class Trainer:
             images = self.images[index].float() / 127.5 - 1
         since = self.progress.images - (self.progress.restarts[-1]["images"] if self.progress.restarts else 0)
         lr = s.lr * min(1.0, (since + s.batch) / max(s.warmup_images, 1))  # a restart warms up again
+        self.lr = lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
         with autocast(self.precision, self.device):
@@ -245,6 +246,13 @@ class Trainer:
         self.progress.images += s.batch
         self.update_ema()
         return [None if x is None else x.item() for x in losses]
+
+    @torch.no_grad()
+    def time_embedding_norm(self) -> float:
+        """The timestep embedding's size at the median noise level trained, for the log: its growth is how the
+        48-emoji run went bad (see TrainSettings.time_lr_scale)."""
+        sigma = torch.tensor([math.exp(self.settings.p_mean)], device=self.device)
+        return self.model.t_embedder(sigma.log() / 4).norm().item()
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -387,7 +395,7 @@ class Trainer:
                     log.write(json.dumps({"step": self.progress.step, "images": self.progress.images,
                                           "images_per_s": round(rate, 1), "brick_loss": losses,
                                           "grad_norm": round(self.grad_norm, 4),
-                                          "lr": self.optimizer.param_groups[0]["lr"]}) + "\n")
+                                          "t_norm": round(self.time_embedding_norm(), 2), "lr": self.lr}) + "\n")
                     log.flush()
                 if main and next_sample is not None and self.progress.images >= next_sample:
                     self.sample_grid(self.run / "samples" / f"{self.progress.images:09d}.png")

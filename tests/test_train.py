@@ -347,11 +347,15 @@ def test_a_diverging_run_stops_keeps_its_good_state_and_goes_on_from_its_average
     trainer.restart_from_ema(1e-3)
     assert all(torch.equal(p, e) for p, e in zip(trainer.model.parameters(), trainer.ema.parameters()))
     assert not trainer.optimizer.state  # Adam's moments start afresh
-    assert main([*common, "--from-ema", "--lr", "3e-4", "--warmup-images", "800", "--images", "800"]) == 0
+    assert main([*common, "--from-ema", "--lr", "3e-4", "--warmup-images", "800", "--images", "800",
+                 "--time-lr-scale", "0"]) == 0
     info = json.loads((state / "trainer.json").read_text())
     assert info["restarts"] == [{"images": 1600, "lr_before": 1e-3, "lr": 3e-4, "grad_clip": 0.0}]
     logged = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     first = next(line for line in logged if line["images"] > 1600)  # logged every 20 steps, 160 images
     assert first["lr"] == pytest.approx(3e-4 * 160 / 800) and first["grad_norm"] > 0  # warming up again
+    after = [line for line in logged if line["images"] > 1600]
+    assert len({line["t_norm"] for line in after}) == 1 and after[0]["t_norm"] > 0  # the timestep embedder frozen
+    assert len({line["t_norm"] for line in logged if line["images"] <= 1600}) > 1  # and learning before
     card = (export(run, tmp_path / "ckpt") / "README.md").read_text()
     assert "AdamW lr 0.001" in card and "At 1,600 images its raw weights had diverged" in card
