@@ -309,6 +309,10 @@ class LegoModel(
         mode, so compiled copies use no_grad; eager is a little faster in inference mode."""
         return torch.no_grad() if self.compiled else torch.inference_mode()
 
+    def noise_embedding(self, sigma: torch.Tensor) -> torch.Tensor:
+        """The timestep embedder on EDM's c_noise = ln(sigma)/4: what every brick is conditioned on, before labels."""
+        return self.t_embedder(sigma.log() / 4)
+
     def _run_brick(self, index: int, x: torch.Tensor, cond: torch.Tensor, canvas: Canvas, step: int) -> torch.Tensor:
         brick = self.model[index]
         _, _, height, width = x.shape
@@ -359,7 +363,7 @@ class LegoModel(
         c_skip = skip_weight(s, sd)
         c_out = s * sd / (s**2 + sd**2).sqrt()
         c_in = 1 / (s**2 + sd**2).sqrt()
-        cond = self.t_embedder(sigma.log() / 4)
+        cond = self.noise_embedding(sigma)
         if self.y_embedder is not None:
             no_class = torch.full((batch,), -1, dtype=torch.long, device=x.device)
             cond = cond + self.y_embedder(no_class if labels is None else labels)

@@ -169,9 +169,8 @@ class Trainer:
         torch.manual_seed(settings.seed)  # the initial weights
         self.model = LegoModel(config).to(self.device)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
-        self.optimizer = torch.optim.AdamW(parameter_groups(self.model, settings.label_lr_scale,
-                                                                            settings.time_lr_scale), lr=settings.lr,
-                                           weight_decay=settings.weight_decay)
+        groups = parameter_groups(self.model, settings.label_lr_scale, settings.time_lr_scale)
+        self.optimizer = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=settings.weight_decay)
         self.forward = self.model
         if world > 1:
             self.forward = torch.nn.parallel.DistributedDataParallel(
@@ -252,7 +251,7 @@ class Trainer:
         """The timestep embedding's size at the median noise level trained, for the log: its growth is how the
         48-emoji run went bad (see TrainSettings.time_lr_scale)."""
         sigma = torch.tensor([math.exp(self.settings.p_mean)], device=self.device)
-        return self.model.t_embedder(sigma.log() / 4).norm().item()
+        return self.model.noise_embedding(sigma).norm().item()
 
     @torch.no_grad()
     def update_ema(self) -> None:
