@@ -104,11 +104,16 @@ class Diverged(RuntimeError):
 
 
 def parameter_groups(model: LegoModel, label_lr_scale: float = 1.0, time_lr_scale: float = 1.0) -> list[dict]:
-    """The optimiser's groups, one per learning-rate scale: the label and timestep embedders may have their own."""
+    """The optimiser's groups, one per learning-rate scale: the label and timestep embedders may have their own.
+    A part at scale 0 is frozen here (requires_grad off) and left out: a group at rate 0 would still take
+    gradients, hold Adam moments and count in the gradient's norm, and so in clipping."""
     scales = {"y_embedder": label_lr_scale, "t_embedder": time_lr_scale}
     groups: dict[float, list[torch.nn.Parameter]] = {}
     for name, p in model.named_parameters():
-        groups.setdefault(scales.get(name.split(".")[0], 1.0), []).append(p)
+        scale = scales.get(name.split(".")[0], 1.0)
+        p.requires_grad_(scale != 0)
+        if scale != 0:
+            groups.setdefault(scale, []).append(p)
     return [{"params": params, "lr_scale": scale} for scale, params in groups.items()]
 
 
@@ -318,7 +323,7 @@ class Trainer:
         position = {id(p): i for i, p in enumerate(p for g in trainer.optimizer.param_groups for p in g["params"])}
         optim_state = {}
         for name, p in params.items():
-            if name in moments["exp_avg"]:
+            if name in moments["exp_avg"] and id(p) in position:  # not a part frozen in this segment
                 optim_state[position[id(p)]] = {"step": moments["adam_step"][name].reshape(()).clone(),
                                   "exp_avg": moments["exp_avg"][name].float().to(p.device),
                                   "exp_avg_sq": moments["exp_avg_sq"][name].float().to(p.device)}

@@ -253,7 +253,12 @@ def test_new_labels_learn_at_their_own_rate_and_a_run_resumes_with_it(data_file,
     assert max(v for n, v in moved.items() if n.startswith("model.")) <= 1.01e-3
     assert max(v for n, v in moved.items() if n.startswith("model.")) > 1e-4
     assert max(v for n, v in moved.items() if n.startswith("t_embedder.")) == 0.0
-    assert sorted(g["lr"] for g in trainer.optimizer.param_groups) == [0.0, 1e-3, 1e-2] and table.grad is not None
+    assert sorted(g["lr"] for g in trainer.optimizer.param_groups) == [1e-3, 1e-2] and table.grad is not None
+    frozen = [p for n, p in trainer.model.named_parameters() if n.startswith("t_embedder.")]
+    assert all(p.grad is None and p not in trainer.optimizer.state for p in frozen)  # no gradient, no moments
+    trained = [p.grad for p in trainer.model.parameters() if p.grad is not None]
+    assert trainer.grad_norm == pytest.approx(torch.linalg.vector_norm(torch.stack(
+        [torch.linalg.vector_norm(g) for g in trained])).item(), rel=1e-5)  # the frozen part has no say in it
     trainer.save_state(0.0, 0)
     card = (export(tmp_path / "run", tmp_path / "ckpt") / "README.md").read_text()
     assert "the label embedder learnt at 10 times the rate; the timestep embedder was frozen." in card
@@ -262,6 +267,11 @@ def test_new_labels_learn_at_their_own_rate_and_a_run_resumes_with_it(data_file,
     resumed = again.model.y_embedder.embedding_table.weight
     assert torch.equal(resumed, table)
     assert torch.equal(again.optimizer.state[resumed]["exp_avg"], trainer.optimizer.state[table]["exp_avg"])
+    again.train_step()  # the embedder learns again, and a later segment may freeze it once more
+    again.save_state(0.0, 0)
+    refrozen = Trainer.resume(tmp_path / "run", {"time_lr_scale": 0.0})
+    assert not any(p.requires_grad for p in refrozen.model.t_embedder.parameters())
+    assert len(refrozen.optimizer.state) == sum(p.requires_grad for p in refrozen.model.parameters())
 
 
 def test_a_resumed_run_continues_and_a_run_that_would_train_nothing_changes_nothing(data_file, tmp_path, capsys):
