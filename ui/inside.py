@@ -18,8 +18,9 @@ NOTES = """
 *Local* bricks (small regions) do **local-feature enrichment**: they sharpen edges and texture
 where they are. The *global* brick sees the whole image and does **global-content
 orchestration**: it decides what goes where. Early steps (high noise, large sigma) settle the
-layout; late steps (low noise) only add detail, which is why the paper switches the global
-brick off late (the `pg-recipe` preset).
+layout; late steps (low noise) mostly add detail, which is why the paper switches the global
+brick off late (the `pg-recipe` preset). The Lesson measures what that does to this model's
+pictures.
 
 **What each brick changed**: a brick's own estimate minus that of the active brick below it (the
 lowest active brick: minus the estimate with no brick at all, `c_skip * x`). Red: lighter, blue:
