@@ -21,7 +21,7 @@ from .config import LegoConfig
 from .estimate import Estimate, Speed, measure_speed
 from .model import LegoModel
 from .precision import autocast, dtype_of, resolve_precision
-from .request import Limits, PlaygroundError, Request
+from .request import Limits, PlaygroundError, Request, class_picker
 from .runs import RunCache, RunRecord, run
 from .sampler import StepInfo
 
@@ -128,6 +128,18 @@ def shipped_checkpoints(like: LegoConfig) -> list[tuple[str, str]]:
         if fits_page(config, like):
             out.append((f"{directory.name}: {config.label_space().summary()}", directory.name))
     return out
+
+
+def class_picker_for(config: LegoConfig) -> dict:
+    """The class picker (``lego.request.class_picker``); for a model labelled by category only, its help names a
+    shipped checkpoint with finer labels, where the pictures a class can name come from."""
+    picker = class_picker(config)
+    if config.conditional and config.label_space().depth == 1:
+        for _, name in shipped_checkpoints(config):
+            if read_config(DEFAULT_CHECKPOINT.parent / name).label_space().depth > 1:
+                picker["info"] += f" This model knows categories only: for pictures you can name, load {name} in the Model tab."
+                break
+    return picker
 
 
 def shown_source(key: str) -> str:

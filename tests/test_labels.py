@@ -53,6 +53,17 @@ def test_the_picker_starts_on_one_emoji_not_on_a_category():
     assert class_picker(ARCHITECTURES["tiny-pg"])["value"] == "0"  # one level: its first class
 
 
+def test_a_model_of_categories_only_points_to_the_shipped_one_with_finer_labels():
+    from lego.checkpoint import DEFAULT_CHECKPOINT, read_config
+    from lego.serving import class_picker_for
+
+    hint = "This model knows categories only: for pictures you can name, load lego-emoji-s-48 in the Model tab."
+    assert class_picker_for(read_config(DEFAULT_CHECKPOINT))["info"].endswith(hint)
+    finer = class_picker_for(read_config(DEFAULT_CHECKPOINT.parent / "lego-emoji-s-48"))
+    assert "Model tab" not in finer["info"] and finer["value"] == "grinning face (Smileys & Emotion / face-smiling)"
+    assert "Model tab" not in class_picker_for(ARCHITECTURES["tiny-pg"].with_labels(SPACE))["info"]
+
+
 def test_config_round_trip_and_validation():
     config = ARCHITECTURES["tiny-pg"].with_labels(SPACE)
     assert LegoConfig.from_dict(config.to_dict()) == config

@@ -15,11 +15,11 @@ from lego.canvas import COORDS as CANVAS_COORDS
 from lego.canvas import MODES as CANVAS_MODES
 from lego.flops import format_flops
 from lego.images import to_uint8
-from lego.request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_STEPS, PlaygroundError, class_picker,
+from lego.request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_STEPS, PlaygroundError,
                           number, random_seed)
 from lego.sampler import METHODS, StepInfo, sigma_steps
 from lego.schedule import PRESETS, ScheduleError, grid_labels, preset, to_grid
-from lego.serving import Served
+from lego.serving import Served, class_picker_for
 
 from .context import SESSION_SECONDS, AppContext, refused, run_failure, running, stopped
 from .zero_gpu import on_zero_gpu
@@ -104,7 +104,7 @@ def build(ctx: AppContext) -> GenerateTab:
                 elem_id="start-here")
     with gr.Row():
         with gr.Column(scale=1):
-            category = gr.Dropdown(**class_picker(config), label="What to draw", filterable=True)
+            category = gr.Dropdown(**class_picker_for(config), label="What to draw", filterable=True)
             with gr.Row():
                 go_btn = gr.Button("Generate", variant="primary", elem_id="generate", scale=3)
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=80)
@@ -311,7 +311,7 @@ def stopped_status(status_text: str) -> str | dict:
 
 def model_updates(s: Served, tab: GenerateTab) -> list:
     """The tab's controls after the session switched to model ``s``."""
-    return [gr.update(**class_picker(s.config)), gr.update(value=bricks_text(s)),
+    return [gr.update(**class_picker_for(s.config)), gr.update(value=bricks_text(s)),
             *[gr.update(label=n) for n in s.names]]
 
 

@@ -9,9 +9,9 @@ import gradio as gr
 
 from lego.lesson import (LESSON_SEED, LessonCache, cost_verdict, early_late_verdict, late_verdict, lesson_plan,
                          lesson_steps, plan_gflops, predict_text, take_away)
-from lego.request import PlaygroundError, class_picker, parse_label
+from lego.request import PlaygroundError, parse_label
 from lego.schedule import SKIP_SHARE
-from lego.serving import Served
+from lego.serving import Served, class_picker_for
 
 from .context import AppContext, refused, run_failure, running, stopped
 from .zero_gpu import on_zero_gpu
@@ -43,7 +43,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
             with gr.Step("1. Predict", id=1):
                 intro = gr.Markdown(predict_text(config), elem_classes=TEXT, elem_id="lesson-intro")
                 with gr.Row():
-                    category = gr.Dropdown(**class_picker(config), label="The lesson draws", scale=2, min_width=200)
+                    category = gr.Dropdown(**class_picker_for(config), label="The lesson draws", scale=2, min_width=200)
                     seed = gr.Number(LESSON_SEED, label="Seed", precision=0, minimum=0, min_width=80)
                 guess = gr.Radio(names, value=None, label="My guess")  # the class guesses, not the app
                 lock = gr.Button("Lock in my guess and run", variant="primary", elem_id="lesson-run")
@@ -158,7 +158,7 @@ def present(on: bool) -> tuple[gr.Column, gr.Number]:
 
 def model_updates(s: Served) -> list:
     """The tab's controls after the session switched to model ``s``."""
-    return [gr.update(**class_picker(s.config)), gr.update(choices=s.names, value=None),
+    return [gr.update(**class_picker_for(s.config)), gr.update(choices=s.names, value=None),
             gr.update(value=predict_text(s.config))]
 
 
