@@ -99,9 +99,11 @@ def page_run(record: RunRecord, reference: RunRecord, store: PngStore, names: Se
     """One run as the page shows it: pictures as file names, numbers as the app reports them."""
     cost = record.estimate.cost
     image = record.images[0]
+    diff = difference_map(reference.images[0], image)
     return {
         "image": store.add(image),
-        "diff": store.add(difference_map(reference.images[0], image).picture),
+        "diff": store.add(diff.picture),
+        "diff_limit": diff.limit,  # the scale's end, in the caption: a pale map is a small change only beside it
         "flops": {"total": cost.total, "all_bricks": cost.reference_total,
                   "per_step": [list(s.bricks) for s in cost.per_step]},
         "summary": (f"{format_flops(cost.total)} vs {format_flops(cost.reference_total)} with every brick "

@@ -61,7 +61,8 @@ def test_the_exported_run_is_what_the_app_samples_for_the_same_request(site):
     assert exported["flops"] == {"total": cost.total, "all_bricks": cost.reference_total,
                                  "per_step": [list(s.bricks) for s in cost.per_step]}
     assert np.array_equal(picture(out, exported["image"]), off.images[0])
-    assert np.array_equal(picture(out, exported["diff"]), difference_map(every.images[0], off.images[0]).picture)
+    diff = difference_map(every.images[0], off.images[0])
+    assert np.array_equal(picture(out, exported["diff"]), diff.picture) and exported["diff_limit"] == diff.limit
     for frame, (noisy, denoised, bricks) in zip(off.frames, exported["frames"]):  # frames whole: no frame size
         assert np.array_equal(picture(out, noisy), frame.noisy)
         assert np.array_equal(picture(out, denoised), frame.denoised)
@@ -150,6 +151,7 @@ def test_toggle_scrub_and_complete_the_lesson_in_a_browser(site, app_verdict, or
         assert page.get_attribute("#run-image", "src") == run["image"]
         assert page.get_attribute("#all-image", "src") == runs[ALL]["image"]
         assert page.get_attribute("#diff-image", "src") == run["diff"]
+        assert page.inner_text("#diff-scale") == f"; full colour at ±{run['diff_limit']} / 255"
         assert page.inner_text("#cost") == run["summary"]
         for chart in ("flops", "time"):
             ys = page.evaluate(f"document.getElementById('{chart}-chart').data.map(t => Array.from(t.y))")

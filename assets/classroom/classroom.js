@@ -86,6 +86,7 @@ function drawRun() {
   $("run-image").src = run.image;
   $("all-image").src = everyBrick().image;
   $("diff-image").src = run.diff;
+  $("diff-scale").textContent = `; full colour at ±${run.diff_limit} / 255`;
   $("cost").textContent = run.summary;
   $("schedule-name").textContent = `Schedule: ${D.schedules[key]}`;
   const preset = D.presets.find((p) => p.key === key);
