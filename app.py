@@ -52,13 +52,18 @@ img { image-rendering: pixelated; }
 .dark { --block-info-text-color: var(--neutral-400); }
 .hint .prose { font-size: var(--text-sm); color: var(--block-info-text-color); }
 .lesson-image img { width: 100%; height: calc(100% - 2.2em); margin-top: 2.2em; object-fit: contain; }
+.lesson-map-note .prose { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+@media (max-width: 480px) { /* a phone: the three pictures in one row, the two maps in the next */
+  .lesson-stage .lesson-image:not(#lesson-slider) { min-width: 0 !important; flex: 1 1 30%; height: 150px !important; }
+  .lesson-stage .lesson-map { flex-basis: 45%; height: 190px !important; }
+  .lesson-stage .lesson-image .icon-button-wrapper { display: none; } /* the labels need the room */ }
 #lesson-tour .step-button { color: var(--body-text-color); }
 #lesson-tour .step-button:disabled { opacity: 0.8; }
 .lesson-presenter #lesson-tour { min-height: 100vh; }
 .lesson-presenter label, .lesson-presenter #lesson-tour .step-label { font-size: calc(1.3 * var(--text-md)); }
 .lesson-presenter .lesson-stage > * { flex-basis: 100%; }
 .lesson-presenter .lesson-image { --block-label-text-size: calc(1.3 * var(--text-md)); }
-.lesson-presenter .lesson-image:not(#lesson-slider) { height: 32vh !important; }
+.lesson-presenter .lesson-image:not(#lesson-slider) { height: 25vh !important; }
 .lesson-presenter .lesson-text .prose { font-size: calc(1.6 * var(--text-md)); }
 .lesson-presenter .lesson-text .prose p, .lesson-presenter .lesson-text .prose li { line-height: 1.3; }
 .lesson-presenter .lesson-text .prose th, .lesson-presenter .lesson-text .prose td { padding: 0.1em 0.5em; }

@@ -59,6 +59,17 @@ def difference_map(a: np.ndarray, b: np.ndarray) -> Difference:
     return Difference(diverging(change, limit), largest(change), limit)
 
 
+def difference_maps(reference: np.ndarray, images: Sequence[np.ndarray],
+                    share: float = 0.99) -> tuple[list[np.ndarray], int]:
+    """Several pictures against one reference on one scale (returned with the maps), so that the paler map is
+    the smaller change. The scale ends above ``share`` of the pixels' changes (at least ``MIN_LIMIT``) and
+    colours clip beyond it: a few pixels that changed a lot do not wash out changes of a few / 255 elsewhere."""
+    changes = [signed_change(reference, image) for image in images]
+    magnitudes = np.abs(np.concatenate([c.ravel() for c in changes]))
+    limit = max(MIN_LIMIT, int(np.ceil(np.quantile(magnitudes, share))) if magnitudes.size else 0)
+    return [diverging(change, limit) for change in changes], limit
+
+
 def colour_bar(limit: float, width: int = 256, height: int = 14) -> np.ndarray:
     """A legend for ``diverging``: the gradient from -limit to +limit, labelled at both ends and at 0."""
     ramp = diverging(np.linspace(-limit, limit, width)[None, :].repeat(height, axis=0), limit)

@@ -4,9 +4,11 @@ import json
 import re
 import time
 
+import numpy as np
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
+from PIL import Image
 
 from lego.comparison import REPEATS
 from lego.config import EMOJI_CATEGORIES
@@ -16,6 +18,7 @@ from lego.flops import schedule_cost
 from lego.sampler import SamplerSettings
 from lego.schedule import BrickSchedule, preset
 from lego.settings_text import from_text
+from lego.visuals import difference_maps
 
 from conftest import ALL, api_args, generate_args, launched_app
 
@@ -91,7 +94,8 @@ def test_lesson_runs_every_stage_and_reports_what_it_measured(served):
     names = [model.config.brick_name(k) for k in range(3)]
     job = client.submit("Flags", names[2], 0, api_name="/lesson")
     outputs = list(job)
-    status, pair, late, every, early, late_pic, early_text, every2, late2, fewer, cost, take = outputs[-1]
+    (status, pair, late, every, early, late_pic, early_map, late_map, early_text, every2, late2, fewer, late_map2,
+     fewer_map, cost, take) = outputs[-1]
     runs, steps = len(lesson_plan(model.config, 0, 0)), LESSON_STEPS
     assert [o[0] for o in outputs[:3]] == ["⏳ starting", f"⏳ run 1/{runs} (every brick), step 1/{steps}",
                                            f"⏳ run 1/{runs} (every brick), step 2/{steps}"]  # progress at every step
@@ -103,7 +107,15 @@ def test_lesson_runs_every_stage_and_reports_what_it_measured(served):
                else "Not this time")
     assert late.startswith(f"**{verdict}")  # the verdict the measured table calls for
     assert f"**{names[2]}** off for the first 40%" in early_text and "fewer steps" in cost
-    assert take.count("\n- ") == 4 and every == every2 and late_pic == late2 and fewer.endswith(".png")
+    assert take.count("\n- ") == 5 and every == every2 and late_pic == late2 and fewer.endswith(".png")
+    # each change as a map, both maps of a stage on one scale: the paler one changed less
+    reference = np.asarray(Image.open(every).convert("RGB"))
+    stages = (((early_map, late_map), (early, late_pic)), ((late_map2, fewer_map), (late_pic, fewer)))
+    for (pair_of_maps, pictures), text in zip(stages, (early_text, cost)):
+        maps, limit = difference_maps(reference, [np.asarray(Image.open(p).convert("RGB")) for p in pictures])
+        assert text.endswith(f"In the change maps, full colour is a change of {limit} / 255 or more.")
+        assert all(np.array_equal(np.asarray(Image.open(m).convert("RGB")), want)
+                   for m, want in zip(pair_of_maps, maps))
     again = client.predict("Flags", names[2], 0, api_name="/lesson")
     assert "replayed from the cache" in again[0] and again[2] == late  # the same lesson, instantly
     # the page starts with no guess made, and Run says so

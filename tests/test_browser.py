@@ -304,13 +304,14 @@ def test_the_lesson_from_prediction_to_take_away_with_a_stop_on_the_way():
             images = page.locator(f"{stage}-images img")
             page.wait_for_function(f"[...document.querySelectorAll('{stage}-images img')].every(i => i.complete "
                                    "&& i.naturalWidth == 64)", timeout=10_000)
+            assert images.count() == 5  # three pictures, then the two changes as maps
             boxes = [images.nth(i).bounding_box() for i in range(3)]
             assert all(b["width"] > 128 for b in boxes)  # enlarged at least twice
             assert len({(round(b["width"]), round(b["height"])) for b in boxes}) == 1  # one scale for all three
             assert all(b["y"] + b["height"] <= 768 for b in boxes)
         page.get_by_role("button", name="Next: take-away").click()  # 6. the take-away
         page.wait_for_selector("#lesson-takeaway li", timeout=10_000)
-        assert shown_stages(page) == ["#lesson-takeaway"] and page.locator("#lesson-takeaway li").count() == 5
+        assert shown_stages(page) == ["#lesson-takeaway"] and page.locator("#lesson-takeaway li").count() == 6
         assert not errors and page.locator(".toast-body.error").count() == 0
 
 

@@ -11,7 +11,8 @@ from lego.sampler import METHOD_NAMES, SamplerSettings
 from lego.estimate import check_limits, estimate
 from lego.request import Limits, PlaygroundError, parse_request
 from lego.runs import Frame, run, run_to_end
-from lego.visuals import DIVERGING, MIN_LIMIT, colour_bar, contributions, difference_map, region_overlay, same_scale
+from lego.visuals import (DIVERGING, MIN_LIMIT, colour_bar, contributions, difference_map, difference_maps, diverging,
+                          region_overlay, same_scale)
 from lego.sampler import StepInfo
 from lego.schedule import BrickSchedule, drop_late, preset
 
@@ -155,6 +156,17 @@ def test_difference_map_is_signed_on_a_diverging_scale_and_the_overlay_draws_reg
     assert (small.picture[..., 1] > 200).all() and (small.picture[..., 0] > small.picture[..., 2]).all()
     o = region_overlay(a, region=16, patch=4, scale=2)
     assert o.shape == (128, 128, 3) and (o[32, :, 0] == 220).all()
+
+
+def test_change_maps_share_one_scale_that_a_few_outliers_do_not_set():
+    a = np.full((10, 10, 3), 100, np.uint8)
+    more, less = a + 20, a + 10  # every pixel lighter: by 20 in one picture, by 10 in the other
+    more[0, 0] = 255  # one pixel changed a lot
+    (m, n), limit = difference_maps(a, [more, less])
+    assert limit == 20  # above 99% of the 200 pixels' changes, not the outlier's 155
+    assert (m[0, 0] == DIVERGING[-1]).all() and (m[5, 5] == DIVERGING[-1]).all()  # full colour: 20 or more
+    assert (n == diverging(np.full((10, 10), 10), 20)).all() and (n[5, 5] > m[5, 5]).all()  # the paler: less
+    assert difference_maps(a, [a + 1, a])[1] == MIN_LIMIT
 
 
 def test_colour_bar_runs_from_blue_through_white_to_red():

@@ -12,6 +12,7 @@ from lego.lesson import (LESSON_SEED, LessonCache, cost_verdict, early_late_verd
 from lego.request import PlaygroundError, parse_label
 from lego.schedule import SKIP_SHARE
 from lego.serving import Served, class_picker_for
+from lego.visuals import difference_maps
 
 from .context import AppContext, refused, run_failure, running, stopped
 from .zero_gpu import on_zero_gpu
@@ -24,6 +25,11 @@ IMAGE = dict(format="png", height=200, min_width=170, buttons=["fullscreen"], el
 # Next buttons bring the lesson's top into view, so that each stage starts on a fresh screen.
 TO_TOP = "() => { document.getElementById('lesson-tour')?.scrollIntoView(); }"
 READY = "Press **Run** to run the lesson."
+FIRST, LAST = f"Your brick off first {SKIP_SHARE:.0%}", f"Your brick off last {SKIP_SHARE:.0%}"
+FEWER, CHANGE_LAST = "Every brick, fewer steps", f"Change: off last {SKIP_SHARE:.0%}"
+MAP = {**IMAGE, "elem_classes": ["lesson-image", "lesson-map"]}
+MAP_NOTE = ("Change maps: red where the picture got lighter than with every brick, blue darker, white the same; "
+            "the two maps share one scale, so the paler one changed less.")
 
 
 @dataclass
@@ -63,12 +69,12 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                 next3 = gr.Button("Next: early or late?")
             with gr.Step("4. Early or late", id=4):
                 early_pics, early_md = _images_and_text(
-                    ["Every brick", f"Your brick off first {SKIP_SHARE:.0%}", f"Your brick off last {SKIP_SHARE:.0%}"],
+                    ["Every brick", FIRST, LAST], [f"Change: off first {SKIP_SHARE:.0%}", CHANGE_LAST],
                     "lesson-early")
                 next4 = gr.Button("Next: the cost")
             with gr.Step("5. The cost", id=5):
                 cost_pics, cost_md = _images_and_text(
-                    ["Every brick", f"Your brick off last {SKIP_SHARE:.0%}", "Every brick, fewer steps"],
+                    ["Every brick", LAST, FEWER], [CHANGE_LAST, "Change: fewer steps"],
                     "lesson-cost")
                 next5 = gr.Button("Next: take-away")
             with gr.Step("6. Take-away", id=6):
@@ -104,13 +110,18 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
             text, error = run_failure(exc)
             yield gr.skip(), text, *unchanged
             raise error from None
-        every, late, early, fewer = ctx.outputs.pictures(
+        early_maps, early_limit = difference_maps(result.reference, [result.early[k].image, result.late[k].image])
+        cost_maps, cost_limit = difference_maps(result.reference, [result.late[k].image, result.fewer[k].image])
+        every, late, early, fewer, *maps = ctx.outputs.pictures(
             ctx.outputs.new_run(), [result.reference, result.late[k].image, result.early[k].image,
-                                    result.fewer[k].image], ["every_brick", "late", "early", "fewer_steps"])
+                                    result.fewer[k].image, *early_maps, *cost_maps],
+            ["every_brick", "late", "early", "fewer_steps", "change_early", "change_late", "change_late_cost",
+             "change_fewer"])
         done = (f"Done: {result.category}, seed {result.seed}{'' if sampled else ', replayed from the cache'}. "
                 "Go on to **3. Compare**.")
         yield (gr.Walkthrough(selected=3), done, (every, late), late_verdict(result, k), every, early, late,
-               early_late_verdict(result, k), every, late, fewer, cost_verdict(result, k), take_away(result, k))
+               *maps[:2], early_late_verdict(result, k) + _scale(early_limit), every, late, fewer, *maps[2:],
+               cost_verdict(result, k) + _scale(cost_limit), take_away(result, k))
 
     def lesson_gflops(key=None, category=None, seed=LESSON_SEED, **_) -> float:
         s = ctx.served(key)
@@ -133,14 +144,23 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
     return LessonTab(category, guess, intro)
 
 
-def _images_and_text(labels: list[str], elem_id: str) -> tuple[list[gr.Image], gr.Markdown]:
-    """Compared images side by side at one scale, with the measured numbers beside them."""
+def _images_and_text(labels: list[str], map_labels: list[str], elem_id: str) -> tuple[list[gr.Image], gr.Markdown]:
+    """Compared images side by side at one scale, then what each change did as a map (changes of a few / 255
+    cannot be seen in the pictures themselves), with the measured numbers beside them."""
     with gr.Row(elem_classes=STAGE):
-        with gr.Column(min_width=PICTURES_WIDTH), gr.Row(elem_id=f"{elem_id}-images"):
-            pics = [gr.Image(label=label, **IMAGE) for label in labels]
+        with gr.Column(min_width=PICTURES_WIDTH):
+            with gr.Row(elem_id=f"{elem_id}-images"):
+                pics = [gr.Image(label=label, **IMAGE) for label in labels]
+                pics += [gr.Image(label=label, **MAP) for label in map_labels]
+            gr.Markdown(MAP_NOTE, elem_classes=["lesson-map-note"])
         with gr.Column(min_width=TEXT_WIDTH):
             text = gr.Markdown(elem_id=elem_id, elem_classes=TEXT)
     return pics, text
+
+
+def _scale(limit: int) -> str:
+    """The shared scale of a stage's change maps, under its numbers."""
+    return f" In the change maps, full colour is a change of {limit} / 255 or more."
 
 
 def _label(s: Served, category: str | None) -> int | None:
