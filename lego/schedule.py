@@ -242,13 +242,13 @@ def top_brick_break(config: LegoConfig, t_break: float) -> BrickSchedule:
 
 def drop_late(config: LegoConfig, brick: int, share: float = SKIP_SHARE) -> BrickSchedule:
     """Every brick on, except ``brick`` switched off for the last ``share`` of the steps."""
-    return one_brick(config, brick, _until(1.0 - share), f"brick {brick} off for the last {share:.0%}")
+    return one_brick(config, brick, _until(1.0 - share), f"{config.brick_name(brick)} off for the last {share:.0%}")
 
 
 def drop_early(config: LegoConfig, brick: int, share: float = SKIP_SHARE) -> BrickSchedule:
     """Every brick on, except ``brick`` switched off for the first ``share`` of the steps (``drop_late``'s mirror)."""
     on = ((share, 1.0),) if share < 1 else ()
-    return one_brick(config, brick, on, f"brick {brick} off for the first {share:.0%}")
+    return one_brick(config, brick, on, f"{config.brick_name(brick)} off for the first {share:.0%}")
 
 
 def check_nesting(text: str, limit: int) -> None:
