@@ -137,8 +137,7 @@ def class_picker_for(config: LegoConfig) -> dict:
     if config.conditional and config.label_space().depth == 1:
         for _, name in shipped_checkpoints(config):
             if read_config(DEFAULT_CHECKPOINT.parent / name).label_space().depth > 1:
-                picker["info"] += (f" This model knows categories only: for pictures you can name, load {name} in "
-                                   "the Model tab.")
+                picker["info"] += f" For pictures you can name, load {name} in the Model tab."
                 break
     return picker
 

@@ -57,7 +57,7 @@ def test_a_model_of_categories_only_points_to_the_shipped_one_with_finer_labels(
     from lego.checkpoint import DEFAULT_CHECKPOINT, read_config
     from lego.serving import class_picker_for
 
-    hint = "This model knows categories only: for pictures you can name, load lego-emoji-s-48 in the Model tab."
+    hint = "For pictures you can name, load lego-emoji-s-48 in the Model tab."
     assert class_picker_for(read_config(DEFAULT_CHECKPOINT))["info"].endswith(hint)
     finer = class_picker_for(read_config(DEFAULT_CHECKPOINT.parent / "lego-emoji-s-48"))
     assert "Model tab" not in finer["info"] and finer["value"] == "grinning face (Smileys & Emotion / face-smiling)"
