@@ -242,7 +242,8 @@ def brick_sentence(config: LegoConfig, k: int) -> str:
 def predict_text(config: LegoConfig) -> str:
     """Stage 1: the bricks explained, then the question."""
     bricks = "\n".join(f"- {brick_sentence(config, k)}" for k in range(config.num_bricks))
-    return (f"The model stacks {config.num_bricks} bricks; each can be switched off for some of the steps.\n\n"
+    return (f"The model stacks {config.num_bricks} bricks; each can be switched off for some of the steps, which "
+            "saves its work: the arithmetic it would have done, counted in FLOPs (floating-point operations).\n\n"
             f"{bricks}\n\nThe last {SKIP_SHARE:.0%} of the {LESSON_STEPS} steps refine an almost finished image. "
             "**Which brick can you switch off there and change the picture least?**")
 
