@@ -115,10 +115,8 @@ def fits_page(config: LegoConfig, page: LegoConfig) -> bool:
     return config.num_bricks == page.num_bricks and config.size_unit == page.size_unit
 
 
-def shipped_checkpoints(like: LegoConfig) -> list[tuple[str, str]]:
-    """(label, name) of the project's checkpoints that a page laid out for ``like`` can switch to: the
-    picker's values are bare names (``checked_source`` finds them), so no server path is ever shown; the labels
-    say what each can draw."""
+def shipped_configs(like: LegoConfig) -> list[tuple[str, LegoConfig]]:
+    """(name, config) of the project's checkpoints that a page laid out for ``like`` can switch to."""
     out = []
     for directory in sorted(DEFAULT_CHECKPOINT.parent.iterdir()):
         try:
@@ -126,8 +124,14 @@ def shipped_checkpoints(like: LegoConfig) -> list[tuple[str, str]]:
         except CheckpointError:  # not a LEGO model (the emoji judge), or not a checkpoint at all
             continue
         if fits_page(config, like):
-            out.append((f"{directory.name}: {config.label_space().summary()}", directory.name))
+            out.append((directory.name, config))
     return out
+
+
+def shipped_checkpoints(like: LegoConfig) -> list[tuple[str, str]]:
+    """(label, name) of ``shipped_configs``: the picker's values are bare names (``checked_source`` finds them),
+    so no server path is ever shown; the labels say what each can draw."""
+    return [(f"{name}: {config.label_space().summary()}", name) for name, config in shipped_configs(like)]
 
 
 def class_picker_for(config: LegoConfig) -> dict:
@@ -135,10 +139,9 @@ def class_picker_for(config: LegoConfig) -> dict:
     shipped checkpoint with finer labels, where the pictures a class can name come from."""
     picker = class_picker(config)
     if config.conditional and config.label_space().depth == 1:
-        for _, name in shipped_checkpoints(config):
-            if read_config(DEFAULT_CHECKPOINT.parent / name).label_space().depth > 1:
-                picker["info"] += f" For pictures you can name, load {name} in the Model tab."
-                break
+        finer = next((name for name, other in shipped_configs(config) if other.label_space().depth > 1), None)
+        if finer:
+            picker["info"] += f" For pictures you can name, load {finer} in the Model tab."
     return picker
 
 

@@ -30,9 +30,14 @@ def largest(change: np.ndarray) -> int:
     return int(np.abs(change).max()) if change.size else 0
 
 
-def scale_limit(changes: Sequence[np.ndarray]) -> int:
-    """The shared scale's end: the largest change among ``changes``, at least ``MIN_LIMIT``."""
-    return max([MIN_LIMIT, *(largest(c) for c in changes)])
+def scale_limit(changes: Sequence[np.ndarray], share: float = 1.0) -> int:
+    """The shared scale's end, at least ``MIN_LIMIT``: the largest change among ``changes``, or with ``share``
+    below 1 the change above that share of them (colours clip beyond it, so a few pixels that changed a lot do
+    not wash out changes of a few / 255 elsewhere)."""
+    if share >= 1:
+        return max([MIN_LIMIT, *(largest(c) for c in changes)])
+    magnitudes = np.abs(np.concatenate([c.ravel() for c in changes]))
+    return max(MIN_LIMIT, int(np.ceil(np.quantile(magnitudes, share))) if magnitudes.size else 0)
 
 
 def diverging(change: np.ndarray, limit: float) -> np.ndarray:
@@ -62,11 +67,9 @@ def difference_map(a: np.ndarray, b: np.ndarray) -> Difference:
 def difference_maps(reference: np.ndarray, images: Sequence[np.ndarray],
                     share: float = 0.99) -> tuple[list[np.ndarray], int]:
     """Several pictures against one reference on one scale (returned with the maps), so that the paler map is
-    the smaller change. The scale ends above ``share`` of the pixels' changes (at least ``MIN_LIMIT``) and
-    colours clip beyond it: a few pixels that changed a lot do not wash out changes of a few / 255 elsewhere."""
+    the smaller change; the scale ends above ``share`` of the pixels' changes (see ``scale_limit``)."""
     changes = [signed_change(reference, image) for image in images]
-    magnitudes = np.abs(np.concatenate([c.ravel() for c in changes]))
-    limit = max(MIN_LIMIT, int(np.ceil(np.quantile(magnitudes, share))) if magnitudes.size else 0)
+    limit = scale_limit(changes, share)
     return [diverging(change, limit) for change in changes], limit
 
 

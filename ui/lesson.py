@@ -26,7 +26,8 @@ IMAGE = dict(format="png", height=200, min_width=170, buttons=["fullscreen"], el
 TO_TOP = "() => { document.getElementById('lesson-tour')?.scrollIntoView(); }"
 READY = "Press **Run** to run the lesson."
 FIRST, LAST = f"Your brick off first {SKIP_SHARE:.0%}", f"Your brick off last {SKIP_SHARE:.0%}"
-FEWER, CHANGE_LAST = "Every brick, fewer steps", f"Change: off last {SKIP_SHARE:.0%}"
+FEWER = "Every brick, fewer steps"
+CHANGE_FIRST, CHANGE_LAST = f"Change: off first {SKIP_SHARE:.0%}", f"Change: off last {SKIP_SHARE:.0%}"
 MAP = {**IMAGE, "elem_classes": ["lesson-image", "lesson-map"]}
 MAP_NOTE = ("Change maps: red where the picture got lighter than with every brick, blue darker, white the same; "
             "the two maps share one scale, so the paler one changed less.")
@@ -69,7 +70,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                 next3 = gr.Button("Next: early or late?")
             with gr.Step("4. Early or late", id=4):
                 early_pics, early_md = _images_and_text(
-                    ["Every brick", FIRST, LAST], [f"Change: off first {SKIP_SHARE:.0%}", CHANGE_LAST],
+                    ["Every brick", FIRST, LAST], [CHANGE_FIRST, CHANGE_LAST],
                     "lesson-early")
                 next4 = gr.Button("Next: the cost")
             with gr.Step("5. The cost", id=5):
