@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from lego import machine, results  # noqa: E402
 from lego.canvas import COORDS, Canvas  # noqa: E402
-from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
+from lego.checkpoint import ALL_EMOJI_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.flops import schedule_cost  # noqa: E402
 from lego.images import grid, to_uint8  # noqa: E402
 from lego.judge import JUDGE_DIR, load_judge, predict, to_tensor  # noqa: E402
@@ -86,7 +86,7 @@ def fit_exponent(areas: list[int], values: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--class-index", type=int, default=3, help="the category of the walls (default Food & Drink)")

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lego.canvas import Canvas  # noqa: E402
-from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
+from lego.checkpoint import ALL_EMOJI_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.estimate import estimate  # noqa: E402
 from lego.request import parse_request  # noqa: E402
 from lego.runs import run  # noqa: E402
@@ -35,7 +35,7 @@ TARGET = 0.30
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=18)
     parser.add_argument("--out", default=str(ROOT / "assets/benchmarks/estimates.json"))

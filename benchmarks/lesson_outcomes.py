@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lego import machine, results  # noqa: E402
-from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
+from lego.checkpoint import ALL_EMOJI_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.lesson import (LESSON_GUIDANCE, LESSON_METHOD, LESSON_STEPS, LESSON_TIE, Lesson, LessonRow,  # noqa: E402
                          compared, least_and_most, run_lesson)
 from lego.schedule import SKIP_SHARE  # noqa: E402
@@ -61,7 +61,7 @@ def table(outcomes: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(results.RESULTS_DIR / "lesson_outcomes.json"))

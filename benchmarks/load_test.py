@@ -38,7 +38,7 @@ from gradio_client import Client  # noqa: E402
 import app  # noqa: E402
 from lego import results  # noqa: E402
 from lego.batching import BATCHING  # noqa: E402
-from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
+from lego.checkpoint import ALL_EMOJI_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS  # noqa: E402
 from lego.serving import shown_source  # noqa: E402
 
@@ -167,7 +167,7 @@ def sequential_memory(url: str, pid: int, n: int, request: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
     parser.add_argument("--concurrent", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=2, help="bursts with batching off and on, alternately")
     parser.add_argument("--sequential", type=int, default=100)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from bricks_cpu import default_request  # noqa: E402
 from lego import machine, results  # noqa: E402
-from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
+from lego.checkpoint import ALL_EMOJI_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.data import load  # noqa: E402
 from lego.judge import JUDGE_DIR, load_judge  # noqa: E402
 from lego.metrics import evaluate  # noqa: E402
@@ -57,7 +57,7 @@ def verdicts(rows: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
     parser.add_argument("--data", default="data/emoji64.npz")
     parser.add_argument("--seed-sets", type=int, default=3)
     parser.add_argument("--per-category", type=int, default=20)

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lego.checkpoint import DEFAULT_CHECKPOINT, fingerprint, load_checkpoint  # noqa: E402
+from lego.checkpoint import ALL_EMOJI_CHECKPOINT, fingerprint, load_checkpoint  # noqa: E402
 from lego.data import load  # noqa: E402
 from lego.flops import schedule_cost  # noqa: E402
 from lego.judge import JUDGE_DIR, load_judge  # noqa: E402
@@ -68,7 +68,7 @@ def points(config, steps: int, scope: str) -> list[tuple[str, str, BrickSchedule
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
     parser.add_argument("--data", default="data/emoji64.npz")
     parser.add_argument("--judge", default=str(JUDGE_DIR))
     parser.add_argument("--per-class", type=int, default=10)

@@ -29,7 +29,7 @@ from gradio_client import Client  # noqa: E402
 
 from load_test import ALL, rss_bytes, start_server  # noqa: E402
 from lego import results  # noqa: E402
-from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint  # noqa: E402
+from lego.checkpoint import ALL_EMOJI_CHECKPOINT, load_checkpoint, save_checkpoint  # noqa: E402
 from lego.serving import shown_source  # noqa: E402
 
 
@@ -40,7 +40,7 @@ def generate_args(seed: int, steps: int, previews: bool) -> list:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--steps", type=int, default=6)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 import lego.model as lego_model  # noqa: E402
 from bricks_cpu import _timed, default_request, matmul_gflops, preset_speedups  # noqa: E402
 from lego import machine, results  # noqa: E402
-from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
+from lego.checkpoint import ALL_EMOJI_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.serving import warm_up  # noqa: E402
 from lego.data import load  # noqa: E402
 from lego.flops import evaluation_flops, schedule_cost  # noqa: E402
@@ -162,7 +162,7 @@ def solvers(model, precision: str, repeats: int, per_class: int, data_path: str 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--per-class", type=int, default=10, help="images per class for the solver metric (0 = skip)")
     parser.add_argument("--data", default="data/emoji64.npz", help="emoji data file for the metric")

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lego import machine, sampler  # noqa: E402
 from lego.batching import Batcher, rows_independent  # noqa: E402
-from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
+from lego.checkpoint import ALL_EMOJI_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.config import ARCHITECTURES  # noqa: E402
 from lego.estimate import estimate  # noqa: E402
 from lego.flops import evaluation_flops, schedule_cost  # noqa: E402
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto: cuda when there is one")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--checkpoint", help=f"a checkpoint directory (default {DEFAULT_CHECKPOINT.name})")
+    source.add_argument("--checkpoint", help=f"a checkpoint directory (default {ALL_EMOJI_CHECKPOINT.name})")
     source.add_argument("--arch", choices=sorted(ARCHITECTURES), help="a named architecture, random weights")
     parser.add_argument("--batches", default="1,8,32,128")
     parser.add_argument("--precisions", default="fp32,bf16")
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> dict:
         model = LegoModel(ARCHITECTURES[args.arch]).to(device).eval()
         source = f"{args.arch} (random weights)"
     else:
-        path = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
+        path = Path(args.checkpoint) if args.checkpoint else ALL_EMOJI_CHECKPOINT
         model = load_checkpoint(path, device=device)
         source = path.name
     config = model.config

@@ -151,10 +151,11 @@ class LabelSpace:
             visit(top)
         return order
 
-    def first_finest(self) -> int | None:
+    def first_finest(self, top: int | None = None) -> int | None:
         """The first class of the finest level in display order (one emoji, where a category's pictures
-        would blend its members); None without classes."""
-        return next((i for i in self.in_display_order() if self.level_of(i) == self.depth - 1), None)
+        would blend its members), within the top-level class ``top`` if given; None if there is none."""
+        return next((i for i in self.in_display_order() if self.level_of(i) == self.depth - 1
+                     and (top is None or self.chain(i)[0] == top)), None)
 
     def members(self, top: int, level: int) -> list[int]:
         """The classes of ``level`` that belong to the top-level class ``top`` (a category's emoji)."""

@@ -359,6 +359,6 @@ def take_away(lesson: Lesson, guess: int) -> str:
                   f"{px(late[guess].pixel_difference)}.")
     sentences = [first, second, recipe_sentence(lesson), _tally(lesson, lesson.early, "dropping it early"),
                  _tally(lesson, lesson.fewer, "running every brick with fewer steps (the nearest cost)"),
-                 f"All of this is one category ({lesson.category}) and one seed ({lesson.seed}) at {LESSON_STEPS} "
+                 f"All of this is one picture ({lesson.category}, seed {lesson.seed}) at {LESSON_STEPS} "
                  f"{METHOD_NAMES[LESSON_METHOD]} steps; differences under {LESSON_TIE} / 255 count as ties."]
     return "\n\n".join(f"- {s}" for s in sentences)

@@ -93,7 +93,8 @@ def picker_info(config: LegoConfig) -> str:
     if space.depth == 1:
         return f"One of the model's {space.num_classes} classes, or none (no label: guidance is off)."
     return ("Type to search: an emoji ('cat face'), a sub-category ('animal-mammal') or a category "
-            f"('Animals & Nature'). {space.summary()}.")
+            f"('Animals & Nature'); an emoji draws the clearest picture, a category alone a vague one. "
+            f"{space.summary()}.")
 
 
 def class_picker(config: LegoConfig) -> dict:

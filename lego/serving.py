@@ -16,7 +16,7 @@ import torch
 
 from .batching import BATCHING, LOG, Batcher, rows_independent
 from .canvas import Canvas
-from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, fingerprint, is_repo_id, load_checkpoint, read_config
+from .checkpoint import SHIPPED, CheckpointError, fingerprint, is_repo_id, load_checkpoint, read_config
 from .config import LegoConfig
 from .estimate import Estimate, Speed, measure_speed
 from .model import LegoModel
@@ -104,7 +104,7 @@ def allowed_checkpoint_dirs() -> list[Path]:
     Hugging Face cache, and folders listed in LEGO_CHECKPOINT_DIRS (os.pathsep-separated)."""
     from huggingface_hub import constants
 
-    roots = [DEFAULT_CHECKPOINT.parent, Path(constants.HF_HUB_CACHE)]
+    roots = [SHIPPED, Path(constants.HF_HUB_CACHE)]
     roots += [Path(p) for p in os.environ.get("LEGO_CHECKPOINT_DIRS", "").split(os.pathsep) if p]
     return [r.resolve() for r in roots]
 
@@ -118,7 +118,7 @@ def fits_page(config: LegoConfig, page: LegoConfig) -> bool:
 def shipped_configs(like: LegoConfig) -> list[tuple[str, LegoConfig]]:
     """(name, config) of the project's checkpoints that a page laid out for ``like`` can switch to."""
     out = []
-    for directory in sorted(DEFAULT_CHECKPOINT.parent.iterdir()):
+    for directory in sorted(SHIPPED.iterdir()):
         try:
             config = read_config(directory)
         except CheckpointError:  # not a LEGO model (the emoji judge), or not a checkpoint at all
@@ -168,7 +168,7 @@ def checked_source(source: str) -> str:
     source = (source or "").strip()
     if not source or len(source) > 512 or "\x00" in source:
         raise PlaygroundError("give a checkpoint directory or a Hugging Face repo id (owner/name)")
-    bundled = DEFAULT_CHECKPOINT.parent / source
+    bundled = SHIPPED / source
     if "/" not in source and source not in (".", "..") and bundled.is_dir():  # a name from the picker
         return str(bundled.resolve())
     normalised = normalised_source(source)

@@ -81,7 +81,7 @@ def walk(page: Page, url: str, category: str, guess: str, presenter: bool, name:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
-    parser.add_argument("--category", default="Smileys & Emotion")
+    parser.add_argument("--category", default="no entry (Symbols / warning)")
     parser.add_argument("--guess", help="the brick the class guesses (default: the first)")
     parser.add_argument("--port", type=int, default=7898)
     parser.add_argument("--out-dir", default="assets")

@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
+from lego.checkpoint import ALL_EMOJI_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.images import captioned_grid, to_pil  # noqa: E402
 from lego.sampler import SamplerSettings, sample  # noqa: E402
 from lego.schedule import load_schedule  # noqa: E402
@@ -28,7 +28,7 @@ def pick(pool: list[int], k: int, rng: np.random.Generator) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
     parser.add_argument("--per-class", type=int, default=4)
     parser.add_argument("--steps", type=int, default=18)
     parser.add_argument("--guidance", type=float, default=2.5)

@@ -1,9 +1,12 @@
-"""The checkpoint we ship: it loads offline, samples, and carries its licences."""
+"""The checkpoints we ship: they load offline, sample, and carry their licences; the app opens on the one whose
+pictures a class can name."""
 
 import json
 from pathlib import Path
 
-from lego.checkpoint import DEFAULT_CHECKPOINT, fingerprint, load_checkpoint
+import pytest
+
+from lego.checkpoint import ALL_EMOJI_CHECKPOINT, DEFAULT_CHECKPOINT, fingerprint, load_checkpoint
 from lego.config import ARCHITECTURES
 from lego.request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS
 from lego.sampler import SamplerSettings, sample
@@ -12,21 +15,23 @@ from lego.schedule import preset
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_bundled_checkpoint_loads_and_samples_a_64x64_image():
-    model = load_checkpoint(DEFAULT_CHECKPOINT)
-    assert model.config == ARCHITECTURES["emoji-s"]
+@pytest.mark.parametrize("directory", [DEFAULT_CHECKPOINT, ALL_EMOJI_CHECKPOINT], ids=lambda d: d.name)
+def test_each_shipped_checkpoint_loads_and_samples_a_64x64_image(directory):
+    model = load_checkpoint(directory)
+    assert model.config == ARCHITECTURES["emoji-s"].with_labels(model.config.label_space())
     result = sample(model, [0, 1], [0, 8], SamplerSettings(steps=3, guidance=2.0),
                     preset("pg-recipe", model.config), precision="fp32")
     assert result.images.shape == (2, 3, 64, 64)
     assert result.images.isfinite().all() and result.images.std() > 0.05
 
 
-def test_bundled_checkpoint_files_and_model_card():
-    sizes = {p.name: p.stat().st_size for p in DEFAULT_CHECKPOINT.iterdir()}
-    assert set(sizes) >= {"config.json", "model.safetensors", "README.md"}
+@pytest.mark.parametrize("directory", [DEFAULT_CHECKPOINT, ALL_EMOJI_CHECKPOINT], ids=lambda d: d.name)
+def test_each_shipped_checkpoint_has_its_files_and_a_model_card_with_licences(directory):
+    sizes = {p.name: p.stat().st_size for p in directory.iterdir()}
+    assert set(sizes) >= {"config.json", "model.safetensors", "README.md", "samples.png"}
     assert max(sizes.values()) <= 16 * 2**20
-    card = (DEFAULT_CHECKPOINT / "README.md").read_text()
-    for needed in ("Apache-2.0", "CC-BY 4.0", "training images seen", "emoji-FD"):
+    card = (directory / "README.md").read_text()
+    for needed in ("Apache-2.0", "CC-BY", "training images seen", "emoji-FD"):
         assert needed in card
 
 
@@ -35,7 +40,7 @@ def test_committed_schedule_results_belong_to_the_bundled_checkpoint_and_reach_t
 
     sweep = results.read("schedules.json")
     assert sweep is not None, "run python benchmarks/schedules.py"
-    model = load_checkpoint(DEFAULT_CHECKPOINT)
+    model = load_checkpoint(ALL_EMOJI_CHECKPOINT)
     assert sweep["fingerprint"] == fingerprint(model)  # re-run the sweep after replacing the weights
     assert sweep["method"] == DEFAULT_METHOD  # the app's default requests get their measured quality
     pg = results.measured_quality(sweep, fingerprint(model), preset("pg-recipe", model.config), DEFAULT_STEPS,
@@ -58,7 +63,7 @@ def test_the_model_tab_offers_the_bundled_lego_checkpoints_only():
     offered = {name: label for label, name in shipped_checkpoints(ARCHITECTURES["emoji-s"])}
     assert offered["lego-emoji-s"] == "lego-emoji-s: 9 classes"  # a name: the API's choices show no server path
     assert offered["lego-emoji-s-48"] == "lego-emoji-s-48: 9 category, 33 subcategory, 48 emoji classes"
-    assert checked_source("lego-emoji-s") == str(DEFAULT_CHECKPOINT.resolve())
+    assert checked_source("lego-emoji-s") == str(ALL_EMOJI_CHECKPOINT.resolve())
     assert "emoji-judge" not in offered  # a checkpoint, but not a LEGO model
     assert shipped_checkpoints(ARCHITECTURES["tiny-pg"]) == []  # other brick layouts cannot be switched to
 
@@ -68,7 +73,7 @@ def test_measured_quality_is_shown_only_for_requests_like_those_the_sweep_measur
 
     from conftest import launched_app
 
-    with launched_app(load_checkpoint(DEFAULT_CHECKPOINT), max_gflops=3000) as (model, url):
+    with launched_app(load_checkpoint(ALL_EMOJI_CHECKPOINT), max_gflops=3000) as (model, url):
         client = Client(url, verbose=False)
         pg = preset("pg-recipe", model.config).to_json()
         args = [0, DEFAULT_STEPS, DEFAULT_GUIDANCE, DEFAULT_METHOD, 1, 64, 64, "tiles", 0, False, "repeat", 5, pg,
@@ -79,13 +84,13 @@ def test_measured_quality_is_shown_only_for_requests_like_those_the_sweep_measur
     assert "emoji-FD" in labelled and "emoji-FD" not in unconditional  # the sweep sampled labelled requests
 
 
-def test_the_small_vocabulary_model_draws_what_it_is_asked_for():
-    """Its 48 emoji are told apart where the bundled model knows only categories: a no-entry sign comes out red,
-    a recycling symbol green (the default sampler, as the app runs it)."""
-    model = load_checkpoint(DEFAULT_CHECKPOINT.parent / "lego-emoji-s-48")
+def test_the_default_model_draws_what_it_is_asked_for():
+    """The app opens on the 48-emoji model: its emoji are told apart where the category model knows only
+    categories, so a no-entry sign comes out red, a recycling symbol green (the default sampler, as the app runs it)."""
+    model = load_checkpoint(DEFAULT_CHECKPOINT)
     space = model.config.label_space()
     assert space.sizes == (9, 33, 48) and space.names[:9] == model.config.class_names[:9]
-    card = (DEFAULT_CHECKPOINT.parent / "lego-emoji-s-48" / "README.md").read_text()
+    card = (DEFAULT_CHECKPOINT / "README.md").read_text()
     judged = json.loads((ROOT / "assets" / "benchmarks" / "emoji48.json").read_text())["accuracy"]["emoji"]
     assert "training/emoji48.txt" in card and f"emoji {judged:.1%}" in card  # the card shows the committed figures
     settings = SamplerSettings(steps=DEFAULT_STEPS, method=DEFAULT_METHOD, guidance=DEFAULT_GUIDANCE)

@@ -85,6 +85,19 @@ def test_every_schedule_the_page_offers_was_sampled_and_pictures_are_stored_once
     assert "CC-BY 4.0" in data["credits"]
 
 
+def test_the_default_grid_draws_one_emoji_per_category_where_the_model_has_emoji():
+    """A category alone draws a vague picture: an emoji-labelled model's default grid asks for emoji."""
+    from test_labels import SPACE
+
+    from lego.config import ARCHITECTURES
+    from lego.model import LegoModel
+
+    labelled = LegoModel(ARCHITECTURES["tiny-pg"].with_labels(SPACE))
+    assert [SPACE.names[c] for c in Grid.default(labelled).classes] == ["cat face", "red apple"]
+    categories = ARCHITECTURES["tiny-pg"]
+    assert Grid.default(LegoModel(categories)).classes == tuple(range(categories.num_classes))
+
+
 def test_step_pictures_shrink_by_box_averaging():
     picture = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     small = shrink(picture, 32).astype(int)

@@ -54,12 +54,12 @@ def test_the_picker_starts_on_one_emoji_not_on_a_category():
 
 
 def test_a_model_of_categories_only_points_to_the_shipped_one_with_finer_labels():
-    from lego.checkpoint import DEFAULT_CHECKPOINT, read_config
+    from lego.checkpoint import ALL_EMOJI_CHECKPOINT, DEFAULT_CHECKPOINT, read_config
     from lego.serving import class_picker_for
 
     hint = "For pictures you can name, load lego-emoji-s-48 in the Model tab."
-    assert class_picker_for(read_config(DEFAULT_CHECKPOINT))["info"].endswith(hint)
-    finer = class_picker_for(read_config(DEFAULT_CHECKPOINT.parent / "lego-emoji-s-48"))
+    assert class_picker_for(read_config(ALL_EMOJI_CHECKPOINT))["info"].endswith(hint)
+    finer = class_picker_for(read_config(DEFAULT_CHECKPOINT))
     assert "Model tab" not in finer["info"] and finer["value"] == "grinning face (Smileys & Emotion / face-smiling)"
     assert "Model tab" not in class_picker_for(ARCHITECTURES["tiny-pg"].with_labels(SPACE))["info"]
 

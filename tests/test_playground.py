@@ -479,7 +479,7 @@ def test_take_away_states_only_what_was_measured():
         "(a tie) for B1.",
         "- Dropping the brick late changed the image more than running every brick with fewer steps (the nearest "
         "cost) for B0; about as much (a tie) for B1 and B2.",
-        f"- All of this is one category (Flags) and one seed (0) at {LESSON_STEPS} {METHOD_NAMES[LESSON_METHOD]} "
+        f"- All of this is one picture (Flags, seed 0) at {LESSON_STEPS} {METHOD_NAMES[LESSON_METHOD]} "
         "steps; differences under 0.5 / 255 count as ties."]
     tied_least = take_away(lesson_of([1.0, 1.3, 6.0]), 1)
     assert "B0 and B1 tied for the least change (1.00 / 255 and 1.30 / 255) and B2 most" in tied_least

@@ -12,7 +12,8 @@ def build(sweep: dict | None) -> None:
     def missing(command: str) -> None:
         gr.Markdown(f"Not measured yet: run `{command}`.")
 
-    gr.Markdown("What the benchmark scripts measured on the bundled model and this project's CPU. "
+    gr.Markdown("What the benchmark scripts measured on this project's CPU, on the all-emoji model "
+                "(`lego-emoji-s`, trained on every emoji, labelled by category) unless a section names another. "
                 "Each section names the command that regenerates it.")
     gr.Markdown("### Brick schedules: quality against compute")
     if sweep is None:
