@@ -58,8 +58,9 @@ def walk(page: Page, url: str, category: str, guess: str, presenter: bool, name:
     shoot(page, Path(name.format(stage=f"1_{slugs[0]}")))
     page.get_by_role("radio", name=guess).check()
     page.click("#lesson-run")
-    page.wait_for_function("() => /^⏳ run \\d+\\/\\d+ .* step \\d+/.test(document.querySelector('#lesson-status')"
-                           "?.innerText ?? '') || !!document.querySelector('#lesson-late table')", timeout=60_000)
+    page.wait_for_function("() => /^Running: run \\d+\\/\\d+ .* step \\d+/"
+                           ".test(document.querySelector('#lesson-status')?.innerText ?? '')"
+                           " || !!document.querySelector('#lesson-late table')", timeout=60_000)
     sampling = not page.is_visible("#lesson-late")
     if sampling:  # stage 2 mid-run: the progress and Stop
         page.wait_for_timeout(1500)

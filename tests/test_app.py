@@ -76,7 +76,8 @@ def test_previews_can_be_switched_off_and_seed_can_be_random(served):
     _, client, _ = served
     outputs = list(client.submit(*generate_args(previews=False, randomize=True, seed=0), api_name="/generate"))
     # a status update at the start and after every step (Stop acts there), but no preview image
-    assert [o[1].split(" · ")[0] for o in outputs[:-1]] == ["⏳ starting"] + [f"⏳ step {i}/6" for i in range(1, 7)]
+    shown = [o[1].split(" · ")[0] for o in outputs[:-1]]
+    assert shown == ["Running: starting"] + [f"Running: step {i}/6" for i in range(1, 7)]
     assert all(o[0] == [] for o in outputs[:-1]) and len(outputs[-1][0]) == 1  # no picture until the end
     assert outputs[-1][-1] != 0 and f"seed **{outputs[-1][-1]}**" in outputs[-1][1]
 
@@ -97,8 +98,8 @@ def test_lesson_runs_every_stage_and_reports_what_it_measured(served):
     (status, pair, late, every, early, late_pic, early_map, late_map, early_text, every2, late2, fewer, late_map2,
      fewer_map, cost, take) = outputs[-1]
     runs, steps = len(lesson_plan(model.config, 0, 0)), LESSON_STEPS
-    assert [o[0] for o in outputs[:3]] == ["⏳ starting", f"⏳ run 1/{runs} (every brick), step 1/{steps}",
-                                           f"⏳ run 1/{runs} (every brick), step 2/{steps}"]  # progress at every step
+    first = f"Running: run 1/{runs} (every brick), step"
+    assert [o[0] for o in outputs[:3]] == ["Running: starting", f"{first} 1/{steps}", f"{first} 2/{steps}"]  # each step
     assert status.startswith("Done: Flags, seed 0") and len(pair) == 2
     assert all(f"| {n} |" in late for n in names) and "FLOPs saved" in late
     changes = {n: float(re.search(rf"\| {re.escape(n)} \| \d+% \| ([\d.]+) / 255 \|", late)[1]) for n in names}
@@ -193,7 +194,7 @@ def test_compare_all_bricks_schedule_and_matched_baseline(served):
                         api_name="/compare")
     outputs = list(job)
     statuses = [o[-1] for o in outputs[:-1]]
-    assert statuses[0] == "⏳ starting" and statuses[1] == f"⏳ step 1/10 of all bricks (pair 1/{REPEATS})"
+    assert statuses[0] == "Running: starting" and statuses[1] == f"Running: step 1/10 of all bricks (pair 1/{REPEATS})"
     before, diff, bar, base, totals, text = outputs[-1]
     pictures = [Image.open(p) for p in (*before, diff, base)]
     assert {p.size for p in pictures} == {(256, 256)}  # 64x64 enlarged 4x, all at one scale
@@ -204,7 +205,7 @@ def test_compare_all_bricks_schedule_and_matched_baseline(served):
     assert names[0] == "all bricks" and names[1] == "schedule" and names[2].startswith("all bricks, ")
     fewer = int(names[2].split()[2])
     assert len(statuses) == 1 + 2 * REPEATS * 10 + fewer  # a status at every step: the pairs of runs, then the baseline
-    assert statuses[-1] == f"⏳ step {fewer}/{fewer} of all bricks, {fewer} steps (the baseline)"
+    assert statuses[-1] == f"Running: step {fewer}/{fewer} of all bricks, {fewer} steps (the baseline)"
     gflops = plot(totals)["data"][0]["y"]
     assert gflops[1] < gflops[0] and abs(gflops[2] - gflops[1]) < abs(gflops[0] - gflops[1])
 

@@ -96,7 +96,7 @@ def test_a_link_opens_the_page_on_its_settings_and_a_run_links_to_its_own(tmp_pa
                                "&& f.querySelectorAll('input[type=checkbox]').length === 10)",
                                arg=model.config.brick_name(2), timeout=10_000)
         assert [box.is_checked() for box in top.locator("input[type=checkbox]").all()] == [True] * 7 + [False] * 3
-        assert "⚠️" not in page.inner_text("#estimate")
+        assert "Cannot run" not in page.inner_text("#estimate")
         page.click("#generate-here")  # the button beside the schedule runs it too
         page.wait_for_function("document.querySelector('#settings-link textarea, #settings-link input')?.value"
                                ".includes('0-0.7')", timeout=60_000)
@@ -118,8 +118,8 @@ def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
         page.get_by_label("Number of images").first.fill("4")  # 50 steps of 50 ms or more: Stop lands mid-run
         page.get_by_label("Number of images").first.press("Enter")
         page.click("#generate")
-        page.wait_for_function("/^⏳ step ([1-9]|[1-3][0-9])\\/50/.test(document.querySelector('#status').innerText)",
-                               timeout=30_000)
+        page.wait_for_function("/^Running: step ([1-9]|[1-3][0-9])\\/50/"
+                               ".test(document.querySelector('#status').innerText)", timeout=30_000)
         page.click("#stop")
         page.wait_for_function("document.querySelector('#status').innerText.includes('Stopped at step')",
                                timeout=10_000)
@@ -237,7 +237,7 @@ def test_compare_stops_cleanly_and_shows_its_pictures_whole_at_one_scale():
 
         settings(50)  # seconds a run: Stop lands mid-run
         page.click("#compare")
-        page.wait_for_function("/^⏳ step [1-9]/.test(document.querySelector('#compare-status').innerText)",
+        page.wait_for_function("/^Running: step [1-9]/.test(document.querySelector('#compare-status').innerText)",
                                timeout=30_000)
         page.click("#compare-stop")
         page.wait_for_function("document.querySelector('#compare-status').innerText.includes('Stopped at step')",
@@ -279,7 +279,7 @@ def test_the_lesson_from_prediction_to_take_away_with_a_stop_on_the_way():
         page.get_by_role("radio", name=names[0]).check()
         slow = model.register_forward_pre_hook(lambda *_: time.sleep(0.25))  # each run lasts 2 s: seen when busy
         page.click("#lesson-run")  # 2. run it, and stop it
-        page.wait_for_function("/^⏳ run [1-9]\\/\\d+ .* step [1-9]/"  # a busy page may show run 1 late or not
+        page.wait_for_function("/^Running: run [1-9]\\/\\d+ .* step [1-9]/"  # a busy page may show run 1 late or not
                                ".test(document.querySelector('#lesson-status')?.innerText)", timeout=60_000)
         assert shown_stages(page) == ["#lesson-status"]
         page.click("#lesson-stop")

@@ -112,7 +112,7 @@ def test_stop_a_comparison_ends_its_sampling_within_a_step_and_frees_the_worker(
         while len(job.outputs()) < 3 and time.perf_counter() < deadline:  # "starting", then step 1
             time.sleep(0.02)
         status = job.outputs()[-1][-1]
-        assert re.fullmatch(rf"⏳ step \d+/50 of (all bricks|schedule) \(pair 1/{REPEATS}\)", status), status
+        assert re.fullmatch(rf"Running: step \d+/50 of (all bricks|schedule) \(pair 1/{REPEATS}\)", status), status
         job.cancel()
         stopped_at = time.perf_counter()
         time.sleep(3)
@@ -123,9 +123,9 @@ def test_stop_a_comparison_ends_its_sampling_within_a_step_and_frees_the_worker(
         assert quick[-1].startswith("Seed **2**") and time.perf_counter() - start < 30  # the worker is free
         hook.remove()
         client.close()
-    where = status.removeprefix("⏳ ")
-    assert stopped_status(status) == f"⏹ Stopped at {where}: no comparison was finished. Press Compare to run again."
-    assert stopped_status("⏳ starting").startswith("⏹ Stopped before its first step: no comparison was finished")
+    where = status.removeprefix("Running: ")
+    assert stopped_status(status) == f"Stopped at {where}: no comparison was finished. Press Compare to run again."
+    assert stopped_status("Running: starting").startswith("Stopped before its first step: no comparison was finished")
     assert stopped_status(quick[-1]) == gr.skip()  # a finished comparison keeps its summary
 
 
@@ -136,12 +136,12 @@ def test_stop_names_where_each_kind_of_run_was_and_leaves_a_finished_one_alone()
 
     detail = "seed **5** · 1.2 GFLOPs"  # the request's summary after the place is not repeated
     assert generate_stopped(running("step 3/18", detail)) == (
-        "⏹ Stopped at step 3/18: no image was finished. Press Generate to run again.")
-    assert generate_stopped(running(detail=detail)).startswith("⏹ Stopped before its first step:")
+        "Stopped at step 3/18: no image was finished. Press Generate to run again.")
+    assert generate_stopped(running(detail=detail)).startswith("Stopped before its first step:")
     where = str(LessonProgress(2, 5, "A off", 3, 12))
     assert stopped(running(where), "the lesson was not finished", "Run") == (
-        f"⏹ Stopped at {where}: the lesson was not finished. Press Run to run again.")
-    for done in ("Done: Flags, seed 0.", "⚠️ the run failed: a kernel failed", "seed **5** · 0.80 s measured"):
+        f"Stopped at {where}: the lesson was not finished. Press Run to run again.")
+    for done in ("Done: Flags, seed 0.", "The run failed: a kernel failed", "seed **5** · 0.80 s measured"):
         assert generate_stopped(done) == gr.skip()
 
 
@@ -221,7 +221,7 @@ def test_a_fault_during_a_run_is_reported_as_a_failure_with_a_traceback_and_the_
         except Exception as exc:  # noqa: BLE001 - the message is what matters
             assert "the run failed: a kernel failed" in str(exc)
         statuses = [o[1] for o in job.outputs()]
-        assert statuses[-1] == "⚠️ the run failed: a kernel failed"  # not "Stopped", not a run in progress
+        assert statuses[-1] == "The run failed: a kernel failed"  # not "Stopped", not a run in progress
         failures = [r for r in caplog.records if r.name == "lego_playground" and r.getMessage() == "a run failed"]
         assert len(failures) == 1 and failures[0].exc_info is not None  # a fault of ours: its traceback is logged
         hook.remove()

@@ -33,12 +33,13 @@ def run_failure(exc: Exception) -> tuple[str, gr.Error]:
     is logged in one line, anything else is a fault of ours, logged with its traceback. Either way the status
     no longer reads as a run in progress, which Stop's handler would report as stopped."""
     if isinstance(exc, PlaygroundError):
-        return f"⚠️ {exc}", refused(exc)
+        return f"Cannot run: {exc}", refused(exc)
     LOG.exception("a run failed")
-    return f"⚠️ the run failed: {exc}", gr.Error(f"the run failed: {exc}", print_exception=False)
+    return f"The run failed: {exc}", gr.Error(f"the run failed: {exc}", print_exception=False)
 
 
-RUNNING, STARTING, DETAIL = "⏳ ", "starting", " · "
+# Words, not symbols: a status must read the same on a machine without an emoji font.
+RUNNING, STARTING, DETAIL = "Running: ", "starting", " · "
 
 
 def running(where: str = STARTING, detail: str = "") -> str:
@@ -53,7 +54,7 @@ def stopped(status_text: str, unfinished: str, again: str) -> str | dict:
         return gr.skip()
     where = status_text.removeprefix(RUNNING).split(DETAIL, 1)[0]
     at = "before its first step" if where == STARTING else f"at {where}"
-    return f"⏹ Stopped {at}: {unfinished}. Press {again} to run again."
+    return f"Stopped {at}: {unfinished}. Press {again} to run again."
 
 
 @dataclass

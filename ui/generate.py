@@ -204,7 +204,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
             req, est = ctx.parse(s, category, seed, steps, guidance, sampler, images, width, height, canvas_mode,
                                  stride, shift, coords, num_ranges, schedule_json, cells)
         except gr.Error as exc:
-            return f"⚠️ {exc.message}"
+            return f"Cannot run: {exc.message}"
         row = None if req.label is None else results.measured_quality(  # the sweep sampled labelled requests
             ctx.sweep, s.fingerprint, req.schedule, req.steps, req.method, req.guidance,
             req.width == req.height == s.config.image_size)

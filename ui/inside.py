@@ -85,7 +85,7 @@ def show(ctx: AppContext, key: str, record: RunRecord | None, step: int, brick: 
     except PlaygroundError as exc:
         raise refused(exc) from None
     frame = record.frames[min(max(step, 1), len(record.frames)) - 1]
-    items = [(frame.noisy, "x_t"), (frame.denoised, "estimate")]
+    items = [(frame.noisy, "noisy x_t"), (frame.denoised, "estimate")]
     items += [(b, f"B{k}'s own") for k, b in enumerate(frame.bricks) if b is not None]
     changed = contributions(frame)
     maps = [(m, changed.caption(k)) for k, m in enumerate(changed.maps) if m is not None]
@@ -94,7 +94,8 @@ def show(ctx: AppContext, key: str, record: RunRecord | None, step: int, brick: 
     on = ", ".join(n for n, a in zip(s.names, frame.active) if a)
     off = "" if frame.active[k] else f" The regions drawn are {s.names[k]}'s, which is off at this step."
     text = (f"Step {frame.step + 1} of {len(record.frames)}, sigma {frame.sigma:.3g}; bricks on: {on}.{off} "
-            f"x_t is shown rescaled. What each brick changed, on one scale: {changed.text()}.")
+            f"x_t, the noisy picture this step starts from, is shown rescaled; the estimate is the network's guess "
+            f"of the finished picture. What each brick changed, on one scale: {changed.text()}.")
     return items, maps, colour_bar(changed.limit), overlay, text
 
 

@@ -83,7 +83,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
             check_fits(tab, values)
         except PlaygroundError as exc:
             LOG.info("link refused: %s", exc)
-            return [gr.skip()] * (len(tab.request_controls) + 1) + [f"⚠️ The link's settings were not used: {exc}"]
+            return [gr.skip()] * (len(tab.request_controls) + 1) + [f"The link's settings were not used: {exc}"]
         note = "The settings of the link you opened are set: press **Generate** to draw the picture."
         return [*values, False, note]
 
