@@ -1,8 +1,9 @@
-"""The Lesson tab's experiment on a checkpoint, for every top-level category: which brick changed the image
-least and most when dropped for the last 40% of the steps, the same brick dropped for the first 40%, and every
-brick with fewer steps at about the same FLOPs (the honest baseline).
+"""The Lesson tab's experiment on a checkpoint, for every class of one label level (every category, or every
+emoji of a model labelled by emoji): which brick changed the image least and most when dropped for the last 40%
+of the steps, the same brick dropped for the first 40%, and every brick with fewer steps at about the same FLOPs
+(the honest baseline).
 
-    python benchmarks/lesson_outcomes.py [--checkpoint DIR] [--precision auto] [--seed 0]
+    python benchmarks/lesson_outcomes.py [--checkpoint DIR] [--level top|finest] [--precision auto] [--seed 0]
                                          [--out assets/benchmarks/lesson_outcomes.json]
 
 Runs through ``lego.lesson`` exactly as the app does (same steps, sampler, guidance, seed and precision), so a
@@ -45,6 +46,21 @@ def outcome(lesson: Lesson) -> dict:
     }
 
 
+def summary(outcomes: list[dict]) -> dict:
+    """Per brick, over all lessons: how often it changed the image least and most when dropped late, and how
+    its late drop compared with its early drop and with fewer steps (what a class would see, class by class)."""
+    names = [b["brick"] for b in outcomes[0]["bricks"]]
+    out = {}
+    for k, name in enumerate(names):
+        bricks = [o["bricks"][k] for o in outcomes]
+        out[name] = {"least_late": sum(name in o["least_late"] for o in outcomes),
+                     "most_late": sum(name in o["most_late"] for o in outcomes),
+                     **{key: {word: sum(b[key] == word for b in bricks)
+                              for word in ("less than", "about as much as", "more than")}
+                        for key in ("late_vs_early", "late_vs_fewer_steps")}}
+    return out
+
+
 def table(outcomes: list[dict]) -> str:
     """The outcomes as a Markdown table: one row per category, the three numbers per brick as late / early /
     fewer steps."""
@@ -63,6 +79,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--level", default="top", choices=["top", "finest"],
+                        help="lessons for every class of the top level (categories) or of the finest (emoji)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(results.RESULTS_DIR / "lesson_outcomes.json"))
     args = parser.parse_args(argv)
@@ -71,18 +89,25 @@ def main(argv: list[str] | None = None) -> dict:
     space = model.config.label_space()
     start = time.perf_counter()
     outcomes = []
-    for label in range(space.sizes[0]):  # the top level: the categories
+    level = 0 if args.level == "top" else space.depth - 1
+    for label in range(space.offset(level), space.offset(level) + space.sizes[level]):
         outcomes.append(outcome(run_lesson(served, label, args.seed)))
         print(f"{outcomes[-1]['category']}: least {outcomes[-1]['least_late']}, most {outcomes[-1]['most_late']} "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
     print(table(outcomes))
+    totals = summary(outcomes)
+    for name, row in totals.items():
+        print(f"{name}: least late in {row['least_late']}/{len(outcomes)}, most in {row['most_late']}; late vs early "
+              f"{row['late_vs_early']}; late vs fewer steps {row['late_vs_fewer_steps']}")
     report = {
         "command": "python benchmarks/lesson_outcomes.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": machine.describe(),
         "checkpoint": Path(args.checkpoint).name, "fingerprint": served.fingerprint, "precision": served.precision,
+        "level": args.level,
         "lesson": {"seed": args.seed, "steps": LESSON_STEPS, "sampler": LESSON_METHOD, "guidance": LESSON_GUIDANCE,
                    "share_dropped": SKIP_SHARE, "tie": LESSON_TIE},
         "seconds": round(time.perf_counter() - start, 1),
+        "summary": totals,
         "outcomes": outcomes,
     }
     results.write(report, args.out)

@@ -132,6 +132,24 @@ def test_lesson_outcomes_runs_the_lesson_for_every_category(tmp_path):
             hundredths = round((b["early"]["pixel_change"] - b["late"]["pixel_change"]) * 100)  # as shown
             assert b["late_vs_early"] == ("less than" if hundredths >= 50 else "more than" if hundredths <= -50
                                           else "about as much as")
+    for name, row in report["summary"].items():  # the counts add up over the lessons
+        assert row["least_late"] == sum(name in o["least_late"] for o in report["outcomes"])
+        assert sum(row["late_vs_early"].values()) == sum(row["late_vs_fewer_steps"].values()) == len(report["outcomes"])
+
+
+def test_lesson_outcomes_can_run_a_lesson_for_every_emoji_of_a_model_labelled_by_emoji(tmp_path):
+    import lesson_outcomes
+    from test_labels import SPACE
+
+    from lego.config import ARCHITECTURES
+    from lego.model import LegoModel
+
+    model = LegoModel(ARCHITECTURES["tiny-pg"].with_labels(SPACE))
+    save_checkpoint(model, tmp_path / "ckpt")
+    report = lesson_outcomes.main(["--checkpoint", str(tmp_path / "ckpt"), "--level", "finest", "--precision", "fp32",
+                                   "--out", str(tmp_path / "lesson.json")])
+    assert [o["category"].split(" (")[0] for o in report["outcomes"]] == ["cat face", "dog face", "eagle", "red apple"]
+    assert report["level"] == "finest"
 
 
 def test_the_estimates_benchmark_sets_the_app_estimate_against_the_measured_time_per_canvas(tmp_path):
