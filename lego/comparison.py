@@ -149,8 +149,9 @@ class Comparison:
                 f"- **Work**: the schedule {format_flops(sch.estimate.cost.total)}, every brick "
                 f"{format_flops(full.estimate.cost.total)}. Honest baseline: every brick with {base.request.steps} "
                 f"steps costs {format_flops(base.estimate.cost.total)} ({base_s:.2f} s, one run).\n"
-                f"- **Picture**: the schedule's differs from every brick's by {self.pixel_difference:.1f} / 255 "
-                f"per pixel on average (mean absolute pixel difference), {self.difference.largest} / 255 at most."
+                f"- **Picture**: the schedule's picture differs from every brick's by "
+                f"{self.pixel_difference:.1f} / 255 per pixel on average (mean absolute pixel difference), "
+                f"{self.difference.largest} / 255 at most."
                 + (f"\n\n{self.verdict().strip()}" if self.verdict() else ""))
 
     def verdict(self) -> str:

@@ -47,6 +47,9 @@ class LegoConfig:
     # Position tables stored with the weights instead of the fixed sin-cos table (lego.positions): only
     # converted checkpoints whose tables moved in training have them.
     learned_positions: bool = False
+    # The class the app's picker opens on (a class name or picker entry), chosen for the first picture a
+    # newcomer sees; empty: the first emoji, or the first class of a model without emoji labels.
+    default_class: str = ""
 
     def __post_init__(self) -> None:
         # Accept JSON-shaped input (lists and dicts) and normalise it to tuples of BrickConfig.
@@ -76,6 +79,11 @@ class LegoConfig:
                 self.label_space()
             except LabelError as exc:
                 raise ConfigError(str(exc)) from exc
+        if self.default_class:
+            try:
+                self.label_space().resolve(self.default_class)
+            except LabelError as exc:
+                raise ConfigError(f"default_class: {exc}") from exc
         for i, b in enumerate(self.bricks):
             if b.depth < 1 or b.patch < 1 or b.region < 1:
                 raise ConfigError(f"brick {i}: region, patch and depth must be positive, got {b}")
@@ -90,10 +98,16 @@ class LegoConfig:
                             self.class_parents or (-1,) * self.num_classes)
 
     def with_labels(self, space: LabelSpace) -> "LegoConfig":
-        """This architecture conditioned on another label space."""
+        """This architecture conditioned on another label space (keeping the default class where it has one)."""
+        default = self.default_class
+        if default:
+            try:
+                space.resolve(default)
+            except LabelError:
+                default = ""
         return replace(self, num_classes=space.num_classes, class_names=space.names,
                        label_levels=space.sizes if space.depth > 1 else (),
-                       class_parents=space.parents if space.depth > 1 else ())
+                       class_parents=space.parents if space.depth > 1 else (), default_class=default)
 
     @property
     def conditional(self) -> bool:

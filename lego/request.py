@@ -99,10 +99,10 @@ def picker_info(config: LegoConfig) -> str:
 
 def class_picker(config: LegoConfig) -> dict:
     """The class picker's settings: no class, then every class grouped under its category (see
-    lego.labels); an unconditional model's picker is fixed on no class. It starts on the first class of
-    the finest level: a model with emoji labels opens on one emoji ("grinning face")."""
+    lego.labels); an unconditional model's picker is fixed on no class. It starts on the config's default_class,
+    else on the first class of the finest level: a model with emoji labels opens on one emoji ("grinning face")."""
     space = config.label_space()
-    first = space.first_finest()
+    first = space.resolve(config.default_class) if config.default_class else space.first_finest()
     return {"choices": [NO_CLASS] + space.choices(), "value": NO_CLASS if first is None else space.describe(first),
             "interactive": config.conditional, "info": picker_info(config)}
 

@@ -53,6 +53,19 @@ def test_the_picker_starts_on_one_emoji_not_on_a_category():
     assert class_picker(ARCHITECTURES["tiny-pg"])["value"] == "0"  # one level: its first class
 
 
+def test_a_config_may_name_the_class_the_picker_opens_on_and_a_wrong_one_is_refused():
+    from dataclasses import replace
+
+    config = replace(ARCHITECTURES["tiny-pg"].with_labels(SPACE), default_class="red apple")
+    assert class_picker(config)["value"] == "red apple (Food / fruit)"
+    assert LegoConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ConfigError, match="default_class: unknown class 'zebra'"):
+        replace(config, default_class="zebra")
+    fewer = LabelSpace(names=("Animals", "mammal", "cat face"), sizes=(1, 1, 1), parents=(-1, 0, 1))
+    assert config.with_labels(fewer).default_class == ""  # a class the new labels lack is dropped
+    assert config.with_labels(SPACE).default_class == "red apple"
+
+
 def test_a_model_of_categories_only_points_to_the_shipped_one_with_finer_labels():
     from lego.checkpoint import ALL_EMOJI_CHECKPOINT, DEFAULT_CHECKPOINT, read_config
     from lego.serving import class_picker_for
@@ -60,7 +73,7 @@ def test_a_model_of_categories_only_points_to_the_shipped_one_with_finer_labels(
     hint = "For pictures you can name, load lego-emoji-s-48 in the Model tab."
     assert class_picker_for(read_config(ALL_EMOJI_CHECKPOINT))["info"].endswith(hint)
     finer = class_picker_for(read_config(DEFAULT_CHECKPOINT))
-    assert "Model tab" not in finer["info"] and finer["value"] == "grinning face (Smileys & Emotion / face-smiling)"
+    assert "Model tab" not in finer["info"] and finer["value"] == "hamburger (Food & Drink / food-prepared)"
     assert "Model tab" not in class_picker_for(ARCHITECTURES["tiny-pg"].with_labels(SPACE))["info"]
 
 

@@ -25,12 +25,13 @@ IMAGE = dict(format="png", height=200, min_width=170, buttons=["fullscreen"], el
 # Next buttons bring the lesson's top into view, so that each stage starts on a fresh screen.
 TO_TOP = "() => { document.getElementById('lesson-tour')?.scrollIntoView(); }"
 READY = "Press **Run** to run the lesson."
-FIRST, LAST = f"Your brick off first {SKIP_SHARE:.0%}", f"Your brick off last {SKIP_SHARE:.0%}"
-FEWER = "Every brick, fewer steps"
-CHANGE_FIRST, CHANGE_LAST = f"Change: off first {SKIP_SHARE:.0%}", f"Change: off last {SKIP_SHARE:.0%}"
+# Labels short enough for a picture 95 pixels wide on a phone; the stage's text names the brick.
+FIRST, LAST = f"Off first {SKIP_SHARE:.0%}", f"Off last {SKIP_SHARE:.0%}"
+FEWER = "Fewer steps"
+CHANGE_FIRST, CHANGE_LAST = f"Change: first {SKIP_SHARE:.0%}", f"Change: last {SKIP_SHARE:.0%}"
 MAP = {**IMAGE, "elem_classes": ["lesson-image", "lesson-map"]}
 MAP_NOTE = ("Change maps: red where the picture got lighter than with every brick, blue darker, white the same; "
-            "the two maps share one scale, so the paler one changed less.")
+            "every map of stages 4 and 5 has the same scale, so a paler map is a smaller change.")
 
 
 @dataclass
@@ -111,18 +112,19 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
             text, error = run_failure(exc)
             yield gr.skip(), text, *unchanged
             raise error from None
-        early_maps, early_limit = difference_maps(result.reference, [result.early[k].image, result.late[k].image])
-        cost_maps, cost_limit = difference_maps(result.reference, [result.late[k].image, result.fewer[k].image])
+        # stages 4 and 5 on one scale: the same late drop looks the same on both
+        maps, limit = difference_maps(result.reference, [result.early[k].image, result.late[k].image,
+                                                         result.late[k].image, result.fewer[k].image])
         every, late, early, fewer, *maps = ctx.outputs.pictures(
             ctx.outputs.new_run(), [result.reference, result.late[k].image, result.early[k].image,
-                                    result.fewer[k].image, *early_maps, *cost_maps],
+                                    result.fewer[k].image, *maps],
             ["every_brick", "late", "early", "fewer_steps", "change_early", "change_late", "change_late_cost",
              "change_fewer"])
         done = (f"Done: {result.category}, seed {result.seed}{'' if sampled else ', replayed from the cache'}. "
                 "Go on to **3. Compare**.")
         yield (gr.Walkthrough(selected=3), done, (every, late), late_verdict(result, k), every, early, late,
-               *maps[:2], early_late_verdict(result, k) + _scale(early_limit), every, late, fewer, *maps[2:],
-               cost_verdict(result, k) + _scale(cost_limit), take_away(result, k))
+               *maps[:2], early_late_verdict(result, k) + _scale(limit), every, late, fewer, *maps[2:],
+               cost_verdict(result, k) + _scale(limit), take_away(result, k))
 
     def lesson_gflops(key=None, category=None, seed=LESSON_SEED, **_) -> float:
         s = ctx.served(key)
@@ -160,7 +162,7 @@ def _images_and_text(labels: list[str], map_labels: list[str], elem_id: str) -> 
 
 
 def _scale(limit: int) -> str:
-    """The shared scale of a stage's change maps, under its numbers."""
+    """The scale the change maps of stages 4 and 5 share, under each stage's numbers."""
     return f" In the change maps, full colour is a change of {limit} / 255 or more."
 
 
