@@ -1,7 +1,7 @@
 """Quality against compute for brick schedules, and the honest fewer-steps baseline.
 
-    python benchmarks/schedules.py [--checkpoint DIR] [--per-class 10] [--seed-sets 2] [--method M --steps N]
-        [--out FILE.json]
+    python benchmarks/schedules.py [--checkpoint DIR] [--emoji FILE] [--per-class 10] [--seed-sets 2]
+        [--method M --steps N] [--out FILE.json]
 
 Every point is sampled twice with disjoint seeds; the spread between the two sets is reported
 next to each emoji-FD so that differences smaller than it are not read as findings. Points:
@@ -9,7 +9,9 @@ the top brick's t_break from 0 to 1 (the paper's sweep), each brick off for the 
 for the early and the late half, the app's presets, and every brick at fewer steps (the baseline
 at matched FLOPs). Sampled with the app's default sampler unless told otherwise; a t_break value or a preset
 whose schedule runs the same bricks at every step as an earlier point's is measured once.
-Writes the table as JSON and a Plotly figure (FLOPs against emoji-FD) beside it.
+Writes the table as JSON and a Plotly figure (FLOPs against emoji-FD) beside it. ``--emoji`` is for a model
+trained on the emoji of a list (``lego.train --emoji``): it is asked for those emoji, against their real drawings,
+and each row also has how often the judge names the emoji asked for.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lego.checkpoint import ALL_EMOJI_CHECKPOINT, fingerprint, load_checkpoint  # noqa: E402
-from lego.data import load  # noqa: E402
+from lego.data import load, read_emoji_list  # noqa: E402
 from lego.flops import schedule_cost  # noqa: E402
 from lego.judge import JUDGE_DIR, load_judge  # noqa: E402
 from lego.metrics import evaluate  # noqa: E402
@@ -70,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
     parser.add_argument("--data", default="data/emoji64.npz")
+    parser.add_argument("--emoji", help="a model trained on the emoji of this list: the real drawings are theirs")
     parser.add_argument("--judge", default=str(JUDGE_DIR))
     parser.add_argument("--per-class", type=int, default=10)
     parser.add_argument("--seed-sets", type=int, default=2)
@@ -84,10 +87,14 @@ def main(argv: list[str] | None = None) -> None:
     model = load_checkpoint(args.checkpoint)
     judge = load_judge(args.judge)
     data = load(args.data)
+    names = read_emoji_list(args.emoji)
+    if names:
+        data = data.only_emoji(data.emoji_indices(names))
     rows: list[dict] = []
     report = {"what": __doc__.splitlines()[0], "command": "python benchmarks/schedules.py " + " ".join(
         argv if argv is not None else sys.argv[1:]), "checkpoint": args.checkpoint, "fingerprint": fingerprint(model),
-        "per_class": args.per_class, "method": args.method, "guidance": args.guidance, "seed_sets": args.seed_sets,
+        "emoji": args.emoji, "per_class": args.per_class, "method": args.method, "guidance": args.guidance,
+        "seed_sets": args.seed_sets,
         "rows": rows}
     sweep = points(model.config, args.steps, args.scope)
     if args.compile:  # compile (and any recompile for the batch shapes) before the first timed point
@@ -108,11 +115,13 @@ def main(argv: list[str] | None = None) -> None:
             "emoji_fd_spread": round(max(fds) - min(fds), 3),
             "emoji_kid": round(sum(kids) / len(kids), 3), "emoji_kid_sets": kids,
             "category_accuracy": round(sum(r["category_accuracy"] for r in runs) / len(runs), 4),
+            "accuracy": {level: round(sum(r["accuracy"][level] for r in runs) / len(runs), 4)
+                         for level in runs[0]["accuracy"]},
             "floor": runs[0]["emoji_fd_floor"],
         })
         print(json.dumps({k: rows[-1][k] for k in ("label", "gflops_per_image", "emoji_fd", "emoji_fd_spread",
-                                                    "category_accuracy")}), flush=True)
-        results.write(report, args.out, schedule_figure(rows))  # after every point: a long sweep can be stopped
+                                                    "emoji_kid", "accuracy")}), flush=True)
+        results.write(report, args.out, schedule_figure(rows, named=bool(names)))  # a long sweep can be stopped
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from .schedule import BrickSchedule, ScheduleError
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "benchmarks"
 SCHEDULE_COLUMNS = ["schedule", "steps", "GFLOPs / image", "saving", "emoji-FD", "± (seed sets)", "accuracy",
                     "s / image"]
+EMOJI_SCHEDULE_COLUMNS = [*SCHEDULE_COLUMNS[:6], "emoji named", *SCHEDULE_COLUMNS[7:]]
 TRAINING_COLUMNS = ["run", "bricks", "GFLOPs / evaluation", "images", "train s", "emoji-FD", "accuracy"]
 
 
@@ -58,38 +59,44 @@ PHONE_LAYOUT = {"legend": dict(orientation="h", yanchor="top", y=-0.2), "margin"
 LOG_TICKS = [v * 10**e for e in range(-1, 5) for v in (1, 1.5, 2, 3, 5, 7)]  # readable steps on a log axis
 
 
-def schedule_figure(rows: list[dict]) -> go.Figure:
-    """Pareto view: FLOPs per image against emoji-FD, one marker per schedule, spread as error bars."""
+def schedule_figure(rows: list[dict], named: bool = False) -> go.Figure:
+    """Pareto view: FLOPs per image against emoji-FD, one marker per schedule, spread as error bars. ``named``
+    plots how often the judge names the emoji asked for instead (a sweep of a model labelled by emoji: over a few
+    dozen emoji, FD at this sample size reads generated sets as closer than two real ones)."""
     fig = go.Figure()
     for family in dict.fromkeys(r["family"] for r in rows):
         part = [r for r in rows if r["family"] == family]
+        y = [round(100 * r["accuracy"]["emoji"], 1) if named else r["emoji_fd"] for r in part]
         fig.add_trace(go.Scatter(
-            x=[r["gflops_per_image"] for r in part], y=[r["emoji_fd"] for r in part], mode="markers",
-            name=family, text=[r["label"] for r in part],
-            hovertemplate="%{text}<br>%{x} GFLOPs, FD %{y}<extra></extra>",
-            error_y=dict(type="data", array=[r["emoji_fd_spread"] / 2 for r in part], visible=True)))
-    floor = rows[0].get("floor") if rows else None
+            x=[r["gflops_per_image"] for r in part], y=y, mode="markers", name=family, text=[r["label"] for r in part],
+            hovertemplate="%{text}<br>%{x} GFLOPs, " + ("%{y}% named" if named else "FD %{y}") + "<extra></extra>",
+            error_y=None if named else dict(type="data", array=[r["emoji_fd_spread"] / 2 for r in part],
+                                            visible=True)))
+    floor = None if named or not rows else rows[0].get("floor")
     if floor:  # what the judge gives two sets of real emoji of the same size: the best a model can read
         xs = [r["gflops_per_image"] for r in rows]
         fig.add_trace(go.Scatter(x=[min(xs), max(xs)], y=[floor, floor], mode="lines", name="real against real",
                                  line=dict(color="grey", dash="dot"), hoverinfo="skip"))
-    fig.update_layout(title="Quality against compute", xaxis_title="GFLOPs per image",
-                      yaxis=dict(title="emoji-FD (log; lower is better)", type="log", tickvals=LOG_TICKS),
+    yaxis = (dict(title="emoji named by the judge (%; higher is better)", rangemode="tozero") if named else
+             dict(title="emoji-FD (log; lower is better)", type="log", tickvals=LOG_TICKS))
+    fig.update_layout(title="Quality against compute", xaxis_title="GFLOPs per image", yaxis=yaxis,
                       template="plotly_white", height=450, **PHONE_LAYOUT)
     return fig
 
 
-def schedule_table(rows: list[dict]) -> list[list]:
-    """Savings against the most expensive row (every brick at full steps), fewer-steps rows included."""
+def schedule_table(rows: list[dict], level: str = "category") -> list[list]:
+    """Savings against the most expensive row (every brick at full steps), fewer-steps rows included; the accuracy
+    is the judge's at ``level`` (the emoji, for a sweep of a model labelled by emoji: EMOJI_SCHEDULE_COLUMNS)."""
     reference = max(r["gflops_per_image"] for r in rows)
     return [[r["label"], r["steps"], round(r["gflops_per_image"], 1), f"{1 - r['gflops_per_image'] / reference:.0%}",
-             _fd_value(r["emoji_fd"]), _fd_value(r["emoji_fd_spread"] / 2), f"{r['category_accuracy']:.1%}",
+             _fd_value(r["emoji_fd"]), _fd_value(r["emoji_fd_spread"] / 2),
+             f"{r['accuracy'][level] if 'accuracy' in r else r['category_accuracy']:.1%}",
              round(r["seconds_per_image"], 2)] for r in rows]
 
 
 def sweep_caption(sweep: dict) -> str:
     steps = max(r["steps"] for r in sweep["rows"])
-    floor = sweep["rows"][0].get("floor")
+    floor = None if sweep.get("emoji") else sweep["rows"][0].get("floor")  # a sweep of emoji plots no floor
     return (f"{METHOD_NAMES[sweep.get('method', 'heun')]}, {steps} steps, guidance {sweep['guidance']:g}; "
             f"{sweep['per_class']} images per class and seed set, {sweep['seed_sets']} seed sets; ± is half the spread "
             "between the sets" + (f"; two sets of real emoji score {_fd(floor)} against each other (the dotted line)"

@@ -41,6 +41,32 @@ def test_schedule_sweep_writes_table_and_figure(tmp_path):
     assert [t["name"] for t in figure["data"]] == ["t_break", "brick off", "fewer steps", "real against real"]
 
 
+def test_schedule_sweep_of_a_small_vocabulary_model_asks_for_its_emoji_and_says_how_often_they_are_named(tmp_path):
+    from lego.config import ARCHITECTURES
+    from lego.data import load
+    from lego.model import LegoModel
+
+    build_fixture(tmp_path / "emoji.npz")
+    data = load(tmp_path / "emoji.npz")
+    space = data.space
+    held = {int(e) for e in data.labels[data.held_out, -1]} & {int(e) for e in data.labels[~data.held_out, -1]}
+    names = [space.names[i] for i in sorted(held)[:2]]
+    (tmp_path / "emoji.txt").write_text("\n".join(names) + "\n")
+    small = data.only_emoji(data.emoji_indices(names)).space
+    save_checkpoint(LegoModel(ARCHITECTURES["tiny-emoji"].with_labels(small)), tmp_path / "ckpt")
+    out = tmp_path / "schedules.json"
+    schedules.main(["--checkpoint", str(tmp_path / "ckpt"), "--data", str(tmp_path / "emoji.npz"), "--emoji",
+                    str(tmp_path / "emoji.txt"), "--per-class", "1", "--steps", "2", "--scope", "quick", "--out",
+                    str(out)])
+    report = json.loads(out.read_text())
+    assert report["emoji"] == str(tmp_path / "emoji.txt")
+    assert all(set(r["accuracy"]) == {"category", "subcategory", "emoji"} for r in report["rows"])
+    assert all(0 <= r["accuracy"]["emoji"] <= 1 for r in report["rows"])
+    figure = json.loads((tmp_path / "schedules_figure.json").read_text())  # plots the emoji named, no FD floor
+    assert figure["layout"]["yaxis"]["title"]["text"].startswith("emoji named")
+    assert "real against real" not in [t["name"] for t in figure["data"]]
+
+
 def test_training_efficiency_trains_three_runs_and_scores_each_milestone(tmp_path):
     build_fixture(tmp_path / "emoji.npz")
     out = tmp_path / "training.json"

@@ -15,7 +15,18 @@ def build(sweep: dict | None) -> None:
     gr.Markdown("What the benchmark scripts measured on this project's CPU, on the all-emoji model "
                 "(`lego-emoji-s`, trained on every emoji, labelled by category) unless a section names another. "
                 "Each section names the command that regenerates it.")
-    gr.Markdown("### Brick schedules: quality against compute")
+    gr.Markdown("### Brick schedules on the 48-emoji model (the app's default), asked for its emoji")
+    small = results.read("schedules_emoji48.json")
+    if small is None:
+        missing("python benchmarks/schedules.py --checkpoint checkpoints/lego-emoji-s-48 --emoji training/emoji48.txt "
+                "--out assets/benchmarks/schedules_emoji48.json")
+    else:
+        gr.Markdown(results.sweep_caption(small) + " Emoji named: how often the judge names the emoji asked for "
+                    "(over 180 pictures, give or take about 4 points); the table has the distances too.")
+        gr.Plot(results.figure("schedules_emoji48_figure.json"))
+        gr.Dataframe(results.schedule_table(small["rows"], "emoji"), headers=results.EMOJI_SCHEDULE_COLUMNS,
+                     interactive=False)
+    gr.Markdown("### Brick schedules: quality against compute, on the all-emoji model")
     if sweep is None:
         missing("python benchmarks/schedules.py")
     else:
