@@ -342,8 +342,9 @@ def recipe_sentence(lesson: Lesson) -> str:
             "pictures and judge which you would rather have.")
 
 
-def take_away(lesson: Lesson, guess: int) -> str:
-    """Stage 6: only what this lesson measured, sentence by sentence."""
+def take_away(lesson: Lesson, guess: int, measured: str = "") -> str:
+    """Stage 6: only what this lesson measured, sentence by sentence; ``measured`` (results.recipe_measured) adds
+    what the recipe costs this model over many pictures, beside the paper's figures."""
     late = lesson.late
     least, most = least_and_most(late)
     if not most:
@@ -359,7 +360,8 @@ def take_away(lesson: Lesson, guess: int) -> str:
     else:
         second = (f"Your guess, {lesson.names[guess]}, was not the least change: it changed the image by "
                   f"{px(late[guess].pixel_difference)}.")
-    sentences = [first, second, recipe_sentence(lesson), _tally(lesson, lesson.early, "dropping it early"),
+    sentences = [first, second, recipe_sentence(lesson), *([measured] if measured else []),
+                 _tally(lesson, lesson.early, "dropping it early"),
                  _tally(lesson, lesson.fewer, "running every brick with fewer steps (the nearest cost)"),
                  f"All of this is one picture ({lesson.category}, seed {lesson.seed}) at {LESSON_STEPS} "
                  f"{METHOD_NAMES[LESSON_METHOD]} steps; differences under {LESSON_TIE} / 255 count as ties."]

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from .sampler import METHOD_NAMES
-from .schedule import BrickSchedule, ScheduleError
+from .schedule import BrickSchedule, ScheduleError, preset
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "benchmarks"
 SCHEDULE_COLUMNS = ["schedule", "steps", "GFLOPs / image", "saving", "emoji-FD", "± (seed sets)", "accuracy",
@@ -103,6 +103,14 @@ def sweep_caption(sweep: dict) -> str:
                                   if floor else "") + f". `{sweep['command']}`")
 
 
+SWEEPS = ("schedules.json", "schedules_emoji48.json")  # the schedule sweeps of the shipped models
+
+
+def sweep_for(sweeps: list[dict], model_fingerprint: str) -> dict | None:
+    """The sweep that measured these weights, if any: committed figures apply only to the model they measured."""
+    return next((sweep for sweep in sweeps if sweep.get("fingerprint") == model_fingerprint), None)
+
+
 def measured_quality(report: dict | None, model_fingerprint: str, schedule: BrickSchedule, steps: int,
                      method: str, guidance: float, square: bool) -> dict | None:
     """The sweep's row for exactly this request's schedule (same mask, sampler and steps), if measured."""
@@ -124,8 +132,14 @@ def measured_quality(report: dict | None, model_fingerprint: str, schedule: Bric
 
 def quality_line(row: dict, report: dict) -> str:
     """The measured quality of a request's schedule, against every brick seed set by seed set: the sets differ by
-    more than most schedules do, so only a difference that every set shows is called one."""
+    more than most schedules do, so only a difference that every set shows is called one. A sweep of a model
+    labelled by emoji says how often the judge named the emoji asked for."""
     reference = next((r for r in report["rows"] if r["saving"] == 0 and r["steps"] == row["steps"]), None)
+    per_class = report["per_class"] * report["seed_sets"]
+    if report.get("emoji"):
+        versus = "" if reference is None or reference is row else f"every brick: {reference['accuracy']['emoji']:.1%}; "
+        return (f"Measured on this model: the judge named the emoji asked for in **{row['accuracy']['emoji']:.1%}** "
+                f"of the pictures ({versus}{per_class} per category; Results tab)")
     parts = []
     if reference is not None and reference is not row:
         versus = f"every brick: {_fd(reference['emoji_fd'])}"
@@ -139,10 +153,28 @@ def quality_line(row: dict, report: dict) -> str:
     if row.get("floor"):  # what "as good as real" reads at this sample size
         parts.append(f"real emoji against real emoji: {_fd(row['floor'])}")
     context = f" ({'; '.join(parts)})" if parts else ""
-    return (f"measured on this model: emoji-FD (distance to real emoji pictures, lower is better) "
+    return (f"Measured on this model: emoji-FD (distance to real emoji pictures, lower is better) "
             f"**{_fd(row['emoji_fd'])}**{context}, category accuracy "
-            f"{row['category_accuracy']:.1%} over {report['per_class'] * report['seed_sets']} images per class "
-            "(Results tab)")
+            f"{row['category_accuracy']:.1%} over {per_class} images per class (Results tab)")
+
+
+def recipe_measured(sweeps: list[dict], model_fingerprint: str, config, steps: int, method: str,
+                    guidance: float) -> str:
+    """The paper's recipe against every brick as this model's sweep measured them over many pictures, for the
+    Lesson's take-away ("" where the sweep did not measure this model with these settings)."""
+    sweep = sweep_for(sweeps, model_fingerprint)
+    rows = [measured_quality(sweep, model_fingerprint, preset(name, config), steps, method, guidance, square=True)
+            for name in ("all", "pg-recipe")]
+    if sweep is None or None in rows:
+        return ""
+    every, recipe = rows
+    where = f"the schedule sweep, {sweep['per_class'] * sweep['seed_sets']} pictures per category; Results tab"
+    if sweep.get("emoji"):
+        return (f"Over many pictures of this model ({where}), the judge named the emoji asked for in "
+                f"{every['accuracy']['emoji']:.1%} of them with every brick and in {recipe['accuracy']['emoji']:.1%} "
+                "with pg-recipe.")
+    return (f"Over many pictures of this model ({where}), the distance to real emoji (emoji-FD, lower is better) "
+            f"was {_fd(every['emoji_fd'])} with every brick and {_fd(recipe['emoji_fd'])} with pg-recipe.")
 
 
 def _fd_value(value: float) -> float:

@@ -86,6 +86,27 @@ def test_measured_quality_is_shown_only_for_requests_like_those_the_sweep_measur
     assert "emoji-FD" in labelled and "emoji-FD" not in unconditional  # the sweep sampled labelled requests
 
 
+def test_each_shipped_model_gets_its_own_sweep_in_the_estimate_and_the_lesson():
+    """The estimate's measured quality and the take-away's recipe figures come from the sweep of the served weights:
+    emoji named for the 48-emoji model, emoji-FD for the all-emoji one; a model no sweep measured gets neither."""
+    from lego import results
+    from lego.lesson import LESSON_GUIDANCE, LESSON_METHOD, LESSON_STEPS
+
+    sweeps = [r for r in map(results.read, results.SWEEPS) if r]
+    for directory, says in ((DEFAULT_CHECKPOINT, "named the emoji asked for"), (ALL_EMOJI_CHECKPOINT, "emoji-FD")):
+        model = load_checkpoint(directory)
+        sweep = results.sweep_for(sweeps, fingerprint(model))
+        assert sweep is not None, f"run the schedule sweep for {directory.name}"
+        pg = results.measured_quality(sweep, fingerprint(model), preset("pg-recipe", model.config), DEFAULT_STEPS,
+                                      DEFAULT_METHOD, sweep["guidance"], square=True)
+        assert says in results.quality_line(pg, sweep)
+        sentence = results.recipe_measured(sweeps, fingerprint(model), model.config, LESSON_STEPS, LESSON_METHOD,
+                                           LESSON_GUIDANCE)
+        assert says in sentence and "with pg-recipe" in sentence
+    assert results.recipe_measured(sweeps, "another model", model.config, LESSON_STEPS, LESSON_METHOD,
+                                   LESSON_GUIDANCE) == ""
+
+
 def test_the_default_model_draws_what_it_is_asked_for():
     """The app opens on the 48-emoji model: its emoji are told apart where the category model knows only
     categories, so a no-entry sign comes out red, a recycling symbol green (the default sampler, as the app runs it)."""

@@ -482,6 +482,9 @@ def test_take_away_states_only_what_was_measured():
         "cost) for B0; about as much (a tie) for B1 and B2.",
         f"- All of this is one picture (Flags, seed 0) at {LESSON_STEPS} {METHOD_NAMES[LESSON_METHOD]} "
         "steps; differences under 0.5 / 255 count as ties."]
+    measured = "Over many pictures of this model, the judge named the emoji asked for in 58.9% of them."
+    with_sweep = take_away(lesson_of([1.0, 2.0, 6.0], early=[3.0, 2.0, 1.0], fewer=[0.5, 2.2, 6.3]), 2, measured)
+    assert with_sweep.split("\n\n")[3] == f"- {measured}"  # right after the paper's figures
     tied_least = take_away(lesson_of([1.0, 1.3, 6.0]), 1)
     assert "B0 and B1 tied for the least change (1.00 / 255 and 1.30 / 255) and B2 most" in tied_least
     assert "Your guess, B1, shares that tie." in tied_least

@@ -62,7 +62,8 @@ class AppContext:
     registry: ModelRegistry
     outputs: OutputFolder = field(default_factory=OutputFolder)
     frame_budget: FrameBudget = field(default_factory=FrameBudget)  # every session's Look-inside frames together
-    sweep: dict | None = field(default_factory=lambda: results.read("schedules.json"))  # quality per schedule
+    # quality per schedule, as the shipped models' sweeps measured it (results.sweep_for picks a model's own)
+    sweeps: list[dict] = field(default_factory=lambda: [r for r in map(results.read, results.SWEEPS) if r])
 
     @property
     def first(self) -> Served:

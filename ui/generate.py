@@ -205,10 +205,11 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                                  stride, shift, coords, num_ranges, schedule_json, cells)
         except gr.Error as exc:
             return f"Cannot run: {exc.message}"
+        sweep = results.sweep_for(ctx.sweeps, s.fingerprint)
         row = None if req.label is None else results.measured_quality(  # the sweep sampled labelled requests
-            ctx.sweep, s.fingerprint, req.schedule, req.steps, req.method, req.guidance,
+            sweep, s.fingerprint, req.schedule, req.steps, req.method, req.guidance,
             req.width == req.height == s.config.image_size)
-        return est.summary() + ("" if row is None else "\n\n📏 " + results.quality_line(row, ctx.sweep))
+        return est.summary() + ("" if row is None else "\n\n" + results.quality_line(row, sweep))
 
     def generate(key, category, seed, randomize, steps, guidance, sampler, images, width, height, canvas_mode, stride,
                  shift, coords, previews, preview_every, num_ranges, schedule_json, *cells, progress=gr.Progress()):

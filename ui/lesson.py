@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from lego.lesson import (LESSON_SEED, LessonCache, cost_verdict, early_late_verdict, late_verdict, lesson_plan,
-                         lesson_steps, plan_gflops, predict_text, take_away)
+from lego import results
+from lego.lesson import (LESSON_GUIDANCE, LESSON_METHOD, LESSON_SEED, LESSON_STEPS, LessonCache, cost_verdict,
+                         early_late_verdict, late_verdict, lesson_plan, lesson_steps, plan_gflops, predict_text,
+                         take_away)
 from lego.request import PlaygroundError, parse_label
 from lego.schedule import SKIP_SHARE
 from lego.serving import Served, class_picker_for
@@ -120,11 +122,13 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                                     result.fewer[k].image, *maps],
             ["every_brick", "late", "early", "fewer_steps", "change_early", "change_late", "change_late_cost",
              "change_fewer"])
+        measured = results.recipe_measured(ctx.sweeps, s.fingerprint, s.config, LESSON_STEPS, LESSON_METHOD,
+                                           LESSON_GUIDANCE)
         done = (f"Done: {result.category}, seed {result.seed}{'' if sampled else ', replayed from the cache'}. "
                 "Go on to **3. Compare**.")
         yield (gr.Walkthrough(selected=3), done, (every, late), late_verdict(result, k), every, early, late,
                *maps[:2], early_late_verdict(result, k) + _scale(limit), every, late, fewer, *maps[2:],
-               cost_verdict(result, k) + _scale(limit), take_away(result, k))
+               cost_verdict(result, k) + _scale(limit), take_away(result, k, measured))
 
     def lesson_gflops(key=None, category=None, seed=LESSON_SEED, **_) -> float:
         s = ctx.served(key)

@@ -7,7 +7,7 @@ import gradio as gr
 from lego import results
 
 
-def build(sweep: dict | None) -> None:
+def build() -> None:
     """The committed benchmark results (assets/benchmarks): figures and tables, nothing recomputed."""
     def missing(command: str) -> None:
         gr.Markdown(f"Not measured yet: run `{command}`.")
@@ -27,6 +27,7 @@ def build(sweep: dict | None) -> None:
         gr.Dataframe(results.schedule_table(small["rows"], "emoji"), headers=results.EMOJI_SCHEDULE_COLUMNS,
                      interactive=False)
     gr.Markdown("### Brick schedules: quality against compute, on the all-emoji model")
+    sweep = results.read("schedules.json")
     if sweep is None:
         missing("python benchmarks/schedules.py")
     else:
