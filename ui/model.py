@@ -51,7 +51,9 @@ def build(ctx: AppContext) -> ModelTab:
                 "by `python -m lego.convert`, or a Hugging Face repo id. Uploads are not accepted.")
     with gr.Row():
         source = gr.Dropdown(shipped_checkpoints(ctx.first.config), value=None, allow_custom_value=True, scale=3,
-                             label="Checkpoint: a bundled one, a directory or a Hub repo id")
+                             label="Checkpoint: a bundled one, a directory or a Hub repo id",
+                             info="Pick a bundled one from the list, or type a directory or a Hugging Face repo id; "
+                                  "then press Load.")
         load_btn = gr.Button("Load", scale=1)
     return ModelTab(text, source, load_btn)
 
