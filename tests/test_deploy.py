@@ -1,5 +1,6 @@
 """Deploying to a Hugging Face Space: what would go, offline, and the app as a Space starts it."""
 
+import json
 import os
 import subprocess
 import sys
@@ -77,6 +78,8 @@ def test_the_app_starts_as_a_space_starts_it_and_serves_a_request():
         assert client is not None, server.stdout.read() if server.poll() is not None else "the app did not start"
         out = client.predict(*generate_args(seed=1, steps=4, previews=False), api_name="/generate")
         assert len(out[0]) == 1 and Path(out[0][0]["image"]).stat().st_size > 100
+        report = next(Path(f) for f in out[5] if str(f).endswith(".json"))  # the app opens on the 48-emoji model
+        assert json.loads(report.read_text())["model"]["checkpoint"] == "checkpoints/lego-emoji-s-48"
         client.close()
     finally:
         server.terminate()
