@@ -103,7 +103,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
             with gr.Tab("Lesson"):
                 les = lesson.build(ctx, model_key)
             with gr.Tab("Results"):
-                results.build()
+                results.build(ctx.sweeps)
             with gr.Tab("Model"):
                 mod = model_tab.build(ctx)
 

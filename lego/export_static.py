@@ -64,7 +64,7 @@ class Grid:
 
     @classmethod
     def default(cls, model: LegoModel) -> Grid:
-        """One class per top-level class, one seed, step pictures at half size: about 24 MB, inside the 40 MB
+        """One class per top-level class, one seed, step pictures at half size: about 11 MB, inside the 40 MB
         budget (README, Classroom edition). A model labelled by emoji draws the first emoji of each category,
         whose pictures can be named; a category alone draws a vaguer one."""
         config = model.config

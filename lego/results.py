@@ -106,9 +106,14 @@ def sweep_caption(sweep: dict) -> str:
 SWEEPS = ("schedules.json", "schedules_emoji48.json")  # the schedule sweeps of the shipped models
 
 
-def sweep_for(sweeps: list[dict], model_fingerprint: str) -> dict | None:
+def read_sweeps(directory: Path = RESULTS_DIR) -> dict[str, dict]:
+    """The committed schedule sweeps by file name, those that are there: read once, for the app's lifetime."""
+    return {name: report for name in SWEEPS if (report := read(name, directory)) is not None}
+
+
+def sweep_for(sweeps: dict[str, dict], model_fingerprint: str) -> dict | None:
     """The sweep that measured these weights, if any: committed figures apply only to the model they measured."""
-    return next((sweep for sweep in sweeps if sweep.get("fingerprint") == model_fingerprint), None)
+    return next((sweep for sweep in sweeps.values() if sweep.get("fingerprint") == model_fingerprint), None)
 
 
 def measured_quality(report: dict | None, model_fingerprint: str, schedule: BrickSchedule, steps: int,
@@ -158,14 +163,14 @@ def quality_line(row: dict, report: dict) -> str:
             f"{row['category_accuracy']:.1%} over {per_class} images per class (Results tab)")
 
 
-def recipe_measured(sweeps: list[dict], model_fingerprint: str, config, steps: int, method: str,
+def recipe_measured(sweeps: dict[str, dict], model_fingerprint: str, config, steps: int, method: str,
                     guidance: float) -> str:
     """The paper's recipe against every brick as this model's sweep measured them over many pictures, for the
     Lesson's take-away ("" where the sweep did not measure this model with these settings)."""
     sweep = sweep_for(sweeps, model_fingerprint)
     rows = [measured_quality(sweep, model_fingerprint, preset(name, config), steps, method, guidance, square=True)
             for name in ("all", "pg-recipe")]
-    if sweep is None or None in rows:
+    if None in rows:  # no sweep of these weights, or not with these settings
         return ""
     every, recipe = rows
     where = f"the schedule sweep, {sweep['per_class'] * sweep['seed_sets']} pictures per category; Results tab"

@@ -92,7 +92,7 @@ def test_each_shipped_model_gets_its_own_sweep_in_the_estimate_and_the_lesson():
     from lego import results
     from lego.lesson import LESSON_GUIDANCE, LESSON_METHOD, LESSON_STEPS
 
-    sweeps = [r for r in map(results.read, results.SWEEPS) if r]
+    sweeps = results.read_sweeps()
     for directory, says in ((DEFAULT_CHECKPOINT, "named the emoji asked for"), (ALL_EMOJI_CHECKPOINT, "emoji-FD")):
         model = load_checkpoint(directory)
         sweep = results.sweep_for(sweeps, fingerprint(model))

@@ -63,7 +63,7 @@ class AppContext:
     outputs: OutputFolder = field(default_factory=OutputFolder)
     frame_budget: FrameBudget = field(default_factory=FrameBudget)  # every session's Look-inside frames together
     # quality per schedule, as the shipped models' sweeps measured it (results.sweep_for picks a model's own)
-    sweeps: list[dict] = field(default_factory=lambda: [r for r in map(results.read, results.SWEEPS) if r])
+    sweeps: dict[str, dict] = field(default_factory=results.read_sweeps)
 
     @property
     def first(self) -> Served:

@@ -7,8 +7,9 @@ import gradio as gr
 from lego import results
 
 
-def build() -> None:
-    """The committed benchmark results (assets/benchmarks): figures and tables, nothing recomputed."""
+def build(sweeps: dict[str, dict]) -> None:
+    """The committed benchmark results (assets/benchmarks): figures and tables, nothing recomputed; ``sweeps`` as
+    ``results.read_sweeps`` gives them."""
     def missing(command: str) -> None:
         gr.Markdown(f"Not measured yet: run `{command}`.")
 
@@ -16,7 +17,7 @@ def build() -> None:
                 "(`lego-emoji-s`, trained on every emoji, labelled by category) unless a section names another. "
                 "Each section names the command that regenerates it.")
     gr.Markdown("### Brick schedules on the 48-emoji model (the app's default), asked for its emoji")
-    small = results.read("schedules_emoji48.json")
+    small = sweeps.get("schedules_emoji48.json")
     if small is None:
         missing("python benchmarks/schedules.py --checkpoint checkpoints/lego-emoji-s-48 --emoji training/emoji48.txt "
                 "--out assets/benchmarks/schedules_emoji48.json")
@@ -27,7 +28,7 @@ def build() -> None:
         gr.Dataframe(results.schedule_table(small["rows"], "emoji"), headers=results.EMOJI_SCHEDULE_COLUMNS,
                      interactive=False)
     gr.Markdown("### Brick schedules: quality against compute, on the all-emoji model")
-    sweep = results.read("schedules.json")
+    sweep = sweeps.get("schedules.json")
     if sweep is None:
         missing("python benchmarks/schedules.py")
     else:
