@@ -95,8 +95,10 @@ def run_charts(record: RunRecord, names: Sequence[str]) -> dict[str, go.Figure]:
             "time": charts.time_per_step(record.brick_seconds, record.step_seconds, names)}
 
 
-def page_run(record: RunRecord, reference: RunRecord, store: PngStore, names: Sequence[str], frame_size: int) -> dict:
-    """One run as the page shows it: pictures as file names, numbers as the app reports them."""
+def page_run(record: RunRecord, reference: RunRecord, store: PngStore, names: Sequence[str], frame_size: int,
+             drawn: str | None = None) -> dict:
+    """One run as the page shows it: pictures as file names, numbers as the app reports them, and the emoji
+    drawn where a category was asked for."""
     cost = record.estimate.cost
     image = record.images[0]
     diff = difference_map(reference.images[0], image)
@@ -106,9 +108,10 @@ def page_run(record: RunRecord, reference: RunRecord, store: PngStore, names: Se
         "diff_limit": diff.limit,  # the scale's end, in the caption: a pale map is a small change only beside it
         "flops": {"total": cost.total, "all_bricks": cost.reference_total,
                   "per_step": [list(s.bricks) for s in cost.per_step]},
-        "summary": (f"{format_flops(cost.total)} vs {format_flops(cost.reference_total)} with every brick "
-                    f"(saving {cost.saving:.0%}, predicted speed-up {cost.predicted_speedup:.2f}x); "
-                    f"{record.seconds:.2f} s measured when exported ({record.precision})"),
+        "summary": ("" if drawn is None else f"Drew {drawn}. ")
+        + (f"{format_flops(cost.total)} vs {format_flops(cost.reference_total)} with every brick "
+           f"(saving {cost.saving:.0%}, predicted speed-up {cost.predicted_speedup:.2f}x); "
+           f"{record.seconds:.2f} s measured when exported ({record.precision})"),
         "charts": {name: chart_values(fig) for name, fig in run_charts(record, names).items()},
         "frames": [[store.add(shrink(f.noisy, frame_size)), store.add(shrink(f.denoised, frame_size)),
                     [None if b is None else store.add(shrink(b, frame_size)) for b in f.bricks]]

@@ -78,7 +78,7 @@ def _generate(args: argparse.Namespace) -> int:
     cost = schedule_cost(config, schedule, settings, height, width, req.guided, images=len(seeds), canvas=canvas)
 
     with tqdm(total=settings.steps, unit="step", disable=args.quiet, file=sys.stderr) as bar:
-        result = sample(model, seeds, [label] * len(seeds), settings, schedule, height, width,
+        result = sample(model, seeds, req.image_labels(config.label_space()), settings, schedule, height, width,
                         precision=args.precision, callback=lambda info: bar.update(1), canvas=canvas,
                         compiled=args.compile)
     out = Path(args.out)
@@ -88,6 +88,7 @@ def _generate(args: argparse.Namespace) -> int:
     grid(to_pil(result.images)).save(out, pnginfo=carried)
     report = {
         "out": str(out), "seeds": seeds, "class": None if label is None else config.label_space().describe(label),
+        "drawn": req.drawn(config),
         "size": f"{width}x{height}", "canvas": asdict(canvas),
         "schedule": schedule.to_dict(),
         "steps": settings.steps, "sampler": settings.method, "guidance": settings.guidance, "guided": req.guided,
@@ -101,6 +102,9 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"wrote {out} ({width}x{height}, {len(seeds)} image(s), seeds {seeds[0]}..{seeds[-1]})")
         if not config.conditional:
             print("  an unconditional model: no class, no guidance")
+        if report["drawn"]:
+            print(f"  drew {', '.join(report['drawn'])}: one emoji of {report['class']} per picture, picked by "
+                  "its seed")
         spans = schedule.describe(settings.steps, settings.sigmas())
         for k, text in enumerate(spans):
             print(f"  {config.brick_name(k)}: {'; '.join(text)}")

@@ -65,8 +65,8 @@ class Grid:
     @classmethod
     def default(cls, model: LegoModel) -> Grid:
         """One class per top-level class, one seed, step pictures at half size: about 11 MB, inside the 40 MB
-        budget (README, Classroom edition). A model labelled by emoji draws the first emoji of each category,
-        whose pictures can be named; a category alone draws a vaguer one."""
+        budget (README, Classroom edition). A model labelled by emoji draws the first emoji of each category:
+        a category would draw one of its emoji per seed, and the grid has one seed."""
         config = model.config
         space = config.label_space()
         firsts = (space.first_finest(top) for top in range(space.sizes[0]))
@@ -105,8 +105,10 @@ def export(model: LegoModel, out: Path, grid: Grid, app_url: str = "", precision
                                         keep_frames=True, cache=cache)
                     reference = reference or record
                     first = first or record
+                    drawn = request.drawn(config)
                     runs.setdefault(f"{i}/{seed}", {})[key] = page_run(record, reference, store, names,
-                                                                        grid.frame_size or size)
+                                                                        grid.frame_size or size,
+                                                                        drawn[0] if drawn else None)
                     bar.update()
             lessons.append(page_lesson(run_lesson(served, label, LESSON_SEED), store))
             bar.update()

@@ -8,6 +8,10 @@ and classifier-free guidance works against the empty set whichever levels were g
 A single index stands for itself and every level above it: picking "cat face" conditions on
 "Animals & Nature", "animal-mammal" and "cat face" together, which is what training showed most.
 
+A request for a coarser class draws, per picture, one emoji under it (``LabelSpace.draw``): the model
+learnt a category mostly through its emoji, and asked for "Animals & Nature" alone it blends them into
+a blob, while a cat it can draw.
+
 An unconditional model has an empty space (no classes): its only label is "no class".
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -156,6 +161,25 @@ class LabelSpace:
         would blend its members), within the top-level class ``top`` if given; None if there is none."""
         return next((i for i in self.in_display_order() if self.level_of(i) == self.depth - 1
                      and (top is None or self.chain(i)[0] == top)), None)
+
+    @functools.cached_property
+    def _finest_under(self) -> dict[int, list[int]]:
+        under: dict[int, list[int]] = {}
+        for index in range(self.offset(self.depth - 1), self.num_classes):
+            for ancestor in self.chain(index):
+                under.setdefault(ancestor, []).append(index)
+        return under
+
+    def draw(self, index: int, seed: int) -> int:
+        """The class a picture of ``index`` is drawn as: ``index`` itself on the finest level, else one of the
+        finest classes under it, picked by the picture's seed (so the same seed draws the same emoji)."""
+        choices = self._finest_under.get(index, [index]) if self.level_of(index) < self.depth - 1 else [index]
+        return choices[random.Random(seed).randrange(len(choices))]
+
+    def describe_drawn(self, index: int, seed: int) -> str:
+        """What one picture of ``index`` shows: 'cat face (one of Animals & Nature)' for a coarser class."""
+        drawn = self.draw(index, seed)
+        return self.describe(index) if drawn == index else f"{self.names[drawn]} (one of {self.names[index]})"
 
     def members(self, top: int, level: int) -> list[int]:
         """The classes of ``level`` that belong to the top-level class ``top`` (a category's emoji)."""

@@ -200,7 +200,7 @@ def measure(config: LegoConfig, label: int | None, seed: int, records: dict[str,
 
     names = tuple(config.brick_name(k) for k in range(config.num_bricks))
     fewer = [fewer_label(n) for n in fewer_steps(config, {name: r.request for name, r in records.items()})]
-    category = NO_CLASS if label is None else config.label_space().describe(label)
+    category = NO_CLASS if label is None else config.label_space().describe_drawn(label, seed)
     return Lesson(category, seed, names, reference.images[0], tuple(row(late_label(n)) for n in names),
                   tuple(row(early_label(n)) for n in names), tuple(row(f) for f in fewer))
 

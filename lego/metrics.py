@@ -1,11 +1,13 @@
 """Scoring generated emoji with the judge: accuracy at three levels, emoji-FD, copies, contact sheets.
 
     python -m lego.metrics train-judge [--data data/emoji64.npz] [--out checkpoints/emoji-judge] [--epochs 20]
-    python -m lego.metrics evaluate --checkpoint DIR [--level emoji] [--per-category 20] [--sheet S.png] [--out m.json]
+    python -m lego.metrics evaluate --checkpoint DIR [--level emoji] [--draw] [--per-category 20] [--sheet S.png]
+        [--out m.json]
 
 Requests are drawn per category (the same number for each), at the finest label level the model
 has unless ``--level`` says otherwise: a random emoji of the category, a random sub-category,
-or the category itself. The judge then names every generated image at each level up to the
+or the category itself (with ``--draw``, sampled as the app samples a coarser class: one of its
+emoji per picture, picked by the seed). The judge then names every generated image at each level up to the
 requested one.
 
 emoji-FD is the Frechet distance between Gaussian fits of the judge's features; emoji-KID, the
@@ -125,9 +127,10 @@ def judge_on_held_out(judge: EmojiJudge, data: EmojiData, emoji: list[int]) -> d
 def evaluate(model: LegoModel, judge: EmojiJudge, data: EmojiData, schedule_spec: str = "all", per_category: int = 20,
              steps: int = 18, guidance: float = 2.0, seed: int = 0, precision: str = "auto", batch: int = 18,
              method: str = "heun", compiled: bool = False, level: str | None = None,
-             classes: set[int] | None = None) -> dict:
+             classes: set[int] | None = None, draw: bool = False) -> dict:
     """Generate ``per_category`` images of every category and score them (see the module docstring).
-    ``classes`` limits the requests to these classes (a model trained on a subset of the emoji)."""
+    ``classes`` limits the requests to these classes (a model trained on a subset of the emoji). With ``draw``,
+    a request for a coarser class is sampled as the app samples it: as one of its emoji, picked by the seed."""
     space = model.config.label_space()
     depth = space.depth if level is None else LEVELS.index(level) + 1
     if depth > space.depth:
@@ -140,7 +143,8 @@ def evaluate(model: LegoModel, judge: EmojiJudge, data: EmojiData, schedule_spec
         raise ValueError("none of this model's classes is known to the judge")
     seeds = [seed + i for i in range(len(labels))]
     start = time.perf_counter()
-    chunks = [sample(model, seeds[i:i + batch], labels[i:i + batch], settings, schedule, precision=precision,
+    sampled = [space.draw(label, s) for label, s in zip(labels, seeds)] if draw else labels
+    chunks = [sample(model, seeds[i:i + batch], sampled[i:i + batch], settings, schedule, precision=precision,
                      compiled=compiled).images for i in range(0, len(labels), batch)]
     seconds = time.perf_counter() - start
     generated = torch.cat(chunks).clamp(-1, 1)
@@ -163,6 +167,7 @@ def evaluate(model: LegoModel, judge: EmojiJudge, data: EmojiData, schedule_spec
         "schedule": schedule.to_dict(), "steps": steps, "sampler": method, "guidance": guidance,
         "evaluations": sum(settings.evaluations_per_step()), "samples": n, "seed": seed,
         "label_level": LEVELS[depth - 1] if space.depth > 1 else "category",
+        "drawn_as_emoji": draw,
         "accuracy": judged, "category_accuracy": judged["category"],
         "emoji_fd": round(frechet_distance(gen_feats, feats["reference"]), 3),
         "emoji_fd_floor": round(frechet_distance(feats["same"], feats["reference"]), 3),
@@ -176,7 +181,8 @@ def evaluate(model: LegoModel, judge: EmojiJudge, data: EmojiData, schedule_spec
         "nearest_train_rms": {"mean": round(float(nearest.mean()), 4), "min": round(float(nearest.min()), 4)},
         "copies": int((nearest < COPY_THRESHOLD).sum()), "copy_threshold": COPY_THRESHOLD,
         "sampling_seconds": round(seconds, 1),
-        "requests": [space.names[i] for i in labels], "_images": generated, "_categories": [t[0] for t in targets],
+        "requests": [space.names[i] for i in labels], "drawn": [space.names[i] for i in sampled] if draw else None,
+        "_images": generated, "_categories": [t[0] for t in targets],
     }
 
 
@@ -234,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--data", type=Path, default=Path("data/emoji64.npz"))
     e.add_argument("--judge", type=Path, default=JUDGE_DIR)
     e.add_argument("--level", choices=LEVELS, help="label level to condition on (default: the model's finest)")
+    e.add_argument("--draw", action="store_true", help="sample a coarser --level as the app does: one of its emoji "
+                                                       "per picture, picked by the seed")
     e.add_argument("--schedule", default="all")
     e.add_argument("--per-category", type=int, default=20)
     e.add_argument("--steps", type=int, default=18)
@@ -277,9 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"held_out_accuracy": accuracy, "out": str(args.out)}))
         return 0
     result = evaluate(model, judge, data, args.schedule, args.per_category, args.steps, args.guidance, args.seed,
-                      method=args.sampler, level=args.level)
+                      method=args.sampler, level=args.level, draw=args.draw)
     if args.sheet:
-        contact_sheet(result["_images"], result["requests"], result["_categories"], 8, args.sheet)
+        contact_sheet(result["_images"], result["drawn"] or result["requests"], result["_categories"], 8, args.sheet)
     if args.real_sheet:
         real_sheet(data, 8, args.real_sheet)
     result.pop("_images"), result.pop("_categories")

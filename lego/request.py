@@ -10,7 +10,7 @@ import torch
 
 from .canvas import Canvas, CanvasError
 from .config import LegoConfig
-from .labels import LabelError
+from .labels import LabelError, LabelSpace
 from .sampler import METHODS, SamplerSettings
 from .schedule import BrickSchedule, ScheduleError
 
@@ -76,12 +76,23 @@ class Request:
     def seeds(self) -> list[int]:
         return [self.seed + i for i in range(self.images)]
 
+    def image_labels(self, space: LabelSpace) -> list[int | None]:
+        """Each picture's class: a category or sub-category draws one of its emoji per seed (see lego.labels)."""
+        return [None if self.label is None else space.draw(self.label, seed) for seed in self.seeds]
+
+    def drawn(self, config: LegoConfig) -> list[str] | None:
+        """What each picture shows, where the class asked for is coarser than the emoji it draws; else None."""
+        space = config.label_space()
+        labels = self.image_labels(space)
+        return None if labels == [self.label] * self.images else [space.names[k] for k in labels]
+
     def to_dict(self, config: LegoConfig) -> dict:
         d = asdict(self)
         d["schedule"] = self.schedule.to_dict()
         d["canvas"] = asdict(self.canvas)
         d["class"] = None if self.label is None else config.label_space().describe(self.label)
         d["seeds"] = self.seeds
+        d["drawn"] = self.drawn(config)
         return d
 
 
@@ -93,7 +104,8 @@ def picker_info(config: LegoConfig) -> str:
     if space.depth == 1:
         return f"One of the model's {space.num_classes} classes, or none (no label: guidance is off)."
     return ("Type to search: an emoji ('cat face'), a sub-category ('animal-mammal') or a category "
-            f"('Animals & Nature'); an emoji draws the clearest picture, a category alone a vague one. "
+            f"('Animals & Nature'): a sub-category or category draws one of its emoji in each picture, picked by "
+            f"the seed. "
             f"{space.summary()}.")
 
 

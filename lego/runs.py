@@ -103,10 +103,10 @@ def run_together(model: LegoModel, requests: Sequence[Request], estimates: Seque
     network computes every row of a batch as it would alone (``lego.batching`` checks that)."""
     if len({batch_key(r) for r in requests}) != 1:
         raise ValueError("these requests cannot share a batch")
-    first = requests[0]
+    first, space = requests[0], model.config.label_space()
     spans = list(itertools.pairwise(itertools.accumulate((r.images for r in requests), initial=0)))
     steps = sample_steps(model, [s for r in requests for s in r.seeds],
-                         [r.label for r in requests for _ in range(r.images)], first.settings, first.schedule,
+                         [k for r in requests for k in r.image_labels(space)], first.settings, first.schedule,
                          first.height, first.width, precision, brick_estimates=keep_frames,
                          canvas=first.canvas,
                          guidance=[r.guidance if r.guided else 1.0 for r in requests for _ in range(r.images)])

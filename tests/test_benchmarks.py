@@ -13,6 +13,7 @@ from test_data import FIXTURE, FIXTURE_STYLES, build_fixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+import category_requests  # noqa: E402
 import estimates  # noqa: E402
 import labels_cpu  # noqa: E402
 import schedules  # noqa: E402
@@ -41,7 +42,9 @@ def test_schedule_sweep_writes_table_and_figure(tmp_path):
     assert [t["name"] for t in figure["data"]] == ["t_break", "brick off", "fewer steps", "real against real"]
 
 
-def test_schedule_sweep_of_a_small_vocabulary_model_asks_for_its_emoji_and_says_how_often_they_are_named(tmp_path):
+def small_vocabulary_model(tmp_path: Path, emoji: int = 2) -> None:
+    """The fixture data, a list of ``emoji`` of its emoji (drawn in the held-out style too) and a tiny model
+    labelled by them, as lego.train --emoji would make it: emoji.npz, emoji.txt and ckpt under tmp_path."""
     from lego.config import ARCHITECTURES
     from lego.data import load
     from lego.model import LegoModel
@@ -50,10 +53,14 @@ def test_schedule_sweep_of_a_small_vocabulary_model_asks_for_its_emoji_and_says_
     data = load(tmp_path / "emoji.npz")
     space = data.space
     held = {int(e) for e in data.labels[data.held_out, -1]} & {int(e) for e in data.labels[~data.held_out, -1]}
-    names = [space.names[i] for i in sorted(held)[:2]]
+    names = [space.names[i] for i in sorted(held)[:emoji]]
     (tmp_path / "emoji.txt").write_text("\n".join(names) + "\n")
     small = data.only_emoji(data.emoji_indices(names)).space
     save_checkpoint(LegoModel(ARCHITECTURES["tiny-emoji"].with_labels(small)), tmp_path / "ckpt")
+
+
+def test_schedule_sweep_of_a_small_vocabulary_model_asks_for_its_emoji_and_says_how_often_they_are_named(tmp_path):
+    small_vocabulary_model(tmp_path)
     out = tmp_path / "schedules.json"
     schedules.main(["--checkpoint", str(tmp_path / "ckpt"), "--data", str(tmp_path / "emoji.npz"), "--emoji",
                     str(tmp_path / "emoji.txt"), "--per-class", "1", "--steps", "2", "--scope", "quick", "--out",
@@ -65,6 +72,22 @@ def test_schedule_sweep_of_a_small_vocabulary_model_asks_for_its_emoji_and_says_
     figure = json.loads((tmp_path / "schedules_figure.json").read_text())  # plots the emoji named, no FD floor
     assert figure["layout"]["yaxis"]["title"]["text"].startswith("emoji named")
     assert "real against real" not in [t["name"] for t in figure["data"]]
+
+
+def test_category_requests_sample_each_coarse_level_alone_and_as_its_emoji(tmp_path):
+    from PIL import Image
+
+    small_vocabulary_model(tmp_path, emoji=4)
+    out, sheet = tmp_path / "category_requests.json", tmp_path / "sheet.png"
+    category_requests.main(["--checkpoint", str(tmp_path / "ckpt"), "--data", str(tmp_path / "emoji.npz"), "--emoji",
+                            str(tmp_path / "emoji.txt"), "--per-category", "1", "--out", str(out), "--sheet",
+                            str(sheet)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["level"], r["sampled_as"]) for r in rows] == [
+        ("category", "the label alone"), ("category", "one of its emoji"),
+        ("subcategory", "the label alone"), ("subcategory", "one of its emoji")]
+    assert all(0 <= r["accuracy"]["category"] <= 1 for r in rows) and "subcategory" in rows[-1]["accuracy"]
+    assert Image.open(sheet).width > 8 * 64  # eight pictures a row, enlarged
 
 
 def test_training_efficiency_trains_three_runs_and_scores_each_milestone(tmp_path):

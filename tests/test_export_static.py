@@ -86,7 +86,7 @@ def test_every_schedule_the_page_offers_was_sampled_and_pictures_are_stored_once
 
 
 def test_the_default_grid_draws_one_emoji_per_category_where_the_model_has_emoji():
-    """A category alone draws a vague picture: an emoji-labelled model's default grid asks for emoji."""
+    """The page names what each picture shows: an emoji-labelled model's default grid asks for emoji."""
     from test_labels import SPACE
 
     from lego.config import ARCHITECTURES
@@ -96,6 +96,19 @@ def test_the_default_grid_draws_one_emoji_per_category_where_the_model_has_emoji
     assert [SPACE.names[c] for c in Grid.default(labelled).classes] == ["cat face", "red apple"]
     categories = ARCHITECTURES["tiny-pg"]
     assert Grid.default(LegoModel(categories)).classes == tuple(range(categories.num_classes))
+
+
+def test_a_category_of_a_model_labelled_by_emoji_says_which_emoji_each_run_drew(tmp_path):
+    from test_labels import SPACE
+
+    from lego.config import ARCHITECTURES
+    from lego.model import LegoModel
+
+    model = LegoModel(ARCHITECTURES["tiny-pg"].with_labels(SPACE))
+    data = export(model, tmp_path / "site", Grid((0,), (0, 1), steps=2, num_ranges=1), precision="fp32", quiet=True)
+    for seed in (0, 1):  # "Animals": each seed draws one animal, the same under every schedule
+        drawn = SPACE.names[SPACE.draw(0, seed)]
+        assert all(run["summary"].startswith(f"Drew {drawn}. ") for run in data["runs"][f"0/{seed}"].values())
 
 
 def test_step_pictures_shrink_by_box_averaging():

@@ -111,3 +111,38 @@ def test_the_embedding_of_a_label_row_is_the_sum_of_its_classes():
              for i in (0, 2, 5)]
     assert torch.allclose(emb(torch.tensor([[0, 2, 5]])), bias + sum(parts), atol=1e-6)
     assert torch.allclose(emb(torch.tensor([3])), emb(torch.tensor([[-1, 3, -1]])))
+
+
+def test_a_coarser_class_draws_one_of_its_emoji_picked_by_the_seed():
+    assert {SPACE.draw(5, seed) for seed in range(20)} == {5}  # an emoji draws itself
+    assert {SPACE.draw(2, seed) for seed in range(40)} == {5, 6}  # "mammal": a cat or a dog
+    assert {SPACE.draw(0, seed) for seed in range(40)} == {5, 6, 7}  # "Animals": any animal, never the apple
+    assert [SPACE.draw(0, seed) for seed in range(12)] == [SPACE.draw(0, seed) for seed in range(12)]
+    assert LabelSpace.flat(["a", "b"]).draw(1, 3) == 1  # one level: nothing finer to draw
+    assert SPACE.describe_drawn(1, 0) == "red apple (one of Food)"
+    assert SPACE.describe_drawn(8, 0) == "red apple (Food / fruit)"
+
+
+def test_a_category_request_draws_the_pictures_of_the_emoji_it_names():
+    from lego.estimate import estimate
+    from lego.request import parse_request
+    from lego.runs import run_to_end
+    from lego.schedule import BrickSchedule
+
+    config = ARCHITECTURES["tiny-pg"].with_labels(SPACE)
+    torch.manual_seed(0)
+    model = LegoModel(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.1)
+
+    def pictures(draw: str, seed: int, images: int):
+        req = parse_request(config, draw, seed, 2, 2.0, "heun", images, 16, 16, BrickSchedule.all_on(3))
+        return req, run_to_end(model, req, estimate(config, req, 1.0), "fp32").images
+
+    req, images = pictures("Animals", 7, 4)
+    assert req.drawn(config) == [SPACE.names[SPACE.draw(0, seed)] for seed in range(7, 11)]
+    assert len(set(req.drawn(config))) > 1 and req.to_dict(config)["drawn"] == req.drawn(config)
+    for k, name in enumerate(req.drawn(config)):
+        assert (images[k] == pictures(name, 7 + k, 1)[1][0]).all()
+    assert pictures("cat face", 7, 1)[0].drawn(config) is None  # an emoji is drawn as itself: nothing to say

@@ -31,9 +31,18 @@ def report_of(outputs) -> dict:
     ("none (unconditional)", None),
 ])
 def test_every_level_and_none_generate_through_the_api(served, choice, expected):
-    _, client, _ = served
+    model, client, _ = served
     outputs = client.predict(*generate_args(category=choice, steps=2, previews=False), api_name="/generate")
-    assert report_of(outputs)["request"]["class"] == expected
+    request = report_of(outputs)["request"]
+    assert request["class"] == expected
+    if choice in (CAT, "none (unconditional)"):
+        assert request["drawn"] is None
+    else:  # a coarser class draws one of its emoji, named in the report and the status
+        space = model.config.label_space()
+        (drawn,) = request["drawn"]
+        index = space.resolve(drawn)
+        assert space.level_of(index) == 2 and space.resolve(choice) in space.chain(index)
+        assert f"drew {drawn}" in outputs[1]
 
 
 def test_api_refuses_a_class_the_model_does_not_have(served):

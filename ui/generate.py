@@ -221,7 +221,9 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
             raise refused(exc) from None
         req, est = ctx.parse(s, category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
                              shift, coords, num_ranges, schedule_json, cells)
-        status = f"seed **{req.seed}** · {est.summary()}"
+        drawn = req.drawn(s.config)
+        seed_text = f"seed **{req.seed}**" + (f" · drew {', '.join(drawn)}" if drawn else "")
+        status = f"{seed_text} · {est.summary()}"
         record = s.cache.get(req, s.precision, need_frames=True)
         replay = record is not None
         # A run's outputs start empty: the last run's pictures, charts and files described another request, and
@@ -254,7 +256,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         c = record.estimate.cost
         took = (f"replayed from the cache (it took {record.seconds:.2f} s when it ran, {record.precision})" if replay
                 else f"{record.seconds:.2f} s measured ({record.precision})")
-        summary = (f"seed **{req.seed}** · {took} · "
+        summary = (f"{seed_text} · {took} · "
                    f"{format_flops(c.total)} vs {format_flops(c.reference_total)} with every brick "
                    f"(saving {c.saving:.0%}, predicted speed-up {c.predicted_speedup:.2f}x)")
         files = outputs.write(record, s, folder)
