@@ -42,7 +42,7 @@ def test_every_level_and_none_generate_through_the_api(served, choice, expected)
         (drawn,) = request["drawn"]
         index = space.resolve(drawn)
         assert space.level_of(index) == 2 and space.resolve(choice) in space.chain(index)
-        assert f"drew {drawn}" in outputs[1]
+        assert f"drew {drawn}" in outputs[1] and outputs[0][0]["caption"].startswith(f"{drawn}, seed ")
 
 
 def test_api_refuses_a_class_the_model_does_not_have(served):

@@ -223,6 +223,10 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                              shift, coords, num_ranges, schedule_json, cells)
         drawn = req.drawn(s.config)
         seed_text = f"seed **{req.seed}**" + (f" · drew {', '.join(drawn)}" if drawn else "")
+
+        def captioned(paths: list[str]) -> list:  # a category's pictures each say which of its emoji they show
+            return paths if not drawn else [(p, f"{d}, seed {k}") for p, d, k in zip(paths, drawn, req.seeds)]
+
         status = f"{seed_text} · {est.summary()}"
         record = s.cache.get(req, s.precision, need_frames=True)
         replay = record is not None
@@ -241,7 +245,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                     show = previews and (item.step + 1) % max(1, preview_every) == 0
                     if show:
                         names = [f"preview_step{item.step + 1}_{k}" for k in range(req.images)]
-                        shown = outputs.pictures(folder, to_uint8(item.denoised), names)
+                        shown = captioned(outputs.pictures(folder, to_uint8(item.denoised), names))
                     yield (shown, running(f"step {item.step + 1}/{item.steps}", status), None, None, None, None, None,
                            req.seed)
                 else:
@@ -260,7 +264,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                    f"{format_flops(c.total)} vs {format_flops(c.reference_total)} with every brick "
                    f"(saving {c.saving:.0%}, predicted speed-up {c.predicted_speedup:.2f}x)")
         files = outputs.write(record, s, folder)
-        yield ([f for f in files if f.endswith(".png")], summary,
+        yield (captioned([f for f in files if f.endswith(".png")]), summary,
                charts.flops_per_step(c, s.names),
                charts.time_per_step(record.brick_seconds, record.step_seconds, s.names),
                charts.schedule_heatmap(record.mask, s.names, req.settings.sigmas()),
