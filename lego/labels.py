@@ -177,9 +177,9 @@ class LabelSpace:
         return choices[random.Random(seed).randrange(len(choices))]
 
     def describe_drawn(self, index: int, seed: int) -> str:
-        """What one picture of ``index`` shows: 'cat face (one of Animals & Nature)' for a coarser class."""
+        """What one picture of ``index`` shows: 'cat face, one of Animals & Nature' for a coarser class."""
         drawn = self.draw(index, seed)
-        return self.describe(index) if drawn == index else f"{self.names[drawn]} (one of {self.names[index]})"
+        return self.describe(index) if drawn == index else f"{self.names[drawn]}, one of {self.names[index]}"
 
     def members(self, top: int, level: int) -> list[int]:
         """The classes of ``level`` that belong to the top-level class ``top`` (a category's emoji)."""

@@ -119,7 +119,7 @@ def test_a_coarser_class_draws_one_of_its_emoji_picked_by_the_seed():
     assert {SPACE.draw(0, seed) for seed in range(40)} == {5, 6, 7}  # "Animals": any animal, never the apple
     assert [SPACE.draw(0, seed) for seed in range(12)] == [SPACE.draw(0, seed) for seed in range(12)]
     assert LabelSpace.flat(["a", "b"]).draw(1, 3) == 1  # one level: nothing finer to draw
-    assert SPACE.describe_drawn(1, 0) == "red apple (one of Food)"
+    assert SPACE.describe_drawn(1, 0) == "red apple, one of Food"
     assert SPACE.describe_drawn(8, 0) == "red apple (Food / fruit)"
 
 
@@ -146,3 +146,12 @@ def test_a_category_request_draws_the_pictures_of_the_emoji_it_names():
     for k, name in enumerate(req.drawn(config)):
         assert (images[k] == pictures(name, 7 + k, 1)[1][0]).all()
     assert pictures("cat face", 7, 1)[0].drawn(config) is None  # an emoji is drawn as itself: nothing to say
+
+
+def test_the_lesson_on_a_category_names_the_emoji_its_picture_shows():
+    from lego.lesson import run_lesson
+    from lego.serving import Served
+
+    model = LegoModel(ARCHITECTURES["tiny-pg"].with_labels(SPACE)).eval()
+    lesson = run_lesson(Served.of("tiny", model, "fp32", batching="off"), 0, 4)
+    assert lesson.category == f"{SPACE.names[SPACE.draw(0, 4)]}, one of Animals"
