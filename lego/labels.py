@@ -111,15 +111,17 @@ class LabelSpace:
             row[level] = index
         return row
 
-    def counts(self) -> str:
-        """'9 category, 98 subcategory, 1,904 emoji': how many classes each level has."""
-        if not self.num_classes:
-            return "none (unconditional)"
-        return ", ".join(f"{n:,} {self.level_name(k)}" for k, n in enumerate(self.sizes))
-
     def summary(self) -> str:
-        """'9 classes', or '9 category, 98 subcategory, 1,904 emoji classes' for a model with levels."""
-        return f"{self.num_classes:,} classes" if self.depth == 1 else f"{self.counts()} classes"
+        """'9 classes', or '9 categories, 33 sub-categories and 48 emoji' for a model with levels."""
+        if not self.num_classes:
+            return "no classes (unconditional)"
+        if self.depth == 1:
+            return f"{self.num_classes:,} classes"
+        if self.depth != len(LEVELS):
+            return ", ".join(f"{n:,} on level {k}" for k, n in enumerate(self.sizes))
+        parts = [f"{n:,} {name if n == 1 else plural}" for n, name, plural in
+                 zip(self.sizes, ("category", "sub-category", "emoji"), ("categories", "sub-categories", "emoji"))]
+        return f"{', '.join(parts[:-1])} and {parts[-1]}"
 
     def describe(self, index: int) -> str:
         """'cat face (Animals & Nature / animal-mammal)': a class and where it sits."""

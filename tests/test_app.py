@@ -40,12 +40,13 @@ def test_generate_streams_previews_and_returns_images_charts_report(served):
     model, client, _ = served
     job = client.submit(*generate_args(images=2, width=128, height=64, b2=[0, 1, 2]), api_name="/generate")
     outputs = list(job)
-    galleries = [o[0] for o in outputs[:-1]]  # a step repeats the preview on show until the next one
+    first, *galleries = [o[0] for o in outputs[:-1]]  # a step repeats the preview on show until the next one
+    assert first == {"columns": 2, "value": [], "__type__": "update"}  # emptied, two pictures side by side
     previews = [g for before, g in zip([[]] + galleries, galleries) if g and g != before]
     assert len(previews) == 3 and len(outputs) == 1 + 6 + 1  # start, a status per step with previews at 2, 4, 6
-    assert galleries[0] == [] and galleries[2] == galleries[3] == previews[0]
+    assert galleries[0] == [] and galleries[1] == galleries[2] == previews[0]
     gallery, status, flops, times, heat, files, seed = outputs[-1]
-    assert seed == 5 and "seed **5**" in status
+    assert seed == 5 and "seeds **5-6**" in status
     from PIL import Image
 
     # the gallery shows the very files offered for download, each written once (see OutputFolder.pictures)
@@ -78,7 +79,8 @@ def test_previews_can_be_switched_off_and_seed_can_be_random(served):
     # a status update at the start and after every step (Stop acts there), but no preview image
     shown = [o[1].split(" · ")[0] for o in outputs[:-1]]
     assert shown == ["Running: starting"] + [f"Running: step {i}/6" for i in range(1, 7)]
-    assert all(o[0] == [] for o in outputs[:-1]) and len(outputs[-1][0]) == 1  # no picture until the end
+    assert outputs[0][0]["value"] == [] and all(o[0] == [] for o in outputs[1:-1])  # no picture until the end
+    assert len(outputs[-1][0]) == 1
     assert outputs[-1][-1] != 0 and f"seed **{outputs[-1][-1]}**" in outputs[-1][1]
 
 

@@ -188,6 +188,22 @@ def test_a_laptop_shows_generate_and_the_gallery_without_scrolling(app_url, brow
 
 
 @needs_chromium
+@pytest.mark.parametrize("images", [1, 4])
+def test_after_a_run_a_laptop_shows_every_picture_whole_without_scrolling(app_url, browser, images):
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    page.goto(f"{app_url}?images={images}&steps=2")
+    page.wait_for_selector("#generate", timeout=30_000)
+    page.click("#generate")
+    page.wait_for_function(f"document.querySelectorAll('#gallery img').length == {images}", timeout=60_000)
+    page.wait_for_function("document.querySelector('#status').innerText.includes('measured')", timeout=30_000)
+    frame = page.locator("#gallery").bounding_box()
+    for picture in page.locator("#gallery img").all():
+        box = picture.bounding_box()
+        assert box["width"] >= 100 and frame["y"] <= box["y"] and box["y"] + box["height"] <= 768, box
+    page.close()
+
+
+@needs_chromium
 def test_a_phone_reaches_generate_every_tab_and_legible_tables(app_url, browser):
     page = browser.new_page(viewport={"width": 390, "height": 844})
     page.goto(app_url)

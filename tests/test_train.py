@@ -117,7 +117,7 @@ def test_export_writes_a_loadable_checkpoint_with_credits(data_file, tmp_path):
     assert all(torch.equal(model.state_dict()[k], v.half().float()) for k, v in ema.items())
     card = (out / "README.md").read_text()
     assert "16 training images seen" in card and "Twitter, CC-BY-4.0" in card and "Apache-2.0" in card
-    assert "9 category, 6 subcategory, 7 emoji classes" in card and "twemoji style is held out" in card
+    assert "9 categories, 6 sub-categories and 7 emoji" in card and "twemoji style is held out" in card
     assert "![One row per category](samples.png)" in card
     # exported again into the same folder, the card is the new export's, not the one left there
     again = export(tmp_path / "run", out, metrics={"markdown": "| judged | 1% |"})

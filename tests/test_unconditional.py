@@ -31,7 +31,7 @@ def test_zero_classes_is_a_config_and_an_empty_label_space():
     with pytest.raises(ConfigError, match="0 for an unconditional model"):
         replace(CONFIG, num_classes=-1)
     space = CONFIG.label_space()
-    assert space.num_classes == 0 and space.choices() == [] and space.counts() == "none (unconditional)"
+    assert space.num_classes == 0 and space.choices() == [] and space.summary() == "no classes (unconditional)"
     assert space.row(None) == [-1]
     for ask in (lambda: space.row(0), lambda: space.resolve("1"), lambda: space.resolve("cat")):
         with pytest.raises(LabelError, match="this model is unconditional"):

@@ -109,8 +109,8 @@ def build(ctx: AppContext) -> GenerateTab:
                 go_btn = gr.Button("Generate", variant="primary", elem_id="generate", scale=3)
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=80)
             status = gr.Markdown(elem_id="status")
-            gallery = gr.Gallery(label="Images", format="png", columns=2, height=300, elem_id="gallery",
-                                 object_fit="contain", fit_columns=False)  # two whole images per row
+            gallery = gr.Gallery(label="Images", format="png", columns=2, height=260, elem_id="gallery",
+                                 object_fit="contain", fit_columns=False)  # whole images, all in one row
             with gr.Row():  # the first control labelled "steps": the grid's boxes and "Preview every k steps" follow
                 steps = gr.Slider(2, 50, DEFAULT_STEPS, step=1, label="Steps",
                                   info="Denoising steps from pure noise to the picture: more is slower, often cleaner.")
@@ -222,7 +222,8 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         req, est = ctx.parse(s, category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
                              shift, coords, num_ranges, schedule_json, cells)
         drawn = req.drawn(s.config)
-        seed_text = f"seed **{req.seed}**" + (f" · drew {', '.join(drawn)}" if drawn else "")
+        seeds = f"seed **{req.seed}**" if req.images == 1 else f"seeds **{req.seed}-{req.seeds[-1]}**"
+        seed_text = seeds + (f" · drew {'; '.join(drawn)}" if drawn else "")
 
         def captioned(paths: list[str]) -> list:  # a category's pictures each say which of its emoji they show
             return paths if not drawn else [(p, f"{d}, seed {k}") for p, d, k in zip(paths, drawn, req.seeds)]
@@ -235,7 +236,9 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         # rather than answer gr.skip(), which Gradio serves by rebuilding the component and its API schema: a few
         # milliseconds each, which a class of thirty sharing one batch pays at every step.
         shown = None
-        yield (None, running(detail=status), None, None, None, None, None, req.seed)
+        # a picture or two side by side; three or four in one row, so that all show without scrolling
+        yield (gr.Gallery(None, columns=2 if req.images <= 2 else 4), running(detail=status), None, None, None, None,
+               None, req.seed)
         folder = outputs.new_run()
         try:
             for item in [] if replay else s.sample(req, est):
@@ -258,11 +261,10 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
             yield (gr.skip(), text, *[gr.skip()] * 5, req.seed)
             raise error from None
         c = record.estimate.cost
-        took = (f"replayed from the cache (it took {record.seconds:.2f} s when it ran, {record.precision})" if replay
+        took = (f"replayed from the cache ({record.seconds:.2f} s when it ran, {record.precision})" if replay
                 else f"{record.seconds:.2f} s measured ({record.precision})")
-        summary = (f"{seed_text} · {took} · "
-                   f"{format_flops(c.total)} vs {format_flops(c.reference_total)} with every brick "
-                   f"(saving {c.saving:.0%}, predicted speed-up {c.predicted_speedup:.2f}x)")
+        summary = (f"{seed_text} · {took} · {format_flops(c.total)}, saving {c.saving:.0%}, "
+                   f"predicted speed-up {c.predicted_speedup:.2f}x")  # one line; every brick's cost is in the estimate
         files = outputs.write(record, s, folder)
         yield (captioned([f for f in files if f.endswith(".png")]), summary,
                charts.flops_per_step(c, s.names),
