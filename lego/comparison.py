@@ -23,7 +23,7 @@ from .flops import format_flops
 from .request import PlaygroundError, Request
 from .runs import RunRecord, run
 from .sampler import StepInfo
-from .schedule import BrickSchedule
+from .schedule import CUSTOM, BrickSchedule
 from .serving import Served
 from .visuals import Difference, difference_map
 
@@ -140,7 +140,7 @@ class Comparison:
     def summary(self) -> str:
         full, sch, base = self.full, self.scheduled, self.baseline
         full_s, sch_s, base_s = self.seconds
-        name = "" if sch.request.schedule.name == "custom" else f", schedule **{sch.request.schedule.name}**"
+        name = "" if sch.request.schedule.name == CUSTOM else f", schedule **{sch.request.schedule.name}**"
         return (f"Seed **{sch.request.seed}**{name}.\n\n"
                 f"- **Measured speed-up** of the schedule over every brick: {self.timing.text()}: the median of "
                 f"the pairs' ratios, the two runs of a pair taking turns step by step (medians of the runs: "

@@ -22,6 +22,9 @@ MAX_JSON_DEPTH = 8  # a schedule nests 4 deep ({"bricks": {"0": [[start, end]]}}
 MAX_RANGES_PER_BRICK = 64
 
 
+CUSTOM = "custom"  # the name of a schedule that is no preset
+
+
 class ScheduleError(ValueError):
     """A brick schedule that is malformed or cannot run."""
 
@@ -31,7 +34,7 @@ class BrickSchedule:
     """Per brick, the progress ranges in which it runs (index = brick index)."""
 
     ranges: tuple[tuple[Range, ...], ...]
-    name: str = "custom"
+    name: str = CUSTOM
 
     def __post_init__(self) -> None:
         cleaned = tuple(_clean_ranges(i, r) for i, r in enumerate(self.ranges))
@@ -87,7 +90,7 @@ class BrickSchedule:
         missing = [i for i in range(num_bricks) if i not in by_index]
         if missing:
             raise ScheduleError(f"schedule has no entry for brick(s) {missing}: give [] to keep a brick off")
-        name = data.get("name", "custom")
+        name = data.get("name", CUSTOM)
         if not isinstance(name, str) or len(name) > 64:
             raise ScheduleError("schedule name must be a string of at most 64 characters")
         return cls(tuple(_parse_ranges(i, by_index[i]) for i in range(num_bricks)), name=name)
@@ -206,9 +209,11 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("all", "every brick at every step (the reference)", _all),
-    Preset("pg-recipe", "top brick off for the last 40% of steps (the paper's recipe for LEGO-PG)",
+    Preset("pg-recipe", "top brick off for the last 40% of steps (the paper's recipe for LEGO-PG, whose top brick "
+           "is global)",
            lambda c: _top_off(c, (0.0, 1.0 - SKIP_SHARE), "pg-recipe")),
-    Preset("pr-recipe", "top (local) brick off for the first 40% of steps (the paper's recipe for LEGO-PR)",
+    Preset("pr-recipe", "top brick off for the first 40% of steps (the paper's recipe for LEGO-PR, whose top "
+           "brick is local)",
            lambda c: _top_off(c, (SKIP_SHARE, 1.0), "pr-recipe")),
     Preset("local-only", "only the bricks whose regions are smaller than the image",
            lambda c: _only(c, False, "local-only")),
@@ -293,7 +298,7 @@ def grid_edges(num_ranges: int) -> list[Range]:
     return [(j / num_ranges, (j + 1) / num_ranges) for j in range(num_ranges)]
 
 
-def from_grid(cells: Sequence[Sequence[int]], num_ranges: int, name: str = "custom") -> BrickSchedule:
+def from_grid(cells: Sequence[Sequence[int]], num_ranges: int, name: str = CUSTOM) -> BrickSchedule:
     """``cells[k]``: indices of the ranges in which brick k runs (adjacent ranges are merged)."""
     edges = grid_edges(num_ranges)
     ranges = []
@@ -316,6 +321,13 @@ def to_grid(schedule: BrickSchedule, num_ranges: int) -> list[list[int]]:
     """The ranges whose midpoint each brick covers (exact when the schedule's edges are on the grid)."""
     edges = grid_edges(num_ranges)
     return [[j for j, (a, b) in enumerate(edges) if _covers(r, (a + b) / 2)] for r in schedule.ranges]
+
+
+def grid_preset(config: LegoConfig, cells: Sequence[Sequence[int]], num_ranges: int) -> str | None:
+    """The preset whose grid these ticks are, if any: a preset box that names what the grid shows."""
+    ticked = [sorted(set(c or [])) for c in cells]
+    return next((name for name, schedule in presets_for(config).items() if to_grid(schedule, num_ranges) == ticked),
+                None)
 
 
 def grid_labels(num_ranges: int, steps: int, sigmas: Sequence[float]) -> list[str]:

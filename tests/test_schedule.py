@@ -153,3 +153,14 @@ def test_presets_for_a_stack_leave_out_those_it_has_no_bricks_for():
                        bricks=(BrickConfig(4, 2, 1), BrickConfig(8, 2, 1)))
     assert "global-only" not in presets_for(local) and "all" in presets_for(local)
     assert presets_for(local)["local-only"] == preset("local-only", local)
+
+
+def test_the_preset_box_names_the_preset_whose_grid_the_ticks_are():
+    from lego.schedule import grid_preset, to_grid
+
+    config = ARCHITECTURES["tiny-pg"]
+    for name in ("all", "pg-recipe", "pr-recipe"):
+        assert grid_preset(config, to_grid(preset(name, config), 5), 5) == name
+    assert grid_preset(config, [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [0, 1, 2]], 5) == "pg-recipe"  # any order
+    assert grid_preset(config, [[0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1, 2, 3]], 5) is None  # by hand: custom
+    assert grid_preset(config, [[0, 1], [0, 1], [0, 1]], 2) == "all"

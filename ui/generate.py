@@ -18,7 +18,7 @@ from lego.images import to_uint8
 from lego.request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_STEPS, PlaygroundError,
                           number, random_seed)
 from lego.sampler import METHODS, StepInfo, sigma_steps
-from lego.schedule import PRESETS, ScheduleError, grid_labels, preset, to_grid
+from lego.schedule import CUSTOM, PRESETS, ScheduleError, grid_labels, grid_preset, preset, to_grid
 from lego.serving import Served, class_picker_for
 
 from .context import SESSION_SECONDS, AppContext, refused, run_failure, running, stopped
@@ -109,7 +109,7 @@ def build(ctx: AppContext) -> GenerateTab:
                 go_btn = gr.Button("Generate", variant="primary", elem_id="generate", scale=3)
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=80)
             status = gr.Markdown(elem_id="status")
-            gallery = gr.Gallery(label="Images", format="png", columns=2, height=260, elem_id="gallery",
+            gallery = gr.Gallery(label="Images", format="png", columns=2, height=300, elem_id="gallery",
                                  object_fit="contain", fit_columns=False)  # whole images, all in one row
             with gr.Row():  # the first control labelled "steps": the grid's boxes and "Preview every k steps" follow
                 steps = gr.Slider(2, 50, DEFAULT_STEPS, step=1, label="Steps",
@@ -164,7 +164,8 @@ def build(ctx: AppContext) -> GenerateTab:
                         "the picture and any of them can be skipped. Tick the step ranges in which each brick runs; "
                         "a range is labelled with its steps and its noise levels σ (sigma), from pure noise at the "
                         "start down to 0, the finished picture.")
-            preset_name = gr.Dropdown([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()],
+            preset_name = gr.Dropdown([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()]
+                                      + [(f"{CUSTOM}: your own ticks, none of the above", CUSTOM)],
                                       value="all", label="Preset", info="A ready-made schedule for the grid below.")
             bricks_md = gr.Markdown(bricks_text(first), elem_id="generate-bricks")
             cells = [step_ranges(gr.CheckboxGroup(
@@ -223,12 +224,12 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                              shift, coords, num_ranges, schedule_json, cells)
         drawn = req.drawn(s.config)
         seeds = f"seed **{req.seed}**" if req.images == 1 else f"seeds **{req.seed}-{req.seeds[-1]}**"
-        seed_text = seeds + (f" · drew {'; '.join(drawn)}" if drawn else "")
 
         def captioned(paths: list[str]) -> list:  # a category's pictures each say which of its emoji they show
             return paths if not drawn else [(p, f"{d}, seed {k}") for p, d, k in zip(paths, drawn, req.seeds)]
 
-        status = f"{seed_text} · {est.summary()}"
+        drew = f" · drew {'; '.join(drawn)}" if drawn else ""
+        status = f"{seeds}{drew} · {est.summary()}"
         record = s.cache.get(req, s.precision, need_frames=True)
         replay = record is not None
         # A run's outputs start empty: the last run's pictures, charts and files described another request, and
@@ -263,8 +264,10 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         c = record.estimate.cost
         took = (f"replayed from the cache ({record.seconds:.2f} s when it ran, {record.precision})" if replay
                 else f"{record.seconds:.2f} s measured ({record.precision})")
-        summary = (f"{seed_text} · {took} · {format_flops(c.total)}, saving {c.saving:.0%}, "
-                   f"predicted speed-up {c.predicted_speedup:.2f}x")  # one line; every brick's cost is in the estimate
+        # one line, so that the pictures below it show whole: the emoji drawn are in their captions, and every
+        # brick's cost is in the estimate
+        summary = (f"{seeds} · {took} · {format_flops(c.total)}, saving {c.saving:.0%}, "
+                   f"predicted speed-up {c.predicted_speedup:.2f}x")
         files = outputs.write(record, s, folder)
         yield (captioned([f for f in files if f.endswith(".png")]), summary,
                charts.flops_per_step(c, s.names),
@@ -273,6 +276,8 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                files, record, req.seed)
 
     def apply_preset(key: str, name: str, num_ranges: int) -> list:
+        if name == CUSTOM:  # the ticks were set by hand: they stay
+            return [gr.skip() for _ in tab.cells]
         try:
             grid = to_grid(preset(name, ctx.served(key).config), number("number of ranges", num_ranges, True))
         except (PlaygroundError, ScheduleError) as exc:
@@ -298,6 +303,15 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
     estimate_btn = gr.Button("Estimate", visible=False)
     estimate_btn.click(estimate_text, [model_key, *controls], tab.estimate_md, api_name="estimate", queue=False)
     demo.load(estimate_text, [model_key, *controls], tab.estimate_md, queue=False, api_visibility="private")
+    def name_preset(key: str, num_ranges: int, *cells) -> str:
+        try:
+            return grid_preset(ctx.served(key).config, cells, number("number of ranges", num_ranges, True)) or CUSTOM
+        except PlaygroundError:
+            return gr.skip()
+
+    for c in tab.cells:  # the preset box names what the grid shows, however the ticks were set
+        c.change(name_preset, [model_key, tab.num_ranges, *tab.cells], tab.preset_name, queue=False,
+                 api_visibility="private")
     tab.preset_name.change(apply_preset, [model_key, tab.preset_name, tab.num_ranges], tab.cells, queue=False,
                            api_visibility="private")
     for c in (tab.num_ranges, tab.steps):
