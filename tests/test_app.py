@@ -108,7 +108,9 @@ def test_lesson_runs_every_stage_and_reports_what_it_measured(served):
     least = [n for n in names if tied(changes[n], min(changes.values()))]  # as shown, to the hundredth
     verdict = ("You were right" if least == [names[2]] else "A tie you share" if names[2] in least
                else "Not this time")
-    assert late.startswith(f"**{verdict}")  # the verdict the measured table calls for
+    shows = "*Flags, seed 0:* "  # each stage names what its pictures show
+    assert all(text.startswith(shows) for text in (late, early_text, cost))
+    assert late.removeprefix(shows).startswith(f"**{verdict}")  # the verdict the measured table calls for
     assert f"**{names[2]}** off for the first 40%" in early_text and "fewer steps" in cost
     assert take.count("\n- ") == 5 and every == every2 and late_pic == late2 and fewer.endswith(".png")
     # each change as a map, every map of stages 4 and 5 on one scale: the paler one changed less, and the late

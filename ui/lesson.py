@@ -126,9 +126,10 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                                            LESSON_GUIDANCE)
         done = (f"Done: {result.category}, seed {result.seed}{'' if sampled else ', replayed from the cache'}. "
                 "Go on to **3. Compare**.")
-        yield (gr.Walkthrough(selected=3), done, (every, late), late_verdict(result, k), every, early, late,
-               *maps[:2], early_late_verdict(result, k) + _scale(limit), every, late, fewer, *maps[2:],
-               cost_verdict(result, k) + _scale(limit), take_away(result, k, measured))
+        shows = f"*{result.category}, seed {result.seed}:* "  # named on every stage that shows it, in no extra line
+        yield (gr.Walkthrough(selected=3), done, (every, late), shows + late_verdict(result, k), every, early, late,
+               *maps[:2], shows + early_late_verdict(result, k) + _scale(limit), every, late, fewer, *maps[2:],
+               shows + cost_verdict(result, k) + _scale(limit), take_away(result, k, measured))
 
     def lesson_gflops(key=None, category=None, seed=LESSON_SEED, **_) -> float:
         s = ctx.served(key)
