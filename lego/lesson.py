@@ -336,10 +336,11 @@ def recipe_sentence(lesson: Lesson) -> str:
     if top in _least(lesson.late):
         return f"That agrees with the paper's recipe (the pg-recipe preset), which drops the top brick, {name}, late."
     return (f"The paper's recipe (the pg-recipe preset) drops the top brick, {name}, late all the same: on the "
-            "paper's ImageNet models, judged over 50,000 pictures, that saved time at no loss of quality (FID 2.24 "
-            "with every brick, 2.05 with the top brick off for the last 30% of the steps, 3.10 for the last 50%; this "
-            "lesson drops 40%). A pixel change says how far one picture moved, not whether it got worse: look at the "
-            "pictures and judge which you would rather have.")
+            "paper's ImageNet models, judged over 50,000 pictures, that saved time at no loss of quality (FID, a "
+            "distance to real pictures where lower is better: 2.24 with every brick, 2.05 with the top brick off for "
+            "the last 30% of the steps, 3.10 for the last 50%; this lesson drops 40%). A pixel change says how far "
+            "one picture moved, not whether it got worse: look at the pictures and judge which you would rather "
+            "have.")
 
 
 def take_away(lesson: Lesson, guess: int, measured: str = "") -> str:

@@ -13,12 +13,18 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from .sampler import METHOD_NAMES
-from .schedule import BrickSchedule, ScheduleError, preset
+from .schedule import SKIP_SHARE, BrickSchedule, ScheduleError, preset
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "benchmarks"
-SCHEDULE_COLUMNS = ["schedule", "steps", "GFLOPs / image", "saving", "emoji-FD", "± (seed sets)", "accuracy",
+# quality and saving first: on a phone the first columns are the ones that show
+SCHEDULE_COLUMNS = ["schedule", "emoji-FD", "± (seed sets)", "saving", "accuracy", "GFLOPs / image", "steps",
                     "s / image"]
-EMOJI_SCHEDULE_COLUMNS = [*SCHEDULE_COLUMNS[:6], "emoji named", *SCHEDULE_COLUMNS[7:]]
+EMOJI_SCHEDULE_COLUMNS = ["schedule", "emoji named", "saving", "emoji-FD", "± (seed sets)", "GFLOPs / image", "steps",
+                          "s / image"]
+# the sweep's points that are also what the app and the Lesson call by another name
+T_BREAK_NAMES = {"t_break 0": "every brick", f"t_break {SKIP_SHARE:g}": "pg-recipe"}
+JUDGE = "the judge (a network of ours trained to recognise real emoji drawings)"
+T_BREAK = "t_break: the share of the last steps with the top brick off, the paper's name for its sweep"
 TRAINING_COLUMNS = ["run", "bricks", "GFLOPs / evaluation", "images", "train s", "emoji-FD", "accuracy"]
 
 
@@ -86,18 +92,26 @@ def schedule_figure(rows: list[dict], named: bool = False) -> go.Figure:
 
 def schedule_table(rows: list[dict], level: str = "category") -> list[list]:
     """Savings against the most expensive row (every brick at full steps), fewer-steps rows included; the accuracy
-    is the judge's at ``level`` (the emoji, for a sweep of a model labelled by emoji: EMOJI_SCHEDULE_COLUMNS)."""
+    is the judge's at ``level``: the emoji, for a sweep of a model labelled by emoji, whose table is
+    EMOJI_SCHEDULE_COLUMNS and leads with it."""
     reference = max(r["gflops_per_image"] for r in rows)
-    return [[r["label"], r["steps"], round(r["gflops_per_image"], 1), f"{1 - r['gflops_per_image'] / reference:.0%}",
-             _fd_value(r["emoji_fd"]), _fd_value(r["emoji_fd_spread"] / 2),
-             f"{r['accuracy'][level] if 'accuracy' in r else r['category_accuracy']:.1%}",
-             round(r["seconds_per_image"], 2)] for r in rows]
+    out = []
+    for r in rows:
+        name = r["label"] + (f" ({T_BREAK_NAMES[r['label']]})" if r["label"] in T_BREAK_NAMES else "")
+        saving = f"{1 - r['gflops_per_image'] / reference:.0%}"
+        fd, spread = _fd_value(r["emoji_fd"]), _fd_value(r["emoji_fd_spread"] / 2)
+        accuracy = f"{r['accuracy'][level] if 'accuracy' in r else r['category_accuracy']:.1%}"
+        cost = [round(r["gflops_per_image"], 1), r["steps"], round(r["seconds_per_image"], 2)]
+        out.append([name, accuracy, saving, fd, spread, *cost] if level == "emoji" else
+                   [name, fd, spread, saving, accuracy, *cost])
+    return out
 
 
 def sweep_caption(sweep: dict) -> str:
     steps = max(r["steps"] for r in sweep["rows"])
     floor = None if sweep.get("emoji") else sweep["rows"][0].get("floor")  # a sweep of emoji plots no floor
-    return (f"{METHOD_NAMES[sweep.get('method', 'heun')]}, {steps} steps, guidance {sweep['guidance']:g}; "
+    return (f"{T_BREAK}. {METHOD_NAMES[sweep.get('method', 'heun')]}, {steps} steps, guidance "
+            f"{sweep['guidance']:g}; "
             f"{sweep['per_class']} images per class and seed set, {sweep['seed_sets']} seed sets; ± is half the spread "
             "between the sets" + (f"; two sets of real emoji score {_fd(floor)} against each other (the dotted line)"
                                   if floor else "") + f". `{sweep['command']}`")
@@ -143,7 +157,7 @@ def quality_line(row: dict, report: dict) -> str:
     per_class = report["per_class"] * report["seed_sets"]
     if report.get("emoji"):
         versus = "" if reference is None or reference is row else f"every brick: {reference['accuracy']['emoji']:.1%}; "
-        return (f"Measured on this model: the judge named the emoji asked for in **{row['accuracy']['emoji']:.1%}** "
+        return (f"Measured on this model: {JUDGE} named the emoji asked for in **{row['accuracy']['emoji']:.1%}** "
                 f"of the pictures ({versus}{per_class} per category; Results tab)")
     parts = []
     if reference is not None and reference is not row:
@@ -175,7 +189,7 @@ def recipe_measured(sweeps: dict[str, dict], model_fingerprint: str, config, ste
     every, recipe = rows
     where = f"the schedule sweep, {sweep['per_class'] * sweep['seed_sets']} pictures per category; Results tab"
     if sweep.get("emoji"):
-        return (f"Over many pictures of this model ({where}), the judge named the emoji asked for in "
+        return (f"Over many pictures of this model ({where}), {JUDGE} named the emoji asked for in "
                 f"{every['accuracy']['emoji']:.1%} of them with every brick and in {recipe['accuracy']['emoji']:.1%} "
                 "with pg-recipe.")
     return (f"Over many pictures of this model ({where}), the distance to real emoji (emoji-FD, lower is better) "

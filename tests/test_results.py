@@ -61,11 +61,12 @@ def test_the_results_tab_reads_the_committed_figures_into_its_tables():
     assert len(table) == len(sweep["rows"]) and all(len(row) == len(results.SCHEDULE_COLUMNS) for row in table)
     full = max(sweep["rows"], key=lambda r: r["gflops_per_image"])
     assert table[sweep["rows"].index(full)][3] == "0%"  # savings are counted from every brick at full steps
-    assert all(row[6].endswith("%") and row[2] > 0 for row in table)
+    assert all(row[4].endswith("%") and row[5] > 0 for row in table)
+    assert table[0][0] == "t_break 0 (every brick)" and "t_break 0.4 (pg-recipe)" in [row[0] for row in table]
     assert "seed sets" in results.sweep_caption(sweep) and sweep["command"] in results.sweep_caption(sweep)
     small = results.read("schedules_emoji48.json")  # the default model's sweep: the emoji named per schedule
     named = results.schedule_table(small["rows"], "emoji")
-    assert [row[6] for row in named] == [f"{r['accuracy']['emoji']:.1%}" for r in small["rows"]]
+    assert [row[1] for row in named] == [f"{r['accuracy']['emoji']:.1%}" for r in small["rows"]]
     assert len(results.EMOJI_SCHEDULE_COLUMNS) == len(named[0]) and "--emoji" in small["command"]
     assert "dotted line" in results.sweep_caption(sweep) and "dotted line" not in results.sweep_caption(small)
     rows = results.training_table(training)
