@@ -473,9 +473,9 @@ def test_take_away_states_only_what_was_measured():
         "- Your guess, B2, was not the least change: it changed the image by 6.00 / 255.",
         "- The paper's recipe (the pg-recipe preset) drops the top brick, B2, late all the same: on the paper's "
         "ImageNet models, judged over 50,000 pictures, that saved time at no loss of quality (FID, a distance to "
-        "real pictures where lower is better: 2.24 with every brick, 2.05 with the top brick off for the last 30% of the steps, 3.10 for the last 50%; this lesson drops "
-        "40%). A pixel change says how far one picture moved, not whether it got worse: look at the pictures and "
-        "judge which you would rather have.",
+        "real pictures where lower is better: 2.24 with every brick, 2.05 with the top brick off for the last 30% of "
+        "the steps, 3.10 for the last 50%; this lesson drops 40%). A pixel change says how far one picture moved, "
+        "not whether it got worse: look at the pictures and judge which you would rather have.",
         "- Dropping the brick late changed the image less than dropping it early for B0; more for B2; about as much "
         "(a tie) for B1.",
         "- Dropping the brick late changed the image more than running every brick with fewer steps (the nearest "

@@ -3,6 +3,7 @@ brick changed, and the regions and patches a brick sees."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import gradio as gr
@@ -30,6 +31,9 @@ changed little.
 NO_RUN = "Run **Generate** first: this view replays its stored steps."
 COLUMNS = 5  # x_t, the estimate and three bricks' own estimates in one row; each brick's change the same size
 HEIGHT = 220  # one row of five pictures on a laptop, two rows of three on a phone
+# The view opens three quarters of the way through a run (step 6 of 8): the picture is nearly done, and each brick
+# still changes something; at the last step, with almost no noise left, every change map is blank.
+OPENING_SHARE = 0.75
 # On a phone, five pictures a row would be cut off: three a row, each whole. The colour bar has no buttons, and
 # no empty corner for them.
 CSS = ("@media (max-width: 640px) { #inside-gallery .grid-container, #inside-changes .grid-container "
@@ -111,4 +115,6 @@ def after_run(ctx: AppContext, key: str, record: RunRecord | None, brick: str) -
     if record is None or not record.frames:
         return [gr.update(), *show(ctx, key, None, 1, brick)]
     last = len(record.frames)
-    return [gr.update(maximum=max(last, 2), value=last, interactive=last > 1), *show(ctx, key, record, last, brick)]
+    opening = max(1, math.ceil(OPENING_SHARE * last))
+    return [gr.update(maximum=max(last, 2), value=opening, interactive=last > 1),
+            *show(ctx, key, record, opening, brick)]
