@@ -164,6 +164,15 @@ class Comparison:
         return ""
 
 
+def check_skips_something(request: Request) -> None:
+    """A PlaygroundError for a schedule that runs every brick at every step: compared with every brick, it would
+    spend a dozen runs to show two equal pictures and a speed-up of 1 (the noise test of the timing, not a lesson)."""
+    if all(all(step) for step in request.schedule.mask(request.steps)):
+        raise PlaygroundError("the schedule runs every brick at every step, the same as the picture it would be "
+                              "compared with: untick some step ranges in the Generate tab (or pick a preset such as "
+                              "pg-recipe), then press Compare")
+
+
 def compare_steps(served: Served, request: Request, repeats: int = REPEATS) -> Iterator[CompareProgress | Comparison]:
     """Run a comparison: yields a CompareProgress at every sampling step, then the Comparison. Refuses
     (PlaygroundError) before any compute when its runs together exceed the per-request limit."""

@@ -356,3 +356,11 @@ def test_the_api_offers_the_documented_endpoints_only_and_refuses_bad_numbers(se
                          ({"stride": 2.5}, "overlap stride must be a whole number, got 2.5")):
         with pytest.raises(Exception, match=re.escape(message)):
             client.predict(*generate_args(steps=2, **bad), api_name="/generate")
+
+
+def test_compare_refuses_a_schedule_that_skips_nothing_and_says_what_to_do(served):
+    from gradio_client.exceptions import AppError
+
+    _, client, _ = served
+    with pytest.raises(AppError, match="untick some step ranges in the Generate tab"):
+        client.predict(*api_args("/compare", seed=3, steps=2), api_name="/compare")

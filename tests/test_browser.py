@@ -278,6 +278,8 @@ def test_compare_stops_cleanly_and_shows_its_pictures_whole_at_one_scale():
                 page.get_by_label(label).first.press("Enter")
             page.get_by_role("tab", name="Compare").click()
 
+        page.get_by_label("Preset").click()  # a schedule to compare: every brick against every brick is refused
+        page.get_by_role("option", name="pg-recipe").click()
         settings(50)  # seconds a run: Stop lands mid-run
         page.click("#compare")
         page.wait_for_function("/^Running: step [1-9]/.test(document.querySelector('#compare-status').innerText)",

@@ -107,7 +107,8 @@ def test_stop_a_comparison_ends_its_sampling_within_a_step_and_frees_the_worker(
         evaluations = []
         hook = model.register_forward_hook(lambda *_: evaluations.append(time.perf_counter()))
         client = Client(url, verbose=False)
-        job = client.submit(*api_args("/compare", seed=1, steps=50, width=128, height=128), api_name="/compare")
+        job = client.submit(*api_args("/compare", seed=1, steps=50, width=128, height=128, b2=[0, 1, 2]),
+                            api_name="/compare")
         deadline = time.perf_counter() + 60
         while len(job.outputs()) < 3 and time.perf_counter() < deadline:  # "starting", then step 1
             time.sleep(0.02)
@@ -119,7 +120,7 @@ def test_stop_a_comparison_ends_its_sampling_within_a_step_and_frees_the_worker(
         after = [t for t in evaluations if t > stopped_at]
         assert len(after) <= 2 and len(evaluations) < 40  # Heun: two a step; the comparison needs 6 x 99 and more
         start = time.perf_counter()
-        quick = client.predict(*api_args("/compare", seed=2, steps=2), api_name="/compare")
+        quick = client.predict(*api_args("/compare", seed=2, steps=2, b2=[0, 1, 2]), api_name="/compare")
         assert quick[-1].startswith("Seed **2**") and time.perf_counter() - start < 30  # the worker is free
         hook.remove()
         client.close()
@@ -172,7 +173,8 @@ def test_compare_counts_all_three_variants_against_the_compute_limit():
         assert one < 150 < 3 * one  # alone it is served; the comparison's three variants together are not
         client = Client(url, verbose=False)
         try:
-            client.predict(*api_args("/compare", seed=1, steps=50, width=256, height=256), api_name="/compare")
+            client.predict(*api_args("/compare", seed=1, steps=50, width=256, height=256, b2=[0, 1, 2]),
+                           api_name="/compare")
         except Exception as exc:  # noqa: BLE001 - the message is what matters
             assert "three variants" in str(exc) and "more than this machine serves per request (150)" in str(exc)
         else:

@@ -384,7 +384,7 @@ def test_the_default_schedule_compared_with_itself_is_no_faster_than_itself():
 
 
 def test_the_compute_limit_counts_every_run_of_a_comparison_repeats_included():
-    from lego.comparison import Plan, compare_steps
+    from lego.comparison import Plan, check_skips_something, compare_steps
     from lego.serving import Served
 
     served = Served.of("tiny", randomized("tiny-emoji"), "fp32")
@@ -397,6 +397,9 @@ def test_the_compute_limit_counts_every_run_of_a_comparison_repeats_included():
     served.limits = Limits(max_gflops=(full + scheduled + baseline) * 2)  # the variants once fit; three pairs do not
     with pytest.raises(PlaygroundError, match=f"all bricks and the schedule {REPEATS} times each"):
         compare_steps(served, request)  # refused when called, before any compute
+    check_skips_something(request)
+    with pytest.raises(PlaygroundError, match="untick some step ranges in the Generate tab"):
+        check_skips_something(req(schedule=preset("all", CONFIG), steps=10))  # every brick: the app has no lesson
 
 
 def lesson_of(late, early=None, fewer=None, steps=(LESSON_STEPS - 3, LESSON_STEPS - 2, LESSON_STEPS - 1)):

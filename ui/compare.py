@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from lego import charts
-from lego.comparison import CompareProgress, Plan, compare_steps
+from lego.comparison import CompareProgress, Plan, check_skips_something, compare_steps
 from lego.request import PlaygroundError
 from lego.visuals import colour_bar, same_scale
 
@@ -49,6 +49,7 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
         req, _ = ctx.parse(s, category, seed, steps, guidance, sampler, 1, width, height, canvas_mode, stride, shift,
                            coords, num_ranges, schedule_json, cells)
         try:
+            check_skips_something(req)
             steps = compare_steps(s, req)  # a comparison past the limit is refused here, before any compute
         except PlaygroundError as exc:
             raise refused(exc) from None
