@@ -27,10 +27,10 @@ IMAGE = dict(format="png", height=200, min_width=170, buttons=["fullscreen"], el
 # Next buttons bring the lesson's top into view, so that each stage starts on a fresh screen.
 TO_TOP = "() => { document.getElementById('lesson-tour')?.scrollIntoView(); }"
 READY = "Press **Run** to run the lesson."
-# Labels short enough for a picture 95 pixels wide on a phone; the stage's text names the brick.
-FIRST, LAST = f"Off first {SKIP_SHARE:.0%}", f"Off last {SKIP_SHARE:.0%}"
+# Labels on one line over a picture 95 pixels wide on a phone; the stage's text names the brick and the 40%.
+FIRST, LAST = "Off early", "Off late"
 FEWER = "Fewer steps"
-CHANGE_FIRST, CHANGE_LAST = f"Change: first {SKIP_SHARE:.0%}", f"Change: last {SKIP_SHARE:.0%}"
+CHANGE_FIRST, CHANGE_LAST = "Change: early", "Change: late"
 MAP = {**IMAGE, "elem_classes": ["lesson-image", "lesson-map"]}
 MAP_NOTE = ("Change maps: red where the picture got lighter than with every brick, blue darker, white the same; "
             "every map of stages 4 and 5 has the same scale, so a paler map is a smaller change.")
