@@ -104,9 +104,7 @@ def picker_info(config: LegoConfig) -> str:
     if space.depth == 1:
         return f"One of the model's {space.num_classes} classes, or none (no label: guidance is off)."
     return ("Type to search: an emoji ('cat face'), a sub-category ('animal-mammal') or a category "
-            f"('Animals & Nature'): a sub-category or category draws one of its emoji in each picture, picked by "
-            f"the seed. "
-            f"{space.summary()}.")
+            f"('Animals & Nature'), which draws one of its emoji per picture. {space.summary()}.")
 
 
 def class_picker(config: LegoConfig) -> dict:

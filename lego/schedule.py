@@ -209,11 +209,9 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("all", "every brick at every step (the reference)", _all),
-    Preset("pg-recipe", "top brick off for the last 40% of steps (the paper's recipe for LEGO-PG, whose top brick "
-           "is global)",
+    Preset("pg-recipe", "top brick off for the last 40% of steps (the paper's recipe where it is global)",
            lambda c: _top_off(c, (0.0, 1.0 - SKIP_SHARE), "pg-recipe")),
-    Preset("pr-recipe", "top brick off for the first 40% of steps (the paper's recipe for LEGO-PR, whose top "
-           "brick is local)",
+    Preset("pr-recipe", "top brick off for the first 40% of steps (the paper's recipe where it is local)",
            lambda c: _top_off(c, (SKIP_SHARE, 1.0), "pr-recipe")),
     Preset("local-only", "only the bricks whose regions are smaller than the image",
            lambda c: _only(c, False, "local-only")),

@@ -229,7 +229,9 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
             return paths if not drawn else [(p, f"{d}, seed {k}") for p, d, k in zip(paths, drawn, req.seeds)]
 
         drew = f" · drew {'; '.join(drawn)}" if drawn else ""
-        status = f"{seeds}{drew} · {est.summary()}"
+        # short, as the final status is, so that the previews stay where the pictures will be; the estimate box
+        # beside the schedule has the whole cost
+        status = f"{seeds}{drew} · {format_flops(est.cost.total)}, about {est.seconds:.1f} s here"
         record = s.cache.get(req, s.precision, need_frames=True)
         replay = record is not None
         # A run's outputs start empty: the last run's pictures, charts and files described another request, and
@@ -262,7 +264,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
             yield (gr.skip(), text, *[gr.skip()] * 5, req.seed)
             raise error from None
         c = record.estimate.cost
-        took = (f"replayed from the cache ({record.seconds:.2f} s when it ran, {record.precision})" if replay
+        took = (f"replayed ({record.seconds:.2f} s when it ran, {record.precision})" if replay
                 else f"{record.seconds:.2f} s measured ({record.precision})")
         # one line, so that the pictures below it show whole: the emoji drawn are in their captions, and every
         # brick's cost is in the estimate
