@@ -30,6 +30,8 @@ def test_charts_plot_each_brick_per_step():
     assert list(times.data[1].y) == [20.0, 20.0] and times.data[-1].y[0] == pytest.approx(10.0)  # ms; the rest: sampler
     heat = charts.schedule_heatmap([[True, True, False]], NAMES, [80.0, 0.0])
     assert [list(row) for row in heat.data[0].z] == [[1], [1], [0]]
+    totals = charts.totals(["all bricks", "schedule", "all bricks, 7 steps"], [48.5, 41.8, 42.4], [0.5, 0.44, 0.44])
+    assert list(totals.data[0].x) == ["all bricks", "schedule", "all bricks,<br>7 steps"]  # apart on a phone
 
 
 def test_the_requests_of_a_batch_share_their_charts():
