@@ -103,7 +103,7 @@ def _generate(args: argparse.Namespace) -> int:
         if not config.conditional:
             print("  an unconditional model: no class, no guidance")
         if report["drawn"]:
-            print(f"  drew {', '.join(report['drawn'])}: one emoji of {report['class']} per picture, picked by "
+            print(f"  drew {'; '.join(report['drawn'])}: one emoji of {report['class']} per picture, picked by "
                   "its seed")
         spans = schedule.describe(settings.steps, settings.sigmas())
         for k, text in enumerate(spans):

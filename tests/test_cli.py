@@ -115,3 +115,17 @@ def test_a_png_carries_its_settings_and_makes_the_same_picture_again(tmp_path):
         done = run("generate", "--checkpoint", ckpt, "--settings", bad, "--out", str(tmp_path / "x.png"))
         assert done.returncode == 2 and message in done.stderr, (bad, done.stderr)
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_category_of_a_model_labelled_by_emoji_draws_one_emoji_per_picture_and_says_which(tmp_path):
+    from test_labels import SPACE
+
+    from lego.config import ARCHITECTURES
+
+    save_checkpoint(randomized(ARCHITECTURES["tiny-pg"].with_labels(SPACE)), tmp_path / "ckpt")
+    args = ("generate", "--checkpoint", str(tmp_path / "ckpt"), "--class", "Animals", "--seed", "7", "--images", "4",
+            "--steps", "2", "--out", str(tmp_path / "a.png"))
+    report = json.loads(run(*args, "--json", "--quiet").stdout)
+    assert report["class"] == "Animals" and report["drawn"] == [SPACE.names[SPACE.draw(0, s)] for s in range(7, 11)]
+    text = run(*args).stdout
+    assert f"drew {'; '.join(report['drawn'])}: one emoji of Animals per picture, picked by its seed" in text
