@@ -34,10 +34,12 @@ HEIGHT = 220  # one row of five pictures on a laptop, two rows of three on a pho
 # The view opens three quarters of the way through a run (step 6 of 8): the picture is nearly done, and each brick
 # still changes something; at the last step, with almost no noise left, every change map is blank.
 OPENING_SHARE = 0.75
-# On a phone, five pictures a row would be cut off: three a row, each whole. The colour bar has no buttons, and
-# no empty corner for them.
+# On a phone, five pictures a row would be cut off: three a row, each whole, their captions (noisy x_t, B0's own,
+# B1 - B0) smaller so that they cover less of a picture 100 pixels wide. The colour bar has no buttons, and no
+# empty corner for them.
 CSS = ("@media (max-width: 640px) { #inside-gallery .grid-container, #inside-changes .grid-container "
-       "{ grid-template-columns: repeat(3, minmax(0, 1fr)) !important; } }\n"
+       "{ grid-template-columns: repeat(3, minmax(0, 1fr)) !important; } "
+       "#inside-gallery .caption-label, #inside-changes .caption-label { font-size: 10px; padding: 0 3px; } }\n"
        "#inside-bar .icon-button-wrapper { display: none; }")
 
 
