@@ -14,6 +14,7 @@ from test_data import FIXTURE, FIXTURE_STYLES, build_fixture
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import category_requests  # noqa: E402
+import emoji_named  # noqa: E402
 import estimates  # noqa: E402
 import labels_cpu  # noqa: E402
 import schedules  # noqa: E402
@@ -88,6 +89,20 @@ def test_category_requests_sample_each_coarse_level_alone_and_as_its_emoji(tmp_p
         ("subcategory", "the label alone"), ("subcategory", "one of its emoji")]
     assert all(0 <= r["accuracy"]["category"] <= 1 for r in rows) and "subcategory" in rows[-1]["accuracy"]
     assert Image.open(sheet).width > 8 * 64  # eight pictures a row, enlarged
+
+
+def test_emoji_named_scores_every_emoji_of_a_small_vocabulary_and_captions_the_judges_answers(tmp_path):
+    from PIL import Image
+
+    small_vocabulary_model(tmp_path, emoji=3)
+    out, sheet = tmp_path / "named.json", tmp_path / "named.png"
+    emoji_named.main(["--checkpoint", str(tmp_path / "ckpt"), "--pictures", "2", "--out", str(out), "--sheet",
+                      str(sheet)])
+    rows = json.loads(out.read_text())["rows"]
+    names = (tmp_path / "emoji.txt").read_text().split("\n")[:3]
+    assert sorted(r["emoji"] for r in rows) == sorted(names)
+    assert all(len(r["answers"]) == 2 and r["named"] == sum(a == r["emoji"] for a in r["answers"]) / 2 for r in rows)
+    assert Image.open(sheet).width >= 9 * 128  # for each emoji a cell naming it and its two pictures, enlarged 2x
 
 
 def test_training_efficiency_trains_three_runs_and_scores_each_milestone(tmp_path):
