@@ -67,7 +67,7 @@ img { image-rendering: pixelated; }
 .lesson-presenter .lesson-text .prose { font-size: calc(1.6 * var(--text-md)); }
 .lesson-presenter .lesson-text .prose p, .lesson-presenter .lesson-text .prose li { line-height: 1.3; }
 .lesson-presenter .lesson-text .prose th, .lesson-presenter .lesson-text .prose td { padding: 0.1em 0.5em; }
-""", compare.CSS, inside.CSS])
+""", generate.CSS, compare.CSS, inside.CSS])
 # Options every launch of the app uses (Gradio 6 takes CSS at launch); the app has no upload field, so uploads are
 # refused past a token size. Every Generate request handed to the batcher holds a thread while it waits for its
 # steps, so the pool has room for a full batch besides the other tabs.

@@ -61,7 +61,7 @@ class BrickSchedule:
         mask = [[_covers(r, (i + 0.5) / steps) for r in self.ranges] for i in range(steps)]
         empty = [i for i, row in enumerate(mask) if not any(row)]
         if empty:
-            spans = ", ".join(f"{i} ({i / steps:.2f}-{(i + 1) / steps:.2f})" for i in empty[:6])
+            spans = ", ".join(f"{i + 1} ({i / steps:.2f}-{(i + 1) / steps:.2f})" for i in empty[:6])  # from 1
             more = f" and {len(empty) - 6} more" if len(empty) > 6 else ""
             raise ScheduleError(
                 f"no brick is on at step {spans}{more} of {steps}: switch at least one brick on for every step")

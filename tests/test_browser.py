@@ -190,19 +190,21 @@ def test_a_laptop_shows_generate_and_the_gallery_without_scrolling(app_url, brow
 
 
 @needs_chromium
-@pytest.mark.parametrize("images", [1, 4])
-def test_after_a_run_a_laptop_shows_every_picture_whole_without_scrolling(app_url, browser, images):
-    page = browser.new_page(viewport={"width": 1366, "height": 768})
+@pytest.mark.parametrize("width, height, images", [(1366, 768, 1), (1366, 768, 4), (390, 844, 4)])
+def test_after_a_run_every_picture_shows_whole(app_url, browser, width, height, images):
+    """On a laptop, on the first screen; on a phone, two a row, none off the side."""
+    page = browser.new_page(viewport={"width": width, "height": height})
     page.goto(f"{app_url}?images={images}&steps=2")
     page.wait_for_selector("#generate", timeout=30_000)
     page.click("#generate")
     page.wait_for_function(f"document.querySelectorAll('#gallery img').length == {images}", timeout=60_000)
-    page.wait_for_function("document.querySelector('#status').innerText.includes('measured')", timeout=30_000)
+    page.wait_for_function("document.querySelector('#status').innerText.includes('saving')", timeout=30_000)
     frame = page.locator("#gallery").bounding_box()
     for picture in page.locator("#gallery img").all():  # inside the gallery's box, which ends on the screen
         box = picture.bounding_box()
         assert box["width"] >= 100 and frame["y"] <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame[
-            "height"] <= 768, (box, frame)
+            "height"] and box["x"] + box["width"] <= frame["x"] + frame["width"] <= width, (box, frame)
+        assert width < 640 or frame["y"] + frame["height"] <= height
     page.close()
 
 

@@ -81,7 +81,7 @@ def test_validation_messages(text, message):
 
 def test_a_step_with_no_brick_is_refused_with_its_step_number():
     s = BrickSchedule.from_json('{"bricks": {"0": [[0, 0.5]], "1": [], "2": []}}', 3)
-    with pytest.raises(ScheduleError, match=r"no brick is on at step 2 \(0\.50-0\.75\), 3 \(0\.75-1\.00\) of 4"):
+    with pytest.raises(ScheduleError, match=r"no brick is on at step 3 \(0\.50-0\.75\), 4 \(0\.75-1\.00\) of 4"):
         s.mask(4)
 
 

@@ -50,6 +50,10 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
                            coords, num_ranges, schedule_json, cells)
         try:
             check_skips_something(req)
+        except PlaygroundError as exc:  # nothing to compare: said where the summary goes, and it stays there
+            yield None, None, None, None, None, f"Nothing to compare: {exc}."
+            return
+        try:
             steps = compare_steps(s, req)  # a comparison past the limit is refused here, before any compute
         except PlaygroundError as exc:
             raise refused(exc) from None

@@ -95,6 +95,13 @@ def bricks_text(s: Served) -> str:
                                f"it runs on one {size}x{size} image, in FLOPs (floating-point operations).")
 
 
+# On a phone, three or four pictures in one row would run off the screen: two a row, the gallery as tall as they
+# need, their captions small enough to leave the seed on show.
+CSS = ("@media (max-width: 640px) { #gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) "
+       "!important; } #gallery, #gallery .grid-wrap { height: auto !important; } "
+       "#gallery .caption-label { font-size: 10px; padding: 0 3px; } }")
+
+
 def build(ctx: AppContext) -> GenerateTab:
     first = ctx.first
     config, names, unit = first.config, first.names, first.config.size_unit
@@ -228,10 +235,9 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         def captioned(paths: list[str]) -> list:  # a category's pictures each say which of its emoji they show
             return paths if not drawn else [(p, f"{d}, seed {k}") for p, d, k in zip(paths, drawn, req.seeds)]
 
-        drew = f" · drew {'; '.join(drawn)}" if drawn else ""
-        # short, as the final status is, so that the previews stay where the pictures will be; the estimate box
-        # beside the schedule has the whole cost
-        status = f"{seeds}{drew} · {format_flops(est.cost.total)}, about {est.seconds:.1f} s here"
+        # one line, as the final status is, so that the previews stay where the pictures will be: the estimate box
+        # beside the schedule has the whole cost, and the pictures' captions the emoji drawn
+        status = f"{seeds} · {format_flops(est.cost.total)}, about {est.seconds:.1f} s here"
         record = s.cache.get(req, s.precision, need_frames=True)
         replay = record is not None
         # A run's outputs start empty: the last run's pictures, charts and files described another request, and
