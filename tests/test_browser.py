@@ -224,6 +224,19 @@ def test_the_preset_box_names_what_the_ticks_show(app_url, browser):
     shows("custom")  # one range off: no preset is that
     boxes[3].uncheck()
     shows("pg-recipe")  # the Start here line's two ranges off: the paper's recipe
+    ranges = page.get_by_label("Number of step ranges").first  # the recipe redrawn on 4 ranges, and back on 5
+    for n, ticked in ((4, [True, True, False, False]), (5, [True, True, True, False, False])):
+        ranges.fill(str(n))
+        ranges.press("Enter")
+        page.wait_for_function("(n) => [...document.querySelectorAll('fieldset')].filter(f => f.innerText.includes("
+                               "'B2')).some(f => f.querySelectorAll('input[type=checkbox]').length === n)", arg=n,
+                               timeout=10_000)
+        page.wait_for_timeout(500)
+        top = page.locator("fieldset").filter(has_text="B2").first.locator("input[type=checkbox]").all()
+        assert [b.is_checked() for b in top] == ticked
+        bottom = page.locator("fieldset").filter(has_text="B0").first.locator("input[type=checkbox]").all()
+        assert len(bottom) == n and all(b.is_checked() for b in bottom)  # no range lost on the way
+        shows("pg-recipe")
     preset.click()
     page.get_by_role("option", name="all:").click()
     page.wait_for_function("[...document.querySelectorAll('fieldset input[type=checkbox]')].every(b => b.checked)",

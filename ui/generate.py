@@ -18,7 +18,8 @@ from lego.images import to_uint8
 from lego.request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_STEPS, PlaygroundError,
                           number, random_seed)
 from lego.sampler import METHODS, StepInfo, sigma_steps
-from lego.schedule import CUSTOM, PRESETS, ScheduleError, grid_labels, grid_preset, preset, to_grid
+from lego.schedule import (CUSTOM, PRESETS, ScheduleError, grid_labels, grid_preset, preset, presets_for,
+                           to_grid)
 from lego.serving import Served, class_picker_for
 
 from .context import SESSION_SECONDS, AppContext, refused, run_failure, running, stopped
@@ -292,11 +293,15 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
             raise refused(exc) from None
         return [gr.update(value=g) for g in grid]
 
-    def relabel(num_ranges: int, steps: int, *cells) -> list:
+    def relabel(key: str, num_ranges: int, steps: int, name: str, *cells) -> list:
+        """New range labels; the ticks of a preset redrawn on the new ranges, hand-set ticks kept where they fit."""
         try:
             choices = range_choices(num_ranges, steps)
         except PlaygroundError as exc:
             raise refused(exc) from None
+        runnable = presets_for(ctx.served(key).config)
+        if name in runnable:
+            cells = to_grid(runnable[name], len(choices))
         return [gr.update(choices=choices, value=[j for j in (c or []) if j < len(choices)]) for c in cells]
 
     def request_gflops(key=None, images=1, cells=(), **a) -> float:
@@ -323,7 +328,8 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
     tab.preset_name.change(apply_preset, [model_key, tab.preset_name, tab.num_ranges], tab.cells, queue=False,
                            api_visibility="private")
     for c in (tab.num_ranges, tab.steps):
-        c.change(relabel, [tab.num_ranges, tab.steps, *tab.cells], tab.cells, queue=False, api_visibility="private")
+        c.change(relabel, [model_key, tab.num_ranges, tab.steps, tab.preset_name, *tab.cells], tab.cells, queue=False,
+                 api_visibility="private")
     gen_event = gr.on(
         [tab.go_btn.click, tab.go_here.click], on_zero_gpu(generate, request_gflops),
         [model_key, tab.category, tab.seed, tab.randomize, tab.steps, tab.guidance, tab.sampler, tab.images,

@@ -11,7 +11,7 @@ from gradio.events import Dependency
 
 from lego.request import NO_CLASS, PlaygroundError, Request
 from lego.runs import RunRecord
-from lego.schedule import BrickSchedule, from_grid, to_grid
+from lego.schedule import CUSTOM, BrickSchedule, from_grid, grid_preset, to_grid
 from lego.settings_text import from_text, ignored, to_text
 
 from .context import LOG, AppContext
@@ -58,6 +58,12 @@ def control_values(ctx: AppContext, key: str, tab: GenerateTab, request: Request
     return [*values, num_ranges, "", *[gr.update(choices=choices, value=on) for on in cells]]
 
 
+def preset_shown(ctx: AppContext, key: str, tab: GenerateTab, request: Request) -> str | dict:
+    """The preset box for a link's schedule, set with the grid: the preset it is, or custom (the JSON box: as is)."""
+    grid = grid_for(request.schedule, int(tab.num_ranges.maximum))
+    return gr.skip() if grid is None else grid_preset(ctx.served(key).config, grid[1], grid[0]) or CUSTOM
+
+
 def check_fits(tab: GenerateTab, values: list) -> None:
     """Refuses values that the page's sliders cannot show (the API takes some of them further)."""
     for control, value in zip(tab.request_controls, values):
@@ -73,7 +79,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         params = request.query_params or {}
         items = list(params.multi_items() if hasattr(params, "multi_items") else params.items())  # repeats refused
         if all(ignored(k) for k, _ in items):  # no settings in the link (or no link)
-            return [gr.skip()] * (len(tab.request_controls) + 2)
+            return [gr.skip()] * (len(tab.request_controls) + 3)
         try:
             chosen = from_text(ctx.served(key).config, urlencode(items))
             if chosen.churn:
@@ -83,15 +89,16 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
             check_fits(tab, values)
         except PlaygroundError as exc:
             LOG.info("link refused: %s", exc)
-            return [gr.skip()] * (len(tab.request_controls) + 1) + [f"The link's settings were not used: {exc}"]
+            return [gr.skip()] * (len(tab.request_controls) + 1) + [f"The link's settings were not used: {exc}",
+                                                                     gr.skip()]
         note = "The settings of the link you opened are set: press **Generate** to draw the picture."
-        return [*values, False, note]
+        return [*values, False, note, preset_shown(ctx, key, tab, chosen.request)]
 
     def link_query(key: str, record: RunRecord | None) -> str | dict:
         """The query of the link to a finished run's settings (a stopped run leaves the last link)."""
         return gr.skip() if record is None else to_text(ctx.served(key).config, record.request)
 
-    demo.load(from_link, model_key, [*tab.request_controls, tab.randomize, tab.status], queue=False,
+    demo.load(from_link, model_key, [*tab.request_controls, tab.randomize, tab.status, tab.preset_name], queue=False,
               api_visibility="private")
     gen_event.then(link_query, [model_key, tab.record_state], tab.link, queue=False, api_visibility="private").then(
         None, tab.link, tab.link, js=FULL_LINK_JS, queue=False, api_visibility="private")
