@@ -170,11 +170,17 @@ def browser():
         browser.close()
 
 
+def opened(browser, url: str, width: int, height: int):
+    """A new page of ``width`` x ``height`` on ``url``, once the app has drawn its Generate button."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url)
+    page.wait_for_selector("#generate", timeout=30_000)
+    return page
+
+
 @needs_chromium
 def test_a_laptop_shows_generate_and_the_gallery_without_scrolling(app_url, browser):
-    page = browser.new_page(viewport={"width": 1366, "height": 768})
-    page.goto(app_url)
-    page.wait_for_selector("#generate", timeout=30_000)
+    page = opened(browser, app_url, 1366, 768)
     button, gallery = page.locator("#generate").bounding_box(), page.locator("#gallery").bounding_box()
     assert 0 <= button["y"] and button["y"] + button["height"] <= 768, button
     assert gallery["y"] + 150 <= 768, gallery  # a first image shows, not just the gallery's edge
@@ -193,9 +199,7 @@ def test_a_laptop_shows_generate_and_the_gallery_without_scrolling(app_url, brow
 @pytest.mark.parametrize("width, height, images", [(1366, 768, 1), (1366, 768, 4), (390, 844, 4)])
 def test_after_a_run_every_picture_shows_whole(app_url, browser, width, height, images):
     """On a laptop, on the first screen; on a phone, two a row, none off the side."""
-    page = browser.new_page(viewport={"width": width, "height": height})
-    page.goto(f"{app_url}?images={images}&steps=2")
-    page.wait_for_selector("#generate", timeout=30_000)
+    page = opened(browser, f"{app_url}?images={images}&steps=2", width, height)
     page.click("#generate")
     page.wait_for_function(f"document.querySelectorAll('#gallery img').length == {images}", timeout=60_000)
     page.wait_for_function("document.querySelector('#status').innerText.includes('saving')", timeout=30_000)
@@ -210,9 +214,7 @@ def test_after_a_run_every_picture_shows_whole(app_url, browser, width, height, 
 
 @needs_chromium
 def test_the_preset_box_names_what_the_ticks_show(app_url, browser):
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("#generate", timeout=30_000)
+    page = opened(browser, app_url, 1366, 900)
     preset = page.get_by_label("Preset")
 
     def shows(name: str) -> None:
@@ -247,9 +249,7 @@ def test_the_preset_box_names_what_the_ticks_show(app_url, browser):
 
 @needs_chromium
 def test_a_phone_reaches_generate_every_tab_and_legible_tables(app_url, browser):
-    page = browser.new_page(viewport={"width": 390, "height": 844})
-    page.goto(app_url)
-    page.wait_for_selector("#generate", timeout=30_000)
+    page = opened(browser, app_url, 390, 844)
     assert page.locator("#generate").bounding_box()["y"] < 2 * 844  # at most one screen of scrolling
     assert not broken_cells(page)
     for name in TABS:  # every tab button shows in the bar itself, none hidden behind an overflow menu
