@@ -17,7 +17,7 @@ from .schedule import SKIP_SHARE, BrickSchedule, ScheduleError, preset
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "benchmarks"
 # quality and saving first: on a phone the first columns are the ones that show
-SCHEDULE_COLUMNS = ["schedule", "emoji-FD", "± (seed sets)", "saving", "accuracy", "GFLOPs / image", "steps",
+SCHEDULE_COLUMNS = ["schedule", "emoji-FD", "± (seed sets)", "saving", "category named", "GFLOPs / image", "steps",
                     "s / image"]
 EMOJI_SCHEDULE_COLUMNS = ["schedule", "emoji named", "saving", "emoji-FD", "± (seed sets)", "GFLOPs / image", "steps",
                           "s / image"]

@@ -16,9 +16,10 @@ def build(sweeps: dict[str, dict]) -> None:
     gr.Markdown("What the benchmark scripts measured on this project's CPU, on the all-emoji model "
                 "(`lego-emoji-s`, trained on every emoji, labelled by category) unless a section names another. "
                 "Each section names the command that regenerates it. Quality is measured by "
-                f"{results.JUDGE}, which never saw one of the eleven styles: it names the emoji in each picture, "
-                "and emoji-FD is the distance between its view of generated and of real pictures of that style "
-                "(lower is better).")
+                f"{results.JUDGE}, trained on ten of the eleven emoji styles of the data: it names the emoji, the "
+                "sub-category and the category of each picture, and emoji-FD is the distance between its view of "
+                "generated pictures and of real drawings in the eleventh style, which it never saw (lower is "
+                "better).")
     gr.Markdown("### Brick schedules on the 48-emoji model (the app's default), asked for its emoji")
     small = sweeps.get("schedules_emoji48.json")
     if small is None:
