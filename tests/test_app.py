@@ -207,8 +207,8 @@ def test_compare_all_bricks_schedule_and_matched_baseline(served):
     assert "Measured speed-up" in text and f"over {REPEATS} paired runs" in text and "Predicted from FLOPs" in text
     assert "Honest baseline: every brick with" in text and "/ 255 at most" in text
     names = plot(totals)["data"][0]["x"]
-    assert names[0] == "all bricks" and names[1] == "schedule" and names[2].startswith("all bricks, ")
-    fewer = int(names[2].split()[2])
+    assert names[0] == "all bricks" and names[1] == "schedule" and names[2].startswith("all bricks,<br>")
+    fewer = int(names[2].split("<br>")[1].split()[0])  # "9 steps", on a line of its own
     assert len(statuses) == 1 + 2 * REPEATS * 10 + fewer  # a status at every step: the pairs of runs, then the baseline
     assert statuses[-1] == f"Running: step {fewer}/{fewer} of all bricks, {fewer} steps (the baseline)"
     gflops = plot(totals)["data"][0]["y"]
