@@ -200,6 +200,8 @@ def test_a_laptop_shows_generate_and_the_gallery_without_scrolling(app_url, brow
 def test_after_a_run_every_picture_shows_whole(app_url, browser, width, height, images):
     """On a laptop, on the first screen; on a phone, two a row, none off the side."""
     page = opened(browser, f"{app_url}?images={images}&steps=2", width, height)
+    page.wait_for_function("(document.querySelector('#status')?.innerText ?? '').includes('settings of the link')",
+                           timeout=20_000)  # the link's settings are in the controls before Generate reads them
     page.click("#generate")
     page.wait_for_function(f"document.querySelectorAll('#gallery img').length == {images}", timeout=60_000)
     page.wait_for_function("document.querySelector('#status').innerText.includes('saving')", timeout=30_000)
