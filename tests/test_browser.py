@@ -211,6 +211,11 @@ def test_after_a_run_every_picture_shows_whole(app_url, browser, width, height, 
         assert box["width"] >= 100 and frame["y"] <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame[
             "height"] and box["x"] + box["width"] <= frame["x"] + frame["width"] <= width, (box, frame)
         assert width < 640 or frame["y"] + frame["height"] <= height
+    if images > 1:  # Look inside replays the first picture, and says so
+        page.get_by_role("tab", name="Look inside").click()
+        page.wait_for_function("(document.querySelector('#inside-text')?.innerText ?? '').includes('Shown:')",
+                               timeout=20_000)
+        assert f"Shown: the first of the run's {images} pictures (seed 0)." in page.inner_text("#inside-text")
     page.close()
 
 

@@ -102,6 +102,10 @@ def show(ctx: AppContext, key: str, record: RunRecord | None, step: int, brick: 
     text = (f"Step {frame.step + 1} of {len(record.frames)}, sigma {frame.sigma:.3g}; bricks on: {on}.{off} "
             f"x_t, the noisy picture this step starts from, is shown rescaled; the estimate is the network's guess "
             f"of the finished picture. What each brick changed, on one scale: {changed.text()}.")
+    request, drawn = record.request, record.request.drawn(s.config)
+    if request.images > 1 or drawn:  # the frames are the first picture's
+        text += (f" Shown: the first of the run's {request.images} pictures" if request.images > 1 else
+                 " Shown: the run's picture") + f" (seed {request.seed}{f', {drawn[0]}' if drawn else ''})."
     return items, maps, colour_bar(changed.limit), overlay, text
 
 
