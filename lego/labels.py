@@ -175,7 +175,8 @@ class LabelSpace:
     def draw(self, index: int, seed: int) -> int:
         """The class a picture of ``index`` is drawn as: ``index`` itself on the finest level, else one of the
         finest classes under it, picked by the picture's seed (so the same seed draws the same emoji)."""
-        choices = self._finest_under.get(index, [index]) if self.level_of(index) < self.depth - 1 else [index]
+        self.level_of(index)  # a class of this space
+        choices = self._finest_under.get(index, [index])  # a finest class is under itself
         return choices[random.Random(seed).randrange(len(choices))]
 
     def describe_drawn(self, index: int, seed: int) -> str:

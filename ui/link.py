@@ -43,8 +43,9 @@ def same_ranges(a: BrickSchedule, b: BrickSchedule) -> bool:
             and all(math.isclose(x, y, abs_tol=1e-5) for x, y in zip(edges(a), edges(b))))
 
 
-def control_values(ctx: AppContext, key: str, tab: GenerateTab, request: Request) -> list:
-    """The Generate controls' values for ``request``, in ``GenerateTab.request_controls`` order."""
+def control_values(ctx: AppContext, key: str, tab: GenerateTab, request: Request) -> tuple[list, str | dict]:
+    """The Generate controls' values for ``request``, in ``GenerateTab.request_controls`` order, and the preset
+    box's, set with the grid: the preset the grid is, or custom (a schedule only the JSON box holds: as it is)."""
     config = ctx.served(key).config
     c = request.canvas
     grid = grid_for(request.schedule, int(tab.num_ranges.maximum))
@@ -52,16 +53,11 @@ def control_values(ctx: AppContext, key: str, tab: GenerateTab, request: Request
     values = [category, request.seed, request.steps, request.guidance, request.method, request.images, request.width,
               request.height, c.mode, c.stride, c.shift, c.coords]
     if grid is None:  # the JSON box holds it; the grid stays as it is
-        return [*values, gr.skip(), request.schedule.to_json(), *[gr.skip()] * config.num_bricks]
+        return [*values, gr.skip(), request.schedule.to_json(), *[gr.skip()] * config.num_bricks], gr.skip()
     num_ranges, cells = grid
     choices = range_choices(num_ranges, request.steps)  # the boxes offer as many ranges as they are given
-    return [*values, num_ranges, "", *[gr.update(choices=choices, value=on) for on in cells]]
-
-
-def preset_shown(ctx: AppContext, key: str, tab: GenerateTab, request: Request) -> str | dict:
-    """The preset box for a link's schedule, set with the grid: the preset it is, or custom (the JSON box: as is)."""
-    grid = grid_for(request.schedule, int(tab.num_ranges.maximum))
-    return gr.skip() if grid is None else grid_preset(ctx.served(key).config, grid[1], grid[0]) or CUSTOM
+    return ([*values, num_ranges, "", *[gr.update(choices=choices, value=on) for on in cells]],
+            grid_preset(config, cells, num_ranges) or CUSTOM)
 
 
 def check_fits(tab: GenerateTab, values: list) -> None:
@@ -85,14 +81,14 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
             if chosen.churn:
                 raise PlaygroundError("this link asks for stochastic churn, which only the command line offers "
                                       "(python -m lego generate --settings ...)")
-            values = control_values(ctx, key, tab, chosen.request)
+            values, preset_box = control_values(ctx, key, tab, chosen.request)
             check_fits(tab, values)
         except PlaygroundError as exc:
             LOG.info("link refused: %s", exc)
             return [gr.skip()] * (len(tab.request_controls) + 1) + [f"The link's settings were not used: {exc}",
                                                                      gr.skip()]
         note = "The settings of the link you opened are set: press **Generate** to draw the picture."
-        return [*values, False, note, preset_shown(ctx, key, tab, chosen.request)]
+        return [*values, False, note, preset_box]
 
     def link_query(key: str, record: RunRecord | None) -> str | dict:
         """The query of the link to a finished run's settings (a stopped run leaves the last link)."""
