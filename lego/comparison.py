@@ -20,10 +20,10 @@ import numpy as np
 from .config import LegoConfig
 from .estimate import estimate
 from .flops import format_flops
-from .request import PlaygroundError, Request
+from .request import NO_CLASS, PlaygroundError, Request
 from .runs import RunRecord, run
 from .sampler import StepInfo
-from .schedule import CUSTOM, BrickSchedule
+from .schedule import CUSTOM, BrickSchedule, off_steps
 from .serving import Served
 from .visuals import Difference, difference_map
 
@@ -118,6 +118,8 @@ class Comparison:
     scheduled: RunRecord
     baseline: RunRecord
     timing: PairedTiming
+    picture: str  # what the picture shows: 'cat face, one of Animals & Nature'
+    skipped: str  # what the schedule leaves out: 'B2 global r64/p4 off at steps 6-8'
 
     @property
     def records(self) -> dict[str, RunRecord]:
@@ -140,8 +142,8 @@ class Comparison:
     def summary(self) -> str:
         full, sch, base = self.full, self.scheduled, self.baseline
         full_s, sch_s, base_s = self.seconds
-        name = "" if sch.request.schedule.name == CUSTOM else f", schedule **{sch.request.schedule.name}**"
-        return (f"Seed **{sch.request.seed}**{name}.\n\n"
+        name = "" if sch.request.schedule.name == CUSTOM else f" (**{sch.request.schedule.name}**)"
+        return (f"*{self.picture}*, seed **{sch.request.seed}**: {self.skipped}{name}.\n\n"
                 f"- **Measured speed-up** of the schedule over every brick: {self.timing.text()}: the median of "
                 f"the pairs' ratios, the two runs of a pair taking turns step by step (medians of the runs: "
                 f"schedule {sch_s:.2f} s, every brick {full_s:.2f} s). Predicted from FLOPs "
@@ -210,7 +212,11 @@ def _run_plan(served: Served, planned: Plan) -> Iterator[CompareProgress | Compa
             else:
                 baseline = item
     timing = PairedTiming(tuple(r.seconds for r in records[FULL]), tuple(r.seconds for r in records[SCHEDULE]))
-    yield Comparison(records[FULL][0], records[SCHEDULE][0], baseline, timing)
+    request = planned.scheduled
+    picture = NO_CLASS if request.label is None else served.config.label_space().describe_drawn(request.label,
+                                                                                                 request.seed)
+    yield Comparison(records[FULL][0], records[SCHEDULE][0], baseline, timing, picture,
+                     off_steps(records[SCHEDULE][0].mask, served.names))
 
 
 def _steps(served: Served, request: Request) -> Iterator[StepInfo | RunRecord]:

@@ -4,7 +4,9 @@
 
 Art: the iconify emoji sets (``@iconify-json/*``, one ``icons.json`` of SVG bodies each), rendered
 with resvg at ``--size`` pixels on white. Labels: ``emoji-datasource``'s ``emoji.json`` gives
-every emoji its category, sub-category and name; icons are matched to it by code point.
+every emoji its category, sub-category and Unicode name; icons are matched to it by code point.
+An emoji's class is named by ``emojibase-data``'s English CLDR name, the one phones show ('red heart',
+'recycling symbol'), where the Unicode name is archaic ('heavy black heart').
 
 Licences are read from each package itself (``info.json`` and ``package.json``), not assumed:
 a style is used only under a licence that allows shipping a model trained on it and the
@@ -44,6 +46,7 @@ from .render import RenderError, render_svg, svg_document
 
 IMAGE_SIZE = 64
 METADATA = ("emoji-datasource", "16.0.0")
+NAMES = ("emojibase-data", "16.0.3")  # CLDR names of the same emoji version
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,16 @@ class Catalogue:
         return self.by_name.get(name_key(icon))
 
 
-def label_space(entries: list[dict], used: set[int]) -> tuple[LabelSpace, dict[int, int]]:
+def cldr_names(path: Path) -> dict[str, str]:
+    """emojibase-data's English CLDR name of every emoji, by code point."""
+    files = read_json_members(path, ("package/package.json", "package/en/data.json"))
+    if files["package/package.json"].get("version") != NAMES[1]:
+        raise DataError(f"{path.name} holds version {files['package/package.json'].get('version')}, "
+                        f"expected {NAMES[1]}")
+    return {code_point_key(e["hexcode"]): e["label"] for e in files["package/en/data.json"] if e.get("label")}
+
+
+def label_space(entries: list[dict], used: set[int], cldr: dict[str, str]) -> tuple[LabelSpace, dict[int, int]]:
     """Category, sub-category and emoji levels over the emoji that have training images.
 
     Returns the space and, per used catalogue entry, its emoji class index."""
@@ -226,8 +238,8 @@ def label_space(entries: list[dict], used: set[int]) -> tuple[LabelSpace, dict[i
                                         subcategories.index((entries[i]["category"], entries[i]["subcategory"])), i))
     n_cat, n_sub = len(EMOJI_CATEGORIES), len(subcategories)
     emoji_names: list[str] = []
-    for i in emoji:  # two emoji with one Unicode name ('man in tuxedo') are told apart by their short names
-        name = emoji_name(entries[i])
+    for i in emoji:  # two emoji with one name are told apart by their short names
+        name = emoji_name(entries[i], cldr)
         emoji_names.append(f"{name} ({entries[i]['short_name']})" if name in emoji_names else name)
     names = list(EMOJI_CATEGORIES) + [s for _, s in subcategories] + emoji_names
     parents = ([-1] * n_cat + [EMOJI_CATEGORIES.index(c) for c, _ in subcategories]
@@ -236,9 +248,11 @@ def label_space(entries: list[dict], used: set[int]) -> tuple[LabelSpace, dict[i
     return space, {entry: n_cat + n_sub + k for k, entry in enumerate(emoji)}
 
 
-def emoji_name(entry: dict) -> str:
-    """'cat face', 'father christmas (santa)', 'flag: Egypt': the Unicode name in lower case, with
-    the short name people type when the Unicode name does not contain it."""
+def emoji_name(entry: dict, cldr: dict[str, str]) -> str:
+    """'red heart', 'flag: Egypt': the CLDR name; an emoji CLDR does not name gets its Unicode name in lower
+    case, with the short name people type when the Unicode name does not contain it."""
+    if code_point_key(entry.get("unified") or "") in cldr:
+        return cldr[code_point_key(entry["unified"])]
     name = (entry.get("name") or entry.get("short_name") or "").strip()
     if entry.get("category") == "Flags" and name.endswith(" Flag"):
         return "flag: " + name[:-5]
@@ -250,6 +264,7 @@ def emoji_name(entry: dict) -> str:
 
 def build(out: Path, cache: Path, size: int = IMAGE_SIZE, styles: tuple = STYLES, progress: bool = True) -> dict:
     catalogue = Catalogue.read(fetch(*METADATA, cache))
+    cldr = cldr_names(fetch(*NAMES, cache))
     used_styles, excluded = [], {}
     for candidate in styles:
         style = read_style(fetch(f"@iconify-json/{candidate.name}", candidate.version, cache), candidate)
@@ -263,7 +278,7 @@ def build(out: Path, cache: Path, size: int = IMAGE_SIZE, styles: tuple = STYLES
     trained = {e for s in used_styles if s.name != HELD_OUT_STYLE for e in matches[s.name].values()}
     if not trained:
         raise DataError("no emoji matched outside the held-out style")
-    space, emoji_class = label_space(catalogue.entries, trained)
+    space, emoji_class = label_space(catalogue.entries, trained, cldr)
     images, labels, style_ids, records = [], [], [], []
     total = sum(len(m) for m in matches.values())
     for s_index, style in enumerate(used_styles):
@@ -280,7 +295,7 @@ def build(out: Path, cache: Path, size: int = IMAGE_SIZE, styles: tuple = STYLES
             sub = space.parents[emoji] if emoji >= 0 else -1
             labels.append((EMOJI_CATEGORIES.index(e["category"]), sub, emoji))
             style_ids.append(s_index)
-            records.append({"style": style.name, "icon": icon, "unified": e["unified"], "name": emoji_name(e),
+            records.append({"style": style.name, "icon": icon, "unified": e["unified"], "name": emoji_name(e, cldr),
                             "category": e["category"], "subcategory": e["subcategory"], "package": style.package,
                             "version": style.version, "licence": style.licence})
             if progress and len(images) % 1000 == 0:
@@ -296,6 +311,7 @@ def build(out: Path, cache: Path, size: int = IMAGE_SIZE, styles: tuple = STYLES
                     "author": s.author, "images": len(matches[s.name]), "held_out": s.name == HELD_OUT_STYLE}
                    for s in used_styles],
         "excluded_styles": excluded, "metadata": {"package": METADATA[0], "version": METADATA[1]},
+        "names": {"package": NAMES[0], "version": NAMES[1]},
         "credits": [s.credit for s in used_styles], "size": size,
         "note": "default skin tone only; held_out marks the style kept out of every training set",
         "images": records,

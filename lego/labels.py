@@ -28,6 +28,14 @@ LEVELS = ("category", "subcategory", "emoji")
 UNCONDITIONAL = "this model is unconditional: it takes no class"
 
 
+_QUOTES = str.maketrans("‘’“”", "''\"\"")
+
+
+def folded(text: str) -> str:
+    """Case and typographic quotes folded, so that 'woman's hat' finds CLDR's 'woman’s hat'."""
+    return text.translate(_QUOTES).lower()
+
+
 class LabelError(ValueError):
     """A label that this model cannot take."""
 
@@ -132,13 +140,13 @@ class LabelSpace:
 
     def search(self, query: str, limit: int = 50) -> list[int]:
         """Classes whose name contains every word of ``query``; exact and shorter names first."""
-        words = query.lower().split()
-        hits = [i for i, name in enumerate(self.names) if all(w in name.lower() for w in words)]
+        words = folded(query).split()
+        hits = [i for i, name in enumerate(self.names) if all(w in folded(name) for w in words)]
 
         def rank(i: int) -> tuple:
-            name = self.names[i].lower()
+            name = folded(self.names[i])
             starts = all(any(part.startswith(w) for part in re.split(r"[^a-z0-9]+", name)) for w in words)
-            return name != query.lower().strip(), not starts, len(name), i
+            return name != folded(query).strip(), not starts, len(name), i
 
         return sorted(hits, key=rank)[:limit]
 
@@ -202,7 +210,7 @@ class LabelSpace:
             return self._described[text]
         if text.isascii() and text.isdigit() and int(text) < self.num_classes:
             return int(text)
-        named = [i for i, name in enumerate(self.names) if name.lower() == text.lower()]
+        named = [i for i, name in enumerate(self.names) if folded(name) == folded(text)]
         if named:
             return named[-1]  # the finest level: 'hotel' the emoji rather than the sub-category
         hints = [self.describe(i) for i in self.search(text, limit=5)]

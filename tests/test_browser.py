@@ -228,7 +228,9 @@ def test_the_preset_box_names_what_the_ticks_show(app_url, browser):
         page.wait_for_function("(n) => document.querySelector('input[aria-label=\"Preset\"]').value.startsWith(n)",
                                arg=name + ":", timeout=10_000)
 
-    boxes = page.locator("fieldset").filter(has_text="B2").first.locator("input[type=checkbox]").all()
+    top = page.locator("fieldset").filter(has_text="B2").first.locator("input[type=checkbox]")
+    top.nth(4).wait_for(timeout=10_000)  # the grid drawn (a busy machine draws it after the button)
+    boxes = top.all()
     boxes[4].uncheck()
     shows("custom")  # one range off: no preset is that
     boxes[3].uncheck()
@@ -251,6 +253,18 @@ def test_the_preset_box_names_what_the_ticks_show(app_url, browser):
     page.wait_for_function("[...document.querySelectorAll('fieldset input[type=checkbox]')].every(b => b.checked)",
                            timeout=10_000)
     shows("all")
+    b1 = page.locator("fieldset").filter(has_text="B1").first
+    b1.locator("input[type=checkbox]").all()[0].uncheck()  # by hand: B1 off for the first fifth of the steps
+    shows("custom")
+    for n, ticked in ((10, [False, False] + [True] * 8), (4, [False, True, True, True]), (5, [False] + [True] * 4)):
+        ranges.fill(str(n))  # the same share of the steps on every number of ranges, redrawn from the hand-set ticks
+        ranges.press("Enter")
+        page.wait_for_function("(n) => [...document.querySelectorAll('fieldset')].filter(f => f.innerText.includes("
+                               "'B1')).some(f => f.querySelectorAll('input[type=checkbox]').length === n)", arg=n,
+                               timeout=10_000)
+        page.wait_for_timeout(500)
+        assert [b.is_checked() for b in b1.locator("input[type=checkbox]").all()] == ticked, n
+        shows("custom")
     page.close()
 
 

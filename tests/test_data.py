@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lego.data import (ALLOWED_LICENCES, HELD_OUT_STYLE, METADATA, STYLES, DataError, build, fetch, load,
-                       manifest_path, tarball_name)
+from lego.data import (ALLOWED_LICENCES, HELD_OUT_STYLE, METADATA, NAMES, STYLES, DataError, build, emoji_name, fetch,
+                       load, manifest_path, tarball_name)
 from lego.render import RenderError, render_svg, svg_document
 
 FIXTURE = Path(__file__).parent / "fixtures" / "npm"
@@ -100,14 +100,35 @@ def test_the_renderer_works_at_any_size():
         render_svg("<svg", 64)
 
 
-def test_wrong_package_version_is_refused(tmp_path):
-    payload = json.dumps({"version": "15.0.0"}).encode()
-    with tarfile.open(tmp_path / tarball_name(*METADATA), "w:gz") as tar:
-        for name, data in [("package/package.json", payload), ("package/emoji.json", b"[]")]:
+def test_an_emoji_is_named_as_phones_name_it_else_by_its_unicode_name(built):
+    heart = {"unified": "2764-FE0F", "name": "HEAVY BLACK HEART", "short_name": "heart", "category": "Symbols"}
+    assert emoji_name(heart, {"2764": "red heart"}) == "red heart"  # variation selectors do not matter
+    assert emoji_name(heart, {}) == "heavy black heart"
+    santa = {"unified": "1F385", "name": "FATHER CHRISTMAS", "short_name": "santa", "category": "People & Body"}
+    assert emoji_name(santa, {}) == "father christmas (santa)"
+    flag = {"unified": "1F1EF-1F1F5", "name": "Japan Flag", "short_name": "flag-jp", "category": "Flags"}
+    assert emoji_name(flag, {}) == "flag: Japan"
+    _, _, manifest = built
+    assert manifest["names"] == {"package": NAMES[0], "version": NAMES[1]}
+    assert {r["name"] for r in manifest["images"]} >= {"cat face", "flag: Japan", "red apple"}
+
+
+def package(path: Path, members: dict[str, bytes]) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+
+
+def test_wrong_package_version_is_refused(tmp_path):
+    payload = json.dumps({"version": "15.0.0"}).encode()
+    package(tmp_path / tarball_name(*METADATA), {"package/package.json": payload, "package/emoji.json": b"[]"})
     with pytest.raises(DataError, match="holds version 15.0.0, expected 16.0.0"):
+        build(tmp_path / "out.npz", tmp_path)
+    (tmp_path / tarball_name(*METADATA)).write_bytes((FIXTURE / tarball_name(*METADATA)).read_bytes())
+    package(tmp_path / tarball_name(*NAMES), {"package/package.json": payload, "package/en/data.json": b"[]"})
+    with pytest.raises(DataError, match=f"holds version 15.0.0, expected {NAMES[1]}"):
         build(tmp_path / "out.npz", tmp_path)
 
 

@@ -41,6 +41,12 @@ def test_search_finds_a_class_by_part_of_its_name_and_ranks_exact_names_first():
     assert SPACE.search("zebra") == []
 
 
+def test_typographic_quotes_in_a_name_are_found_by_straight_ones():
+    space = LabelSpace.flat(("woman’s hat", "Japanese “here” button"))
+    assert space.resolve("Woman's hat") == 0 and space.resolve('japanese "here" button') == 1
+    assert space.search("woman's") == [0]
+
+
 def test_display_order_groups_everything_under_its_category():
     assert [SPACE.names[i] for i in SPACE.in_display_order()] == [
         "Animals", "mammal", "cat face", "dog face", "bird", "eagle", "Food", "fruit", "red apple"]

@@ -327,6 +327,9 @@ def test_comparison_runs_three_variants_and_explains_them():
     assert len(result.timing.ratios) == 2 and result.seconds[0] == pytest.approx(np.median(result.timing.full))
     assert result.pixel_difference > 0 and "Honest baseline" in result.summary()
     assert "over 2 paired runs" in result.summary()
+    # the summary opens with what was drawn and what the schedule left out
+    assert result.summary().startswith("*Flags*, seed **1**: B0 local r8/p4 off at every step; B1 local r16/p8 off at "
+                                       "every step (**global-only**).")
 
 
 def test_timed_runs_really_run_and_their_pictures_are_those_of_any_run():

@@ -4,7 +4,7 @@ import pytest
 
 from lego.config import ARCHITECTURES
 from lego.sampler import sigma_steps
-from lego.schedule import PRESETS, BrickSchedule, ScheduleError, load_schedule, preset, top_brick_break
+from lego.schedule import PRESETS, BrickSchedule, ScheduleError, load_schedule, off_steps, preset, top_brick_break
 
 PG = ARCHITECTURES["tiny-pg"]
 PR = ARCHITECTURES["tiny-pr"]
@@ -164,3 +164,10 @@ def test_the_preset_box_names_the_preset_whose_grid_the_ticks_are():
     assert grid_preset(config, [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [0, 1, 2]], 5) == "pg-recipe"  # any order
     assert grid_preset(config, [[0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1, 2, 3]], 5) is None  # by hand: custom
     assert grid_preset(config, [[0, 1], [0, 1], [0, 1]], 2) == "all"
+
+
+def test_what_a_schedule_leaves_out_is_said_in_steps_counted_from_1():
+    mask = [[True, True], [True, False], [True, True], [False, False]]
+    assert off_steps(mask, ["B0", "B1"]) == "B0 off at step 4; B1 off at step 2, step 4"
+    assert off_steps([[False, True], [False, True]], ["B0", "B1"]) == "B0 off at every step"
+    assert off_steps(BrickSchedule.all_on(2).mask(3), ["B0", "B1"]) == "every brick at every step"

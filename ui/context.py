@@ -14,7 +14,7 @@ from lego.estimate import Estimate, check_limits, estimate
 from lego.outputs import OutputFolder
 from lego.request import PlaygroundError, Request, number, parse_request
 from lego.runs import FrameBudget
-from lego.schedule import BrickSchedule, ScheduleError, from_grid
+from lego.schedule import CUSTOM, BrickSchedule, ScheduleError, from_grid, grid_preset
 from lego.serving import ModelRegistry, Served
 
 LOG = logging.getLogger("lego_playground")
@@ -84,7 +84,8 @@ class AppContext:
             if schedule_json and schedule_json.strip():
                 schedule = BrickSchedule.from_json(schedule_json, s.config.num_bricks)
             else:
-                schedule = from_grid([list(c or []) for c in cells], number("number of ranges", num_ranges, True))
+                ticks, n = [list(c or []) for c in cells], number("number of ranges", num_ranges, True)
+                schedule = from_grid(ticks, n, grid_preset(s.config, ticks, n) or CUSTOM)  # named as the box names it
             canvas = Canvas(canvas_mode, number("overlap stride", stride, True), bool(shift), coords)
             request = parse_request(s.config, category, seed, steps, guidance, sampler, images, width, height,
                                     schedule, canvas)

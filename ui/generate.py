@@ -18,8 +18,8 @@ from lego.images import to_uint8
 from lego.request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_STEPS, PlaygroundError,
                           number, random_seed)
 from lego.sampler import METHODS, StepInfo, sigma_steps
-from lego.schedule import (CUSTOM, PRESETS, ScheduleError, grid_labels, grid_preset, preset, presets_for,
-                           to_grid)
+from lego.schedule import (CUSTOM, PRESETS, ScheduleError, from_grid, grid_labels, grid_preset, preset,
+                           presets_for, to_grid)
 from lego.serving import Served, class_picker_for
 
 from .context import SESSION_SECONDS, AppContext, refused, run_failure, running, stopped
@@ -67,6 +67,7 @@ class GenerateTab:
     heatmap: gr.Plot
     record_state: gr.State  # the session's last run, for Look inside
     link: gr.Textbox  # a link to the last run's settings (ui.link)
+    hand_ticks: gr.State  # (number of ranges, ticks) as last set by hand or by a link: redrawn on other ranges
 
     @property
     def request_controls(self) -> list:
@@ -196,10 +197,11 @@ def build(ctx: AppContext) -> GenerateTab:
         time_plot = gr.Plot(label="Time per step", elem_id="time-plot")
     heatmap = gr.Plot(label="Schedule", elem_id="heatmap")
     record_state = gr.State(None, time_to_live=SESSION_SECONDS)
+    hand_ticks = gr.State(None, time_to_live=SESSION_SECONDS)
     return GenerateTab(category, seed, randomize, steps, guidance, sampler, images,
                        [width, height, canvas_mode, stride, shift, coords], previews, preview_every, preset_name,
                        num_ranges, bricks_md, cells, schedule_json, estimate_md, go_btn, go_here, stop_btn, status,
-                       gallery, files, flops_plot, time_plot, heatmap, record_state, link)
+                       gallery, files, flops_plot, time_plot, heatmap, record_state, link, hand_ticks)
 
 
 def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks) -> Dependency:
@@ -293,16 +295,22 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
             raise refused(exc) from None
         return [gr.update(value=g) for g in grid]
 
-    def relabel(key: str, num_ranges: int, steps: int, name: str, *cells) -> list:
-        """New range labels; the ticks of a preset redrawn on the new ranges, hand-set ticks kept where they fit."""
+    def relabel(key: str, num_ranges: int, steps: int, name: str, hand: tuple | None, *cells) -> list:
+        """New range labels, and the ticks redrawn on the new ranges: a preset's, or those set by hand, which cover
+        the same share of the steps (always from the ranges they were set on, so that no rounding adds up)."""
         try:
             choices = range_choices(num_ranges, steps)
-        except PlaygroundError as exc:
+            runnable = presets_for(ctx.served(key).config)
+            if name in runnable:
+                cells = to_grid(runnable[name], len(choices))
+            elif hand is not None:
+                cells = to_grid(from_grid(hand[1], hand[0]), len(choices))
+        except (PlaygroundError, ScheduleError) as exc:
             raise refused(exc) from None
-        runnable = presets_for(ctx.served(key).config)
-        if name in runnable:
-            cells = to_grid(runnable[name], len(choices))
         return [gr.update(choices=choices, value=[j for j in (c or []) if j < len(choices)]) for c in cells]
+
+    def ticked_by_hand(num_ranges: int, *cells) -> tuple:
+        return int(num_ranges), [list(c or []) for c in cells]
 
     def request_gflops(key=None, images=1, cells=(), **a) -> float:
         return ctx.parse(ctx.served(key), a["category"], a["seed"], a["steps"], a["guidance"], a["sampler"], images,
@@ -327,9 +335,11 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                  api_visibility="private")
     tab.preset_name.change(apply_preset, [model_key, tab.preset_name, tab.num_ranges], tab.cells, queue=False,
                            api_visibility="private")
+    for c in tab.cells:
+        c.input(ticked_by_hand, [tab.num_ranges, *tab.cells], tab.hand_ticks, queue=False, api_visibility="private")
     for c in (tab.num_ranges, tab.steps):
-        c.change(relabel, [model_key, tab.num_ranges, tab.steps, tab.preset_name, *tab.cells], tab.cells, queue=False,
-                 api_visibility="private")
+        c.change(relabel, [model_key, tab.num_ranges, tab.steps, tab.preset_name, tab.hand_ticks, *tab.cells],
+                 tab.cells, queue=False, api_visibility="private")
     gen_event = gr.on(
         [tab.go_btn.click, tab.go_here.click], on_zero_gpu(generate, request_gflops),
         [model_key, tab.category, tab.seed, tab.randomize, tab.steps, tab.guidance, tab.sampler, tab.images,

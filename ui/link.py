@@ -43,9 +43,11 @@ def same_ranges(a: BrickSchedule, b: BrickSchedule) -> bool:
             and all(math.isclose(x, y, abs_tol=1e-5) for x, y in zip(edges(a), edges(b))))
 
 
-def control_values(ctx: AppContext, key: str, tab: GenerateTab, request: Request) -> tuple[list, str | dict]:
-    """The Generate controls' values for ``request``, in ``GenerateTab.request_controls`` order, and the preset
-    box's, set with the grid: the preset the grid is, or custom (a schedule only the JSON box holds: as it is)."""
+def control_values(ctx: AppContext, key: str, tab: GenerateTab,
+                   request: Request) -> tuple[list, str | dict, tuple | dict]:
+    """The Generate controls' values for ``request``, in ``GenerateTab.request_controls`` order, the preset box's,
+    set with the grid (the preset the grid is, or custom), and the grid as ``GenerateTab.hand_ticks`` keeps it.
+    A schedule only the JSON box holds leaves the grid and the preset box as they are."""
     config = ctx.served(key).config
     c = request.canvas
     grid = grid_for(request.schedule, int(tab.num_ranges.maximum))
@@ -53,11 +55,11 @@ def control_values(ctx: AppContext, key: str, tab: GenerateTab, request: Request
     values = [category, request.seed, request.steps, request.guidance, request.method, request.images, request.width,
               request.height, c.mode, c.stride, c.shift, c.coords]
     if grid is None:  # the JSON box holds it; the grid stays as it is
-        return [*values, gr.skip(), request.schedule.to_json(), *[gr.skip()] * config.num_bricks], gr.skip()
+        return [*values, gr.skip(), request.schedule.to_json(), *[gr.skip()] * config.num_bricks], gr.skip(), gr.skip()
     num_ranges, cells = grid
     choices = range_choices(num_ranges, request.steps)  # the boxes offer as many ranges as they are given
     return ([*values, num_ranges, "", *[gr.update(choices=choices, value=on) for on in cells]],
-            grid_preset(config, cells, num_ranges) or CUSTOM)
+            grid_preset(config, cells, num_ranges) or CUSTOM, grid)
 
 
 def check_fits(tab: GenerateTab, values: list) -> None:
@@ -75,26 +77,26 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         params = request.query_params or {}
         items = list(params.multi_items() if hasattr(params, "multi_items") else params.items())  # repeats refused
         if all(ignored(k) for k, _ in items):  # no settings in the link (or no link)
-            return [gr.skip()] * (len(tab.request_controls) + 3)
+            return [gr.skip()] * (len(tab.request_controls) + 4)
         try:
             chosen = from_text(ctx.served(key).config, urlencode(items))
             if chosen.churn:
                 raise PlaygroundError("this link asks for stochastic churn, which only the command line offers "
                                       "(python -m lego generate --settings ...)")
-            values, preset_box = control_values(ctx, key, tab, chosen.request)
+            values, preset_box, hand = control_values(ctx, key, tab, chosen.request)
             check_fits(tab, values)
         except PlaygroundError as exc:
             LOG.info("link refused: %s", exc)
             return [gr.skip()] * (len(tab.request_controls) + 1) + [f"The link's settings were not used: {exc}",
-                                                                     gr.skip()]
+                                                                     gr.skip(), gr.skip()]
         note = "The settings of the link you opened are set: press **Generate** to draw the picture."
-        return [*values, False, note, preset_box]
+        return [*values, False, note, preset_box, hand]
 
     def link_query(key: str, record: RunRecord | None) -> str | dict:
         """The query of the link to a finished run's settings (a stopped run leaves the last link)."""
         return gr.skip() if record is None else to_text(ctx.served(key).config, record.request)
 
-    demo.load(from_link, model_key, [*tab.request_controls, tab.randomize, tab.status, tab.preset_name], queue=False,
-              api_visibility="private")
+    demo.load(from_link, model_key, [*tab.request_controls, tab.randomize, tab.status, tab.preset_name,
+                                     tab.hand_ticks], queue=False, api_visibility="private")
     gen_event.then(link_query, [model_key, tab.record_state], tab.link, queue=False, api_visibility="private").then(
         None, tab.link, tab.link, js=FULL_LINK_JS, queue=False, api_visibility="private")
