@@ -228,9 +228,9 @@ def test_the_preset_box_names_what_the_ticks_show(app_url, browser):
         page.wait_for_function("(n) => document.querySelector('input[aria-label=\"Preset\"]').value.startsWith(n)",
                                arg=name + ":", timeout=10_000)
 
-    top = page.locator("fieldset").filter(has_text="B2").first.locator("input[type=checkbox]")
-    top.nth(4).wait_for(timeout=10_000)  # the grid drawn (a busy machine draws it after the button)
-    boxes = top.all()
+    b2 = page.locator("fieldset").filter(has_text="B2").first.locator("input[type=checkbox]")
+    b2.nth(4).wait_for(timeout=10_000)  # the grid drawn (a busy machine draws it after the button)
+    boxes = b2.all()
     boxes[4].uncheck()
     shows("custom")  # one range off: no preset is that
     boxes[3].uncheck()
@@ -265,6 +265,17 @@ def test_the_preset_box_names_what_the_ticks_show(app_url, browser):
         page.wait_for_timeout(500)
         assert [b.is_checked() for b in b1.locator("input[type=checkbox]").all()] == ticked, n
         shows("custom")
+    for name in ("pg-recipe:", "custom:"):  # a preset made custom: its ticks, not older hand-set ones, are redrawn
+        preset.click()
+        page.get_by_role("option", name=name).click()
+        shows(name[:-1])
+    ranges.fill("10")
+    ranges.press("Enter")
+    page.wait_for_function("[...document.querySelectorAll('fieldset')].filter(f => f.innerText.includes('B2'))"
+                           ".some(f => f.querySelectorAll('input[type=checkbox]').length === 10)", timeout=10_000)
+    page.wait_for_timeout(500)
+    assert [b.is_checked() for b in b2.all()] == [True] * 6 + [False] * 4
+    assert all(b.is_checked() for b in b1.locator("input[type=checkbox]").all())
     page.close()
 
 

@@ -67,7 +67,7 @@ class GenerateTab:
     heatmap: gr.Plot
     record_state: gr.State  # the session's last run, for Look inside
     link: gr.Textbox  # a link to the last run's settings (ui.link)
-    hand_ticks: gr.State  # (number of ranges, ticks) as last set by hand or by a link: redrawn on other ranges
+    hand_ticks: gr.State  # (number of ranges, ticks) as last set by hand, a preset or a link: redrawn on other ranges
 
     @property
     def request_controls(self) -> list:
@@ -287,13 +287,15 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                files, record, req.seed)
 
     def apply_preset(key: str, name: str, num_ranges: int) -> list:
+        """The preset's ticks, kept as the ticks last set (so that custom ticks made from them start there)."""
         if name == CUSTOM:  # the ticks were set by hand: they stay
-            return [gr.skip() for _ in tab.cells]
+            return [gr.skip() for _ in tab.cells] + [gr.skip()]
         try:
-            grid = to_grid(preset(name, ctx.served(key).config), number("number of ranges", num_ranges, True))
+            n = number("number of ranges", num_ranges, True)
+            grid = to_grid(preset(name, ctx.served(key).config), n)
         except (PlaygroundError, ScheduleError) as exc:
             raise refused(exc) from None
-        return [gr.update(value=g) for g in grid]
+        return [gr.update(value=g) for g in grid] + [(int(n), grid)]
 
     def relabel(key: str, num_ranges: int, steps: int, name: str, hand: tuple | None, *cells) -> list:
         """New range labels, and the ticks redrawn on the new ranges: a preset's, or those set by hand, which cover
@@ -333,8 +335,8 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
     for c in tab.cells:  # the preset box names what the grid shows, however the ticks were set
         c.change(name_preset, [model_key, tab.num_ranges, *tab.cells], tab.preset_name, queue=False,
                  api_visibility="private")
-    tab.preset_name.change(apply_preset, [model_key, tab.preset_name, tab.num_ranges], tab.cells, queue=False,
-                           api_visibility="private")
+    tab.preset_name.change(apply_preset, [model_key, tab.preset_name, tab.num_ranges], [*tab.cells, tab.hand_ticks],
+                           queue=False, api_visibility="private")
     for c in tab.cells:
         c.input(ticked_by_hand, [tab.num_ranges, *tab.cells], tab.hand_ticks, queue=False, api_visibility="private")
     for c in (tab.num_ranges, tab.steps):
