@@ -142,7 +142,7 @@ class Comparison:
     def summary(self) -> str:
         full, sch, base = self.full, self.scheduled, self.baseline
         full_s, sch_s, base_s = self.seconds
-        name = "" if sch.request.schedule.name == CUSTOM else f" (**{sch.request.schedule.name}**)"
+        name = "" if sch.request.schedule.name == CUSTOM else f" (the **{sch.request.schedule.name}** preset)"
         return (f"*{self.picture}*, seed **{sch.request.seed}**: {self.skipped}{name}.\n\n"
                 f"- **Measured speed-up** of the schedule over every brick: {self.timing.text()}: the median of "
                 f"the pairs' ratios, the two runs of a pair taking turns step by step (medians of the runs: "

@@ -364,6 +364,6 @@ def take_away(lesson: Lesson, guess: int, measured: str = "") -> str:
     sentences = [first, second, recipe_sentence(lesson), *([measured] if measured else []),
                  _tally(lesson, lesson.early, "dropping it early"),
                  _tally(lesson, lesson.fewer, "running every brick with fewer steps (the nearest cost)"),
-                 f"All of this is one picture ({lesson.category}, seed {lesson.seed}) at {LESSON_STEPS} "
-                 f"{METHOD_NAMES[LESSON_METHOD]} steps; differences under {LESSON_TIE} / 255 count as ties."]
+                 f"All of this is one picture: {lesson.category}, seed {lesson.seed}, {LESSON_STEPS} "
+                 f"{METHOD_NAMES[LESSON_METHOD]} steps. Differences under {LESSON_TIE} / 255 count as ties."]
     return "\n\n".join(f"- {s}" for s in sentences)

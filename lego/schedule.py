@@ -329,13 +329,15 @@ def grid_preset(config: LegoConfig, cells: Sequence[Sequence[int]], num_ranges: 
 
 
 def off_steps(mask: Sequence[Sequence[bool]], names: Sequence[str]) -> str:
-    """'B2 global r64/p4 off at steps 6-8': what a schedule leaves out, brick by brick, steps counted from 1."""
+    """'B2 global r64/p4 off at steps 6-8 of 8': what a schedule leaves out, brick by brick, steps counted from 1."""
     parts = []
     for k, name in enumerate(names):
-        spans = ["every step" if (a, b) == (0, len(mask) - 1) else f"step {a + 1}" if a == b else
-                 f"steps {a + 1}-{b + 1}" for a, b in _runs([not row[k] for row in mask])]
-        if spans:
-            parts.append(f"{name} off at {', '.join(spans)}")
+        runs = _runs([not row[k] for row in mask])
+        if runs == [(0, len(mask) - 1)]:
+            parts.append(f"{name} off at every step")
+        elif runs:
+            spans = [f"step {a + 1}" if a == b else f"steps {a + 1}-{b + 1}" for a, b in runs]
+            parts.append(f"{name} off at {', '.join(spans)} of {len(mask)}")
     return "; ".join(parts) or "every brick at every step"
 
 

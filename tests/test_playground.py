@@ -329,7 +329,7 @@ def test_comparison_runs_three_variants_and_explains_them():
     assert "over 2 paired runs" in result.summary()
     # the summary opens with what was drawn and what the schedule left out
     assert result.summary().startswith("*Flags*, seed **1**: B0 local r8/p4 off at every step; B1 local r16/p8 off at "
-                                       "every step (**global-only**).")
+                                       "every step (the **global-only** preset).")
 
 
 def test_timed_runs_really_run_and_their_pictures_are_those_of_any_run():
@@ -486,8 +486,8 @@ def test_take_away_states_only_what_was_measured():
         "(a tie) for B1.",
         "- Dropping the brick late changed the image more than running every brick with fewer steps (the nearest "
         "cost) for B0; about as much (a tie) for B1 and B2.",
-        f"- All of this is one picture (Flags, seed 0) at {LESSON_STEPS} {METHOD_NAMES[LESSON_METHOD]} "
-        "steps; differences under 0.5 / 255 count as ties."]
+        f"- All of this is one picture: Flags, seed 0, {LESSON_STEPS} {METHOD_NAMES[LESSON_METHOD]} "
+        "steps. Differences under 0.5 / 255 count as ties."]
     measured = "Over many pictures of this model, the judge named the emoji asked for in 58.9% of them."
     with_sweep = take_away(lesson_of([1.0, 2.0, 6.0], early=[3.0, 2.0, 1.0], fewer=[0.5, 2.2, 6.3]), 2, measured)
     assert with_sweep.split("\n\n")[3] == f"- {measured}"  # right after the paper's figures

@@ -168,6 +168,6 @@ def test_the_preset_box_names_the_preset_whose_grid_the_ticks_are():
 
 def test_what_a_schedule_leaves_out_is_said_in_steps_counted_from_1():
     mask = [[True, True], [True, False], [True, True], [False, False]]
-    assert off_steps(mask, ["B0", "B1"]) == "B0 off at step 4; B1 off at step 2, step 4"
+    assert off_steps(mask, ["B0", "B1"]) == "B0 off at step 4 of 4; B1 off at step 2, step 4 of 4"
     assert off_steps([[False, True], [False, True]], ["B0", "B1"]) == "B0 off at every step"
     assert off_steps(BrickSchedule.all_on(2).mask(3), ["B0", "B1"]) == "every brick at every step"

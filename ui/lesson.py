@@ -53,7 +53,8 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
             with gr.Step("1. Predict", id=1):
                 intro = gr.Markdown(predict_text(config), elem_classes=TEXT, elem_id="lesson-intro")
                 with gr.Row():
-                    category = gr.Dropdown(**class_picker_for(config), label="The lesson draws", scale=2, min_width=200)
+                    category = gr.Dropdown(**class_picker_for(config), label="The lesson draws", scale=2,
+                                           min_width=300)  # a phone puts the seed on a row of its own
                     seed = gr.Number(LESSON_SEED, label="Seed", precision=0, minimum=0, min_width=80)
                 guess = gr.Radio(names, value=None, label="My guess")  # the class guesses, not the app
                 lock = gr.Button("Lock in my guess and run", variant="primary", elem_id="lesson-run")
