@@ -37,6 +37,8 @@ def test_every_level_and_none_generate_through_the_api(served, choice, expected)
     assert request["class"] == expected
     if choice in (CAT, "none (unconditional)"):
         assert request["drawn"] is None
+        shows = "" if expected is None else "cat face, "
+        assert outputs[0][0]["caption"] == f"{shows}seed {request['seed']}"  # every picture says what it shows
     else:  # a coarser class draws one of its emoji, named in the report and the picture's caption
         space = model.config.label_space()
         (drawn,) = request["drawn"]

@@ -232,11 +232,13 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
             raise refused(exc) from None
         req, est = ctx.parse(s, category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
                              shift, coords, num_ranges, schedule_json, cells)
-        drawn = req.drawn(s.config)
+        space = s.config.label_space()
+        captions = [f"seed {k}" if label is None else f"{space.names[label]}, seed {k}"
+                    for label, k in zip(req.image_labels(space), req.seeds)]
         seeds = f"seed **{req.seed}**" if req.images == 1 else f"seeds **{req.seed}-{req.seeds[-1]}**"
 
-        def captioned(paths: list[str]) -> list:  # a category's pictures each say which of its emoji they show
-            return paths if not drawn else [(p, f"{d}, seed {k}") for p, d, k in zip(paths, drawn, req.seeds)]
+        def captioned(paths: list[str]) -> list:  # each picture says what it shows (a category's: which emoji)
+            return list(zip(paths, captions))
 
         # one line, as the final status is, so that the previews stay where the pictures will be: the estimate box
         # beside the schedule has the whole cost, and the pictures' captions the emoji drawn
