@@ -251,8 +251,9 @@ def label_space(entries: list[dict], used: set[int], cldr: dict[str, str]) -> tu
 def emoji_name(entry: dict, cldr: dict[str, str]) -> str:
     """'red heart', 'flag: Egypt': the CLDR name; an emoji CLDR does not name gets its Unicode name in lower
     case, with the short name people type when the Unicode name does not contain it."""
-    if code_point_key(entry.get("unified") or "") in cldr:
-        return cldr[code_point_key(entry["unified"])]
+    known_name = cldr.get(code_point_key(entry.get("unified") or ""))
+    if known_name:
+        return known_name
     name = (entry.get("name") or entry.get("short_name") or "").strip()
     if entry.get("category") == "Flags" and name.endswith(" Flag"):
         return "flag: " + name[:-5]

@@ -123,6 +123,11 @@ def _covers(ranges: tuple[Range, ...], point: float) -> bool:
     return any(a <= point < b for a, b in ranges)
 
 
+def _steps_text(first: int, last: int) -> str:
+    """'step 3' or 'steps 3-5': 0-based step indices, counted from 1 as a person reads them."""
+    return f"step {first + 1}" if first == last else f"steps {first + 1}-{last + 1}"
+
+
 def _runs(flags: Sequence[bool]) -> list[tuple[int, int]]:
     runs, start = [], None
     for i, f in enumerate(list(flags) + [False]):
@@ -336,7 +341,7 @@ def off_steps(mask: Sequence[Sequence[bool]], names: Sequence[str]) -> str:
         if runs == [(0, len(mask) - 1)]:
             parts.append(f"{name} off at every step")
         elif runs:
-            spans = [f"step {a + 1}" if a == b else f"steps {a + 1}-{b + 1}" for a, b in runs]
+            spans = [_steps_text(a, b) for a, b in runs]
             parts.append(f"{name} off at {', '.join(spans)} of {len(mask)}")
     return "; ".join(parts) or "every brick at every step"
 
@@ -348,8 +353,7 @@ def grid_labels(num_ranges: int, steps: int, sigmas: Sequence[float]) -> list[st
         inside = [i for i in range(steps) if a <= (i + 0.5) / steps < b]
         if inside:
             first, last = inside[0], inside[-1]
-            which = f"step {first + 1}" if first == last else f"steps {first + 1}-{last + 1}"
-            labels.append(f"{which}, σ {sigmas[first]:.3g}→{sigmas[last + 1]:.3g}")
+            labels.append(f"{_steps_text(first, last)}, σ {sigmas[first]:.3g}→{sigmas[last + 1]:.3g}")
         else:
             labels.append(f"{a:.0%}-{b:.0%}: no step")
     return labels
