@@ -44,6 +44,8 @@ class LegoConfig:
     # Empty: one level of num_classes.
     label_levels: tuple[int, ...] = ()
     class_parents: tuple[int, ...] = ()
+    # Per class, the words the picker also finds it by ('car' for 'automobile'); empty: names only.
+    class_keywords: tuple[tuple[str, ...], ...] = ()
     # Position tables stored with the weights instead of the fixed sin-cos table (lego.positions): only
     # converted checkpoints whose tables moved in training have them.
     learned_positions: bool = False
@@ -57,6 +59,7 @@ class LegoConfig:
         object.__setattr__(self, "bricks", bricks)
         for name in ("class_names", "label_levels", "class_parents"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "class_keywords", tuple(tuple(k) for k in self.class_keywords))
         self.validate()
 
     def validate(self) -> None:
@@ -71,6 +74,8 @@ class LegoConfig:
                               f"{self.num_classes!r}")
         if self.class_names and len(self.class_names) != self.num_classes:
             raise ConfigError(f"{len(self.class_names)} class names given for {self.num_classes} classes")
+        if self.class_keywords and len(self.class_keywords) != self.num_classes:
+            raise ConfigError(f"{len(self.class_keywords)} keyword lists given for {self.num_classes} classes")
         if self.label_levels:
             if sum(self.label_levels) != self.num_classes or len(self.class_parents) != self.num_classes:
                 raise ConfigError(f"label levels {self.label_levels} and {len(self.class_parents)} parents do not "
@@ -95,7 +100,7 @@ class LegoConfig:
     def label_space(self) -> LabelSpace:
         names = self.class_names or tuple(str(i) for i in range(self.num_classes))
         return _label_space(names, self.label_levels or (self.num_classes,),
-                            self.class_parents or (-1,) * self.num_classes)
+                            self.class_parents or (-1,) * self.num_classes, self.class_keywords)
 
     def with_labels(self, space: LabelSpace) -> "LegoConfig":
         """This architecture conditioned on another label space (keeping the default class where it has one)."""
@@ -107,7 +112,8 @@ class LegoConfig:
                 default = ""
         return replace(self, num_classes=space.num_classes, class_names=space.names,
                        label_levels=space.sizes if space.depth > 1 else (),
-                       class_parents=space.parents if space.depth > 1 else (), default_class=default)
+                       class_parents=space.parents if space.depth > 1 else (), class_keywords=space.keywords,
+                       default_class=default)
 
     @property
     def conditional(self) -> bool:
@@ -146,6 +152,7 @@ class LegoConfig:
         d["bricks"] = [asdict(b) for b in self.bricks]
         for name in ("class_names", "label_levels", "class_parents"):
             d[name] = list(getattr(self, name))
+        d["class_keywords"] = [list(k) for k in self.class_keywords]
         return d
 
     @classmethod
@@ -161,9 +168,10 @@ class LegoConfig:
 
 
 @functools.lru_cache(maxsize=32)
-def _label_space(names: tuple[str, ...], sizes: tuple[int, ...], parents: tuple[int, ...]) -> LabelSpace:
+def _label_space(names: tuple[str, ...], sizes: tuple[int, ...], parents: tuple[int, ...],
+                 keywords: tuple[tuple[str, ...], ...]) -> LabelSpace:
     """Built and checked once per model (every request resolves its class through it)."""
-    return LabelSpace(names, sizes, parents)
+    return LabelSpace(names, sizes, parents, keywords)
 
 
 def _lcm(a: int, b: int) -> int:

@@ -6,7 +6,8 @@ Art: the iconify emoji sets (``@iconify-json/*``, one ``icons.json`` of SVG bodi
 with resvg at ``--size`` pixels on white. Labels: ``emoji-datasource``'s ``emoji.json`` gives
 every emoji its category, sub-category and Unicode name; icons are matched to it by code point.
 An emoji's class is named by ``emojibase-data``'s English CLDR name, the one phones show ('red heart',
-'recycling symbol'), where the Unicode name is archaic ('heavy black heart').
+'recycling symbol'), where the Unicode name is archaic ('heavy black heart'), and carries its keywords
+from the same package, the words a phone's emoji search finds it by ('car', 'poop').
 
 Licences are read from each package itself (``info.json`` and ``package.json``), not assumed:
 a style is used only under a licence that allows shipping a model trained on it and the
@@ -41,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import EMOJI_CATEGORIES
-from .labels import LEVELS, LabelError, LabelSpace
+from .labels import LEVELS, LabelError, LabelSpace, folded
 from .render import RenderError, render_svg, svg_document
 
 IMAGE_SIZE = 64
@@ -215,17 +216,22 @@ class Catalogue:
         return self.by_name.get(name_key(icon))
 
 
-def cldr_names(path: Path) -> dict[str, str]:
-    """emojibase-data's English CLDR name of every emoji, by code point."""
+def cldr_annotations(path: Path) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """emojibase-data's English CLDR name of every emoji, and its keywords (the words a phone's emoji search
+    finds it by: 'car' for the automobile), by code point."""
     files = read_json_members(path, ("package/package.json", "package/en/data.json"))
     if files["package/package.json"].get("version") != NAMES[1]:
         raise DataError(f"{path.name} holds version {files['package/package.json'].get('version')}, "
                         f"expected {NAMES[1]}")
-    return {code_point_key(e["hexcode"]): e["label"] for e in files["package/en/data.json"] if e.get("label")}
+    entries = files["package/en/data.json"]
+    return ({code_point_key(e["hexcode"]): e["label"] for e in entries if e.get("label")},
+            {code_point_key(e["hexcode"]): tuple(e.get("tags") or ()) for e in entries})
 
 
-def label_space(entries: list[dict], used: set[int], cldr: dict[str, str]) -> tuple[LabelSpace, dict[int, int]]:
-    """Category, sub-category and emoji levels over the emoji that have training images.
+def label_space(entries: list[dict], used: set[int], cldr: dict[str, str],
+                keywords: dict[str, tuple[str, ...]]) -> tuple[LabelSpace, dict[int, int]]:
+    """Category, sub-category and emoji levels over the emoji that have training images; an emoji's keywords are
+    those of ``keywords`` that its name does not already hold.
 
     Returns the space and, per used catalogue entry, its emoji class index."""
     subcategories: list[tuple[str, str]] = []
@@ -244,7 +250,9 @@ def label_space(entries: list[dict], used: set[int], cldr: dict[str, str]) -> tu
     names = list(EMOJI_CATEGORIES) + [s for _, s in subcategories] + emoji_names
     parents = ([-1] * n_cat + [EMOJI_CATEGORIES.index(c) for c, _ in subcategories]
                + [n_cat + subcategories.index((entries[i]["category"], entries[i]["subcategory"])) for i in emoji])
-    space = LabelSpace(tuple(names), (n_cat, n_sub, len(emoji)), tuple(parents))
+    words = [tuple(k for k in keywords.get(code_point_key(entries[i].get("unified") or ""), ())
+                   if folded(k) not in folded(name).split()) for i, name in zip(emoji, emoji_names)]
+    space = LabelSpace(tuple(names), (n_cat, n_sub, len(emoji)), tuple(parents), ((),) * (n_cat + n_sub) + tuple(words))
     return space, {entry: n_cat + n_sub + k for k, entry in enumerate(emoji)}
 
 
@@ -265,7 +273,7 @@ def emoji_name(entry: dict, cldr: dict[str, str]) -> str:
 
 def build(out: Path, cache: Path, size: int = IMAGE_SIZE, styles: tuple = STYLES, progress: bool = True) -> dict:
     catalogue = Catalogue.read(fetch(*METADATA, cache))
-    cldr = cldr_names(fetch(*NAMES, cache))
+    cldr, keywords = cldr_annotations(fetch(*NAMES, cache))
     used_styles, excluded = [], {}
     for candidate in styles:
         style = read_style(fetch(f"@iconify-json/{candidate.name}", candidate.version, cache), candidate)
@@ -279,7 +287,7 @@ def build(out: Path, cache: Path, size: int = IMAGE_SIZE, styles: tuple = STYLES
     trained = {e for s in used_styles if s.name != HELD_OUT_STYLE for e in matches[s.name].values()}
     if not trained:
         raise DataError("no emoji matched outside the held-out style")
-    space, emoji_class = label_space(catalogue.entries, trained, cldr)
+    space, emoji_class = label_space(catalogue.entries, trained, cldr, keywords)
     images, labels, style_ids, records = [], [], [], []
     total = sum(len(m) for m in matches.values())
     for s_index, style in enumerate(used_styles):
@@ -307,7 +315,8 @@ def build(out: Path, cache: Path, size: int = IMAGE_SIZE, styles: tuple = STYLES
     np.savez_compressed(out, images=np.stack(images), labels=np.array(labels, dtype=np.int32), style=style_arr,
                         held_out=style_arr == held_index)
     manifest = {
-        "label_space": {"names": list(space.names), "sizes": list(space.sizes), "parents": list(space.parents)},
+        "label_space": {"names": list(space.names), "sizes": list(space.sizes), "parents": list(space.parents),
+                        "keywords": [list(k) for k in space.keywords]},
         "styles": [{"name": s.name, "package": s.package, "version": s.version, "licence": s.licence,
                     "author": s.author, "images": len(matches[s.name]), "held_out": s.name == HELD_OUT_STYLE}
                    for s in used_styles],
@@ -377,10 +386,8 @@ class EmojiData:
                                 f"{', '.join(self.style_names)}")
             data = data.subset(np.isin(data.style, [self.style_names.index(s) for s in styles]))
         if levels and levels < data.space.depth:
-            kept = data.space.offset(levels)
-            space = LabelSpace(data.space.names[:kept], data.space.sizes[:levels], data.space.parents[:kept])
-            labels = data.labels[:, :levels]
-            data = EmojiData(data.images, labels, data.held_out, data.style, space, data.style_names)
+            space = data.space.sub(range(data.space.offset(levels)))
+            data = EmojiData(data.images, data.labels[:, :levels], data.held_out, data.style, space, data.style_names)
         return data
 
     def emoji_indices(self, names: list[str]) -> list[int]:
@@ -406,9 +413,7 @@ class EmojiData:
         for level in range(1, space.depth):  # each level: the ancestors of the chosen emoji, in the old order
             kept += sorted({space.chain(i)[level] for i in chosen})
         new_index = {old: new for new, old in enumerate(kept)}
-        sizes = tuple(sum(1 for i in kept if space.level_of(i) == level) for level in range(space.depth))
-        subset = LabelSpace(tuple(space.names[i] for i in kept), sizes,
-                            tuple(-1 if space.parents[i] < 0 else new_index[space.parents[i]] for i in kept))
+        subset = space.sub(kept)
         keep = np.isin(self.labels[:, finest], chosen)
         labels = np.vectorize(lambda i: new_index.get(int(i), -1), otypes=[np.int64])(self.labels[keep])
         return EmojiData(self.images[keep], labels, self.held_out[keep], self.style[keep], subset, self.style_names)
@@ -444,7 +449,9 @@ def load(path: str | Path) -> EmojiData:
     manifest = read_manifest(path)
     if "label_space" not in manifest:
         raise DataError(f"{path} is a data set of an older format: rebuild it with python -m lego.data build")
-    space = LabelSpace(*(tuple(manifest["label_space"][k]) for k in ("names", "sizes", "parents")))
+    labels = manifest["label_space"]  # keywords: none in a data set built before they were
+    space = LabelSpace(*(tuple(labels[k]) for k in ("names", "sizes", "parents")),
+                       tuple(tuple(k) for k in labels.get("keywords", ())))
     styles = tuple(s["name"] for s in manifest["styles"])
     with np.load(path, allow_pickle=False) as f:
         return EmojiData(f["images"], f["labels"].astype(np.int64), f["held_out"], f["style"].astype(np.int64), space,

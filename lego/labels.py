@@ -8,6 +8,9 @@ and classifier-free guidance works against the empty set whichever levels were g
 A single index stands for itself and every level above it: picking "cat face" conditions on
 "Animals & Nature", "animal-mammal" and "cat face" together, which is what training showed most.
 
+Each emoji may carry keywords (CLDR's, as a phone's emoji search uses them), so that a child who types
+"car" finds "automobile" and "poop" the "pile of poo": ``search`` and ``choices`` match them as well as names.
+
 A request for a coarser class draws, per picture, one emoji under it (``LabelSpace.draw``): the model
 learnt a category mostly through its emoji, and asked for "Animals & Nature" alone it blends them into
 a blob, while a cat it can draw.
@@ -22,7 +25,7 @@ import operator
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 LEVELS = ("category", "subcategory", "emoji")
 UNCONDITIONAL = "this model is unconditional: it takes no class"
@@ -55,10 +58,14 @@ class LabelSpace:
     names: tuple[str, ...]  # every class, level blocks in order
     sizes: tuple[int, ...]  # classes per level
     parents: tuple[int, ...]  # per class, its class one level up (-1 on the top level)
+    # per class, words people search it by (empty: none for any class); a search aid, not part of what a label is
+    keywords: tuple[tuple[str, ...], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if sum(self.sizes) != len(self.names) or (self.parents and len(self.parents) != len(self.names)):
             raise LabelError(f"{len(self.names)} names, {len(self.parents)} parents for level sizes {self.sizes}")
+        if self.keywords and len(self.keywords) != len(self.names):
+            raise LabelError(f"{len(self.keywords)} keyword lists for {len(self.names)} classes")
         for index, parent in enumerate(self.parents):
             level = self.level_of(index)
             if (level == 0) != (parent == -1) or (parent != -1 and self.level_of(parent) != level - 1):
@@ -138,17 +145,33 @@ class LabelSpace:
             return self.names[index]
         return f"{self.names[index]} ({' / '.join(self.names[i] for i in chain[:-1])})"
 
-    def search(self, query: str, limit: int = 50) -> list[int]:
-        """Classes whose name contains every word of ``query``; exact and shorter names first."""
-        words = folded(query).split()
-        hits = [i for i, name in enumerate(self.names) if all(w in folded(name) for w in words)]
+    def keyword_for(self, index: int, query: str) -> str | None:
+        """The keyword of ``index`` that is ``query`` (folded), else the first that starts with it, where its name
+        does not contain ``query``: shown beside the name, so that a search for 'car' visibly finds 'automobile'."""
+        typed = folded(query).strip()
+        if not typed or not self.keywords or typed in folded(self.names[index]):
+            return None
+        starting = [k for k in self.keywords[index] if folded(k).startswith(typed)]
+        return next((k for k in starting if folded(k) == typed), starting[0] if starting else None)
 
-        def rank(i: int) -> tuple:
+    def search(self, query: str, limit: int | None = 50) -> list[int]:
+        """Classes whose name contains every word of ``query``, or with a keyword that starts with the whole of it
+        ('car' finds 'automobile'). First an exact name, then an exact keyword (so 'car' is the automobile before
+        the carrot), names whose words start with the query's, shorter names, and last a keyword's start."""
+        typed, words = folded(query).strip(), folded(query).split()
+
+        def rank(i: int) -> tuple | None:
             name = folded(self.names[i])
-            starts = all(any(part.startswith(w) for part in re.split(r"[^a-z0-9]+", name)) for w in words)
-            return name != folded(query).strip(), not starts, len(name), i
+            if all(w in name for w in words):
+                starts = all(any(part.startswith(w) for part in re.split(r"[^a-z0-9]+", name)) for w in words)
+                return (0 if name == typed else 2 if starts else 3), len(name), i
+            keyword = self.keyword_for(i, query)
+            if keyword is None:
+                return None
+            return (1 if folded(keyword) == typed else 4), len(name), i
 
-        return sorted(hits, key=rank)[:limit]
+        ranks = [(r, i) for i in range(self.num_classes) if (r := rank(i)) is not None]
+        return [i for _, i in sorted(ranks)][:limit]
 
     def in_display_order(self) -> list[int]:
         """Every class grouped under its category: category, then each sub-category and its emoji."""
@@ -200,6 +223,29 @@ class LabelSpace:
     def choices(self) -> list[str]:
         """The picker's entries, grouped under their categories: each class as ``describe`` gives it."""
         return [self.describe(i) for i in self.in_display_order()]
+
+    def choices_for(self, typed: str) -> list[tuple[str, str]]:
+        """The picker's entries as (shown, value) after a search for ``typed``: one that a keyword finds shows it
+        ('automobile, or car (Travel & Places / transport-ground)'); the value stays the entry ``resolve`` takes."""
+        out = []
+        for i in self.in_display_order():
+            value, keyword = self.describe(i), self.keyword_for(i, typed)
+            name = self.names[i]  # value is the name, then where it sits
+            out.append((value if keyword is None else f"{name}, or {keyword}{value[len(name):]}", value))
+        return out
+
+    def sub(self, kept: Sequence[int]) -> "LabelSpace":
+        """The space of the classes ``kept`` (each with its parent), in their order here, keywords kept."""
+        kept = list(kept)
+        new_index = {old: new for new, old in enumerate(kept)}
+        try:
+            parents = tuple(-1 if self.parents[i] < 0 else new_index[self.parents[i]] for i in kept)
+        except KeyError as exc:
+            raise LabelError(f"class {exc.args[0]} is the parent of a class kept, and is not kept") from None
+        levels = [self.level_of(i) for i in kept]
+        sizes = tuple(n for n in (levels.count(level) for level in range(self.depth)) if n)
+        return LabelSpace(tuple(self.names[i] for i in kept), sizes, parents,
+                          tuple(self.keywords[i] for i in kept) if self.keywords else ())
 
     def resolve(self, text: str) -> int:
         """The class a picker entry, a class name (any case) or an index written as digits stands for."""

@@ -117,6 +117,32 @@ def class_picker(config: LegoConfig) -> dict:
             "interactive": config.conditional, "info": picker_info(config)}
 
 
+@dataclass(frozen=True)
+class Found:
+    """The class picker after a search for a word: every entry (those a keyword found show it), the best match
+    to select, and a line that says what was found."""
+
+    choices: list[tuple[str, str]]  # (shown, value)
+    best: str | None  # None: keep the entry selected
+    note: str
+
+
+def find_class(config: LegoConfig, typed: str, shown: int = 4) -> Found:
+    """The picker after a search (``LabelSpace.search``: by name, or by a keyword, which the entry then shows, as
+    'automobile, or car'). Every entry stays offered, so whatever is selected while someone types stays valid."""
+    space, typed = config.label_space(), typed.strip()
+    hits = space.search(typed, limit=None) if typed else []
+    choices = [(NO_CLASS, NO_CLASS), *space.choices_for(typed)]
+    if not hits:
+        return Found(choices, None, f"Nothing here is called {quoted(typed, 40)}: try another word." if typed else "")
+    if len(hits) == 1:
+        return Found(choices, space.describe(hits[0]), f"Found {space.names[hits[0]]}: the picker shows it.")
+    names = ", ".join(space.names[i] for i in hits[:shown]) + (f" and {len(hits) - shown} more" if len(hits) > shown
+                                                                 else "")
+    return Found(choices, space.describe(hits[0]),
+                 f"Found {len(hits)}: {names}. The picker shows the first; pick another in its list.")
+
+
 def quoted(value: object, limit: int = 60) -> str:
     """A value quoted in a message, cut short: a message repeats what it refuses, whatever its length."""
     try:

@@ -74,8 +74,10 @@ def emoji_levels_model() -> LegoModel:
     subs = (("face-smiling", 0), ("animal-mammal", 2), ("animal-bird", 2), ("food-fruit", 3))
     emoji = (("grinning face", 9), ("cat face", 10), ("black cat", 10), ("dog face", 10), ("eagle", 11),
              ("red apple", 12))
+    keywords = {"cat face": ("kitten", "pet"), "dog face": ("puppy", "pet")}  # as the data set's CLDR keywords
     space = LabelSpace(EMOJI_CATEGORIES + tuple(n for n, _ in subs) + tuple(n for n, _ in emoji),
-                       (9, len(subs), len(emoji)), (-1,) * 9 + tuple(p for _, p in subs) + tuple(p for _, p in emoji))
+                       (9, len(subs), len(emoji)), (-1,) * 9 + tuple(p for _, p in subs) + tuple(p for _, p in emoji),
+                       ((),) * (9 + len(subs)) + tuple(keywords.get(n, ()) for n, _ in emoji))
     model = randomized("tiny-emoji")
     levels = LegoModel(model.config.with_labels(space))
     torch.manual_seed(1)

@@ -65,6 +65,18 @@ def test_three_label_levels_follow_the_metadata(built):
         assert space.names[row[0]] == r["category"]
 
 
+def test_an_emoji_carries_the_keywords_its_name_lacks_and_keeps_them_in_a_small_vocabulary(built):
+    data = load(built[0])
+    space = data.space
+    ball = space.names.index("soccer ball")
+    assert space.keywords[ball] == ("football", "futbol", "sport")  # 'soccer' and 'ball' are in the name
+    assert all(k == () for k in space.keywords[:space.offset(2)])  # categories and sub-categories have none
+    assert space.search("futbol") == [ball]
+    small = data.restricted(emoji=["soccer ball", "cat face"]).space
+    assert small.keywords[small.names.index("soccer ball")] == space.keywords[ball]
+    assert small.keywords[small.names.index("cat face")] == ("animal", "kitten", "kitty", "pet")
+
+
 def test_one_whole_style_is_held_out_and_emoji_only_it_draws_have_no_class(built):
     out, _, manifest = built
     data = load(out)

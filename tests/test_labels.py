@@ -41,6 +41,66 @@ def test_search_finds_a_class_by_part_of_its_name_and_ranks_exact_names_first():
     assert SPACE.search("zebra") == []
 
 
+KEYWORDS = ((),) * 5 + (("kitten", "pet"), ("puppy", "pet"), ("bird",), ("fruit",))
+
+
+def test_a_keyword_finds_an_emoji_and_the_picker_shows_it_beside_the_name():
+    from dataclasses import replace
+
+    space = replace(SPACE, keywords=KEYWORDS)
+    assert space == SPACE  # keywords help a search; they are not part of what a label is
+    assert space.search("pet") == [5, 6] and space.search("Pupp") == [6]
+    assert space.search("fruit") == [4, 8]  # by name first, then by keyword
+    assert space.search("et") == []  # a keyword is found by its start, not by a part inside it
+    assert SPACE.search("pet") == []  # without keywords, names only
+    shown = dict((value, label) for label, value in space.choices_for("pup"))
+    assert shown["dog face (Animals / mammal)"] == "dog face, or puppy (Animals / mammal)"
+    assert shown["cat face (Animals / mammal)"] == "cat face (Animals / mammal)"  # no keyword of it starts so
+    assert [value for _, value in space.choices_for("pup")] == space.choices()  # the values are the entries
+    assert space.choices_for("cat") == [(c, c) for c in space.choices()]  # a name that holds it needs no keyword
+    with pytest.raises(LabelError, match="2 keyword lists for 9 classes"):
+        replace(SPACE, keywords=((), ()))
+    with pytest.raises(LabelError, match="unknown class 'puppy'; did you mean: dog face"):
+        space.resolve("puppy")  # the picker's entries are names; a keyword is a hint
+
+
+def test_a_word_that_is_a_keyword_ranks_before_names_that_only_start_with_it():
+    space = LabelSpace(("carrot", "automobile", "card index"), (3,), (-1, -1, -1), ((), ("car", "vehicle"), ()))
+    assert space.search("car") == [1, 0, 2] and space.search("veh") == [1]
+
+
+def test_the_picker_after_a_search_selects_the_best_match_and_keeps_every_entry():
+    from dataclasses import replace
+
+    from lego.request import NO_CLASS, find_class
+
+    config = ARCHITECTURES["tiny-pg"].with_labels(replace(SPACE, keywords=KEYWORDS))
+    every = [NO_CLASS, *SPACE.choices()]
+    found = find_class(config, " pup ")
+    assert found.best == "dog face (Animals / mammal)" and found.note == "Found dog face: the picker shows it."
+    assert [value for _, value in found.choices] == every  # whatever is selected while one types stays valid
+    assert ("dog face, or puppy (Animals / mammal)", "dog face (Animals / mammal)") in found.choices
+    two = find_class(config, "pet")
+    assert two.best == "cat face (Animals / mammal)"
+    assert two.note == "Found 2: cat face, dog face. The picker shows the first; pick another in its list."
+    assert find_class(config, "a", shown=2).note.startswith("Found 6: Animals, red apple and 4 more. The picker")
+    none = find_class(config, "zebra")
+    assert none.best is None and none.note == "Nothing here is called 'zebra': try another word."
+    assert find_class(config, "") == find_class(config, "  ") and find_class(config, "").best is None
+    assert [label for label, _ in find_class(config, "").choices] == every
+
+
+def test_a_sub_space_keeps_keywords_and_refuses_a_class_without_its_parent():
+    from dataclasses import replace
+
+    space = replace(SPACE, keywords=KEYWORDS)
+    sub = space.sub([0, 2, 6])
+    assert sub.names == ("Animals", "mammal", "dog face") and sub.sizes == (1, 1, 1) and sub.parents == (-1, 0, 1)
+    assert sub.keywords == ((), (), ("puppy", "pet"))
+    with pytest.raises(LabelError, match="class 2 is the parent of a class kept"):
+        space.sub([0, 6])
+
+
 def test_typographic_quotes_in_a_name_are_found_by_straight_ones():
     space = LabelSpace.flat(("woman’s hat", "Japanese “here” button"))
     assert space.resolve("Woman's hat") == 0 and space.resolve('japanese "here" button') == 1

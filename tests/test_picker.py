@@ -77,3 +77,38 @@ def test_typing_part_of_a_name_finds_the_emoji_and_generates_it(served, tmp_path
         assert picker.input_value() == CAT
         page.screenshot(path=str(tmp_path / "picker.png"))
         browser.close()
+
+
+@needs_chromium
+def test_a_word_finds_the_emoji_it_names_and_the_picker_selects_it(served):
+    _, _, url = served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("#generate", timeout=30_000)
+        picker, finder = page.get_by_label("What to draw"), page.get_by_label("Or find it by a word").first
+
+        def find(word: str, says: str) -> None:
+            finder.fill("")
+            finder.press_sequentially(word, delay=30)
+            page.wait_for_function(f"document.body.innerText.includes({says!r})", timeout=10_000)
+            page.wait_for_timeout(300)  # the picker's update comes with the line
+
+        find("pupp", "Found dog face: the picker shows it.")  # no name holds it: dog face's keyword 'puppy' does
+        assert picker.input_value() == "dog face, or puppy (Animals & Nature / animal-mammal)"
+        find("pet", "Found 2: cat face, dog face.")  # two share it: the first selected, both say why they were found
+        assert picker.input_value() == "cat face, or pet (Animals & Nature / animal-mammal)"
+        picker.click()
+        options = page.get_by_role("option").all_inner_texts()
+        assert len(options) == 20 and "dog face, or pet (Animals & Nature / animal-mammal)" in options
+        page.get_by_role("option", name="dog face, or pet (Animals & Nature / animal-mammal)").click()
+        find("zebra", "Nothing here is called 'zebra'")
+        assert picker.input_value() == "dog face (Animals & Nature / animal-mammal)"  # the choice is kept
+        page.click("#generate")
+        page.wait_for_function("document.querySelector('#gallery').innerText.includes('dog face, seed')",
+                               timeout=60_000)
+        assert not errors and page.locator(".toast-body.error").count() == 0
+        browser.close()

@@ -22,6 +22,7 @@ from lego.schedule import (CUSTOM, PRESETS, ScheduleError, from_grid, grid_label
                            presets_for, to_grid)
 from lego.serving import Served, class_picker_for
 
+from . import finder
 from .context import SESSION_SECONDS, AppContext, refused, run_failure, running, stopped
 from .zero_gpu import on_zero_gpu
 
@@ -68,6 +69,7 @@ class GenerateTab:
     record_state: gr.State  # the session's last run, for Look inside
     link: gr.Textbox  # a link to the last run's settings (ui.link)
     hand_ticks: gr.State  # (number of ranges, ticks) as last set by hand, a preset or a link: redrawn on other ranges
+    finder: gr.Textbox  # finds a class by a word (ui.finder)
 
     @property
     def request_controls(self) -> list:
@@ -114,6 +116,7 @@ def build(ctx: AppContext) -> GenerateTab:
     with gr.Row():
         with gr.Column(scale=1):
             category = gr.Dropdown(**class_picker_for(config), label="What to draw", filterable=True)
+            find_box = finder.build(config)
             with gr.Row():
                 go_btn = gr.Button("Generate", variant="primary", elem_id="generate", scale=3)
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=80)
@@ -201,7 +204,7 @@ def build(ctx: AppContext) -> GenerateTab:
     return GenerateTab(category, seed, randomize, steps, guidance, sampler, images,
                        [width, height, canvas_mode, stride, shift, coords], previews, preview_every, preset_name,
                        num_ranges, bricks_md, cells, schedule_json, estimate_md, go_btn, go_here, stop_btn, status,
-                       gallery, files, flops_plot, time_plot, heatmap, record_state, link, hand_ticks)
+                       gallery, files, flops_plot, time_plot, heatmap, record_state, link, hand_ticks, find_box)
 
 
 def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks) -> Dependency:
@@ -321,6 +324,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                          a["width"], a["height"], a["canvas_mode"], a["stride"], a["shift"], a["coords"],
                          a["num_ranges"], a["schedule_json"], cells)[1].gflops
 
+    finder.wire(ctx, tab.finder, tab.category, model_key)
     controls = tab.request_controls
     for c in controls:
         c.change(estimate_text, [model_key, *controls], tab.estimate_md, queue=False, show_progress="hidden",
@@ -362,10 +366,10 @@ def stopped_status(status_text: str) -> str | dict:
 
 def model_updates(s: Served, tab: GenerateTab) -> list:
     """The tab's controls after the session switched to model ``s``."""
-    return [gr.update(**class_picker_for(s.config)), gr.update(value=bricks_text(s)),
+    return [gr.update(**class_picker_for(s.config)), finder.model_update(s.config), gr.update(value=bricks_text(s)),
             *[gr.update(label=n) for n in s.names]]
 
 
 def model_outputs(tab: GenerateTab) -> list:
-    return [tab.category, tab.bricks_md, *tab.cells]
+    return [tab.category, tab.finder, tab.bricks_md, *tab.cells]
 

@@ -16,6 +16,7 @@ from lego.schedule import SKIP_SHARE
 from lego.serving import Served, class_picker_for
 from lego.visuals import difference_maps
 
+from . import finder
 from .context import AppContext, refused, run_failure, running, stopped
 from .zero_gpu import on_zero_gpu
 
@@ -41,6 +42,7 @@ class LessonTab:
     category: gr.Dropdown
     guess: gr.Radio
     intro: gr.Markdown
+    finder: gr.Textbox  # finds a class by a word (ui.finder)
 
 
 def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
@@ -55,6 +57,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                 with gr.Row():
                     category = gr.Dropdown(**class_picker_for(config), label="The lesson draws", scale=2,
                                            min_width=300)  # a phone puts the seed on a row of its own
+                    find_box = finder.build(config, min_width=200)
                     seed = gr.Number(LESSON_SEED, label="Seed", precision=0, minimum=0, min_width=80)
                 guess = gr.Radio(names, value=None, label="My guess")  # the class guesses, not the app
                 lock = gr.Button("Lock in my guess and run", variant="primary", elem_id="lesson-run")
@@ -150,7 +153,8 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
     for button in (lock, rerun, next3, next4, next5, again):
         button.click(None, js=TO_TOP)
     presenter.change(present, presenter, [panel, seed], queue=False, api_visibility="private")
-    return LessonTab(category, guess, intro)
+    finder.wire(ctx, find_box, category, model_key)
+    return LessonTab(category, guess, intro, find_box)
 
 
 def _images_and_text(labels: list[str], map_labels: list[str], elem_id: str) -> tuple[list[gr.Image], gr.Markdown]:
@@ -188,8 +192,8 @@ def present(on: bool) -> tuple[gr.Column, gr.Number]:
 def model_updates(s: Served) -> list:
     """The tab's controls after the session switched to model ``s``."""
     return [gr.update(**class_picker_for(s.config)), gr.update(choices=s.names, value=None),
-            gr.update(value=predict_text(s.config))]
+            gr.update(value=predict_text(s.config)), finder.model_update(s.config)]
 
 
 def model_outputs(tab: LessonTab) -> list:
-    return [tab.category, tab.guess, tab.intro]
+    return [tab.category, tab.guess, tab.intro, tab.finder]
