@@ -221,3 +221,12 @@ def test_the_lesson_on_a_category_names_the_emoji_its_picture_shows():
     model = LegoModel(ARCHITECTURES["tiny-pg"].with_labels(SPACE)).eval()
     lesson = run_lesson(Served.of("tiny", model, "fp32", batching="off"), 0, 4)
     assert lesson.category == f"{SPACE.names[SPACE.draw(0, 4)]}, one of Animals"
+
+
+def test_the_shipped_model_knows_its_emojis_keywords():
+    from lego.checkpoint import DEFAULT_CHECKPOINT, read_config
+
+    space = read_config(DEFAULT_CHECKPOINT).label_space()
+    with pytest.raises(LabelError, match=r"unknown class 'car'; did you mean: automobile \(Travel & Places"):
+        space.resolve("car")
+    assert [space.names[i] for i in space.search("poop")] == ["pile of poo"]

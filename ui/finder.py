@@ -16,17 +16,18 @@ from lego.request import find_class
 from .context import AppContext
 
 PLACEHOLDER = "car, puppy, pizza, poop"
+HINT = "Names and the words people search emoji by: 'car' finds the automobile."
 
 
 def build(config: LegoConfig, **layout) -> gr.Textbox:
     """The box, shown only for a model whose classes have keywords."""
-    return gr.Textbox(label="Or find it by a word", placeholder=PLACEHOLDER, max_lines=1, **layout,
+    return gr.Textbox(label="Or find it by a word", info=HINT, placeholder=PLACEHOLDER, max_lines=1, **layout,
                       visible=bool(config.class_keywords))
 
 
 def model_update(config: LegoConfig) -> dict:
     """The box after the session switched models: empty, and shown if the new model has keywords."""
-    return gr.update(value="", visible=bool(config.class_keywords), info=None)
+    return gr.update(value="", visible=bool(config.class_keywords), info=HINT)
 
 
 def wire(ctx: AppContext, finder: gr.Textbox, picker: gr.Dropdown, model_key: gr.State) -> None:
@@ -34,7 +35,7 @@ def wire(ctx: AppContext, finder: gr.Textbox, picker: gr.Dropdown, model_key: gr
         found = find_class(ctx.served(key).config, typed or "")
         picker_update = gr.update(choices=found.choices) if found.best is None else \
             gr.update(choices=found.choices, value=found.best)
-        return picker_update, gr.update(info=found.note or None)
+        return picker_update, gr.update(info=found.note or HINT)
 
     # in order, the last word typed answered last: not queued behind runs, one answer at a time per session
     finder.input(find, [model_key, finder], [picker, finder], queue=False, trigger_mode="always_last",

@@ -115,8 +115,10 @@ def build(ctx: AppContext) -> GenerateTab:
                 elem_id="start-here")
     with gr.Row():
         with gr.Column(scale=1):
-            category = gr.Dropdown(**class_picker_for(config), label="What to draw", filterable=True)
-            find_box = finder.build(config)
+            with gr.Row(equal_height=True):  # a phone stacks them
+                category = gr.Dropdown(**class_picker_for(config), label="What to draw", filterable=True, scale=3,
+                                       min_width=300)
+                find_box = finder.build(config, scale=2, min_width=180)
             with gr.Row():
                 go_btn = gr.Button("Generate", variant="primary", elem_id="generate", scale=3)
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=80)
