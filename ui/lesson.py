@@ -57,7 +57,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                 with gr.Row():
                     category = gr.Dropdown(**class_picker_for(config), label="The lesson draws", scale=2,
                                            min_width=300)  # a phone puts the seed on a row of its own
-                    find_box = finder.build(config, min_width=200)
+                    find_box = finder.build(config, min_width=300)  # on a phone, a row of its own too
                     seed = gr.Number(LESSON_SEED, label="Seed", precision=0, minimum=0, min_width=80)
                 guess = gr.Radio(names, value=None, label="My guess")  # the class guesses, not the app
                 lock = gr.Button("Lock in my guess and run", variant="primary", elem_id="lesson-run")
