@@ -2,7 +2,8 @@
 app's default sampler. Guidance trades variety for likeness: a picture more often named as what was asked
 for, drawn in fewer ways (the kernel distance to real drawings rises).
 
-    python benchmarks/guidance.py [--checkpoint DIR] [--emoji FILE] [--scales 1 2 3] [--seed-sets 2] [--out FILE]
+    python benchmarks/guidance.py [--checkpoint DIR] [--emoji FILE] [--scales 1 2 3] [--seed-sets 2]
+                                  [--guide LOW-HIGH] [--out FILE]
 
 Each scale is judged on the same requests and seeds (180 by default), so the scales differ only in guidance;
 the spread (max - min) over the seed sets is what the seed alone moves a figure.
@@ -23,7 +24,8 @@ from lego.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from lego.data import load, read_emoji_list  # noqa: E402
 from lego.judge import JUDGE_DIR, load_judge  # noqa: E402
 from lego.metrics import evaluate  # noqa: E402
-from lego.request import DEFAULT_METHOD, DEFAULT_STEPS  # noqa: E402
+from lego.request import DEFAULT_METHOD, DEFAULT_STEPS, parse_interval  # noqa: E402
+from lego.sampler import SamplerSettings  # noqa: E402
 
 FIGURES = ("emoji", "subcategory", "category", "emoji_kid", "judge_confidence", "copies")
 
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.5, 2.0, 3.0, 4.5])
     parser.add_argument("--seed-sets", type=int, default=2)
     parser.add_argument("--per-category", type=int, default=20)
+    parser.add_argument("--guide", type=parse_interval, metavar="LOW-HIGH",
+                        help="guide only the steps whose sigma is in (LOW, HIGH] (default: every step)")
     parser.add_argument("--out", default="assets/benchmarks/guidance.json")
     args = parser.parse_args(argv)
 
@@ -55,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for scale in args.scales:
         sets = [figures(evaluate(model, judge, data, "all", args.per_category, DEFAULT_STEPS, scale, seed=1000 * k,
-                                 method=DEFAULT_METHOD)) for k in range(args.seed_sets)]
+                                 method=DEFAULT_METHOD, guidance_interval=args.guide))
+                for k in range(args.seed_sets)]
         row = {"guidance": scale, "seed_sets": sets}
         for figure in FIGURES:
             values = [s[figure] for s in sets if figure in s]
@@ -67,6 +72,9 @@ def main(argv: list[str] | None = None) -> None:
     results.write({"command": "python benchmarks/guidance.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                    "checkpoint": str(Path(args.checkpoint).resolve().relative_to(ROOT)),
                    "sampler": DEFAULT_METHOD, "steps": DEFAULT_STEPS, "per_category": args.per_category,
+                   "guidance_interval": args.guide,
+                   "guided_steps": sum(SamplerSettings(DEFAULT_STEPS, DEFAULT_METHOD,
+                                                       guidance_interval=args.guide).guided_steps()),
                    "machine": machine.describe(), "rows": rows}, args.out)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,7 +19,7 @@ from .images import grid, to_pil
 from .model import LegoModel, brick_parameters, count_parameters, shared_parameters
 from .precision import PRECISIONS, default_device
 from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS
-from .sampler import METHODS, SamplerSettings, sample
+from .sampler import METHODS, sample
 from .schedule import PRESETS, ScheduleError, load_schedule
 from .serving import shown_source
 from .settings_text import from_text, png_info, read_png, to_text
@@ -42,7 +42,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 # generate's options that are settings (lego.settings_text): given ones replace those of --settings
 SETTING_OPTIONS = {"class_name": "draw", "seed": "seed", "images": "images", "steps": "steps", "sampler": "sampler",
-                   "guidance": "guidance", "churn": "churn", "canvas": "canvas", "stride": "stride",
+                   "guidance": "guidance", "guide": "guide", "churn": "churn", "canvas": "canvas", "stride": "stride",
                    "coords": "coords"}
 MAX_CLI_IMAGES = 16
 
@@ -73,7 +73,7 @@ def _generate(args: argparse.Namespace) -> int:
     chosen = from_text(config, text, MAX_CLI_IMAGES, overrides, schedule)
     req, churn = chosen.request, chosen.churn
     schedule, canvas, height, width, label = req.schedule, req.canvas, req.height, req.width, req.label
-    settings = SamplerSettings(steps=req.steps, method=req.method, guidance=req.guidance, churn=churn)
+    settings = replace(req.settings, churn=churn)
     seeds = req.seeds
     cost = schedule_cost(config, schedule, settings, height, width, req.guided, images=len(seeds), canvas=canvas)
 
@@ -92,6 +92,7 @@ def _generate(args: argparse.Namespace) -> int:
         "size": f"{width}x{height}", "canvas": asdict(canvas),
         "schedule": schedule.to_dict(),
         "steps": settings.steps, "sampler": settings.method, "guidance": settings.guidance, "guided": req.guided,
+        "guidance_interval": req.guidance_interval,
         "precision": result.precision, "seconds": round(result.seconds, 3), "flops": cost.total,
         "all_bricks_flops": cost.reference_total, "saving": round(cost.saving, 4),
         "predicted_speedup": round(cost.predicted_speedup, 3), "settings": settings_line,
@@ -152,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--steps", type=int, help=f"sampling steps (default {DEFAULT_STEPS})")
     gen.add_argument("--sampler", choices=METHODS, help=f"default {DEFAULT_METHOD}")
     gen.add_argument("--guidance", type=float, help=f"classifier-free guidance (1 = off; default {DEFAULT_GUIDANCE:g})")
+    gen.add_argument("--guide", metavar="LOW-HIGH",
+                     help="guide only the steps whose noise level sigma is in (LOW, HIGH], such as 1-40: a quarter "
+                          "less work at the default steps (default: every step)")
     gen.add_argument("--churn", type=float, help="EDM stochastic churn (default 0: deterministic)")
     gen.add_argument("--size", type=parse_size, help="WIDTHxHEIGHT (default: training size)")
     gen.add_argument("--canvas", choices=MODES, help="how the full-image brick covers a larger canvas "

@@ -89,6 +89,7 @@ class ScheduleCost:
     evaluations: tuple[int, ...]  # network evaluations at each step (Heun: 2, but 1 on the last)
     images: int
     guided: bool
+    guided_steps: tuple[bool, ...] = ()  # per step, whether guidance runs (empty: wherever ``guided`` says)
 
     def passes_note(self) -> str:
         """What one step's bar counts, short enough for a phone: a teacher who reads a brick's cost per image
@@ -97,8 +98,9 @@ class ScheduleCost:
         why = (["Heun"] if evals > 1 else []) + (["guided"] if self.guided else [])
         passes = evals * (2 if self.guided else 1)
         images = f" on {self.images} images" if self.images > 1 else ""
+        unguided = self.guided and not all(self.guided_steps or [True])
         return f"{passes} network pass{'es' if passes > 1 else ''} a step{images}" + (
-            f" ({', '.join(why)})" if why else "")
+            f" ({', '.join(why)})" if why else "") + (f", {evals} where guidance is skipped" if unguided else "")
 
     @property
     def total(self) -> int:
@@ -120,15 +122,17 @@ class ScheduleCost:
 
 def schedule_cost(config: LegoConfig, schedule: BrickSchedule, settings: SamplerSettings, height: int,
                   width: int, guided: bool, images: int = 1, canvas: Canvas | None = None) -> ScheduleCost:
-    batch = images * (2 if guided else 1)
+    """The work of a request; the reference runs every brick with the same sampler, guidance interval included."""
+    guide_at = tuple(guided and g for g in settings.guided_steps())
     per_step = []
     reference = 0
     evaluations = settings.evaluations_per_step()
     for step, (active, evals) in enumerate(zip(schedule.mask(settings.steps), evaluations)):
+        batch = images * (2 if guide_at[step] else 1)
         one = evaluation_flops(config, height, width, active, batch, canvas, step)
         per_step.append(EvaluationFlops(tuple(evals * f for f in one.bricks), evals * one.shared))
         reference += evals * evaluation_flops(config, height, width, None, batch, canvas, step).total
-    return ScheduleCost(tuple(per_step), reference, tuple(evaluations), images, guided)
+    return ScheduleCost(tuple(per_step), reference, tuple(evaluations), images, guided, guide_at)
 
 
 def format_flops(flops: float) -> str:

@@ -38,6 +38,7 @@ from .judge import (JUDGE_DIR, EmojiJudge, auroc, confidence, features, level_ac
                     to_tensor, train_judge)
 from .labels import LEVELS, LabelSpace
 from .model import LegoModel
+from .request import parse_interval
 from .sampler import METHODS, SamplerSettings, sample
 from .schedule import load_schedule
 
@@ -127,7 +128,8 @@ def judge_on_held_out(judge: EmojiJudge, data: EmojiData, emoji: list[int]) -> d
 def evaluate(model: LegoModel, judge: EmojiJudge, data: EmojiData, schedule_spec: str = "all", per_category: int = 20,
              steps: int = 18, guidance: float = 2.0, seed: int = 0, precision: str = "auto", batch: int = 18,
              method: str = "heun", compiled: bool = False, level: str | None = None,
-             classes: set[int] | None = None, draw: bool = False) -> dict:
+             classes: set[int] | None = None, draw: bool = False,
+             guidance_interval: tuple[float, float] | None = None) -> dict:
     """Generate ``per_category`` images of every category and score them (see the module docstring).
     ``classes`` limits the requests to these classes (a model trained on a subset of the emoji). With ``draw``,
     a request for a coarser class is sampled as the app samples it: as one of its emoji, picked by the seed."""
@@ -136,7 +138,7 @@ def evaluate(model: LegoModel, judge: EmojiJudge, data: EmojiData, schedule_spec
     if depth > space.depth:
         raise ValueError(f"this model has no {level} labels: it has {space.depth} label level(s)")
     schedule = load_schedule(schedule_spec, model.config)
-    settings = SamplerSettings(steps=steps, guidance=guidance, method=method)
+    settings = SamplerSettings(steps=steps, guidance=guidance, method=method, guidance_interval=guidance_interval)
     rng = np.random.default_rng(seed)
     labels, targets = requests(space, judge, depth - 1, per_category, rng, classes)
     if not labels:
@@ -165,6 +167,7 @@ def evaluate(model: LegoModel, judge: EmojiJudge, data: EmojiData, schedule_spec
     nearest = nearest_distances(generated, to_tensor(train.images))
     return {
         "schedule": schedule.to_dict(), "steps": steps, "sampler": method, "guidance": guidance,
+        "guidance_interval": guidance_interval, "guided_steps": sum(settings.guided_steps()),
         "evaluations": sum(settings.evaluations_per_step()), "samples": n, "seed": seed,
         "label_level": LEVELS[depth - 1] if space.depth > 1 else "category",
         "drawn_as_emoji": draw,
@@ -246,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--per-category", type=int, default=20)
     e.add_argument("--steps", type=int, default=18)
     e.add_argument("--guidance", type=float, default=2.0)
+    e.add_argument("--guide", type=parse_interval, metavar="LOW-HIGH",
+                   help="guide only the steps whose sigma is in (LOW, HIGH] (default: every step)")
     e.add_argument("--sampler", choices=METHODS, default="heun")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--sheet", type=Path, help="write a contact sheet here: one row per category, 8 images each")
@@ -285,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"held_out_accuracy": accuracy, "out": str(args.out)}))
         return 0
     result = evaluate(model, judge, data, args.schedule, args.per_category, args.steps, args.guidance, args.seed,
-                      method=args.sampler, level=args.level, draw=args.draw)
+                      method=args.sampler, level=args.level, draw=args.draw, guidance_interval=args.guide)
     if args.sheet:
         contact_sheet(result["_images"], result["drawn"] or result["requests"], result["_categories"], 8, args.sheet)
     if args.real_sheet:

@@ -91,9 +91,9 @@ def run(model: LegoModel, request: Request, estimate_: Estimate, precision: str 
 
 def batch_key(request: Request) -> tuple:
     """Requests with equal keys can share one batch: the same shape, steps, sampler, schedule and
-    canvas, and all guided or all not (seeds, classes and guidance scales may differ)."""
+    canvas, and all guided or all not, at the same steps (seeds, classes and guidance scales may differ)."""
     return (request.height, request.width, request.steps, request.method, request.schedule, request.canvas,
-            request.guided)
+            request.guided, request.guidance_interval)
 
 
 def run_together(model: LegoModel, requests: Sequence[Request], estimates: Sequence[Estimate],

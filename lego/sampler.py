@@ -8,6 +8,10 @@ reusing the previous step's estimate, so 12-15 evaluations do roughly what Heun 
 In EDM's parametrisation (x = image + sigma * noise) a step from sigma to sigma' with ratio
 r = sigma'/sigma is ``x' = r x + (1 - r) D``, where D extrapolates the last two estimates in
 log-sigma; its quality on our model is measured in assets/benchmarks/speed.json, not assumed.
+
+Guidance may run only inside a noise interval (Kynkäänniemi et al. 2024, "Applying guidance in a limited
+interval"): a step whose sigma lies outside it evaluates the conditional batch alone, half the work. At the
+noisiest steps guidance pulls every sample of a class towards one layout, and at the cleanest it changes little.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class SamplerSettings:
     churn_sigma_min: float = 0.05
     churn_sigma_max: float = 50.0
     churn_noise: float = 1.003
+    # (low, high): guidance runs at the steps whose sigma is in (low, high]; None: at every step
+    guidance_interval: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or isinstance(self.steps, bool) or not 1 <= self.steps <= MAX_STEPS:
@@ -66,9 +72,20 @@ class SamplerSettings:
             raise ValueError("churn must be >= 0")
         if self.churn > 0 and self.method == "dpm++2m":
             raise ValueError("churn works with the heun and euler samplers only")
+        if self.guidance_interval is not None:
+            low, high = self.guidance_interval
+            if not 0 <= low < high:
+                raise ValueError(f"a guidance interval needs 0 <= low < high, got {self.guidance_interval}")
 
     def sigmas(self) -> list[float]:
         return sigma_steps(self.steps, self.sigma_min, self.sigma_max, self.rho)
+
+    def guided_steps(self) -> list[bool]:
+        """Whether guidance runs at each step (every evaluation of a step, Heun's corrector too, uses its start)."""
+        if self.guidance_interval is None:
+            return [True] * self.steps
+        low, high = self.guidance_interval
+        return [low < sigma <= high for sigma in self.sigmas()[:-1]]
 
     def evaluations_per_step(self) -> list[int]:
         """Network evaluations at each step (Heun's last step, to sigma 0, is a plain Euler step)."""
@@ -215,8 +232,10 @@ def sample_steps(
     # on a CPU, a large batch runs a few rows at a time, so that activations stay in cache (see CPU_CALL_PIXELS)
     rows_per_call = max(1, CPU_CALL_PIXELS // (height * width)) if device.type == "cpu" else None
 
-    def combine(out: torch.Tensor) -> torch.Tensor:
-        if not guided:
+    guide_at = [guided and g for g in settings.guided_steps()]
+
+    def combine(out: torch.Tensor, guide: bool) -> torch.Tensor:
+        if not guide:
             return out
         cond, uncond = out.chunk(2)
         return uncond + w.to(out.dtype) * (cond - uncond)
@@ -225,19 +244,21 @@ def sample_steps(
                 step: int):
         if should_stop is not None and should_stop():
             raise SamplingCancelled("sampling was stopped")
-        x_in = torch.cat([x, x]) if guided else x
+        guide = guide_at[step]
+        x_in = torch.cat([x, x]) if guide else x
+        labels = None if label_ids is None else label_ids[:len(x_in)]  # unguided: the conditional rows only
         sigma_t = torch.tensor(sigma, device=device)
         parts, chunk = [], rows_per_call or len(x_in)
         with autocast(precision, device):
             for start in range(0, len(x_in), chunk):
                 rows = slice(start, start + chunk)
-                parts.append(net(x_in[rows], sigma_t, None if label_ids is None else label_ids[rows], active,
+                parts.append(net(x_in[rows], sigma_t, None if labels is None else labels[rows], active,
                                  return_all=all_bricks, brick_seconds=seconds, canvas=canvas, step=step))
         if all_bricks:
-            per_brick = [None if p[0] is None else combine(torch.cat(p)) for p in zip(*parts)]
+            per_brick = [None if p[0] is None else combine(torch.cat(p), guide) for p in zip(*parts)]
             top = next(o for o in reversed(per_brick) if o is not None)
             return top, per_brick
-        return combine(torch.cat(parts)), None
+        return combine(torch.cat(parts), guide), None
 
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     shape = (config.channels, height, width)

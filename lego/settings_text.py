@@ -4,6 +4,8 @@ command line write also carries (a PNG text chunk, as other diffusion tools keep
 
     draw=Flags&seed=5&steps=8&sampler=dpm%2B%2B2m&guidance=2&images=1&size=64x64&schedule=0-1;0-1;0-0.6
 
+(``guide=1-40`` guides only the steps whose noise level sigma is in (1, 40]; left out, every step.)
+
 Every key may be left out (the app's default is used), and the values go through the same checks as
 the app's controls. A schedule is written per brick, bricks separated by ``;`` and a brick's progress
 ranges by ``,`` (``off`` for a brick that never runs): ``0-1;0-1;0-0.6`` is the top brick off for the
@@ -23,13 +25,13 @@ from PIL import Image, PngImagePlugin
 from .canvas import Canvas, CanvasError
 from .config import LegoConfig
 from .request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_IMAGES, PlaygroundError,
-                      Request, class_picker, number, parse_request, quoted)
+                      Request, class_picker, interval_text, number, parse_request, quoted)
 from .schedule import MAX_JSON_BYTES, MAX_RANGES_PER_BRICK, BrickSchedule, ScheduleError
 
 PNG_KEY = "lego-playground"  # the PNG text chunk with the settings
 PNG_MODEL_KEY = "lego-playground-model"  # and the one naming the checkpoint and its weights' fingerprint
-KEYS = ("draw", "seed", "steps", "sampler", "guidance", "churn", "images", "size", "canvas", "stride", "shift",
-        "coords", "schedule")
+KEYS = ("draw", "seed", "steps", "sampler", "guidance", "guide", "churn", "images", "size", "canvas", "stride",
+        "shift", "coords", "schedule")
 # Keys that are not settings: the page's own (``__theme``) and those that sites add to links they pass on.
 IGNORED_PREFIXES, IGNORED_KEYS = ("__", "utm_"), frozenset({"fbclid", "gclid", "msclkid"})
 OFF = "off"
@@ -90,7 +92,8 @@ def to_text(config: LegoConfig, request: Request, churn: float = 0.0) -> str:
     c = request.canvas
     values = {"draw": "none" if request.label is None else config.label_space().describe(request.label),
               "seed": request.seed, "steps": request.steps, "sampler": request.method,
-              "guidance": number_text(request.guidance), "churn": number_text(churn) if churn else None,
+              "guidance": number_text(request.guidance), "guide": interval_text(request.guidance_interval) or None,
+              "churn": number_text(churn) if churn else None,
               "images": request.images, "size": f"{request.width}x{request.height}", "canvas": c.mode,
               "stride": c.stride, "shift": int(c.shift), "coords": c.coords,
               "schedule": schedule_text(request.schedule)}
@@ -141,7 +144,8 @@ def from_text(config: LegoConfig, text: str, max_images: int = MAX_IMAGES,
     sampler = values.get("sampler", DEFAULT_METHOD).replace(" ", "+")  # dpm++2m typed into a link reads "dpm  2m"
     request = parse_request(config, values.get("draw"), values.get("seed", 0), values.get("steps", DEFAULT_STEPS),
                             values.get("guidance", DEFAULT_GUIDANCE), sampler, values.get("images", 1), width,
-                            height, schedule, canvas, max_images=max_images)
+                            height, schedule, canvas, max_images=max_images,
+                            guidance_interval=values.get("guide", ""))
     return Settings(request, number("churn", values.get("churn", 0), False, 0, 100))
 
 

@@ -161,6 +161,24 @@ def test_estimate_before_running(served):
     assert "no brick is on at step" in refused
 
 
+def test_guiding_only_the_middle_steps_costs_less_and_travels_with_the_picture(served):
+    _, client, _ = served
+    args = dict(previews=False, steps=8, sampler="dpm++2m", seed=3, category="Flags")
+    every = client.predict(*generate_args(**args), api_name="/generate")
+    middle = client.predict(*generate_args(guide="1-40", **args), api_name="/generate")
+    report = json.loads(open([f for f in middle[5] if f.endswith(".json")][0]).read())
+    full = json.loads(open([f for f in every[5] if f.endswith(".json")][0]).read())
+    assert report["request"]["guidance_interval"] == [1.0, 40.0] and full["request"]["guidance_interval"] is None
+    assert report["flops"]["total"] * 16 == full["flops"]["total"] * 12  # 4 of the 8 steps guided
+    assert open(middle[0][0]["image"], "rb").read() != open(every[0][0]["image"], "rb").read()
+    png = [f for f in middle[5] if f.endswith(".png")][0]
+    assert "&guide=1-40&" in Image.open(png).text["lego-playground"]
+    estimates = [client.predict(*api_args("/estimate", guide=guide, **args), api_name="/estimate")
+                 for guide in ("", "1-40")]
+    flops = [float(re.match(r"\*\*([\d.]+) [MG]FLOPs\*\*", text)[1]) for text in estimates]
+    assert flops[1] == pytest.approx(flops[0] * 12 / 16, rel=1e-3), estimates
+
+
 # Where a slider or number box has bounds, Gradio's own check answers first ("less than minimum value").
 @pytest.mark.parametrize("change,message", [
     ({"width": 96}, "multiple of 64"),
@@ -180,6 +198,7 @@ def test_estimate_before_running(served):
     ({"schedule_json": "{not json"}, "not valid JSON"),
     ({"schedule_json": "x" * 70000}, "larger than"),
     ({"canvas_mode": "stretch"}, "not in the list of choices"),
+    ({"guide": "40-1"}, "0 <= low < high"),
     ({"canvas_mode": "overlap", "width": 128, "stride": 40}, "multiple of 16"),
 ])
 def test_bad_input_is_refused_with_a_clear_message(served, change, message):

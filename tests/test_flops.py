@@ -69,6 +69,19 @@ def test_schedule_cost_totals_and_speedup():
     assert schedule_cost(config, BrickSchedule.all_on(3), settings, 64, 64, guided=False).total * 2 == full.total
 
 
+def test_a_step_without_guidance_costs_half():
+    config = ARCHITECTURES["emoji-s"]
+    middle = SamplerSettings(steps=8, method="dpm++2m", guidance_interval=(1.0, 40.0))  # 4 of 8 steps guided
+    every = schedule_cost(config, BrickSchedule.all_on(3), SamplerSettings(steps=8, method="dpm++2m"), 64, 64, True)
+    some = schedule_cost(config, BrickSchedule.all_on(3), middle, 64, 64, guided=True)
+    assert some.total * 16 == every.total * 12 and some.saving == 0.0  # the reference is guided alike
+    assert some.guided_steps == (False, True, True, True, True, False, False, False)
+    assert some.passes_note() == "2 network passes a step (guided), 1 where guidance is skipped"
+    assert every.passes_note() == "2 network passes a step (guided)"
+    unguided = schedule_cost(config, BrickSchedule.all_on(3), middle, 64, 64, guided=False)
+    assert unguided.total * 2 == every.total and unguided.passes_note() == "1 network pass a step"
+
+
 def test_shared_flops_do_not_depend_on_canvas():
     config = ARCHITECTURES["emoji-s"]
     assert evaluation_flops(config, 64, 64).shared == evaluation_flops(config, 128, 256).shared == shared_flops(config)

@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -147,6 +148,7 @@ def test_bf16_autocast_matches_fp32_within_tolerance(pg_model):
     ({"guidance": float("nan")}, "finite"),
     ({"guidance": -1.0}, ">= 0"),
     ({"method": "ddim"}, "sampler must be"),
+    ({"guidance_interval": (40.0, 1.0)}, "0 <= low < high"),
 ])
 def test_settings_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -189,3 +191,19 @@ def test_a_cpu_batch_runs_a_few_rows_per_call_with_the_same_results(pg_model, mo
             if x is not None:
                 torch.testing.assert_close(x, y, rtol=0, atol=2e-4)
         assert all(t > 0 for t, on in zip(a.brick_seconds, a.active) if on)
+
+
+def test_guidance_runs_only_inside_its_noise_interval(pg_model):
+    middle = SamplerSettings(steps=8, method="dpm++2m", guidance=3.0, guidance_interval=(1.0, 40.0))
+    # sigmas 80, 35, 13.7, 4.6, 1.3, 0.27, 0.035, 0.002: guided at the four in (1, 40]
+    assert middle.guided_steps() == [False, True, True, True, True, False, False, False]
+    counts, batch, handles = count_calls(pg_model)
+    guided = sample(pg_model, [0, 1], [2, 0], middle).images
+    for h in handles:
+        h.remove()
+    assert batch == [2] * 3 + [4] * 3 * 4 + [2] * 3 * 3  # each brick's call: 2 rows unguided, 4 guided
+    everywhere = sample(pg_model, [0, 1], [2, 0], replace(middle, guidance_interval=(0.0, 100.0))).images
+    assert torch.equal(everywhere, sample(pg_model, [0, 1], [2, 0], replace(middle, guidance_interval=None)).images)
+    nowhere = sample(pg_model, [0, 1], [2, 0], replace(middle, guidance_interval=(100.0, 200.0))).images
+    assert torch.equal(nowhere, sample(pg_model, [0, 1], [2, 0], replace(middle, guidance=1.0)).images)
+    assert (guided - everywhere).abs().mean() > 1e-3 and (guided - nowhere).abs().mean() > 1e-3

@@ -15,7 +15,7 @@ def test_every_setting_survives_the_round_trip_at_each_label_level():
     schedule = BrickSchedule((((0.0, 0.2), (0.4, 1.0)), (), ((0.0, 1.0),)))
     for draw in ("cat face", "animal-mammal", "Animals & Nature", None):
         request = parse_request(config, draw, 123, 12, 3.5, "heun", 3, 128, 64, schedule,
-                                Canvas("overlap", 16, True, "squeeze"))
+                                Canvas("overlap", 16, True, "squeeze"), guidance_interval="0.5-20")
         text = to_text(config, request, churn=0.5)
         back = from_text(config, text)
         assert back.request == request and back.churn == 0.5, text
@@ -25,6 +25,9 @@ def test_every_setting_survives_the_round_trip_at_each_label_level():
 def test_a_short_link_takes_the_apps_defaults_and_reads_as_written():
     config = randomized("tiny-emoji").config
     request = from_text(config, "draw=Flags&seed=4").request
+    assert request.guidance_interval is None and "guide=" not in to_text(config, request)  # guided at every step
+    middle = from_text(config, "draw=Flags&guide=1-40").request
+    assert middle.guidance_interval == (1.0, 40.0) and "&guide=1-40&" in to_text(config, middle)
     assert (request.steps, request.method, request.guidance, request.images) == (8, "dpm++2m", 2.0, 1)
     assert (request.width, request.height) == (64, 64) and request.schedule.ranges == ((((0.0, 1.0),),) * 3)
     assert "schedule=0-1;0-1;0-0.6" in to_text(config, parse_request(
@@ -50,6 +53,7 @@ def test_schedule_text_reads_back_and_says_what_is_wrong():
     ("sedd=3", "unknown setting 'sedd'"), ("seed=1&seed=2", "given twice"), ("churn=-1", "churn must be"),
     ("schedule=0-0.5;off;off", "no brick is on"), ("seed=\u0663", "written in digits 0-9"),
     ("steps=\uff18", "written in digits 0-9"), ("draw=\u0661", "unknown class"),
+    ("guide=40-1", "0 <= low < high"), ("guide=1", "two noise levels"), ("guide=1-inf", "finite|number"),
 ])
 def test_bad_settings_are_refused_with_a_message(text, message):
     config = randomized("tiny-emoji").config

@@ -43,11 +43,11 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
     totals_plot = gr.Plot(label="Totals")
     outputs = [slider, diff_img, bar_img, base_img, totals_plot, compare_md]
 
-    def compare(key, category, seed, steps, guidance, sampler, width, height, canvas_mode, stride, shift, coords,
-                num_ranges, schedule_json, *cells, progress=gr.Progress()):
+    def compare(key, category, seed, steps, guidance, guide, sampler, width, height, canvas_mode, stride, shift,
+                coords, num_ranges, schedule_json, *cells, progress=gr.Progress()):
         s = ctx.served(key)
-        req, _ = ctx.parse(s, category, seed, steps, guidance, sampler, 1, width, height, canvas_mode, stride, shift,
-                           coords, num_ranges, schedule_json, cells)
+        req, _ = ctx.parse(s, category, seed, steps, guidance, guide, sampler, 1, width, height, canvas_mode, stride,
+                           shift, coords, num_ranges, schedule_json, cells)
         try:
             check_skips_something(req)
         except PlaygroundError as exc:  # nothing to compare: said where the summary goes, and it stays there
@@ -83,14 +83,14 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
     def compare_gflops(key=None, cells=(), **a) -> float:
         """Everything the comparison will run, for the GPU time asked of ZeroGPU."""
         s = ctx.served(key)
-        req, _ = ctx.parse(s, a["category"], a["seed"], a["steps"], a["guidance"], a["sampler"], 1, a["width"],
-                           a["height"], a["canvas_mode"], a["stride"], a["shift"], a["coords"], a["num_ranges"],
-                           a["schedule_json"], cells)
+        req, _ = ctx.parse(s, a["category"], a["seed"], a["steps"], a["guidance"], a["guide"], a["sampler"], 1,
+                           a["width"], a["height"], a["canvas_mode"], a["stride"], a["shift"], a["coords"],
+                           a["num_ranges"], a["schedule_json"], cells)
         return Plan.of(s.config, req).gflops(s.config)
 
     compare_event = compare_btn.click(
         on_zero_gpu(compare, compare_gflops),
-        [model_key, gen.category, gen.seed, gen.steps, gen.guidance, gen.sampler, *gen.size,
+        [model_key, gen.category, gen.seed, gen.steps, gen.guidance, gen.guide, gen.sampler, *gen.size,
          gen.num_ranges, gen.schedule_json, *gen.cells],
         outputs, api_name="compare", trigger_mode="once", concurrency_limit=1)
     compare_event.then(stopped_status, compare_md, compare_md, queue=False, api_visibility="private")

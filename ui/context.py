@@ -77,7 +77,7 @@ class AppContext:
             raise refused(exc) from None
 
     @staticmethod
-    def parse(s: Served, category, seed, steps, guidance, sampler, images, width, height, canvas_mode, stride,
+    def parse(s: Served, category, seed, steps, guidance, guide, sampler, images, width, height, canvas_mode, stride,
               shift, coords, num_ranges, schedule_json, cells) -> tuple[Request, Estimate]:
         """The request as the controls describe it, checked against the model and the limits."""
         try:
@@ -88,7 +88,7 @@ class AppContext:
                 schedule = from_grid(ticks, n, grid_preset(s.config, ticks, n) or CUSTOM)  # named as the box names it
             canvas = Canvas(canvas_mode, number("overlap stride", stride, True), bool(shift), coords)
             request = parse_request(s.config, category, seed, steps, guidance, sampler, images, width, height,
-                                    schedule, canvas)
+                                    schedule, canvas, guidance_interval=guide)
             est = estimate(s.config, request, s.speed)
             check_limits(est, request, s.limits)
         except (PlaygroundError, ScheduleError, CanvasError) as exc:

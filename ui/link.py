@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import gradio as gr
 from gradio.events import Dependency
 
-from lego.request import NO_CLASS, PlaygroundError, Request
+from lego.request import NO_CLASS, PlaygroundError, Request, interval_text
 from lego.runs import RunRecord
 from lego.schedule import CUSTOM, BrickSchedule, from_grid, grid_preset, to_grid
 from lego.settings_text import from_text, ignored, to_text
@@ -52,7 +52,8 @@ def control_values(ctx: AppContext, key: str, tab: GenerateTab,
     c = request.canvas
     grid = grid_for(request.schedule, int(tab.num_ranges.maximum))
     category = NO_CLASS if request.label is None else config.label_space().describe(request.label)
-    values = [category, request.seed, request.steps, request.guidance, request.method, request.images, request.width,
+    values = [category, request.seed, request.steps, request.guidance, interval_text(request.guidance_interval),
+              request.method, request.images, request.width,
               request.height, c.mode, c.stride, c.shift, c.coords]
     if grid is None:  # the JSON box holds it; the grid stays as it is
         return [*values, gr.skip(), request.schedule.to_json(), *[gr.skip()] * config.num_bricks], gr.skip(), gr.skip()
