@@ -34,7 +34,7 @@ from lego.serving import shown_source  # noqa: E402
 
 
 def generate_args(seed: int, steps: int, previews: bool) -> list:
-    return ["Flags", seed, False, steps, 2.0, "heun", 1, 64, 64, "tiles", 0, False, "repeat", previews, 1, 5, "",
+    return ["Flags", seed, False, steps, 2.0, "", "heun", 1, 64, 64, "tiles", 0, False, "repeat", previews, 1, 5, "",
             ALL, ALL, ALL]
 
 

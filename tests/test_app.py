@@ -20,7 +20,7 @@ from lego.schedule import BrickSchedule, preset
 from lego.settings_text import from_text
 from lego.visuals import difference_maps
 
-from conftest import ALL, api_args, generate_args, launched_app
+from conftest import api_args, generate_args, launched_app
 
 
 
@@ -302,8 +302,8 @@ def test_on_zero_gpu_spaces_the_gpu_time_follows_the_request_cost(monkeypatch):
     big = asked["generate"](key, *generate_args(steps=50, width=256, height=256, images=2))
     refused = asked["generate"](key, *generate_args(steps=0))
     assert GPU_MIN_SECONDS <= small < big <= GPU_MAX_SECONDS and refused == GPU_MIN_SECONDS
-    assert asked["compare"](key, "Flags", 1, 50, 2.0, "heun", 256, 256, "tiles", 0, False, "squeeze", 5, "", ALL,
-                            ALL, ALL) > small
+    assert asked["compare"](key, *api_args("/compare", seed=1, steps=50, width=256, height=256,
+                                           coords="squeeze")) > small
 
 
 def test_a_session_can_switch_checkpoints_and_others_keep_theirs(served, tmp_path, monkeypatch):

@@ -78,7 +78,7 @@ def test_measured_quality_is_shown_only_for_requests_like_those_the_sweep_measur
     with launched_app(load_checkpoint(ALL_EMOJI_CHECKPOINT), max_gflops=3000) as (model, url):
         client = Client(url, verbose=False)
         pg = preset("pg-recipe", model.config).to_json()
-        args = [0, DEFAULT_STEPS, DEFAULT_GUIDANCE, DEFAULT_METHOD, 1, 64, 64, "tiles", 0, False, "repeat", 5, pg,
+        args = [0, DEFAULT_STEPS, DEFAULT_GUIDANCE, "", DEFAULT_METHOD, 1, 64, 64, "tiles", 0, False, "repeat", 5, pg,
                 [], [], []]
         labelled = client.predict("Flags", *args, api_name="/estimate")
         unconditional = client.predict("none (unconditional)", *args, api_name="/estimate")
