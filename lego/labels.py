@@ -9,7 +9,7 @@ A single index stands for itself and every level above it: picking "cat face" co
 "Animals & Nature", "animal-mammal" and "cat face" together, which is what training showed most.
 
 Each emoji may carry keywords (CLDR's, as a phone's emoji search uses them), so that a child who types
-"car" finds "automobile" and "poop" the "pile of poo": ``search`` and ``choices`` match them as well as names.
+"car" finds "automobile" and "poop" the "pile of poo": ``search`` and ``choices_for`` use them beside names.
 
 A request for a coarser class draws, per picture, one emoji under it (``LabelSpace.draw``): the model
 learnt a category mostly through its emoji, and asked for "Animals & Nature" alone it blends them into
