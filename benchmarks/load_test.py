@@ -85,8 +85,8 @@ def request_args(steps: int, method: str, size: int) -> dict:
     """The Generate tab's defaults by parameter name, the brick ranges under "cells" (previews off: a class's
     browsers would stream them too, but the clients here would only discard them)."""
     return {"category": "Flags", "seed": 0, "randomize": False, "steps": steps, "guidance": DEFAULT_GUIDANCE,
-            "guide": "", "sampler": method, "images": 1, "width": size, "height": size, "canvas_mode": "tiles", "stride": 0,
-            "shift": False, "coords": "squeeze", "previews": False, "preview_every": 3, "num_ranges": 5,
+            "guide": "", "sampler": method, "images": 1, "width": size, "height": size, "canvas_mode": "tiles",
+            "stride": 0, "shift": False, "coords": "squeeze", "previews": False, "preview_every": 3, "num_ranges": 5,
             "schedule_json": "", "cells": [ALL, ALL, ALL]}
 
 

@@ -109,7 +109,7 @@ def picker_info(config: LegoConfig) -> str:
         return "This model is unconditional: it draws without a class, so guidance has no effect."
     if space.depth == 1:
         return f"One of the model's {space.num_classes} classes, or none (no label: guidance is off)."
-    return ("Type to search: an emoji ('cat face'), a sub-category ('animal-mammal') or a category "
+    return ("Type part of a name: an emoji ('cat face'), a sub-category ('animal-mammal') or a category "
             f"('Animals & Nature'), which draws one of its emoji per picture. {space.summary()}.")
 
 
@@ -125,28 +125,36 @@ def class_picker(config: LegoConfig) -> dict:
 
 @dataclass(frozen=True)
 class Found:
-    """The class picker after a search for a word: every entry (those a keyword found show it), the best match
-    to select, and a line that says what was found."""
+    """The class picker after a search for a word: every entry, those found first (a keyword that found one is
+    shown beside its name), the best match to select, and a line that says what was found."""
 
     choices: list[tuple[str, str]]  # (shown, value)
-    best: str | None  # None: keep the entry selected
+    best: str | None  # None: nothing found
     note: str
 
 
 def find_class(config: LegoConfig, typed: str, shown: int = 4) -> Found:
     """The picker after a search (``LabelSpace.search``: by name, or by a keyword, which the entry then shows, as
-    'automobile, or car'). Every entry stays offered, so whatever is selected while someone types stays valid."""
+    'automobile, or car'). The best match is the first emoji found, else the first group (a category or
+    sub-category, which draws one of its emoji per picture): 'heart' is the red heart before the group of hearts.
+    Every entry stays offered, so that whatever is selected while someone types stays valid."""
     space, typed = config.label_space(), typed.strip()
     hits = space.search(typed, limit=None) if typed else []
-    choices = [(NO_CLASS, NO_CLASS), *space.choices_for(typed)]
-    if not hits:
-        return Found(choices, None, f"Nothing here is called {quoted(typed, 40)}: try another word." if typed else "")
+    finest = space.depth - 1
+    best = next((i for i in hits if space.level_of(i) == finest), hits[0] if hits else None)
+    hits = ([best] if hits else []) + [i for i in hits if i != best]
+    shown_as = dict((value, label) for label, value in space.choices_for(typed))
+    order = [space.describe(i) for i in hits]
+    rest = [v for v in [NO_CLASS, *space.choices()] if v not in set(order)]
+    choices = [(shown_as.get(v, v), v) for v in order + rest]
+    if best is None:
+        return Found(choices, None, f"Nothing here is called {quoted(typed, 40)}." if typed else "")
+    names = [space.names[i] + ("" if space.level_of(i) == finest else " (a group)") for i in hits]
+    listed = ", ".join(names[:shown]) + (f" and {len(hits) - shown} more" if len(hits) > shown else "")
     if len(hits) == 1:
-        return Found(choices, space.describe(hits[0]), f"Found {space.names[hits[0]]}: the picker shows it.")
-    names = ", ".join(space.names[i] for i in hits[:shown]) + (f" and {len(hits) - shown} more" if len(hits) > shown
-                                                                 else "")
-    return Found(choices, space.describe(hits[0]),
-                 f"Found {len(hits)}: {names}. The picker shows the first; pick another in its list.")
+        return Found(choices, space.describe(best), f"Found {listed}: the picker shows it.")
+    return Found(choices, space.describe(best), f"Found {len(hits)}: {listed}. The picker shows {space.names[best]}, "
+                                                "with the others at the top of its list.")
 
 
 def quoted(value: object, limit: int = 60) -> str:

@@ -177,6 +177,8 @@ def test_guiding_only_the_middle_steps_costs_less_and_travels_with_the_picture(s
                  for guide in ("", "1-40")]
     flops = [float(re.match(r"\*\*([\d.]+) [MG]FLOPs\*\*", text)[1]) for text in estimates]
     assert flops[1] == pytest.approx(flops[0] * 12 / 16, rel=1e-3), estimates
+    assert "Guided at" not in estimates[0] and "Guided at 4 of 8 steps: **" in estimates[1]
+    assert "**25%** less work" in estimates[1]  # the brick saving above it compares at the same guided steps: 0%
 
 
 # Where a slider or number box has bounds, Gradio's own check answers first ("less than minimum value").

@@ -82,8 +82,10 @@ def test_measured_quality_is_shown_only_for_requests_like_those_the_sweep_measur
                 [], [], []]
         labelled = client.predict("Flags", *args, api_name="/estimate")
         unconditional = client.predict("none (unconditional)", *args, api_name="/estimate")
+        middle = client.predict("Flags", *args[:3], "1-40", *args[4:], api_name="/estimate")
         client.close()
     assert "emoji-FD" in labelled and "emoji-FD" not in unconditional  # the sweep sampled labelled requests
+    assert "emoji-FD" not in middle and "measured with guidance at every step, not at these" in middle  # nor these
 
 
 def test_each_shipped_model_gets_its_own_sweep_in_the_estimate_and_the_lesson():

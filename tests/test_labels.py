@@ -69,7 +69,7 @@ def test_a_word_that_is_a_keyword_ranks_before_names_that_only_start_with_it():
     assert space.search("car") == [1, 0, 2] and space.search("veh") == [1]
 
 
-def test_the_picker_after_a_search_selects_the_best_match_and_keeps_every_entry():
+def test_the_picker_after_a_search_selects_an_emoji_found_and_offers_every_entry_those_found_first():
     from dataclasses import replace
 
     from lego.request import NO_CLASS, find_class
@@ -78,16 +78,33 @@ def test_the_picker_after_a_search_selects_the_best_match_and_keeps_every_entry(
     every = [NO_CLASS, *SPACE.choices()]
     found = find_class(config, " pup ")
     assert found.best == "dog face (Animals / mammal)" and found.note == "Found dog face: the picker shows it."
-    assert [value for _, value in found.choices] == every  # whatever is selected while one types stays valid
-    assert ("dog face, or puppy (Animals / mammal)", "dog face (Animals / mammal)") in found.choices
+    assert found.choices[0] == ("dog face, or puppy (Animals / mammal)", "dog face (Animals / mammal)")
+    assert sorted(v for _, v in found.choices) == sorted(every)  # whatever is selected while one types stays valid
     two = find_class(config, "pet")
     assert two.best == "cat face (Animals / mammal)"
-    assert two.note == "Found 2: cat face, dog face. The picker shows the first; pick another in its list."
-    assert find_class(config, "a", shown=2).note.startswith("Found 6: Animals, red apple and 4 more. The picker")
+    assert two.note == ("Found 2: cat face, dog face. The picker shows cat face, with the others at the top of its "
+                        "list.")
+    # 'Animals' ranks first by name, but a group draws any of its emoji: the emoji found is selected
+    some = find_class(config, "a", shown=2)
+    assert some.best == "red apple (Food / fruit)" and [v for _, v in some.choices][:2] == [some.best, "Animals"]
+    assert some.note.startswith("Found 6: red apple, Animals (a group) and 4 more.")
+    assert find_class(config, "Animals").note == "Found Animals (a group): the picker shows it."
     none = find_class(config, "zebra")
-    assert none.best is None and none.note == "Nothing here is called 'zebra': try another word."
+    assert none.best is None and none.note == "Nothing here is called 'zebra'."
     assert find_class(config, "") == find_class(config, "  ") and find_class(config, "").best is None
-    assert [label for label, _ in find_class(config, "").choices] == every
+    assert find_class(config, "").choices == [(v, v) for v in every]
+
+
+def test_a_word_that_finds_nothing_or_a_cleared_box_go_back_to_the_entry_from_before_the_search():
+    from ui.finder import selection
+
+    value, state = selection("x", "flexed biceps", "pizza", None)  # one letter finds something on the way
+    assert value == "flexed biceps" and state == ("pizza", "flexed biceps")
+    assert selection("xmas", None, value, state) == ("pizza", ("pizza", "pizza"))  # the whole word finds nothing
+    assert selection("", None, "flexed biceps", state) == ("pizza", None)  # cleared: the search is undone
+    value, state = selection("pup", "dog face", "pizza", None)
+    assert selection("", None, "cat face", state) == ("cat face", None)  # picked by hand since: that stays
+    assert selection("zebra", None, "cat face", state) == ("cat face", ("cat face", "cat face"))
 
 
 def test_a_sub_space_keeps_keywords_and_refuses_a_class_without_its_parent():

@@ -16,7 +16,7 @@ from lego.request import find_class
 from .context import AppContext
 
 PLACEHOLDER = "car, puppy, pizza, poop"
-HINT = "Names and the words people search emoji by: 'car' finds the automobile."
+HINT = "Type a word such as car or puppy: it finds emoji by name and by the words people search them by."
 
 
 def build(config: LegoConfig, **layout) -> gr.Textbox:
@@ -30,13 +30,34 @@ def model_update(config: LegoConfig) -> dict:
     return gr.update(value="", visible=bool(config.class_keywords), info=HINT)
 
 
-def wire(ctx: AppContext, finder: gr.Textbox, picker: gr.Dropdown, model_key: gr.State) -> None:
-    def find(key: str | None, typed: str):
-        found = find_class(ctx.served(key).config, typed or "")
-        picker_update = gr.update(choices=found.choices) if found.best is None else \
-            gr.update(choices=found.choices, value=found.best)
-        return picker_update, gr.update(info=found.note or HINT)
+def selection(typed: str, best: str | None, current: str, state: tuple | None) -> tuple[str, tuple | None]:
+    """The entry the picker selects after a search, and the search's state: (the entry selected before it began,
+    the entry it last selected). A word that finds nothing, or the box cleared, goes back to the entry from before
+    the search, so that what a few letters found on the way is not left selected; an entry picked by hand in the
+    meantime counts as the one before."""
+    before, last = state or (current, current)
+    if current != last:  # picked by hand since the search last selected
+        before = current
+    if not typed.strip():
+        return before, None
+    chosen = before if best is None else best
+    return chosen, (before, chosen)
 
-    # in order, the last word typed answered last: not queued behind runs, one answer at a time per session
-    finder.input(find, [model_key, finder], [picker, finder], queue=False, trigger_mode="always_last",
-                 show_progress="hidden", api_visibility="private")
+
+def wire(ctx: AppContext, finder: gr.Textbox, picker: gr.Dropdown, model_key: gr.State) -> None:
+    searching = gr.State(None)  # this session's search: see ``selection``
+
+    def find(key: str | None, typed: str, current: str, state: tuple | None):
+        typed = typed or ""
+        found = find_class(ctx.served(key).config, typed)
+        value, state = selection(typed, found.best, current, state)
+        if value not in {v for _, v in found.choices}:  # from before the session switched models
+            value, state = current, None
+        note = found.note
+        if typed.strip() and found.best is None:
+            note += f" The picker shows {value.split(' (')[0]}, as before."
+        return gr.update(choices=found.choices, value=value), gr.update(info=note or HINT), state
+
+    # .change, not .input: deleting letters fires no input event here. In order, the last word typed answered last.
+    finder.change(find, [model_key, finder, picker, searching], [picker, finder, searching], queue=False,
+                  trigger_mode="always_last", show_progress="hidden", api_visibility="private")

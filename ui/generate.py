@@ -13,6 +13,7 @@ from lego.batching import MAX_BATCH_IMAGES
 from lego.brick_table import brick_table
 from lego.canvas import COORDS as CANVAS_COORDS
 from lego.canvas import MODES as CANVAS_MODES
+from lego.estimate import guidance_saving
 from lego.flops import format_flops
 from lego.images import to_uint8
 from lego.request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_STEPS, MIDDLE_STEPS,
@@ -143,11 +144,10 @@ def build(ctx: AppContext) -> GenerateTab:
                                      info="How closely the picture follows what to draw. Above 1 every brick runs "
                                           "twice (with and without the label), so it costs double.")
                 guide = gr.Dropdown(GUIDE_CHOICES, value="", label="Guide at", allow_custom_value=True,
-                                    info="Guidance doubles a step's work. At the noisiest steps it pulls every "
-                                         "picture towards one layout, at the cleanest it changes little: skipping "
-                                         "both ends saves a quarter of the default's work, and the judge names "
-                                         "about as many pictures (README, Where to guide). Or type an interval "
-                                         "of noise levels (sigma) such as 0.5-20.")
+                                    info="A guided step costs double. Guiding only the middle steps saves a "
+                                         "quarter of the computing work (less of the time on a model this small), "
+                                         "and the pictures look almost the same. Advanced: type a range of noise "
+                                         "levels (sigma) such as 0.5-20.")
                 sampler = gr.Radio([(SAMPLER_LABELS.get(m, m), m) for m in METHODS], value=DEFAULT_METHOD,
                                    label="Sampler",
                                    info="How a step moves to the next, lower noise level: Heun checks each move "
@@ -236,7 +236,12 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         row = None if not measured else results.measured_quality(
             sweep, s.fingerprint, req.schedule, req.steps, req.method, req.guidance,
             req.width == req.height == s.config.image_size)
-        return est.summary() + ("" if row is None else "\n\n" + results.quality_line(row, sweep))
+        lines = [est.summary(), guidance_saving(s.config, req)]
+        if row is not None:
+            lines.append(results.quality_line(row, sweep))
+        elif req.label is not None and req.guidance_interval is not None:
+            lines.append("Quality for this model was measured with guidance at every step, not at these.")
+        return "\n\n".join(line for line in lines if line)
 
     def generate(key, category, seed, randomize, steps, guidance, guide, sampler, images, width, height, canvas_mode,
                  stride, shift, coords, previews, preview_every, num_ranges, schedule_json, *cells,
