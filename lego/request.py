@@ -143,10 +143,8 @@ def find_class(config: LegoConfig, typed: str, shown: int = 4) -> Found:
     finest = space.depth - 1
     best = next((i for i in hits if space.level_of(i) == finest), hits[0] if hits else None)
     hits = ([best] if hits else []) + [i for i in hits if i != best]
-    shown_as = dict((value, label) for label, value in space.choices_for(typed))
-    order = [space.describe(i) for i in hits]
-    rest = [v for v in [NO_CLASS, *space.choices()] if v not in set(order)]
-    choices = [(shown_as.get(v, v), v) for v in order + rest]
+    rank = {space.describe(i): k for k, i in enumerate(hits)}  # the rest keep their order: the sort is stable
+    choices = sorted([(NO_CLASS, NO_CLASS), *space.choices_for(typed)], key=lambda c: rank.get(c[1], len(rank)))
     if best is None:
         return Found(choices, None, f"Nothing here is called {quoted(typed, 40)}." if typed else "")
     names = [space.names[i] + ("" if space.level_of(i) == finest else " (a group)") for i in hits]
@@ -243,9 +241,18 @@ def parse_request(config: LegoConfig, class_name: str | None, seed: object, step
                    parse_interval(guidance_interval))
 
 
+RANGE_SEPARATOR = re.compile(r"(?<![eE])-")  # the "-" between two numbers, not an exponent's sign
+
+
+def number_text(value: float) -> str:
+    """The shortest text that reads back as exactly ``value`` (0.6, not 0.6000000000000001; never -0)."""
+    text = repr(float(value) + 0.0)
+    return text.removesuffix(".0")
+
+
 def interval_text(interval: tuple[float, float] | None) -> str:
     """'1-40' for guidance at sigma in (1, 40]; '' for every step."""
-    return "" if interval is None else "-".join(f"{float(x) + 0.0!r}".removesuffix(".0") for x in interval)
+    return "" if interval is None else "-".join(number_text(x) for x in interval)
 
 
 def parse_interval(value: object) -> tuple[float, float] | None:
@@ -254,7 +261,7 @@ def parse_interval(value: object) -> tuple[float, float] | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, str):
-        parts = re.split(r"(?<![eE])-", value.strip())
+        parts = RANGE_SEPARATOR.split(value.strip())
     elif isinstance(value, (tuple, list)):
         parts = list(value)
     else:

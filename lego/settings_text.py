@@ -14,7 +14,6 @@ last 40% of the steps.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,9 @@ from PIL import Image, PngImagePlugin
 
 from .canvas import Canvas, CanvasError
 from .config import LegoConfig
-from .request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_IMAGES, PlaygroundError,
-                      Request, class_picker, interval_text, number, parse_request, quoted)
+from .request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_IMAGES, RANGE_SEPARATOR,
+                      PlaygroundError, Request, class_picker, interval_text, number, number_text, parse_request,
+                      quoted)
 from .schedule import MAX_JSON_BYTES, MAX_RANGES_PER_BRICK, BrickSchedule, ScheduleError
 
 PNG_KEY = "lego-playground"  # the PNG text chunk with the settings
@@ -36,7 +36,6 @@ KEYS = ("draw", "seed", "steps", "sampler", "guidance", "guide", "churn", "image
 IGNORED_PREFIXES, IGNORED_KEYS = ("__", "utm_"), frozenset({"fbclid", "gclid", "msclkid"})
 OFF = "off"
 MAX_TEXT = MAX_JSON_BYTES  # a settings text, and any one value in it, is refused past this length
-RANGE_SEPARATOR = re.compile(r"(?<![eE])-")  # the "-" between two numbers, not an exponent's sign
 
 
 @dataclass(frozen=True)
@@ -45,12 +44,6 @@ class Settings:
 
     request: Request
     churn: float = 0.0
-
-
-def number_text(value: float) -> str:
-    """The shortest text that reads back as exactly ``value`` (0.6, not 0.6000000000000001; never -0)."""
-    text = repr(float(value) + 0.0)
-    return text.removesuffix(".0")
 
 
 def schedule_text(schedule: BrickSchedule) -> str:

@@ -236,7 +236,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         row = None if not measured else results.measured_quality(
             sweep, s.fingerprint, req.schedule, req.steps, req.method, req.guidance,
             req.width == req.height == s.config.image_size)
-        lines = [est.summary(), guidance_saving(s.config, req)]
+        lines = [est.summary(), guidance_saving(s.config, req, est.cost)]
         if row is not None:
             lines.append(results.quality_line(row, sweep))
         elif req.label is not None and req.guidance_interval is not None:
