@@ -8,7 +8,7 @@ and classifier-free guidance works against the empty set whichever levels were g
 A single index stands for itself and every level above it: picking "cat face" conditions on
 "Animals & Nature", "animal-mammal" and "cat face" together, which is what training showed most.
 
-Each emoji may carry keywords (CLDR's, as a phone's emoji search uses them), so that a child who types
+Each emoji may have keywords (CLDR's, as a phone's emoji search uses them), so that a child who types
 "car" finds "automobile" and "poop" the "pile of poo": ``search`` and ``choices_for`` use them beside names.
 
 A request for a coarser class draws, per picture, one emoji under it (``LabelSpace.draw``): the model
