@@ -60,13 +60,12 @@ def estimate(config: LegoConfig, request: Request, speed: Speed | float) -> Esti
 def guidance_saving(config: LegoConfig, request: Request, cost: ScheduleCost) -> str:
     """What guiding only some steps saves against guiding every step ('' where it saves nothing), ``cost`` being the
     request's own: the brick saving compares with every brick at the same steps guided, so it would not show."""
-    if not request.guided or request.guidance_interval is None:
+    if not request.guided_at():
         return ""
     ours = cost.total
     theirs = schedule_cost(config, request.schedule, replace(request.settings, guidance_interval=None),
                            request.height, request.width, True, request.images, request.canvas).total
-    guided = sum(request.settings.guided_steps())
-    return (f"Guided at {guided} of {request.steps} steps: **{format_flops(ours)}** instead of "
+    return (f"{request.guided_at().capitalize()}: **{format_flops(ours)}** instead of "
             f"{format_flops(theirs)} guided at every step, **{1 - ours / theirs:.0%}** less work.")
 
 

@@ -39,6 +39,24 @@ def folded(text: str) -> str:
     return text.translate(_QUOTES).lower()
 
 
+def singular(word: str) -> str:
+    """An English plural's singular, by its common endings ('puppies', 'boxes', 'cars'), since names and
+    keywords are singular and a child types 'dogs'; a word that is no such plural comes back as it is."""
+    for ending, replacement in (("ies", "y"), ("sses", "ss"), ("shes", "sh"), ("ches", "ch"), ("xes", "x"),
+                                ("s", "")):
+        stem = word[: -len(ending)] + replacement
+        if word.endswith(ending) and len(stem) >= 3 and not word.endswith("ss"):
+            return stem
+    return word
+
+
+def query_forms(query: str) -> list[str]:
+    """The query folded, then with each word made singular if that differs: the forms a search tries in turn."""
+    typed = folded(query).strip()
+    single = " ".join(singular(w) for w in typed.split())
+    return [typed] if single == typed else [typed, single]
+
+
 class LabelError(ValueError):
     """A label that this model cannot take."""
 
@@ -145,10 +163,15 @@ class LabelSpace:
             return self.names[index]
         return f"{self.names[index]} ({' / '.join(self.names[i] for i in chain[:-1])})"
 
-    def keyword_for(self, index: int, query: str) -> str | None:
-        """The keyword of ``index`` that is ``query`` (folded), else the first that starts with it, where its name
-        does not contain ``query``: shown beside the name, so that a search for 'car' visibly finds 'automobile'."""
-        typed = folded(query).strip()
+    def search_form(self, query: str) -> str:
+        """``query`` folded, or its singular ('dogs' -> 'dog') where only that finds a class: the form a search
+        uses, and the one a found keyword is shown for."""
+        forms = query_forms(query)
+        return next((typed for typed in forms if self._search(typed, 1)), forms[-1])
+
+    def _keyword(self, index: int, typed: str) -> str | None:
+        """The keyword of ``index`` that is ``typed``, else the first that starts with it, where its name does not
+        contain ``typed``: shown beside the name, so that a search for 'car' visibly finds 'automobile'."""
         if not typed or not self.keywords or typed in folded(self.names[index]):
             return None
         starting = [k for k in self.keywords[index] if folded(k).startswith(typed)]
@@ -156,19 +179,27 @@ class LabelSpace:
 
     def search(self, query: str, limit: int | None = 50) -> list[int]:
         """Classes whose name contains every word of ``query``, or with a keyword that starts with the whole of it
-        ('car' finds 'automobile'). First an exact name, then an exact keyword (so 'car' is the automobile before
-        the carrot), names whose words start with the query's, shorter names, and last a keyword's start."""
-        typed, words = folded(query).strip(), folded(query).split()
+        ('car' finds 'automobile'). First an exact name, then names with the query's whole words ('face' is the dog
+        face before the frog, whose keyword it is), an exact keyword (so 'car' is the automobile before the carrot),
+        names whose words start with the query's, names that contain it, and last a keyword's start; shorter names
+        first within each. A query
+        that finds nothing is tried again in the singular ('dogs')."""
+        return self._search(self.search_form(query), limit)
+
+    def _search(self, typed: str, limit: int | None) -> list[int]:
+        words = typed.split()
 
         def rank(i: int) -> tuple | None:
             name = folded(self.names[i])
             if all(w in name for w in words):
-                starts = all(any(part.startswith(w) for part in re.split(r"[^a-z0-9]+", name)) for w in words)
-                return (0 if name == typed else 2 if starts else 3), len(name), i
-            keyword = self.keyword_for(i, query)
+                parts = re.split(r"[^a-z0-9]+", name)
+                whole = all(w in parts for w in words)
+                starts = all(any(part.startswith(w) for part in parts) for w in words)
+                return (0 if name == typed else 1 if whole else 3 if starts else 4), len(name), i
+            keyword = self._keyword(i, typed)
             if keyword is None:
                 return None
-            return (1 if folded(keyword) == typed else 4), len(name), i
+            return (2 if folded(keyword) == typed else 5), len(name), i
 
         ranks = [(r, i) for i in range(self.num_classes) if (r := rank(i)) is not None]
         return [i for _, i in sorted(ranks)][:limit]
@@ -227,9 +258,9 @@ class LabelSpace:
     def choices_for(self, typed: str) -> list[tuple[str, str]]:
         """The picker's entries as (shown, value) after a search for ``typed``: one that a keyword finds shows it
         ('automobile, or car (Travel & Places / transport-ground)'); the value stays the entry ``resolve`` takes."""
-        out = []
+        out, form = [], self.search_form(typed)
         for i in self.in_display_order():
-            value, keyword = self.describe(i), self.keyword_for(i, typed)
+            value, keyword = self.describe(i), self._keyword(i, form)
             name = self.names[i]  # value is the name, then where it sits
             out.append((value if keyword is None else f"{name}, or {keyword}{value[len(name):]}", value))
         return out

@@ -82,6 +82,13 @@ class Request:
     def seeds(self) -> list[int]:
         return [self.seed + i for i in range(self.images)]
 
+    def guided_at(self) -> str:
+        """'guided at 4 of 8 steps' where guidance runs at some steps only, else '': the brick saving is counted
+        against every brick guided at the same steps, so this is what says that a run did less guiding."""
+        if not self.guided or self.guidance_interval is None:
+            return ""
+        return f"guided at {sum(self.settings.guided_steps())} of {self.steps} steps"
+
     def image_labels(self, space: LabelSpace) -> list[int | None]:
         """Each picture's class: a category or sub-category draws one of its emoji per seed (see lego.labels)."""
         return [None if self.label is None else space.draw(self.label, seed) for seed in self.seeds]

@@ -171,6 +171,7 @@ def test_guiding_only_the_middle_steps_costs_less_and_travels_with_the_picture(s
     assert report["request"]["guidance_interval"] == [1.0, 40.0] and full["request"]["guidance_interval"] is None
     assert report["flops"]["total"] * 16 == full["flops"]["total"] * 12  # 4 of the 8 steps guided
     assert open(middle[0][0]["image"], "rb").read() != open(every[0][0]["image"], "rb").read()
+    assert middle[1].endswith(" · guided at 4 of 8 steps") and "guided at" not in every[1]  # the status line
     png = [f for f in middle[5] if f.endswith(".png")][0]
     assert "&guide=1-40&" in Image.open(png).text["lego-playground"]
     estimates = [client.predict(*api_args("/estimate", guide=guide, **args), api_name="/estimate")

@@ -69,6 +69,21 @@ def test_a_word_that_is_a_keyword_ranks_before_names_that_only_start_with_it():
     assert space.search("car") == [1, 0, 2] and space.search("veh") == [1]
 
 
+def test_a_plural_finds_what_its_singular_finds_and_a_whole_word_of_a_name_ranks_before_a_keyword():
+    from lego.labels import singular
+
+    space = LabelSpace(("frog", "dog face", "bus", "box", "cherries", "cherry", "automobile", "surface"), (8,),
+                       (-1,) * 8, (("face",), (), (), (), (), (), ("car",), ()))
+    assert space.search("face") == [1, 0, 7]  # the dog face by a whole word, then the frog's keyword, then inside
+    assert space.search("faces") == space.search("face") and space.search("Boxes") == [3]
+    assert space.search("cherries") == [4]  # a name that holds the plural itself is found as typed
+    assert space.search("bus") == [2] and space.search("buses") == [] and space.search("bu") == [2]
+    assert [singular(w) for w in ("puppies", "peaches", "dishes", "cars", "glass", "bus", "gas")] == [
+        "puppy", "peach", "dish", "car", "glass", "bus", "gas"]
+    shown = dict((value, label) for label, value in space.choices_for("cars"))
+    assert shown["automobile"] == "automobile, or car"  # the keyword the singular found
+
+
 def test_the_picker_after_a_search_selects_an_emoji_found_and_offers_every_entry_those_found_first():
     from dataclasses import replace
 
@@ -247,3 +262,4 @@ def test_the_shipped_model_knows_its_emojis_keywords():
     with pytest.raises(LabelError, match=r"unknown class 'car'; did you mean: automobile \(Travel & Places"):
         space.resolve("car")
     assert [space.names[i] for i in space.search("poop")] == ["pile of poo"]
+    assert [space.names[i] for i in space.search("Dogs")] == ["dog face"]

@@ -301,8 +301,8 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
                 else f"{record.seconds:.2f} s measured ({record.precision})")
         # one line, so that the pictures below it show whole: the emoji drawn are in their captions, and every
         # brick's cost is in the estimate
-        summary = (f"{seeds} · {took} · {format_flops(c.total)}, saving {c.saving:.0%}, "
-                   f"predicted speed-up {c.predicted_speedup:.2f}x")
+        cost = f"{format_flops(c.total)}, saving {c.saving:.0%}, predicted speed-up {c.predicted_speedup:.2f}x"
+        summary = " · ".join(part for part in (seeds, took, cost, req.guided_at()) if part)
         files = outputs.write(record, s, folder)
         yield (captioned([f for f in files if f.endswith(".png")]), summary,
                charts.flops_per_step(c, s.names),
