@@ -55,10 +55,17 @@ def _colour(k: int) -> str:
 
 
 @_shared
-def flops_per_step(cost: ScheduleCost, names: Sequence[str]) -> go.Figure:
+def flops_per_step(cost: ScheduleCost, names: Sequence[str], sigmas: Sequence[float] = ()) -> go.Figure:
+    """Each hover says the step's noise level and whether it was guided, given ``sigmas``: with guidance at some
+    steps only, that is what tells a tall bar from a short one."""
     steps = list(range(1, len(cost.per_step) + 1))
+    guided = cost.guided_steps or (cost.guided,) * len(steps)
+    where = [f"step {i} (sigma {sigma:.3g}, {'guided' if g else 'not guided'})" if cost.guided else
+             f"step {i} (sigma {sigma:.3g})" for i, sigma, g in zip(steps, sigmas, guided)]
     fig = go.Figure([go.Bar(name=names[k], x=steps, y=[s.bricks[k] / 1e9 for s in cost.per_step],
-                            marker_color=_colour(k)) for k in range(len(names))])
+                            marker_color=_colour(k), text=[f"{names[k]}, {w}" for w in where] or None,
+                            textposition="none", hovertemplate="%{text}: %{y:.2f} GFLOPs<extra></extra>" if where
+                            else None) for k in range(len(names))])
     return _layout(fig, "FLOPs per step, by brick", "GFLOPs", cost.passes_note())
 
 

@@ -91,7 +91,7 @@ def chart_values(figure: go.Figure) -> list[list[float]]:
 
 def run_charts(record: RunRecord, names: Sequence[str]) -> dict[str, go.Figure]:
     """The app's FLOPs and time charts of a run."""
-    return {"flops": charts.flops_per_step(record.estimate.cost, names),
+    return {"flops": charts.flops_per_step(record.estimate.cost, names, record.request.settings.sigmas()),
             "time": charts.time_per_step(record.brick_seconds, record.step_seconds, names)}
 
 

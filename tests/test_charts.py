@@ -20,6 +20,11 @@ def test_charts_plot_each_brick_per_step():
     top = [y for y in flops.data[2].y]
     assert top[0] > 0 and top[-1] == 0  # pg-recipe: the top brick is off for the last steps
     assert flops.layout.title.subtitle.text == "2 network passes a step (guided)"  # with and without the label
+    middle = SamplerSettings(steps=5, guidance=2.0, method="dpm++2m", guidance_interval=(1.0, 40.0))
+    hover = charts.flops_per_step(schedule_cost(CONFIG, preset("all", CONFIG), middle, 64, 64, guided=True), NAMES,
+                                  middle.sigmas())
+    assert hover.data[0].text[0] == "B0, step 1 (sigma 80, not guided)"  # the noisiest step is outside (1, 40]
+    assert hover.data[0].text[1].endswith(", guided)") and hover.data[0].y[1] == pytest.approx(2 * hover.data[0].y[0])
     one = charts.flops_per_step(schedule_cost(CONFIG, preset("all", CONFIG), SamplerSettings(
         steps=5, guidance=1.0, method="dpm++2m"), 64, 64, guided=False), NAMES)
     assert one.data[2].y[0] * 2 == pytest.approx(flops.data[2].y[0])  # a guided step is two passes of the network

@@ -305,7 +305,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         summary = " · ".join(part for part in (seeds, took, cost, req.guided_at()) if part)
         files = outputs.write(record, s, folder)
         yield (captioned([f for f in files if f.endswith(".png")]), summary,
-               charts.flops_per_step(c, s.names),
+               charts.flops_per_step(c, s.names, req.settings.sigmas()),
                charts.time_per_step(record.brick_seconds, record.step_seconds, s.names),
                charts.schedule_heatmap(record.mask, s.names, req.settings.sigmas()),
                files, record, req.seed)
