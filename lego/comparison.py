@@ -144,26 +144,28 @@ class Comparison:
         full_s, sch_s, base_s = self.seconds
         name = "" if sch.request.schedule.name == CUSTOM else f" (the **{sch.request.schedule.name}** preset)"
         return (f"*{self.picture}*, seed **{sch.request.seed}**: {self.skipped}{name}.\n\n"
-                f"- **Measured speed-up** of the schedule over every brick: {self.timing.text()}: the median of "
-                f"the pairs' ratios, the two runs of a pair taking turns step by step (medians of the runs: "
-                f"schedule {sch_s:.2f} s, every brick {full_s:.2f} s). Predicted from FLOPs "
-                f"{sch.estimate.cost.predicted_speedup:.2f}x.\n"
+                f"- {self.speed_line()} (medians of the runs: schedule {sch_s:.2f} s, every brick {full_s:.2f} s). "
+                f"Predicted from FLOPs {sch.estimate.cost.predicted_speedup:.2f}x.\n"
                 f"- **Work**: the schedule {format_flops(sch.estimate.cost.total)}, every brick "
                 f"{format_flops(full.estimate.cost.total)}. Honest baseline: every brick with {base.request.steps} "
-                f"steps costs {format_flops(base.estimate.cost.total)} ({base_s:.2f} s, one run).\n"
+                f"steps costs {format_flops(base.estimate.cost.total)} ({base_s:.2f} s, one run, so noisier).\n"
                 f"- **Picture**: the schedule's picture differs from every brick's by "
                 f"{self.pixel_difference:.1f} / 255 per pixel on average (mean absolute pixel difference), "
-                f"{self.difference.largest} / 255 at most."
-                + (f"\n\n{self.verdict().strip()}" if self.verdict() else ""))
+                f"{self.difference.largest} / 255 at most.")
 
-    def verdict(self) -> str:
-        """What the timing does not show: a schedule that is every brick, or a range that includes no gain."""
+    def speed_line(self) -> str:
+        """The measured speed-up, led by what it shows: a range of the paired runs that includes 1.00x is no
+        measurable speed-up, whatever its median, and a schedule that is every brick can only measure noise."""
+        how = ("the two runs of a pair taking turns step by step, so that other work on the machine slows both "
+               "alike")
         if self.scheduled.mask == self.full.mask:
-            return (" This schedule runs every brick at every step: it is the all-bricks run, so any measured "
-                    "difference is the machine's noise.")
+            return (f"**No speed-up to measure**: this schedule runs every brick at every step, so it is the "
+                    f"all-bricks run and any difference is the machine's noise: {self.timing.text()}, {how}")
         if self.timing.covers(1.0):
-            return " No measurable speed-up: the range of the paired runs includes 1.00x."
-        return ""
+            return (f"**No measurable speed-up** this time: the paired runs' ratios include 1.00x "
+                    f"({self.timing.text()}, {how}; try again on a quieter machine, or skip more)")
+        return (f"**Measured speed-up** of the schedule over every brick: {self.timing.text()}: the median of the "
+                f"pairs' ratios, {how}")
 
 
 def check_skips_something(request: Request) -> None:

@@ -36,7 +36,7 @@ def generate_and_compare(page: Page, url: str, preset: str) -> None:
     page.wait_for_selector("#heatmap .js-plotly-plot", timeout=600_000)
     page.get_by_role("tab", name="Compare").click()
     page.click("#compare")
-    page.wait_for_function("document.querySelector('#compare-status').innerText.includes('Measured speed-up')",
+    page.wait_for_function("document.querySelector('#compare-status').innerText.includes('Predicted from FLOPs')",
                            timeout=1_200_000)
 
 

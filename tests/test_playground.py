@@ -372,7 +372,26 @@ def test_a_first_slow_run_does_not_make_a_schedule_faster_than_itself(monkeypatc
     result = compare(served, req(steps=2))  # every brick against itself
     timing = result.timing
     assert timing.ratios.count(1.0) == REPEATS - 1 and timing.speedup == 1.0 and timing.covers(1.0)
-    assert "it is the all-bricks run, so any measured difference is the machine's noise" in result.summary()
+    assert "it is the all-bricks run and any difference is the machine's noise" in result.summary()
+
+
+def test_the_speed_up_line_leads_with_what_the_paired_runs_show():
+    """A median of 1.17x over ratios from 0.95x to 1.30x is no measurable speed-up: the line must say so first,
+    not print the median in bold and take it back at the end."""
+    from types import SimpleNamespace
+
+    from lego.comparison import Comparison, PairedTiming
+
+    def line(full: tuple, scheduled: tuple, same: bool = False) -> str:
+        records = SimpleNamespace(mask=[[True]]), SimpleNamespace(mask=[[True]] if same else [[False]])
+        return Comparison(*records, None, PairedTiming(full, scheduled), "", "").speed_line()
+
+    noisy = line((0.95, 1.17, 1.30), (1.0, 1.0, 1.0))
+    assert noisy.startswith("**No measurable speed-up** this time: the paired runs' ratios include 1.00x (**1.17x**")
+    assert "Measured speed-up" not in noisy
+    clear = line((1.12, 1.28, 1.37), (1.0, 1.0, 1.0))
+    assert clear.startswith("**Measured speed-up** of the schedule over every brick: **1.28x** (from 1.12x to 1.37x")
+    assert line((1.0, 1.0), (1.0, 1.0), same=True).startswith("**No speed-up to measure**: this schedule runs every")
 
 
 def test_the_default_schedule_compared_with_itself_is_no_faster_than_itself():
