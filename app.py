@@ -22,7 +22,7 @@ from lego.batching import BATCHING  # noqa: E402
 from lego.precision import PRECISIONS, default_device  # noqa: E402
 from lego.request import Limits, PlaygroundError  # noqa: E402
 from lego.serving import ModelRegistry, Served  # noqa: E402
-from ui import compare, generate, inside, lesson, link, results, zero_gpu  # noqa: E402
+from ui import compare, finder, generate, inside, lesson, link, results, zero_gpu  # noqa: E402
 from ui import model as model_tab  # noqa: E402
 from ui.context import DEFAULT_KEY, AppContext, refused  # noqa: E402
 from ui.queue import share_the_queue  # noqa: E402
@@ -126,9 +126,10 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
             return (s.key, model_tab.model_text(s), *generate.model_updates(s, gen), *lesson.model_updates(s),
                     bricks)
 
-        mod.load_btn.click(load_model, mod.source,
-                           [model_key, mod.text, *generate.model_outputs(gen), *lesson.model_outputs(les),
-                            look.brick_pick], api_name="load_model", concurrency_limit=1)
+        loaded = mod.load_btn.click(load_model, mod.source,
+                                    [model_key, mod.text, *generate.model_outputs(gen), *lesson.model_outputs(les),
+                                     look.brick_pick], api_name="load_model", concurrency_limit=1)
+        finder.clear_after(loaded, [gen.finder, les.finder])
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     share_the_queue(demo)
     return demo
@@ -152,13 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main() -> None:
     args = build_parser().parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's start-up checks of its own server
     try:
         model = load_checkpoint(args.checkpoint, device=default_device())
     except CheckpointError as exc:
         raise SystemExit(f"error: {exc}") from None
     demo = build_demo(model, precision=args.precision, compiled=args.compile, batching=args.batching,
                       source=args.checkpoint)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **LAUNCH_OPTIONS)
+    # Gradio's own start-up lines would tell a user to edit launch() for a public link; ours is --share
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, quiet=True, prevent_thread_lock=True,
+                **LAUNCH_OPTIONS)
+    print(f"LEGO Playground is running on {demo.local_url}"
+          + (f" and publicly on {demo.share_url}" if demo.share_url else " (python app.py --share for a public link)")
+          + "; Ctrl+C stops it.", flush=True)
+    demo.block_thread()
 
 
 if __name__ == "__main__":

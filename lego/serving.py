@@ -130,8 +130,13 @@ def shipped_configs(like: LegoConfig) -> list[tuple[str, LegoConfig]]:
 
 def shipped_checkpoints(like: LegoConfig) -> list[tuple[str, str]]:
     """(label, name) of ``shipped_configs``: the picker's values are bare names (``checked_source`` finds them),
-    so no server path is ever shown; the labels say what each can draw."""
-    return [(f"{name}: {config.label_space().summary()}", name) for name, config in shipped_configs(like)]
+    so no server path is ever shown; the labels say what each can draw, and that a model knowing coarse classes
+    only draws blends of them ('lego-emoji-s: 9 classes, no single emoji: rougher pictures')."""
+    def label(name: str, config: LegoConfig) -> str:
+        coarse = config.conditional and config.label_space().depth == 1
+        return f"{name}: {config.label_space().summary()}" + (", no single emoji: rougher pictures" if coarse else "")
+
+    return [(label(name, config), name) for name, config in shipped_configs(like)]
 
 
 def class_picker_for(config: LegoConfig) -> dict:

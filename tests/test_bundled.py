@@ -63,7 +63,7 @@ def test_the_model_tab_offers_the_bundled_lego_checkpoints_only():
     from lego.serving import checked_source
 
     offered = {name: label for label, name in shipped_checkpoints(ARCHITECTURES["emoji-s"])}
-    assert offered["lego-emoji-s"] == "lego-emoji-s: 9 classes"  # a name: the API's choices show no server path
+    assert offered["lego-emoji-s"] == "lego-emoji-s: 9 classes, no single emoji: rougher pictures"  # no server path
     assert offered["lego-emoji-s-48"] == "lego-emoji-s-48: 9 categories, 33 sub-categories and 48 emoji"
     assert checked_source("lego-emoji-s") == str(ALL_EMOJI_CHECKPOINT.resolve())
     assert "emoji-judge" not in offered  # a checkpoint, but not a LEGO model

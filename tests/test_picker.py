@@ -80,8 +80,13 @@ def test_typing_part_of_a_name_finds_the_emoji_and_generates_it(served, tmp_path
 
 
 @needs_chromium
-def test_a_word_finds_the_emoji_it_names_and_the_picker_selects_it(served):
+def test_a_word_finds_the_emoji_it_names_and_the_picker_selects_it(served, tmp_path, monkeypatch, capfd):
+    from conftest import randomized
+    from lego.checkpoint import save_checkpoint
+
     _, _, url = served
+    monkeypatch.setenv("LEGO_CHECKPOINT_DIRS", str(tmp_path))
+    save_checkpoint(randomized("tiny-emoji", seed=1), tmp_path / "categories")  # 9 classes, no keywords
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1366, "height": 900})
@@ -114,4 +119,20 @@ def test_a_word_finds_the_emoji_it_names_and_the_picker_selects_it(served):
         page.wait_for_function("document.querySelector('#gallery').innerText.includes('dog face, seed')",
                                timeout=60_000)
         assert not errors and page.locator(".toast-body.error").count() == 0
+        # a word still in the box, then another model whose picker has no dog face and no keywords: the box
+        # empties and hides, and its search never sends the old model's entry (which the new picker would refuse)
+        find("pupp", "Found dog face: the picker shows it.")
+        page.get_by_role("tab", name="Model").click()
+        source = page.get_by_label("Checkpoint: a bundled one, a directory or a Hub repo id")
+        source.fill(str(tmp_path / "categories"))
+        source.press("Enter")
+        page.get_by_role("button", name="Load").click()
+        page.wait_for_function("document.querySelector('#model-info').innerText.includes('categories')",
+                               timeout=30_000)
+        page.get_by_role("tab", name="Generate").click()
+        page.wait_for_timeout(1000)  # any event the switch set off has answered
+        assert not finder.is_visible()
+        assert picker.input_value() == "Smileys & Emotion"
+        assert not errors and page.locator(".toast-body.error").count() == 0
+        assert "Traceback" not in capfd.readouterr().err  # a refused event is logged on the server, not toasted
         browser.close()

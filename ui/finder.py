@@ -26,8 +26,15 @@ def build(config: LegoConfig, **layout) -> gr.Textbox:
 
 
 def model_update(config: LegoConfig) -> dict:
-    """The box after the session switched models: empty, and shown if the new model has keywords."""
-    return gr.update(value="", visible=bool(config.class_keywords), info=HINT)
+    """The box after the session switched models: shown if the new model has keywords. It is emptied by a later
+    event (``clear_after``): emptied here, its change event would send the picker's entry of the old model before
+    the browser had shown the new one, and the picker would refuse it."""
+    return gr.update(visible=bool(config.class_keywords), info=HINT)
+
+
+def clear_after(event: gr.events.Dependency, boxes: list[gr.Textbox]) -> None:
+    """Empty the boxes once ``event`` has updated the pickers, which each box's search then starts from."""
+    event.then(lambda: [""] * len(boxes), None, boxes, queue=False, show_progress="hidden", api_visibility="private")
 
 
 def selection(typed: str, best: str | None, current: str, state: tuple | None) -> tuple[str, tuple | None]:
