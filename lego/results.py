@@ -7,6 +7,7 @@ recomputes a figure, so a classroom sees the numbers that are in the repository.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -189,9 +190,14 @@ def recipe_measured(sweeps: dict[str, dict], model_fingerprint: str, config, ste
     every, recipe = rows
     where = f"the schedule sweep, {sweep['per_class'] * sweep['seed_sets']} pictures per category; Results tab"
     if sweep.get("emoji"):
-        return (f"Over many pictures of this model ({where}), {JUDGE} named the emoji asked for in "
-                f"{every['accuracy']['emoji']:.1%} of them with every brick and in {recipe['accuracy']['emoji']:.1%} "
-                "with pg-recipe.")
+        both = every["accuracy"]["emoji"], recipe["accuracy"]["emoji"]
+        n = sweep["per_class"] * sweep["seed_sets"] * config.label_space().sizes[0]
+        noise = 2 * math.sqrt(both[0] * (1 - both[0]) / n)  # two standard errors of a share over n pictures
+        gap = abs(round(100 * both[0], 1) - round(100 * both[1], 1))  # of the figures as shown
+        return (f"Over many pictures of this model ({where}), {JUDGE} named the emoji asked for in {both[0]:.1%} of "
+                f"them with every brick and in {both[1]:.1%} with pg-recipe: a gap of {gap:.1f} points, "
+                + ("within" if gap < 100 * noise else "more than") + f" the noise of {n} pictures (about "
+                f"{100 * noise:.0f} points).")
     return (f"Over many pictures of this model ({where}), the distance to real emoji (emoji-FD, lower is better) "
             f"was {_fd(every['emoji_fd'])} with every brick and {_fd(recipe['emoji_fd'])} with pg-recipe.")
 
