@@ -116,7 +116,8 @@ def build(ctx: AppContext) -> GenerateTab:
     config, names, unit = first.config, first.names, first.config.size_unit
     top = names[-1].split()[0]
     gr.Markdown(f"**Start here:** pick what to draw and press **Generate**. Then untick {top}'s last two ranges in "
-                "the brick schedule, press Generate again and compare: the picture, and the work saved.",
+                "the brick schedule and press Compare in the **Compare** tab: both pictures side by side, and the "
+                "work saved.",
                 elem_id="start-here")
     with gr.Row():
         with gr.Column(scale=1):
