@@ -66,6 +66,8 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                 with gr.Row():
                     rerun = gr.Button("Run", variant="primary", elem_id="lesson-rerun", scale=3)
                     stop = gr.Button("Stop", variant="stop", elem_id="lesson-stop", scale=1, min_width=80)
+                # shown once a run has finished: a class that went back to look at the stages before can go on
+                next2 = gr.Button("Next: compare", visible=False, elem_id="lesson-next2")
             with gr.Step("3. Compare", id=3):
                 with gr.Row(elem_classes=STAGE):
                     slider = gr.ImageSlider(label=f"Every brick | your brick off for the last {SKIP_SHARE:.0%}",
@@ -147,10 +149,11 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                       [model_key, category, guess, seed], outputs,
                       api_name="lesson", trigger_mode="once", concurrency_limit=1, show_progress="hidden")
     run_event.then(stopped_status, status, status, queue=False, api_visibility="private")
+    run_event.success(lambda: gr.Button(visible=True), None, next2, queue=False, api_visibility="private")
     stop.click(None, None, None, cancels=[run_event], queue=False)
-    for button, stage in ((next3, 4), (next4, 5), (next5, 6), (again, 1)):
+    for button, stage in ((next2, 3), (next3, 4), (next4, 5), (next5, 6), (again, 1)):
         button.click(lambda n=stage: gr.Walkthrough(selected=n), None, tour, queue=False, api_visibility="private")
-    for button in (lock, rerun, next3, next4, next5, again):
+    for button in (lock, rerun, next2, next3, next4, next5, again):
         button.click(None, js=TO_TOP)
     presenter.change(present, presenter, [panel, seed], queue=False, api_visibility="private")
     finder.wire(ctx, find_box, category, model_key)
