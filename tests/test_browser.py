@@ -29,6 +29,10 @@ def app_page(width: int, height: int, query: str = ""):
 def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
     with app_page(1400, 1600) as (model, page, errors):
         names = [model.config.brick_name(k) for k in range(3)]
+        page.get_by_role("tab", name="Look inside").click()  # before any run: says what to do, no steps to pick
+        assert page.inner_text("#inside-text").startswith("Run Generate first")
+        assert page.locator("#inside-step input[type=range]").is_disabled()
+        page.get_by_role("tab", name="Generate").click()
         page.get_by_label("Preset").click()
         page.get_by_role("option", name="pg-recipe").click()
         # the preset switches the top brick off late: the live estimate shows a saving before any run

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from lego.request import PlaygroundError, number
+from lego.request import DEFAULT_STEPS, PlaygroundError, number
 from lego.runs import RunRecord
 from lego.visuals import colour_bar, contributions, region_overlay
 
@@ -28,7 +28,8 @@ lowest active brick: minus the estimate with no brick at all, `c_skip * x`). Red
 darker, white: unchanged, all bricks of a step on one colour scale, so a pale map is a brick that
 changed little.
 """
-NO_RUN = "Run **Generate** first: this view replays its stored steps."
+NO_RUN = ("Run **Generate** first: this view replays the steps of the session's last Generate run (Compare and "
+          "the Lesson keep none).")
 COLUMNS = 5  # x_t, the estimate and three bricks' own estimates in one row; each brick's change the same size
 HEIGHT = 220  # one row of five pictures on a laptop, two rows of three on a phone
 # The view opens three quarters of the way through a run (step 6 of 8): the picture is nearly done, and each brick
@@ -61,9 +62,11 @@ class InsideTab:
 
 def build(names: list[str]) -> InsideTab:
     with gr.Row(elem_id="inside-controls"):
-        step_slider = gr.Slider(1, 100, 1, step=1, label="Step", min_width=240, elem_id="inside-step")
+        # until a run has finished there are no steps to pick: the app's default count, locked
+        step_slider = gr.Slider(1, DEFAULT_STEPS, 1, step=1, label="Step", min_width=240, elem_id="inside-step",
+                                interactive=False)
         brick_pick = gr.Dropdown(names, value=names[-1], label="Draw this brick's regions and patches", min_width=240)
-    text = gr.Markdown(elem_id="inside-text")
+    text = gr.Markdown(NO_RUN, elem_id="inside-text")
 
     def pictures(label: str, elem_id: str) -> gr.Gallery:
         """A row of whole pictures, all of one size, beside a narrower picture."""
