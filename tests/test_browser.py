@@ -215,6 +215,8 @@ def test_after_a_run_every_picture_shows_whole(app_url, browser, width, height, 
         assert box["width"] >= 100 and frame["y"] <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame[
             "height"] and box["x"] + box["width"] <= frame["x"] + frame["width"] <= width, (box, frame)
         assert width < 640 or frame["y"] + frame["height"] <= height
+    first = page.locator("#gallery img").first.bounding_box()  # a phone scrolled the pictures into view
+    assert 0 <= first["y"] and first["y"] + first["height"] <= height, first
     if images > 1:  # Look inside replays the first picture, and says so
         page.get_by_role("tab", name="Look inside").click()
         page.wait_for_function("(document.querySelector('#inside-text')?.innerText ?? '').includes('Shown:')",

@@ -111,6 +111,15 @@ CSS = ("@media (max-width: 640px) { #gallery .grid-container { grid-template-col
        "#gallery .caption-label { font-size: 10px; padding: 0 3px; } }")
 
 
+# A run's status and pictures come into view where they are not wholly on the screen: on a phone, below the
+# Generate button; from the second Generate button, under the brick schedule, on any screen.
+SHOW_PICTURES = """() => { const status = document.getElementById('status');
+    const pictures = document.getElementById('gallery');
+    if (status && pictures && (status.getBoundingClientRect().top < 0
+                               || pictures.getBoundingClientRect().bottom > window.innerHeight)) {
+        status.scrollIntoView({block: 'start'}); } }"""
+
+
 def build(ctx: AppContext) -> GenerateTab:
     first = ctx.first
     config, names, unit = first.config, first.names, first.config.size_unit
@@ -377,6 +386,8 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         # with batching, every waiting request is handed to the model's batcher, which runs them in shared batches
         concurrency_limit=BATCHED_REQUESTS if ctx.first.batcher else 1)
     tab.stop_btn.click(None, None, None, cancels=[gen_event], queue=False)
+    for button in (tab.go_btn, tab.go_here):
+        button.click(None, js=SHOW_PICTURES)
     return gen_event
 
 
