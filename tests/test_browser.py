@@ -431,6 +431,9 @@ def test_presenter_mode_shows_one_stage_per_screen_in_large_type():
         page.wait_for_function(f"parseFloat(getComputedStyle(document.querySelector('#lesson-intro .prose')).fontSize)"
                                f" >= {1.5 * normal}", timeout=10_000)
         assert not page.get_by_label("Seed", exact=True).last.is_visible()  # the fixed seed: nothing to choose
+        page.wait_for_timeout(500)
+        assert abs(page.locator("#lesson-tour").bounding_box()["y"]) < 2  # switched on, stage 1 starts the screen
+        assert page.evaluate(bottom) <= 768  # and ends on it, its Run button included
         page.locator("#lesson-tour input[type=radio]").first.check()  # the class's guess
         page.click("#lesson-run")
         page.wait_for_selector("#lesson-late table", timeout=60_000)

@@ -156,6 +156,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
     for button in (lock, rerun, next2, next3, next4, next5, again):
         button.click(None, js=TO_TOP)
     presenter.change(present, presenter, [panel, seed], queue=False, api_visibility="private")
+    presenter.change(None, presenter, None, js=f"(on) => {{ if (on) setTimeout({TO_TOP}, 100); }}")  # after the resize
     finder.wire(ctx, find_box, category, model_key)
     return LessonTab(category, guess, intro, find_box)
 
