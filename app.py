@@ -94,9 +94,9 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         with gr.Tabs(overflow_behavior="wrap"):  # on a phone every tab shows, on a second row, not in a menu
             with gr.Tab("Generate"):
                 gen = generate.build(ctx)
-            with gr.Tab("Compare"):
+            with gr.Tab("Compare") as compare_tab:
                 gen_event = generate.wire(ctx, gen, model_key, demo)
-                compare.build(ctx, gen, model_key)
+                compare.build(ctx, gen, model_key, compare_tab)
             with gr.Tab("Look inside"):
                 look = inside.build(ctx.first.names)
                 inside.wire(ctx, look, model_key, gen.record_state)

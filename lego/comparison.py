@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -142,8 +142,7 @@ class Comparison:
     def summary(self) -> str:
         full, sch, base = self.full, self.scheduled, self.baseline
         full_s, sch_s, base_s = self.seconds
-        name = "" if sch.request.schedule.name == CUSTOM else f" (the **{sch.request.schedule.name}** preset)"
-        return (f"*{self.picture}*, seed **{sch.request.seed}**: {self.skipped}{name}.\n\n"
+        return (f"{headline(self.picture, sch.request, self.skipped)}.\n\n"
                 f"- {self.speed_line()} (medians of the runs: schedule {sch_s:.2f} s, every brick {full_s:.2f} s). "
                 f"Predicted from FLOPs {sch.estimate.cost.predicted_speedup:.2f}x.\n"
                 f"- **Work**: the schedule {format_flops(sch.estimate.cost.total)}, every brick "
@@ -166,6 +165,31 @@ class Comparison:
                     f"({self.timing.text()}, {how}; try again on a quieter machine, or skip more)")
         return (f"**Measured speed-up** of the schedule over every brick: {self.timing.text()}: the median of the "
                 f"pairs' ratios, {how}")
+
+
+def headline(picture: str, request: Request, skipped: str) -> str:
+    """'*dog face (…)*, seed **0**: B2 global r64/p4 off at steps 6-8 of 8 (the **pg-recipe** preset)'."""
+    name = "" if request.schedule.name == CUSTOM else f" (the **{request.schedule.name}** preset)"
+    return f"*{picture}*, seed **{request.seed}**: {skipped}{name}"
+
+
+def preview(config: LegoConfig, names: Sequence[str], request: Request) -> str:
+    """What Compare will run with the Generate tab's settings, said before anything runs."""
+    try:
+        check_skips_something(request)
+    except PlaygroundError as exc:
+        return f"Nothing to compare yet: {exc}."
+    planned = Plan.of(config, request)
+    skipped = off_steps(request.schedule.mask(request.steps), names)
+    return (f"**Will compare** {headline(drawn_picture(config, request), request, skipped)}, against every brick, "
+            f"and every brick with {planned.baseline.steps} steps.")
+
+
+def drawn_picture(config: LegoConfig, request: Request) -> str:
+    """What the compared picture shows: 'cat face, one of Animals & Nature' for a category."""
+    if request.label is None:
+        return NO_CLASS
+    return config.label_space().describe_drawn(request.label, request.seed)
 
 
 def check_skips_something(request: Request) -> None:
@@ -214,11 +238,9 @@ def _run_plan(served: Served, planned: Plan) -> Iterator[CompareProgress | Compa
             else:
                 baseline = item
     timing = PairedTiming(tuple(r.seconds for r in records[FULL]), tuple(r.seconds for r in records[SCHEDULE]))
-    request = planned.scheduled
-    picture = NO_CLASS if request.label is None else served.config.label_space().describe_drawn(request.label,
-                                                                                                 request.seed)
-    yield Comparison(records[FULL][0], records[SCHEDULE][0], baseline, timing, picture,
-                     off_steps(records[SCHEDULE][0].mask, served.names))
+    skipped = off_steps(records[SCHEDULE][0].mask, served.names)
+    yield Comparison(records[FULL][0], records[SCHEDULE][0], baseline, timing,
+                     drawn_picture(served.config, planned.scheduled), skipped)
 
 
 def _steps(served: Served, request: Request) -> Iterator[StepInfo | RunRecord]:

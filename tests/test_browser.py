@@ -334,6 +334,10 @@ def test_compare_stops_cleanly_and_shows_its_pictures_whole_at_one_scale():
         page.get_by_label("Preset").click()  # a schedule to compare: every brick against every brick is refused
         page.get_by_role("option", name="pg-recipe").click()
         settings(50)  # seconds a run: Stop lands mid-run
+        page.wait_for_function("document.querySelector('#compare-what').innerText.includes('Will compare')",
+                               timeout=10_000)  # said when the tab opens, before anything runs
+        assert "off at steps 31-50 of 50 (the pg-recipe preset), against every brick, and every brick with " in \
+            page.inner_text("#compare-what")
         page.click("#compare")
         page.wait_for_function("/^Running: step [1-9]/.test(document.querySelector('#compare-status').innerText)",
                                timeout=30_000)

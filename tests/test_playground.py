@@ -375,6 +375,16 @@ def test_a_first_slow_run_does_not_make_a_schedule_faster_than_itself(monkeypatc
     assert "it is the all-bricks run and any difference is the machine's noise" in result.summary()
 
 
+def test_compare_says_what_it_will_run_before_it_runs():
+    from lego.comparison import preview
+
+    names = [CONFIG.brick_name(k) for k in range(CONFIG.num_bricks)]
+    text = preview(CONFIG, names, req(schedule=preset("pg-recipe", CONFIG), steps=10))
+    assert text.startswith("**Will compare** *Flags*, seed **1**: ") and "(the **pg-recipe** preset)" in text
+    assert text.endswith("against every brick, and every brick with 9 steps.")
+    assert preview(CONFIG, names, req(steps=10)).startswith("Nothing to compare yet: the schedule runs every brick")
+
+
 def test_the_speed_up_line_leads_with_what_the_paired_runs_show():
     """A median of 1.17x over ratios from 0.95x to 1.30x is no measurable speed-up: the line must say so first,
     not print the median in bold and take it back at the end."""

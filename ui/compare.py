@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from lego import charts
-from lego.comparison import CompareProgress, Plan, check_skips_something, compare_steps
+from lego.comparison import CompareProgress, Plan, check_skips_something, compare_steps, preview
 from lego.request import PlaygroundError
 from lego.visuals import colour_bar, same_scale
 
@@ -21,17 +21,18 @@ CSS = ("#compare-slider img, #compare-diff img, #compare-base img { width: 100%;
        "\n#compare-bar .icon-button-wrapper { display: none; }")
 
 
-def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
+def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -> None:
     gr.Markdown("Same seed with every brick vs your schedule, and the honest baseline: every brick "
                 "with fewer steps at about the schedule's FLOPs. Uses the settings of the Generate tab "
                 "(one image). The speed-up is measured on pairs of runs, every brick and the schedule taking "
                 "turns step by step, so that other work on the machine slows both alike.")
+    what_md = gr.Markdown(elem_id="compare-what")  # said when the tab opens: a class knows what it will see
     with gr.Row():
         compare_btn = gr.Button("Compare", variant="primary", elem_id="compare", scale=3)
         stop_btn = gr.Button("Stop", variant="stop", elem_id="compare-stop", scale=1, min_width=80)
     compare_md = gr.Markdown(elem_id="compare-status")
     with gr.Row(elem_id="compare-images"):
-        slider = gr.ImageSlider(label="Every brick | schedule", format="png", type="pil", height=300,
+        slider = gr.ImageSlider(label="Left: every brick | right: schedule", format="png", type="pil", height=300,
                                 elem_id="compare-slider")
         with gr.Column(min_width=160):
             diff_img = gr.Image(label="Schedule − all bricks (red: lighter)", format="png", height=300,
@@ -88,11 +89,21 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State) -> None:
                            a["num_ranges"], a["schedule_json"], cells)
         return Plan.of(s.config, req).gflops(s.config)
 
-    compare_event = compare_btn.click(
-        on_zero_gpu(compare, compare_gflops),
-        [model_key, gen.category, gen.seed, gen.steps, gen.guidance, gen.guide, gen.sampler, *gen.size,
-         gen.num_ranges, gen.schedule_json, *gen.cells],
-        outputs, api_name="compare", trigger_mode="once", concurrency_limit=1)
+    def what(key, category, seed, steps, guidance, guide, sampler, width, height, canvas_mode, stride, shift, coords,
+             num_ranges, schedule_json, *cells) -> str:
+        s = ctx.served(key)
+        try:
+            req, _ = ctx.parse(s, category, seed, steps, guidance, guide, sampler, 1, width, height, canvas_mode,
+                               stride, shift, coords, num_ranges, schedule_json, cells)
+        except gr.Error as exc:  # said here, in place of what would be compared; Compare would refuse it alike
+            return f"Compare would refuse these settings: {exc.message}"
+        return preview(s.config, s.names, req)
+
+    inputs = [model_key, gen.category, gen.seed, gen.steps, gen.guidance, gen.guide, gen.sampler, *gen.size,
+              gen.num_ranges, gen.schedule_json, *gen.cells]
+    tab.select(what, inputs, what_md, queue=False, show_progress="hidden", api_visibility="private")
+    compare_event = compare_btn.click(on_zero_gpu(compare, compare_gflops), inputs, outputs, api_name="compare",
+                                      trigger_mode="once", concurrency_limit=1)
     compare_event.then(stopped_status, compare_md, compare_md, queue=False, api_visibility="private")
     stop_btn.click(None, None, None, cancels=[compare_event], queue=False)
 

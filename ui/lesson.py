@@ -12,7 +12,6 @@ from lego.lesson import (LESSON_GUIDANCE, LESSON_METHOD, LESSON_SEED, LESSON_STE
                          early_late_verdict, late_verdict, lesson_plan, lesson_steps, plan_gflops, predict_text,
                          take_away)
 from lego.request import PlaygroundError, parse_label
-from lego.schedule import SKIP_SHARE
 from lego.serving import Served, class_picker_for
 from lego.visuals import difference_maps
 
@@ -70,7 +69,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                 next2 = gr.Button("Next: compare", visible=False, elem_id="lesson-next2")
             with gr.Step("3. Compare", id=3):
                 with gr.Row(elem_classes=STAGE):
-                    slider = gr.ImageSlider(label=f"Every brick | your brick off for the last {SKIP_SHARE:.0%}",
+                    slider = gr.ImageSlider(label="Left: every brick | right: your brick off late",
                                             type="filepath", format="png", height=280, max_height=280,
                                             min_width=PICTURES_WIDTH, elem_id="lesson-slider",
                                             elem_classes=IMAGE["elem_classes"])
