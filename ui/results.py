@@ -19,7 +19,10 @@ def build(sweeps: dict[str, dict]) -> None:
                 f"{results.JUDGE}, trained on ten of the eleven emoji styles of the data: it names the emoji, the "
                 "sub-category and the category of each picture, and emoji-FD is the distance between its view of "
                 "generated pictures and of real drawings in the eleventh style, which it never saw (lower is "
-                "better).")
+                "better). An emoji-FD depends on how many pictures it compares and with which drawings, so compare "
+                "its values within one table only, never across sections. A schedule's name says what it switches "
+                "off: *t_break 0.4* is the top brick off for the last 40% of the steps (the paper's name), "
+                "*pg-recipe* that same drop, and *pr-recipe* the top brick off for the first 40% instead.")
     gr.Markdown("### Brick schedules on the 48-emoji model (the app's default), asked for its emoji")
     small = sweeps.get("schedules_emoji48.json")
     if small is None:
