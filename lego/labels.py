@@ -20,6 +20,7 @@ An unconditional model has an empty space (no classes): its only label is "no cl
 
 from __future__ import annotations
 
+import difflib
 import functools
 import operator
 import random
@@ -164,10 +165,24 @@ class LabelSpace:
         return f"{self.names[index]} ({' / '.join(self.names[i] for i in chain[:-1])})"
 
     def search_form(self, query: str) -> str:
-        """``query`` folded, or its singular ('dogs' -> 'dog') where only that finds a class: the form a search
-        uses, and the one a found keyword is shown for."""
+        """``query`` folded, or its singular ('dogs' -> 'dog') where only that finds a class, or else the word of a
+        name or keyword closest to it ('hambuger' -> 'hamburger', a child's spelling): the form a search uses, and
+        the one a found keyword is shown for."""
         forms = query_forms(query)
-        return next((typed for typed in forms if self._search(typed, 1)), forms[-1])
+        found = next((typed for typed in forms if self._search(typed, 1)), None)
+        if found is not None:
+            return found
+        close = difflib.get_close_matches(forms[0], self._words, n=1, cutoff=0.8) if len(forms[0]) >= 4 else []
+        return close[0] if close else forms[-1]
+
+    @functools.cached_property
+    def _words(self) -> list[str]:
+        """Every name, keyword and word of a name, folded: what a misspelt query is matched against."""
+        words = {folded(k) for ks in self.keywords for k in ks}
+        for name in self.names:
+            words.add(folded(name))
+            words.update(w for w in re.split(r"[^a-z0-9]+", folded(name)) if len(w) >= 3)
+        return sorted(words)
 
     def _keyword(self, index: int, typed: str) -> str | None:
         """The keyword of ``index`` that is ``typed``, else the first that starts with it, where its name does not

@@ -11,7 +11,7 @@ import torch
 
 from .canvas import Canvas, CanvasError
 from .config import LegoConfig
-from .labels import LabelError, LabelSpace
+from .labels import LabelError, LabelSpace, query_forms
 from .sampler import METHODS, SamplerSettings
 from .schedule import BrickSchedule, ScheduleError
 
@@ -156,10 +156,12 @@ def find_class(config: LegoConfig, typed: str, shown: int = 4) -> Found:
         return Found(choices, None, f"Nothing here is called {quoted(typed, 40)}." if typed else "")
     names = [space.names[i] + ("" if space.level_of(i) == finest else " (a group)") for i in hits]
     listed = ", ".join(names[:shown]) + (f" and {len(hits) - shown} more" if len(hits) > shown else "")
+    form = space.search_form(typed)
+    spelt = "" if form in query_forms(typed) else f"Nothing here is called {quoted(typed, 40)}; searched for '{form}'. "
     if len(hits) == 1:
-        return Found(choices, space.describe(best), f"Found {listed}: the picker shows it.")
-    return Found(choices, space.describe(best), f"Found {len(hits)}: {listed}. The picker shows {space.names[best]}, "
-                                                "with the others at the top of its list.")
+        return Found(choices, space.describe(best), f"{spelt}Found {listed}: the picker shows it.")
+    return Found(choices, space.describe(best), f"{spelt}Found {len(hits)}: {listed}. The picker shows "
+                                                f"{space.names[best]}, with the others at the top of its list.")
 
 
 def quoted(value: object, limit: int = 60) -> str:

@@ -84,6 +84,21 @@ def test_a_plural_finds_what_its_singular_finds_and_a_whole_word_of_a_name_ranks
     assert shown["automobile"] == "automobile, or car"  # the keyword the singular found
 
 
+def test_a_misspelt_word_finds_the_name_or_keyword_closest_to_it_and_says_so():
+    from dataclasses import replace
+
+    from lego.request import find_class
+
+    space = LabelSpace(("hamburger", "automobile", "Christmas tree"), (3,), (-1,) * 3, ((), ("vehicle",), ()))
+    assert space.search("hambuger") == [0] and space.search("chrismas") == [2] and space.search("vehicel") == [1]
+    assert space.search("xmas") == [] and space.search("dgo") == []  # not close enough; too short to guess at
+    config = ARCHITECTURES["tiny-pg"].with_labels(replace(SPACE, keywords=KEYWORDS))
+    found = find_class(config, "kiten")
+    assert found.best == "cat face (Animals / mammal)"
+    assert found.note == "Nothing here is called 'kiten'; searched for 'kitten'. Found cat face: the picker shows it."
+    assert found.choices[0] == ("cat face, or kitten (Animals / mammal)", "cat face (Animals / mammal)")
+
+
 def test_the_picker_after_a_search_selects_an_emoji_found_and_offers_every_entry_those_found_first():
     from dataclasses import replace
 
