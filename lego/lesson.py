@@ -353,13 +353,11 @@ def trade_sentence(lesson: Lesson) -> str:
         return ""
     k = max(least, key=lambda i: late[i].saving)
     mine, theirs = late[k], late[top]
-    changes = f"{px(mine.pixel_difference)} against {px(theirs.pixel_difference)}"
     if mine.saving >= theirs.saving:
-        return (f"So on this picture {lesson.names[k]} was the better trade: off late it saved {mine.saving:.0%} of "
-                f"the FLOPs, the top brick {lesson.names[top]} {theirs.saving:.0%}, and it changed the picture less "
-                f"({changes}).")
-    return (f"{lesson.names[k]} changed the picture less ({changes}) but saved less: {mine.saving:.0%} of the FLOPs "
-            f"against {theirs.saving:.0%} for the top brick, {lesson.names[top]}.")
+        return (f"So {lesson.names[k]} was the better trade here: {mine.saving:.0%} of the FLOPs saved, against the "
+                f"top brick's {theirs.saving:.0%}, for less change.")
+    return (f"{lesson.names[k]} changed the picture less but saved less: {mine.saving:.0%} of the FLOPs against the "
+            f"top brick's {theirs.saving:.0%}.")
 
 
 def take_away(lesson: Lesson, guess: int, measured: str = "") -> str:
