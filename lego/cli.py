@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+import torch
 from dataclasses import asdict, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,7 +20,7 @@ from .flops import evaluation_flops, format_flops, schedule_cost
 from .images import grid, to_pil
 from .model import LegoModel, brick_parameters, count_parameters, shared_parameters
 from .precision import PRECISIONS, default_device
-from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS
+from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, PlaygroundError
 from .sampler import METHODS, sample
 from .schedule import PRESETS, ScheduleError, load_schedule
 from .serving import shown_source
@@ -47,6 +49,40 @@ SETTING_OPTIONS = {"class_name": "draw", "seed": "seed", "images": "images", "st
 MAX_CLI_IMAGES = 16
 
 
+def made_with(settings: str | None) -> str | None:
+    """The checkpoint directory a PNG's settings name, where it is here: a picture is made again on the weights
+    that made it, not on the default model (an app's run names its checkpoint relative to the app's folder)."""
+    if not settings or not Path(settings).is_file():
+        return None
+    try:
+        _, model = read_png(settings)
+    except PlaygroundError:
+        return None  # said when the settings are read
+    name = model.rsplit(" (weights ", 1)[0]
+    found = [p for p in (Path(name), DEFAULT_CHECKPOINT.parent / name) if name and (p / "config.json").is_file()]
+    return str(found[0]) if found else None
+
+
+def checked_out(out: str) -> Path:
+    """``--out`` before any sampling: a PNG, since only a PNG carries the settings that make it again."""
+    path = Path(out)
+    if path.suffix.lower() != ".png" or path.is_dir():
+        raise PlaygroundError(f"--out must name a .png file (it carries the picture's settings), not {out!r}")
+    return path
+
+
+def checked_device(name: str | None) -> torch.device:
+    if name is None:
+        return default_device()
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise PlaygroundError(f"unknown --device {name!r}: use cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise PlaygroundError("--device cuda, but this machine has no CUDA GPU that torch can use: use --device cpu")
+    return device
+
+
 def settings_source(source: str, weights: str) -> str:
     """The settings text ``--settings`` names: a PNG that carries one (noting when it was made on other
     weights, which draw another picture), the app's link, or the text itself."""
@@ -60,7 +96,13 @@ def settings_source(source: str, weights: str) -> str:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    model = load_checkpoint(args.checkpoint, device=args.device or default_device())
+    out = checked_out(args.out)
+    device = checked_device(args.device)
+    source = args.checkpoint or made_with(args.settings)
+    if source and not args.checkpoint:
+        print(f"note: using {source}, which made {args.settings} (--checkpoint picks another)", file=sys.stderr)
+    source = source or str(DEFAULT_CHECKPOINT)
+    model = load_checkpoint(source, device=device)
     config = model.config
     weights = fingerprint(model)
     text = settings_source(args.settings or "", weights)
@@ -81,10 +123,9 @@ def _generate(args: argparse.Namespace) -> int:
         result = sample(model, seeds, req.image_labels(config.label_space()), settings, schedule, height, width,
                         precision=args.precision, callback=lambda info: bar.update(1), canvas=canvas,
                         compiled=args.compile)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     settings_line = to_text(config, req, churn)
-    carried = png_info(settings_line, shown_source(args.checkpoint), weights)
+    carried = png_info(settings_line, shown_source(source), weights)
     grid(to_pil(result.images)).save(out, pnginfo=carried)
     report = {
         "out": str(out), "seeds": seeds, "class": None if label is None else config.label_space().describe(label),
@@ -140,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="sample images, printing time, FLOPs and the saving over all bricks")
-    gen.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="directory or Hub repo id")
+    gen.add_argument("--checkpoint", help="directory or Hub repo id (default: the one a --settings PNG was made with, "
+                                          f"else {shown_source(str(DEFAULT_CHECKPOINT))})")
     gen.add_argument("--settings", metavar="PNG_LINK_OR_TEXT",
                      help="a PNG written by the app or by this command (it carries its settings), the app's link to "
                           "a run's settings, or its query (draw=Flags&seed=5&...); the options below replace what it "
@@ -148,8 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--class", dest="class_name",
                      help="a picker entry, a class name at any level or an index; none for unconditional (default: "
                           "the class the app's picker starts on)")
-    gen.add_argument("--seed", type=int)
-    gen.add_argument("--images", type=int, choices=range(1, MAX_CLI_IMAGES + 1), metavar=f"1..{MAX_CLI_IMAGES}")
+    gen.add_argument("--seed", type=int, help="the first picture's seed (default 0)")
+    gen.add_argument("--images", type=int, choices=range(1, MAX_CLI_IMAGES + 1), metavar=f"1..{MAX_CLI_IMAGES}",
+                     help="pictures, with seeds seed, seed+1, ..., side by side in one PNG (default 1)")
     gen.add_argument("--steps", type=int, help=f"sampling steps (default {DEFAULT_STEPS})")
     gen.add_argument("--sampler", choices=METHODS, help=f"default {DEFAULT_METHOD}")
     gen.add_argument("--guidance", type=float, help=f"classifier-free guidance (1 = off; default {DEFAULT_GUIDANCE:g})")
@@ -166,11 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--coords", choices=COORDS, help="coordinates on a larger canvas (see lego/canvas.py; "
                                                       "default repeat)")
     gen.add_argument("--schedule", help=f"preset ({', '.join(PRESETS)}), JSON text or JSON file (default all)")
-    gen.add_argument("--precision", choices=PRECISIONS, default="auto")
+    gen.add_argument("--precision", choices=PRECISIONS, default="auto",
+                     help="auto: bf16 where this machine runs it fast, else fp32 (as the app)")
     gen.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     gen.add_argument("--compile", action="store_true",
                      help="compile the bricks: tens of seconds of warm-up, pays for many images or large canvases")
-    gen.add_argument("--out", default="lego.png", help="output PNG")
+    gen.add_argument("--out", default="lego.png", help="output PNG (default lego.png)")
     gen.add_argument("--json", action="store_true", help="print a JSON report instead of text")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(run=_generate)
@@ -190,4 +234,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (CheckpointError, ConfigError, ScheduleError, CanvasError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as exc:
+        if not isinstance(exc, (MemoryError, torch.OutOfMemoryError)) and "allocate" not in str(exc):
+            raise  # a fault of ours, with its traceback
+        print("error: out of memory: this machine cannot hold that many pixels at once; try a smaller --size or "
+              "fewer --images", file=sys.stderr)
         return 2

@@ -117,6 +117,29 @@ def test_a_png_carries_its_settings_and_makes_the_same_picture_again(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_a_png_is_made_again_on_the_checkpoint_it_names_and_bad_options_are_refused_before_sampling(tmp_path):
+    import os
+
+    save_checkpoint(randomized("tiny-pg", seed=2), tmp_path / "mine")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def here(*args):  # run from a folder of the user's own, as the PNG names its checkpoint relative to it
+        return subprocess.run([sys.executable, "-m", "lego", *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    done = here("generate", "--checkpoint", "mine", "--steps", "2", "--out", "a.png", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert Image.open(tmp_path / "a.png").text["lego-playground-model"].startswith("mine (weights ")
+    done = here("generate", "--settings", "a.png", "--out", "b.png", "--quiet")  # no --checkpoint: the PNG's
+    assert done.returncode == 0 and "note: using mine, which made a.png" in done.stderr, done.stderr
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png")))
+    for extra, message in [(["--out", "c.jpg"], "--out must name a .png file"),
+                           (["--out", "."], "--out must name a .png file"),
+                           (["--device", "foo"], "unknown --device 'foo'")]:
+        done = here("generate", "--checkpoint", "mine", "--steps", "2", *extra)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
 def test_a_category_of_a_model_labelled_by_emoji_draws_one_emoji_per_picture_and_says_which(tmp_path):
     from test_labels import SPACE
 
