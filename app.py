@@ -21,7 +21,7 @@ from lego.model import LegoModel  # noqa: E402
 from lego.batching import BATCHING  # noqa: E402
 from lego.precision import PRECISIONS, default_device  # noqa: E402
 from lego.request import Limits, PlaygroundError  # noqa: E402
-from lego.serving import ModelRegistry, Served  # noqa: E402
+from lego.serving import ModelRegistry, Served, shown_source  # noqa: E402
 from ui import compare, finder, generate, inside, lesson, link, results, zero_gpu  # noqa: E402
 from ui import model as model_tab  # noqa: E402
 from ui.context import DEFAULT_KEY, AppContext, refused  # noqa: E402
@@ -135,13 +135,24 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
     return demo
 
 
+def port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="LEGO Playground")
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint directory or Hub repo id")
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+                        help=f"checkpoint directory or Hub repo id (default {shown_source(str(DEFAULT_CHECKPOINT))})")
+    host, number = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), os.environ.get("GRADIO_SERVER_PORT", "7860")
+    parser.add_argument("--host", default=host, help=f"address to serve on (default {host}: this machine only; "
+                                                     "0.0.0.0 for every network it is on)")
+    parser.add_argument("--port", type=port, default=int(number), help=f"port to serve on (default {number})")
     parser.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
-    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="auto (default): bf16 where this machine runs it fast, else fp32")
     parser.add_argument("--batching", default="auto", choices=BATCHING,
                         help="run concurrent requests in shared batches: auto (where that leaves every image's "
                              "pixels unchanged), on, or off")

@@ -32,15 +32,16 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .checkpoint import CheckpointError, load_checkpoint, readable
+from .config import ConfigError
 from .data import HELD_OUT_STYLE, DataError, EmojiData, credits, load, read_emoji_list, read_manifest
 from .images import captioned_grid, to_pil
 from .judge import (JUDGE_DIR, EmojiJudge, auroc, confidence, features, level_accuracy, load_judge, predict,
                     to_tensor, train_judge)
-from .labels import LEVELS, LabelSpace
+from .labels import LEVELS, LabelError, LabelSpace
 from .model import LegoModel
-from .request import parse_interval
+from .request import PlaygroundError, parse_interval
 from .sampler import METHODS, SamplerSettings, sample
-from .schedule import load_schedule
+from .schedule import ScheduleError, load_schedule
 
 # Copies closer than this (RMS over [0, 1] pixels) to a training image are flagged as memorised.
 COPY_THRESHOLD = 0.04
@@ -231,28 +232,42 @@ def markdown(result: dict, judge_accuracy: dict | None, command: str) -> str:
     ])
 
 
+def at_least_one(text: str) -> int:
+    """An argparse type: a count that must be 1 or more (pictures per category, steps)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lego.metrics", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lego.metrics", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train-judge", help="train the judge on every style but the held-out one")
+    t = sub.add_parser("train-judge", help="train the judge on every style but the held-out one",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--data", type=Path, default=Path("data/emoji64.npz"))
     t.add_argument("--out", type=Path, default=JUDGE_DIR)
     t.add_argument("--epochs", type=int, default=20)
-    e = sub.add_parser("evaluate", help="sample a model and score its images")
+    e = sub.add_parser("evaluate", help="sample a model and score its images",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--data", type=Path, default=Path("data/emoji64.npz"))
     e.add_argument("--judge", type=Path, default=JUDGE_DIR)
     e.add_argument("--level", choices=LEVELS, help="label level to condition on (default: the model's finest)")
     e.add_argument("--draw", action="store_true", help="sample a coarser --level as the app does: one of its emoji "
                                                        "per picture, picked by the seed")
-    e.add_argument("--schedule", default="all")
-    e.add_argument("--per-category", type=int, default=20)
-    e.add_argument("--steps", type=int, default=18)
-    e.add_argument("--guidance", type=float, default=2.0)
+    e.add_argument("--schedule", default="all", help="a preset, JSON text or a JSON file")
+    e.add_argument("--per-category", type=at_least_one, default=20, help="pictures per category")
+    e.add_argument("--steps", type=at_least_one, default=18, help="sampling steps (the app: 8 with dpm++2m)")
+    e.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance (1 = off)")
     e.add_argument("--guide", type=parse_interval, metavar="LOW-HIGH",
                    help="guide only the steps whose sigma is in (LOW, HIGH] (default: every step)")
-    e.add_argument("--sampler", choices=METHODS, default="heun")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--sampler", choices=METHODS, default="heun", help="the sampler")
+    e.add_argument("--seed", type=int, default=0, help="the first seed")
     e.add_argument("--sheet", type=Path, help="write a contact sheet here: one row per category, 8 images each")
     e.add_argument("--real-sheet", type=Path, help="write the same kind of sheet of real held-out drawings here")
     e.add_argument("--out", type=Path, help="write the JSON here too")
@@ -289,8 +304,12 @@ def main(argv: list[str] | None = None) -> int:
                                                            accuracy, "command": command}, indent=2) + "\n")
         print(json.dumps({"held_out_accuracy": accuracy, "out": str(args.out)}))
         return 0
-    result = evaluate(model, judge, data, args.schedule, args.per_category, args.steps, args.guidance, args.seed,
-                      method=args.sampler, level=args.level, draw=args.draw, guidance_interval=args.guide)
+    try:
+        result = evaluate(model, judge, data, args.schedule, args.per_category, args.steps, args.guidance, args.seed,
+                          method=args.sampler, level=args.level, draw=args.draw, guidance_interval=args.guide)
+    except (ScheduleError, LabelError, ConfigError, PlaygroundError, ValueError) as exc:  # a mistake in the options
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.sheet:
         contact_sheet(result["_images"], result["drawn"] or result["requests"], result["_categories"], 8, args.sheet)
     if args.real_sheet:

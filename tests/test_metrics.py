@@ -131,6 +131,16 @@ def test_the_command_line_says_what_is_missing_without_a_traceback(tmp_path, cap
                            "no data set at")):
         assert metrics_main(argv) == 2
         assert capsys.readouterr().err.startswith(f"error: {message}")
+    # a mistake in the options: one line, no traceback, before or without any sampling
+    model = [*common, "--checkpoint", "checkpoints/lego-emoji-s"]
+    for extra, message in ((["--schedule", "pg-recip"], "error: 'pg-recip' is neither a preset"),
+                           (["--level", "emoji"], "error: this model has no emoji labels")):
+        assert metrics_main([*model, "--per-category", "1", *extra]) == 2
+        assert capsys.readouterr().err.startswith(message)
+    for extra in (["--per-category", "0"], ["--steps", "-3"]):
+        with pytest.raises(SystemExit):  # argparse's own refusal, naming the option
+            metrics_main([*model, *extra])
+        assert "must be 1 or more" in capsys.readouterr().err
 
 
 def test_the_judge_is_scored_on_a_vocabulary_only_with_the_labels_it_was_trained_on(fixture_data):
