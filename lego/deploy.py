@@ -138,12 +138,15 @@ def main(argv: list[str] | None = None) -> None:
     sp = sub.add_parser("space", help="create or update a Hugging Face Space running the app")
     sp.add_argument("--repo", required=True, help="USER/NAME of the Space")
     sp.add_argument("--hardware", default="cpu-basic", choices=HARDWARE,
-                    help="zero-a10g: ZeroGPU (a GPU lent per request; torch pinned to a release it runs)")
+                    help="cpu-basic (default), or zero-a10g: ZeroGPU (a GPU lent per request; torch pinned to a "
+                         "release it runs)")
     sp.add_argument("--private", action="store_true")
     sp.add_argument("--dry-run", action="store_true", help="list the files and their total size; upload nothing")
     sp.add_argument("--static", type=Path, metavar="DIR",
                     help="upload this classroom edition (python -m lego.export_static DIR) as a static Space")
     args = parser.parse_args(argv)
+    if args.static and args.hardware != "cpu-basic":
+        parser.error("a static Space runs no Python and takes no --hardware")
     try:
         space(args.repo, args.hardware, args.private, args.dry_run, static=args.static)
     except DeployError as exc:

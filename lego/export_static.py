@@ -189,6 +189,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--precision", default="auto", choices=PRECISIONS)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    wrong = [f"{name} {value}: it must be {rule}" for name, value, ok, rule in (
+        ("--seeds", args.seeds, args.seeds >= 1, "1 or more"),
+        ("--steps", args.steps, 1 <= args.steps <= MAX_STEPS, f"from 1 to {MAX_STEPS}"),
+        ("--ranges", args.ranges, 1 <= args.ranges <= MAX_GRID_RANGES, f"from 1 to {MAX_GRID_RANGES}"),
+        ("--frame-size", args.frame_size, args.frame_size is None or args.frame_size >= 1, "1 or more"),
+    ) if not ok]
+    if args.out.exists() and not args.out.is_dir():
+        wrong.append(f"{args.out} is a file: the edition is a folder")
+    if wrong:
+        sys.exit("error: " + "; ".join(wrong))
     try:
         model = load_checkpoint(args.checkpoint)
         default = Grid.default(model)
@@ -196,10 +206,6 @@ def main(argv: list[str] | None = None) -> None:
         classes = tuple(space.resolve(n) for n in args.classes) if args.classes else default.classes
     except (CheckpointError, LabelError) as exc:
         sys.exit(f"error: {exc}")
-    if (not 1 <= args.ranges <= MAX_GRID_RANGES or args.seeds < 1 or not 1 <= args.steps <= MAX_STEPS
-            or (args.frame_size is not None and args.frame_size < 1)):
-        sys.exit(f"error: need --seeds >= 1, --steps from 1 to {MAX_STEPS}, --ranges from 1 to {MAX_GRID_RANGES} "
-                 "and --frame-size >= 1")
     grid = Grid(classes, tuple(range(args.seeds)), args.steps, args.ranges, args.frame_size or default.frame_size)
     start = time.perf_counter()
     try:

@@ -284,7 +284,8 @@ def load_schedule(spec: str, config: LegoConfig) -> BrickSchedule:
         return BrickSchedule.from_json(spec, config.num_bricks)
     path = Path(spec)
     if not path.is_file():
-        raise ScheduleError(f"{spec!r} is neither a preset ({', '.join(PRESETS)}) nor a JSON file")
+        raise ScheduleError(f"{spec!r} is neither a preset ({', '.join(PRESETS)}), a JSON object ({{\"bricks\": "
+                            "...}) nor a JSON file")
     if path.stat().st_size > MAX_JSON_BYTES:
         raise ScheduleError(f"schedule file {spec} is larger than {MAX_JSON_BYTES // 1024} KiB")
     return BrickSchedule.from_json(path.read_text(encoding="utf-8"), config.num_bricks)

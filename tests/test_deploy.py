@@ -97,6 +97,9 @@ def test_a_static_dry_run_lists_the_classroom_folder_as_it_is(tmp_path, capsys):
     assert f"{total:,}  bytes in 3 files for someone/lego-class (static)" in capsys.readouterr().out
     deploy.main(["space", "--repo", "someone/lego-class", "--static", str(tmp_path), "--dry-run"])
     assert f"{total:,}  bytes in 3 files for someone/lego-class (static)" in capsys.readouterr().out  # the same
+    with pytest.raises(SystemExit):  # a static Space runs nothing: a GPU asked for it is a mistake, said
+        deploy.main(["space", "--repo", "someone/lego-class", "--static", str(tmp_path), "--hardware", "zero-a10g"])
+    assert "a static Space runs no Python and takes no --hardware" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("readme,message", [(None, "has no README.md"),

@@ -217,3 +217,13 @@ def test_the_page_draws_with_the_plotly_js_version_the_installed_plotly_writes_f
         return script[:300].split(" v", 1)[1].split()[0]
 
     assert version(PLOTLY_JS.read_text()) == version(plotly.offline.get_plotlyjs())
+
+
+def test_the_command_names_each_option_it_refuses_before_loading_anything(tmp_path):
+    from lego.export_static import main
+
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(SystemExit) as refused:
+        main([str(tmp_path / "a-file"), "--steps", "0", "--ranges", "50"])
+    assert str(refused.value) == (f"error: --steps 0: it must be from 1 to 100; --ranges 50: it must be from 1 to 20; "
+                                  f"{tmp_path / 'a-file'} is a file: the edition is a folder")
