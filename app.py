@@ -137,8 +137,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
 
 def port(text: str) -> int:
     value = int(text)
-    if not 0 < value < 65536:
-        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, not {value}")
+    if not 0 <= value < 65536:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, not {value}")
     return value
 
 
