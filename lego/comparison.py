@@ -143,10 +143,11 @@ class Comparison:
         full, sch, base = self.full, self.scheduled, self.baseline
         full_s, sch_s, base_s = self.seconds
         return (f"{headline(self.picture, sch.request, self.skipped)}.\n\n"
-                f"- {self.speed_line()} (medians of the runs: schedule {sch_s:.2f} s, every brick {full_s:.2f} s). "
-                f"Predicted from FLOPs {sch.estimate.cost.predicted_speedup:.2f}x.\n"
-                f"- **Work**: the schedule {format_flops(sch.estimate.cost.total)}, every brick "
-                f"{format_flops(full.estimate.cost.total)}. Honest baseline: every brick with {base.request.steps} "
+                f"- {self.speed_line()}. Predicted from FLOPs {sch.estimate.cost.predicted_speedup:.2f}x.\n"
+                f"- **Work**: the schedule {format_flops(sch.estimate.cost.total)} in {sch_s:.2f} s, every brick "
+                f"{format_flops(full.estimate.cost.total)} in {full_s:.2f} s (each the median of its "
+                f"{len(self.timing.ratios)} runs; their ratio can differ from the median of the pairs' ratios, which "
+                f"a slow moment of the machine moves less). Honest baseline: every brick with {base.request.steps} "
                 f"steps costs {format_flops(base.estimate.cost.total)} ({base_s:.2f} s, one run, so noisier).\n"
                 f"- **Picture**: the schedule's picture differs from every brick's by "
                 f"{self.pixel_difference:.1f} / 255 per pixel on average (mean absolute pixel difference), "

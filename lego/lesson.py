@@ -240,13 +240,19 @@ def brick_sentence(config: LegoConfig, k: int) -> str:
 
 
 def predict_text(config: LegoConfig) -> str:
-    """Stage 1: the bricks explained, then the question."""
+    """Stage 1: the bricks explained, then the question, with an argument for each kind of answer: the layout
+    argument alone would lead a class to the global brick, which on our models changes the picture most."""
     bricks = "\n".join(f"- {brick_sentence(config, k)}" for k in range(config.num_bricks))
+    mask = drop_late(config, config.num_bricks - 1).mask(LESSON_STEPS)
+    late = [i + 1 for i, row in enumerate(mask) if not row[-1]]
+    layout = " and ".join(f"**{config.brick_name(k)}**" for k in range(config.num_bricks) if config.is_global(k))
+    top = f"**{config.brick_name(config.num_bricks - 1)}**"
     return (f"The model stacks {config.num_bricks} bricks; each can be switched off for some of the steps, which "
             "saves its work: the arithmetic it would have done, counted in FLOPs (floating-point operations).\n\n"
-            f"{bricks}\n\nThe last {SKIP_SHARE:.0%} of the {LESSON_STEPS} steps refine an almost finished image: its "
-            "layout is mostly settled by then, while its edges and texture are still being sharpened. "
-            "**Which brick can you switch off there and change the picture least?**")
+            f"{bricks}\n\nThe last {SKIP_SHARE:.0%} of the {LESSON_STEPS} steps (steps {late[0]}-{late[-1]}) refine "
+            f"an almost finished image. One argument: its layout is settled by then, so {layout or 'a layout brick'} "
+            f"is no longer needed. Another: each brick refines what the one below it made, and the top one, {top}, "
+            "hands over the picture. **Which brick can you switch off there and change the picture least?**")
 
 
 def _least(rows: tuple[LessonRow, ...]) -> list[int]:

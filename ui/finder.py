@@ -62,7 +62,7 @@ def wire(ctx: AppContext, finder: gr.Textbox, picker: gr.Dropdown, model_key: gr
             value, state = current, None
         note = found.note
         if typed.strip() and found.best is None:
-            note += f" The picker shows {value.split(' (')[0]}, as before."
+            note += f" The picker shows {value.split(' (')[0]}, as before the search."
         return gr.update(choices=found.choices, value=value), gr.update(info=note or HINT), state
 
     # .change, not .input: deleting letters fires no input event here. In order, the last word typed answered last.
