@@ -49,15 +49,10 @@ SETTING_OPTIONS = {"class_name": "draw", "seed": "seed", "images": "images", "st
 MAX_CLI_IMAGES = 16
 
 
-def made_with(settings: str | None) -> str | None:
-    """The checkpoint directory a PNG's settings name, where it is here: a picture is made again on the weights
-    that made it, not on the default model (an app's run names its checkpoint relative to the app's folder)."""
-    if not settings or not Path(settings).is_file():
-        return None
-    try:
-        _, model = read_png(settings)
-    except PlaygroundError:
-        return None  # said when the settings are read
+def made_with(model: str) -> str | None:
+    """The checkpoint directory a PNG names (``model``, as ``read_png`` gives it), where it is here: a picture is
+    made again on the weights that made it, not on the default model (an app's run names its checkpoint relative to
+    the app's folder)."""
     name = model.rsplit(" (weights ", 1)[0]
     found = [p for p in (Path(name), DEFAULT_CHECKPOINT.parent / name) if name and (p / "config.json").is_file()]
     return str(found[0]) if found else None
@@ -83,29 +78,28 @@ def checked_device(name: str | None) -> torch.device:
     return device
 
 
-def settings_source(source: str, weights: str) -> str:
-    """The settings text ``--settings`` names: a PNG that carries one (noting when it was made on other
-    weights, which draw another picture), the app's link, or the text itself."""
+def settings_source(source: str) -> tuple[str, str]:
+    """The settings text ``--settings`` names, and the model a PNG says made it ('' for a link or a text): a PNG
+    that carries them, the app's link, or the text itself."""
     if source and (Path(source).is_file() or "=" not in source):
-        text, model = read_png(source)
-        if model and not model.endswith(f"(weights {weights})"):
-            print(f"note: {source} was made with {model}; these weights ({weights}) draw another picture",
-                  file=sys.stderr)
-        return text
-    return urlsplit(source).query if "://" in source else source
+        return read_png(source)
+    return urlsplit(source).query if "://" in source else source, ""
 
 
 def _generate(args: argparse.Namespace) -> int:
     out = checked_out(args.out)
     device = checked_device(args.device)
-    source = args.checkpoint or made_with(args.settings)
+    text, made_by = settings_source(args.settings or "")
+    source = args.checkpoint or made_with(made_by)
     if source and not args.checkpoint:
         print(f"note: using {source}, which made {args.settings} (--checkpoint picks another)", file=sys.stderr)
     source = source or str(DEFAULT_CHECKPOINT)
     model = load_checkpoint(source, device=device)
     config = model.config
     weights = fingerprint(model)
-    text = settings_source(args.settings or "", weights)
+    if made_by and not made_by.endswith(f"(weights {weights})"):  # other weights draw another picture: said
+        print(f"note: {args.settings} was made with {made_by}; these weights ({weights}) draw another picture",
+              file=sys.stderr)
     overrides = {key: getattr(args, name) for name, key in SETTING_OPTIONS.items() if getattr(args, name) is not None}
     if args.size:
         overrides["size"] = f"{args.size[1]}x{args.size[0]}"

@@ -197,9 +197,14 @@ class LabelSpace:
         ('car' finds 'automobile'). First an exact name, then names with the query's whole words ('face' is the dog
         face before the frog, whose keyword it is), an exact keyword (so 'car' is the automobile before the carrot),
         names whose words start with the query's, names that contain it, and last a keyword's start; shorter names
-        first within each. A query
-        that finds nothing is tried again in the singular ('dogs')."""
-        return self._search(self.search_form(query), limit)
+        first within each. A query that finds nothing is tried in the singular ('dogs'), then spelt as the closest
+        word (``search_form``)."""
+        return self.search_formed(self.search_form(query), limit)
+
+    def search_formed(self, form: str, limit: int | None = 50) -> list[int]:
+        """``search`` for a query already in the form ``search_form`` gives: a caller that needs the form too
+        (to say what was searched for) works it out once."""
+        return self._search(form, limit)
 
     def _search(self, typed: str, limit: int | None) -> list[int]:
         words = typed.split()
@@ -270,10 +275,11 @@ class LabelSpace:
         """The picker's entries, grouped under their categories: each class as ``describe`` gives it."""
         return [self.describe(i) for i in self.in_display_order()]
 
-    def choices_for(self, typed: str) -> list[tuple[str, str]]:
-        """The picker's entries as (shown, value) after a search for ``typed``: one that a keyword finds shows it
-        ('automobile, or car (Travel & Places / transport-ground)'); the value stays the entry ``resolve`` takes."""
-        out, form = [], self.search_form(typed)
+    def choices_for(self, form: str) -> list[tuple[str, str]]:
+        """The picker's entries as (shown, value) after a search, ``form`` being the query as ``search_form`` gives
+        it: one that a keyword finds shows it ('automobile, or car (Travel & Places / transport-ground)'); the value
+        stays the entry ``resolve`` takes."""
+        out = []
         for i in self.in_display_order():
             value, keyword = self.describe(i), self._keyword(i, form)
             name = self.names[i]  # value is the name, then where it sits

@@ -146,17 +146,17 @@ def find_class(config: LegoConfig, typed: str, shown: int = 4) -> Found:
     sub-category, which draws one of its emoji per picture): 'heart' is the red heart before the group of hearts.
     Every entry stays offered, so that whatever is selected while someone types stays valid."""
     space, typed = config.label_space(), typed.strip()
-    hits = space.search(typed, limit=None) if typed else []
+    form = space.search_form(typed)  # once: the search, the entries' keywords and the note all use it
+    hits = space.search_formed(form, limit=None) if typed else []
     finest = space.depth - 1
     best = next((i for i in hits if space.level_of(i) == finest), hits[0] if hits else None)
     hits = ([best] if hits else []) + [i for i in hits if i != best]
     rank = {space.describe(i): k for k, i in enumerate(hits)}  # the rest keep their order: the sort is stable
-    choices = sorted([(NO_CLASS, NO_CLASS), *space.choices_for(typed)], key=lambda c: rank.get(c[1], len(rank)))
+    choices = sorted([(NO_CLASS, NO_CLASS), *space.choices_for(form)], key=lambda c: rank.get(c[1], len(rank)))
     if best is None:
         return Found(choices, None, f"Nothing here is called {quoted(typed, 40)}." if typed else "")
     names = [space.names[i] + ("" if space.level_of(i) == finest else " (a group)") for i in hits]
     listed = ", ".join(names[:shown]) + (f" and {len(hits) - shown} more" if len(hits) > shown else "")
-    form = space.search_form(typed)
     spelt = "" if form in query_forms(typed) else f"Nothing here is called {quoted(typed, 40)}; searched for '{form}'. "
     if len(hits) == 1:
         return Found(choices, space.describe(best), f"{spelt}Found {listed}: the picker shows it.")

@@ -7,7 +7,8 @@ import gradio as gr
 
 from lego import charts
 from lego.comparison import CompareProgress, Plan, check_skips_something, compare_steps, preview
-from lego.request import PlaygroundError
+from lego.request import PlaygroundError, Request
+from lego.serving import Served
 from lego.visuals import colour_bar, same_scale
 
 from .context import AppContext, refused, run_failure, running, stopped
@@ -44,11 +45,18 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -
     totals_plot = gr.Plot(label="Totals")
     outputs = [slider, diff_img, bar_img, base_img, totals_plot, compare_md]
 
-    def compare(key, category, seed, steps, guidance, guide, sampler, width, height, canvas_mode, stride, shift,
-                coords, num_ranges, schedule_json, *cells, progress=gr.Progress()):
+    def compared(key, category, seed, steps, guidance, guide, sampler, width, height, canvas_mode, stride, shift,
+                 coords, num_ranges, schedule_json, *cells) -> tuple[Served, Request]:
+        """The session's model and what Compare runs: the Generate tab's settings, on one image."""
         s = ctx.served(key)
         req, _ = ctx.parse(s, category, seed, steps, guidance, guide, sampler, 1, width, height, canvas_mode, stride,
                            shift, coords, num_ranges, schedule_json, cells)
+        return s, req
+
+    def compare(key, category, seed, steps, guidance, guide, sampler, width, height, canvas_mode, stride, shift,
+                coords, num_ranges, schedule_json, *cells, progress=gr.Progress()):
+        s, req = compared(key, category, seed, steps, guidance, guide, sampler, width, height, canvas_mode, stride,
+                          shift, coords, num_ranges, schedule_json, *cells)
         try:
             check_skips_something(req)
         except PlaygroundError as exc:  # nothing to compare: said where the summary goes, and it stays there
@@ -83,18 +91,14 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -
 
     def compare_gflops(key=None, cells=(), **a) -> float:
         """Everything the comparison will run, for the GPU time asked of ZeroGPU."""
-        s = ctx.served(key)
-        req, _ = ctx.parse(s, a["category"], a["seed"], a["steps"], a["guidance"], a["guide"], a["sampler"], 1,
-                           a["width"], a["height"], a["canvas_mode"], a["stride"], a["shift"], a["coords"],
-                           a["num_ranges"], a["schedule_json"], cells)
+        s, req = compared(key, a["category"], a["seed"], a["steps"], a["guidance"], a["guide"], a["sampler"],
+                          a["width"], a["height"], a["canvas_mode"], a["stride"], a["shift"], a["coords"],
+                          a["num_ranges"], a["schedule_json"], *cells)
         return Plan.of(s.config, req).gflops(s.config)
 
-    def what(key, category, seed, steps, guidance, guide, sampler, width, height, canvas_mode, stride, shift, coords,
-             num_ranges, schedule_json, *cells) -> str:
-        s = ctx.served(key)
+    def what(*values) -> str:
         try:
-            req, _ = ctx.parse(s, category, seed, steps, guidance, guide, sampler, 1, width, height, canvas_mode,
-                               stride, shift, coords, num_ranges, schedule_json, cells)
+            s, req = compared(*values)
         except gr.Error as exc:  # said here, in place of what would be compared; Compare would refuse it alike
             return f"Compare would refuse these settings: {exc.message}"
         return preview(s.config, s.names, req)
