@@ -23,7 +23,7 @@ global with extend is refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -68,6 +68,13 @@ class Canvas:
         if (config.learned_positions and self.coords not in LEARNED_TABLE_COORDS
                 and any(self.mode_for(config, k, height, width) == "global" for k in range(config.num_bricks))):
             raise CanvasError(learned_refusal(self.coords))
+
+    def used_on(self, config: LegoConfig, height: int, width: int) -> "Canvas":
+        """These options as they act on this canvas: stride and shift only move overlapping windows, so where no
+        brick overlaps they are dropped, and the settings a picture carries (and the replay cache) say what made
+        it."""
+        overlaps = any(self.mode_for(config, k, height, width) == "overlap" for k in range(config.num_bricks))
+        return self if overlaps else replace(self, stride=0, shift=False)
 
     def window_stride(self, window: int, unit: int) -> int:
         stride = self.stride or window // 2

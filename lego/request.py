@@ -246,6 +246,7 @@ def parse_request(config: LegoConfig, class_name: str | None, seed: object, step
         canvas.check(config, height, width)
     except CanvasError as exc:
         raise PlaygroundError(str(exc)) from None
+    canvas = canvas.used_on(config, height, width)
     return Request(label, seed, steps, guidance, method, images, width, height, schedule, canvas,
                    parse_interval(guidance_interval))
 

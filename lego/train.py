@@ -33,7 +33,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -41,7 +41,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint, readable, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, read_config, readable, resolve_source, save_checkpoint
 from .collage import CollageMaker, CollageStyle
 from .config import ARCHITECTURES, LegoConfig
 from .data import credits as data_credits
@@ -88,6 +88,42 @@ class TrainSettings:
     # nearly constant over the noise levels trained, so Adam moves whole rows of its first layer as one, and when
     # fine-tuning on a few hundred drawings its output grew until the adaLN modulations and the loss blew up
     grad_clip: float = 0.0  # the gradient's global norm is scaled down to this when above it (0 = never)
+    decay_start: float = math.inf  # from this many images of the run on, the rate falls linearly ...
+    decay_images: float = 0.0  # ... to zero over this many images, where the run ends: a cool-down, which ends
+    # a run at constant rate in lower-loss weights than the constant rate's average (EMA) reaches
+
+
+SETTING_HELP = {  # what each TrainSettings field does, for --help
+    "arch": "architecture to train (one of lego.config.ARCHITECTURES)",
+    "data": "the dataset that python -m lego.data build writes",
+    "batch": "images per step, over all processes",
+    "lr": "AdamW learning rate",
+    "warmup_images": "images over which the rate rises from zero (again after --from-ema)",
+    "weight_decay": "AdamW weight decay",
+    "ema_halflife_images": "half-life, in images, of the weights' average (EMA), which export writes",
+    "ema_rampup": "the average's half-life is at most this share of the images seen",
+    "label_dropout": "chance that every label level is left out (what guidance compares with)",
+    "level_dropout": "chance that each label level is left out on its own",
+    "brick_dropout": "chance that each brick is switched off in a step (never all of them)",
+    "p_mean": "mean of the log noise level trained (EDM)",
+    "p_std": "spread of the log noise level trained (EDM)",
+    "seed": "seed of the initial weights and of every step's draws",
+    "precision": "auto, fp32 or bf16 (auto: bf16 where the hardware runs it fast)",
+    "compile": "compile each brick with torch.compile",
+    "state_precision": "fp32 or bf16: how the saved average and Adam moments are stored",
+    "collage": "share of steps on crops of emoji collages, for canvases beyond 64x64",
+    "collage_cell_min": "smallest collage cell, in pixels",
+    "collage_cell_max": "largest collage cell, in pixels",
+    "init": "checkpoint directory to fine-tune from (the optimiser starts afresh)",
+    "styles": "comma-separated styles to train on (empty: every training style)",
+    "label_levels": "train on the top k label levels only (0: all the data has)",
+    "emoji": "a file of emoji names, one a line: train on those emoji only",
+    "label_lr_scale": "the label embedder's rate over the rest's (new labels start at zero)",
+    "time_lr_scale": "the timestep embedder's rate over the rest's (0: frozen)",
+    "grad_clip": "clip the gradient's global norm to this (0: never)",
+    "decay_start": "images of the run after which the rate falls linearly to zero (a cool-down)",
+    "decay_images": "images over which it falls; the run ends at zero (0: no cool-down)",
+}
 
 
 @dataclass
@@ -115,6 +151,18 @@ def parameter_groups(model: LegoModel, label_lr_scale: float = 1.0, time_lr_scal
         if scale != 0:
             groups.setdefault(scale, []).append(p)
     return [{"params": params, "lr_scale": scale} for scale, params in groups.items()]
+
+
+def decay_factor(settings: TrainSettings, images: int) -> float:
+    """The share of the base rate left by the cool-down after ``images`` images (1 before it starts)."""
+    if settings.decay_images <= 0 or images < settings.decay_start:
+        return 1.0
+    return max(0.0, 1.0 - (images - settings.decay_start) / settings.decay_images)
+
+
+def decay_end(settings: TrainSettings) -> float:
+    """The image count at which the cool-down reaches rate zero (infinite without one)."""
+    return settings.decay_start + settings.decay_images if settings.decay_images > 0 else math.inf
 
 
 def divergence_reason(losses: list[float | None], smoothed: list[float | None], best: list[float],
@@ -171,6 +219,9 @@ class Trainer:
         data = load(settings.data).split(evaluation=False).restricted(styles, settings.label_levels,
                                                                       read_emoji_list(settings.emoji))
         config = ARCHITECTURES[settings.arch].with_labels(data.space)  # the data's label levels
+        if settings.init:  # a fine-tune keeps its checkpoint's default class where these labels have it
+            config = replace(config, default_class=read_config(resolve_source(settings.init))
+                             .with_labels(data.space).default_class)
         torch.manual_seed(settings.seed)  # the initial weights
         self.model = LegoModel(config).to(self.device)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
@@ -235,7 +286,8 @@ class Trainer:
         else:
             images = self.images[index].float() / 127.5 - 1
         since = self.progress.images - (self.progress.restarts[-1]["images"] if self.progress.restarts else 0)
-        lr = s.lr * min(1.0, (since + s.batch) / max(s.warmup_images, 1))  # a restart warms up again
+        lr = s.lr * min(1.0, (since + s.batch) / max(s.warmup_images, 1),  # a restart warms up again
+                        decay_factor(s, self.progress.images))
         self.lr = lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
@@ -518,6 +570,10 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
         training += (f"- At {r['images']:,} images its raw weights had diverged, and the run went on from its averaged "
                      f"(EMA) weights with a fresh optimiser at lr {r['lr']:g}"
                      + (f", the gradient norm clipped to {r['grad_clip']:g}" if r["grad_clip"] else "") + ".\n")
+    if s.get("decay_images", 0) > 0:
+        start = s["decay_start"]
+        training += (f"- The rate fell linearly to zero from {start:,.0f} images to {start + s['decay_images']:,.0f}"
+                     " (a cool-down).\n")
     if s.get("init"):
         training += f"- Fine-tuned from `{s['init']}` (see its model card for how that was trained).\n"
     if s.get("collage"):
@@ -579,16 +635,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lego.train", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train, resuming from RUN/state when it exists")
-    r.add_argument("--run-dir", dest="run", type=Path, required=True)
+    r.add_argument("--run-dir", dest="run", type=Path, required=True,
+                   help="the run's folder: its state, log and samples (a run resumes from its state)")
     r.add_argument("--images", type=float, default=math.inf,
                    help="train this many more images in this segment, counted from where the run stands")
     r.add_argument("--max-images", type=float, default=math.inf,
                    help="stop when the run has seen this many images in all")
     r.add_argument("--max-minutes", type=float, default=math.inf,
                    help="stop this segment before so long has passed (the step that would cross it is not started)")
-    r.add_argument("--save-minutes", type=float, default=5.0)
+    r.add_argument("--save-minutes", type=float, default=5.0, help="minutes between saves of the state (default 5)")
     r.add_argument("--sample-every", type=int, default=0, help="images between sample grids (0 = none)")
-    r.add_argument("--quiet", action="store_true")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--divergence", type=float, default=3.0,
                    help="stop without saving when a brick's smoothed loss rises above this many times its best "
                         "(0 = never)")
@@ -598,9 +655,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, f in TrainSettings.__dataclass_fields__.items():
         flag = "--" + name.replace("_", "-")
         if f.type in ("bool", bool):
-            r.add_argument(flag, action="store_true", default=None)
-        else:
-            r.add_argument(flag, type=type(f.default), default=None)
+            r.add_argument(flag, action="store_true", default=None, help=SETTING_HELP[name])
+        else:  # None: not given, so a resumed run keeps its saved value
+            shown = f"{f.default:g}" if isinstance(f.default, float) else repr(f.default) if f.default != "" else "none"
+            r.add_argument(flag, type=type(f.default), default=None,
+                           help=f"{SETTING_HELP[name]} (new runs: {shown})")
     e = sub.add_parser("export", help="write the EMA weights as a checkpoint directory")
     e.add_argument("--run-dir", dest="run", type=Path, required=True)
     e.add_argument("--out", type=Path, required=True)
@@ -633,12 +692,16 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--from-ema restarts a run from its saved state, and {args.run} has none")
         else:
             trainer = Trainer(TrainSettings(**given), args.run, device=device, rank=rank, world=world)
-    except (ValueError, DataError) as exc:  # settings that cannot train: say why before any step
+    except (ValueError, DataError, CheckpointError) as exc:  # settings that cannot train: say why before any step
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    target = min(args.max_images, trainer.progress.images + args.images)
+    target = min(args.max_images, trainer.progress.images + args.images, decay_end(trainer.settings))
     if args.max_minutes <= 0:
         print(f"error: nothing to train: --max-minutes is {args.max_minutes:g}", file=sys.stderr)
+        return 2
+    if trainer.progress.images >= decay_end(trainer.settings):
+        print(f"error: nothing to train: the run's rate fell to zero at {decay_end(trainer.settings):,.0f} images "
+              "(--decay-start and --decay-images); it is finished", file=sys.stderr)
         return 2
     if trainer.progress.images >= target:
         print(f"error: nothing to train: the run has seen {trainer.progress.images:,} images and --max-images is "

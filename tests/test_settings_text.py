@@ -22,6 +22,23 @@ def test_every_setting_survives_the_round_trip_at_each_label_level():
         assert from_text(config, "?" + text).request == request  # a link's query, as the page gives it
 
 
+def test_stride_and_shift_are_kept_only_where_windows_overlap():
+    """Where no brick overlaps, stride and shift change nothing, and the settings a picture carries say so."""
+    config = emoji_levels_model().config
+    every = BrickSchedule.all_on(config.num_bricks)
+
+    def request(mode: str, size: int, *options) -> object:
+        return parse_request(config, "cat face", 1, 8, 2, "dpm++2m", 1, size, 64, every, Canvas(mode, *options))
+
+    for mode, size in (("tiles", 128), ("overlap", 64), ("global", 128)):
+        dropped = request(mode, size, 16, True)
+        assert (dropped.canvas.stride, dropped.canvas.shift) == (0, False), mode
+        assert "&stride=0&shift=0&" in to_text(config, dropped)
+        assert dropped == request(mode, size)
+    wide = request("overlap", 128, 16, True)
+    assert wide.canvas == Canvas("overlap", 16, True) and "&stride=16&shift=1&" in to_text(config, wide)
+
+
 def test_a_short_link_takes_the_apps_defaults_and_reads_as_written():
     config = randomized("tiny-emoji").config
     request = from_text(config, "draw=Flags&seed=4").request

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from lego.checkpoint import load_checkpoint
-from lego.train import (Trainer, TrainSettings, divergence_reason, draw_active, edm_losses, export, hardware_summary,
-                        load_sharded, main, step_generator)
+from lego.train import (Trainer, TrainSettings, decay_factor, divergence_reason, draw_active, edm_losses, export,
+                        hardware_summary, load_sharded, main, step_generator)
 
 from conftest import free_port
 from test_data import build_fixture
@@ -286,6 +286,40 @@ def test_a_resumed_run_continues_and_a_run_that_would_train_nothing_changes_noth
     assert main([*common, "--max-images", "32"]) == 2  # already there: nothing to train
     assert "nothing to train: the run has seen 32 images" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in state.parent.iterdir()} == before
+
+
+def test_a_cool_down_brings_the_rate_to_zero_and_ends_the_run_there(data_file, tmp_path, capsys):
+    common = ["run", "--data", data_file, "--arch", "tiny-emoji", "--batch", "8", "--lr", "1e-3", "--warmup-images",
+              "0", "--quiet", "--run-dir", str(tmp_path / "run"), "--decay-start", "16", "--decay-images", "32"]
+    assert main([*common, "--max-images", "1000"]) == 0  # ends where the rate reaches zero, not at 1,000
+    state = json.loads((tmp_path / "run" / "state" / "trainer.json").read_text())
+    assert state["images"] == 48
+    s = TrainSettings(**state["settings"])
+    assert [decay_factor(s, n) for n in (0, 8, 16, 24, 40, 48, 60)] == [1, 1, 1, 0.75, 0.25, 0, 0]
+    trainer = Trainer(s, tmp_path / "steps")
+    rates = []
+    for _ in range(6):
+        trainer.train_step()
+        rates.append(trainer.lr)
+    assert rates == pytest.approx([1e-3, 1e-3, 1e-3, 7.5e-4, 5e-4, 2.5e-4])
+    assert main(["run", "--run-dir", str(tmp_path / "run"), "--images", "8"]) == 2
+    assert "rate fell to zero at 48 images" in capsys.readouterr().err
+    card = (export(tmp_path / "run", tmp_path / "ckpt") / "README.md").read_text()
+    assert "fell linearly to zero from 16 images to 48" in card
+
+
+def test_a_fine_tune_keeps_its_checkpoints_default_class(data_file, tmp_path):
+    from lego.checkpoint import save_checkpoint
+
+    save_checkpoint(Trainer(settings(data_file), tmp_path / "base").model, tmp_path / "ckpt")
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps({**config, "default_class": "cat face"}))
+    tuned = Trainer(settings(data_file, init=str(tmp_path / "ckpt")), tmp_path / "run")
+    assert tuned.model.config.default_class == "cat face"  # the checkpoint's configuration is not "different"
+    tuned.fit(max_images=8, quiet=True)
+    resumed = Trainer.resume(tmp_path / "run")
+    assert resumed.model.config.default_class == "cat face"
+    assert load_checkpoint(export(tmp_path / "run", tmp_path / "out")).config.default_class == "cat face"
 
 
 def test_the_time_limit_is_kept_within_one_step(data_file, tmp_path):
