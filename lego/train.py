@@ -41,7 +41,8 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from .checkpoint import CheckpointError, load_checkpoint, read_config, readable, resolve_source, save_checkpoint
+from .checkpoint import (CARD_FILE, CheckpointError, load_checkpoint, read_config, readable, resolve_source,
+                         save_checkpoint)
 from .collage import CollageMaker, CollageStyle
 from .config import ARCHITECTURES, LegoConfig
 from .data import credits as data_credits
@@ -541,6 +542,17 @@ def rate_note(part: str, scale: float) -> str:
     return f"; the {part} was frozen" if scale == 0 else f"; the {part} learnt at {scale:g} times the rate"
 
 
+def fine_tuned_from(init: Path, out: Path) -> str:
+    """The card's line on where a fine-tune started. Exported over the checkpoint it started from, the card
+    keeps that checkpoint's own training, which the new card replaces."""
+    card = out / CARD_FILE
+    if not (out.exists() and init.exists() and out.resolve() == init.resolve() and card.is_file()):
+        return f"- Fine-tuned from `{init}` (see its model card for how that was trained).\n"
+    earlier = card.read_text(encoding="utf-8").partition("## Training\n")[2].partition("\n## ")[0].strip()
+    return ("- Fine-tuned from the weights this checkpoint held before, trained as follows:\n"
+            + "".join(f"  {line}\n" for line in earlier.splitlines() if line.strip()))
+
+
 def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = None, samples: Path | None = None,
            samples_caption: str = "Samples") -> Path:
     """The EMA weights as a checkpoint directory with a model card (and a picture of samples, copied in)."""
@@ -575,7 +587,7 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
         training += (f"- The rate fell linearly to zero from {start:,.0f} images to {start + s['decay_images']:,.0f}"
                      " (a cool-down).\n")
     if s.get("init"):
-        training += f"- Fine-tuned from `{s['init']}` (see its model card for how that was trained).\n"
+        training += fine_tuned_from(Path(s["init"]), out)
     if s.get("collage"):
         cells = f"{s.get('collage_cell_min', 20)}-{s.get('collage_cell_max', 36)} px apart"
         training += (f"- {s['collage']:.0%} of the steps on 64x64 crops of emoji collages (a wall of one category's "

@@ -322,6 +322,19 @@ def test_a_fine_tune_keeps_its_checkpoints_default_class(data_file, tmp_path):
     assert load_checkpoint(export(tmp_path / "run", tmp_path / "out")).config.default_class == "cat face"
 
 
+def test_a_fine_tune_exported_over_its_start_keeps_the_earlier_training_on_the_card(data_file, tmp_path):
+    Trainer(settings(data_file), tmp_path / "base").fit(max_images=16, quiet=True)
+    ckpt = export(tmp_path / "base", tmp_path / "ckpt")
+    Trainer(settings(data_file, init=str(ckpt), decay_start=0, decay_images=8), tmp_path / "cool").fit(
+        max_images=8, quiet=True)
+    card = (export(tmp_path / "cool", ckpt) / "README.md").read_text()
+    assert "- 8 training images seen" in card and "fell linearly to zero from 0 images to 8" in card
+    assert "- Fine-tuned from the weights this checkpoint held before, trained as follows:\n  - 16 training images " \
+           "seen" in card and "see its model card" not in card
+    elsewhere = (export(tmp_path / "cool", tmp_path / "other") / "README.md").read_text()
+    assert f"- Fine-tuned from `{ckpt}` (see its model card" in elsewhere
+
+
 def test_the_time_limit_is_kept_within_one_step(data_file, tmp_path):
     import time
 
