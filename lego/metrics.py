@@ -243,20 +243,33 @@ def at_least_one(text: str) -> int:
     return value
 
 
+DATA_HELP = "the emoji data that python -m lego.data build writes"
+JUDGE_WHERE = "default: checkpoints/emoji-judge in the repository, wherever it is run from"
+
+
+class DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Every default in --help, but none for a switch or an option whose help says what leaving it out does."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool) or "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lego.metrics", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=DefaultsShown)
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train-judge", help="train the judge on every style but the held-out one",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    t.add_argument("--data", type=Path, default=Path("data/emoji64.npz"))
-    t.add_argument("--out", type=Path, default=JUDGE_DIR)
-    t.add_argument("--epochs", type=int, default=20)
+                       formatter_class=DefaultsShown)
+    t.add_argument("--data", type=Path, default=Path("data/emoji64.npz"), help=DATA_HELP)
+    t.add_argument("--out", type=Path, default=JUDGE_DIR, help=f"where to write the judge ({JUDGE_WHERE})")
+    t.add_argument("--epochs", type=at_least_one, default=20, help="passes over the training drawings")
     e = sub.add_parser("evaluate", help="sample a model and score its images",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    e.add_argument("--checkpoint", required=True)
-    e.add_argument("--data", type=Path, default=Path("data/emoji64.npz"))
-    e.add_argument("--judge", type=Path, default=JUDGE_DIR)
+                       formatter_class=DefaultsShown)
+    e.add_argument("--checkpoint", required=True, help="the model: a checkpoint directory or a Hub repo id")
+    e.add_argument("--data", type=Path, default=Path("data/emoji64.npz"), help=DATA_HELP)
+    e.add_argument("--judge", type=Path, default=JUDGE_DIR, help=f"the judge that train-judge writes ({JUDGE_WHERE})")
     e.add_argument("--level", choices=LEVELS, help="label level to condition on (default: the model's finest)")
     e.add_argument("--draw", action="store_true", help="sample a coarser --level as the app does: one of its emoji "
                                                        "per picture, picked by the seed")

@@ -141,6 +141,13 @@ def test_the_command_line_says_what_is_missing_without_a_traceback(tmp_path, cap
         with pytest.raises(SystemExit):  # argparse's own refusal, naming the option
             metrics_main([*model, *extra])
         assert "must be 1 or more" in capsys.readouterr().err
+    for command in ("evaluate", "train-judge"):  # every option explained, each default given once
+        with pytest.raises(SystemExit):
+            metrics_main([command, "--help"])
+        shown = " ".join(capsys.readouterr().out.split())
+        assert "(default: None)" not in shown and "(default: False)" not in shown and str(JUDGE_DIR.parent) not in shown
+        assert shown.count("default:") == shown.count("(default") and "(default: data/emoji64.npz)" in shown
+        assert "--data DATA the emoji data" in shown
 
 
 def test_the_judge_is_scored_on_a_vocabulary_only_with_the_labels_it_was_trained_on(fixture_data):
