@@ -122,7 +122,8 @@ SETTING_HELP = {  # what each TrainSettings field does, for --help
     "label_lr_scale": "the label embedder's rate over the rest's (new labels start at zero)",
     "time_lr_scale": "the timestep embedder's rate over the rest's (0: frozen)",
     "grad_clip": "clip the gradient's global norm to this (0: never)",
-    "decay_start": "images of the run after which the rate falls linearly to zero (a cool-down)",
+    "decay_start": "images of the run after which the rate falls linearly to zero, a cool-down (left out with "
+                   "--decay-images: where the run stands)",
     "decay_images": "images over which it falls; the run ends at zero (0: no cool-down)",
 }
 
@@ -707,6 +708,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, DataError, CheckpointError) as exc:  # settings that cannot train: say why before any step
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if "decay_images" in given and "decay_start" not in given and math.isinf(trainer.settings.decay_start):
+        trainer.settings.decay_start = float(trainer.progress.images)  # a cool-down given alone starts now
+        if rank == 0:
+            print(f"the rate falls to zero from {trainer.progress.images:,} images (where the run stands) to "
+                  f"{decay_end(trainer.settings):,.0f}", file=sys.stderr)
     target = min(args.max_images, trainer.progress.images + args.images, decay_end(trainer.settings))
     if args.max_minutes <= 0:
         print(f"error: nothing to train: --max-minutes is {args.max_minutes:g}", file=sys.stderr)

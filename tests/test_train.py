@@ -306,6 +306,13 @@ def test_a_cool_down_brings_the_rate_to_zero_and_ends_the_run_there(data_file, t
     assert "rate fell to zero at 48 images" in capsys.readouterr().err
     card = (export(tmp_path / "run", tmp_path / "ckpt") / "README.md").read_text()
     assert "fell linearly to zero from 16 images to 48" in card
+    later = ["run", "--data", data_file, "--arch", "tiny-emoji", "--batch", "8", "--quiet", "--run-dir",
+             str(tmp_path / "later")]
+    assert main([*later, "--max-images", "16"]) == 0
+    assert main([*later, "--decay-images", "16"]) == 0  # given alone, the cool-down starts where the run stands
+    assert "falls to zero from 16 images (where the run stands) to 32" in capsys.readouterr().err
+    state = json.loads((tmp_path / "later" / "state" / "trainer.json").read_text())
+    assert (state["images"], state["settings"]["decay_start"]) == (32, 16)
 
 
 def test_a_fine_tune_keeps_its_checkpoints_default_class(data_file, tmp_path):
