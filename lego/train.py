@@ -41,8 +41,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from .checkpoint import (CARD_FILE, CheckpointError, load_checkpoint, read_config, readable, resolve_source,
-                         save_checkpoint)
+from .checkpoint import CARD_FILE, CheckpointError, load_checkpoint, readable, save_checkpoint
 from .collage import CollageMaker, CollageStyle
 from .config import ARCHITECTURES, LegoConfig
 from .data import credits as data_credits
@@ -221,9 +220,6 @@ class Trainer:
         data = load(settings.data).split(evaluation=False).restricted(styles, settings.label_levels,
                                                                       read_emoji_list(settings.emoji))
         config = ARCHITECTURES[settings.arch].with_labels(data.space)  # the data's label levels
-        if settings.init:  # a fine-tune keeps its checkpoint's default class where these labels have it
-            config = replace(config, default_class=read_config(resolve_source(settings.init))
-                             .with_labels(data.space).default_class)
         torch.manual_seed(settings.seed)  # the initial weights
         self.model = LegoModel(config).to(self.device)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
@@ -259,6 +255,7 @@ class Trainer:
         only) is extended: the new levels' embeddings start at zero, so the extended model draws
         exactly what the checkpoint drew until training teaches it the finer labels."""
         base = load_checkpoint(path)
+        self.keep_default_class(base.config.with_labels(self.model.config.label_space()).default_class)
         config = self.model.config
         weights = {k: v.float() for k, v in base.state_dict().items()}
         if base.config != config:
@@ -272,6 +269,11 @@ class Trainer:
             weights["y_embedder.embedding_table.weight"] = table
         self.model.load_state_dict(weights)
         self.ema.load_state_dict(weights)
+
+    def keep_default_class(self, name: str) -> None:
+        """The class the app's picker opens on: a fine-tune keeps its checkpoint's, where its labels have it, and
+        a resumed run its state's (the configuration built from the data has none)."""
+        self.model.config = self.ema.config = replace(self.model.config, default_class=name)
 
     # -- one optimisation step -------------------------------------------------------------
     def train_step(self) -> list[float | None]:
@@ -369,6 +371,7 @@ class Trainer:
         progress = Progress(info["step"], info["images"], info["segments"], info.get("restarts", []),
                             [math.inf if b is None else b for b in info.get("best_loss", [])])
         trainer = cls(settings, run, progress, **kwargs)
+        trainer.keep_default_class(info["config"].get("default_class", ""))
         trainer.model.load_state_dict(load_sharded(state, "weights"))
         ema = load_sharded(state, "ema")
         trainer.ema.load_state_dict({k: v.float() for k, v in ema.items()})
@@ -547,7 +550,7 @@ def fine_tuned_from(init: Path, out: Path) -> str:
     """The card's line on where a fine-tune started. Exported over the checkpoint it started from, the card
     keeps that checkpoint's own training, which the new card replaces."""
     card = out / CARD_FILE
-    if not (out.exists() and init.exists() and out.resolve() == init.resolve() and card.is_file()):
+    if out.resolve() != init.resolve() or not card.is_file():
         return f"- Fine-tuned from `{init}` (see its model card for how that was trained).\n"
     earlier = card.read_text(encoding="utf-8").partition("## Training\n")[2].partition("\n## ")[0].strip()
     return ("- Fine-tuned from the weights this checkpoint held before, trained as follows:\n"
