@@ -56,75 +56,52 @@ SETTLE_STEPS = 100  # a brick's losses in a segment before its best counts (the 
 STATE_DTYPES = {"fp32": (torch.float32, torch.float32), "bf16": (torch.float16, torch.bfloat16)}  # (EMA, moments)
 
 
+def setting(default, help: str, choices: tuple = ()):
+    """A training setting with its --help text (and the values it may take), kept next to it."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
 @dataclass
 class TrainSettings:
-    arch: str = "emoji-s"
-    data: str = "data/emoji64.npz"
-    batch: int = 64  # global, over all ranks
-    lr: float = 2e-4
-    warmup_images: int = 20_000
-    weight_decay: float = 0.0
-    ema_halflife_images: float = 250_000.0
-    ema_rampup: float = 0.05  # EMA half-life at most this share of the images seen so far
-    label_dropout: float = 0.1  # every label level left out (the unconditional input of guidance)
-    level_dropout: float = 0.3  # each level left out on its own, so that any level can be given alone
-    brick_dropout: float = 0.5
-    p_mean: float = -1.2
-    p_std: float = 1.2
-    seed: int = 0
-    precision: str = "auto"
-    compile: bool = False
-    state_precision: str = "bf16"
-    collage: float = 0.0  # share of steps trained on crops of emoji collages (lego.collage) instead of single emoji
-    collage_cell_min: int = 20  # pixels per collage cell (one emoji each), drawn per batch in this range
-    collage_cell_max: int = 36
-    init: str = ""  # checkpoint directory to start from: fine-tuning (the optimiser starts afresh)
-    styles: str = ""  # comma-separated styles to train on (default: every training style of the data)
-    label_levels: int = 0  # train on the top k label levels only (default: all the data has)
-    emoji: str = ""  # a file of emoji names, one a line ('#' starts a comment): train on those emoji only
-    label_lr_scale: float = 1.0  # the label embedder's learning rate over the rest's: labels new to a checkpoint
-    # start at zero, and at the base rate their embeddings take thousands of steps to grow
-    time_lr_scale: float = 1.0  # the timestep embedder's rate over the rest's (0 = frozen): its sin-cos inputs are
-    # nearly constant over the noise levels trained, so Adam moves whole rows of its first layer as one, and when
-    # fine-tuning on a few hundred drawings its output grew until the adaLN modulations and the loss blew up
-    grad_clip: float = 0.0  # the gradient's global norm is scaled down to this when above it (0 = never)
-    decay_start: float = math.inf  # from this many images of the run on, the rate falls linearly ...
-    decay_images: float = 0.0  # ... to zero over this many images, where the run ends: a cool-down, which ends
-    # a run at constant rate in lower-loss weights than the constant rate's average (EMA) reaches
-
-
-SETTING_HELP = {  # what each TrainSettings field does, for --help
-    "arch": "architecture to train (one of lego.config.ARCHITECTURES)",
-    "data": "the dataset that python -m lego.data build writes",
-    "batch": "images per step, over all processes",
-    "lr": "AdamW learning rate",
-    "warmup_images": "images over which the rate rises from zero (again after --from-ema)",
-    "weight_decay": "AdamW weight decay",
-    "ema_halflife_images": "half-life, in images, of the weights' average (EMA), which export writes",
-    "ema_rampup": "the average's half-life is at most this share of the images seen",
-    "label_dropout": "chance that every label level is left out (what guidance compares with)",
-    "level_dropout": "chance that each label level is left out on its own",
-    "brick_dropout": "chance that each brick is switched off in a step (never all of them)",
-    "p_mean": "mean of the log noise level trained (EDM)",
-    "p_std": "spread of the log noise level trained (EDM)",
-    "seed": "seed of the initial weights and of every step's draws",
-    "precision": "auto, fp32 or bf16 (auto: bf16 where the hardware runs it fast)",
-    "compile": "compile each brick with torch.compile",
-    "state_precision": "fp32 or bf16: how the saved average and Adam moments are stored",
-    "collage": "share of steps on crops of emoji collages, for canvases beyond 64x64",
-    "collage_cell_min": "smallest collage cell, in pixels",
-    "collage_cell_max": "largest collage cell, in pixels",
-    "init": "checkpoint directory to fine-tune from (the optimiser starts afresh)",
-    "styles": "comma-separated styles to train on (empty: every training style)",
-    "label_levels": "train on the top k label levels only (0: all the data has)",
-    "emoji": "a file of emoji names, one a line: train on those emoji only",
-    "label_lr_scale": "the label embedder's rate over the rest's (new labels start at zero)",
-    "time_lr_scale": "the timestep embedder's rate over the rest's (0: frozen)",
-    "grad_clip": "clip the gradient's global norm to this (0: never)",
-    "decay_start": "images of the run after which the rate falls linearly to zero, a cool-down (left out with "
-                   "--decay-images: where the run stands)",
-    "decay_images": "images over which it falls; the run ends at zero (0: no cool-down)",
-}
+    arch: str = setting("emoji-s", "architecture to train", tuple(ARCHITECTURES))
+    data: str = setting("data/emoji64.npz", "the dataset that python -m lego.data build writes")
+    batch: int = setting(64, "images per step, over all processes")
+    lr: float = setting(2e-4, "AdamW learning rate")
+    warmup_images: int = setting(20_000, "images over which the rate rises from zero (again after --from-ema)")
+    weight_decay: float = setting(0.0, "AdamW weight decay")
+    ema_halflife_images: float = setting(250_000.0, "half-life, in images, of the weights' average (EMA), which "
+                                                    "export writes")
+    ema_rampup: float = setting(0.05, "the average's half-life is at most this share of the images seen")
+    label_dropout: float = setting(0.1, "chance that every label level is left out (what guidance compares with)")
+    level_dropout: float = setting(0.3, "chance that each label level is left out on its own, so that any level "
+                                        "can be given alone")
+    brick_dropout: float = setting(0.5, "chance that each brick is switched off in a step (never all of them)")
+    p_mean: float = setting(-1.2, "mean of the log noise level trained (EDM)")
+    p_std: float = setting(1.2, "spread of the log noise level trained (EDM)")
+    seed: int = setting(0, "seed of the initial weights and of every step's draws")
+    precision: str = setting("auto", "auto: bf16 where the hardware runs it fast", ("auto", "fp32", "bf16"))
+    compile: bool = setting(False, "compile each brick with torch.compile")
+    state_precision: str = setting("bf16", "how the saved average and Adam moments are stored",
+                                   tuple(STATE_DTYPES))
+    collage: float = setting(0.0, "share of steps on crops of emoji collages (lego.collage), for canvases beyond "
+                                  "64x64")
+    collage_cell_min: int = setting(20, "smallest collage cell (one emoji each), in pixels")
+    collage_cell_max: int = setting(36, "largest collage cell, in pixels")
+    init: str = setting("", "checkpoint directory to fine-tune from (the optimiser starts afresh)")
+    styles: str = setting("", "comma-separated styles to train on (empty: every training style)")
+    label_levels: int = setting(0, "train on the top k label levels only (0: all the data has)")
+    emoji: str = setting("", "a file of emoji names, one a line ('#' starts a comment): train on those emoji only")
+    # New labels start at zero, and at the base rate their embeddings take thousands of steps to grow.
+    label_lr_scale: float = setting(1.0, "the label embedder's rate over the rest's (new labels start at zero)")
+    # The timestep embedder's sin-cos inputs are nearly constant over the noise levels trained, so Adam moves whole
+    # rows of its first layer as one; fine-tuned on a few hundred drawings, its output grew until the adaLN
+    # modulations and the loss blew up. Freezing it (0) prevents that.
+    time_lr_scale: float = setting(1.0, "the timestep embedder's rate over the rest's (0: frozen)")
+    grad_clip: float = setting(0.0, "clip the gradient's global norm to this (0: never)")
+    # A cool-down ends a run at constant rate in lower-loss weights than the constant rate's average (EMA) reaches.
+    decay_start: float = setting(math.inf, "images of the run after which the rate falls linearly to zero, a "
+                                           "cool-down (left out with --decay-images: where the run stands)")
+    decay_images: float = setting(0.0, "images over which it falls; the run ends at zero (0: no cool-down)")
 
 
 @dataclass
@@ -586,9 +563,8 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
         training += (f"- At {r['images']:,} images its raw weights had diverged, and the run went on from its averaged "
                      f"(EMA) weights with a fresh optimiser at lr {r['lr']:g}"
                      + (f", the gradient norm clipped to {r['grad_clip']:g}" if r["grad_clip"] else "") + ".\n")
-    if s.get("decay_images", 0) > 0:
-        start = s["decay_start"]
-        training += (f"- The rate fell linearly to zero from {start:,.0f} images to {start + s['decay_images']:,.0f}"
+    if math.isfinite(end := decay_end(TrainSettings(**s))):
+        training += (f"- The rate fell linearly to zero from {s['decay_start']:,.0f} images to {end:,.0f}"
                      " (a cool-down).\n")
     if s.get("init"):
         training += fine_tuned_from(Path(s["init"]), out)
@@ -671,11 +647,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, f in TrainSettings.__dataclass_fields__.items():
         flag = "--" + name.replace("_", "-")
         if f.type in ("bool", bool):
-            r.add_argument(flag, action="store_true", default=None, help=SETTING_HELP[name])
+            r.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
         else:  # None: not given, so a resumed run keeps its saved value
             shown = f"{f.default:g}" if isinstance(f.default, float) else repr(f.default) if f.default != "" else "none"
-            r.add_argument(flag, type=type(f.default), default=None,
-                           help=f"{SETTING_HELP[name]} (new runs: {shown})")
+            r.add_argument(flag, type=type(f.default), default=None, choices=f.metadata["choices"] or None,
+                           help=f"{f.metadata['help']} (new runs: {shown})")
     e = sub.add_parser("export", help="write the EMA weights as a checkpoint directory")
     e.add_argument("--run-dir", dest="run", type=Path, required=True)
     e.add_argument("--out", type=Path, required=True)

@@ -423,3 +423,17 @@ def test_a_diverging_run_stops_keeps_its_good_state_and_goes_on_from_its_average
     assert len({line["t_norm"] for line in logged if line["images"] <= 1600}) > 1  # and learning before
     card = (export(run, tmp_path / "ckpt") / "README.md").read_text()
     assert "AdamW lr 0.001" in card and "At 1,600 images its raw weights had diverged" in card
+
+
+def test_train_help_explains_every_setting_and_argparse_refuses_an_unknown_choice(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for name, f in TrainSettings.__dataclass_fields__.items():
+        assert f.metadata["help"] and "--" + name.replace("_", "-") in shown and f.metadata["help"] in shown, name
+    assert "(new runs: 0.0002)" in shown and "--arch {emoji-s," in shown
+    for option in ("--arch", "--precision", "--state-precision"):
+        with pytest.raises(SystemExit) as refused:  # before any data is read or any file written
+            main(["run", "--run-dir", str(tmp_path / "run"), option, "nonsense"])
+        assert refused.value.code == 2 and f"argument {option}: invalid choice: 'nonsense'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
