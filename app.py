@@ -24,7 +24,7 @@ from lego.request import Limits, PlaygroundError  # noqa: E402
 from lego.serving import ModelRegistry, Served, shown_source  # noqa: E402
 from ui import compare, finder, generate, inside, lesson, link, results, zero_gpu  # noqa: E402
 from ui import model as model_tab  # noqa: E402
-from ui.context import DEFAULT_KEY, AppContext, refused  # noqa: E402
+from ui.context import DEFAULT_KEY, AppContext, page_and_api, refused  # noqa: E402
 from ui.queue import share_the_queue  # noqa: E402
 
 # Small images are enlarged with crisp pixels, never blurred. A table never breaks a word across lines (Gradio's
@@ -47,6 +47,7 @@ img { image-rendering: pixelated; }
 .prose table th, .prose table td { word-break: normal; overflow-wrap: normal; }
 @media (max-width: 480px) { .prose table th, .prose table td { padding: var(--size-1) var(--size-2); } }
 @media (max-width: 480px) { .brick-ranges label:has(input) { padding: 2px var(--size-2); font-size: var(--text-sm); } }
+@media (max-width: 640px) { .js-plotly-plot .modebar-container { display: none; } } /* it covered the labels */
 #start-here { background: var(--color-accent-soft); border-radius: var(--radius-lg); padding: var(--spacing-lg); }
 :root { --block-info-text-color: var(--neutral-600); }
 .dark { --block-info-text-color: var(--neutral-400); }
@@ -67,7 +68,7 @@ img { image-rendering: pixelated; }
 .lesson-presenter .lesson-text .prose { font-size: calc(1.6 * var(--text-md)); }
 .lesson-presenter .lesson-text .prose p, .lesson-presenter .lesson-text .prose li { line-height: 1.3; }
 .lesson-presenter .lesson-text .prose th, .lesson-presenter .lesson-text .prose td { padding: 0.1em 0.5em; }
-""", generate.CSS, compare.CSS, inside.CSS])
+""", generate.CSS, compare.CSS, inside.CSS, results.CSS])
 # Options every launch of the app uses (Gradio 6 takes CSS at launch); the app has no upload field, so uploads are
 # refused past a token size. Every Generate request handed to the batcher holds a thread while it waits for its
 # steps, so the pool has room for a full batch besides the other tabs.
@@ -111,24 +112,27 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
             """Runs once the run has ended, finished or stopped: Stop's cancel has settled by then, so no
             late progress message can overwrite the status set here."""
             stopped = generate.stopped_status(status_text) if record is None else gr.skip()
-            return *inside.after_run(ctx, key, record, brick), stopped
+            return *inside.after_run(ctx, key, record, brick), stopped, generate.gallery_after(stopped)
 
         gen_event.then(after_run, [model_key, gen.record_state, look.brick_pick, gen.status],
-                       [look.step_slider, *look.views, gen.status], queue=False, api_visibility="private")
+                       [look.step_slider, *look.views, gen.status, gen.gallery], queue=False,
+                       api_visibility="private")
         link.wire(ctx, gen, model_key, demo, gen_event)
 
         def load_model(source: str):
+            """A generator, as the page's event says a refusal in the tab's status line."""
             try:
                 s = ctx.registry.load(source, accept=model_tab.fits_the_page(ctx.first.config))
             except PlaygroundError as exc:
                 raise refused(exc) from None
             bricks = gr.update(choices=s.names, value=s.names[-1])
-            return (s.key, model_tab.model_text(s), *generate.model_updates(s, gen), *lesson.model_updates(s),
-                    bricks)
+            yield (s.key, model_tab.model_text(s), *generate.model_updates(s, gen), *lesson.model_updates(s),
+                   bricks, model_tab.loaded_text(s))
 
-        loaded = mod.load_btn.click(load_model, mod.source,
-                                    [model_key, mod.text, *generate.model_outputs(gen), *lesson.model_outputs(les),
-                                     look.brick_pick], api_name="load_model", concurrency_limit=1)
+        load_outputs = [model_key, mod.text, *generate.model_outputs(gen), *lesson.model_outputs(les),
+                        look.brick_pick, mod.status]
+        loaded = page_and_api([mod.load_btn.click], load_model, [mod.source], load_outputs, mod.status,
+                              api_name="load_model", cannot="Cannot load", concurrency_limit=1)
         finder.clear_after(loaded, [gen.finder, les.finder])
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     share_the_queue(demo)

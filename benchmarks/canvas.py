@@ -165,9 +165,9 @@ def figure(costs: dict):
     fig = go.Figure([go.Scatter(x=[r["area"] for r in c["rows"]], y=[r["seconds"] for r in c["rows"]],
                                 mode="lines+markers", name=f"{name} (k={c['time_exponent']})")
                      for name, c in costs.items()])
-    fig.update_layout(title="Sampling time against canvas area (4 guided Heun steps)", xaxis_type="log",
-                      yaxis_type="log", xaxis_title="pixels", yaxis_title="seconds", template="plotly_white",
-                      height=450)
+    fig.update_layout(title="Time against canvas area", xaxis_type="log", yaxis_type="log",
+                      xaxis_title="pixels", yaxis_title="seconds (4 guided Heun steps)", template="plotly_white",
+                      height=450, **results.PHONE_LAYOUT)
     return fig
 
 

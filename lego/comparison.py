@@ -174,13 +174,17 @@ def headline(picture: str, request: Request, skipped: str) -> str:
     return f"*{picture}*, seed **{request.seed}**: {skipped}{name}"
 
 
-def preview(config: LegoConfig, names: Sequence[str], request: Request) -> str:
+def preview(config: LegoConfig, names: Sequence[str], request: Request, max_gflops: float) -> str:
     """What Compare will run with the Generate tab's settings, said before anything runs."""
     try:
         check_skips_something(request)
     except PlaygroundError as exc:
         return f"Nothing to compare yet: {exc}."
     planned = Plan.of(config, request)
+    try:
+        check_within(planned, config, max_gflops)
+    except PlaygroundError as exc:
+        return f"Compare would refuse these settings: {exc}."
     skipped = off_steps(request.schedule.mask(request.steps), names)
     return (f"**Will compare** {headline(drawn_picture(config, request), request, skipped)}, against every brick, "
             f"and every brick with {planned.baseline.steps} steps.")
@@ -206,13 +210,18 @@ def compare_steps(served: Served, request: Request, repeats: int = REPEATS) -> I
     """Run a comparison: yields a CompareProgress at every sampling step, then the Comparison. Refuses
     (PlaygroundError) before any compute when its runs together exceed the per-request limit."""
     planned = Plan.of(served.config, request, repeats)
-    total = planned.gflops(served.config)
-    if total > served.limits.max_gflops:  # one limit for everything the request will run
-        raise PlaygroundError(
-            f"this comparison runs three variants, all bricks and the schedule {repeats} times each for honest "
-            f"timings: {total:,.0f} GFLOPs together, more than this machine serves per request "
-            f"({served.limits.max_gflops:,.0f}); lower the size or the steps")
+    check_within(planned, served.config, served.limits.max_gflops)
     return _run_plan(served, planned)
+
+
+def check_within(planned: Plan, config: LegoConfig, max_gflops: float) -> None:
+    """A PlaygroundError for a comparison whose runs together exceed the per-request limit."""
+    total = planned.gflops(config)
+    if total > max_gflops:  # one limit for everything the request will run
+        raise PlaygroundError(
+            f"this comparison runs three variants, all bricks and the schedule {planned.repeats} times each for "
+            f"honest timings: {total:,.0f} GFLOPs together, more than this machine serves per request "
+            f"({max_gflops:,.0f}); lower the size or the steps")
 
 
 def _run_plan(served: Served, planned: Plan) -> Iterator[CompareProgress | Comparison]:

@@ -73,7 +73,8 @@ def check_limits(estimate: Estimate, request: Request, limits: Limits) -> None:
     if max(request.width, request.height) > limits.max_side or request.width * request.height > limits.max_pixels:
         raise PlaygroundError(
             f"{request.width}x{request.height} is larger than this machine serves "
-            f"(at most {limits.max_pixels} pixels and {limits.max_side} per side)")
+            f"(at most {limits.max_pixels:,} pixels, such as {math.isqrt(limits.max_pixels)}x"
+            f"{math.isqrt(limits.max_pixels)}, and {limits.max_side:,} per side)")
     if estimate.gflops > limits.max_gflops:
         raise PlaygroundError(
             f"this request needs {estimate.gflops:,.0f} GFLOPs, more than this machine serves per request "

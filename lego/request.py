@@ -11,7 +11,7 @@ import torch
 
 from .canvas import Canvas, CanvasError
 from .config import LegoConfig
-from .labels import LabelError, LabelSpace, query_forms
+from .labels import LabelError, LabelSpace, folded, query_forms
 from .sampler import METHODS, SamplerSettings
 from .schedule import BrickSchedule, ScheduleError
 
@@ -144,12 +144,17 @@ def find_class(config: LegoConfig, typed: str, shown: int = 4) -> Found:
     """The picker after a search (``LabelSpace.search``: by name, or by a keyword, which the entry then shows, as
     'automobile, or car'). The best match is the first emoji found, else the first group (a category or
     sub-category, which draws one of its emoji per picture): 'heart' is the red heart before the group of hearts.
-    Every entry stays offered, so that whatever is selected while someone types stays valid."""
+    A group named exactly as typed comes before emoji that only part of a word or a keyword finds: 'flags' is the
+    category Flags, not the chequered flag, whose keyword it is. Every entry stays offered, so that whatever is
+    selected while someone types stays valid."""
     space, typed = config.label_space(), typed.strip()
     form = space.search_form(typed)  # once: the search, the entries' keywords and the note all use it
     hits = space.search_formed(form, limit=None) if typed else []
     finest = space.depth - 1
-    best = next((i for i in hits if space.level_of(i) == finest), hits[0] if hits else None)
+    emoji = [i for i in hits if space.level_of(i) == finest]
+    by_name = [i for i in emoji if set(form.split()) <= set(re.split(r"[^a-z0-9]+", folded(space.names[i])))]
+    named = [i for i in hits if folded(space.names[i]) == form]
+    best = next(iter(by_name + named + emoji + hits), None)
     hits = ([best] if hits else []) + [i for i in hits if i != best]
     rank = {space.describe(i): k for k, i in enumerate(hits)}  # the rest keep their order: the sort is stable
     choices = sorted([(NO_CLASS, NO_CLASS), *space.choices_for(form)], key=lambda c: rank.get(c[1], len(rank)))

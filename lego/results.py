@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -233,8 +234,10 @@ def training_table(report: dict) -> list[list]:
 def speed_figure(report: dict) -> go.Figure:
     """Milliseconds per guided evaluation for each lever, in the order the app stacks them."""
     rows = report["levers"]
-    fig = go.Figure(go.Bar(x=[r["ms_per_evaluation"] for r in rows], y=[r["lever"] for r in rows], orientation="h",
-                           text=[f"{r['ms_per_evaluation']:.1f} ms" for r in rows], textposition="auto"))
+    # labels wrapped and values inside the bars: on a phone the bars keep room beside a long lever's name
+    fig = go.Figure(go.Bar(x=[r["ms_per_evaluation"] for r in rows],
+                           y=["<br>".join(textwrap.wrap(r["lever"], 26)) for r in rows], orientation="h",
+                           text=[f"{r['ms_per_evaluation']:.1f} ms" for r in rows], textposition="inside"))
     fig.update_layout(title="One guided evaluation", xaxis_title="ms (64x64, batch 2, this CPU)",
                       yaxis=dict(autorange="reversed", automargin=True), template="plotly_white", height=380,
                       margin=dict(r=10, t=40, b=40))

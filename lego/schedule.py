@@ -61,10 +61,8 @@ class BrickSchedule:
         mask = [[_covers(r, (i + 0.5) / steps) for r in self.ranges] for i in range(steps)]
         empty = [i for i, row in enumerate(mask) if not any(row)]
         if empty:
-            spans = ", ".join(f"{i + 1} ({i / steps:.2f}-{(i + 1) / steps:.2f})" for i in empty[:6])  # from 1
-            more = f" and {len(empty) - 6} more" if len(empty) > 6 else ""
-            raise ScheduleError(
-                f"no brick is on at step {spans}{more} of {steps}: switch at least one brick on for every step")
+            raise ScheduleError(f"no brick is on at {step_spans(empty)} of {steps}: switch at least one brick on "
+                                "for every step")
         return mask
 
     def to_dict(self) -> dict:
@@ -358,3 +356,16 @@ def grid_labels(num_ranges: int, steps: int, sigmas: Sequence[float]) -> list[st
         else:
             labels.append(f"{a:.0%}-{b:.0%}: no step")
     return labels
+
+
+def step_spans(steps: list[int]) -> str:
+    """Steps (from 0) as a reader counts them, runs joined: [0, 1, 2, 5] -> 'steps 1-3 and 6'."""
+    runs: list[list[int]] = []
+    for i in steps:
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    parts = [f"{r[0] + 1}" if len(r) == 1 else f"{r[0] + 1}-{r[-1] + 1}" for r in runs]
+    words = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return ("step " if steps == [steps[0]] else "steps ") + words

@@ -41,7 +41,7 @@ def test_generate_streams_previews_and_returns_images_charts_report(served):
     job = client.submit(*generate_args(images=2, width=128, height=64, b2=[0, 1, 2]), api_name="/generate")
     outputs = list(job)
     first, *galleries = [o[0] for o in outputs[:-1]]  # a step repeats the preview on show until the next one
-    assert first == {"columns": 2, "value": [], "__type__": "update"}  # emptied, two pictures side by side
+    assert first == {"columns": 2, "value": [], "label": "Images", "__type__": "update"}  # emptied, two side by side
     previews = [g for before, g in zip([[]] + galleries, galleries) if g and g != before]
     assert len(previews) == 3 and len(outputs) == 1 + 6 + 1  # start, a status per step with previews at 2, 4, 6
     assert galleries[0] == [] and galleries[1] == galleries[2] == previews[0]
@@ -324,8 +324,10 @@ def test_a_session_can_switch_checkpoints_and_others_keep_theirs(served, tmp_pat
     before = open(client.predict(*args, api_name="/generate")[0][0]["image"], "rb").read()
 
     switcher = Client(url, verbose=False)
-    info = switcher.predict(str(tmp_path / "other"), api_name="/load_model")[0]
+    shown = switcher.predict(str(tmp_path / "other"), api_name="/load_model")
+    info = shown[0]
     assert "**other**" in info and str(tmp_path) not in info and "B2 global r64/p16" in info  # no server paths
+    assert shown[-1].startswith("Loaded **other** for this browser tab:")  # the tab's status line says it worked
     outputs = switcher.predict(*args, api_name="/generate")
     after = open(outputs[0][0]["image"], "rb").read()
     assert after != before  # other weights

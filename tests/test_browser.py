@@ -58,6 +58,20 @@ def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
         page.get_by_role("tab", name="Results").click()  # the committed figures, drawn without any compute
         box = page.wait_for_selector("#results-schedules .js-plotly-plot", timeout=30_000).bounding_box()
         assert box and box["width"] > 300 and box["height"] > 200
+        # a refused request says why in the status line, which stays, and leaves the last run's pictures and charts
+        # as they were: no error badge over them
+        page.get_by_role("tab", name="Generate").click()
+        for box in page.locator(".brick-ranges input[type=checkbox]").all():
+            box.uncheck()
+        page.click("#generate")
+        said = "Cannot run: no brick is on at steps 1-8 of 8: switch at least one brick on for every step"
+        page.wait_for_function(f"document.querySelector('#status').innerText.trim() == {said!r}", timeout=20_000)
+        page.wait_for_timeout(1000)  # the follow-up events have run, and left it
+        assert page.inner_text("#status").strip() == said
+        assert page.locator(".toast-body.warning").count() == 1 and page.locator(".toast-body.error").count() == 0
+        assert page.locator("#gallery img").count() == 1 and page.locator("#flops-plot .js-plotly-plot").count() == 1
+        for shown in ("#gallery", "#flops-plot", "#time-plot", "#heatmap", "#status"):
+            assert page.locator(shown).get_by_text("Error", exact=True).count() == 0, shown
         assert not errors
     assert (tmp_path / "screenshot.png").stat().st_size > 10_000
 
@@ -131,6 +145,8 @@ def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
                                timeout=10_000)
         page.wait_for_timeout(1500)  # the follow-up events (Look inside) have run
         assert "Stopped at step" in page.inner_text("#status")  # no late progress message overwrote it
+        # the pictures left are the last preview, and the gallery says so; the next run's gallery is plain again
+        assert "Images: the last preview of a stopped run, not finished" in page.inner_text("#gallery")
         assert not errors and page.locator(".toast-body.error").count() == 0
         page.get_by_role("tab", name="Look inside").click()
         assert "Run **Generate** first" in page.inner_text("body") or "Run Generate first" in page.inner_text("body")
@@ -197,6 +213,12 @@ def test_a_laptop_shows_generate_and_the_gallery_without_scrolling(app_url, brow
     model_table = page.wait_for_selector("#model-info table", timeout=10_000)
     assert len(model_table.query_selector_all("tr")) == 1 + 5  # a column per brick, a row per property
     assert not broken_cells(page)
+    # Load with nothing picked: said under the button, the model's description left as it was, no error badge
+    info = page.inner_text("#model-info")
+    page.get_by_role("button", name="Load", exact=True).click()
+    page.wait_for_function("(document.querySelector('#model-status')?.innerText ?? '').startsWith('Cannot load:')",
+                           timeout=20_000)
+    assert page.inner_text("#model-info") == info and page.locator("#model-info").get_by_text("Error").count() == 0
 
 
 @needs_chromium
@@ -215,6 +237,12 @@ def test_after_a_run_every_picture_shows_whole(app_url, browser, width, height, 
         assert box["width"] >= 100 and frame["y"] <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame[
             "height"] and box["x"] + box["width"] <= frame["x"] + frame["width"] <= width, (box, frame)
         assert width < 640 or frame["y"] + frame["height"] <= height
+    # every caption shows whole (a seed tells the pictures apart), and no empty box is left below the pictures
+    captions = page.evaluate("[...document.querySelectorAll('#gallery .caption-label')].map(c => "
+                             "[c.innerText, c.scrollWidth, c.clientWidth, c.scrollHeight, c.clientHeight])")
+    assert all(sw <= cw + 1 and sh <= ch + 1 for _, sw, cw, sh, ch in captions), captions  # + rounding
+    assert frame["y"] + frame["height"] - max(p.bounding_box()["y"] + p.bounding_box()["height"]
+                                              for p in page.locator("#gallery img").all()) < 60
     first = page.locator("#gallery img").first.bounding_box()  # a phone scrolled the pictures into view
     assert 0 <= first["y"] and first["y"] + first["height"] <= height, first
     if images > 1:  # Look inside replays the first picture, and says so
@@ -453,6 +481,9 @@ def test_presenter_mode_shows_one_stage_per_screen_in_large_type():
             assert page.evaluate(bottom) <= 768  # and ends on it
             if stage in ("#lesson-early", "#lesson-cost"):  # pictures and maps in a row, over a laptop's 200 px
                 assert page.locator(f"{stage}-images .lesson-image").first.bounding_box()["height"] >= 205
+        # the next group starts with no guess made
+        assert page.locator("#lesson-tour input[type=radio]:checked").count() == 0
+        page.locator("#lesson-tour input[type=radio]").first.check()  # the same guess: the same runs
         page.click("#lesson-run")  # cached: the class sees it at once
         page.wait_for_selector("#lesson-late table", timeout=5_000)
         assert "replayed from the cache" in page.inner_text("#lesson-status")

@@ -119,6 +119,11 @@ def test_the_picker_after_a_search_selects_an_emoji_found_and_offers_every_entry
     assert some.best == "red apple (Food / fruit)" and [v for _, v in some.choices][:2] == [some.best, "Animals"]
     assert some.note.startswith("Found 6: red apple, Animals (a group) and 4 more.")
     assert find_class(config, "Animals").note == "Found Animals (a group): the picker shows it."
+    # a group named exactly as typed comes before an emoji that only a keyword finds ('flags' is the category
+    # Flags, not the chequered flag), but not before an emoji with the word in its name ('heart' is the red heart)
+    assert find_class(config, "birds").best == "bird (Animals)" and find_class(config, "eagle").best.startswith("eagle")
+    assert find_class(config, "apple").best == "red apple (Food / fruit)"
+    assert find_class(config, "fruit").best == "fruit (Food)"
     none = find_class(config, "zebra")
     assert none.best is None and none.note == "Nothing here is called 'zebra'."
     assert find_class(config, "") == find_class(config, "  ") and find_class(config, "").best is None

@@ -378,11 +378,18 @@ def test_a_first_slow_run_does_not_make_a_schedule_faster_than_itself(monkeypatc
 def test_compare_says_what_it_will_run_before_it_runs():
     from lego.comparison import preview
 
+    from lego.comparison import Plan
+
     names = [CONFIG.brick_name(k) for k in range(CONFIG.num_bricks)]
-    text = preview(CONFIG, names, req(schedule=preset("pg-recipe", CONFIG), steps=10))
+    pg = req(schedule=preset("pg-recipe", CONFIG), steps=10)
+    need = Plan.of(CONFIG, pg).gflops(CONFIG)
+    text = preview(CONFIG, names, pg, need)
     assert text.startswith("**Will compare** *Flags*, seed **1**: ") and "(the **pg-recipe** preset)" in text
     assert text.endswith("against every brick, and every brick with 9 steps.")
-    assert preview(CONFIG, names, req(steps=10)).startswith("Nothing to compare yet: the schedule runs every brick")
+    assert preview(CONFIG, names, req(steps=10), need).startswith("Nothing to compare yet: the schedule runs every")
+    # past the per-request limit: said before the class presses Compare, as Compare would refuse it
+    assert preview(CONFIG, names, pg, need * 0.99).startswith("Compare would refuse these settings: this comparison "
+                                                              "runs three variants")
 
 
 def test_the_speed_up_line_leads_with_what_the_paired_runs_show():

@@ -79,10 +79,15 @@ def test_validation_messages(text, message):
         BrickSchedule.from_json(text, 3)
 
 
-def test_a_step_with_no_brick_is_refused_with_its_step_number():
+def test_a_step_with_no_brick_is_refused_with_the_step_numbers_the_grid_shows():
     s = BrickSchedule.from_json('{"bricks": {"0": [[0, 0.5]], "1": [], "2": []}}', 3)
-    with pytest.raises(ScheduleError, match=r"no brick is on at step 3 \(0\.50-0\.75\), 4 \(0\.75-1\.00\) of 4"):
+    with pytest.raises(ScheduleError, match=r"^no brick is on at steps 3-4 of 4: switch at least one brick on"):
         s.mask(4)
+    gaps = BrickSchedule.from_json('{"bricks": {"0": [[0.1, 0.5], [0.6, 0.7]], "1": [], "2": []}}', 3)
+    with pytest.raises(ScheduleError, match=r"^no brick is on at steps 1, 6 and 8-10 of 10:"):
+        gaps.mask(10)
+    with pytest.raises(ScheduleError, match=r"^no brick is on at step 1 of 10:"):
+        BrickSchedule.from_json('{"bricks": {"0": [[0.1, 1]], "1": [], "2": []}}', 3).mask(10)
 
 
 def test_oversized_json_is_refused():

@@ -11,7 +11,7 @@ from lego.request import PlaygroundError, Request
 from lego.serving import Served
 from lego.visuals import colour_bar, same_scale
 
-from .context import AppContext, refused, run_failure, running, stopped
+from .context import AppContext, page_and_api, refused, run_failure, running, stopped
 from .generate import GenerateTab
 from .zero_gpu import on_zero_gpu
 
@@ -101,13 +101,13 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -
             s, req = compared(*values)
         except gr.Error as exc:  # said here, in place of what would be compared; Compare would refuse it alike
             return f"Compare would refuse these settings: {exc.message}"
-        return preview(s.config, s.names, req)
+        return preview(s.config, s.names, req, s.limits.max_gflops)
 
     inputs = [model_key, gen.category, gen.seed, gen.steps, gen.guidance, gen.guide, gen.sampler, *gen.size,
               gen.num_ranges, gen.schedule_json, *gen.cells]
     tab.select(what, inputs, what_md, queue=False, show_progress="hidden", api_visibility="private")
-    compare_event = compare_btn.click(on_zero_gpu(compare, compare_gflops), inputs, outputs, api_name="compare",
-                                      trigger_mode="once", concurrency_limit=1)
+    compare_event = page_and_api([compare_btn.click], on_zero_gpu(compare, compare_gflops), inputs, outputs,
+                                 compare_md, api_name="compare", concurrency_limit=1)
     compare_event.then(stopped_status, compare_md, compare_md, queue=False, api_visibility="private")
     stop_btn.click(None, None, None, cancels=[compare_event], queue=False)
 

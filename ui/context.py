@@ -3,7 +3,9 @@ request's raw values become a checked request or a message for the user."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import gradio as gr
@@ -22,10 +24,39 @@ DEFAULT_KEY = "the model this app was started with"
 SESSION_SECONDS = 1800  # a session's last run is kept this long after it was made (API sessions too)
 
 
-def refused(reason: object) -> gr.Error:
-    """A request refused for a reason the user can fix: one log line, a message, no traceback."""
+class Refused(gr.Error):
+    """A request refused for a reason the user can fix."""
+
+
+def refused(reason: object) -> Refused:
+    """The error for a refused request: one log line, a message, no traceback."""
     LOG.info("refused: %s", reason)
-    return gr.Error(str(reason), print_exception=False)
+    return Refused(str(reason), print_exception=False)
+
+
+def said_in_status(run: Callable, status: int, outputs: int, cannot: str = "Cannot run") -> Callable:
+    """``run`` (a generator) for the page: a refusal is said in the status line (output ``status``) and in a
+    warning, and every other output keeps what it shows. Raised, Gradio would mark each output with an error badge
+    over the last pictures, and its message would fade after seconds."""
+    @functools.wraps(run)
+    def page(*args, **kwargs):
+        try:
+            yield from run(*args, **kwargs)
+        except Refused as exc:
+            gr.Warning(exc.message)
+            shown: list = [gr.skip()] * outputs
+            shown[status] = f"{cannot}: {exc.message}"
+            yield tuple(shown)
+    return page
+
+
+def page_and_api(triggers: Sequence, run: Callable, inputs: list, outputs: list, status: gr.components.Component,
+                 api_name: str, cannot: str = "Cannot run", **options) -> gr.events.Dependency:
+    """Two events on one run: the API's (``api_name``), which raises a refusal as a client expects, and the page's
+    on ``triggers`` (returned), which says it as ``said_in_status`` does. They share one concurrency group."""
+    gr.on([], run, inputs, outputs, api_name=api_name, concurrency_id=api_name, **options)
+    return gr.on(triggers, said_in_status(run, outputs.index(status), len(outputs), cannot), inputs, outputs,
+                 api_visibility="private", concurrency_id=api_name, trigger_mode="once", **options)
 
 
 def run_failure(exc: Exception) -> tuple[str, gr.Error]:

@@ -24,7 +24,7 @@ from lego.schedule import (CUSTOM, PRESETS, ScheduleError, from_grid, grid_label
 from lego.serving import Served, class_picker_for
 
 from . import finder
-from .context import SESSION_SECONDS, AppContext, refused, run_failure, running, stopped
+from .context import SESSION_SECONDS, AppContext, page_and_api, refused, run_failure, running, stopped
 from .zero_gpu import on_zero_gpu
 
 DEFAULT_RANGES = 5
@@ -104,12 +104,18 @@ def bricks_text(s: Served) -> str:
 GUIDE_CHOICES = [("every step", ""), (f"the middle steps only: sigma {interval_text(MIDDLE_STEPS)}",
                                        interval_text(MIDDLE_STEPS))]
 
-# On a phone, three or four pictures in one row would run off the screen: two a row, the gallery as tall as they
-# need, their captions small enough to leave the seed on show.
-CSS = ("@media (max-width: 640px) { #gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) "
+# Three or four pictures share one row: the gallery as tall as they need (no empty box below them), captions small
+# and wrapped where they must be, so that a random seed (ten digits) stays on show. On a phone, two a row, as they
+# would run off the screen.
+MANY = "#gallery:has(.grid-container > :nth-child(3))"
+CSS = (f"{MANY}, {MANY} .grid-wrap {{ height: auto !important; }} "
+       f"{MANY} .caption-label {{ font-size: 10px; padding: 0 3px; white-space: normal; line-height: 1.2; }}\n"
+       "@media (max-width: 640px) { #gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) "
        "!important; } #gallery, #gallery .grid-wrap { height: auto !important; } "
        "#gallery .caption-label { font-size: 10px; padding: 0 3px; } }")
 
+
+GALLERY_LABEL, STOPPED_LABEL = "Images", "Images: the last preview of a stopped run, not finished"
 
 # A run's status and pictures come into view where they are not wholly on the screen: on a phone, below the
 # Generate button; from the second Generate button, under the brick schedule, on any screen.
@@ -138,7 +144,7 @@ def build(ctx: AppContext) -> GenerateTab:
                 go_btn = gr.Button("Generate", variant="primary", elem_id="generate", scale=3)
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=80)
             status = gr.Markdown(elem_id="status")
-            gallery = gr.Gallery(label="Images", format="png", columns=2, height=300, elem_id="gallery",
+            gallery = gr.Gallery(label=GALLERY_LABEL, format="png", columns=2, height=300, elem_id="gallery",
                                  object_fit="contain", fit_columns=False)  # whole images, all in one row
             with gr.Row():  # the first control labelled "steps": the grid's boxes and "Preview every k steps" follow
                 steps = gr.Slider(2, 50, DEFAULT_STEPS, step=1, label="Steps",
@@ -283,8 +289,8 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         # milliseconds each, which a class of thirty sharing one batch pays at every step.
         shown = None
         # a picture or two side by side; three or four in one row, so that all show without scrolling
-        yield (gr.Gallery(None, columns=2 if req.images <= 2 else 4), running(detail=status), None, None, None, None,
-               None, req.seed)
+        yield (gr.Gallery(None, columns=2 if req.images <= 2 else 4, label=GALLERY_LABEL), running(detail=status),
+               None, None, None, None, None, req.seed)
         folder = outputs.new_run()
         try:
             for item in [] if replay else s.sample(req, est):
@@ -377,12 +383,12 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
     for c in (tab.num_ranges, tab.steps):
         c.change(relabel, [model_key, tab.num_ranges, tab.steps, tab.preset_name, tab.hand_ticks, *tab.cells],
                  tab.cells, queue=False, api_visibility="private")
-    gen_event = gr.on(
+    gen_event = page_and_api(
         [tab.go_btn.click, tab.go_here.click], on_zero_gpu(generate, request_gflops),
         [model_key, tab.category, tab.seed, tab.randomize, tab.steps, tab.guidance, tab.guide, tab.sampler, tab.images,
          *tab.size, tab.previews, tab.preview_every, tab.num_ranges, tab.schedule_json, *tab.cells],
         [tab.gallery, tab.status, tab.flops_plot, tab.time_plot, tab.heatmap, tab.files, tab.record_state, tab.seed],
-        api_name="generate", trigger_mode="once",
+        tab.status, api_name="generate",
         # with batching, every waiting request is handed to the model's batcher, which runs them in shared batches
         concurrency_limit=BATCHED_REQUESTS if ctx.first.batcher else 1)
     tab.stop_btn.click(None, None, None, cancels=[gen_event], queue=False)
@@ -393,6 +399,11 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
 
 def stopped_status(status_text: str) -> str | dict:
     return stopped(status_text, "no image was finished", "Generate")
+
+
+def gallery_after(stopped_text: str | dict) -> dict:
+    """A stopped run's gallery says that what it shows is a preview, not a finished picture."""
+    return gr.update(label=STOPPED_LABEL) if isinstance(stopped_text, str) else gr.skip()
 
 
 def model_updates(s: Served, tab: GenerateTab) -> list:

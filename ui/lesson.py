@@ -152,6 +152,10 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
     stop.click(None, None, None, cancels=[run_event], queue=False)
     for button, stage in ((next2, 3), (next3, 4), (next4, 5), (next5, 6), (again, 1)):
         button.click(lambda n=stage: gr.Walkthrough(selected=n), None, tour, queue=False, api_visibility="private")
+    # the next group starts with no guess made (the last group's would be theirs before they had thought), and
+    # moves on only after its own run
+    again.click(lambda: (None, gr.Button(visible=False)), None, [guess, next2], queue=False,
+                api_visibility="private")
     for button in (lock, rerun, next2, next3, next4, next5, again):
         button.click(None, js=TO_TOP)
     presenter.change(present, presenter, [panel, seed], queue=False, api_visibility="private")

@@ -20,6 +20,7 @@ class ModelTab:
     text: gr.Markdown
     source: gr.Dropdown
     load_btn: gr.Button
+    status: gr.Markdown  # what the last Load did
 
 
 def bricks_text(s: Served) -> str:
@@ -55,7 +56,13 @@ def build(ctx: AppContext) -> ModelTab:
                              info="Pick a bundled one from the list, or type a directory or a Hugging Face repo id; "
                                   "then press Load.")
         load_btn = gr.Button("Load", scale=1)
-    return ModelTab(text, source, load_btn)
+    status = gr.Markdown(elem_id="model-status")
+    return ModelTab(text, source, load_btn, status)
+
+
+def loaded_text(s: Served) -> str:
+    return (f"Loaded **{s.shown}** for this browser tab: Generate, Compare, Look inside and the Lesson now use it. "
+            "Other visitors keep the model they have.")
 
 
 def fits_the_page(page: LegoConfig) -> Callable[[LegoConfig], None]:

@@ -7,6 +7,20 @@ import gradio as gr
 from lego import results
 
 
+def table(rows: list[list], headers: list[str]) -> gr.Dataframe:
+    """A results table shown whole (no box scrolling inside the page), its first column, which names each row,
+    kept in view while a phone scrolls the numbers sideways."""
+    return gr.Dataframe(rows, headers=headers, interactive=False, max_height=4000, pinned_columns=1, wrap=True,
+                        column_widths=["35%"], elem_classes="results-table")
+
+
+# Gradio sizes a column to its values and lets a header break anywhere, so that on a phone 'saving' broke inside
+# the word: a header breaks between words only, and each number column is as wide as its longest word.
+CSS = ("@media (max-width: 640px) { .results-table th:not(:first-child), .results-table td:not(:first-child) "
+       "{ min-width: min-content !important; width: auto !important; max-width: none !important; } "
+       ".results-table th span.header { word-break: normal; overflow-wrap: normal; } }")
+
+
 def build(sweeps: dict[str, dict]) -> None:
     """The committed benchmark results (assets/benchmarks): figures and tables, nothing recomputed; ``sweeps`` as
     ``results.read_sweeps`` gives them."""
@@ -32,8 +46,7 @@ def build(sweeps: dict[str, dict]) -> None:
         gr.Markdown(results.sweep_caption(small) + " Emoji named: how often the judge names the emoji asked for "
                     "(over 180 pictures, give or take about 4 points); the table has the distances too.")
         gr.Plot(results.figure("schedules_emoji48_figure.json"))
-        gr.Dataframe(results.schedule_table(small["rows"], "emoji"), headers=results.EMOJI_SCHEDULE_COLUMNS,
-                     interactive=False)
+        table(results.schedule_table(small["rows"], "emoji"), results.EMOJI_SCHEDULE_COLUMNS)
     gr.Markdown("### Brick schedules: quality against compute, on the all-emoji model")
     sweep = sweeps.get("schedules.json")
     if sweep is None:
@@ -41,7 +54,7 @@ def build(sweeps: dict[str, dict]) -> None:
     else:
         gr.Markdown(results.sweep_caption(sweep))
         gr.Plot(results.figure("schedules_figure.json"), elem_id="results-schedules")
-        gr.Dataframe(results.schedule_table(sweep["rows"]), headers=results.SCHEDULE_COLUMNS, interactive=False)
+        table(results.schedule_table(sweep["rows"]), results.SCHEDULE_COLUMNS)
     gr.Markdown("### Training: LEGO against a plain DiT, and what brick dropout costs")
     training = results.read("training_efficiency.json")
     if training is None:
@@ -49,7 +62,7 @@ def build(sweeps: dict[str, dict]) -> None:
     else:
         gr.Markdown(f"`{training['command']}`")
         gr.Plot(results.figure("training_efficiency_figure.json"))
-        gr.Dataframe(results.training_table(training), headers=results.TRAINING_COLUMNS, interactive=False)
+        table(results.training_table(training), results.TRAINING_COLUMNS)
     gr.Markdown("### Speed on a small CPU")
     speed = results.read("speed.json")
     if speed is None:
