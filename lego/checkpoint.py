@@ -97,12 +97,16 @@ def resolve_source(source: str | Path, local_files_only: bool | None = None) -> 
     text = str(source)
     if not is_repo_id(text) or path.exists() or text.startswith((".", "/", "~")):
         raise CheckpointError(f"no checkpoint directory at {text} (and it is not a Hub repo id of the form owner/name)")
+    if path.parent.is_dir():  # 'checkpoints/nope': a typo in a local path, not a repo to fetch
+        folders = sorted(p.name for p in path.parent.iterdir() if (p / WEIGHTS_FILE).is_file())
+        raise CheckpointError(f"no checkpoint directory at {text}" + (
+            f" ({path.parent} has {', '.join(folders)})" if folders else ""))
     kwargs = {} if local_files_only is None else {"local_files_only": local_files_only}
     try:
         return Path(snapshot_download(text, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE], **kwargs))
-    except LocalEntryNotFoundError as exc:
-        raise CheckpointError(
-            f"{text} is not in the local Hugging Face cache and the Hub cannot be reached (offline?): {exc}") from None
+    except LocalEntryNotFoundError:
+        raise CheckpointError(f"{text} is not a local directory, nor in the local Hugging Face cache, and the Hub "
+                              "cannot be reached (offline?)") from None
     except (HfHubHTTPError, OSError, ValueError) as exc:
         raise CheckpointError(f"could not fetch {text} from the Hub: {exc}") from None
 

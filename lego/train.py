@@ -41,7 +41,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from .checkpoint import CARD_FILE, CheckpointError, load_checkpoint, readable, save_checkpoint
+from .checkpoint import CARD_FILE, WEIGHTS_FILE, CheckpointError, load_checkpoint, readable, save_checkpoint
 from .collage import CollageMaker, CollageStyle
 from .config import ARCHITECTURES, LegoConfig
 from .data import credits as data_credits
@@ -405,6 +405,7 @@ class Trainer:
             self.saved_images = self.progress.images
 
         last_step = 0.0
+        last: dict | None = None  # the last step's log entry, until written
         try:
             while self.progress.images < max_images:
                 if (time.perf_counter() - start + last_step) / 60 > max_minutes:
@@ -427,14 +428,15 @@ class Trainer:
                 elapsed = time.perf_counter() - start
                 rate = (self.progress.images - start_images) / max(elapsed, 1e-9)
                 bar.update(1)
-                bar.set_postfix_str(f"{rate:.0f} img/s loss " + " ".join(
-                    "-" if v is None else f"{v:.3f}" for v in smoothed))
+                bar.set_postfix_str(f"{rate:.0f} img/s, smoothed loss " + ", ".join(  # '-': not trained yet
+                    f"B{k} " + ("-" if v is None else f"{v:.3f}") for k, v in enumerate(smoothed)))
+                last = {"step": self.progress.step, "images": self.progress.images, "images_per_s": round(rate, 1),
+                        "brick_loss": losses, "grad_norm": round(self.grad_norm, 4),
+                        "t_norm": round(self.time_embedding_norm(), 2), "lr": self.lr}
                 if main and self.progress.step % log_every == 0:
-                    log.write(json.dumps({"step": self.progress.step, "images": self.progress.images,
-                                          "images_per_s": round(rate, 1), "brick_loss": losses,
-                                          "grad_norm": round(self.grad_norm, 4),
-                                          "t_norm": round(self.time_embedding_norm(), 2), "lr": self.lr}) + "\n")
+                    log.write(json.dumps(last) + "\n")
                     log.flush()
+                    last = None
                 if main and next_sample is not None and self.progress.images >= next_sample:
                     self.sample_grid(self.run / "samples" / f"{self.progress.images:09d}.png")
                     next_sample += sample_every
@@ -450,6 +452,9 @@ class Trainer:
         finally:
             bar.close()
             if log is not None:
+                # a saved segment's last step is logged too, so a short one has a line; a diverged one's is not
+                if last is not None and self.saved_images == self.progress.images:
+                    log.write(json.dumps(last) + "\n")
                 log.close()
 
     def sample_grid(self, path: Path, seeds: int = 2, steps: int = 12) -> None:
@@ -535,9 +540,16 @@ def fine_tuned_from(init: Path, out: Path) -> str:
 
 
 def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = None, samples: Path | None = None,
-           samples_caption: str = "Samples") -> Path:
-    """The EMA weights as a checkpoint directory with a model card (and a picture of samples, copied in)."""
+           samples_caption: str = "Samples", replace: bool = False) -> Path:
+    """The EMA weights as a checkpoint directory with a model card (and a picture of samples, copied in). A
+    checkpoint already at ``out`` (a bundled model, which the app serves) is replaced only with ``replace``."""
     state = run / "state"
+    if not (state / "trainer.json").is_file():
+        raise CheckpointError(f"no saved training state in {run} (its state/trainer.json): train it first with "
+                              f"python -m lego.train run --run-dir {run}")
+    if (out / WEIGHTS_FILE).exists() and not replace:
+        raise CheckpointError(f"{out} already holds a checkpoint: give another --out, or --replace to write over it "
+                              "(judge the new weights first: python -m lego.metrics evaluate)")
     info = json.loads((state / "trainer.json").read_text())
     model = LegoModel(LegoConfig.from_dict(info["config"]))
     model.load_state_dict({k: v.float() for k, v in load_sharded(state, "ema").items()})
@@ -630,13 +642,17 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--run-dir", dest="run", type=Path, required=True,
                    help="the run's folder: its state, log and samples (a run resumes from its state)")
     r.add_argument("--images", type=float, default=math.inf,
-                   help="train this many more images in this segment, counted from where the run stands")
+                   help="train this many more images in this segment, counted from where the run stands "
+                        "(default: no limit; without any of these three limits a run trains until stopped, and "
+                        "Ctrl-C saves it)")
     r.add_argument("--max-images", type=float, default=math.inf,
-                   help="stop when the run has seen this many images in all")
+                   help="stop when the run has seen this many images in all (default: no limit)")
     r.add_argument("--max-minutes", type=float, default=math.inf,
-                   help="stop this segment before so long has passed (the step that would cross it is not started)")
+                   help="stop this segment before so long has passed (the step that would cross it is not started; "
+                        "default: no limit)")
     r.add_argument("--save-minutes", type=float, default=5.0, help="minutes between saves of the state (default 5)")
-    r.add_argument("--sample-every", type=int, default=0, help="images between sample grids (0 = none)")
+    r.add_argument("--sample-every", type=int, default=0,
+                   help="images between sample grids in RUN/samples (default 0: none)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--divergence", type=float, default=3.0,
                    help="stop without saving when a brick's smoothed loss rises above this many times its best "
@@ -653,17 +669,25 @@ def main(argv: list[str] | None = None) -> int:
             r.add_argument(flag, type=type(f.default), default=None, choices=f.metadata["choices"] or None,
                            help=f"{f.metadata['help']} (new runs: {shown})")
     e = sub.add_parser("export", help="write the EMA weights as a checkpoint directory")
-    e.add_argument("--run-dir", dest="run", type=Path, required=True)
-    e.add_argument("--out", type=Path, required=True)
-    e.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
+    e.add_argument("--run-dir", dest="run", type=Path, required=True, help="the run's folder, as given to run")
+    e.add_argument("--out", type=Path, required=True,
+                   help="the checkpoint directory to write (config.json, model.safetensors, a model card)")
+    e.add_argument("--replace", action="store_true",
+                   help="write over a checkpoint already at --out, such as a bundled one the app serves")
+    e.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"],
+                   help="how the weights are stored (default float16: half the size, outputs within about 1e-3)")
     e.add_argument("--metrics", type=Path, help="JSON from python -m lego.metrics to put on the model card")
     e.add_argument("--samples", type=Path, help="a PNG of samples to show on the model card (copied in)")
-    e.add_argument("--samples-caption", default="Samples", help="what the picture shows")
+    e.add_argument("--samples-caption", default="Samples", help="what the picture shows (default 'Samples')")
     args = parser.parse_args(argv)
 
     if args.command == "export":
-        metrics = json.loads(args.metrics.read_text()) if args.metrics else None
-        print(export(args.run, args.out, args.dtype, metrics, args.samples, args.samples_caption))
+        try:
+            metrics = json.loads(args.metrics.read_text()) if args.metrics else None
+            print(export(args.run, args.out, args.dtype, metrics, args.samples, args.samples_caption, args.replace))
+        except (CheckpointError, OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
     given = {k: getattr(args, k) for k in TrainSettings.__dataclass_fields__ if getattr(args, k) is not None}
     rank, world, device = _distributed()
@@ -704,6 +728,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: nothing to train: the run has seen {trainer.progress.images:,} images and --max-images is "
               f"{args.max_images:,.0f}; raise it, or give --images for this segment", file=sys.stderr)
         return 2
+    began, began_images = time.perf_counter(), trainer.progress.images
     try:
         trainer.fit(target, args.max_minutes, args.save_minutes, args.sample_every, quiet=args.quiet,
                     divergence=args.divergence)
@@ -719,6 +744,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stopped ({exc or 'interrupted'}): {trainer.progress.images:,} images are saved in "
                   f"{args.run / 'state'}; the same command resumes", file=sys.stderr)
         return 130
+    if rank == 0:
+        done, minutes = trainer.progress.images - began_images, (time.perf_counter() - began) / 60
+        print(f"trained {done:,} images in {minutes:.1f} min; the run has seen {trainer.progress.images:,}, saved in "
+              f"{args.run / 'state'} (the same command goes on from there). To use the weights: python -m "
+              f"lego.train export --run-dir {args.run} --out checkpoints/NAME", file=sys.stderr)
     if world > 1:
         dist.barrier()  # every rank's last messages delivered (and the state saved) before the group goes
         dist.destroy_process_group()

@@ -141,8 +141,16 @@ def test_hub_repo_id_loads_offline_from_the_local_cache(saved, tmp_path):
 def test_hub_repo_missing_from_cache_offline_is_a_clear_error(tmp_path):
     done = run_cli(["info", "--checkpoint", "lego-tests/absent"], {"HF_HUB_CACHE": str(tmp_path / "empty")})
     assert done.returncode == 2
-    assert "not in the local Hugging Face cache" in done.stderr
+    assert "not a local directory, nor in the local Hugging Face cache" in done.stderr
     assert "Traceback" not in done.stderr
+    # shaped like a repo id, but a typo in a local path: said as such, with the checkpoints that are there
+    (tmp_path / "checkpoints" / "real").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "real" / "model.safetensors").write_bytes(b"")
+    done = subprocess.run([sys.executable, "-m", "lego", "info", "--checkpoint", "checkpoints/nope"], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_CACHE": str(tmp_path / "empty")},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == "error: no checkpoint directory at checkpoints/nope " \
+                                                           "(checkpoints has real)"
 
 
 def test_emoji_s_fits_one_file_under_16_mib_in_half_precision(tmp_path):

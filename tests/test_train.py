@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lego.checkpoint import load_checkpoint
+from lego.checkpoint import CheckpointError, load_checkpoint
 from lego.train import (Trainer, TrainSettings, decay_factor, divergence_reason, draw_active, edm_losses, export,
                         hardware_summary, load_sharded, main, step_generator)
 
@@ -119,8 +119,16 @@ def test_export_writes_a_loadable_checkpoint_with_credits(data_file, tmp_path):
     assert "16 training images seen" in card and "Twitter, CC-BY-4.0" in card and "Apache-2.0" in card
     assert "9 categories, 6 sub-categories and 7 emoji" in card and "twemoji style is held out" in card
     assert "![One row per category](samples.png)" in card
+    # a checkpoint already there (a bundled model) is kept, and the command says how to replace it
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    with pytest.raises(CheckpointError, match="already holds a checkpoint: give another --out, or --replace"):
+        export(tmp_path / "run", out, metrics={"markdown": "| judged | 1% |"})
+    assert main(["export", "--run-dir", str(tmp_path / "run"), "--out", str(out)]) == 2
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    assert main(["export", "--run-dir", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()  # a run with no saved state: one line, nothing written
     # exported again into the same folder, the card is the new export's, not the one left there
-    again = export(tmp_path / "run", out, metrics={"markdown": "| judged | 1% |"})
+    again = export(tmp_path / "run", out, metrics={"markdown": "| judged | 1% |"}, replace=True)
     card = (again / "README.md").read_text()
     assert "| judged | 1% |" in card and "samples.png" not in card
 
@@ -280,6 +288,11 @@ def test_a_resumed_run_continues_and_a_run_that_would_train_nothing_changes_noth
     assert main([*common, "--max-images", "16"]) == 0
     state = tmp_path / "run" / "state" / "trainer.json"
     assert json.loads(state.read_text())["images"] == 16
+    said = capsys.readouterr().err  # what was done, where it is, and what to do with it
+    assert said.startswith("trained 16 images in ") and "the run has seen 16, saved in" in said
+    assert f"python -m lego.train export --run-dir {tmp_path / 'run'} --out checkpoints/NAME" in said
+    # two steps, fewer than a log line's 20: the segment's last step is logged all the same
+    assert [json.loads(line)["images"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()] == [16]
     assert main([*common, "--images", "16"]) == 0  # counted from where the run stands
     assert json.loads(state.read_text())["images"] == 32
     before = {p.name: p.read_bytes() for p in state.parent.iterdir()}
@@ -334,7 +347,7 @@ def test_a_fine_tune_exported_over_its_start_keeps_the_earlier_training_on_the_c
     ckpt = export(tmp_path / "base", tmp_path / "ckpt")
     Trainer(settings(data_file, init=str(ckpt), decay_start=0, decay_images=8), tmp_path / "cool").fit(
         max_images=8, quiet=True)
-    card = (export(tmp_path / "cool", ckpt) / "README.md").read_text()
+    card = (export(tmp_path / "cool", ckpt, replace=True) / "README.md").read_text()
     assert "- 8 training images seen" in card and "fell linearly to zero from 0 images to 8" in card
     assert "- Fine-tuned from the weights this checkpoint held before, trained as follows:\n  - 16 training images " \
            "seen" in card and "see its model card" not in card
