@@ -1,6 +1,6 @@
 """Deploy the app to a Hugging Face Space: only what the app needs, through the Hub's upload API.
 
-    python -m lego.deploy space --repo USER/NAME [--hardware cpu-basic|cpu-upgrade|zero-a10g] [--private] [--dry-run]
+    python -m lego.deploy space --repo USER/NAME [--hardware zero-a10g|cpu-basic|cpu-upgrade] [--private] [--dry-run]
     python -m lego.deploy space --repo USER/NAME --static DIR [--private] [--dry-run]
 
 ``--static DIR`` uploads a classroom edition (``python -m lego.export_static DIR``) as a static Space
@@ -14,10 +14,12 @@ pictures. The upload API stores large files itself, and the allow-list below is 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +31,7 @@ ALLOW = ("app.py", "ui/*.py", "lego/*.py", "lego/model_card.md", "checkpoints/le
 # Space gets the newest of them instead of this project's pin, and the `spaces` package.
 ZERO_GPU_TORCH = "2.11.0"
 HARDWARE = ("cpu-basic", "cpu-upgrade", "zero-a10g")
+DEFAULT_HARDWARE = "zero-a10g"  # the one a free account may host a Gradio Space on
 
 
 class DeployError(RuntimeError):
@@ -93,20 +96,39 @@ def list_files(folder: Path, files_: list[Path], where: str) -> None:
 
 def static_space(repo: str, folder: Path, private: bool = False, dry_run: bool = False) -> list[Path]:
     """Create or update the static Space ``repo`` with the folder as it is; ``dry_run`` only lists it."""
+    if not folder.is_dir():
+        raise DeployError(f"no folder at {folder}: make the classroom edition with python -m lego.export_static "
+                          f"{folder}")
     staged = static_files(folder)
     list_files(folder, staged, f"{repo} (static)")
     if not dry_run:
-        from huggingface_hub import HfApi
-
-        api = HfApi()
-        api.create_repo(repo, repo_type="space", space_sdk="static", private=private, exist_ok=True)
-        api.upload_folder(repo_id=repo, repo_type="space", folder_path=folder, commit_message="Deploy the classroom "
-                          "edition", delete_patterns=["img/*"])  # pictures an earlier export had go too
+        with hub(repo) as api:
+            api.create_repo(repo, repo_type="space", space_sdk="static", private=private, exist_ok=True)
+            api.upload_folder(repo_id=repo, repo_type="space", folder_path=folder, commit_message="Deploy the "
+                              "classroom edition", delete_patterns=["img/*"])  # pictures an earlier export had go too
         print(f"https://huggingface.co/spaces/{repo}")
     return staged
 
 
-def space(repo: str, hardware: str = "cpu-basic", private: bool = False, dry_run: bool = False,
+@contextlib.contextmanager
+def hub(repo: str) -> Iterator:
+    """The Hub's API for ``repo``, after a check that someone is logged in; what the Hub refuses, or a connection
+    that fails, is a DeployError of one line (a traceback of the HTTP library says nothing more to a user)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import LocalTokenNotFoundError
+
+    api = HfApi()
+    try:
+        api.whoami()
+        yield api
+    except LocalTokenNotFoundError:
+        raise DeployError("not logged in to the Hugging Face Hub: run hf auth login (or set HF_TOKEN)") from None
+    except Exception as exc:  # noqa: BLE001 - HTTP and connection errors of any kind, each said in one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DeployError(f"the Hub did not take {repo}: {type(exc).__name__}: {first}") from None
+
+
+def space(repo: str, hardware: str = DEFAULT_HARDWARE, private: bool = False, dry_run: bool = False,
           root: Path = ROOT, static: Path | None = None) -> list[Path]:
     """Create or update the Space ``repo`` with the allow-listed files, or with the classroom edition in
     ``static``; ``dry_run`` only lists them."""
@@ -121,13 +143,11 @@ def space(repo: str, hardware: str = "cpu-basic", private: bool = False, dry_run
         list_files(Path(tmp), staged, f"{repo} on {hardware}")
         if dry_run:
             return staged
-        from huggingface_hub import HfApi
-
-        api = HfApi()
-        api.create_repo(repo, repo_type="space", space_sdk="gradio", space_hardware=hardware, private=private,
-                        exist_ok=True)
-        api.upload_folder(repo_id=repo, repo_type="space", folder_path=tmp, commit_message="Deploy LEGO Playground",
-                          delete_patterns=["*.py", "ui/*.py", "lego/*.py"])  # modules removed here go there too
+        with hub(repo) as api:
+            api.create_repo(repo, repo_type="space", space_sdk="gradio", space_hardware=hardware, private=private,
+                            exist_ok=True)
+            api.upload_folder(repo_id=repo, repo_type="space", folder_path=tmp, commit_message="Deploy LEGO "
+                              "Playground", delete_patterns=["*.py", "ui/*.py", "lego/*.py"])  # removed here, there too
         print(f"https://huggingface.co/spaces/{repo}")
     return staged
 
@@ -137,18 +157,18 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     sp = sub.add_parser("space", help="create or update a Hugging Face Space running the app")
     sp.add_argument("--repo", required=True, help="USER/NAME of the Space")
-    sp.add_argument("--hardware", default="cpu-basic", choices=HARDWARE,
-                    help="cpu-basic (default), or zero-a10g: ZeroGPU (a GPU lent per request; torch pinned to a "
-                         "release it runs)")
-    sp.add_argument("--private", action="store_true")
+    sp.add_argument("--hardware", choices=HARDWARE,
+                    help="zero-a10g (the default): ZeroGPU, a GPU lent per request, which free accounts may host, "
+                         "with torch pinned to a release it runs; or cpu-basic or cpu-upgrade, which need a paid plan")
+    sp.add_argument("--private", action="store_true", help="only you (and your organisation) can see the Space")
     sp.add_argument("--dry-run", action="store_true", help="list the files and their total size; upload nothing")
     sp.add_argument("--static", type=Path, metavar="DIR",
                     help="upload this classroom edition (python -m lego.export_static DIR) as a static Space")
     args = parser.parse_args(argv)
-    if args.static and args.hardware != "cpu-basic":
+    if args.static and args.hardware:
         parser.error("a static Space runs no Python and takes no --hardware")
     try:
-        space(args.repo, args.hardware, args.private, args.dry_run, static=args.static)
+        space(args.repo, args.hardware or DEFAULT_HARDWARE, args.private, args.dry_run, static=args.static)
     except DeployError as exc:
         sys.exit(f"error: {exc}")
 

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_dry_run_lists_what_the_app_needs_and_nothing_else(capsys):
-    staged = [str(p) for p in deploy.space("someone/lego", dry_run=True)]
+    staged = [str(p) for p in deploy.space("someone/lego", "cpu-basic", dry_run=True)]  # this requirements.txt
     out = capsys.readouterr().out
     for needed in ("app.py", "ui/generate.py", "lego/model.py", "lego/model_card.md", "README.md",
                    "requirements.txt", "checkpoints/lego-emoji-s/model.safetensors",
@@ -28,6 +28,8 @@ def test_the_dry_run_lists_what_the_app_needs_and_nothing_else(capsys):
     assert not [p for p in staged if "emoji-judge" in p]  # the judge evaluates; the app does not need it
     total = sum((ROOT / p).stat().st_size for p in staged)
     assert f"{total:,}  bytes in {len(staged)} files for someone/lego on cpu-basic" in out
+    deploy.main(["space", "--repo", "someone/lego", "--dry-run"])  # by default on ZeroGPU, which is free to host
+    assert f"bytes in {len(staged)} files for someone/lego on zero-a10g" in capsys.readouterr().out
 
 
 def test_zero_gpu_gets_a_torch_it_runs_and_the_spaces_package(tmp_path):
@@ -120,3 +122,14 @@ def test_a_zero_gpu_space_is_recognised_by_the_variable_the_hub_sets(monkeypatch
     assert not on_zero_gpu_space()
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     assert on_zero_gpu_space()
+
+
+def test_a_deploy_with_no_one_logged_in_is_one_line_and_uploads_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no token saved there
+    with pytest.raises(SystemExit) as refused:
+        deploy.main(["space", "--repo", "someone/lego"])
+    assert refused.value.code == "error: not logged in to the Hugging Face Hub: run hf auth login (or set HF_TOKEN)"
+    assert "bytes in" in capsys.readouterr().out  # what would have gone was listed first
+    with pytest.raises(deploy.DeployError, match="no folder at .*: make the classroom edition with"):
+        deploy.space("someone/lego-class", static=tmp_path / "absent")
