@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--size", type=parse_size, help="WIDTHxHEIGHT (default: training size)")
     gen.add_argument("--canvas", choices=MODES, help="how the full-image brick covers a larger canvas "
                                                      "(see lego/canvas.py; default tiles)")
-    gen.add_argument("--stride", type=int, help="overlap: pixels between windows (0 = half a window)")
+    gen.add_argument("--stride", type=int, help="overlap: pixels between windows (default 0: half a window)")
     gen.add_argument("--shift", action=argparse.BooleanOptionalAction,
                      help="overlap: move the windows between steps (default no)")
     gen.add_argument("--coords", choices=COORDS, help="coordinates on a larger canvas (see lego/canvas.py; "

@@ -1,6 +1,6 @@
 """The emoji training set: many emoji styles from npm, labelled at three levels.
 
-    python -m lego.data build [--out data/emoji64.npz] [--cache data/npm] [--size 64]
+    python -m lego.data build [--out data/emoji64.npz] [--cache data/npm] [--size 64]   # --size 32: data/emoji32.npz
 
 Art: the iconify emoji sets (``@iconify-json/*``, one ``icons.json`` of SVG bodies each), rendered
 with resvg at ``--size`` pixels on white. Labels: ``emoji-datasource``'s ``emoji.json`` gives
@@ -476,14 +476,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lego.data", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="fetch the npm packages, render every style and write the arrays and manifest")
-    b.add_argument("--out", type=Path, default=Path("data/emoji64.npz"))
-    b.add_argument("--cache", type=Path, default=Path("data/npm"), help="where the package tarballs are kept")
-    b.add_argument("--size", type=int, default=IMAGE_SIZE, help="pixels per side")
+    b.add_argument("--out", type=Path,
+                   help="the arrays to write, the manifest beside them (default data/emojiSIZE.npz: "
+                        "data/emoji64.npz, which training and evaluation read, at the default size)")
+    b.add_argument("--cache", type=Path, default=Path("data/npm"),
+                   help="where the package tarballs are kept (default data/npm)")
+    b.add_argument("--size", type=int, default=IMAGE_SIZE, help=f"pixels per side (default {IMAGE_SIZE})")
     s = sub.add_parser("summary", help="counts per style and category")
     s.add_argument("path", type=Path)
     args = parser.parse_args(argv)
     try:
-        result = build(args.out, args.cache, args.size) if args.command == "build" else summary(args.path)
+        if args.command == "build":  # another size never replaces the 64x64 data training reads by default
+            result = build(args.out or Path(f"data/emoji{args.size}.npz"), args.cache, args.size)
+        else:
+            result = summary(args.path)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, readable
 from .config import ConfigError
@@ -126,11 +127,20 @@ def judge_on_held_out(judge: EmojiJudge, data: EmojiData, emoji: list[int]) -> d
     return level_accuracy(predict(judge, seen), torch.from_numpy(data.labels[keep]), judge.space)
 
 
+def trained_emoji(model: LegoModel, data: EmojiData) -> list[str]:
+    """The emoji a model trained on some of the data's (lego.train --emoji) knows; none for one that knows them
+    all, or whose labels are not the data's three levels."""
+    space = model.config.label_space()
+    if space.depth != 3 or data.space.depth != 3 or space.sizes[-1] >= data.space.sizes[-1]:
+        return []
+    return list(space.names[space.offset(2):])
+
+
 def evaluate(model: LegoModel, judge: EmojiJudge, data: EmojiData, schedule_spec: str = "all", per_category: int = 20,
              steps: int = 18, guidance: float = 2.0, seed: int = 0, precision: str = "auto", batch: int = 18,
              method: str = "heun", compiled: bool = False, level: str | None = None,
              classes: set[int] | None = None, draw: bool = False,
-             guidance_interval: tuple[float, float] | None = None) -> dict:
+             guidance_interval: tuple[float, float] | None = None, progress: bool = False) -> dict:
     """Generate ``per_category`` images of every category and score them (see the module docstring).
     ``classes`` limits the requests to these classes (a model trained on a subset of the emoji). With ``draw``,
     a request for a coarser class is sampled as the app samples it: as one of its emoji, picked by the seed."""
@@ -148,7 +158,9 @@ def evaluate(model: LegoModel, judge: EmojiJudge, data: EmojiData, schedule_spec
     start = time.perf_counter()
     sampled = [space.draw(label, s) for label, s in zip(labels, seeds)] if draw else labels
     chunks = [sample(model, seeds[i:i + batch], sampled[i:i + batch], settings, schedule, precision=precision,
-                     compiled=compiled).images for i in range(0, len(labels), batch)]
+                     compiled=compiled).images
+              for i in tqdm(range(0, len(labels), batch), desc=f"sampling {len(labels)} pictures", unit="batch",
+                            disable=not progress, file=sys.stderr)]
     seconds = time.perf_counter() - start
     generated = torch.cat(chunks).clamp(-1, 1)
     n = len(generated)
@@ -299,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             model, judge = load_checkpoint(args.checkpoint), load_judge(args.judge)
             names = read_emoji_list(args.emoji)
+            if not names and (names := trained_emoji(model, data)):
+                print(f"note: {args.checkpoint} was trained on {len(names)} of the data's {data.space.sizes[-1]:,} "
+                      "emoji: it is judged on those, as with --emoji", file=sys.stderr)
             if names:
                 emoji = data.emoji_indices(names)
                 on_real = judge_on_held_out(judge, data, emoji)
@@ -319,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         result = evaluate(model, judge, data, args.schedule, args.per_category, args.steps, args.guidance, args.seed,
-                          method=args.sampler, level=args.level, draw=args.draw, guidance_interval=args.guide)
+                          method=args.sampler, level=args.level, draw=args.draw, guidance_interval=args.guide,
+                          progress=True)
     except (ScheduleError, LabelError, ConfigError, PlaygroundError, ValueError) as exc:  # a mistake in the options
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -340,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
     print(text)
+    print("\n" + result["markdown"], file=sys.stderr)  # the JSON is for scripts; this, last, is for people
     return 0
 
 

@@ -157,3 +157,18 @@ def test_the_judge_is_scored_on_a_vocabulary_only_with_the_labels_it_was_trained
     emoji = sorted({int(i) for i in fixture_data.labels[:, 2] if i >= 0})[:2]
     with pytest.raises(DataError, match="trained on another data set"):  # the fixture is not the judge's data
         judge_on_held_out(load_judge(JUDGE_DIR), fixture_data, emoji)
+
+
+def test_a_model_of_some_emoji_is_judged_on_those_unless_told_otherwise(fixture_data):
+    """Scored against every emoji, a 48-emoji model would be asked for emoji it never learnt."""
+    from lego.config import ARCHITECTURES
+    from lego.metrics import trained_emoji
+    from lego.model import LegoModel
+
+    space = fixture_data.space
+    emoji = list(range(space.offset(2), space.num_classes))[:2]
+    few = fixture_data.only_emoji(emoji)
+    model = LegoModel(ARCHITECTURES["tiny-emoji"].with_labels(few.space))
+    assert trained_emoji(model, fixture_data) == [space.names[i] for i in emoji]
+    assert fixture_data.emoji_indices(trained_emoji(model, fixture_data)) == emoji  # what --emoji would pick
+    assert trained_emoji(LegoModel(ARCHITECTURES["tiny-emoji"].with_labels(space)), fixture_data) == []
