@@ -54,7 +54,8 @@ def made_with(model: str) -> str | None:
     made again on the weights that made it, not on the default model (an app's run names its checkpoint relative to
     the app's folder)."""
     name = model.rsplit(" (weights ", 1)[0]
-    found = [p for p in (Path(name), DEFAULT_CHECKPOINT.parent / name) if name and (p / "config.json").is_file()]
+    here = (Path(name), DEFAULT_CHECKPOINT.parent.parent / name, DEFAULT_CHECKPOINT.parent / name)  # run anywhere
+    found = [p for p in here if name and (p / "config.json").is_file()]
     return str(found[0]) if found else None
 
 
@@ -98,7 +99,8 @@ def _generate(args: argparse.Namespace) -> int:
     config = model.config
     weights = fingerprint(model)
     if made_by and not made_by.endswith(f"(weights {weights})"):  # other weights draw another picture: said
-        print(f"note: {args.settings} was made with {made_by}; these weights ({weights}) draw another picture",
+        missing = "" if args.checkpoint or made_with(made_by) else ", which is not on this machine"
+        print(f"note: {args.settings} was made with {made_by}{missing}; {source} ({weights}) draws another picture",
               file=sys.stderr)
     overrides = {key: getattr(args, name) for name, key in SETTING_OPTIONS.items() if getattr(args, name) is not None}
     if args.size:

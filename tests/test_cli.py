@@ -106,7 +106,7 @@ def test_a_png_carries_its_settings_and_makes_the_same_picture_again(tmp_path):
     # other weights draw another picture: said, not refused
     save_checkpoint(randomized("tiny-pg", seed=1), tmp_path / "other")
     done = run("generate", "--checkpoint", str(tmp_path / "other"), "--settings", str(first), "--out", str(again))
-    assert done.returncode == 0 and "these weights" in done.stderr and "draw another picture" in done.stderr
+    assert done.returncode == 0 and f"{tmp_path / 'other'} (" in done.stderr and "draws another picture" in done.stderr
     wide = carried.replace("canvas=tiles", "canvas=overlap").replace("shift=0", "shift=1")
     done = run("generate", "--checkpoint", ckpt, "--settings", wide, "--no-shift", "--out", str(again), "--quiet")
     assert done.returncode == 0 and "shift=0" in Image.open(again).text["lego-playground"], done.stderr
@@ -133,6 +133,22 @@ def test_a_png_is_made_again_on_the_checkpoint_it_names_and_bad_options_are_refu
     done = here("generate", "--settings", "a.png", "--out", "b.png", "--quiet")  # no --checkpoint: the PNG's
     assert done.returncode == 0 and "note: using mine, which made a.png" in done.stderr, done.stderr
     assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png")))
+    # made elsewhere with a checkpoint that is not here: the default model draws, and the note says why
+    away = tmp_path / "away"
+    away.mkdir()
+    (away / "a.png").write_bytes((tmp_path / "a.png").read_bytes())
+    done = subprocess.run([sys.executable, "-m", "lego", "generate", "--settings", "a.png", "--steps", "1", "--size",
+                           "64x64", "--out", "b.png", "--quiet"], cwd=away, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "was made with mine (weights " in done.stderr, done.stderr
+    assert ", which is not on this machine; " in done.stderr and "lego-emoji-s-48" in done.stderr
+    # a bundled checkpoint, named relative to the project as the app names it, is found from any folder
+    run("generate", "--checkpoint", "checkpoints/lego-emoji-s", "--steps", "1", "--out", str(away / "c.png"),
+        "--quiet")
+    done = subprocess.run([sys.executable, "-m", "lego", "generate", "--settings", "c.png", "--out", "d.png",
+                           "--quiet"], cwd=away, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and f"note: using {ROOT / 'checkpoints' / 'lego-emoji-s'}, which made" in done.stderr
+    assert np.array_equal(np.asarray(Image.open(away / "c.png")), np.asarray(Image.open(away / "d.png")))
     for extra, message in [(["--out", "c.jpg"], "--out must name a .png file"),
                            (["--out", "."], "--out must name a .png file"),
                            (["--device", "foo"], "unknown --device 'foo'")]:
