@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import torch
@@ -36,8 +37,10 @@ def parse_size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"size must look like 64x64, got {text!r}") from None
     if len(values) == 1:
         values *= 2
-    if len(values) != 2 or min(values) <= 0:
+    if len(values) != 2:
         raise argparse.ArgumentTypeError(f"size must look like 64x64, got {text!r}")
+    if min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"size must be at least 1 pixel a side, got {text!r}")
     width, height = values
     return height, width
 
@@ -173,7 +176,12 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lego", description="LEGO bricks diffusion")
+    parser = argparse.ArgumentParser(
+        prog="python -m lego", description="LEGO bricks diffusion: sample pictures and count their cost",
+        epilog="More commands, each with --help: python -m lego.data (the emoji data set), lego.train (training and "
+               "export), lego.metrics (the judge and evaluation), lego.convert (the paper's checkpoints), "
+               "lego.export_static (the classroom edition) and lego.deploy (a Hugging Face Space). The app: "
+               "python app.py.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="sample images, printing time, FLOPs and the saving over all bricks")
@@ -213,21 +221,27 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", default="lego.png", help="output PNG (default lego.png)")
     gen.add_argument("--json", action="store_true", help="print a JSON report instead of text")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
-    gen.set_defaults(run=_generate)
+    gen.set_defaults(run=_generate, parser=gen)
 
     info = sub.add_parser("info", help="bricks, parameters and FLOPs per evaluation")
     src = info.add_mutually_exclusive_group()
     src.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="directory or Hub repo id")
     src.add_argument("--arch", choices=sorted(ARCHITECTURES), help="a named architecture (random weights)")
     info.add_argument("--size", type=parse_size, help="WIDTHxHEIGHT")
-    info.set_defaults(run=_info)
+    info.set_defaults(run=_info, parser=info)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command's own parser, whose usage lists the options it has
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return args.run(args)
+    except BrokenPipeError:  # the output piped into a command that stopped reading (| head): not a fault
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so that Python's flush at exit has nowhere to fail
+        return 0
     except (CheckpointError, ConfigError, ScheduleError, CanvasError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -306,8 +306,10 @@ class LabelSpace:
         text = str(text).strip()
         if text in self._described:
             return self._described[text]
-        if text.isascii() and text.isdigit() and int(text) < self.num_classes:
-            return int(text)
+        if text.isascii() and text.isdigit():
+            if int(text) < self.num_classes:
+                return int(text)
+            raise LabelError(f"class {text} is out of range: an index is 0..{self.num_classes - 1}, or give a name")
         named = [i for i, name in enumerate(self.names) if folded(name) == folded(text)]
         if named:
             return named[-1]  # the finest level: 'hotel' the emoji rather than the sub-category

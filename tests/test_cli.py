@@ -49,11 +49,18 @@ def test_generate_refuses_bad_input_with_a_message(tmp_path):
         (["--size", "24x16"], "multiple of 16"),
         (["--class", "dragons"], "unknown class 'dragons'"),
         (["--steps", "0"], "steps must be"),
+        (["--class", "5000"], "class 5000 is out of range: an index is 0..2, or give a name"),
+        (["--size", "0x64"], "argument --size: size must be at least 1 pixel a side, got '0x64'"),
+        (["--chekpoint", "x"], "python -m lego generate: error: unrecognized arguments: --chekpoint x"),
     ]
     for extra, message in cases:
         done = run("generate", "--checkpoint", ckpt, "--out", str(tmp_path / "x.png"), *extra)
         assert done.returncode == 2 and message in done.stderr, (extra, done.stderr)
     assert not (tmp_path / "x.png").exists()
+    # output piped into a command that stops reading: no traceback
+    done = subprocess.run(f"{sys.executable} -m lego info --checkpoint {ckpt} | head -1", shell=True, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("LEGO model:") and "Traceback" not in done.stderr, done.stderr
 
 
 def test_generate_a_wide_canvas_with_overlapping_windows(tmp_path):
