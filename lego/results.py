@@ -219,8 +219,9 @@ def training_figure(report: dict) -> go.Figure:
     for run in report["runs"]:
         fig.add_trace(go.Scatter(x=[p["images"] for p in run["points"]], y=[p["emoji_fd"] for p in run["points"]],
                                  mode="lines+markers", name=run["name"]))
-    fig.update_layout(title="Quality over training", xaxis_title="training images seen (equal FLOPs per evaluation)",
-                      yaxis_title="emoji-FD (lower is better)", template="plotly_white", height=400, **PHONE_LAYOUT)
+    fig.update_layout(title="Quality over training", xaxis_title="training images seen<br>(equal FLOPs per evaluation)",
+                      yaxis_title="emoji-FD (lower is better)", template="plotly_white", height=420,
+                      **{**PHONE_LAYOUT, "legend": dict(orientation="h", yanchor="top", y=-0.32)})  # below 2 lines
     return fig
 
 
