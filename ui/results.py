@@ -8,15 +8,16 @@ from lego import results
 
 
 def table(rows: list[list], headers: list[str]) -> gr.Dataframe:
-    """A results table shown whole (no box scrolling inside the page), its first column, which names each row,
-    kept in view while a phone scrolls the numbers sideways."""
-    return gr.Dataframe(rows, headers=headers, interactive=False, max_height=4000, pinned_columns=1, wrap=True,
+    """A results table shown whole (no box scrolling inside the page), its rows' names wrapped on a phone so that
+    the first numbers show beside them (CSS)."""
+    return gr.Dataframe(rows, headers=headers, interactive=False, max_height=4000, wrap=True,
                         elem_classes="results-table")
 
 
 # Gradio sizes a column to its values and lets a header break anywhere. On a phone the names' column took the
-# screen, and 'saving' broke inside the word: there the names wrap in at most 38% of the width, a header breaks
-# between words only, and each number column is as wide as its longest word.
+# screen, and 'saving' broke inside the word: there the names wrap in at most 38% of the width, so that the first
+# numbers show beside them, a header breaks between words only, and each number column is as wide as its longest
+# word.
 CSS = ("@media (max-width: 640px) { .results-table th:first-child, .results-table td:first-child "
        "{ width: 38vw !important; min-width: 0 !important; max-width: 38vw !important; } "
        ".results-table th:not(:first-child), .results-table td:not(:first-child) "
