@@ -195,11 +195,16 @@ def test_a_refused_request_logs_one_line_and_no_traceback(caplog, capfd):
                            api_name="/generate")
         except Exception as exc:  # noqa: BLE001 - the message is what matters
             assert "schedule is not valid JSON" in str(exc)
+        try:  # a class the picker does not have: checked before the request is read, and alike
+            client.predict(*generate_args(category="Dragons", steps=2, previews=False), api_name="/generate")
+        except Exception as exc:  # noqa: BLE001 - the message is what matters
+            assert "'Dragons' is not a class of this model" in str(exc)
         client.close()
     printed = capfd.readouterr()
     assert "Traceback" not in printed.err + printed.out
     lines = [r.getMessage() for r in caplog.records if r.name == "lego_playground"]
-    assert len(lines) == 1 and lines[0].startswith("refused: schedule is not valid JSON")
+    assert len(lines) == 2 and lines[0].startswith("refused: schedule is not valid JSON")
+    assert lines[1].startswith("refused: 'Dragons' is not a class of this model")
 
 
 def test_a_fault_during_a_run_is_reported_as_a_failure_with_a_traceback_and_the_app_goes_on(caplog):

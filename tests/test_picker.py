@@ -29,13 +29,14 @@ def report_of(outputs) -> dict:
     ("animal-mammal (Animals & Nature)", "animal-mammal (Animals & Nature)"),
     ("Animals & Nature", "Animals & Nature"),
     ("none (unconditional)", None),
+    ("Cat Face", CAT),  # a class by its plain name, as the command line takes it
 ])
 def test_every_level_and_none_generate_through_the_api(served, choice, expected):
     model, client, _ = served
     outputs = client.predict(*generate_args(category=choice, steps=2, previews=False), api_name="/generate")
     request = report_of(outputs)["request"]
     assert request["class"] == expected
-    if choice in (CAT, "none (unconditional)"):
+    if choice in (CAT, "Cat Face", "none (unconditional)"):
         assert request["drawn"] is None
         shows = "" if expected is None else "cat face, "
         assert outputs[0][0]["caption"] == f"{shows}seed {request['seed']}"  # every picture says what it shows
@@ -51,8 +52,20 @@ def test_api_refuses_a_class_the_model_does_not_have(served):
     from gradio_client.exceptions import AppError
 
     _, client, _ = served
-    with pytest.raises(AppError, match="not in the list of choices"):
+    with pytest.raises(AppError) as refused:  # in one line, not with every entry of the picker listed
         client.predict(*generate_args(category="dragon", steps=2, previews=False), api_name="/generate")
+    assert str(refused.value) == ("'dragon' is not a class of this model: give a class's name, such as 'Flags', "
+                                  "or an entry of the picker as the API's documentation lists them")
+
+
+def test_a_class_named_on_two_levels_is_the_emoji():
+    from ui.class_picker import ClassPicker, entry_name
+
+    entries = ["none (unconditional)", "Travel & Places", "hotel (Travel & Places)", "hotel (Travel & Places / hotel)"]
+    picker = ClassPicker(choices=entries, value=entries[0])
+    assert [entry_name(e) for e in entries] == ["none", "Travel & Places", "hotel", "hotel"]
+    assert picker.preprocess("Hotel") == "hotel (Travel & Places / hotel)" and picker.preprocess(" none ") == entries[0]
+    assert picker.preprocess(entries[2]) == entries[2] and picker.get_block_name() == "dropdown"
 
 
 @needs_chromium

@@ -24,6 +24,7 @@ from lego.schedule import (CUSTOM, PRESETS, ScheduleError, from_grid, grid_label
 from lego.serving import Served, class_picker_for
 
 from . import finder
+from .class_picker import ClassPicker
 from .context import SESSION_SECONDS, AppContext, page_and_api, refused, run_failure, running, stopped
 from .zero_gpu import on_zero_gpu
 
@@ -137,7 +138,7 @@ def build(ctx: AppContext) -> GenerateTab:
     with gr.Row():
         with gr.Column(scale=1):
             with gr.Row(equal_height=True):  # a phone stacks them
-                category = gr.Dropdown(**class_picker_for(config), label="What to draw", filterable=True, scale=3,
+                category = ClassPicker(**class_picker_for(config), label="What to draw", filterable=True, scale=3,
                                        min_width=300)
                 find_box = finder.build(config, scale=2, min_width=180)
             with gr.Row():

@@ -16,6 +16,7 @@ from lego.serving import Served, class_picker_for
 from lego.visuals import difference_maps
 
 from . import finder
+from .class_picker import ClassPicker
 from .context import AppContext, refused, run_failure, running, stopped
 from .zero_gpu import on_zero_gpu
 
@@ -54,7 +55,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
             with gr.Step("1. Predict", id=1):
                 intro = gr.Markdown(predict_text(config), elem_classes=TEXT, elem_id="lesson-intro")
                 with gr.Row():
-                    category = gr.Dropdown(**class_picker_for(config), label="The lesson draws", scale=2,
+                    category = ClassPicker(**class_picker_for(config), label="The lesson draws", scale=2,
                                            min_width=300)  # a phone puts the seed on a row of its own
                     find_box = finder.build(config, min_width=300)  # on a phone, a row of its own too
                     seed = gr.Number(LESSON_SEED, label="Seed", precision=0, minimum=0, min_width=80)
