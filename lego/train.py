@@ -405,7 +405,12 @@ class Trainer:
             self.saved_images = self.progress.images
 
         last_step = 0.0
-        last: dict | None = None  # the last step's log entry, until written
+        unlogged: dict | None = None  # the last step's log line, while not written (its cheap fields)
+
+        def log_line(entry: dict) -> None:  # the timestep embedding's norm only here: it waits for the device
+            log.write(json.dumps({**entry, "t_norm": round(self.time_embedding_norm(), 2)}) + "\n")
+            log.flush()
+
         try:
             while self.progress.images < max_images:
                 if (time.perf_counter() - start + last_step) / 60 > max_minutes:
@@ -430,13 +435,11 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix_str(f"{rate:.0f} img/s, smoothed loss " + ", ".join(  # '-': not trained yet
                     f"B{k} " + ("-" if v is None else f"{v:.3f}") for k, v in enumerate(smoothed)))
-                last = {"step": self.progress.step, "images": self.progress.images, "images_per_s": round(rate, 1),
-                        "brick_loss": losses, "grad_norm": round(self.grad_norm, 4),
-                        "t_norm": round(self.time_embedding_norm(), 2), "lr": self.lr}
-                if main and self.progress.step % log_every == 0:
-                    log.write(json.dumps(last) + "\n")
-                    log.flush()
-                    last = None
+                entry = {"step": self.progress.step, "images": self.progress.images, "images_per_s": round(rate, 1),
+                         "brick_loss": losses, "grad_norm": round(self.grad_norm, 4), "lr": self.lr}
+                unlogged = entry if main and self.progress.step % log_every != 0 else None
+                if main and unlogged is None:
+                    log_line(entry)
                 if main and next_sample is not None and self.progress.images >= next_sample:
                     self.sample_grid(self.run / "samples" / f"{self.progress.images:09d}.png")
                     next_sample += sample_every
@@ -453,8 +456,8 @@ class Trainer:
             bar.close()
             if log is not None:
                 # a saved segment's last step is logged too, so a short one has a line; a diverged one's is not
-                if last is not None and self.saved_images == self.progress.images:
-                    log.write(json.dumps(last) + "\n")
+                if unlogged is not None and self.saved_images == self.progress.images:
+                    log_line(unlogged)
                 log.close()
 
     def sample_grid(self, path: Path, seeds: int = 2, steps: int = 12) -> None:
