@@ -206,22 +206,26 @@ class LabelSpace:
         (to say what was searched for) works it out once."""
         return self._search(form, limit)
 
+    def match(self, index: int, form: str) -> int | None:
+        """How class ``index`` matches a search for ``form`` (as ``search_form`` gives it), best first: 0 its name,
+        1 whole words of its name, 2 a keyword, 3 the starts of words of its name, 4 part of its name, 5 the start
+        of a keyword; None not at all."""
+        name, words = folded(self.names[index]), form.split()
+        if all(w in name for w in words):
+            parts = re.split(r"[^a-z0-9]+", name)
+            if name == form:
+                return 0
+            if all(w in parts for w in words):
+                return 1
+            return 3 if all(any(part.startswith(w) for part in parts) for w in words) else 4
+        keyword = self._keyword(index, form)
+        if keyword is None:
+            return None
+        return 2 if folded(keyword) == form else 5
+
     def _search(self, typed: str, limit: int | None) -> list[int]:
-        words = typed.split()
-
-        def rank(i: int) -> tuple | None:
-            name = folded(self.names[i])
-            if all(w in name for w in words):
-                parts = re.split(r"[^a-z0-9]+", name)
-                whole = all(w in parts for w in words)
-                starts = all(any(part.startswith(w) for part in parts) for w in words)
-                return (0 if name == typed else 1 if whole else 3 if starts else 4), len(name), i
-            keyword = self._keyword(i, typed)
-            if keyword is None:
-                return None
-            return (2 if folded(keyword) == typed else 5), len(name), i
-
-        ranks = [(r, i) for i in range(self.num_classes) if (r := rank(i)) is not None]
+        ranks = [((m, len(folded(self.names[i])), i), i) for i in range(self.num_classes)
+                 if (m := self.match(i, typed)) is not None]
         return [i for _, i in sorted(ranks)][:limit]
 
     def in_display_order(self) -> list[int]:

@@ -11,7 +11,7 @@ import torch
 
 from .canvas import Canvas, CanvasError
 from .config import LegoConfig
-from .labels import LabelError, LabelSpace, folded, query_forms
+from .labels import LabelError, LabelSpace, query_forms
 from .sampler import METHODS, SamplerSettings
 from .schedule import BrickSchedule, ScheduleError
 
@@ -152,8 +152,8 @@ def find_class(config: LegoConfig, typed: str, shown: int = 4) -> Found:
     hits = space.search_formed(form, limit=None) if typed else []
     finest = space.depth - 1
     emoji = [i for i in hits if space.level_of(i) == finest]
-    by_name = [i for i in emoji if set(form.split()) <= set(re.split(r"[^a-z0-9]+", folded(space.names[i])))]
-    named = [i for i in hits if folded(space.names[i]) == form]
+    by_name = [i for i in emoji if space.match(i, form) <= 1]  # its name, or whole words of it
+    named = [i for i in hits if space.match(i, form) == 0]
     best = next(iter(by_name + named + emoji + hits), None)
     hits = ([best] if hits else []) + [i for i in hits if i != best]
     rank = {space.describe(i): k for k, i in enumerate(hits)}  # the rest keep their order: the sort is stable
