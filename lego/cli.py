@@ -94,7 +94,8 @@ def _generate(args: argparse.Namespace) -> int:
     out = checked_out(args.out)
     device = checked_device(args.device)
     text, made_by = settings_source(args.settings or "")
-    source = args.checkpoint or made_with(made_by)
+    found = made_with(made_by)  # the checkpoint the PNG names, where it is on this machine
+    source = args.checkpoint or found
     if source and not args.checkpoint:
         print(f"note: using {source}, which made {args.settings} (--checkpoint picks another)", file=sys.stderr)
     source = source or str(DEFAULT_CHECKPOINT)
@@ -102,7 +103,7 @@ def _generate(args: argparse.Namespace) -> int:
     config = model.config
     weights = fingerprint(model)
     if made_by and not made_by.endswith(f"(weights {weights})"):  # other weights draw another picture: said
-        missing = "" if args.checkpoint or made_with(made_by) else ", which is not on this machine"
+        missing = "" if args.checkpoint or found else ", which is not on this machine"
         print(f"note: {args.settings} was made with {made_by}{missing}; {source} ({weights}) draws another picture",
               file=sys.stderr)
     overrides = {key: getattr(args, name) for name, key in SETTING_OPTIONS.items() if getattr(args, name) is not None}
