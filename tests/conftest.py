@@ -22,7 +22,7 @@ ALL = [0, 1, 2, 3, 4]  # every one of the five step ranges
 # The request controls by name, in the order /generate takes them (a three-brick model: b0-b2 are its ranges).
 REQUEST = dict(category="Flags", seed=5, randomize=False, steps=6, guidance=2.0, guide="", sampler="heun", images=1,
                width=64, height=64, canvas_mode="tiles", stride=0, shift=False, coords="repeat", previews=True,
-               preview_every=2, num_ranges=5, schedule_json="", b0=ALL, b1=ALL, b2=ALL)
+               preview_every=2, num_ranges=5, schedule_json="", brick_0=ALL, brick_1=ALL, brick_2=ALL)
 NOT_TAKEN = {"/generate": (), "/estimate": ("randomize", "previews", "preview_every"),
              "/compare": ("randomize", "images", "previews", "preview_every")}
 

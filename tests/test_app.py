@@ -38,7 +38,7 @@ def plot(output) -> dict:
 
 def test_generate_streams_previews_and_returns_images_charts_report(served):
     model, client, _ = served
-    job = client.submit(*generate_args(images=2, width=128, height=64, b2=[0, 1, 2]), api_name="/generate")
+    job = client.submit(*generate_args(images=2, width=128, height=64, brick_2=[0, 1, 2]), api_name="/generate")
     outputs = list(job)
     first, *galleries = [o[0] for o in outputs[:-1]]  # a step repeats the preview on show until the next one
     assert first == {"columns": 2, "value": [], "label": "Images", "__type__": "update"}  # emptied, two side by side
@@ -158,8 +158,8 @@ def test_estimate_before_running(served):
     text = client.predict(*api_args("/estimate", seed=0, steps=18, coords="squeeze",
                                     schedule_json=preset("pg-recipe", model.config).to_json()), api_name="/estimate")
     assert "saving **" in text and "predicted speed-up" in text
-    refused = client.predict(*api_args("/estimate", seed=0, steps=18, coords="squeeze", b0=[0, 1], b1=[], b2=[]),
-                             api_name="/estimate")
+    refused = client.predict(*api_args("/estimate", seed=0, steps=18, coords="squeeze", brick_0=[0, 1], brick_1=[],
+                                       brick_2=[]), api_name="/estimate")
     assert "no brick is on at step" in refused
 
 
@@ -198,7 +198,7 @@ def test_guiding_only_the_middle_steps_costs_less_and_travels_with_the_picture(s
     ({"seed": 2**40}, "seed must be from 0"),
     ({"category": "Dragons"}, "'Dragons' is not a class of this model: give a class's name"),
     ({"images": 9}, "greater than maximum value 4"),
-    ({"b0": [0, 1], "b1": [], "b2": []}, "no brick is on at step"),
+    ({"brick_0": [0, 1], "brick_1": [], "brick_2": []}, "no brick is on at step"),
     ({"schedule_json": '{"bricks": {"7": [[0, 1]]}}'}, "unknown brick '7'"),
     ({"schedule_json": "{not json"}, "not valid JSON"),
     ({"schedule_json": "x" * 70000}, "larger than"),
@@ -304,12 +304,16 @@ def test_on_zero_gpu_spaces_the_gpu_time_follows_the_request_cost(monkeypatch):
     monkeypatch.setattr("lego.estimate.GPU_GFLOPS_PER_SECOND", 1.0)  # a tiny model: make its cost count
     app.build_demo(randomized("tiny-emoji"), precision="fp32")
     key = app.DEFAULT_KEY  # the session's model, a gr.State the browser does not send through the API
-    small = asked["generate"](key, *generate_args(steps=2))
-    big = asked["generate"](key, *generate_args(steps=50, width=256, height=256, images=2))
-    refused = asked["generate"](key, *generate_args(steps=0))
+
+    def seconds(api: str, *args) -> int:  # called as Gradio calls the event: each brick's ranges by name
+        settings, bricks = args[:-3], args[-3:]
+        return asked[api[1:]](key, *settings, **{f"brick_{k}": ticks for k, ticks in enumerate(bricks)})
+
+    small = seconds("/generate", *generate_args(steps=2))
+    big = seconds("/generate", *generate_args(steps=50, width=256, height=256, images=2))
+    refused = seconds("/generate", *generate_args(steps=0))
     assert GPU_MIN_SECONDS <= small < big <= GPU_MAX_SECONDS and refused == GPU_MIN_SECONDS
-    assert asked["compare"](key, *api_args("/compare", seed=1, steps=50, width=256, height=256,
-                                           coords="squeeze")) > small
+    assert seconds("/compare", *api_args("/compare", seed=1, steps=50, width=256, height=256, coords="squeeze")) > small
 
 
 def test_a_session_can_switch_checkpoints_and_others_keep_theirs(served, tmp_path, monkeypatch):
@@ -365,9 +369,13 @@ def test_progress_is_counted_in_steps(served):
 def test_the_api_documents_the_types_the_server_takes_and_no_server_path(served):
     _, client, _ = served
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    ranges = api["/generate"]["parameters"][-3:]  # one list of step-range indices per brick
-    assert all(p["python_type"]["type"] == "list[int]" for p in ranges), ranges
-    assert client.predict(*generate_args(steps=2, b0=[0, 1, 2, 3, 4]), api_name="/generate")[0]  # as documented
+    parameters = {p["parameter_name"]: p["python_type"]["type"] for p in api["/generate"]["parameters"]}
+    # one list of step-range indices per brick, by name; a slider of whole steps takes whole numbers
+    assert [parameters[f"brick_{k}"] for k in range(3)] == ["list[int]"] * 3
+    assert not [name for name in parameters if name.startswith("param_")]
+    assert parameters["steps"] == parameters["width"] == parameters["seed"] == "int"
+    assert parameters["guidance"] == "float"
+    assert client.predict(*generate_args(steps=2, brick_0=[0, 1, 2, 3, 4]), api_name="/generate")[0]  # as documented
     choices = api["/load_model"]["parameters"][0]["type"].get("enum", [])
     assert choices and not [c for c in choices if "/" in c]  # bare names: no server path
 
@@ -379,10 +387,14 @@ def test_the_api_offers_the_documented_endpoints_only_and_refuses_bad_numbers(se
     assert set(api["named_endpoints"]) == {"/generate", "/estimate", "/compare", "/lesson", "/load_model"}
     assert not api["unnamed_endpoints"]
     for bad, message in (({"num_ranges": 2.5}, "number of ranges must be a whole number, got 2.5"),
-                         ({"preview_every": 0}, "Value 0 is less than minimum value 1"),  # the slider's own check
+                         # Gradio's own checks of a range or of the choices, said as ours are: naming the input
+                         ({"preview_every": 0}, "Preview every k steps: value 0 is less than minimum value 1"),
+                         ({"steps": 51}, "Steps: value 51 is greater than maximum value 50"),
+                         ({"sampler": "ddim"}, "Sampler: value: 'ddim'"),
+                         ({"brick_1": ["x"]}, "B1 local r16/p8: value: 'x'"),
                          ({"stride": 2.5}, "overlap stride must be a whole number, got 2.5")):
         with pytest.raises(Exception, match=re.escape(message)):
-            client.predict(*generate_args(steps=2, **bad), api_name="/generate")
+            client.predict(*generate_args(**{"steps": 2, **bad}), api_name="/generate")
 
 
 def test_compare_of_a_schedule_that_skips_nothing_runs_nothing_and_says_what_to_do(served):

@@ -7,7 +7,9 @@ import time
 from pathlib import Path
 
 import gradio as gr
+import pytest
 from gradio_client import Client
+from gradio_client.exceptions import AppError
 from gradio_client.utils import Status
 
 from lego.checkpoint import save_checkpoint
@@ -107,7 +109,7 @@ def test_stop_a_comparison_ends_its_sampling_within_a_step_and_frees_the_worker(
         evaluations = []
         hook = model.register_forward_hook(lambda *_: evaluations.append(time.perf_counter()))
         client = Client(url, verbose=False)
-        job = client.submit(*api_args("/compare", seed=1, steps=50, width=128, height=128, b2=[0, 1, 2]),
+        job = client.submit(*api_args("/compare", seed=1, steps=50, width=128, height=128, brick_2=[0, 1, 2]),
                             api_name="/compare")
         deadline = time.perf_counter() + 60
         while len(job.outputs()) < 3 and time.perf_counter() < deadline:  # "starting", then step 1
@@ -120,7 +122,7 @@ def test_stop_a_comparison_ends_its_sampling_within_a_step_and_frees_the_worker(
         after = [t for t in evaluations if t > stopped_at]
         assert len(after) <= 2 and len(evaluations) < 40  # Heun: two a step; the comparison needs 6 x 99 and more
         start = time.perf_counter()
-        quick = client.predict(*api_args("/compare", seed=2, steps=2, b2=[0, 1, 2]), api_name="/compare")
+        quick = client.predict(*api_args("/compare", seed=2, steps=2, brick_2=[0, 1, 2]), api_name="/compare")
         opening = r"\*Flags\*, seed \*\*2\*\*: B2 .+ off at step 2 of 2 \(the \*\*pg-recipe\*\* preset\)\."
         assert re.match(opening, quick[-1]), quick[-1]
         assert time.perf_counter() - start < 30  # the worker is free
@@ -175,7 +177,7 @@ def test_compare_counts_all_three_variants_against_the_compute_limit():
         assert one < 150 < 3 * one  # alone it is served; the comparison's three variants together are not
         client = Client(url, verbose=False)
         try:
-            client.predict(*api_args("/compare", seed=1, steps=50, width=256, height=256, b2=[0, 1, 2]),
+            client.predict(*api_args("/compare", seed=1, steps=50, width=256, height=256, brick_2=[0, 1, 2]),
                            api_name="/compare")
         except Exception as exc:  # noqa: BLE001 - the message is what matters
             assert "three variants" in str(exc) and "more than this machine serves per request (150)" in str(exc)
@@ -199,12 +201,15 @@ def test_a_refused_request_logs_one_line_and_no_traceback(caplog, capfd):
             client.predict(*generate_args(category="Dragons", steps=2, previews=False), api_name="/generate")
         except Exception as exc:  # noqa: BLE001 - the message is what matters
             assert "'Dragons' is not a class of this model" in str(exc)
+        with pytest.raises(AppError):  # out of a slider's range: Gradio's own check, said as ours are
+            client.predict(*generate_args(steps=51, previews=False), api_name="/generate")
         client.close()
     printed = capfd.readouterr()
     assert "Traceback" not in printed.err + printed.out
     lines = [r.getMessage() for r in caplog.records if r.name == "lego_playground"]
-    assert len(lines) == 2 and lines[0].startswith("refused: schedule is not valid JSON")
+    assert lines[0].startswith("refused: schedule is not valid JSON")
     assert lines[1].startswith("refused: 'Dragons' is not a class of this model")
+    assert lines[2] == "refused: Steps: value 51 is greater than maximum value 50." and len(lines) == 3
 
 
 def test_a_fault_during_a_run_is_reported_as_a_failure_with_a_traceback_and_the_app_goes_on(caplog):

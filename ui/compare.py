@@ -11,7 +11,7 @@ from lego.request import PlaygroundError, Request
 from lego.serving import Served
 from lego.visuals import colour_bar, same_scale
 
-from .context import AppContext, page_and_api, refused, run_failure, running, stopped
+from .context import AppContext, brick_inputs, brick_ticks, page_and_api, refused, run_failure, running, stopped
 from .generate import GenerateTab
 from .zero_gpu import on_zero_gpu
 
@@ -31,7 +31,7 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -
     with gr.Row():
         compare_btn = gr.Button("Compare", variant="primary", elem_id="compare", scale=3)
         stop_btn = gr.Button("Stop", variant="stop", elem_id="compare-stop", scale=1, min_width=80)
-    compare_md = gr.Markdown(elem_id="compare-status")
+    compare_md = gr.Markdown(label="Status", elem_id="compare-status")
     with gr.Row(elem_id="compare-images"):
         slider = gr.ImageSlider(label="Left: every brick | right: schedule", format="png", type="pil", height=300,
                                 elem_id="compare-slider")
@@ -46,17 +46,17 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -
     outputs = [slider, diff_img, bar_img, base_img, totals_plot, compare_md]
 
     def compared(key, category, seed, steps, guidance, guide, sampler, width, height, canvas_mode, stride, shift,
-                 coords, num_ranges, schedule_json, *cells) -> tuple[Served, Request]:
+                 coords, num_ranges, schedule_json, **bricks) -> tuple[Served, Request]:
         """The session's model and what Compare runs: the Generate tab's settings, on one image."""
         s = ctx.served(key)
         req, _ = ctx.parse(s, category, seed, steps, guidance, guide, sampler, 1, width, height, canvas_mode, stride,
-                           shift, coords, num_ranges, schedule_json, cells)
+                           shift, coords, num_ranges, schedule_json, brick_ticks(bricks))
         return s, req
 
     def compare(key, category, seed, steps, guidance, guide, sampler, width, height, canvas_mode, stride, shift,
-                coords, num_ranges, schedule_json, *cells, progress=gr.Progress()):
+                coords, num_ranges, schedule_json, progress=gr.Progress(), **bricks):
         s, req = compared(key, category, seed, steps, guidance, guide, sampler, width, height, canvas_mode, stride,
-                          shift, coords, num_ranges, schedule_json, *cells)
+                          shift, coords, num_ranges, schedule_json, **bricks)
         try:
             check_skips_something(req)
         except PlaygroundError as exc:  # nothing to compare: said where the summary goes, and it stays there
@@ -89,25 +89,27 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -
                                      ["all_bricks", "schedule", "difference", "fewer_steps", "colour_bar"])
         yield (shown[0], shown[1]), shown[2], shown[4], shown[3], plot, result.summary()
 
-    def compare_gflops(key=None, cells=(), **a) -> float:
+    def compare_gflops(key=None, bricks=None, **a) -> float:
         """Everything the comparison will run, for the GPU time asked of ZeroGPU."""
         s, req = compared(key, a["category"], a["seed"], a["steps"], a["guidance"], a["guide"], a["sampler"],
                           a["width"], a["height"], a["canvas_mode"], a["stride"], a["shift"], a["coords"],
-                          a["num_ranges"], a["schedule_json"], *cells)
+                          a["num_ranges"], a["schedule_json"], **(bricks or {}))
         return Plan.of(s.config, req).gflops(s.config)
 
-    def what(*values) -> str:
+    def what(*values, **bricks) -> str:
         try:
-            s, req = compared(*values)
+            s, req = compared(*values, **bricks)
         except gr.Error as exc:  # said here, in place of what would be compared; Compare would refuse it alike
             return f"Compare would refuse these settings: {exc.message}"
         return preview(s.config, s.names, req, s.limits.max_gflops)
 
     inputs = [model_key, gen.category, gen.seed, gen.steps, gen.guidance, gen.guide, gen.sampler, *gen.size,
-              gen.num_ranges, gen.schedule_json, *gen.cells]
-    tab.select(what, inputs, what_md, queue=False, show_progress="hidden", api_visibility="private")
+              gen.num_ranges, gen.schedule_json]
+    bricks = brick_inputs(gen.cells)
+    tab.select(what, inputs, what_md, inputs_kwargs=bricks, queue=False, show_progress="hidden",
+               api_visibility="private")
     compare_event = page_and_api([compare_btn.click], on_zero_gpu(compare, compare_gflops), inputs, outputs,
-                                 compare_md, api_name="compare", concurrency_limit=1)
+                                 compare_md, api_name="compare", inputs_kwargs=bricks, concurrency_limit=1)
     compare_event.then(stopped_status, compare_md, compare_md, queue=False, api_visibility="private")
     stop_btn.click(None, None, None, cancels=[compare_event], queue=False)
 

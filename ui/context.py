@@ -59,6 +59,17 @@ def page_and_api(triggers: Sequence, run: Callable, inputs: list, outputs: list,
                  api_visibility="private", concurrency_id=api_name, trigger_mode="once", **options)
 
 
+def brick_inputs(cells: Sequence[gr.CheckboxGroup]) -> dict[str, gr.CheckboxGroup]:
+    """The bricks' step-range boxes as an event's ``inputs_kwargs``, by the names the API gives them (``brick_0``,
+    ``brick_1``, ...), where a list of them would be ``param_19``, ``param_20``, ... ``brick_ticks`` reads them."""
+    return {f"brick_{k}": box for k, box in enumerate(cells)}
+
+
+def brick_ticks(bricks: dict[str, list | None]) -> list[list | None]:
+    """The ticked range indices of each brick, in brick order, from the keyword arguments ``brick_inputs`` named."""
+    return [bricks[f"brick_{k}"] for k in range(len(bricks))]
+
+
 def run_failure(exc: Exception) -> tuple[str, gr.Error]:
     """The status line and the error for a run that ended in an exception (call it in the handler): a refusal
     is logged in one line, anything else is a fault of ours, logged with its traceback. Either way the status

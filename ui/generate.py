@@ -25,20 +25,15 @@ from lego.serving import Served, class_picker_for
 
 from . import finder
 from .class_picker import ClassPicker
-from .context import SESSION_SECONDS, AppContext, page_and_api, refused, run_failure, running, stopped
+from .context import (SESSION_SECONDS, AppContext, brick_inputs, brick_ticks, page_and_api, refused, run_failure,
+                      running, stopped)
+from .inputs import CheckboxGroup, Number, Radio, Slider
 from .zero_gpu import on_zero_gpu
 
 DEFAULT_RANGES = 5
 BATCHED_REQUESTS = MAX_BATCH_IMAGES  # Generate requests handed to the batcher at once; more wait in the queue
 SAMPLER_LABELS = {"heun": "Heun (2 evaluations per step)", "euler": "Euler",
                   "dpm++2m": "DPM-Solver++ 2M (the default, with 8 steps)"}
-
-
-def step_ranges(group: gr.CheckboxGroup) -> gr.CheckboxGroup:
-    """``group`` documented in the API as the integers (range indices) it takes: Gradio documents every
-    CheckboxGroup value as a string. Set on the instance: a subclass would make Gradio write a stub file."""
-    group.api_info = lambda: {**gr.CheckboxGroup.api_info(group), "items": {"type": "integer"}}
-    return group
 
 
 @dataclass
@@ -77,8 +72,13 @@ class GenerateTab:
     @property
     def request_controls(self) -> list:
         """Every control that describes a request, in the order ``AppContext.parse`` takes them."""
+        return [*self.settings, *self.cells]
+
+    @property
+    def settings(self) -> list:
+        """The request's controls but the step-range boxes, which an event takes by name (``brick_inputs``)."""
         return [self.category, self.seed, self.steps, self.guidance, self.guide, self.sampler, self.images, *self.size,
-                self.num_ranges, self.schedule_json, *self.cells]
+                self.num_ranges, self.schedule_json]
 
 
 def range_choices(num_ranges: object, steps: object) -> list[tuple[str, int]]:
@@ -144,20 +144,21 @@ def build(ctx: AppContext) -> GenerateTab:
             with gr.Row():
                 go_btn = gr.Button("Generate", variant="primary", elem_id="generate", scale=3)
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=80)
-            status = gr.Markdown(elem_id="status")
+            # a Markdown's label is not shown: it names the output in the API
+            status = gr.Markdown(label="Status", elem_id="status")
             gallery = gr.Gallery(label=GALLERY_LABEL, format="png", columns=2, height=300, elem_id="gallery",
                                  object_fit="contain", fit_columns=False)  # whole images, all in one row
             with gr.Row():  # the first control labelled "steps": the grid's boxes and "Preview every k steps" follow
-                steps = gr.Slider(2, 50, DEFAULT_STEPS, step=1, label="Steps",
+                steps = Slider(2, 50, DEFAULT_STEPS, step=1, label="Steps",
                                   info="Denoising steps from pure noise to the picture: more is slower, often cleaner.")
-                num_ranges = gr.Slider(1, 10, DEFAULT_RANGES, step=1, label="Number of step ranges",
+                num_ranges = Slider(1, 10, DEFAULT_RANGES, step=1, label="Number of step ranges",
                                        info="How many ranges the steps are cut into, for the brick schedule.")
             with gr.Accordion("More settings", open=False):
                 with gr.Row():
-                    seed = gr.Number(0, label="Seed", precision=0, minimum=0,
+                    seed = Number(0, label="Seed", precision=0, minimum=0,
                                      info="The same seed and settings draw the same picture.")
                     randomize = gr.Checkbox(False, label="Random seed")
-                guidance = gr.Slider(0, 8, DEFAULT_GUIDANCE, step=0.1, label="Guidance (1 = off)",
+                guidance = Slider(0, 8, DEFAULT_GUIDANCE, step=0.1, label="Guidance (1 = off)",
                                      info="How closely the picture follows what to draw. Above 1 every brick runs "
                                           "twice (with and without the label), so it costs double.")
                 guide = gr.Dropdown(GUIDE_CHOICES, value="", label="Guide at", allow_custom_value=True,
@@ -165,18 +166,18 @@ def build(ctx: AppContext) -> GenerateTab:
                                          "quarter of the computing work (less of the time on a model this small), "
                                          "and the pictures look almost the same. Advanced: type a range of noise "
                                          "levels (sigma) such as 0.5-20.")
-                sampler = gr.Radio([(SAMPLER_LABELS.get(m, m), m) for m in METHODS], value=DEFAULT_METHOD,
+                sampler = Radio([(SAMPLER_LABELS.get(m, m), m) for m in METHODS], value=DEFAULT_METHOD,
                                    label="Sampler",
                                    info="How a step moves to the next, lower noise level: Heun checks each move "
                                         "with a second evaluation, Euler does not, DPM-Solver++ reuses the last "
                                         "one to get as far in fewer steps. Why the default: with 8 steps it takes "
                                         "a quarter of the time of 18 Heun steps, and the judge scores its pictures "
                                         "within the spread that the seed alone makes (README, The default sampler).")
-                images = gr.Slider(1, 4, 1, step=1, label="Number of images")
+                images = Slider(1, 4, 1, step=1, label="Number of images")
                 with gr.Row():
                     previews = gr.Checkbox(True, label="Stream previews",
                                            info="Show the picture taking shape while it is drawn.")
-                    preview_every = gr.Slider(1, 10, 3, step=1, label="Preview every k steps")
+                    preview_every = Slider(1, 10, 3, step=1, label="Preview every k steps")
             with gr.Accordion("Beyond the training size", open=False):
                 gr.Markdown(f"The model learned on {config.image_size}x{config.image_size} images. On a larger "
                             "canvas, how the full-image brick covers it: independent **tiles**, "
@@ -185,15 +186,15 @@ def build(ctx: AppContext) -> GenerateTab:
                             "training-size tile as a whole image (a wall of emoji), **squeeze** stretches "
                             "one image over the canvas, **extend** goes past the positions seen in training.")
                 with gr.Row():
-                    width = gr.Slider(unit, first.limits.max_side, config.image_size, step=unit,
+                    width = Slider(unit, first.limits.max_side, config.image_size, step=unit,
                                       label=f"Width (multiples of {unit})")
-                    height = gr.Slider(unit, first.limits.max_side, config.image_size, step=unit,
+                    height = Slider(unit, first.limits.max_side, config.image_size, step=unit,
                                        label=f"Height (multiples of {unit})")
                 with gr.Row():
-                    canvas_mode = gr.Radio(list(CANVAS_MODES), value="tiles", label="Full-image brick")
-                    coords = gr.Radio(list(CANVAS_COORDS), value=CANVAS_COORDS[0], label="Coordinates")
+                    canvas_mode = Radio(list(CANVAS_MODES), value="tiles", label="Full-image brick")
+                    coords = Radio(list(CANVAS_COORDS), value=CANVAS_COORDS[0], label="Coordinates")
                 with gr.Row():
-                    stride = gr.Slider(0, config.image_size, 0, step=config.bricks[-1].patch,
+                    stride = Slider(0, config.image_size, 0, step=config.bricks[-1].patch,
                                        label="Overlap stride (0 = half a window)")
                     shift = gr.Checkbox(False, label="Shift windows between steps")
             files = gr.File(label="PNG and JSON report", file_count="multiple")
@@ -208,16 +209,16 @@ def build(ctx: AppContext) -> GenerateTab:
             preset_name = gr.Dropdown([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()]
                                       + [(f"{CUSTOM}: your own ticks, none of the above", CUSTOM)],
                                       value="all", label="Preset", info="A ready-made schedule for the grid below.")
-            bricks_md = gr.Markdown(bricks_text(first), elem_id="generate-bricks")
-            cells = [step_ranges(gr.CheckboxGroup(
+            bricks_md = gr.Markdown(bricks_text(first), label="Bricks", elem_id="generate-bricks")
+            cells = [CheckboxGroup(
                 range_choices(DEFAULT_RANGES, DEFAULT_STEPS), value=list(range(DEFAULT_RANGES)), label=names[k],
                 type="value", elem_classes=["brick-ranges"],
                 info=(f"Try first: untick {top}'s last two ranges (the least noisy steps) and press Generate again."
-                      if k == config.num_bricks - 1 else None)))
+                      if k == config.num_bricks - 1 else None))
                 for k in range(config.num_bricks)]
             gr.Markdown("Before you run: the work and time this request will take, and the saving over running "
                         "every brick at every step.", elem_classes="hint")
-            estimate_md = gr.Markdown(elem_id="estimate")
+            estimate_md = gr.Markdown(label="Estimate", elem_id="estimate")
             # beside the schedule as well: on a phone the grid is screens away from the first Generate button
             go_here = gr.Button("Generate with this schedule", variant="primary", elem_id="generate-here")
             with gr.Accordion("Schedule as JSON (overrides the grid when filled)", open=False):
@@ -241,11 +242,11 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
     outputs = ctx.outputs
 
     def estimate_text(key, category, seed, steps, guidance, guide, sampler, images, width, height, canvas_mode, stride,
-                      shift, coords, num_ranges, schedule_json, *cells):
+                      shift, coords, num_ranges, schedule_json, **bricks):
         s = ctx.served(key)
         try:
             req, est = ctx.parse(s, category, seed, steps, guidance, guide, sampler, images, width, height, canvas_mode,
-                                 stride, shift, coords, num_ranges, schedule_json, cells)
+                                 stride, shift, coords, num_ranges, schedule_json, brick_ticks(bricks))
         except gr.Error as exc:
             return f"Cannot run: {exc.message}"
         sweep = results.sweep_for(ctx.sweeps, s.fingerprint)
@@ -261,8 +262,8 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         return "\n\n".join(line for line in lines if line)
 
     def generate(key, category, seed, randomize, steps, guidance, guide, sampler, images, width, height, canvas_mode,
-                 stride, shift, coords, previews, preview_every, num_ranges, schedule_json, *cells,
-                 progress=gr.Progress()):
+                 stride, shift, coords, previews, preview_every, num_ranges, schedule_json, progress=gr.Progress(),
+                 **bricks):
         s = ctx.served(key)
         seed = random_seed() if randomize else seed
         try:
@@ -270,7 +271,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         except PlaygroundError as exc:
             raise refused(exc) from None
         req, est = ctx.parse(s, category, seed, steps, guidance, guide, sampler, images, width, height, canvas_mode,
-                             stride, shift, coords, num_ranges, schedule_json, cells)
+                             stride, shift, coords, num_ranges, schedule_json, brick_ticks(bricks))
         space = s.config.label_space()
         captions = [f"seed {k}" if label is None else f"{space.names[label]}, seed {k}"
                     for label, k in zip(req.image_labels(space), req.seeds)]
@@ -355,19 +356,19 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
     def ticked_by_hand(num_ranges: int, *cells) -> tuple:
         return int(num_ranges), [list(c or []) for c in cells]
 
-    def request_gflops(key=None, images=1, cells=(), **a) -> float:
+    def request_gflops(key=None, images=1, bricks=None, **a) -> float:
         return ctx.parse(ctx.served(key), a["category"], a["seed"], a["steps"], a["guidance"], a["guide"], a["sampler"],
                          images, a["width"], a["height"], a["canvas_mode"], a["stride"], a["shift"], a["coords"],
-                         a["num_ranges"], a["schedule_json"], cells)[1].gflops
+                         a["num_ranges"], a["schedule_json"], brick_ticks(bricks or {}))[1].gflops
 
     finder.wire(ctx, tab.finder, tab.category, model_key)
-    controls = tab.request_controls
-    for c in controls:
-        c.change(estimate_text, [model_key, *controls], tab.estimate_md, queue=False, show_progress="hidden",
+    request = dict(inputs=[model_key, *tab.settings], inputs_kwargs=brick_inputs(tab.cells))
+    for c in tab.request_controls:
+        c.change(estimate_text, **request, outputs=tab.estimate_md, queue=False, show_progress="hidden",
                  api_visibility="private")
     estimate_btn = gr.Button("Estimate", visible=False)
-    estimate_btn.click(estimate_text, [model_key, *controls], tab.estimate_md, api_name="estimate", queue=False)
-    demo.load(estimate_text, [model_key, *controls], tab.estimate_md, queue=False, api_visibility="private")
+    estimate_btn.click(estimate_text, **request, outputs=tab.estimate_md, api_name="estimate", queue=False)
+    demo.load(estimate_text, **request, outputs=tab.estimate_md, queue=False, api_visibility="private")
     def name_preset(key: str, num_ranges: int, *cells) -> str:
         try:
             return grid_preset(ctx.served(key).config, cells, number("number of ranges", num_ranges, True)) or CUSTOM
@@ -387,9 +388,9 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
     gen_event = page_and_api(
         [tab.go_btn.click, tab.go_here.click], on_zero_gpu(generate, request_gflops),
         [model_key, tab.category, tab.seed, tab.randomize, tab.steps, tab.guidance, tab.guide, tab.sampler, tab.images,
-         *tab.size, tab.previews, tab.preview_every, tab.num_ranges, tab.schedule_json, *tab.cells],
+         *tab.size, tab.previews, tab.preview_every, tab.num_ranges, tab.schedule_json],
         [tab.gallery, tab.status, tab.flops_plot, tab.time_plot, tab.heatmap, tab.files, tab.record_state, tab.seed],
-        tab.status, api_name="generate",
+        tab.status, api_name="generate", inputs_kwargs=brick_inputs(tab.cells),
         # with batching, every waiting request is handed to the model's batcher, which runs them in shared batches
         concurrency_limit=BATCHED_REQUESTS if ctx.first.batcher else 1)
     tab.stop_btn.click(None, None, None, cancels=[gen_event], queue=False)

@@ -18,6 +18,7 @@ from lego.visuals import difference_maps
 from . import finder
 from .class_picker import ClassPicker
 from .context import AppContext, refused, run_failure, running, stopped
+from .inputs import Number, Radio
 from .zero_gpu import on_zero_gpu
 
 TEXT = ["lesson-text"]  # the markdown presenter mode enlarges (CSS in app.LAUNCH_OPTIONS)
@@ -53,16 +54,16 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                                 elem_id="lesson-presenter")
         with gr.Walkthrough(selected=1, elem_id="lesson-tour") as tour:
             with gr.Step("1. Predict", id=1):
-                intro = gr.Markdown(predict_text(config), elem_classes=TEXT, elem_id="lesson-intro")
+                intro = gr.Markdown(predict_text(config), label="Predict", elem_classes=TEXT, elem_id="lesson-intro")
                 with gr.Row():
                     category = ClassPicker(**class_picker_for(config), label="The lesson draws", scale=2,
                                            min_width=300)  # a phone puts the seed on a row of its own
                     find_box = finder.build(config, min_width=300)  # on a phone, a row of its own too
-                    seed = gr.Number(LESSON_SEED, label="Seed", precision=0, minimum=0, min_width=80)
-                guess = gr.Radio(names, value=None, label="My guess")  # the class guesses, not the app
+                    seed = Number(LESSON_SEED, label="Seed", precision=0, minimum=0, min_width=80)
+                guess = Radio(names, value=None, label="My guess")  # the class guesses, not the app
                 lock = gr.Button("Lock in my guess and run", variant="primary", elem_id="lesson-run")
             with gr.Step("2. Run", id=2):
-                status = gr.Markdown(READY, elem_id="lesson-status", elem_classes=TEXT)
+                status = gr.Markdown(READY, label="Status", elem_id="lesson-status", elem_classes=TEXT)
                 with gr.Row():
                     rerun = gr.Button("Run", variant="primary", elem_id="lesson-rerun", scale=3)
                     stop = gr.Button("Stop", variant="stop", elem_id="lesson-stop", scale=1, min_width=80)
@@ -75,20 +76,20 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                                             min_width=PICTURES_WIDTH, elem_id="lesson-slider",
                                             elem_classes=IMAGE["elem_classes"])
                     with gr.Column(min_width=TEXT_WIDTH):
-                        late_md = gr.Markdown(elem_id="lesson-late", elem_classes=TEXT)
+                        late_md = gr.Markdown(label="Compare", elem_id="lesson-late", elem_classes=TEXT)
                 next3 = gr.Button("Next: early or late?")
             with gr.Step("4. Early or late", id=4):
                 early_pics, early_md = _images_and_text(
                     ["Every brick", FIRST, LAST], [CHANGE_FIRST, CHANGE_LAST],
-                    "lesson-early")
+                    "lesson-early", "Early or late")
                 next4 = gr.Button("Next: the cost")
             with gr.Step("5. The cost", id=5):
                 cost_pics, cost_md = _images_and_text(
                     ["Every brick", LAST, FEWER], [CHANGE_LAST, "Change: fewer steps"],
-                    "lesson-cost")
+                    "lesson-cost", "The cost")
                 next5 = gr.Button("Next: take-away")
             with gr.Step("6. Take-away", id=6):
-                take_md = gr.Markdown(elem_id="lesson-takeaway", elem_classes=TEXT)
+                take_md = gr.Markdown(label="Take-away", elem_id="lesson-takeaway", elem_classes=TEXT)
                 again = gr.Button("Start again")
 
     outputs = [tour, status, slider, late_md, *early_pics, early_md, *cost_pics, cost_md, take_md]
@@ -165,7 +166,8 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
     return LessonTab(category, guess, intro, find_box)
 
 
-def _images_and_text(labels: list[str], map_labels: list[str], elem_id: str) -> tuple[list[gr.Image], gr.Markdown]:
+def _images_and_text(labels: list[str], map_labels: list[str], elem_id: str,
+                     text_label: str) -> tuple[list[gr.Image], gr.Markdown]:
     """Compared images side by side at one scale, then what each change did as a map (changes of a few / 255
     cannot be seen in the pictures themselves), with the measured numbers beside them."""
     with gr.Row(elem_classes=STAGE):
@@ -175,7 +177,7 @@ def _images_and_text(labels: list[str], map_labels: list[str], elem_id: str) -> 
                 pics += [gr.Image(label=label, **MAP) for label in map_labels]
             gr.Markdown(MAP_NOTE, elem_classes=["lesson-map-note"])
         with gr.Column(min_width=TEXT_WIDTH):
-            text = gr.Markdown(elem_id=elem_id, elem_classes=TEXT)
+            text = gr.Markdown(label=text_label, elem_id=elem_id, elem_classes=TEXT)
     return pics, text
 
 

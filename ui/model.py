@@ -46,7 +46,7 @@ def model_text(s: Served) -> str:
 
 
 def build(ctx: AppContext) -> ModelTab:
-    text = gr.Markdown(model_text(ctx.first), elem_id="model-info")
+    text = gr.Markdown(model_text(ctx.first), label="Model", elem_id="model-info")
     gr.Markdown("Switch this browser session to another checkpoint that fits this page (the same number of "
                 "bricks, and canvas sizes in the same steps): one under `checkpoints/` (listed), a directory made "
                 "by `python -m lego.convert`, or a Hugging Face repo id. Uploads are not accepted.")
@@ -56,7 +56,7 @@ def build(ctx: AppContext) -> ModelTab:
                              info="Pick a bundled one from the list, or type a directory or a Hugging Face repo id; "
                                   "then press Load.")
         load_btn = gr.Button("Load", scale=1)
-    status = gr.Markdown(elem_id="model-status")
+    status = gr.Markdown(label="Status", elem_id="model-status")
     return ModelTab(text, source, load_btn, status)
 
 
