@@ -406,7 +406,11 @@ def test_the_lesson_from_prediction_to_take_away_with_a_stop_on_the_way():
         page.get_by_role("tab", name="Lesson").click()
         intro = page.inner_text("#lesson-intro")  # 1. every brick explained before the guess
         assert all(f"{n} sees" in intro for n in names) and "8x8-pixel square" in intro and "whole 64x64" in intro
+        run = page.locator("#lesson-run")  # no run before the class has guessed: the button says so
+        assert run.is_disabled() and run.inner_text() == "Make your guess above, then run"
         page.get_by_role("radio", name=names[0]).check()
+        page.wait_for_function("!document.querySelector('#lesson-run').disabled", timeout=10_000)
+        assert run.inner_text() == "Lock in my guess and run"
         slow = model.register_forward_pre_hook(lambda *_: time.sleep(0.25))  # each run lasts 2 s: seen when busy
         page.click("#lesson-run")  # 2. run it, and stop it
         page.wait_for_function("/^Running: run [1-9]\\/\\d+ .* step [1-9]/"  # a busy page may show run 1 late or not
@@ -483,6 +487,7 @@ def test_presenter_mode_shows_one_stage_per_screen_in_large_type():
                 assert page.locator(f"{stage}-images .lesson-image").first.bounding_box()["height"] >= 205
         # the next group starts with no guess made
         assert page.locator("#lesson-tour input[type=radio]:checked").count() == 0
+        assert page.locator("#lesson-run").is_disabled()
         page.locator("#lesson-tour input[type=radio]").first.check()  # the same guess: the same runs
         page.click("#lesson-run")  # cached: the class sees it at once
         page.wait_for_selector("#lesson-late table", timeout=5_000)

@@ -61,7 +61,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                     find_box = finder.build(config, min_width=300)  # on a phone, a row of its own too
                     seed = Number(LESSON_SEED, label="Seed", precision=0, minimum=0, min_width=80)
                 guess = Radio(names, value=None, label="My guess")  # the class guesses, not the app
-                lock = gr.Button("Lock in my guess and run", variant="primary", elem_id="lesson-run")
+                lock = gr.Button(**lock_button(None), variant="primary", elem_id="lesson-run")
             with gr.Step("2. Run", id=2):
                 status = gr.Markdown(READY, label="Status", elem_id="lesson-status", elem_classes=TEXT)
                 with gr.Row():
@@ -160,6 +160,8 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                 api_visibility="private")
     for button in (lock, rerun, next2, next3, next4, next5, again):
         button.click(None, js=TO_TOP)
+    # the run needs a guess: until one is made the button says so, where a refusal would flash an error
+    guess.change(lambda g: gr.Button(**lock_button(g)), guess, lock, queue=False, api_visibility="private")
     presenter.change(present, presenter, [panel, seed], queue=False, api_visibility="private")
     presenter.change(None, presenter, None, js=f"(on) => {{ if (on) setTimeout({TO_TOP}, 100); }}")  # after the resize
     finder.wire(ctx, find_box, category, model_key)
@@ -191,6 +193,13 @@ def _label(s: Served, category: str | None) -> int | None:
         return parse_label(s.config, category)
     except PlaygroundError as exc:
         raise refused(exc) from None
+
+
+def lock_button(guess: str | None) -> dict:
+    """Stage 1's run button: pressed only once the class has made its guess."""
+    if guess:
+        return {"value": "Lock in my guess and run", "interactive": True}
+    return {"value": "Make your guess above, then run", "interactive": False}
 
 
 def present(on: bool) -> tuple[gr.Column, gr.Number]:
