@@ -196,7 +196,7 @@ def test_guiding_only_the_middle_steps_costs_less_and_travels_with_the_picture(s
     ({"guidance": -1}, "less than minimum value 0"),
     ({"seed": -3}, "less than minimum value 0"),
     ({"seed": 2**40}, "seed must be from 0"),
-    ({"category": "Dragons"}, "'Dragons' is not a class of this model: give a class's name"),
+    ({"category": "Dragons"}, "unknown class 'Dragons'; the class choices are: Smileys & Emotion"),
     ({"images": 9}, "greater than maximum value 4"),
     ({"brick_0": [0, 1], "brick_1": [], "brick_2": []}, "no brick is on at step"),
     ({"schedule_json": '{"bricks": {"7": [[0, 1]]}}'}, "unknown brick '7'"),

@@ -200,7 +200,7 @@ def test_a_refused_request_logs_one_line_and_no_traceback(caplog, capfd):
         try:  # a class the picker does not have: checked before the request is read, and alike
             client.predict(*generate_args(category="Dragons", steps=2, previews=False), api_name="/generate")
         except Exception as exc:  # noqa: BLE001 - the message is what matters
-            assert "'Dragons' is not a class of this model" in str(exc)
+            assert "unknown class 'Dragons'" in str(exc)
         with pytest.raises(AppError):  # out of a slider's range: Gradio's own check, said as ours are
             client.predict(*generate_args(steps=51, previews=False), api_name="/generate")
         client.close()
@@ -208,7 +208,7 @@ def test_a_refused_request_logs_one_line_and_no_traceback(caplog, capfd):
     assert "Traceback" not in printed.err + printed.out
     lines = [r.getMessage() for r in caplog.records if r.name == "lego_playground"]
     assert lines[0].startswith("refused: schedule is not valid JSON")
-    assert lines[1].startswith("refused: 'Dragons' is not a class of this model")
+    assert lines[1].startswith("refused: unknown class 'Dragons'")
     assert lines[2] == "refused: Steps: value 51 is greater than maximum value 50." and len(lines) == 3
 
 

@@ -283,3 +283,9 @@ def test_the_shipped_model_knows_its_emojis_keywords():
         space.resolve("car")
     assert [space.names[i] for i in space.search("poop")] == ["pile of poo"]
     assert [space.names[i] for i in space.search("Dogs")] == ["dog face"]
+
+
+def test_a_name_on_two_levels_is_the_finer_class():
+    space = LabelSpace(("Travel & Places", "hotel", "hotel"), (1, 1, 1), (-1, 0, 1))
+    assert space.resolve("Hotel") == 2 and space.resolve(" hotel ") == 2  # the emoji, not its sub-category
+    assert space.resolve(space.describe(1)) == 1 and space.describe(1) == "hotel (Travel & Places)"
