@@ -171,6 +171,22 @@ CELLS = """() => [...document.querySelectorAll('table')].filter(t => t.checkVisi
     }))"""
 
 
+# Scrolled sideways, the first wide results table keeps its row names where they were and shows numbers beside them.
+NAMES_STAY = """async () => {
+    const view = [...document.querySelectorAll('.results-table .virtual-table-viewport')]
+        .find(v => v.scrollWidth > v.clientWidth + 40 && v.getBoundingClientRect().height > 0);
+    view.scrollIntoView();
+    const name = () => view.querySelector('.virtual-row > .body-cell:first-child').getBoundingClientRect();
+    const before = name();
+    view.scrollLeft = view.scrollWidth;
+    await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+    const after = name(), box = view.getBoundingClientRect();
+    const hit = document.elementFromPoint(after.left + after.width / 2, after.top + after.height / 2);
+    return Math.abs(after.left - before.left) < 1 && after.left >= box.left - 1
+        && view.querySelector('.virtual-row > .body-cell:first-child').contains(hit);
+}"""
+
+
 def broken_cells(page) -> list[dict]:
     """The visible table cells with a word broken across lines, or a header narrower than about four characters."""
     return [c for c in page.evaluate(CELLS) if c["lines"] > max(1, c["words"]) or (c["header"] and c["width"] < 40)]
@@ -327,6 +343,8 @@ def test_a_phone_reaches_generate_every_tab_and_legible_tables(app_url, browser)
         page.get_by_role("tab", name=name, exact=True).click()
         page.wait_for_function(f"[...document.querySelectorAll('[role=tab][aria-selected=true]')]"
                                f".some(t => t.innerText.trim() === {name!r})", timeout=10_000)
+        if name == "Results":  # a table wider than the phone scrolls its numbers under its row names
+            assert page.evaluate(NAMES_STAY), "the row names scroll away with the numbers"
         if name == "Model":  # every brick's size and cost, whole on the screen: no sideways scrolling
             table = page.wait_for_selector("#model-info table", timeout=10_000)
             assert table.evaluate("t => t.scrollWidth <= t.clientWidth + 1"), "the Model table scrolls sideways"

@@ -17,12 +17,16 @@ def table(rows: list[list], headers: list[str]) -> gr.Dataframe:
 # Gradio sizes a column to its values and lets a header break anywhere. On a phone the names' column took the
 # screen, and 'saving' broke inside the word: there the names wrap in at most 38% of the width, so that the first
 # numbers show beside them, a header breaks between words only, and each number column is as wide as its longest
-# word.
+# word. The names stay in place while the numbers scroll sideways under them (Gradio's pinned_columns does not
+# pin here). Gradio sizes the columns with a hidden table (td) and draws the rows as divs (.body-cell).
 CSS = ("@media (max-width: 640px) { .results-table th:first-child, .results-table td:first-child "
        "{ width: 38vw !important; min-width: 0 !important; max-width: 38vw !important; } "
        ".results-table th:not(:first-child), .results-table td:not(:first-child) "
        "{ min-width: min-content !important; width: auto !important; max-width: none !important; } "
-       ".results-table th span.header { word-break: normal; overflow-wrap: normal; } }")
+       ".results-table th span.header { word-break: normal; overflow-wrap: normal; } "
+       ".results-table th:first-child, .results-table .virtual-row > .body-cell:first-child "
+       "{ position: sticky !important; left: 0; z-index: 3; background: inherit; "
+       "box-shadow: 1px 0 0 var(--border-color-primary); } }")
 
 
 def build(sweeps: dict[str, dict]) -> None:
