@@ -235,6 +235,8 @@ def test_a_laptop_shows_generate_and_the_gallery_without_scrolling(app_url, brow
     page.wait_for_function("(document.querySelector('#model-status')?.innerText ?? '').startsWith('Cannot load:')",
                            timeout=20_000)
     assert page.inner_text("#model-info") == info and page.locator("#model-info").get_by_text("Error").count() == 0
+    said, load = page.locator("#model-status").bounding_box(), page.get_by_role("button", name="Load").bounding_box()
+    assert 0 <= said["y"] - (load["y"] + load["height"]) < 40 and said["y"] + said["height"] <= 768  # seen at once
 
 
 @needs_chromium

@@ -55,8 +55,9 @@ def build(ctx: AppContext) -> ModelTab:
                              label="Checkpoint: a bundled one, a directory or a Hub repo id",
                              info="Pick a bundled one from the list, or type a directory or a Hugging Face repo id; "
                                   "then press Load.")
-        load_btn = gr.Button("Load", scale=1)
-    status = gr.Markdown(label="Status", elem_id="model-status")
+        with gr.Column(scale=1):  # what Load did, under the button: on a laptop's first screen with it
+            load_btn = gr.Button("Load")
+            status = gr.Markdown(label="Status", elem_id="model-status")
     return ModelTab(text, source, load_btn, status)
 
 
