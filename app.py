@@ -25,6 +25,7 @@ from lego.serving import ModelRegistry, Served, shown_source  # noqa: E402
 from ui import compare, finder, generate, inside, lesson, link, results, zero_gpu  # noqa: E402
 from ui import model as model_tab  # noqa: E402
 from ui.context import DEFAULT_KEY, AppContext, page_and_api, refused  # noqa: E402
+from ui.inputs import name_parameters  # noqa: E402
 from ui.queue import share_the_queue  # noqa: E402
 
 # Small images are enlarged with crisp pixels, never blurred. A table never breaks a word across lines (Gradio's
@@ -136,6 +137,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         finder.clear_after(loaded, [gen.finder, les.finder])
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     share_the_queue(demo)
+    name_parameters(demo)
     return demo
 
 

@@ -98,7 +98,7 @@ def resolve_source(source: str | Path, local_files_only: bool | None = None) -> 
     if not is_repo_id(text) or path.exists() or text.startswith((".", "/", "~")):
         raise CheckpointError(f"no checkpoint directory at {text} (and it is not a Hub repo id of the form owner/name)")
     if path.parent.is_dir():  # 'checkpoints/nope': a typo in a local path, not a repo to fetch
-        folders = sorted(p.name for p in path.parent.iterdir() if (p / WEIGHTS_FILE).is_file())
+        folders = sorted(p.name for p in path.parent.iterdir() if (p / WEIGHTS_FILE).is_file() and is_lego(p))
         raise CheckpointError(f"no checkpoint directory at {text}" + (
             f" ({path.parent} has {', '.join(folders)})" if folders else ""))
     kwargs = {} if local_files_only is None else {"local_files_only": local_files_only}
@@ -109,6 +109,15 @@ def resolve_source(source: str | Path, local_files_only: bool | None = None) -> 
                               "cannot be reached (offline?)") from None
     except (HfHubHTTPError, OSError, ValueError) as exc:
         raise CheckpointError(f"could not fetch {text} from the Hub: {exc}") from None
+
+
+def is_lego(directory: Path) -> bool:
+    """Whether ``directory`` holds a LEGO model's config (not the emoji judge's, say)."""
+    try:
+        read_config(directory)
+    except CheckpointError:
+        return False
+    return True
 
 
 def read_config(directory: Path) -> LegoConfig:

@@ -92,7 +92,8 @@ class LabelSpace:
 
     @functools.cached_property
     def _described(self) -> dict[str, int]:
-        return {self.describe(i): i for i in range(self.num_classes)}
+        """Each class by its picker entry, folded as ``resolve`` reads one."""
+        return {folded(self.describe(i)): i for i in range(self.num_classes)}
 
     @classmethod
     def flat(cls, names: Sequence[str]) -> "LabelSpace":
@@ -304,14 +305,14 @@ class LabelSpace:
                           tuple(self.keywords[i] for i in kept) if self.keywords else ())
 
     def resolve(self, text: str) -> int:
-        """The class a picker entry, a class name (any case) or an index written as digits stands for."""
+        """The class a picker entry or a class name (any case), or an index written as digits, stands for."""
         if not self.num_classes:
             raise LabelError(UNCONDITIONAL)
         text = str(text).strip()
-        if text in self._described:
-            return self._described[text]
-        if text.isascii() and text.isdigit():
-            if int(text) < self.num_classes:
+        if folded(text) in self._described:
+            return self._described[folded(text)]
+        if text.isascii() and text.removeprefix("-").isdigit():
+            if int(text) in range(self.num_classes):
                 return int(text)
             raise LabelError(f"class {text} is out of range: an index is 0..{self.num_classes - 1}, or give a name")
         named = [i for i, name in enumerate(self.names) if folded(name) == folded(text)]

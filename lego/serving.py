@@ -115,15 +115,15 @@ def fits_page(config: LegoConfig, page: LegoConfig) -> bool:
     return config.num_bricks == page.num_bricks and config.size_unit == page.size_unit
 
 
-def shipped_configs(like: LegoConfig) -> list[tuple[str, LegoConfig]]:
-    """(name, config) of the project's checkpoints that a page laid out for ``like`` can switch to."""
+def shipped_configs(like: LegoConfig | None = None) -> list[tuple[str, LegoConfig]]:
+    """(name, config) of the project's LEGO checkpoints (those that a page laid out for ``like`` can switch to)."""
     out = []
     for directory in sorted(SHIPPED.iterdir()):
         try:
             config = read_config(directory)
         except CheckpointError:  # not a LEGO model (the emoji judge), or not a checkpoint at all
             continue
-        if fits_page(config, like):
+        if like is None or fits_page(config, like):
             out.append((directory.name, config))
     return out
 
@@ -170,7 +170,7 @@ def normalised_source(source: str) -> str:
 
 def checked_source(source: str) -> str:
     """A Hub repo id, or a directory inside an allowed folder; anything else is refused."""
-    source = (source or "").strip()
+    source = source.strip() if isinstance(source, str) else ""
     if not source or len(source) > 512 or "\x00" in source:
         raise PlaygroundError("give a checkpoint directory or a Hugging Face repo id (owner/name)")
     bundled = SHIPPED / source
@@ -180,13 +180,17 @@ def checked_source(source: str) -> str:
     if is_repo_id(normalised):  # a Hub id: a local path comes back resolved, from the root
         return normalised
     path = Path(normalised)
+    if "/" not in source and not path.is_dir():  # neither a bundled name nor a folder here
+        raise PlaygroundError(f"no bundled checkpoint is named {source!r} (the bundled ones: "
+                              f"{', '.join(name for name, _ in shipped_configs())}); or give a directory or a Hugging "
+                              "Face repo id (owner/name)")
     roots = allowed_checkpoint_dirs()
-    if not any(path == r or path.is_relative_to(r) for r in roots):
-        raise PlaygroundError(f"{shown_source(source)} is outside the folders this app may read checkpoints from "
+    if not any(path == r or path.is_relative_to(r) for r in roots):  # what was typed, never a resolved path
+        raise PlaygroundError(f"{source} is outside the folders this app may read checkpoints from "
                               f"({', '.join(shown_source(str(r)) for r in roots)}; add more with "
                               "LEGO_CHECKPOINT_DIRS)")
     if not path.is_dir():
-        raise PlaygroundError(f"no checkpoint directory at {shown_source(source)}")
+        raise PlaygroundError(f"no checkpoint directory at {source}")
     return str(path)
 
 

@@ -16,7 +16,7 @@ from lego.lesson import LESSON_STEPS, lesson_plan, tied
 from lego.request import NO_CLASS
 from lego.flops import schedule_cost
 from lego.sampler import SamplerSettings
-from lego.schedule import BrickSchedule, preset
+from lego.schedule import BrickSchedule, from_grid, preset
 from lego.settings_text import from_text
 from lego.visuals import difference_maps
 
@@ -201,7 +201,7 @@ def test_guiding_only_the_middle_steps_costs_less_and_travels_with_the_picture(s
     ({"brick_0": [0, 1], "brick_1": [], "brick_2": []}, "no brick is on at step"),
     ({"schedule_json": '{"bricks": {"7": [[0, 1]]}}'}, "unknown brick '7'"),
     ({"schedule_json": "{not json"}, "not valid JSON"),
-    ({"schedule_json": "x" * 70000}, "larger than"),
+    ({"schedule_json": "{" + " " * 70000 + "}"}, "larger than"),  # refused before it is parsed
     ({"canvas_mode": "stretch"}, "not in the list of choices"),
     ({"guide": "40-1"}, "0 <= low < high"),
     ({"canvas_mode": "overlap", "width": 128, "stride": 40}, "multiple of 16"),
@@ -387,14 +387,37 @@ def test_the_api_offers_the_documented_endpoints_only_and_refuses_bad_numbers(se
     assert set(api["named_endpoints"]) == {"/generate", "/estimate", "/compare", "/lesson", "/load_model"}
     assert not api["unnamed_endpoints"]
     for bad, message in (({"num_ranges": 2.5}, "number of ranges must be a whole number, got 2.5"),
-                         # Gradio's own checks of a range or of the choices, said as ours are: naming the input
-                         ({"preview_every": 0}, "Preview every k steps: value 0 is less than minimum value 1"),
-                         ({"steps": 51}, "Steps: value 51 is greater than maximum value 50"),
-                         ({"sampler": "ddim"}, "Sampler: value: 'ddim'"),
-                         ({"brick_1": ["x"]}, "B1 local r16/p8: value: 'x'"),
-                         ({"stride": 2.5}, "overlap stride must be a whole number, got 2.5")):
+                         ({"stride": 2.5}, "overlap stride must be a whole number, got 2.5"),
+                         # Gradio's own checks of a range or of the choices, and values of the wrong type, said as
+                         # ours are: in one line that names the parameter
+                         ({"preview_every": 0}, "preview_every: value 0 is less than minimum value 1"),
+                         ({"steps": 51}, "steps: value 51 is greater than maximum value 50"),
+                         ({"steps": "abc"}, "steps: 'abc' is not a number"),
+                         ({"seed": 1.5}, "seed: must be a whole number, got 1.5"),  # not rounded to 2
+                         ({"seed": "seven"}, "seed: 'seven' is not a number"),
+                         ({"sampler": "ddim"}, "sampler: value: 'ddim'"),
+                         ({"canvas_mode": "foo"}, "canvas_mode: value: 'foo'"),
+                         ({"shift": "yes"}, "shift: 'yes' is not true or false"),
+                         ({"brick_1": ["x"]}, "brick_1: ['x'] is not a list of range indices (whole numbers)"),
+                         ({"brick_2": 3}, "brick_2: 3 is not a list of range indices"),
+                         ({"schedule_json": "hello"}, "the schedule 'hello' is neither JSON nor a preset's name")):
         with pytest.raises(Exception, match=re.escape(message)):
             client.predict(*generate_args(**{"steps": 2, **bad}), api_name="/generate")
+
+
+def test_the_api_takes_any_number_of_ranges_and_a_preset_by_name(served):
+    model, client, _ = served
+
+    def mask(outputs) -> list:
+        return json.loads(open([f for f in outputs[5] if f.endswith(".json")][0]).read())["mask"]
+
+    # ten ranges, where the page's boxes start with five: brick 2 off in the last two tenths
+    ten = [list(range(10)), list(range(10)), list(range(8))]
+    outputs = client.predict(*generate_args(steps=10, num_ranges=10, brick_0=ten[0], brick_1=ten[1], brick_2=ten[2],
+                                            previews=False), api_name="/generate")
+    assert mask(outputs) == from_grid(ten, 10).mask(10)
+    named = client.predict(*generate_args(steps=10, schedule_json="pg-recipe", previews=False), api_name="/generate")
+    assert mask(named) == preset("pg-recipe", model.config).mask(10) != mask(outputs)
 
 
 def test_compare_of_a_schedule_that_skips_nothing_runs_nothing_and_says_what_to_do(served):

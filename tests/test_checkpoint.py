@@ -143,9 +143,11 @@ def test_hub_repo_missing_from_cache_offline_is_a_clear_error(tmp_path):
     assert done.returncode == 2
     assert "not a local directory, nor in the local Hugging Face cache" in done.stderr
     assert "Traceback" not in done.stderr
-    # shaped like a repo id, but a typo in a local path: said as such, with the checkpoints that are there
-    (tmp_path / "checkpoints" / "real").mkdir(parents=True)
-    (tmp_path / "checkpoints" / "real" / "model.safetensors").write_bytes(b"")
+    # shaped like a repo id, but a typo in a local path: said as such, with the LEGO checkpoints that are there
+    save_checkpoint(randomized("tiny-emoji"), tmp_path / "checkpoints" / "real")
+    (tmp_path / "checkpoints" / "judge").mkdir()  # weights, but no LEGO model's config: not offered
+    (tmp_path / "checkpoints" / "judge" / "model.safetensors").write_bytes(b"")
+    (tmp_path / "checkpoints" / "judge" / "config.json").write_text('{"kind": "classifier"}')
     done = subprocess.run([sys.executable, "-m", "lego", "info", "--checkpoint", "checkpoints/nope"], cwd=tmp_path,
                           env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_CACHE": str(tmp_path / "empty")},
                           capture_output=True, text=True, timeout=120)

@@ -209,7 +209,7 @@ def test_a_refused_request_logs_one_line_and_no_traceback(caplog, capfd):
     lines = [r.getMessage() for r in caplog.records if r.name == "lego_playground"]
     assert lines[0].startswith("refused: schedule is not valid JSON")
     assert lines[1].startswith("refused: unknown class 'Dragons'")
-    assert lines[2] == "refused: Steps: value 51 is greater than maximum value 50." and len(lines) == 3
+    assert lines[2] == "refused: steps: value 51 is greater than maximum value 50." and len(lines) == 3
 
 
 def test_a_fault_during_a_run_is_reported_as_a_failure_with_a_traceback_and_the_app_goes_on(caplog):

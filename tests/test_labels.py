@@ -289,3 +289,7 @@ def test_a_name_on_two_levels_is_the_finer_class():
     space = LabelSpace(("Travel & Places", "hotel", "hotel"), (1, 1, 1), (-1, 0, 1))
     assert space.resolve("Hotel") == 2 and space.resolve(" hotel ") == 2  # the emoji, not its sub-category
     assert space.resolve(space.describe(1)) == 1 and space.describe(1) == "hotel (Travel & Places)"
+    assert space.resolve("HOTEL (travel & places)") == 1  # an entry in any case, as a name is
+    for index in ("-1", "3"):
+        with pytest.raises(LabelError, match=f"class {index} is out of range: an index is 0..2"):
+            space.resolve(index)

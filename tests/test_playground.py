@@ -250,9 +250,15 @@ def test_checkpoint_sources_are_confined(tmp_path, monkeypatch):
     for bad, message in [(str(tmp_path / "elsewhere"), "outside the folders"),
                          (str(tmp_path / "allowed" / ".." / "elsewhere"), "outside the folders"),
                          ("/etc/passwd", "outside the folders"), ("owner/../x", "outside the folders"),
-                         ("", "give a checkpoint"), (str(tmp_path / "allowed" / "missing"), "no checkpoint directory")]:
+                         ("", "give a checkpoint"), (3, "give a checkpoint"),
+                         (str(tmp_path / "allowed" / "missing"), "no checkpoint directory"),
+                         # a bare name that is neither bundled nor a folder here: the bundled ones, named
+                         ("lego-emoji", r"named 'lego-emoji' \(the bundled ones: lego-emoji-s, lego-emoji-s-48\)")]:
         with pytest.raises(PlaygroundError, match=message):
             checked_source(bad)
+    with pytest.raises(PlaygroundError) as refused:  # said as typed, never as the server resolved it
+        checked_source("../elsewhere")
+    assert str(refused.value).startswith("../elsewhere is outside the folders")
 
 
 def test_registry_loads_once_and_keeps_a_few(tmp_path, monkeypatch):

@@ -27,7 +27,7 @@ from . import finder
 from .class_picker import ClassPicker
 from .context import (SESSION_SECONDS, AppContext, brick_inputs, brick_ticks, page_and_api, refused, run_failure,
                       running, stopped)
-from .inputs import CheckboxGroup, Number, Radio, Slider
+from .inputs import Checkbox, Number, Radio, Slider, StepRanges
 from .zero_gpu import on_zero_gpu
 
 DEFAULT_RANGES = 5
@@ -157,7 +157,7 @@ def build(ctx: AppContext) -> GenerateTab:
                 with gr.Row():
                     seed = Number(0, label="Seed", precision=0, minimum=0,
                                      info="The same seed and settings draw the same picture.")
-                    randomize = gr.Checkbox(False, label="Random seed")
+                    randomize = Checkbox(False, label="Random seed")
                 guidance = Slider(0, 8, DEFAULT_GUIDANCE, step=0.1, label="Guidance (1 = off)",
                                      info="How closely the picture follows what to draw. Above 1 every brick runs "
                                           "twice (with and without the label), so it costs double.")
@@ -175,7 +175,7 @@ def build(ctx: AppContext) -> GenerateTab:
                                         "within the spread that the seed alone makes (README, The default sampler).")
                 images = Slider(1, 4, 1, step=1, label="Number of images")
                 with gr.Row():
-                    previews = gr.Checkbox(True, label="Stream previews",
+                    previews = Checkbox(True, label="Stream previews",
                                            info="Show the picture taking shape while it is drawn.")
                     preview_every = Slider(1, 10, 3, step=1, label="Preview every k steps")
             with gr.Accordion("Beyond the training size", open=False):
@@ -196,7 +196,7 @@ def build(ctx: AppContext) -> GenerateTab:
                 with gr.Row():
                     stride = Slider(0, config.image_size, 0, step=config.bricks[-1].patch,
                                        label="Overlap stride (0 = half a window)")
-                    shift = gr.Checkbox(False, label="Shift windows between steps")
+                    shift = Checkbox(False, label="Shift windows between steps")
             files = gr.File(label="PNG and JSON report", file_count="multiple")
             link = gr.Textbox(label="Link to these settings", interactive=False, buttons=["copy"], max_lines=1,
                               elem_id="settings-link",
@@ -210,7 +210,7 @@ def build(ctx: AppContext) -> GenerateTab:
                                       + [(f"{CUSTOM}: your own ticks, none of the above", CUSTOM)],
                                       value="all", label="Preset", info="A ready-made schedule for the grid below.")
             bricks_md = gr.Markdown(bricks_text(first), label="Bricks", elem_id="generate-bricks")
-            cells = [CheckboxGroup(
+            cells = [StepRanges(
                 range_choices(DEFAULT_RANGES, DEFAULT_STEPS), value=list(range(DEFAULT_RANGES)), label=names[k],
                 type="value", elem_classes=["brick-ranges"],
                 info=(f"Try first: untick {top}'s last two ranges (the least noisy steps) and press Generate again."
