@@ -82,22 +82,21 @@ def start_server(checkpoint: str, timeout: float, batching: str = "auto",
 
 
 def request_args(steps: int, method: str, size: int) -> dict:
-    """The Generate tab's defaults by parameter name, the brick ranges under "cells" (previews off: a class's
-    browsers would stream them too, but the clients here would only discard them)."""
+    """The Generate tab's defaults by parameter name (previews off: a class's browsers would stream them too, but
+    the clients here would only discard them)."""
     return {"category": "Flags", "seed": 0, "randomize": False, "steps": steps, "guidance": DEFAULT_GUIDANCE,
             "guide": "", "sampler": method, "images": 1, "width": size, "height": size, "canvas_mode": "tiles",
             "stride": 0, "shift": False, "coords": "squeeze", "previews": False, "preview_every": 3, "num_ranges": 5,
-            "schedule_json": "", "cells": [ALL, ALL, ALL]}
+            "schedule_json": "", "brick_0": ALL, "brick_1": ALL, "brick_2": ALL}
 
 
 def endpoint_args(client: Client, api_name: str, request: dict, **changes) -> list:
-    """``request`` as the positional arguments of one endpoint, in the order its API documents them; the brick
-    ranges, which the API numbers instead of naming, come last. /estimate, which a browser's page load runs
-    (opening the visitor's session before anyone presses Generate), takes a subset of /generate's."""
+    """``request`` as the positional arguments of one endpoint, in the order its API documents them. /estimate,
+    which a browser's page load runs (opening the visitor's session before anyone presses Generate), takes a subset
+    of /generate's."""
     params = client.view_api(return_format="dict", print_info=False)["named_endpoints"][api_name]["parameters"]
     values = {**request, **changes}
-    named = [p["parameter_name"] for p in params if not p["parameter_name"].startswith("param_")]
-    return [values[name] for name in named] + values["cells"]
+    return [values[p["parameter_name"]] for p in params]
 
 
 def percentile(values: list[float], q: float) -> float:
