@@ -17,12 +17,12 @@ from PIL import Image
 from . import charts
 from .config import LegoConfig
 from .flops import format_flops
-from .lesson import Lesson, late_verdict
+from .lesson import Lesson, late_verdict, take_away
 from .png_store import PngStore
 from .runs import RunRecord
 from .schedule import (PRESETS, BrickSchedule, ScheduleError, drop_late, from_grid, grid_edges, presets_for,
                        to_grid)
-from .visuals import difference_map
+from .visuals import difference_map, difference_maps
 
 MARKDOWN = MarkdownIt("commonmark").enable("table")
 
@@ -96,9 +96,9 @@ def run_charts(record: RunRecord, names: Sequence[str]) -> dict[str, go.Figure]:
 
 
 def page_run(record: RunRecord, reference: RunRecord, store: PngStore, names: Sequence[str], frame_size: int,
-             drawn: str | None = None) -> dict:
+             drawn: str | None = None, repeats: int = 1) -> dict:
     """One run as the page shows it: pictures as file names, numbers as the app reports them, and the emoji
-    drawn where a category was asked for."""
+    drawn where a category was asked for; its times are each step's fastest of ``repeats`` runs."""
     cost = record.estimate.cost
     image = record.images[0]
     diff = difference_map(reference.images[0], image)
@@ -111,7 +111,8 @@ def page_run(record: RunRecord, reference: RunRecord, store: PngStore, names: Se
         "summary": ("" if drawn is None else f"Drew {drawn}. ")
         + (f"{format_flops(cost.total)} vs {format_flops(cost.reference_total)} with every brick "
            f"(saving {cost.saving:.0%}, predicted speed-up {cost.predicted_speedup:.2f}x); "
-           f"{record.seconds:.2f} s measured when exported ({record.precision})"),
+           f"{record.seconds:.2f} s measured when exported ({record.precision}"
+           + (f", each step's fastest of {repeats} runs)" if repeats > 1 else ")")),
         "charts": {name: chart_values(fig) for name, fig in run_charts(record, names).items()},
         "frames": [[store.add(shrink(f.noisy, frame_size)), store.add(shrink(f.denoised, frame_size)),
                     [None if b is None else store.add(shrink(b, frame_size)) for b in f.bricks]]
@@ -120,7 +121,13 @@ def page_run(record: RunRecord, reference: RunRecord, store: PngStore, names: Se
 
 
 def page_lesson(lesson: Lesson, store: PngStore) -> dict:
-    """The lesson for one class: every brick's late drop, and the app's verdict for each guess as HTML."""
-    return {"reference": store.add(lesson.reference),
-            "rows": [{"brick": name, "image": store.add(r.image)} for name, r in zip(lesson.names, lesson.late)],
-            "verdicts": [MARKDOWN.render(late_verdict(lesson, k)) for k in range(len(lesson.late))]}
+    """The lesson for one class: every brick's late drop with its change map (all on one scale, as the app's
+    Lesson draws them: a change of a few / 255 cannot be seen in the pictures themselves), and the app's verdict
+    and take-away for each guess as HTML."""
+    maps, limit = difference_maps(lesson.reference, [r.image for r in lesson.late])
+    guesses = range(len(lesson.late))
+    return {"reference": store.add(lesson.reference), "map_limit": limit,
+            "rows": [{"brick": name, "image": store.add(r.image), "map": store.add(m)}
+                     for name, r, m in zip(lesson.names, lesson.late, maps)],
+            "verdicts": [MARKDOWN.render(late_verdict(lesson, k)) for k in guesses],
+            "take_aways": [MARKDOWN.render(take_away(lesson, k)) for k in guesses]}

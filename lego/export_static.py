@@ -32,7 +32,7 @@ from .model import LegoModel
 from .png_store import PngStore
 from .precision import PRECISIONS
 from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_STEPS, NO_CLASS, parse_request
-from .runs import RunCache, run_to_end
+from .runs import RunCache, fastest, run_to_end
 from .sampler import METHOD_NAMES, sigma_steps
 from .schedule import MAX_GRID_RANGES, grid_labels
 from .serving import Served
@@ -46,6 +46,7 @@ CREDITS = ROOT / "assets" / "CREDITS.md"
 # The app's defaults (lego.request), which its Lesson tab also samples with, on the seed that tab uses.
 STEPS, METHOD, GUIDANCE = DEFAULT_STEPS, DEFAULT_METHOD, DEFAULT_GUIDANCE
 RANGES = 5  # the app's schedule grid starts with 5 ranges
+REPEATS = 3  # times each run is timed: a slow step on a busy machine would show a saving as a loss
 
 
 class ExportError(RuntimeError):
@@ -79,8 +80,9 @@ def class_name(model: LegoModel, label: int | None) -> str:
 
 
 def export(model: LegoModel, out: Path, grid: Grid, app_url: str = "", precision: str = "auto",
-           quiet: bool = False) -> dict:
-    """Sample the grid and the lesson and write the site into ``out``; returns the page's data."""
+           quiet: bool = False, repeats: int = REPEATS) -> dict:
+    """Sample the grid and the lesson and write the site into ``out``; returns the page's data. Each run is timed
+    ``repeats`` times, each step at its fastest (``runs.fastest``)."""
     config = model.config
     names = [config.brick_name(k) for k in range(config.num_bricks)]
     size = config.image_size
@@ -101,14 +103,16 @@ def export(model: LegoModel, out: Path, grid: Grid, app_url: str = "", precision
                 for key, schedule in schedules.items():
                     request = parse_request(config, class_name(model, label), seed, grid.steps, GUIDANCE, METHOD, 1,
                                             size, size, schedule)
-                    record = run_to_end(model, request, estimate(config, request, served.speed), served.precision,
-                                        keep_frames=True, cache=cache)
+                    planned = estimate(config, request, served.speed)
+                    record = run_to_end(model, request, planned, served.precision, keep_frames=True, cache=cache)
+                    record = fastest(record, [run_to_end(model, request, planned, served.precision)
+                                              for _ in range(repeats - 1)])
                     reference = reference or record
                     first = first or record
                     drawn = request.drawn(config)
                     runs.setdefault(f"{i}/{seed}", {})[key] = page_run(record, reference, store, names,
                                                                         grid.frame_size or size,
-                                                                        drawn[0] if drawn else None)
+                                                                        drawn[0] if drawn else None, repeats)
                     bar.update()
             lessons.append(page_lesson(run_lesson(served, label, LESSON_SEED), store))
             bar.update()
@@ -187,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
                         "(default: half the image size; the final images are always whole)")
     parser.add_argument("--app-url", default="", help="where the live app runs, for the page's link")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS)
+    parser.add_argument("--repeats", type=int, default=REPEATS,
+                        help=f"time each run this many times, each step at its fastest (default {REPEATS})")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     wrong = [f"{name} {value}: it must be {rule}" for name, value, ok, rule in (
@@ -194,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         ("--steps", args.steps, 1 <= args.steps <= MAX_STEPS, f"from 1 to {MAX_STEPS}"),
         ("--ranges", args.ranges, 1 <= args.ranges <= MAX_GRID_RANGES, f"from 1 to {MAX_GRID_RANGES}"),
         ("--frame-size", args.frame_size, args.frame_size is None or args.frame_size >= 1, "1 or more"),
+        ("--repeats", args.repeats, args.repeats >= 1, "1 or more"),
     ) if not ok]
     if args.out.exists() and not args.out.is_dir():
         wrong.append(f"{args.out} is a file: the edition is a folder")
@@ -209,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     grid = Grid(classes, tuple(range(args.seeds)), args.steps, args.ranges, args.frame_size or default.frame_size)
     start = time.perf_counter()
     try:
-        data = export(model, args.out, grid, args.app_url, args.precision, args.quiet)
+        data = export(model, args.out, grid, args.app_url, args.precision, args.quiet, args.repeats)
     except ExportError as exc:
         sys.exit(f"error: {exc}")
     runs = sum(len(r) for r in data["runs"].values())

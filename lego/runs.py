@@ -8,7 +8,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -165,6 +165,16 @@ def run_to_end(model: LegoModel, request: Request, estimate_: Estimate, precisio
     if cache is not None:
         cache.put(record)
     return record
+
+
+def fastest(record: RunRecord, again: Sequence[RunRecord]) -> RunRecord:
+    """``record`` with each step's and brick's time the least of its own and those of the same request run
+    ``again``: other work on a shared machine only ever adds time, so one slow step would otherwise show a
+    schedule that skips work as slower than every brick."""
+    timed = [record, *again]
+    return replace(record, step_seconds=[min(steps) for steps in zip(*(r.step_seconds for r in timed))],
+                   brick_seconds=[[min(bricks) for bricks in zip(*rows)]
+                                  for rows in zip(*(r.brick_seconds for r in timed))])
 
 
 def frame_bytes(record: RunRecord) -> int:

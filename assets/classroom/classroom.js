@@ -104,7 +104,9 @@ function startPlay() {
   fill($("class"), D.classes.map((name, i) => [name, i]));
   fill($("seed"), D.seeds.map((seed) => [seed, seed]));
   fill($("preset"), [["custom", ""], ...D.presets.map((p) => [`${p.name}: ${p.description}`, p.key])]);
-  state.grid = gridOf(Object.keys(D.schedules)[0]);
+  // opens on the paper's recipe, where it was sampled: a first picture that already differs from every brick's
+  const recipe = D.presets.find((p) => p.name === "pg-recipe");
+  state.grid = gridOf(recipe ? recipe.key : Object.keys(D.schedules)[0]);
   $("class").addEventListener("change", (e) => { state.cls = Number(e.target.value); drawRun(); });
   $("seed").addEventListener("change", (e) => { state.seed = Number(e.target.value); drawRun(); });
   $("preset").addEventListener("change", (e) => {
@@ -123,18 +125,33 @@ function startPlay() {
 
 function startLesson() {
   fill($("lesson-class"), D.classes.map((name, i) => [name, i]));
+  // no guess is made for the class: the button waits for theirs
   $("lesson-guess").append(...D.bricks.map((name, k) => element("label", {}, [
-    element("input", { type: "radio", name: "guess", value: k, checked: k === D.bricks.length - 1 }), ` ${name}`])));
+    element("input", { type: "radio", name: "guess", value: k }), ` ${name}`])));
+  const run = $("lesson-run");
+  const guessed = (made) => {
+    run.disabled = !made;
+    run.textContent = made ? "Lock in my guess and see" : "Make your guess above, then see";
+  };
+  $("lesson-guess").addEventListener("change", () => guessed(true));
   const phase = (comparing) => { $("lesson-predict").hidden = comparing; $("lesson-compare").hidden = !comparing; };
-  $("lesson-run").addEventListener("click", () => {
+  run.addEventListener("click", () => {
     const lesson = D.lessons[Number($("lesson-class").value)];
     const guess = Number(document.querySelector("input[name=guess]:checked").value);
     $("lesson-all").src = lesson.reference;
     $("lesson-off").src = lesson.rows[guess].image;
-    $("lesson-result").innerHTML = lesson.verdicts[guess]; // HTML rendered at export from the app's own verdict
+    $("lesson-map").src = lesson.rows[guess].map;
+    $("lesson-scale").textContent = `; full colour: a change of ${lesson.map_limit} / 255 or more`;
+    // HTML rendered at export from the app's own verdict and take-away
+    $("lesson-result").innerHTML = lesson.verdicts[guess];
+    $("lesson-takeaway").innerHTML = lesson.take_aways[guess];
     phase(true);
   });
-  $("lesson-again").addEventListener("click", () => phase(false));
+  $("lesson-again").addEventListener("click", () => { // the next group makes its own guess
+    document.querySelectorAll("input[name=guess]").forEach((input) => { input.checked = false; });
+    guessed(false);
+    phase(false);
+  });
 }
 
 function startPage() {
