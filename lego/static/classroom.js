@@ -103,7 +103,8 @@ function setSplit(slider, input) {
 function startPlay() {
   fill($("class"), D.classes.map((name, i) => [name, i]));
   fill($("seed"), D.seeds.map((seed) => [seed, seed]));
-  fill($("preset"), [["custom", ""], ...D.presets.map((p) => [`${p.name}: ${p.description}`, p.key])]);
+  // a preset's description up to its aside, which a laptop's box would cut: "pg-recipe: top brick off for ..."
+  fill($("preset"), [["custom", ""], ...D.presets.map((p) => [`${p.name}: ${p.description.split(" (")[0]}`, p.key])]);
   // opens on the paper's recipe, where it was sampled: a first picture that already differs from every brick's
   const recipe = D.presets.find((p) => p.name === "pg-recipe");
   state.grid = gridOf(recipe ? recipe.key : Object.keys(D.schedules)[0]);
