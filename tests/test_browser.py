@@ -427,7 +427,8 @@ def test_the_lesson_from_prediction_to_take_away_with_a_stop_on_the_way():
         intro = page.inner_text("#lesson-intro")  # 1. every brick explained before the guess
         assert all(f"{n} sees" in intro for n in names) and "8x8-pixel square" in intro and "whole 64x64" in intro
         run = page.locator("#lesson-run")  # no run before the class has guessed: the button says so
-        assert run.is_disabled() and run.inner_text() == "Make your guess above, then run"
+        assert run.is_disabled() and run.inner_text() == "Make your guess, then run"
+        assert run.bounding_box()["y"] + run.bounding_box()["height"] <= 768  # beside the guess, on the first screen
         page.get_by_role("radio", name=names[0]).check()
         page.wait_for_function("!document.querySelector('#lesson-run').disabled", timeout=10_000)
         assert run.inner_text() == "Lock in my guess and run"

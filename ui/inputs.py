@@ -64,9 +64,14 @@ class Number(gr.Number):
 
 
 class Radio(gr.Radio):
+    """A value not among the choices is told which are, in the API's own terms."""
+
     is_template = True
 
     def preprocess(self, payload: str | int | float | None) -> str | int | float | None:
+        values = [value for _, value in self.choices]
+        if payload is not None and payload not in values:
+            raise refused(f"{named(self)}: {payload!r} is not one of {', '.join(map(str, values))}")
         return checked(self, super().preprocess, payload, "one of the choices")
 
 

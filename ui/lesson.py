@@ -60,8 +60,10 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                                            min_width=300)  # a phone puts the seed on a row of its own
                     find_box = finder.build(config, min_width=300)  # on a phone, a row of its own too
                     seed = Number(LESSON_SEED, label="Seed", precision=0, minimum=0, min_width=80)
-                guess = Radio(names, value=None, label="My guess")  # the class guesses, not the app
-                lock = gr.Button(**lock_button(None), variant="primary", elem_id="lesson-run")
+                with gr.Row(equal_height=True):  # side by side: the button on a laptop's first screen too
+                    guess = Radio(names, value=None, label="My guess", scale=3)  # the class guesses, not the app
+                    lock = gr.Button(**lock_button(None), variant="primary", elem_id="lesson-run", scale=1,
+                                     min_width=220)
             with gr.Step("2. Run", id=2):
                 status = gr.Markdown(READY, label="Status", elem_id="lesson-status", elem_classes=TEXT)
                 with gr.Row():
@@ -199,7 +201,7 @@ def lock_button(guess: str | None) -> dict:
     """Stage 1's run button: pressed only once the class has made its guess."""
     if guess:
         return {"value": "Lock in my guess and run", "interactive": True}
-    return {"value": "Make your guess above, then run", "interactive": False}
+    return {"value": "Make your guess, then run", "interactive": False}
 
 
 def present(on: bool) -> tuple[gr.Column, gr.Number]:
