@@ -273,13 +273,22 @@ def check_nesting(text: str, limit: int) -> None:
             depth -= 1
 
 
+def parse_schedule(text: str, config: LegoConfig) -> BrickSchedule:
+    """A preset's name or a schedule as JSON text, never a file (the app reads no path a request names)."""
+    text = text.strip()
+    if text in PRESETS:
+        return preset(text, config)
+    if text[:1].isalpha():
+        raise ScheduleError(f"the schedule {text[:40]!r} is neither a preset's name ({', '.join(PRESETS)}) nor "
+                            "JSON such as {\"bricks\": ...}")
+    return BrickSchedule.from_json(text, config.num_bricks)
+
+
 def load_schedule(spec: str, config: LegoConfig) -> BrickSchedule:
     """A preset name, a JSON object, or a path to a JSON file."""
     spec = spec.strip()
-    if spec in PRESETS:
-        return preset(spec, config)
-    if spec.startswith("{"):
-        return BrickSchedule.from_json(spec, config.num_bricks)
+    if spec in PRESETS or spec.startswith("{"):
+        return parse_schedule(spec, config)
     path = Path(spec)
     if not path.is_file():
         raise ScheduleError(f"{spec!r} is neither a preset ({', '.join(PRESETS)}), a JSON object ({{\"bricks\": "

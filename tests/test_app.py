@@ -400,7 +400,7 @@ def test_the_api_offers_the_documented_endpoints_only_and_refuses_bad_numbers(se
                          ({"shift": "yes"}, "shift: 'yes' is not true or false"),
                          ({"brick_1": ["x"]}, "brick_1: ['x'] is not a list of range indices (whole numbers)"),
                          ({"brick_2": 3}, "brick_2: 3 is not a list of range indices"),
-                         ({"schedule_json": "hello"}, "the schedule 'hello' is neither JSON nor a preset's name")):
+                         ({"schedule_json": "hello"}, "the schedule 'hello' is neither a preset's name (all, ")):
         with pytest.raises(Exception, match=re.escape(message)):
             client.predict(*generate_args(**{"steps": 2, **bad}), api_name="/generate")
 

@@ -116,6 +116,19 @@ def test_load_schedule_from_preset_json_text_and_file(tmp_path):
         load_schedule(str(tmp_path / "missing.json"), PG)
 
 
+def test_a_request_names_a_preset_or_gives_json_never_a_file(tmp_path):
+    from lego.schedule import parse_schedule
+
+    assert parse_schedule(" pg-recipe ", PG) == preset("pg-recipe", PG)
+    assert parse_schedule(preset("pr-recipe", PG).to_json(), PG) == preset("pr-recipe", PG)
+    f = tmp_path / "s.json"
+    f.write_text(preset("pr-recipe", PG).to_json())
+    for text, message in ((str(f), "not valid JSON"),  # a path is not read: the app takes no file a request names
+                          ("s.json", "the schedule 's.json' is neither a preset's name \\(all, pg-recipe")):
+        with pytest.raises(ScheduleError, match=message):
+            parse_schedule(text, PG)
+
+
 def test_one_brick_schedules_and_their_errors():
     from lego.schedule import drop_early, drop_late, one_brick
 

@@ -16,7 +16,7 @@ from lego.estimate import Estimate, check_limits, estimate
 from lego.outputs import OutputFolder
 from lego.request import PlaygroundError, Request, number, parse_request
 from lego.runs import FrameBudget
-from lego.schedule import CUSTOM, PRESETS, BrickSchedule, ScheduleError, from_grid, grid_preset, preset
+from lego.schedule import CUSTOM, ScheduleError, from_grid, grid_preset, parse_schedule
 from lego.serving import ModelRegistry, Served
 
 LOG = logging.getLogger("lego_playground")
@@ -99,17 +99,6 @@ def stopped(status_text: str, unfinished: str, again: str) -> str | dict:
     return f"Stopped {at}: {unfinished}. Press {again} to run again."
 
 
-def schedule_from_json(text: str, num_bricks: int) -> BrickSchedule:
-    """The schedule JSON names; a word that is not a preset's name is told which are."""
-    try:
-        return BrickSchedule.from_json(text, num_bricks)
-    except ScheduleError:
-        if text[:1].isalpha():
-            raise ScheduleError(f"the schedule {text[:40]!r} is neither JSON nor a preset's name "
-                                f"({', '.join(PRESETS)})") from None
-        raise
-
-
 @dataclass
 class AppContext:
     registry: ModelRegistry
@@ -134,11 +123,8 @@ class AppContext:
               shift, coords, num_ranges, schedule_json, cells) -> tuple[Request, Estimate]:
         """The request as the controls describe it, checked against the model and the limits."""
         try:
-            text = (schedule_json or "").strip()
-            if text in PRESETS:  # a preset by name, as the command line's --schedule takes it
-                schedule = preset(text, s.config)
-            elif text:
-                schedule = schedule_from_json(text, s.config.num_bricks)
+            if schedule_json and schedule_json.strip():  # JSON, or a preset's name as --schedule takes it
+                schedule = parse_schedule(schedule_json, s.config)
             else:
                 ticks, n = [list(c or []) for c in cells], number("number of ranges", num_ranges, True)
                 schedule = from_grid(ticks, n, grid_preset(s.config, ticks, n) or CUSTOM)  # named as the box names it
