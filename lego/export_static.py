@@ -143,7 +143,8 @@ def credits_html() -> str:
     text = CREDITS.read_text(encoding="utf-8")
     body = text.split("\n", 1)[1] if text.startswith("# ") else text
     return MARKDOWN.render("# Credits\n\nThe pictures of this site were made by LEGO Playground's model. "
-                           "The art it learnt from, and the licences, as the project credits them:\n" + body)
+                           "The art it learnt from, and the licences, as the project credits them (the files "
+                           "named below are the project's, not this site's):\n" + body)
 
 
 def prepare(out: Path) -> None:
