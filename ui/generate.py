@@ -150,33 +150,33 @@ def build(ctx: AppContext) -> GenerateTab:
                                  object_fit="contain", fit_columns=False)  # whole images, all in one row
             with gr.Row():  # the first control labelled "steps": the grid's boxes and "Preview every k steps" follow
                 steps = Slider(2, 50, DEFAULT_STEPS, step=1, label="Steps",
-                                  info="Denoising steps from pure noise to the picture: more is slower, often cleaner.")
+                               info="Denoising steps from pure noise to the picture: more is slower, often cleaner.")
                 num_ranges = Slider(1, 10, DEFAULT_RANGES, step=1, label="Number of step ranges",
-                                       info="How many ranges the steps are cut into, for the brick schedule.")
+                                    info="How many ranges the steps are cut into, for the brick schedule.")
             with gr.Accordion("More settings", open=False):
                 with gr.Row():
                     seed = Number(0, label="Seed", precision=0, minimum=0,
-                                     info="The same seed and settings draw the same picture.")
+                                  info="The same seed and settings draw the same picture.")
                     randomize = Checkbox(False, label="Random seed")
                 guidance = Slider(0, 8, DEFAULT_GUIDANCE, step=0.1, label="Guidance (1 = off)",
-                                     info="How closely the picture follows what to draw. Above 1 every brick runs "
-                                          "twice (with and without the label), so it costs double.")
+                                  info="How closely the picture follows what to draw. Above 1 every brick runs "
+                                       "twice (with and without the label), so it costs double.")
                 guide = gr.Dropdown(GUIDE_CHOICES, value="", label="Guide at", allow_custom_value=True,
                                     info="A guided step costs double. Guiding only the middle steps saves a "
                                          "quarter of the computing work (less of the time on a model this small), "
                                          "and the pictures look almost the same. Advanced: type a range of noise "
                                          "levels (sigma) such as 0.5-20.")
                 sampler = Radio([(SAMPLER_LABELS.get(m, m), m) for m in METHODS], value=DEFAULT_METHOD,
-                                   label="Sampler",
-                                   info="How a step moves to the next, lower noise level: Heun checks each move "
-                                        "with a second evaluation, Euler does not, DPM-Solver++ reuses the last "
-                                        "one to get as far in fewer steps. Why the default: with 8 steps it takes "
-                                        "a quarter of the time of 18 Heun steps, and the judge scores its pictures "
-                                        "within the spread that the seed alone makes (README, The default sampler).")
+                                label="Sampler",
+                                info="How a step moves to the next, lower noise level: Heun checks each move "
+                                     "with a second evaluation, Euler does not, DPM-Solver++ reuses the last "
+                                     "one to get as far in fewer steps. Why the default: with 8 steps it takes "
+                                     "a quarter of the time of 18 Heun steps, and the judge scores its pictures "
+                                     "within the spread that the seed alone makes (README, The default sampler).")
                 images = Slider(1, 4, 1, step=1, label="Number of images")
                 with gr.Row():
                     previews = Checkbox(True, label="Stream previews",
-                                           info="Show the picture taking shape while it is drawn.")
+                                        info="Show the picture taking shape while it is drawn.")
                     preview_every = Slider(1, 10, 3, step=1, label="Preview every k steps")
             with gr.Accordion("Beyond the training size", open=False):
                 gr.Markdown(f"The model learned on {config.image_size}x{config.image_size} images. On a larger "
@@ -187,15 +187,15 @@ def build(ctx: AppContext) -> GenerateTab:
                             "one image over the canvas, **extend** goes past the positions seen in training.")
                 with gr.Row():
                     width = Slider(unit, first.limits.max_side, config.image_size, step=unit,
-                                      label=f"Width (multiples of {unit})")
+                                   label=f"Width (multiples of {unit})")
                     height = Slider(unit, first.limits.max_side, config.image_size, step=unit,
-                                       label=f"Height (multiples of {unit})")
+                                    label=f"Height (multiples of {unit})")
                 with gr.Row():
                     canvas_mode = Radio(list(CANVAS_MODES), value="tiles", label="Full-image brick")
                     coords = Radio(list(CANVAS_COORDS), value=CANVAS_COORDS[0], label="Coordinates")
                 with gr.Row():
                     stride = Slider(0, config.image_size, 0, step=config.bricks[-1].patch,
-                                       label="Overlap stride (0 = half a window)")
+                                    label="Overlap stride (0 = half a window)")
                     shift = Checkbox(False, label="Shift windows between steps")
             files = gr.File(label="PNG and JSON report", file_count="multiple")
             link = gr.Textbox(label="Link to these settings", interactive=False, buttons=["copy"], max_lines=1,

@@ -65,7 +65,7 @@ def build(names: list[str]) -> InsideTab:
     with gr.Row(elem_id="inside-controls"):
         # until a run has finished there are no steps to pick: the app's default count, locked
         step_slider = Slider(1, DEFAULT_STEPS, 1, step=1, label="Step", min_width=240, elem_id="inside-step",
-                                interactive=False)
+                             interactive=False)
         brick_pick = gr.Dropdown(names, value=names[-1], label="Draw this brick's regions and patches", min_width=240)
     text = gr.Markdown(NO_RUN, elem_id="inside-text")
 
