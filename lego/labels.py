@@ -309,13 +309,14 @@ class LabelSpace:
         if not self.num_classes:
             raise LabelError(UNCONDITIONAL)
         text = str(text).strip()
-        if folded(text) in self._described:
-            return self._described[folded(text)]
+        key = folded(text)
+        if key in self._described:
+            return self._described[key]
         if text.isascii() and text.removeprefix("-").isdigit():
             if int(text) in range(self.num_classes):
                 return int(text)
             raise LabelError(f"class {text} is out of range: an index is 0..{self.num_classes - 1}, or give a name")
-        named = [i for i, name in enumerate(self.names) if folded(name) == folded(text)]
+        named = [i for i, name in enumerate(self.names) if folded(name) == key]
         if named:
             return named[-1]  # the finest level: 'hotel' the emoji rather than the sub-category
         hints = [self.describe(i) for i in self.search(text, limit=5)]

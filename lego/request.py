@@ -152,8 +152,9 @@ def find_class(config: LegoConfig, typed: str, shown: int = 4) -> Found:
     hits = space.search_formed(form, limit=None) if typed else []
     finest = space.depth - 1
     emoji = [i for i in hits if space.level_of(i) == finest]
-    by_name = [i for i in emoji if space.match(i, form) <= 1]  # its name, or whole words of it
-    named = [i for i in hits if space.match(i, form) == 0]
+    how = {i: space.match(i, form) for i in hits}  # as the search ranked them
+    by_name = [i for i in emoji if how[i] <= 1]  # its name, or whole words of it
+    named = [i for i in hits if how[i] == 0]
     best = next(iter(by_name + named + emoji + hits), None)
     hits = ([best] if hits else []) + [i for i in hits if i != best]
     rank = {space.describe(i): k for k, i in enumerate(hits)}  # the rest keep their order: the sort is stable

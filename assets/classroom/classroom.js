@@ -130,9 +130,10 @@ function startLesson() {
   $("lesson-guess").append(...D.bricks.map((name, k) => element("label", {}, [
     element("input", { type: "radio", name: "guess", value: k }), ` ${name}`])));
   const run = $("lesson-run");
+  const waiting = run.textContent; // the page's own words until a guess is made
   const guessed = (made) => {
     run.disabled = !made;
-    run.textContent = made ? "Lock in my guess and see" : "Make your guess above, then see";
+    run.textContent = made ? "Lock in my guess and see" : waiting;
   };
   $("lesson-guess").addEventListener("change", () => guessed(true));
   const phase = (comparing) => { $("lesson-predict").hidden = comparing; $("lesson-compare").hidden = !comparing; };
