@@ -52,12 +52,15 @@ class LegoConfig:
     # The class the app's picker opens on (a class name or picker entry), chosen for the first picture a
     # newcomer sees; empty: the first emoji, or the first class of a model without emoji labels.
     default_class: str = ""
+    # Classes a demo shows unasked (the classroom edition's grid), chosen by looking at what this model draws
+    # well; empty: the first emoji of each category.
+    featured_classes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept JSON-shaped input (lists and dicts) and normalise it to tuples of BrickConfig.
         bricks = tuple(b if isinstance(b, BrickConfig) else BrickConfig(**b) for b in self.bricks)
         object.__setattr__(self, "bricks", bricks)
-        for name in ("class_names", "label_levels", "class_parents"):
+        for name in ("class_names", "label_levels", "class_parents", "featured_classes"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "class_keywords", tuple(tuple(k) for k in self.class_keywords))
         self.validate()
@@ -84,11 +87,13 @@ class LegoConfig:
                 self.label_space()
             except LabelError as exc:
                 raise ConfigError(str(exc)) from exc
-        if self.default_class:
-            try:
-                self.label_space().resolve(self.default_class)
-            except LabelError as exc:
-                raise ConfigError(f"default_class: {exc}") from exc
+        chosen = (("default_class", (self.default_class,)), ("featured_classes", self.featured_classes))
+        for field_name, names in chosen:
+            for name in filter(None, names):
+                try:
+                    self.label_space().resolve(name)
+                except LabelError as exc:
+                    raise ConfigError(f"{field_name}: {exc}") from exc
         for i, b in enumerate(self.bricks):
             if b.depth < 1 or b.patch < 1 or b.region < 1:
                 raise ConfigError(f"brick {i}: region, patch and depth must be positive, got {b}")
@@ -103,17 +108,19 @@ class LegoConfig:
                             self.class_parents or (-1,) * self.num_classes, self.class_keywords)
 
     def with_labels(self, space: LabelSpace) -> "LegoConfig":
-        """This architecture conditioned on another label space (keeping the default class where it has one)."""
-        default = self.default_class
-        if default:
+        """This architecture conditioned on another label space (keeping the default and featured classes it has)."""
+        def known(name: str) -> bool:
             try:
-                space.resolve(default)
+                space.resolve(name)
             except LabelError:
-                default = ""
+                return False
+            return True
+
         return replace(self, num_classes=space.num_classes, class_names=space.names,
                        label_levels=space.sizes if space.depth > 1 else (),
                        class_parents=space.parents if space.depth > 1 else (), class_keywords=space.keywords,
-                       default_class=default)
+                       default_class=self.default_class if known(self.default_class) else "",
+                       featured_classes=tuple(filter(known, self.featured_classes)))
 
     @property
     def conditional(self) -> bool:
@@ -150,7 +157,7 @@ class LegoConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["bricks"] = [asdict(b) for b in self.bricks]
-        for name in ("class_names", "label_levels", "class_parents"):
+        for name in ("class_names", "label_levels", "class_parents", "featured_classes"):
             d[name] = list(getattr(self, name))
         d["class_keywords"] = [list(k) for k in self.class_keywords]
         return d

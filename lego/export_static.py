@@ -65,11 +65,14 @@ class Grid:
 
     @classmethod
     def default(cls, model: LegoModel) -> Grid:
-        """One class per top-level class, one seed, step pictures at half size: about 11 MB, inside the 40 MB
-        budget (README, Classroom edition). A model labelled by emoji draws the first emoji of each category:
-        a category would draw one of its emoji per seed, and the grid has one seed."""
+        """The model's featured classes, else one class per top-level class; one seed, step pictures at half size:
+        about 11 MB for nine classes, inside the 40 MB budget (README, Classroom edition). Without featured
+        classes, a model labelled by emoji draws the first emoji of each category: a category would draw one of
+        its emoji per seed, and the grid has one seed."""
         config = model.config
         space = config.label_space()
+        if config.featured_classes:
+            return cls(tuple(map(space.resolve, config.featured_classes)), frame_size=config.image_size // 2)
         firsts = (space.first_finest(top) for top in range(space.sizes[0]))
         classes = tuple(top if first is None else first for top, first in enumerate(firsts)) or (None,)
         return cls(classes, frame_size=config.image_size // 2)
@@ -183,8 +186,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out", type=Path, help="folder to write: new, empty, or an earlier export (replaced)")
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     parser.add_argument("--classes", nargs="+", metavar="NAME",
-                        help="what to draw, as the app's picker names it (default: every category, or its first "
-                        "emoji for a model labelled by emoji)")
+                        help="what to draw, as the app's picker names it (default: the checkpoint's featured_classes; "
+                        "without them every category, or its first emoji for a model labelled by emoji)")
     parser.add_argument("--seeds", type=int, default=1, help="seeds 0 to N-1 (default 1)")
     parser.add_argument("--steps", type=int, default=STEPS, help=f"sampling steps (default {STEPS}, the app's)")
     parser.add_argument("--ranges", type=int, default=RANGES, help=f"step ranges of the grid (default {RANGES})")

@@ -232,7 +232,7 @@ class Trainer:
         only) is extended: the new levels' embeddings start at zero, so the extended model draws
         exactly what the checkpoint drew until training teaches it the finer labels."""
         base = load_checkpoint(path)
-        self.keep_default_class(base.config.with_labels(self.model.config.label_space()).default_class)
+        self.keep_chosen_classes(base.config.with_labels(self.model.config.label_space()))
         config = self.model.config
         weights = {k: v.float() for k, v in base.state_dict().items()}
         if base.config != config:
@@ -247,10 +247,12 @@ class Trainer:
         self.model.load_state_dict(weights)
         self.ema.load_state_dict(weights)
 
-    def keep_default_class(self, name: str) -> None:
-        """The class the app's picker opens on: a fine-tune keeps its checkpoint's, where its labels have it, and
-        a resumed run its state's (the configuration built from the data has none)."""
-        self.model.config = self.ema.config = replace(self.model.config, default_class=name)
+    def keep_chosen_classes(self, chosen: LegoConfig) -> None:
+        """The classes people chose for the app to open on and for demos to show (``default_class``,
+        ``featured_classes``): a fine-tune keeps its checkpoint's, where its labels have them, and a resumed run its
+        state's (the configuration built from the data has none)."""
+        self.model.config = self.ema.config = replace(self.model.config, default_class=chosen.default_class,
+                                                      featured_classes=chosen.featured_classes)
 
     # -- one optimisation step -------------------------------------------------------------
     def train_step(self) -> list[float | None]:
@@ -348,7 +350,7 @@ class Trainer:
         progress = Progress(info["step"], info["images"], info["segments"], info.get("restarts", []),
                             [math.inf if b is None else b for b in info.get("best_loss", [])])
         trainer = cls(settings, run, progress, **kwargs)
-        trainer.keep_default_class(info["config"].get("default_class", ""))
+        trainer.keep_chosen_classes(LegoConfig.from_dict(info["config"]))
         trainer.model.load_state_dict(load_sharded(state, "weights"))
         ema = load_sharded(state, "ema")
         trainer.ema.load_state_dict({k: v.float() for k, v in ema.items()})

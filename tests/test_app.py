@@ -376,7 +376,12 @@ def test_the_api_documents_the_types_the_server_takes_and_no_server_path(served)
     assert parameters["steps"] == parameters["width"] == parameters["seed"] == "int"
     assert parameters["guidance"] == "float"
     assert client.predict(*generate_args(steps=2, brick_0=[0, 1, 2, 3, 4]), api_name="/generate")[0]  # as documented
-    choices = api["/load_model"]["parameters"][0]["type"].get("enum", [])
+    # a list that also takes typed text is documented as text: a class by name or index, a checkpoint's folder
+    assert parameters["category"] == parameters["guide"] == "str"
+    assert api["/load_model"]["parameters"][0]["python_type"]["type"] == "str"
+    source = next(c["props"] for c in client.config["components"]
+                  if c["props"].get("label", "").startswith("Checkpoint"))
+    choices = [value for _, value in source["choices"]]
     assert choices and not [c for c in choices if "/" in c]  # bare names: no server path
 
 
@@ -400,6 +405,7 @@ def test_the_api_offers_the_documented_endpoints_only_and_refuses_bad_numbers(se
                          ({"shift": "yes"}, "shift: 'yes' is not true or false"),
                          ({"brick_1": ["x"]}, "brick_1: ['x'] is not a list of range indices (whole numbers)"),
                          ({"brick_2": 3}, "brick_2: 3 is not a list of range indices"),
+                         ({"guide": 5}, "guide: 5 is not text"),
                          ({"schedule_json": "hello"}, "the schedule 'hello' is neither a preset's name (all, ")):
         with pytest.raises(Exception, match=re.escape(message)):
             client.predict(*generate_args(**{"steps": 2, **bad}), api_name="/generate")

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_each_shipped_checkpoint_loads_and_samples_a_64x64_image(directory):
     model = load_checkpoint(directory)
     shipped = ARCHITECTURES["emoji-s"].with_labels(model.config.label_space())
-    assert model.config == replace(shipped, default_class=model.config.default_class)
+    assert model.config == replace(shipped, default_class=model.config.default_class,
+                                   featured_classes=model.config.featured_classes)
     result = sample(model, [0, 1], [0, 8], SamplerSettings(steps=3, guidance=2.0),
                     preset("pg-recipe", model.config), precision="fp32")
     assert result.images.shape == (2, 3, 64, 64)

@@ -103,17 +103,27 @@ def test_every_schedule_the_page_offers_was_sampled_and_pictures_are_stored_once
     assert "CC-BY 4.0" in data["credits"]
 
 
-def test_the_default_grid_draws_one_emoji_per_category_where_the_model_has_emoji():
-    """The page names what each picture shows: an emoji-labelled model's default grid asks for emoji."""
+def test_the_default_grid_draws_the_featured_classes_else_one_emoji_per_category():
+    """The page names what each picture shows: an emoji-labelled model's default grid asks for emoji, the ones its
+    config features where it has them (the shipped model's: the emoji it draws well)."""
+    from dataclasses import replace
+
     from test_labels import SPACE
 
+    from lego.checkpoint import DEFAULT_CHECKPOINT, read_config
     from lego.config import ARCHITECTURES
     from lego.model import LegoModel
 
-    labelled = LegoModel(ARCHITECTURES["tiny-pg"].with_labels(SPACE))
-    assert [SPACE.names[c] for c in Grid.default(labelled).classes] == ["cat face", "red apple"]
+    labelled = ARCHITECTURES["tiny-pg"].with_labels(SPACE)
+    assert [SPACE.names[c] for c in Grid.default(LegoModel(labelled)).classes] == ["cat face", "red apple"]
+    featured = LegoModel(replace(labelled, featured_classes=("eagle", "Food", "dog face")))
+    assert [SPACE.names[c] for c in Grid.default(featured).classes] == ["eagle", "Food", "dog face"]
     categories = ARCHITECTURES["tiny-pg"]
     assert Grid.default(LegoModel(categories)).classes == tuple(range(categories.num_classes))
+    shipped = read_config(DEFAULT_CHECKPOINT)
+    space = shipped.label_space()
+    categories = [space.chain(space.resolve(name))[0] for name in shipped.featured_classes]
+    assert sorted(categories) == list(range(space.sizes[0]))  # one of each category
 
 
 def test_a_category_of_a_model_labelled_by_emoji_says_which_emoji_each_run_drew(tmp_path):

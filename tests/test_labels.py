@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -171,17 +173,21 @@ def test_the_picker_starts_on_one_emoji_not_on_a_category():
     assert class_picker(ARCHITECTURES["tiny-pg"])["value"] == "0"  # one level: its first class
 
 
-def test_a_config_may_name_the_class_the_picker_opens_on_and_a_wrong_one_is_refused():
+def test_a_config_may_name_the_class_the_picker_opens_on_and_the_featured_ones_and_a_wrong_one_is_refused():
     from dataclasses import replace
 
-    config = replace(ARCHITECTURES["tiny-pg"].with_labels(SPACE), default_class="red apple")
+    config = replace(ARCHITECTURES["tiny-pg"].with_labels(SPACE), default_class="red apple",
+                     featured_classes=("cat face", "eagle"))
     assert class_picker(config)["value"] == "red apple (Food / fruit)"
-    assert LegoConfig.from_dict(config.to_dict()) == config
+    assert LegoConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     with pytest.raises(ConfigError, match="default_class: unknown class 'zebra'"):
         replace(config, default_class="zebra")
+    with pytest.raises(ConfigError, match="featured_classes: unknown class 'zebra'"):
+        replace(config, featured_classes=("cat face", "zebra"))
     fewer = LabelSpace(names=("Animals", "mammal", "cat face"), sizes=(1, 1, 1), parents=(-1, 0, 1))
-    assert config.with_labels(fewer).default_class == ""  # a class the new labels lack is dropped
-    assert config.with_labels(SPACE).default_class == "red apple"
+    narrowed = config.with_labels(fewer)  # a class the new labels lack is dropped
+    assert (narrowed.default_class, narrowed.featured_classes) == ("", ("cat face",))
+    assert config.with_labels(SPACE) == config
 
 
 def test_a_model_of_categories_only_points_to_the_shipped_one_with_finer_labels():

@@ -328,18 +328,22 @@ def test_a_cool_down_brings_the_rate_to_zero_and_ends_the_run_there(data_file, t
     assert (state["images"], state["settings"]["decay_start"]) == (32, 16)
 
 
-def test_a_fine_tune_keeps_its_checkpoints_default_class(data_file, tmp_path):
+def test_a_fine_tune_keeps_its_checkpoints_default_and_featured_classes(data_file, tmp_path):
     from lego.checkpoint import save_checkpoint
 
     save_checkpoint(Trainer(settings(data_file), tmp_path / "base").model, tmp_path / "ckpt")
     config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
-    (tmp_path / "ckpt" / "config.json").write_text(json.dumps({**config, "default_class": "cat face"}))
+    chosen = {"default_class": "cat face", "featured_classes": ["red apple", "cat face"]}
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps({**config, **chosen}))
+
+    def kept(config) -> dict:
+        return {"default_class": config.default_class, "featured_classes": list(config.featured_classes)}
+
     tuned = Trainer(settings(data_file, init=str(tmp_path / "ckpt")), tmp_path / "run")
-    assert tuned.model.config.default_class == "cat face"  # the checkpoint's configuration is not "different"
+    assert kept(tuned.model.config) == chosen  # the checkpoint's configuration is not "different"
     tuned.fit(max_images=8, quiet=True)
-    resumed = Trainer.resume(tmp_path / "run")
-    assert resumed.model.config.default_class == "cat face"
-    assert load_checkpoint(export(tmp_path / "run", tmp_path / "out")).config.default_class == "cat face"
+    assert kept(Trainer.resume(tmp_path / "run").model.config) == chosen
+    assert kept(load_checkpoint(export(tmp_path / "run", tmp_path / "out")).config) == chosen
 
 
 def test_a_fine_tune_exported_over_its_start_keeps_the_earlier_training_on_the_card(data_file, tmp_path):

@@ -13,5 +13,8 @@ class ClassPicker(gr.Dropdown):
 
     is_template = True  # drawn by Gradio's own dropdown
 
+    def api_info(self) -> dict:
+        return {"type": "string"}  # any of the forms above, not only the picker's entries
+
     def preprocess(self, payload: str | int | None) -> str | None:
         return None if payload is None else str(payload)

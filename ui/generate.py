@@ -27,7 +27,7 @@ from . import finder
 from .class_picker import ClassPicker
 from .context import (SESSION_SECONDS, AppContext, brick_inputs, brick_ticks, page_and_api, refused, run_failure,
                       running, stopped)
-from .inputs import Checkbox, Number, Radio, Slider, StepRanges
+from .inputs import Checkbox, Dropdown, Number, Radio, Slider, StepRanges
 from .zero_gpu import on_zero_gpu
 
 DEFAULT_RANGES = 5
@@ -161,7 +161,7 @@ def build(ctx: AppContext) -> GenerateTab:
                 guidance = Slider(0, 8, DEFAULT_GUIDANCE, step=0.1, label="Guidance (1 = off)",
                                   info="How closely the picture follows what to draw. Above 1 every brick runs "
                                        "twice (with and without the label), so it costs double.")
-                guide = gr.Dropdown(GUIDE_CHOICES, value="", label="Guide at", allow_custom_value=True,
+                guide = Dropdown(GUIDE_CHOICES, value="", label="Guide at", allow_custom_value=True,
                                     info="A guided step costs double. Guiding only the middle steps saves a "
                                          "quarter of the computing work (less of the time on a model this small), "
                                          "and the pictures look almost the same. Advanced: type a range of noise "
@@ -206,7 +206,7 @@ def build(ctx: AppContext) -> GenerateTab:
                         "the picture and any of them can be skipped. Tick the step ranges in which each brick runs; "
                         "a range is labelled with its steps and its noise levels σ (sigma), from pure noise at the "
                         "start down to 0, the finished picture.")
-            preset_name = gr.Dropdown([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()]
+            preset_name = Dropdown([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()]
                                       + [(f"{CUSTOM}: your own ticks, none of the above", CUSTOM)],
                                       value="all", label="Preset", info="A ready-made schedule for the grid below.")
             bricks_md = gr.Markdown(bricks_text(first), label="Bricks", elem_id="generate-bricks")

@@ -86,6 +86,22 @@ class Checkbox(gr.Checkbox):
         return super().preprocess(payload)
 
 
+class Dropdown(gr.Dropdown):
+    """A list that also takes typed text (``allow_custom_value``) is documented as text, not as its list's values
+    only, and takes text only."""
+
+    is_template = True
+
+    def api_info(self) -> dict[str, Any]:
+        info = super().api_info()
+        return {"type": "string"} if self.allow_custom_value and not self.multiselect else info
+
+    def preprocess(self, payload: str | int | float | None) -> str | int | float | list | None:
+        if self.allow_custom_value and payload is not None and not isinstance(payload, str):
+            raise refused(f"{named(self)}: {payload!r} is not text")
+        return checked(self, super().preprocess, payload, "one of the choices")
+
+
 class StepRanges(gr.CheckboxGroup):
     """A brick's step-range boxes: the indices of the ranges in which it runs. Any whole numbers pass, to be checked
     against the request's number of ranges (``lego.schedule.from_grid``): the page redraws the boxes for each number,
@@ -105,7 +121,7 @@ class StepRanges(gr.CheckboxGroup):
         raise refused(f"{named(self)}: {payload!r} is not a list of range indices (whole numbers)")
 
 
-CHECKED = (Slider, Number, Radio, Checkbox, StepRanges)
+CHECKED = (Slider, Number, Radio, Checkbox, Dropdown, StepRanges)
 
 
 def name_parameters(demo: gr.Blocks) -> None:

@@ -13,7 +13,7 @@ from lego.runs import RunRecord
 from lego.visuals import colour_bar, contributions, region_overlay
 
 from .context import AppContext, refused
-from .inputs import Slider
+from .inputs import Dropdown, Slider
 
 NOTES = """
 **How to read this.** Every brick is a small transformer that only looks inside square *regions*.
@@ -66,7 +66,7 @@ def build(names: list[str]) -> InsideTab:
         # until a run has finished there are no steps to pick: the app's default count, locked
         step_slider = Slider(1, DEFAULT_STEPS, 1, step=1, label="Step", min_width=240, elem_id="inside-step",
                              interactive=False)
-        brick_pick = gr.Dropdown(names, value=names[-1], label="Draw this brick's regions and patches", min_width=240)
+        brick_pick = Dropdown(names, value=names[-1], label="Draw this brick's regions and patches", min_width=240)
     text = gr.Markdown(NO_RUN, elem_id="inside-text")
 
     def pictures(label: str, elem_id: str) -> gr.Gallery:

@@ -13,6 +13,7 @@ from lego.request import PlaygroundError
 from lego.serving import Served, fits_page, shipped_checkpoints
 
 from .context import AppContext
+from .inputs import Dropdown
 
 
 @dataclass
@@ -51,10 +52,10 @@ def build(ctx: AppContext) -> ModelTab:
                 "bricks, and canvas sizes in the same steps): one under `checkpoints/` (listed), a directory made "
                 "by `python -m lego.convert`, or a Hugging Face repo id. Uploads are not accepted.")
     with gr.Row():
-        source = gr.Dropdown(shipped_checkpoints(ctx.first.config), value=None, allow_custom_value=True, scale=3,
-                             label="Checkpoint: a bundled one, a directory or a Hub repo id",
-                             info="Pick a bundled one from the list, or type a directory or a Hugging Face repo id; "
-                                  "then press Load.")
+        source = Dropdown(shipped_checkpoints(ctx.first.config), value=None, allow_custom_value=True, scale=3,
+                          label="Checkpoint: a bundled one, a directory or a Hub repo id",
+                          info="Pick a bundled one from the list, or type a directory or a Hugging Face repo id; "
+                               "then press Load.")
         with gr.Column(scale=1):  # what Load did, under the button: on a laptop's first screen with it
             load_btn = gr.Button("Load")
             status = gr.Markdown(label="Status", elem_id="model-status")
