@@ -41,7 +41,7 @@ def test_generate_streams_previews_and_returns_images_charts_report(served):
     job = client.submit(*generate_args(images=2, width=128, height=64, brick_2=[0, 1, 2]), api_name="/generate")
     outputs = list(job)
     first, *galleries = [o[0] for o in outputs[:-1]]  # a step repeats the preview on show until the next one
-    assert first == {"columns": 2, "value": [], "label": "Images", "__type__": "update"}  # emptied, two side by side
+    assert first == []  # emptied: a value, as every output streamed to a script is (the layout is the page's)
     previews = [g for before, g in zip([[]] + galleries, galleries) if g and g != before]
     assert len(previews) == 3 and len(outputs) == 1 + 6 + 1  # start, a status per step with previews at 2, 4, 6
     assert galleries[0] == [] and galleries[1] == galleries[2] == previews[0]

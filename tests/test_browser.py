@@ -148,8 +148,19 @@ def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
         # the pictures left are the last preview, and the gallery says so; the next run's gallery is plain again
         assert "Images: the last preview of a stopped run, not finished" in page.inner_text("#gallery")
         assert not errors and page.locator(".toast-body.error").count() == 0
+        tops = page.eval_on_selector_all("#gallery .grid-container > *",
+                                         "cells => cells.map(c => Math.round(c.getBoundingClientRect().top))")
+        assert len(tops) == 4 and len(set(tops)) == 1  # four pictures in one row, all on the screen
         page.get_by_role("tab", name="Look inside").click()
         assert "Run **Generate** first" in page.inner_text("body") or "Run Generate first" in page.inner_text("body")
+        page.get_by_role("tab", name="Generate").click()
+        page.get_by_label("Steps").first.fill("2")
+        page.get_by_label("Steps").first.press("Enter")
+        page.click("#generate")
+        page.wait_for_function("document.querySelector('#status').innerText.includes('measured')", timeout=60_000)
+        page.wait_for_function("!document.querySelector('#gallery').innerText.includes('not finished')",
+                               timeout=10_000)  # the label is the page's own event, which may come last
+        assert "Images" in page.inner_text("#gallery")
 
 
 TABS = ("Generate", "Compare", "Look inside", "Lesson", "Results", "Model")

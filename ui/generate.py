@@ -290,9 +290,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         # rather than answer gr.skip(), which Gradio serves by rebuilding the component and its API schema: a few
         # milliseconds each, which a class of thirty sharing one batch pays at every step.
         shown = None
-        # a picture or two side by side; three or four in one row, so that all show without scrolling
-        yield (gr.Gallery(None, columns=2 if req.images <= 2 else 4, label=GALLERY_LABEL), running(detail=status),
-               None, None, None, None, None, req.seed)
+        yield [], running(detail=status), None, None, None, None, None, req.seed
         folder = outputs.new_run()
         try:
             for item in [] if replay else s.sample(req, est):
@@ -394,8 +392,14 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         # with batching, every waiting request is handed to the model's batcher, which runs them in shared batches
         concurrency_limit=BATCHED_REQUESTS if ctx.first.batcher else 1)
     tab.stop_btn.click(None, None, None, cancels=[gen_event], queue=False)
+    # The gallery's layout changes on the page only, so that what /generate streams to a script is values alone: a
+    # picture or two side by side, three or four in one row so that all show without scrolling; and a new run's
+    # gallery drops the label a stopped run gave it (gallery_after).
+    tab.images.change(lambda n: gr.Gallery(columns=2 if not n or n <= 2 else 4), tab.images, tab.gallery, queue=False,
+                      api_visibility="private")
     for button in (tab.go_btn, tab.go_here):
         button.click(None, js=SHOW_PICTURES)
+        button.click(lambda: gr.Gallery(label=GALLERY_LABEL), None, tab.gallery, queue=False, api_visibility="private")
     return gen_event
 
 
