@@ -163,6 +163,25 @@ def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
         assert "Images" in page.inner_text("#gallery")
 
 
+@needs_chromium
+def test_a_number_typed_out_of_a_sliders_range_is_refused_in_the_estimate_with_its_reason():
+    """The slider clamps a typed number only when its box loses focus; until then the estimate says why it cannot
+    run, as for any other bad value, not a bare "Error" badge."""
+    with app_page(1366, 900) as (_, page, errors):
+        page.get_by_text("Beyond the training size").click()
+        width = page.get_by_label("Width in pixels (a multiple of 64)").first
+        for typed, reason in (("1024", "larger than"), ("3", "multiple of 64 pixels for this model, got 3")):
+            width.fill(typed)
+            width.press("Enter")
+            page.wait_for_function("(r) => document.querySelector('#estimate').innerText.includes(r)", arg=reason,
+                                   timeout=10_000)
+            assert page.inner_text("#estimate").startswith("Cannot run")
+        page.get_by_label("Steps").first.click()  # the box loses focus: the slider clamps, and the estimate follows
+        page.wait_for_function("document.querySelector('#estimate').innerText.includes('for this request')",
+                               timeout=10_000)
+        assert width.input_value() == "64" and not errors
+
+
 TABS = ("Generate", "Compare", "Look inside", "Lesson", "Results", "Model")
 # Every text line of every cell of the visible tables: a cell with more lines than words has a word broken
 # across lines (a header wrapped as "re/gio/n"; a line may end at a hyphen); narrow headers are listed too.
@@ -383,9 +402,9 @@ def test_compare_stops_cleanly_and_shows_its_pictures_whole_at_one_scale():
 
         def settings(steps: int, width: int = 64) -> None:
             page.get_by_role("tab", name="Generate").click()
-            if not page.get_by_label("Width (multiples of 64)").first.is_visible():
+            if not page.get_by_label("Width in pixels (a multiple of 64)").first.is_visible():
                 page.get_by_text("Beyond the training size").click()
-            for label, value in (("Steps", steps), ("Width (multiples of 64)", width)):
+            for label, value in (("Steps", steps), ("Width in pixels (a multiple of 64)", width)):
                 page.get_by_label(label).first.fill(str(value))
                 page.get_by_label(label).first.press("Enter")
             page.get_by_role("tab", name="Compare").click()

@@ -187,9 +187,9 @@ def build(ctx: AppContext) -> GenerateTab:
                             "one image over the canvas, **extend** goes past the positions seen in training.")
                 with gr.Row():
                     width = Slider(unit, first.limits.max_side, config.image_size, step=unit,
-                                   label=f"Width (multiples of {unit})")
+                                   label=f"Width in pixels (a multiple of {unit})")
                     height = Slider(unit, first.limits.max_side, config.image_size, step=unit,
-                                    label=f"Height (multiples of {unit})")
+                                    label=f"Height in pixels (a multiple of {unit})")
                 with gr.Row():
                     canvas_mode = Radio(list(CANVAS_MODES), value="tiles", label="Full-image brick")
                     coords = Radio(list(CANVAS_COORDS), value=CANVAS_COORDS[0], label="Coordinates")
@@ -361,9 +361,12 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
 
     finder.wire(ctx, tab.finder, tab.category, model_key)
     request = dict(inputs=[model_key, *tab.settings], inputs_kwargs=brick_inputs(tab.cells))
+    # The page's own estimate takes the values as typed (preprocess=False), for the request's checks to say what is
+    # wrong in the box: a number out of a slider's range (which the slider clamps only when it loses focus) would
+    # otherwise be refused by Gradio's check before the estimate, with a bare "Error" badge and no message.
     for c in tab.request_controls:
         c.change(estimate_text, **request, outputs=tab.estimate_md, queue=False, show_progress="hidden",
-                 api_visibility="private")
+                 api_visibility="private", preprocess=False)
     estimate_btn = gr.Button("Estimate", visible=False)
     estimate_btn.click(estimate_text, **request, outputs=tab.estimate_md, api_name="estimate", queue=False)
     demo.load(estimate_text, **request, outputs=tab.estimate_md, queue=False, api_visibility="private")
@@ -396,7 +399,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
     # picture or two side by side, three or four in one row so that all show without scrolling; and a new run's
     # gallery drops the label a stopped run gave it (gallery_after).
     tab.images.change(lambda n: gr.Gallery(columns=2 if not n or n <= 2 else 4), tab.images, tab.gallery, queue=False,
-                      api_visibility="private")
+                      api_visibility="private", preprocess=False)
     for button in (tab.go_btn, tab.go_here):
         button.click(None, js=SHOW_PICTURES)
         button.click(lambda: gr.Gallery(label=GALLERY_LABEL), None, tab.gallery, queue=False, api_visibility="private")
