@@ -450,6 +450,35 @@ def shown_stages(page) -> list[str]:
 
 
 @needs_chromium
+def test_a_lesson_waiting_for_its_turn_says_so_and_shows_its_place_in_the_queue():
+    """Lessons run one at a time: a group whose lesson waits behind another's sees a note and the queue, not a page
+    that looks frozen."""
+    import threading
+
+    from gradio_client import Client
+
+    with app_page(1366, 768) as (model, page, errors):
+        names = [model.config.brick_name(k) for k in range(3)]
+        model.register_forward_pre_hook(lambda *_: time.sleep(0.05))  # the other group's lesson takes seconds
+        page.get_by_role("tab", name="Lesson").click()
+        page.get_by_role("radio", name=names[1]).check()
+        page.wait_for_function("!document.querySelector('#lesson-run').disabled", timeout=10_000)
+        client = Client(page.url.split("?")[0], verbose=False)
+        other = threading.Thread(target=client.predict, kwargs=dict(guess=names[0], seed=5, api_name="/lesson"))
+        other.start()
+        page.wait_for_timeout(1000)  # theirs is running
+        page.click("#lesson-run")
+        page.wait_for_function("/queue: \\d+\\/\\d+/.test(document.querySelector('#lesson').innerText)", timeout=10_000)
+        assert "lessons run one at a time" in page.inner_text("#lesson-waiting")
+        page.wait_for_selector("#lesson-late table", timeout=120_000)  # its turn came: stage 3
+        other.join()
+        client.close()
+        page.locator("#lesson-tour [role=tab]").first.click()  # back to stage 1, where the note was
+        page.wait_for_function("document.querySelector('#lesson-waiting').innerText.trim() === ''", timeout=10_000)
+        assert not errors
+
+
+@needs_chromium
 def test_the_lesson_from_prediction_to_take_away_with_a_stop_on_the_way():
     with app_page(1366, 768) as (model, page, errors):
         names = [model.config.brick_name(k) for k in range(3)]

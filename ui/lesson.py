@@ -29,6 +29,8 @@ IMAGE = dict(format="png", height=200, min_width=170, buttons=["fullscreen"], el
 # Next buttons bring the lesson's top into view, so that each stage starts on a fresh screen.
 TO_TOP = "() => { document.getElementById('lesson-tour')?.scrollIntoView(); }"
 READY = "Press **Run** to run the lesson."
+WAITING = ("Sent. The class shares one model and lessons run one at a time: yours starts when those sent before it "
+           "are done (the queue shows in the corner of your guess).")
 # Labels on one line over a picture 95 pixels wide on a phone; the stage's text names the brick and the 40%.
 FIRST, LAST = "Off early", "Off late"
 FEWER = "Fewer steps"
@@ -64,6 +66,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                     guess = Radio(names, value=None, label="My guess", scale=3)  # the class guesses, not the app
                     lock = gr.Button(**lock_button(None), variant="primary", elem_id="lesson-run", scale=1,
                                      min_width=220)
+                waiting = gr.Markdown("", elem_id="lesson-waiting")  # set in the browser by the button, at once
             with gr.Step("2. Run", id=2):
                 status = gr.Markdown(READY, label="Status", elem_id="lesson-status", elem_classes=TEXT)
                 with gr.Row():
@@ -148,10 +151,17 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
         return stopped(status_text, "the lesson was not finished (runs that had finished are kept in the cache)",
                        "**Run**")
 
+    # Lessons run one at a time: until this one's turn comes the page says so, and the queue position shows in the
+    # guess's corner (show_progress_on); its first step moves the page to stage 2. (Registered before the run: Gradio
+    # drops what a browser-only handler returns when a handler before it on the same click is still running.)
+    lock.click(None, None, waiting, js=f"() => {WAITING!r}")
     run_event = gr.on([lock.click, rerun.click], on_zero_gpu(lesson, lesson_gflops),
                       [model_key, category, guess, seed], outputs,
-                      api_name="lesson", trigger_mode="once", concurrency_limit=1, show_progress="hidden")
+                      api_name="lesson", trigger_mode="once", concurrency_limit=1, show_progress="minimal",
+                      show_progress_on=[guess, status])
     run_event.then(stopped_status, status, status, queue=False, api_visibility="private")
+    for then in (run_event.then, again.click):
+        then(lambda: "", None, waiting, queue=False, api_visibility="private")
     run_event.success(lambda: gr.Button(visible=True), None, next2, queue=False, api_visibility="private")
     stop.click(None, None, None, cancels=[run_event], queue=False)
     for button, stage in ((next2, 3), (next3, 4), (next4, 5), (next5, 6), (again, 1)):
