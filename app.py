@@ -24,7 +24,7 @@ from lego.request import Limits, PlaygroundError  # noqa: E402
 from lego.serving import ModelRegistry, Served, shown_source  # noqa: E402
 from ui import compare, finder, generate, inside, lesson, link, results, zero_gpu  # noqa: E402
 from ui import model as model_tab  # noqa: E402
-from ui.context import DEFAULT_KEY, AppContext, page_and_api, refused  # noqa: E402
+from ui.context import DEFAULT_KEY, LOG, AppContext, page_and_api, refused  # noqa: E402
 from ui.inputs import name_parameters  # noqa: E402
 from ui.queue import share_the_queue  # noqa: E402
 
@@ -118,7 +118,12 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         gen_event.then(after_run, [model_key, gen.record_state, look.brick_pick, gen.status],
                        [look.step_slider, *look.views, gen.status, gen.gallery], queue=False,
                        api_visibility="private")
-        link.wire(ctx, gen, model_key, demo, gen_event)
+
+        def switched(s: Served) -> tuple:
+            """Every tab on model ``s`` (``load_outputs``)."""
+            bricks = gr.update(choices=s.names, value=s.names[-1])
+            return (s.key, model_tab.model_text(s), *generate.model_updates(s, gen), *lesson.model_updates(s),
+                    bricks, *inside.after_run(ctx, s.key, None, s.names[-1]), model_tab.loaded_text(s))
 
         def load_model(source: str):
             """A generator, as the page's event says a refusal in the tab's status line."""
@@ -126,12 +131,23 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                 s = ctx.registry.load(source, accept=model_tab.fits_the_page(ctx.first.config))
             except PlaygroundError as exc:
                 raise refused(exc) from None
-            bricks = gr.update(choices=s.names, value=s.names[-1])
-            yield (s.key, model_tab.model_text(s), *generate.model_updates(s, gen), *lesson.model_updates(s),
-                   bricks, model_tab.loaded_text(s))
+            yield switched(s)
+
+        def load_linked(request: gr.Request) -> tuple | list:
+            """The model a page's link names, loaded for the tab before the link's settings are set (which say
+            so where it cannot be)."""
+            name = link.open_model(ctx, request)
+            if name:
+                try:
+                    return switched(ctx.registry.load(name, accept=model_tab.fits_the_page(ctx.first.config)))
+                except PlaygroundError as exc:
+                    LOG.info("link's model refused: %s", exc)
+            return [gr.skip()] * len(load_outputs)
 
         load_outputs = [model_key, mod.text, *generate.model_outputs(gen), *lesson.model_outputs(les),
-                        look.brick_pick, mod.status]
+                        look.brick_pick, look.step_slider, *look.views, mod.status]
+        opened = demo.load(load_linked, None, load_outputs, queue=False, api_visibility="private")
+        link.wire(ctx, gen, model_key, gen_event, opened)
         loaded = page_and_api([mod.load_btn.click], load_model, [mod.source], load_outputs, mod.status,
                               api_name="load_model", cannot="Cannot load", concurrency_limit=1)
         finder.clear_after(loaded, [gen.finder, les.finder])

@@ -32,8 +32,10 @@ PNG_KEY = "lego-playground"  # the PNG text chunk with the settings
 PNG_MODEL_KEY = "lego-playground-model"  # and the one naming the checkpoint and its weights' fingerprint
 KEYS = ("draw", "seed", "steps", "sampler", "guidance", "guide", "churn", "images", "size", "canvas", "stride",
         "shift", "coords", "schedule")
-# Keys that are not settings: the page's own (``__theme``) and those that sites add to links they pass on.
-IGNORED_PREFIXES, IGNORED_KEYS = ("__", "utm_"), frozenset({"fbclid", "gclid", "msclkid"})
+# Keys that are not settings: the page's own (``__theme``), and ``model``, the checkpoint the app loads for a link
+# (ui.link; the command line's is --checkpoint); and those that sites add to links they pass on.
+MODEL_KEY = "model"
+IGNORED_PREFIXES, IGNORED_KEYS = ("__", "utm_"), frozenset({MODEL_KEY, "fbclid", "gclid", "msclkid"})
 OFF = "off"
 MAX_TEXT = MAX_JSON_BYTES  # a settings text, and any one value in it, is refused past this length
 

@@ -164,6 +164,50 @@ def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
 
 
 @needs_chromium
+def test_a_link_made_on_another_model_opens_that_model_and_draws_the_same_picture():
+    """A session that loaded another checkpoint shares links that name it: opened, the page loads it for the tab
+    and draws the same picture. Loading a model also clears the last model's run from Generate."""
+    import urllib.request
+
+    def pictures() -> list[bytes]:
+        page.wait_for_function("document.querySelectorAll('#gallery img').length == 1", timeout=60_000)
+        return [urllib.request.urlopen(img.get_attribute("src")).read() for img in page.locator("#gallery img").all()]
+
+    def link() -> str:
+        page.wait_for_function("document.querySelector('#settings-link textarea, #settings-link input')?.value"
+                               ".includes('://')", timeout=30_000)
+        return page.locator("#settings-link textarea, #settings-link input").first.input_value()
+
+    with app_page(1366, 900, "?steps=2&seed=4") as (_, page, errors):
+        page.wait_for_function("(document.querySelector('#status')?.innerText ?? '').includes('settings of the link')",
+                               timeout=20_000)
+        page.click("#generate")
+        first = pictures()
+        assert "model=" not in link()  # the app's own model: the link needs no name
+        page.get_by_role("tab", name="Model", exact=True).click()
+        page.get_by_label("Checkpoint: a bundled one, a directory or a Hub repo id").fill("lego-emoji-s")
+        page.get_by_role("button", name="Load", exact=True).click()
+        page.wait_for_function("(document.querySelector('#model-status')?.innerText ?? '').startsWith('Loaded')",
+                               timeout=60_000)
+        page.get_by_role("tab", name="Generate").click()
+        assert page.locator("#gallery img").count() == 0 and "Drawing with" in page.inner_text("#status")
+        page.click("#generate")
+        drawn, shared = pictures(), link()
+        assert drawn != first and "model=checkpoints%2Flego-emoji-s" in shared
+        page.goto(shared)  # a new tab's session: the app's own model until the link loads its own
+        page.wait_for_function("(document.querySelector('#status')?.innerText ?? '').includes('settings of the link')",
+                               timeout=60_000)
+        page.click("#generate")
+        assert pictures() == drawn and link() == shared
+        page.goto(shared.replace("lego-emoji-s", "no-such-model"))  # a model it cannot load: nothing is set
+        page.wait_for_function("(document.querySelector('#status')?.innerText ?? '').includes('not used')",
+                               timeout=20_000)
+        assert "made with the model 'checkpoints/no-such-model', which this page could not load" in \
+            page.inner_text("#status")
+        assert not errors
+
+
+@needs_chromium
 def test_a_number_typed_out_of_a_sliders_range_is_refused_in_the_estimate_with_its_reason():
     """The slider clamps a typed number only when its box loses focus; until then the estimate says why it cannot
     run, as for any other bad value, not a bare "Error" badge."""

@@ -416,11 +416,14 @@ def gallery_after(stopped_text: str | dict) -> dict:
 
 
 def model_updates(s: Served, tab: GenerateTab) -> list:
-    """The tab's controls after the session switched to model ``s``."""
+    """The tab after the session switched to model ``s``: its controls for that model, and no run (the last one's
+    pictures, charts, files and link were the last model's)."""
     return [gr.update(**class_picker_for(s.config)), finder.model_update(s.config), gr.update(value=bricks_text(s)),
-            *[gr.update(label=n) for n in s.names]]
+            *[gr.update(label=n) for n in s.names], [], f"Drawing with **{s.shown}** now: press **Generate**.",
+            None, None, None, None, None, ""]
 
 
 def model_outputs(tab: GenerateTab) -> list:
-    return [tab.category, tab.finder, tab.bricks_md, *tab.cells]
+    return [tab.category, tab.finder, tab.bricks_md, *tab.cells, tab.gallery, tab.status, tab.flops_plot,
+            tab.time_plot, tab.heatmap, tab.files, tab.record_state, tab.link]
 

@@ -46,6 +46,8 @@ class LessonTab:
     guess: gr.Radio
     intro: gr.Markdown
     finder: gr.Textbox  # finds a class by a word (ui.finder)
+    tour: gr.Walkthrough
+    status: gr.Markdown
 
 
 def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
@@ -177,7 +179,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
     presenter.change(present, presenter, [panel, seed], queue=False, api_visibility="private")
     presenter.change(None, presenter, None, js=f"(on) => {{ if (on) setTimeout({TO_TOP}, 100); }}")  # after the resize
     finder.wire(ctx, find_box, category, model_key)
-    return LessonTab(category, guess, intro, find_box)
+    return LessonTab(category, guess, intro, find_box, tour, status)
 
 
 def _images_and_text(labels: list[str], map_labels: list[str], elem_id: str,
@@ -221,10 +223,11 @@ def present(on: bool) -> tuple[gr.Column, gr.Number]:
 
 
 def model_updates(s: Served) -> list:
-    """The tab's controls after the session switched to model ``s``."""
+    """The tab after the session switched to model ``s``: its controls for that model, back at stage 1 (the later
+    stages showed the last model's lesson)."""
     return [gr.update(**class_picker_for(s.config)), gr.update(choices=s.names, value=None),
-            gr.update(value=predict_text(s.config)), finder.model_update(s.config)]
+            gr.update(value=predict_text(s.config)), finder.model_update(s.config), gr.Walkthrough(selected=1), READY]
 
 
 def model_outputs(tab: LessonTab) -> list:
-    return [tab.category, tab.guess, tab.intro, tab.finder]
+    return [tab.category, tab.guess, tab.intro, tab.finder, tab.tour, tab.status]

@@ -1,5 +1,7 @@
-"""Links to settings: after every run, a link that opens the page on that run's settings (lego.settings_text),
-and, when the page is opened from such a link, its settings put into the Generate tab's controls."""
+"""Links to settings: after every run, a link that opens the page on that run's settings (lego.settings_text) and,
+where the session draws with another model than the app's own, that model; when the page is opened from such a
+link, the model is loaded for the tab as Load would (``open_model``) and its settings put into the Generate tab's
+controls."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from gradio.events import Dependency
 from lego.request import NO_CLASS, PlaygroundError, Request, interval_text
 from lego.runs import RunRecord
 from lego.schedule import CUSTOM, BrickSchedule, from_grid, grid_preset, to_grid
-from lego.settings_text import from_text, ignored, to_text
+from lego.settings_text import MODEL_KEY, from_text, ignored, to_text
 
 from .context import LOG, AppContext
 from .generate import DEFAULT_RANGES, GenerateTab, range_choices
@@ -72,15 +74,35 @@ def check_fits(tab: GenerateTab, values: list) -> None:
                                   f"{control.maximum:g} on this page, got {value:g}")
 
 
-def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks, gen_event: Dependency) -> None:
+def query_items(request: gr.Request) -> list[tuple[str, str]]:
+    params = request.query_params or {}
+    return list(params.multi_items() if hasattr(params, "multi_items") else params.items())  # repeats refused
+
+
+def linked_model(request: gr.Request) -> str:
+    """The checkpoint the page's link names, as the Model tab shows it; empty where it names none."""
+    return next((value for key, value in query_items(request) if key == MODEL_KEY), "").strip()
+
+
+def open_model(ctx: AppContext, request: gr.Request) -> str | None:
+    """The checkpoint to load for a link that names another than the app's own, if any."""
+    name = linked_model(request)
+    return name if name and name != ctx.first.shown else None
+
+
+def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, gen_event: Dependency, opened: Dependency) -> None:
+    """``opened``: the page's load event that loads the model a link names (``open_model``); the settings follow."""
     def from_link(key: str, request: gr.Request):
         """The link's settings into the controls, or nothing changed and the reason said."""
-        params = request.query_params or {}
-        items = list(params.multi_items() if hasattr(params, "multi_items") else params.items())  # repeats refused
+        items = query_items(request)
         if all(ignored(k) for k, _ in items):  # no settings in the link (or no link)
             return [gr.skip()] * (len(tab.request_controls) + 4)
         try:
-            chosen = from_text(ctx.served(key).config, urlencode(items))
+            named, s = linked_model(request), ctx.served(key)
+            if named and named != s.shown:
+                raise PlaygroundError(f"it was made with the model {named!r}, which this page could not load (see "
+                                      "the Model tab for the ones it offers)")
+            chosen = from_text(s.config, urlencode(items))
             if chosen.churn:
                 raise PlaygroundError("this link asks for stochastic churn, which only the command line offers "
                                       "(python -m lego generate --settings ...)")
@@ -94,10 +116,15 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         return [*values, False, note, preset_box, hand]
 
     def link_query(key: str, record: RunRecord | None) -> str | dict:
-        """The query of the link to a finished run's settings (a stopped run leaves the last link)."""
-        return gr.skip() if record is None else to_text(ctx.served(key).config, record.request)
+        """The query of the link to a finished run's settings (a stopped run leaves the last link), naming the
+        model where it is not the app's own."""
+        if record is None:
+            return gr.skip()
+        s = ctx.served(key)
+        query = to_text(s.config, record.request)
+        return query if s is ctx.first else f"{query}&{urlencode({MODEL_KEY: s.shown})}"
 
-    demo.load(from_link, model_key, [*tab.request_controls, tab.randomize, tab.status, tab.preset_name,
-                                     tab.hand_ticks], queue=False, api_visibility="private")
+    opened.then(from_link, model_key, [*tab.request_controls, tab.randomize, tab.status, tab.preset_name,
+                                       tab.hand_ticks], queue=False, api_visibility="private")
     gen_event.then(link_query, [model_key, tab.record_state], tab.link, queue=False, api_visibility="private").then(
         None, tab.link, tab.link, js=FULL_LINK_JS, queue=False, api_visibility="private")
