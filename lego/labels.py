@@ -28,6 +28,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .messages import quoted
+
 LEVELS = ("category", "subcategory", "emoji")
 UNCONDITIONAL = "this model is unconditional: it takes no class"
 
@@ -65,11 +67,11 @@ class LabelError(ValueError):
 def as_index(value: object) -> int:
     """An integer class index (numpy integers too); anything else is a LabelError."""
     if isinstance(value, bool):
-        raise LabelError(f"class indices must be integers, got {value!r}")
+        raise LabelError(f"class indices must be integers, got {quoted(value)}")
     try:
         return operator.index(value)
     except TypeError:
-        raise LabelError(f"class indices must be integers, got {value!r}") from None
+        raise LabelError(f"class indices must be integers, got {quoted(value)}") from None
 
 
 @dataclass(frozen=True)
@@ -313,14 +315,16 @@ class LabelSpace:
         if key in self._described:
             return self._described[key]
         if text.isascii() and text.removeprefix("-").isdigit():
-            if int(text) in range(self.num_classes):
-                return int(text)
-            raise LabelError(f"class {text} is out of range: an index is 0..{self.num_classes - 1}, or give a name")
+            index = int(text) if len(text) <= 18 else None  # Python refuses to read thousands of digits
+            if index in range(self.num_classes):
+                return index
+            shown = text if len(text) <= 18 else quoted(text)
+            raise LabelError(f"class {shown} is out of range: an index is 0..{self.num_classes - 1}, or give a name")
         named = [i for i, name in enumerate(self.names) if folded(name) == key]
         if named:
             return named[-1]  # the finest level: 'hotel' the emoji rather than the sub-category
         hints = [self.describe(i) for i in self.search(text, limit=5)]
-        raise LabelError(f"unknown class {text!r}" + (f"; did you mean: {'; '.join(hints)}?" if hints else
+        raise LabelError(f"unknown class {quoted(text)}" + (f"; did you mean: {'; '.join(hints)}?" if hints else
                                                       f"; the {self.level_name(0)} choices are: "
                                                       f"{', '.join(self.names[:self.sizes[0]])}"))
 

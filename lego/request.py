@@ -12,6 +12,7 @@ import torch
 from .canvas import Canvas, CanvasError
 from .config import LegoConfig
 from .labels import LabelError, LabelSpace, query_forms
+from .messages import quoted
 from .sampler import METHODS, SamplerSettings
 from .schedule import BrickSchedule, ScheduleError
 
@@ -170,20 +171,11 @@ def find_class(config: LegoConfig, typed: str, shown: int = 4) -> Found:
                                                 f"{space.names[best]}, with the others at the top of its list.")
 
 
-def quoted(value: object, limit: int = 60) -> str:
-    """A value quoted in a message, cut short: a message repeats what it refuses, whatever its length."""
-    try:
-        text = repr(value)
-    except ValueError:  # an integer with more digits than Python writes out
-        return "a number too long to show"
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def number(name: str, value: object, integer: bool = False, low: float | None = None,
            high: float | None = None) -> float:
     """A raw UI or API value as a number within [low, high], or a PlaygroundError that names it."""
     if isinstance(value, bool):
-        raise PlaygroundError(f"{name} must be a number, got {value!r}")
+        raise PlaygroundError(f"{name} must be a number, got {quoted(value)}")
     if isinstance(value, str) and not value.isascii():  # float() would read "٣" or "３" as 3
         raise PlaygroundError(f"{name} must be a number written in digits 0-9, got {quoted(value)}")
     if not isinstance(value, (int, float)):
@@ -232,7 +224,7 @@ def parse_request(config: LegoConfig, class_name: str | None, seed: object, step
     steps = number("steps", steps, True, 1, MAX_STEPS)
     guidance = number("guidance", guidance, False, 0, 20)
     if method not in METHODS:
-        raise PlaygroundError(f"sampler must be one of {', '.join(METHODS)}, got {method!r}")
+        raise PlaygroundError(f"sampler must be one of {', '.join(METHODS)}, got {quoted(method)}")
     images = number("number of images", images, True, 1, max_images)
     if seed + images - 1 > MAX_SEED:  # image k of a request has seed + k
         raise PlaygroundError(f"seed + number of images - 1 must be at most {MAX_SEED}, got {seed + images - 1}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import LegoConfig
+from .messages import quoted
 
 Range = tuple[float, float]
 
@@ -57,7 +58,7 @@ class BrickSchedule:
     def mask(self, steps: int) -> list[list[bool]]:
         """``mask[i][k]``: brick k runs at step i. Raises if some step would have no brick."""
         if not isinstance(steps, int) or steps < 1:
-            raise ScheduleError(f"steps must be a positive integer, got {steps!r}")
+            raise ScheduleError(f"steps must be a positive integer, got {quoted(steps)}")
         mask = [[_covers(r, (i + 0.5) / steps) for r in self.ranges] for i in range(steps)]
         empty = [i for i, row in enumerate(mask) if not any(row)]
         if empty:
@@ -81,9 +82,9 @@ class BrickSchedule:
             try:
                 index = int(key)
             except (TypeError, ValueError):
-                raise ScheduleError(f"unknown brick {key!r}: bricks are numbered 0 to {num_bricks - 1}") from None
+                raise ScheduleError(f"unknown brick {quoted(key)}: bricks are numbered 0 to {num_bricks - 1}") from None
             if not 0 <= index < num_bricks or str(index) != str(key).strip():
-                raise ScheduleError(f"unknown brick {key!r}: bricks are numbered 0 to {num_bricks - 1}")
+                raise ScheduleError(f"unknown brick {quoted(key)}: bricks are numbered 0 to {num_bricks - 1}")
             by_index[index] = value
         missing = [i for i in range(num_bricks) if i not in by_index]
         if missing:
@@ -144,7 +145,7 @@ def _parse_ranges(brick: int, value: object) -> tuple[Range, ...]:
     for item in value:
         if (not isinstance(item, list) or len(item) != 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in item)):
-            raise ScheduleError(f"brick {brick}: each range must be a [start, end] pair of numbers, got {item!r}")
+            raise ScheduleError(f"brick {brick}: each range must be a [start, end] pair of numbers, got {quoted(item)}")
         out.append((float(item[0]), float(item[1])))
     return tuple(out)
 
@@ -224,7 +225,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
 
 def preset(name: str, config: LegoConfig) -> BrickSchedule:
     if name not in PRESETS:
-        raise ScheduleError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        raise ScheduleError(f"unknown preset {quoted(name)}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name].build(config)
 
 
@@ -291,7 +292,7 @@ def load_schedule(spec: str, config: LegoConfig) -> BrickSchedule:
         return parse_schedule(spec, config)
     path = Path(spec)
     if not path.is_file():
-        raise ScheduleError(f"{spec!r} is neither a preset ({', '.join(PRESETS)}), a JSON object ({{\"bricks\": "
+        raise ScheduleError(f"{quoted(spec)} is neither a preset ({', '.join(PRESETS)}), a JSON object ({{\"bricks\": "
                             "...}) nor a JSON file")
     if path.stat().st_size > MAX_JSON_BYTES:
         raise ScheduleError(f"schedule file {spec} is larger than {MAX_JSON_BYTES // 1024} KiB")

@@ -19,6 +19,7 @@ from .canvas import Canvas
 from .checkpoint import SHIPPED, CheckpointError, fingerprint, is_repo_id, load_checkpoint, read_config
 from .config import LegoConfig
 from .estimate import Estimate, Speed, measure_speed
+from .messages import quoted
 from .model import LegoModel
 from .precision import autocast, dtype_of, resolve_precision
 from .request import Limits, PlaygroundError, Request, class_picker
@@ -181,7 +182,7 @@ def checked_source(source: str) -> str:
         return normalised
     path = Path(normalised)
     if "/" not in source and not path.is_dir():  # neither a bundled name nor a folder here
-        raise PlaygroundError(f"no bundled checkpoint is named {source!r} (the bundled ones: "
+        raise PlaygroundError(f"no bundled checkpoint is named {quoted(source)} (the bundled ones: "
                               f"{', '.join(name for name, _ in shipped_configs())}); or give a directory or a Hugging "
                               "Face repo id (owner/name)")
     roots = allowed_checkpoint_dirs()

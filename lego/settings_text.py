@@ -23,9 +23,9 @@ from PIL import Image, PngImagePlugin
 
 from .canvas import Canvas, CanvasError
 from .config import LegoConfig
+from .messages import quoted
 from .request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_IMAGES, RANGE_SEPARATOR,
-                      PlaygroundError, Request, class_picker, interval_text, number, number_text, parse_request,
-                      quoted)
+                      PlaygroundError, Request, class_picker, interval_text, number, number_text, parse_request)
 from .schedule import MAX_JSON_BYTES, MAX_RANGES_PER_BRICK, BrickSchedule, ScheduleError
 
 PNG_KEY = "lego-playground"  # the PNG text chunk with the settings

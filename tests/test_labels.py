@@ -299,3 +299,12 @@ def test_a_name_on_two_levels_is_the_finer_class():
     for index in ("-1", "3"):
         with pytest.raises(LabelError, match=f"class {index} is out of range: an index is 0..2"):
             space.resolve(index)
+
+
+def test_a_refusal_repeats_a_long_value_cut_short():
+    """A link or an API call can send kilobytes: the message quotes the start of it, once."""
+    space = LabelSpace(("Travel & Places", "hotel", "hotel"), (1, 1, 1), (-1, 0, 1))
+    for text in ("a" * 3000, "9" * 5000):  # Python refuses to read 5,000 digits as a number: still a refusal
+        with pytest.raises(LabelError) as refusal:
+            space.resolve(text)
+        assert len(str(refusal.value)) < 200 and "..." in str(refusal.value)

@@ -10,6 +10,8 @@ from typing import Any
 
 import gradio as gr
 
+from lego.messages import quoted
+
 from .context import Refused, refused
 
 
@@ -29,7 +31,7 @@ def checked(component: gr.components.Component, preprocess: Callable[[Any], Any]
         message = str(exc.message)
         reason = message[:1].lower() + message[1:]
     except (TypeError, ValueError):
-        reason = f"{payload!r} is not {takes}"
+        reason = f"{quoted(payload)} is not {takes}"
     raise refused(f"{named(component)}: {reason}") from None
 
 
@@ -71,7 +73,7 @@ class Radio(gr.Radio):
     def preprocess(self, payload: str | int | float | None) -> str | int | float | None:
         values = [value for _, value in self.choices]
         if payload is not None and payload not in values:
-            raise refused(f"{named(self)}: {payload!r} is not one of {', '.join(map(str, values))}")
+            raise refused(f"{named(self)}: {quoted(payload)} is not one of {', '.join(map(str, values))}")
         return super().preprocess(payload)  # among the choices: Gradio's own check passes it
 
 
@@ -82,7 +84,7 @@ class Checkbox(gr.Checkbox):
 
     def preprocess(self, payload: bool | None) -> bool | None:
         if payload is not None and not isinstance(payload, bool):
-            raise refused(f"{named(self)}: {payload!r} is not true or false")
+            raise refused(f"{named(self)}: {quoted(payload)} is not true or false")
         return super().preprocess(payload)
 
 
@@ -98,7 +100,7 @@ class Dropdown(gr.Dropdown):
 
     def preprocess(self, payload: str | int | float | None) -> str | int | float | list | None:
         if self.allow_custom_value and payload is not None and not isinstance(payload, str):
-            raise refused(f"{named(self)}: {payload!r} is not text")
+            raise refused(f"{named(self)}: {quoted(payload)} is not text")
         return checked(self, super().preprocess, payload, "one of the choices")
 
 
@@ -118,7 +120,7 @@ class StepRanges(gr.CheckboxGroup):
             return []
         if isinstance(payload, list) and all(whole(j) for j in payload):
             return [int(j) for j in payload]
-        raise refused(f"{named(self)}: {payload!r} is not a list of range indices (whole numbers)")
+        raise refused(f"{named(self)}: {quoted(payload)} is not a list of range indices (whole numbers)")
 
 
 CHECKED = (Slider, Number, Radio, Checkbox, Dropdown, StepRanges)

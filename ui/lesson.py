@@ -11,6 +11,7 @@ from lego import results
 from lego.lesson import (LESSON_GUIDANCE, LESSON_METHOD, LESSON_SEED, LESSON_STEPS, LessonCache, cost_verdict,
                          early_late_verdict, late_verdict, lesson_plan, lesson_steps, plan_gflops, predict_text,
                          take_away)
+from lego.messages import quoted
 from lego.request import PlaygroundError, parse_label
 from lego.serving import Served, class_picker_for
 from lego.visuals import difference_maps
@@ -108,7 +109,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
         if not guess:
             raise refused("make your guess first: pick the brick you think changes the picture least")
         if guess not in s.names:
-            raise refused(f"unknown brick {guess!r}; choose one of {', '.join(s.names)}")
+            raise refused(f"unknown brick {quoted(guess)}; choose one of {', '.join(s.names)}")
         k = s.names.index(guess)
         unchanged = [gr.skip()] * (len(outputs) - 2)  # while running: the stage and the status only
         steps = lesson_steps(s, label, seed, lessons)

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import gradio as gr
 from gradio.events import Dependency
 
+from lego.messages import quoted
 from lego.request import NO_CLASS, PlaygroundError, Request, interval_text
 from lego.runs import RunRecord
 from lego.schedule import CUSTOM, BrickSchedule, from_grid, grid_preset, to_grid
@@ -100,8 +101,8 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, gen_event: Depe
         try:
             named, s = linked_model(request), ctx.served(key)
             if named and named != s.shown:
-                raise PlaygroundError(f"it was made with the model {named!r}, which this page could not load (see "
-                                      "the Model tab for the ones it offers)")
+                raise PlaygroundError(f"it was made with the model {quoted(named)}, which this page could not load "
+                                      "(see the Model tab for the ones it offers)")
             chosen = from_text(s.config, urlencode(items))
             if chosen.churn:
                 raise PlaygroundError("this link asks for stochastic churn, which only the command line offers "
