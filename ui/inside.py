@@ -29,8 +29,8 @@ lowest active brick: minus the estimate with no brick at all, `c_skip * x`). Red
 darker, white: unchanged, all bricks of a step on one colour scale, so a pale map is a brick that
 changed little.
 """
-NO_RUN = ("Run **Generate** first: this view replays the steps of the session's last Generate run (Compare and "
-          "the Lesson keep none).")
+NO_RUN = ("Run **Generate** first: this view replays the steps of the session's last Generate run once it has "
+          "finished (a run still going shows here when it ends; Compare and the Lesson keep none).")
 COLUMNS = 5  # x_t, the estimate and three bricks' own estimates in one row; each brick's change the same size
 HEIGHT = 220  # one row of five pictures on a laptop, two rows of three on a phone
 # The view opens three quarters of the way through a run (step 6 of 8): the picture is nearly done, and each brick
