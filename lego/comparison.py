@@ -4,8 +4,10 @@ The measured speed-up comes from paired runs: every brick and the schedule run t
 then a step of the other, the one going first swapping at every step, and the pair repeated. A machine
 shared with other work slows both runs of a pair alike (the pair shares its seconds, not minutes apart),
 and a first step that warms caches favours neither. Each pair gives one ratio; the comparison reports their
-median and their range. Timed runs never come from the run cache (a replay takes no time); sampling is
-deterministic, so their pictures are those of any other run of the same request.
+median and their range. The baseline takes its turn in every round too, so that its time is a median over
+as many runs as theirs: timed once, a busy moment could show fewer steps as slower than more. Timed runs never
+come from the run cache (a replay takes no time); sampling is deterministic, so their pictures are those of any
+other run of the same request.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ def baseline_label(steps: int) -> str:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a comparison runs (first image only): all bricks and the schedule ``repeats`` times as timed pairs,
-    then the honest baseline once (it may be replayed from the run cache)."""
+    """What a comparison runs (first image only): ``repeats`` rounds of all bricks, the schedule and the honest
+    baseline, taking turns step by step."""
 
     full: Request
     scheduled: Request
@@ -55,20 +57,21 @@ class Plan:
     @property
     def steps(self) -> int:
         """Sampling steps over the whole comparison."""
-        return 2 * self.repeats * self.full.steps + self.baseline.steps
+        return self.repeats * (2 * self.full.steps + self.baseline.steps)
 
     def gflops(self, config: LegoConfig) -> float:
         """Everything the comparison computes: the per-request limit covers all its runs, repeats included."""
-        runs = [(self.full, self.repeats), (self.scheduled, self.repeats), (self.baseline, 1)]
-        return sum(n * estimate(config, r, 1.0).gflops for r, n in runs)
+        return self.repeats * sum(estimate(config, r, 1.0).gflops for r in (self.full, self.scheduled, self.baseline))
 
 
 @dataclass(frozen=True)
 class PairedTiming:
-    """Seconds of all bricks and of the schedule, one pair per repeat, and the speed-up they show."""
+    """Seconds of all bricks and of the schedule, one pair per round, and the speed-up they show; and the
+    baseline's, one per round."""
 
     full: tuple[float, ...]
     scheduled: tuple[float, ...]
+    baseline: tuple[float, ...]
 
     @property
     def ratios(self) -> list[float]:
@@ -98,16 +101,15 @@ class CompareProgress:
     """Where a comparison is: one sampling step of one of its runs."""
 
     label: str  # FULL, SCHEDULE or the baseline's
-    pair: int | None  # 0-based, of ``pairs``; None for the baseline
-    pairs: int
+    round: int  # 0-based, of ``rounds``
+    rounds: int
     step: int  # 1-based, of ``steps``
     steps: int
     done: int  # steps done over the whole comparison, of ``total``
     total: int
 
     def text(self) -> str:
-        which = "the baseline" if self.pair is None else f"pair {self.pair + 1}/{self.pairs}"
-        return f"step {self.step}/{self.steps} of {self.label} ({which})"
+        return f"step {self.step}/{self.steps} of {self.label} (round {self.round + 1}/{self.rounds})"
 
 
 @dataclass
@@ -127,8 +129,9 @@ class Comparison:
 
     @property
     def seconds(self) -> list[float]:
-        """Per record: the median of the paired runs for all bricks and the schedule, the one baseline run."""
-        return [statistics.median(self.timing.full), statistics.median(self.timing.scheduled), self.baseline.seconds]
+        """Per record: the median of its runs, one per round."""
+        t = self.timing
+        return [statistics.median(t.full), statistics.median(t.scheduled), statistics.median(t.baseline)]
 
     @property
     def pixel_difference(self) -> float:
@@ -148,7 +151,8 @@ class Comparison:
                 f"{format_flops(full.estimate.cost.total)} in {full_s:.2f} s (each the median of its "
                 f"{len(self.timing.ratios)} runs; their ratio can differ from the median of the pairs' ratios, which "
                 f"a slow moment of the machine moves less). Honest baseline: every brick with {base.request.steps} "
-                f"steps costs {format_flops(base.estimate.cost.total)} ({base_s:.2f} s, one run, so noisier).\n"
+                f"steps costs {format_flops(base.estimate.cost.total)} ({base_s:.2f} s, the median of as many runs, "
+                "one in each round).\n"
                 f"- **Picture**: the schedule's picture differs from every brick's by "
                 f"{self.pixel_difference:.1f} / 255 per pixel on average (mean absolute pixel difference), "
                 f"{self.difference.largest} / 255 at most.")
@@ -226,31 +230,30 @@ def check_within(planned: Plan, config: LegoConfig, max_gflops: float) -> None:
 
 def _run_plan(served: Served, planned: Plan) -> Iterator[CompareProgress | Comparison]:
     done = 0
-    records: dict[str, list[RunRecord]] = {FULL: [], SCHEDULE: []}
-    for pair in range(planned.repeats):
-        runs = {FULL: _steps(served, planned.full), SCHEDULE: _steps(served, planned.scheduled)}
-        for step in range(planned.full.steps + 1):  # every step, then the records
-            order = [FULL, SCHEDULE] if (pair + step) % 2 == 0 else [SCHEDULE, FULL]
-            for label in order:
+    requests = {FULL: planned.full, SCHEDULE: planned.scheduled,
+                baseline_label(planned.baseline.steps): planned.baseline}
+    records: dict[str, list[RunRecord]] = {label: [] for label in requests}
+    for round_ in range(planned.repeats):
+        runs = {label: _steps(served, r) for label, r in requests.items()}
+        step = 0
+        while runs:  # the runs still going take turns, the one going first moving on every step and every round
+            live = list(runs)
+            first = (round_ + step) % len(live)
+            for label in live[first:] + live[:first]:
                 item = next(runs[label])
                 if isinstance(item, StepInfo):
                     done += 1
-                    yield CompareProgress(label, pair, planned.repeats, item.step + 1, item.steps, done, planned.steps)
+                    yield CompareProgress(label, round_, planned.repeats, item.step + 1, item.steps, done,
+                                          planned.steps)
                 else:
                     records[label].append(item)
-    baseline = served.cache.get(planned.baseline, served.precision)
-    if baseline is None:
-        for item in _steps(served, planned.baseline):
-            if isinstance(item, StepInfo):
-                done += 1
-                yield CompareProgress(baseline_label(planned.baseline.steps), None, planned.repeats, item.step + 1,
-                                      item.steps, done, planned.steps)
-            else:
-                baseline = item
-    timing = PairedTiming(tuple(r.seconds for r in records[FULL]), tuple(r.seconds for r in records[SCHEDULE]))
-    skipped = off_steps(records[SCHEDULE][0].mask, served.names)
-    yield Comparison(records[FULL][0], records[SCHEDULE][0], baseline, timing,
-                     drawn_picture(served.config, planned.scheduled), skipped)
+                    del runs[label]
+            step += 1
+    full, scheduled, baseline = (records[label] for label in requests)
+    timing = PairedTiming(*(tuple(r.seconds for r in runs) for runs in (full, scheduled, baseline)))
+    skipped = off_steps(scheduled[0].mask, served.names)
+    yield Comparison(full[0], scheduled[0], baseline[0], timing, drawn_picture(served.config, planned.scheduled),
+                     skipped)
 
 
 def _steps(served: Served, request: Request) -> Iterator[StepInfo | RunRecord]:

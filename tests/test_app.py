@@ -223,7 +223,7 @@ def test_compare_all_bricks_schedule_and_matched_baseline(served):
                         api_name="/compare")
     outputs = list(job)
     statuses = [o[-1] for o in outputs[:-1]]
-    assert statuses[0] == "Running: starting" and statuses[1] == f"Running: step 1/10 of all bricks (pair 1/{REPEATS})"
+    assert statuses[0] == "Running: starting" and statuses[1] == f"Running: step 1/10 of all bricks (round 1/{REPEATS})"
     before, diff, bar, base, totals, text = outputs[-1]
     pictures = [Image.open(p) for p in (*before, diff, base)]
     assert {p.size for p in pictures} == {(256, 256)}  # 64x64 enlarged 4x, all at one scale
@@ -234,8 +234,8 @@ def test_compare_all_bricks_schedule_and_matched_baseline(served):
     names = plot(totals)["data"][0]["x"]
     assert names[0] == "all bricks" and names[1] == "schedule" and names[2].startswith("all bricks,<br>")
     fewer = int(names[2].split("<br>")[1].split()[0])  # "9 steps", on a line of its own
-    assert len(statuses) == 1 + 2 * REPEATS * 10 + fewer  # a status at every step: the pairs of runs, then the baseline
-    assert statuses[-1] == f"Running: step {fewer}/{fewer} of all bricks, {fewer} steps (the baseline)"
+    assert len(statuses) == 1 + REPEATS * (2 * 10 + fewer)  # a status at every step of every round's three runs
+    assert statuses[-1].endswith(f"(round {REPEATS}/{REPEATS})")
     gflops = plot(totals)["data"][0]["y"]
     assert gflops[1] < gflops[0] and abs(gflops[2] - gflops[1]) < abs(gflops[0] - gflops[1])
 

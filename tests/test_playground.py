@@ -319,18 +319,21 @@ def test_comparison_runs_three_variants_and_explains_them():
     items = list(compare_steps(served, request, repeats=2))
     progress, result = items[:-1], items[-1]
     assert all(isinstance(p, CompareProgress) for p in progress)
-    # the runs of a pair take turns step by step, the one going first swapping every step and every pair
-    assert [(p.label, p.step) for p in progress[:6]] == [(FULL, 1), (SCHEDULE, 1), (SCHEDULE, 2), (FULL, 2),
-                                                        (FULL, 3), (SCHEDULE, 3)]
-    assert [(p.label, p.pair) for p in progress[16:18]] == [(SCHEDULE, 1), (FULL, 1)]
+    # the three runs of a round take turns step by step, the one going first moving on every step and every round
     fewer = result.baseline.request.steps
-    assert [p.label for p in progress[32:]] == [f"all bricks, {fewer} steps"] * fewer  # the baseline comes last
+    base = f"all bricks, {fewer} steps"
+    assert [(p.label, p.step) for p in progress[:6]] == [(FULL, 1), (SCHEDULE, 1), (base, 1), (SCHEDULE, 2),
+                                                        (base, 2), (FULL, 2)]
+    per_round = 2 * 8 + fewer
+    assert [(p.label, p.round) for p in progress[per_round:per_round + 3]] == [(SCHEDULE, 1), (base, 1), (FULL, 1)]
+    assert sorted(p.label for p in progress[:per_round]) == sorted([FULL] * 8 + [SCHEDULE] * 8 + [base] * fewer)
     assert [p.done for p in progress] == list(range(1, progress[-1].total + 1))  # every step is reported
-    assert progress[0].text() == "step 1/8 of all bricks (pair 1/2)"
-    assert progress[-1].text() == f"step {fewer}/{fewer} of all bricks, {fewer} steps (the baseline)"
+    assert progress[0].text() == "step 1/8 of all bricks (round 1/2)"
     assert fewer < 8 and result.scheduled.request.images == 1
     assert result.scheduled.estimate.cost.total < result.full.estimate.cost.total
-    assert len(result.timing.ratios) == 2 and result.seconds[0] == pytest.approx(np.median(result.timing.full))
+    assert len(result.timing.ratios) == len(result.timing.baseline) == 2
+    assert result.seconds == pytest.approx([np.median(t) for t in (result.timing.full, result.timing.scheduled,
+                                                                   result.timing.baseline)])
     assert result.pixel_difference > 0 and "Honest baseline" in result.summary()
     assert "over 2 paired runs" in result.summary()
     # the summary opens with what was drawn and what the schedule left out
@@ -407,7 +410,7 @@ def test_the_speed_up_line_leads_with_what_the_paired_runs_show():
 
     def line(full: tuple, scheduled: tuple, same: bool = False) -> str:
         records = SimpleNamespace(mask=[[True]]), SimpleNamespace(mask=[[True]] if same else [[False]])
-        return Comparison(*records, None, PairedTiming(full, scheduled), "", "").speed_line()
+        return Comparison(*records, None, PairedTiming(full, scheduled, full), "", "").speed_line()
 
     noisy = line((0.95, 1.17, 1.30), (1.0, 1.0, 1.0))
     assert noisy.startswith("**No measurable speed-up** this time: the paired runs' ratios include 1.00x (**1.17x**")
@@ -437,8 +440,8 @@ def test_the_compute_limit_counts_every_run_of_a_comparison_repeats_included():
     planned = Plan.of(CONFIG, request, repeats=3)
     full, scheduled, baseline = (estimate(CONFIG, r, 1.0).gflops
                                  for r in (planned.full, planned.scheduled, planned.baseline))
-    assert planned.gflops(CONFIG) == pytest.approx(3 * (full + scheduled) + baseline)
-    assert planned.steps == 2 * 3 * 10 + planned.baseline.steps
+    assert planned.gflops(CONFIG) == pytest.approx(3 * (full + scheduled + baseline))
+    assert planned.steps == 3 * (2 * 10 + planned.baseline.steps)
     served.limits = Limits(max_gflops=(full + scheduled + baseline) * 2)  # the variants once fit; three pairs do not
     with pytest.raises(PlaygroundError, match=f"all bricks and the schedule {REPEATS} times each"):
         compare_steps(served, request)  # refused when called, before any compute

@@ -25,8 +25,8 @@ CSS = ("#compare-slider img, #compare-diff img, #compare-base img { width: 100%;
 def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -> None:
     gr.Markdown("Same seed with every brick vs your schedule, and the honest baseline: every brick "
                 "with fewer steps at about the schedule's FLOPs. Uses the settings of the Generate tab "
-                "(one image). The speed-up is measured on pairs of runs, every brick and the schedule taking "
-                "turns step by step, so that other work on the machine slows both alike.")
+                "(one image). Times are measured in rounds, the three runs taking turns step by step so that "
+                "other work on the machine slows them alike; the speed-up is the median over the rounds.")
     what_md = gr.Markdown(elem_id="compare-what")  # said when the tab opens: a class knows what it will see
     with gr.Row():
         compare_btn = gr.Button("Compare", variant="primary", elem_id="compare", scale=3)
