@@ -22,7 +22,7 @@ from lego.batching import BATCHING  # noqa: E402
 from lego.precision import PRECISIONS, default_device  # noqa: E402
 from lego.request import Limits, PlaygroundError  # noqa: E402
 from lego.serving import ModelRegistry, Served, shown_source  # noqa: E402
-from ui import compare, finder, generate, inside, lesson, link, results, zero_gpu  # noqa: E402
+from ui import compare, finder, generate, history, inside, lesson, link, results, zero_gpu  # noqa: E402
 from ui import model as model_tab  # noqa: E402
 from ui.context import DEFAULT_KEY, LOG, AppContext, page_and_api, refused  # noqa: E402
 from ui.inputs import name_parameters  # noqa: E402
@@ -93,7 +93,8 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                     "(Zheng et al., ICLR 2024). Switch any brick off for any range of steps and see what it "
                     "saves and what it costs.")
         model_key = gr.State(DEFAULT_KEY)  # this session's model (see the Model tab)
-        with gr.Tabs(overflow_behavior="wrap"):  # on a phone every tab shows, on a second row, not in a menu
+        # on a phone every tab shows, on a second row, not in a menu
+        with gr.Tabs(overflow_behavior="wrap", elem_id=history.TABS_ID):
             with gr.Tab("Generate"):
                 gen = generate.build(ctx)
             with gr.Tab("Compare") as compare_tab:
@@ -148,6 +149,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                         look.brick_pick, look.step_slider, *look.views, mod.status]
         opened = demo.load(load_linked, None, load_outputs, queue=False, api_visibility="private")
         link.wire(ctx, gen, model_key, gen_event, opened)
+        history.wire(demo)
         loaded = page_and_api([mod.load_btn.click], load_model, [mod.source], load_outputs, mod.status,
                               api_name="load_model", cannot="Cannot load", concurrency_limit=1)
         finder.clear_after(loaded, [gen.finder, les.finder])

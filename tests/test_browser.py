@@ -208,6 +208,37 @@ def test_a_link_made_on_another_model_opens_that_model_and_draws_the_same_pictur
 
 
 @needs_chromium
+def test_back_and_forward_move_between_tabs_and_keep_the_session():
+    """On a phone, Back returns to the tab before, not off the app with every run lost; an address naming a tab
+    opens on it, and a link's settings stay in the address."""
+    def selected() -> str:
+        return page.evaluate("() => [...document.querySelectorAll('#main-tabs .tab-container > button[role=tab]')]"
+                             ".find(b => b.getAttribute('aria-selected') === 'true')?.innerText")
+
+    with app_page(390, 844, "?steps=2&seed=3") as (_, page, errors):
+        page.wait_for_function("(document.querySelector('#status')?.innerText ?? '').includes('settings of the link')",
+                               timeout=20_000)
+        page.click("#generate")
+        page.wait_for_selector("#gallery img", timeout=60_000)
+        for tab in ("Lesson", "Results"):
+            page.get_by_role("tab", name=tab).click()
+        assert page.url.endswith("?steps=2&seed=3#results") and selected() == "Results"
+        page.go_back()
+        page.wait_for_function("location.hash === '#lesson'")
+        assert selected() == "Lesson"
+        page.go_back()
+        page.wait_for_function("location.hash === ''")
+        assert selected() == "Generate" and page.locator("#gallery img").count() == 1  # the run is still there
+        page.go_forward()
+        page.wait_for_function("location.hash === '#lesson'")
+        assert selected() == "Lesson"
+        page.goto(page.url.split("?")[0] + "#look-inside")  # a new page: it opens on the tab the address names
+        page.wait_for_function("document.querySelector('#main-tabs button[aria-selected=true]')?.innerText === "
+                               "'Look inside'", timeout=20_000)
+        assert not errors
+
+
+@needs_chromium
 def test_a_number_typed_out_of_a_sliders_range_is_refused_in_the_estimate_with_its_reason():
     """The slider clamps a typed number only when its box loses focus; until then the estimate says why it cannot
     run, as for any other bad value, not a bare "Error" badge."""
