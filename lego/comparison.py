@@ -223,8 +223,8 @@ def check_within(planned: Plan, config: LegoConfig, max_gflops: float) -> None:
     total = planned.gflops(config)
     if total > max_gflops:  # one limit for everything the request will run
         raise PlaygroundError(
-            f"this comparison runs three variants, all bricks and the schedule {planned.repeats} times each for "
-            f"honest timings: {total:,.0f} GFLOPs together, more than this machine serves per request "
+            f"this comparison runs three variants (all bricks, the schedule and the baseline) {planned.repeats} times "
+            f"each for honest timings: {total:,.0f} GFLOPs together, more than this machine serves per request "
             f"({max_gflops:,.0f}); lower the size or the steps")
 
 

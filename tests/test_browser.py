@@ -139,8 +139,9 @@ def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
         page.get_by_label("Number of images").first.press("Enter")
         page.click("#generate")
         page.wait_for_function("/^Running: step ([1-9]|[1-3][0-9])\\/50/"
-                               ".test(document.querySelector('#status').innerText)", timeout=30_000)
-        page.click("#stop")
+                               ".test(document.querySelector('#status').innerText) "
+                               "&& document.querySelectorAll('#gallery img').length === 4", timeout=30_000)
+        page.click("#stop")  # once a preview shows
         page.wait_for_function("document.querySelector('#status').innerText.includes('Stopped at step')",
                                timeout=10_000)
         page.wait_for_timeout(1500)  # the follow-up events (Look inside) have run
