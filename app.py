@@ -99,7 +99,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                 gen = generate.build(ctx)
             with gr.Tab("Compare") as compare_tab:
                 gen_event = generate.wire(ctx, gen, model_key, demo)
-                compare.build(ctx, gen, model_key, compare_tab)
+                compare_results = compare.build(ctx, gen, model_key, compare_tab)
             with gr.Tab("Look inside"):
                 look = inside.build(ctx.first.names)
                 inside.wire(ctx, look, model_key, gen.record_state)
@@ -123,8 +123,9 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         def switched(s: Served) -> tuple:
             """Every tab on model ``s`` (``load_outputs``)."""
             bricks = gr.update(choices=s.names, value=s.names[-1])
-            return (s.key, model_tab.model_text(s), *generate.model_updates(s, gen), *lesson.model_updates(s),
-                    bricks, *inside.after_run(ctx, s.key, None, s.names[-1]), model_tab.loaded_text(s))
+            return (s.key, model_tab.model_text(s), *generate.model_updates(s, gen), *compare.model_updates(s),
+                    *lesson.model_updates(s), bricks, *inside.after_run(ctx, s.key, None, s.names[-1]),
+                    model_tab.loaded_text(s))
 
         def load_model(source: str):
             """A generator, as the page's event says a refusal in the tab's status line."""
@@ -145,7 +146,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                     LOG.info("link's model refused: %s", exc)
             return [gr.skip()] * len(load_outputs)
 
-        load_outputs = [model_key, mod.text, *generate.model_outputs(gen), *lesson.model_outputs(les),
+        load_outputs = [model_key, mod.text, *generate.model_outputs(gen), *compare_results, *lesson.model_outputs(les),
                         look.brick_pick, look.step_slider, *look.views, mod.status]
         opened = demo.load(load_linked, None, load_outputs, queue=False, api_visibility="private")
         link.wire(ctx, gen, model_key, gen_event, opened)

@@ -190,6 +190,8 @@ def test_a_link_made_on_another_model_opens_that_model_and_draws_the_same_pictur
         page.get_by_role("button", name="Load", exact=True).click()
         page.wait_for_function("(document.querySelector('#model-status')?.innerText ?? '').startsWith('Loaded')",
                                timeout=60_000)
+        page.get_by_role("tab", name="Compare").click()
+        assert "Comparing with" in page.inner_text("#compare-status")  # no comparison of the last model
         page.get_by_role("tab", name="Generate").click()
         assert page.locator("#gallery img").count() == 0 and "Drawing with" in page.inner_text("#status")
         page.click("#generate")

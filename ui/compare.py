@@ -22,7 +22,8 @@ CSS = ("#compare-slider img, #compare-diff img, #compare-base img { width: 100%;
        "\n#compare-bar .icon-button-wrapper { display: none; }")
 
 
-def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -> None:
+def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -> list:
+    """The tab and its events; returns its result outputs (``model_updates`` clears them)."""
     gr.Markdown("Same seed with every brick vs your schedule, and the honest baseline: every brick "
                 "with fewer steps at about the schedule's FLOPs. Uses the settings of the Generate tab "
                 "(one image). Times are measured in rounds, the three runs taking turns step by step so that "
@@ -112,6 +113,12 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -
                                  compare_md, api_name="compare", inputs_kwargs=bricks, concurrency_limit=1)
     compare_event.then(stopped_status, compare_md, compare_md, queue=False, api_visibility="private")
     stop_btn.click(None, None, None, cancels=[compare_event], queue=False)
+    return outputs
+
+
+def model_updates(s: Served) -> list:
+    """The results after the session switched to model ``s``: none (the last comparison was the last model's)."""
+    return [None, None, None, None, None, f"Comparing with **{s.shown}** now: press **Compare**."]
 
 
 def stopped_status(status_text: str) -> str | dict:
