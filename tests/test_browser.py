@@ -131,14 +131,14 @@ def test_a_link_opens_the_page_on_its_settings_and_a_run_links_to_its_own(tmp_pa
 @needs_chromium
 def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
     with app_page(1366, 900) as (model, page, errors):
-        model.register_forward_pre_hook(lambda *_: time.sleep(0.05))  # seconds long on a busy machine too
+        model.register_forward_pre_hook(lambda *_: time.sleep(0.1))  # 5 s or more, on a busy machine too
         page.get_by_label("Steps").first.fill("50")
         page.get_by_label("Steps").first.press("Enter")
         page.get_by_text("More settings").click()
         page.get_by_label("Number of images").first.fill("4")  # 50 steps of 50 ms or more: Stop lands mid-run
         page.get_by_label("Number of images").first.press("Enter")
         page.click("#generate")
-        page.wait_for_function("/^Running: step ([1-9]|[1-3][0-9])\\/50/"
+        page.wait_for_function("/^Running: step ([1-9]|[1-4][0-9])\\/50/"
                                ".test(document.querySelector('#status').innerText) "
                                "&& document.querySelectorAll('#gallery img').length === 4", timeout=30_000)
         page.click("#stop")  # once a preview shows
