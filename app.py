@@ -60,6 +60,8 @@ img { image-rendering: pixelated; }
   .lesson-stage .lesson-map { flex-basis: 45%; height: 190px !important; }
   .lesson-stage .lesson-image .icon-button-wrapper { display: none; } /* the labels need the room */ }
 #lesson-tour .step-button { color: var(--body-text-color); }
+.wrap-inner .secondary-wrap input { text-overflow: ellipsis; margin-right: 28px; } /* a long entry ends in "...", not
+   under the list's arrow (on a phone: "dog face (Animals & Nature / animal-mammal)") */
 #lesson-tour .step-button:disabled { opacity: 0.8; }
 .lesson-presenter #lesson-tour { min-height: 100vh; }
 .lesson-presenter label, .lesson-presenter #lesson-tour .step-label { font-size: calc(1.3 * var(--text-md)); }

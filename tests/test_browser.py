@@ -242,6 +242,19 @@ def test_back_and_forward_move_between_tabs_and_keep_the_session():
 
 
 @needs_chromium
+def test_on_a_phone_no_list_writes_its_entry_under_its_arrow():
+    """A long entry ('dog face (Animals & Nature / animal-mammal)') ends in an ellipsis before the arrow."""
+    with app_page(390, 844) as (_, page, errors):
+        page.wait_for_timeout(1000)
+        overlaps = page.evaluate("""() => [...document.querySelectorAll('.wrap-inner .secondary-wrap input')]
+            .filter(input => input.checkVisibility()).map(input => {
+                const arrow = input.closest('.wrap').querySelector('.icon-wrap');
+                return arrow ? input.getBoundingClientRect().right - arrow.getBoundingClientRect().left : 0; })""")
+        assert overlaps and max(overlaps) <= 0.5, overlaps
+        assert not errors
+
+
+@needs_chromium
 def test_a_number_typed_out_of_a_sliders_range_is_refused_in_the_estimate_with_its_reason():
     """The slider clamps a typed number only when its box loses focus; until then the estimate says why it cannot
     run, as for any other bad value, not a bare "Error" badge."""
