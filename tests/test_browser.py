@@ -259,6 +259,8 @@ def test_a_number_typed_out_of_a_sliders_range_is_refused_in_the_estimate_with_i
     """The slider clamps a typed number only when its box loses focus; until then the estimate says why it cannot
     run, as for any other bad value, not a bare "Error" badge."""
     with app_page(1366, 900) as (_, page, errors):
+        page.wait_for_function("document.querySelector('#estimate').innerText.includes('for this request')",
+                               timeout=20_000)  # the page's own first estimate has come: it cannot overwrite ours
         page.get_by_text("Beyond the training size").click()
         width = page.get_by_label("Width in pixels (a multiple of 64)").first
         for typed, reason in (("1024", "larger than"), ("3", "multiple of 64 pixels for this model, got 3")):
