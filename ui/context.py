@@ -51,12 +51,15 @@ def said_in_status(run: Callable, status: int, outputs: int, cannot: str = "Cann
 
 
 def page_and_api(triggers: Sequence, run: Callable, inputs: list, outputs: list, status: gr.components.Component,
-                 api_name: str, cannot: str = "Cannot run", **options) -> gr.events.Dependency:
+                 api_name: str, cannot: str = "Cannot run", page_run: Callable | None = None,
+                 **options) -> gr.events.Dependency:
     """Two events on one run: the API's (``api_name``), which raises a refusal as a client expects, and the page's
-    on ``triggers`` (returned), which says it as ``said_in_status`` does. They share one concurrency group."""
+    on ``triggers`` (returned), which says it as ``said_in_status`` does. They share one concurrency group.
+    ``page_run``, where given, is the page's own version of ``run`` (one that also updates the page's layout, which
+    a script has no use for)."""
     gr.on([], run, inputs, outputs, api_name=api_name, concurrency_id=api_name, **options)
-    return gr.on(triggers, said_in_status(run, outputs.index(status), len(outputs), cannot), inputs, outputs,
-                 api_visibility="private", concurrency_id=api_name, trigger_mode="once", **options)
+    return gr.on(triggers, said_in_status(page_run or run, outputs.index(status), len(outputs), cannot), inputs,
+                 outputs, api_visibility="private", concurrency_id=api_name, trigger_mode="once", **options)
 
 
 def brick_inputs(cells: Sequence[gr.CheckboxGroup]) -> dict[str, gr.CheckboxGroup]:

@@ -3,6 +3,7 @@ its images, status and charts. The Compare tab reuses these controls."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import gradio as gr
@@ -386,23 +387,29 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
     for c in (tab.num_ranges, tab.steps):
         c.change(relabel, [model_key, tab.num_ranges, tab.steps, tab.preset_name, tab.hand_ticks, *tab.cells],
                  tab.cells, queue=False, api_visibility="private")
+    def laid_out(*args, **kwargs):
+        """The page's run: its first output also gives the gallery back its plain label, which a stopped run
+        changed (``gallery_after``), in order with the run's own outputs."""
+        for k, item in enumerate(generate(*args, **kwargs)):
+            yield (gr.Gallery(item[0], label=GALLERY_LABEL), *item[1:]) if k == 0 else item
+
     gen_event = page_and_api(
         [tab.go_btn.click, tab.go_here.click], on_zero_gpu(generate, request_gflops),
         [model_key, tab.category, tab.seed, tab.randomize, tab.steps, tab.guidance, tab.guide, tab.sampler, tab.images,
          *tab.size, tab.previews, tab.preview_every, tab.num_ranges, tab.schedule_json],
         [tab.gallery, tab.status, tab.flops_plot, tab.time_plot, tab.heatmap, tab.files, tab.record_state, tab.seed],
         tab.status, api_name="generate", inputs_kwargs=brick_inputs(tab.cells),
+        page_run=on_zero_gpu(functools.wraps(generate)(laid_out), request_gflops),
         # with batching, every waiting request is handed to the model's batcher, which runs them in shared batches
         concurrency_limit=BATCHED_REQUESTS if ctx.first.batcher else 1)
     tab.stop_btn.click(None, None, None, cancels=[gen_event], queue=False)
     # The gallery's layout changes on the page only, so that what /generate streams to a script is values alone: a
-    # picture or two side by side, three or four in one row so that all show without scrolling; and a new run's
-    # gallery drops the label a stopped run gave it (gallery_after).
+    # picture or two side by side, three or four in one row so that all show without scrolling (and a new run's
+    # gallery drops the label a stopped run gave it: ``laid_out``).
     tab.images.change(lambda n: gr.Gallery(columns=2 if not n or n <= 2 else 4), tab.images, tab.gallery, queue=False,
                       api_visibility="private", preprocess=False)
     for button in (tab.go_btn, tab.go_here):
         button.click(None, js=SHOW_PICTURES)
-        button.click(lambda: gr.Gallery(label=GALLERY_LABEL), None, tab.gallery, queue=False, api_visibility="private")
     return gen_event
 
 
