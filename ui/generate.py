@@ -163,10 +163,10 @@ def build(ctx: AppContext) -> GenerateTab:
                                   info="How closely the picture follows what to draw. Above 1 every brick runs "
                                        "twice (with and without the label), so it costs double.")
                 guide = Dropdown(GUIDE_CHOICES, value="", label="Guide at", allow_custom_value=True,
-                                    info="A guided step costs double. Guiding only the middle steps saves a "
-                                         "quarter of the computing work (less of the time on a model this small), "
-                                         "and the pictures look almost the same. Advanced: type a range of noise "
-                                         "levels (sigma) such as 0.5-20.")
+                                 info="A guided step costs double. Guiding only the middle steps saves a "
+                                      "quarter of the computing work (less of the time on a model this small), "
+                                      "and the pictures look almost the same. Advanced: type a range of noise "
+                                      "levels (sigma) such as 0.5-20.")
                 sampler = Radio([(SAMPLER_LABELS.get(m, m), m) for m in METHODS], value=DEFAULT_METHOD,
                                 label="Sampler",
                                 info="How a step moves to the next, lower noise level: Heun checks each move "
@@ -208,8 +208,8 @@ def build(ctx: AppContext) -> GenerateTab:
                         "a range is labelled with its steps and its noise levels σ (sigma), from pure noise at the "
                         "start down to 0, the finished picture.")
             preset_name = Dropdown([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()]
-                                      + [(f"{CUSTOM}: your own ticks, none of the above", CUSTOM)],
-                                      value="all", label="Preset", info="A ready-made schedule for the grid below.")
+                                   + [(f"{CUSTOM}: your own ticks, none of the above", CUSTOM)],
+                                   value="all", label="Preset", info="A ready-made schedule for the grid below.")
             bricks_md = gr.Markdown(bricks_text(first), label="Bricks", elem_id="generate-bricks")
             cells = [StepRanges(
                 range_choices(DEFAULT_RANGES, DEFAULT_STEPS), value=list(range(DEFAULT_RANGES)), label=names[k],
@@ -387,6 +387,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
     for c in (tab.num_ranges, tab.steps):
         c.change(relabel, [model_key, tab.num_ranges, tab.steps, tab.preset_name, tab.hand_ticks, *tab.cells],
                  tab.cells, queue=False, api_visibility="private")
+
     def laid_out(*args, **kwargs):
         """The page's run: its first output also gives the gallery back its plain label, which a stopped run
         changed (``gallery_after``), in order with the run's own outputs."""
