@@ -280,7 +280,7 @@ def parse_schedule(text: str, config: LegoConfig) -> BrickSchedule:
     if text in PRESETS:
         return preset(text, config)
     if text[:1].isalpha():
-        raise ScheduleError(f"the schedule {text[:40]!r} is neither a preset's name ({', '.join(PRESETS)}) nor "
+        raise ScheduleError(f"the schedule {quoted(text, 40)} is neither a preset's name ({', '.join(PRESETS)}) nor "
                             "JSON such as {\"bricks\": ...}")
     return BrickSchedule.from_json(text, config.num_bricks)
 
