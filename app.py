@@ -129,10 +129,14 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
                     *lesson.model_updates(s), bricks, *inside.after_run(ctx, s.key, None, s.names[-1]),
                     model_tab.loaded_text(s))
 
+        def load(source: str) -> Served:
+            """A checkpoint that fits this page, loaded for a session (a PlaygroundError says why not)."""
+            return ctx.registry.load(source, accept=model_tab.fits_the_page(ctx.first.config))
+
         def load_model(source: str):
             """A generator, as the page's event says a refusal in the tab's status line."""
             try:
-                s = ctx.registry.load(source, accept=model_tab.fits_the_page(ctx.first.config))
+                s = load(source)
             except PlaygroundError as exc:
                 raise refused(exc) from None
             yield switched(s)
@@ -143,7 +147,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
             name = link.open_model(ctx, request)
             if name:
                 try:
-                    return switched(ctx.registry.load(name, accept=model_tab.fits_the_page(ctx.first.config)))
+                    return switched(load(name))
                 except PlaygroundError as exc:
                     LOG.info("link's model refused: %s", exc)
             return [gr.skip()] * len(load_outputs)

@@ -250,7 +250,7 @@ def _run_plan(served: Served, planned: Plan) -> Iterator[CompareProgress | Compa
                     del runs[label]
             step += 1
     full, scheduled, baseline = (records[label] for label in requests)
-    timing = PairedTiming(*(tuple(r.seconds for r in runs) for runs in (full, scheduled, baseline)))
+    timing = PairedTiming(*(tuple(r.seconds for r in variant) for variant in (full, scheduled, baseline)))
     skipped = off_steps(scheduled[0].mask, served.names)
     yield Comparison(full[0], scheduled[0], baseline[0], timing, drawn_picture(served.config, planned.scheduled),
                      skipped)
