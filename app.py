@@ -175,7 +175,7 @@ def port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="LEGO Playground")
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), metavar="DIR_OR_HUB_ID",
                         help=f"checkpoint directory or Hub repo id (default {shown_source(str(DEFAULT_CHECKPOINT))})")
     host, number = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), os.environ.get("GRADIO_SERVER_PORT", "7860")
     parser.add_argument("--host", default=host, help=f"address to serve on (default {host}: this machine only; "

@@ -110,11 +110,15 @@ def preset_speedups(model: LegoModel, precision: str, repeats: int, settings: Sa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="emoji-s", choices=sorted(ARCHITECTURES))
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=18)
-    parser.add_argument("--out", default="assets/benchmarks/bricks_cpu.json")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--arch", default="emoji-s", choices=sorted(ARCHITECTURES),
+                        help="the architecture to time (random weights)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed runs per measurement, medians (the per-brick times take twice as many)")
+    parser.add_argument("--steps", type=int, default=18, help="Heun steps per request")
+    parser.add_argument("--out", default="assets/benchmarks/bricks_cpu.json",
+                        help="the JSON the figures are written to")
     args = parser.parse_args()
 
     torch.manual_seed(0)

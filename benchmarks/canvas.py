@@ -85,12 +85,15 @@ def fit_exponent(areas: list[int], values: list[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
-    parser.add_argument("--seeds", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--class-index", type=int, default=3, help="the category of the walls (default Food & Drink)")
-    parser.add_argument("--out", default="assets/benchmarks/canvas.json")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT), help="the model to measure")
+    parser.add_argument("--seeds", type=int, default=4, help="pictures per canvas option and size for seams and crops")
+    parser.add_argument("--steps", type=int, default=12,
+                        help="Heun steps per picture for seams and crops (the cost always takes 4)")
+    parser.add_argument("--class-index", type=int, default=3, help="the category of the walls (3: Food & Drink)")
+    parser.add_argument("--out", default="assets/benchmarks/canvas.json",
+                        help="the JSON the figures are written to (the cost figure beside it)")
     parser.add_argument("--coords", nargs="+", choices=COORDS, default=["repeat", "squeeze"],
                         help="coordinate modes to measure seams and crop accuracy for")
     parser.add_argument("--pictures", help="also write PREFIX_COORDS_WxH.png: the first seed's image, one per option")

@@ -43,15 +43,19 @@ def sheet(alone: dict, drawn: dict, path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
-    parser.add_argument("--data", default="data/emoji64.npz")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="the model to measure")
+    parser.add_argument("--data", default="data/emoji64.npz",
+                        help="the emoji data: the real drawings the KID compares with")
     parser.add_argument("--emoji", default="training/emoji48.txt",
                         help="the model was trained on the emoji of this list: the real drawings are theirs")
-    parser.add_argument("--judge", default=str(JUDGE_DIR))
-    parser.add_argument("--per-category", type=int, default=20)
-    parser.add_argument("--out", default="assets/benchmarks/category_requests_emoji48.json")
-    parser.add_argument("--sheet", default="assets/category_requests_emoji48.png")
+    parser.add_argument("--judge", default=str(JUDGE_DIR), help="the emoji judge that names the pictures")
+    parser.add_argument("--per-category", type=int, default=20, help="requests per category, for each level and way")
+    parser.add_argument("--out", default="assets/benchmarks/category_requests_emoji48.json",
+                        help="the JSON the figures are written to")
+    parser.add_argument("--sheet", default="assets/category_requests_emoji48.png",
+                        help="the contact sheet PNG to write")
     args = parser.parse_args(argv)
 
     model, judge, data = load_checkpoint(args.checkpoint), load_judge(args.judge), load(args.data)

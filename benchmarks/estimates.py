@@ -34,11 +34,13 @@ TARGET = 0.30
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=18)
-    parser.add_argument("--out", default=str(ROOT / "assets/benchmarks/estimates.json"))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT), help="the model to serve and time")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of every case (medians)")
+    parser.add_argument("--steps", type=int, default=18, help="Heun steps per request")
+    parser.add_argument("--out", default=str(ROOT / "assets/benchmarks/estimates.json"),
+                        help="the JSON the figures are written to")
     args = parser.parse_args(argv)
 
     served = Served.of("bench", load_checkpoint(args.checkpoint), "auto")

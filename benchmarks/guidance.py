@@ -39,16 +39,19 @@ def figures(result: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="the model to measure")
     parser.add_argument("--emoji", help="the model's emoji list (lego.train --emoji): real drawings of those only")
-    parser.add_argument("--data", default="data/emoji64.npz")
-    parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.5, 2.0, 3.0, 4.5])
-    parser.add_argument("--seed-sets", type=int, default=2)
-    parser.add_argument("--per-category", type=int, default=20)
+    parser.add_argument("--data", default="data/emoji64.npz",
+                        help="the emoji data: the real drawings the KID compares with")
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.5, 2.0, 3.0, 4.5],
+                        help="guidance scales to compare (1 = off)")
+    parser.add_argument("--seed-sets", type=int, default=2, help="seed sets per scale (their spread is the seed's own)")
+    parser.add_argument("--per-category", type=int, default=20, help="requests per category in each seed set")
     parser.add_argument("--guide", type=parse_interval, metavar="LOW-HIGH",
-                        help="guide only the steps whose sigma is in (LOW, HIGH] (default: every step)")
-    parser.add_argument("--out", default="assets/benchmarks/guidance.json")
+                        help="guide only the steps whose sigma is in (LOW, HIGH] (None: every step)")
+    parser.add_argument("--out", default="assets/benchmarks/guidance.json", help="the JSON the figures are written to")
     args = parser.parse_args(argv)
 
     model = load_checkpoint(args.checkpoint).eval()

@@ -61,19 +61,22 @@ def subset(data_path: str, out: Path, per_category: int, old_styles: list[str], 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="data/emoji32.npz")
-    parser.add_argument("--arch", default="calib-32")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data", default="data/emoji32.npz",
+                        help="the 32x32 emoji data (python -m lego.data build --size 32)")
+    parser.add_argument("--arch", default="calib-32", help="the architecture both runs train")
     parser.add_argument("--old-styles", default="noto,fluent-emoji-flat", help="the old run's styles")
     parser.add_argument("--per-category", type=int, default=6, help="emoji per category in the small set")
     parser.add_argument("--min-styles", type=int, default=5, help="training styles that must draw a chosen emoji")
     parser.add_argument("--images", type=int, default=80_000, help="training images per run")
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch", type=int, default=64, help="training batch size")
+    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate")
     parser.add_argument("--samples", type=int, default=16, help="generated images per category and run")
     parser.add_argument("--work", default="/tmp/lego-labels-cpu", help="where the subset and the runs' states go")
     parser.add_argument("--sheets", default="assets/labels_cpu", help="contact sheets PREFIX_old.png, PREFIX_new.png")
-    parser.add_argument("--out", default="assets/benchmarks/labels_cpu.json")
+    parser.add_argument("--out", default="assets/benchmarks/labels_cpu.json",
+                        help="the JSON the figures are written to")
     args = parser.parse_args(argv)
 
     work = Path(args.work)

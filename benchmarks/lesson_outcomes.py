@@ -76,13 +76,16 @@ def table(outcomes: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT), help="the model to run the lessons on")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                        help="sampling precision (auto: bf16 where this machine runs it fast)")
     parser.add_argument("--level", default="top", choices=["top", "finest"],
                         help="lessons for every class of the top level (categories) or of the finest (emoji)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(results.RESULTS_DIR / "lesson_outcomes.json"))
+    parser.add_argument("--seed", type=int, default=0, help="the seed of every lesson")
+    parser.add_argument("--out", default=str(results.RESULTS_DIR / "lesson_outcomes.json"),
+                        help="the JSON the outcomes are written to")
     args = parser.parse_args(argv)
     model = load_checkpoint(args.checkpoint)
     served = Served.of(args.checkpoint, model, args.precision)

@@ -165,15 +165,18 @@ def sequential_memory(url: str, pid: int, n: int, request: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict | None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
-    parser.add_argument("--concurrent", type=int, default=30)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT), help="the model the app serves")
+    parser.add_argument("--concurrent", type=int, default=30, help="clients that press Generate at once in each burst")
     parser.add_argument("--rounds", type=int, default=2, help="bursts with batching off and on, alternately")
-    parser.add_argument("--sequential", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
-    parser.add_argument("--sampler", default=DEFAULT_METHOD)
-    parser.add_argument("--timeout", type=float, default=300)
-    parser.add_argument("--out", default="assets/benchmarks/load.json")
+    parser.add_argument("--sequential", type=int, default=100,
+                        help="requests one after another for the memory check (0: none)")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="sampling steps per request")
+    parser.add_argument("--sampler", default=DEFAULT_METHOD, help="the sampler of every request")
+    parser.add_argument("--timeout", type=float, default=300,
+                        help="seconds allowed for the server to start and for each request")
+    parser.add_argument("--out", default="assets/benchmarks/load.json", help="the JSON the figures are written to")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the server process
     parser.add_argument("--batching", default="auto", choices=BATCHING, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -56,13 +56,16 @@ def verdicts(rows: list[dict]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
-    parser.add_argument("--data", default="data/emoji64.npz")
-    parser.add_argument("--seed-sets", type=int, default=3)
-    parser.add_argument("--per-category", type=int, default=20)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT), help="the model to measure")
+    parser.add_argument("--data", default="data/emoji64.npz",
+                        help="the emoji data: the real drawings the KID compares with")
+    parser.add_argument("--seed-sets", type=int, default=3,
+                        help="seed sets per sampler (their spread is the tolerance)")
+    parser.add_argument("--per-category", type=int, default=20, help="requests per category in each seed set")
     parser.add_argument("--repeats", type=int, default=5, help="timed requests per sampler")
-    parser.add_argument("--out", default="assets/benchmarks/samplers.json")
+    parser.add_argument("--out", default="assets/benchmarks/samplers.json", help="the JSON the figures are written to")
     args = parser.parse_args(argv)
 
     model = load_checkpoint(args.checkpoint).eval()

@@ -69,19 +69,24 @@ def points(config, steps: int, scope: str) -> list[tuple[str, str, BrickSchedule
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
-    parser.add_argument("--data", default="data/emoji64.npz")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT), help="the model to measure")
+    parser.add_argument("--data", default="data/emoji64.npz",
+                        help="the emoji data: the real drawings the FD and KID compare with")
     parser.add_argument("--emoji", help="a model trained on the emoji of this list: the real drawings are theirs")
-    parser.add_argument("--judge", default=str(JUDGE_DIR))
-    parser.add_argument("--per-class", type=int, default=10)
-    parser.add_argument("--seed-sets", type=int, default=2)
-    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
-    parser.add_argument("--guidance", type=float, default=2.0)
+    parser.add_argument("--judge", default=str(JUDGE_DIR), help="the emoji judge that scores the pictures")
+    parser.add_argument("--per-class", type=int, default=10, help="requests per category in each seed set")
+    parser.add_argument("--seed-sets", type=int, default=2,
+                        help="disjoint seed sets per point (their spread is reported)")
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS, help="the sampler")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                        help="sampling steps of every point but the fewer-steps ones")
+    parser.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance scale (1 = off)")
     parser.add_argument("--scope", choices=SCOPES, default="full", help="how many points (quick: for tests)")
     parser.add_argument("--compile", action="store_true", help="sample with compiled bricks (faster after a warm-up)")
-    parser.add_argument("--out", default="assets/benchmarks/schedules.json")
+    parser.add_argument("--out", default="assets/benchmarks/schedules.json",
+                        help="the JSON the table is written to (the figure beside it)")
     args = parser.parse_args(argv)
 
     model = load_checkpoint(args.checkpoint)

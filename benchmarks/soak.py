@@ -39,15 +39,18 @@ def generate_args(seed: int, steps: int, previews: bool) -> list:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
-    parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--timeout", type=float, default=120)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT),
+                        help="the model the app serves (and copies to load)")
+    parser.add_argument("--sessions", type=int, default=20, help="client sessions that take turns")
+    parser.add_argument("--requests", type=int, default=200, help="requests in all")
+    parser.add_argument("--steps", type=int, default=6, help="sampling steps per request that is not cancelled")
+    parser.add_argument("--timeout", type=float, default=120,
+                        help="seconds allowed for the server to start and for each request")
     parser.add_argument("--cancel-every", type=int, default=10, help="cancel every Nth request (0: none)")
     parser.add_argument("--load-every", type=int, default=25, help="load a model before every Nth (0: none)")
-    parser.add_argument("--out", default="assets/benchmarks/soak.json")
+    parser.add_argument("--out", default="assets/benchmarks/soak.json", help="the JSON the figures are written to")
     args = parser.parse_args(argv)
 
     model = load_checkpoint(args.checkpoint)

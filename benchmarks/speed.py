@@ -161,13 +161,14 @@ def solvers(model, precision: str, repeats: int, per_class: int, data_path: str 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT))
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--checkpoint", default=str(ALL_EMOJI_CHECKPOINT), help="the model to measure")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (medians)")
     parser.add_argument("--per-class", type=int, default=10, help="images per class for the solver metric (0 = skip)")
     parser.add_argument("--data", default="data/emoji64.npz", help="emoji data file for the metric")
     parser.add_argument("--large", type=int, default=256, help="side of the large square canvas")
-    parser.add_argument("--out", default="assets/benchmarks/speed.json")
+    parser.add_argument("--out", default="assets/benchmarks/speed.json", help="the JSON the figures are written to")
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)

@@ -178,21 +178,24 @@ def throughput(model: LegoModel, precisions: list[str], batches: list[int], comp
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--device", default="auto", help="auto: cuda when there is one")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--checkpoint", help=f"a checkpoint directory (default {ALL_EMOJI_CHECKPOINT.name})")
+    source.add_argument("--checkpoint",
+                        help=f"a checkpoint directory (None, without --arch: {ALL_EMOJI_CHECKPOINT.name})")
     source.add_argument("--arch", choices=sorted(ARCHITECTURES), help="a named architecture, random weights")
-    parser.add_argument("--batches", default="1,8,32,128")
-    parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--batches", default="1,8,32,128", help="batch sizes to time, comma-separated")
+    parser.add_argument("--precisions", default="fp32,bf16", help="precisions to time, comma-separated")
     parser.add_argument("--compiled", action="store_true", help="also time compiled bricks (compiles first)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per point (medians)")
     parser.add_argument("--burst", type=int, default=32, help="requests sent together through the batcher")
     parser.add_argument("--cpu-check", action=argparse.BooleanOptionalAction, default=True,
                         help="compare the request's pixels with the CPU's in fp32 (slow for a large model)")
     parser.add_argument("--budget", type=float, default=300.0, help="seconds; later points are skipped")
-    parser.add_argument("--cpu-call-pixels", type=float, help=f"default {sampler.CPU_CALL_PIXELS}")
-    parser.add_argument("--out", help="JSON file (default assets/benchmarks/throughput_<device type>.json)")
+    parser.add_argument("--cpu-call-pixels", type=float,
+                        help=f"rows x pixels a CPU puts through the network per call (None: {sampler.CPU_CALL_PIXELS})")
+    parser.add_argument("--out", help="the JSON to write (None: assets/benchmarks/throughput_<device type>.json)")
     args = parser.parse_args(argv)
 
     start = time.perf_counter()

@@ -37,17 +37,21 @@ SECOND_SEED_SET = 100_000
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lego", default="compare-lego", choices=sorted(ARCHITECTURES))
-    parser.add_argument("--dit", default="compare-dit", choices=sorted(ARCHITECTURES))
-    parser.add_argument("--data", default="data/emoji64.npz")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--lego", default="compare-lego", choices=sorted(ARCHITECTURES),
+                        help="the LEGO architecture, trained with and without brick dropout")
+    parser.add_argument("--dit", default="compare-dit", choices=sorted(ARCHITECTURES),
+                        help="the plain DiT architecture")
+    parser.add_argument("--data", default="data/emoji64.npz", help="the emoji data to train on and score against")
     parser.add_argument("--images", type=int, default=40_000, help="training images per run")
     parser.add_argument("--milestones", type=int, default=4, help="evaluations per run, evenly spaced")
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--per-class", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=32, help="training batch size")
+    parser.add_argument("--lr", type=float, default=5e-4, help="learning rate")
+    parser.add_argument("--per-class", type=int, default=20, help="requests per category at each milestone")
     parser.add_argument("--work", default="/tmp/lego-training-efficiency", help="where the runs' states go")
-    parser.add_argument("--out", default="assets/benchmarks/training_efficiency.json")
+    parser.add_argument("--out", default="assets/benchmarks/training_efficiency.json",
+                        help="the JSON the figures are written to (the figure beside it)")
     args = parser.parse_args(argv)
 
     judge = load_judge(JUDGE_DIR)

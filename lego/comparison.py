@@ -1,11 +1,11 @@
 """A schedule against every brick, and against the honest baseline: every brick with fewer steps.
 
-The measured speed-up comes from paired runs: every brick and the schedule run together, a step of one
-then a step of the other, the one going first swapping at every step, and the pair repeated. A machine
-shared with other work slows both runs of a pair alike (the pair shares its seconds, not minutes apart),
-and a first step that warms caches favours neither. Each pair gives one ratio; the comparison reports their
-median and their range. The baseline takes its turn in every round too, so that its time is a median over
-as many runs as theirs: timed once, a busy moment could show fewer steps as slower than more. Timed runs never
+The measured speed-up comes from rounds: every brick, the schedule and the baseline run together, taking
+turns step by step, the run going first rotating at every step and every round. A machine shared with other
+work slows the runs of a round alike (they share its seconds, not minutes apart), and a first step that warms
+caches favours none. Each round gives one every-brick / schedule ratio; the comparison reports their median
+and their range, and each run's time as the median of its rounds: timed once, a busy moment could show the
+baseline's fewer steps as slower than more. Timed runs never
 come from the run cache (a replay takes no time); sampling is deterministic, so their pictures are those of any
 other run of the same request.
 """

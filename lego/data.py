@@ -483,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="where the package tarballs are kept (default data/npm)")
     b.add_argument("--size", type=int, default=IMAGE_SIZE, help=f"pixels per side (default {IMAGE_SIZE})")
     s = sub.add_parser("summary", help="counts per style and category")
-    s.add_argument("path", type=Path)
+    s.add_argument("path", type=Path, help="the .npz data file to summarise")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":  # another size never replaces the 64x64 data training reads by default

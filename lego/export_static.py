@@ -184,7 +184,8 @@ def folder_bytes(folder: Path) -> int:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m lego.export_static", description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path, help="folder to write: new, empty, or an earlier export (replaced)")
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+                        help=f"the model to sample: directory or Hub repo id (default {DEFAULT_CHECKPOINT.name})")
     parser.add_argument("--classes", nargs="+", metavar="NAME",
                         help="what to draw, as the app's picker names it (default: the checkpoint's featured_classes; "
                         "without them every category, or its first emoji for a model labelled by emoji)")
@@ -194,10 +195,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--frame-size", type=int, help="side in pixels of every step's pictures "
                         "(default: half the image size; the final images are always whole)")
     parser.add_argument("--app-url", default="", help="where the live app runs, for the page's link")
-    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="auto: bf16 where this machine runs it fast, else fp32 (as the app)")
     parser.add_argument("--repeats", type=int, default=REPEATS,
                         help=f"time each run this many times, each step at its fastest (default {REPEATS})")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     wrong = [f"{name} {value}: it must be {rule}" for name, value, ok, rule in (
         ("--seeds", args.seeds, args.seeds >= 1, "1 or more"),

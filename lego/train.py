@@ -661,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--divergence", type=float, default=3.0,
                    help="stop without saving when a brick's smoothed loss rises above this many times its best "
-                        "(0 = never)")
+                        "(default 3; 0 = never)")
     r.add_argument("--from-ema", action="store_true",
                    help="resume with the raw weights set to their average (EMA) and a fresh optimiser that warms "
                         "up again: for a run that diverged; give a lower --lr or a --grad-clip with it")

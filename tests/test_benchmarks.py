@@ -1,5 +1,6 @@
 """The evidence scripts run end to end on a tiny model and the fixture data."""
 
+import ast
 import json
 import sys
 from pathlib import Path
@@ -255,3 +256,25 @@ def test_throughput_runs_without_the_app_packages_and_reports_every_point(tmp_pa
     assert all(r["images_per_second"] == pytest.approx(r["batch"] / r["seconds"], rel=0.01) for r in rows)
     global_only = next(r for r in rows if r["preset"] == "global-only")
     assert global_only["predicted_speedup"] > 1  # fewer bricks (one timed repeat is too noisy for the measured ratio)
+
+
+def options_without_help(path: Path) -> list[str]:
+    """The options of one script whose ``add_argument`` call has no ``help=`` (nor ``**`` keywords that may carry
+    it), by name, or by line where the name is computed."""
+    missing = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_argument":
+            if not {k.arg for k in node.keywords} & {"help", None}:  # arg None: **kwargs
+                names = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+                missing.append(names[0] if names else f"line {node.lineno}")
+    return missing
+
+
+def test_every_option_of_the_benchmarks_and_the_lego_commands_has_help() -> None:
+    """The README promises that --help explains every option; one without help= shows a bare name. Read from the
+    source, so that no script is imported or run."""
+    root = Path(__file__).resolve().parent.parent
+    missing = [f"{path.relative_to(root)}:{option}"
+               for path in sorted([*root.glob("benchmarks/*.py"), *root.glob("lego/*.py")])
+               for option in options_without_help(path)]
+    assert not missing, "options without help=: " + ", ".join(missing)

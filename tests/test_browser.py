@@ -137,6 +137,7 @@ def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
         page.get_by_text("More settings").click()
         page.get_by_label("Number of images").first.fill("4")  # 50 steps of 50 ms or more: Stop lands mid-run
         page.get_by_label("Number of images").first.press("Enter")
+        assert page.locator("#stop").is_disabled()  # nothing to stop yet: a red button would invite a useless press
         page.click("#generate")
         page.wait_for_function("/^Running: step ([1-9]|[1-4][0-9])\\/50/"
                                ".test(document.querySelector('#status').innerText)", timeout=30_000)
@@ -145,6 +146,7 @@ def test_stop_before_any_run_has_finished_leaves_no_error_and_says_stopped():
                                timeout=10_000)
         page.wait_for_timeout(1500)  # the follow-up events (Look inside) have run
         assert "Stopped at step" in page.inner_text("#status")  # no late progress message overwrote it
+        assert page.locator("#stop").is_disabled()
         # the pictures left are the last preview, and the gallery says so; the next run's gallery is plain again
         assert "Images: the last preview of a stopped run, not finished" in page.inner_text("#gallery")
         assert not errors and page.locator(".toast-body.error").count() == 0
@@ -593,6 +595,7 @@ def test_the_lesson_from_prediction_to_take_away_with_a_stop_on_the_way():
                                timeout=10_000)
         page.wait_for_timeout(1500)  # no late progress message overwrites it
         assert "Stopped at run" in page.inner_text("#lesson-status") and shown_stages(page) == ["#lesson-status"]
+        assert page.locator("#lesson-stop").is_disabled()
         assert not errors and page.locator(".toast-body.error").count() == 0
         slow.remove()
         page.click("#lesson-rerun")  # the next run works
@@ -624,6 +627,14 @@ def test_the_lesson_from_prediction_to_take_away_with_a_stop_on_the_way():
         page.get_by_role("button", name="Next: compare").click()  # and on again, without running it again
         page.wait_for_selector("#lesson-late table", state="visible", timeout=10_000)
         assert shown_stages(page) == ["#lesson-late"]
+        assert page.get_by_role("tab", name="4. Early or late").is_disabled()  # Gradio locks the stages after it
+        page.get_by_role("button", name="Back to 6. Take-away").click()  # so a button leads back to the furthest
+        page.wait_for_selector("#lesson-takeaway li", state="visible", timeout=10_000)
+        assert shown_stages(page) == ["#lesson-takeaway"] and not page.is_visible("#lesson-back")
+        page.get_by_role("tab", name="1. Predict").click()  # back to the prediction, and a new guess: nothing to
+        page.wait_for_selector("#lesson-back", state="visible", timeout=10_000)  # go back to
+        page.get_by_role("radio", name=names[1]).check()
+        page.wait_for_selector("#lesson-back", state="hidden", timeout=10_000)
         assert not errors and page.locator(".toast-body.error").count() == 0
 
 

@@ -11,7 +11,8 @@ from lego.request import PlaygroundError, Request
 from lego.serving import Served
 from lego.visuals import colour_bar, same_scale
 
-from .context import AppContext, brick_inputs, brick_ticks, page_and_api, refused, run_failure, running, stopped
+from .context import (AppContext, brick_inputs, brick_ticks, page_and_api, refused, run_failure, running,
+                      stoppable, stopped)
 from .generate import GenerateTab
 from .zero_gpu import on_zero_gpu
 
@@ -31,7 +32,8 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -
     what_md = gr.Markdown(elem_id="compare-what")  # said when the tab opens: a class knows what it will see
     with gr.Row():
         compare_btn = gr.Button("Compare", variant="primary", elem_id="compare", scale=3)
-        stop_btn = gr.Button("Stop", variant="stop", elem_id="compare-stop", scale=1, min_width=80)
+        stop_btn = gr.Button("Stop", variant="stop", elem_id="compare-stop", scale=1, min_width=80,
+                             interactive=False)
     compare_md = gr.Markdown(label="Status", elem_id="compare-status")
     with gr.Row(elem_id="compare-images"):
         slider = gr.ImageSlider(label="Left: every brick | right: schedule", format="png", type="pil", height=300,
@@ -109,10 +111,10 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -
     bricks = brick_inputs(gen.cells)
     tab.select(what, inputs, what_md, inputs_kwargs=bricks, queue=False, show_progress="hidden",
                api_visibility="private")
-    compare_event = page_and_api([compare_btn.click], on_zero_gpu(compare, compare_gflops), inputs, outputs,
-                                 compare_md, api_name="compare", inputs_kwargs=bricks, concurrency_limit=1)
+    compare_event = stoppable(stop_btn, [compare_btn.click], lambda triggers: page_and_api(
+        triggers, on_zero_gpu(compare, compare_gflops), inputs, outputs, compare_md, api_name="compare",
+        inputs_kwargs=bricks, concurrency_limit=1))
     compare_event.then(stopped_status, compare_md, compare_md, queue=False, api_visibility="private")
-    stop_btn.click(None, None, None, cancels=[compare_event], queue=False)
     return outputs
 
 

@@ -62,6 +62,21 @@ def page_and_api(triggers: Sequence, run: Callable, inputs: list, outputs: list,
                  outputs, api_visibility="private", concurrency_id=api_name, trigger_mode="once", **options)
 
 
+def stoppable(stop: gr.Button, triggers: Sequence,
+              start: Callable[[Sequence], gr.events.Dependency]) -> gr.events.Dependency:
+    """The run that ``start(triggers)`` registers, with its Stop button: Stop cancels it, and can be pressed only
+    while it waits or runs (an idle red button invites a press that does nothing; create ``stop`` with
+    ``interactive=False``). The page runs a click's handlers in the order they were registered, a later one only once
+    the run has ended, so Stop is enabled by a handler registered before the run."""
+    gr.on(triggers, lambda: gr.Button(interactive=True), None, stop, queue=False, show_progress="hidden",
+          api_visibility="private")
+    run_event = start(triggers)
+    stop.click(None, None, None, cancels=[run_event], queue=False)
+    run_event.then(lambda: gr.Button(interactive=False), None, stop, queue=False, show_progress="hidden",
+                   api_visibility="private")
+    return run_event
+
+
 def brick_inputs(cells: Sequence[gr.CheckboxGroup]) -> dict[str, gr.CheckboxGroup]:
     """The bricks' step-range boxes as an event's ``inputs_kwargs``, by the names the API gives them (``brick_0``,
     ``brick_1``, ...), where a list of them would be ``param_19``, ``param_20``, ... ``brick_ticks`` reads them."""

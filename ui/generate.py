@@ -27,7 +27,7 @@ from lego.serving import Served, class_picker_for
 from . import finder
 from .class_picker import ClassPicker
 from .context import (SESSION_SECONDS, AppContext, brick_inputs, brick_ticks, page_and_api, refused, run_failure,
-                      running, stopped)
+                      running, stoppable, stopped)
 from .inputs import Checkbox, Dropdown, Number, Radio, Slider, StepRanges
 from .zero_gpu import on_zero_gpu
 
@@ -144,7 +144,7 @@ def build(ctx: AppContext) -> GenerateTab:
                 find_box = finder.build(config, scale=2, min_width=180)
             with gr.Row():
                 go_btn = gr.Button("Generate", variant="primary", elem_id="generate", scale=3)
-                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=80)
+                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=80, interactive=False)
             # a Markdown's label is not shown: it names the output in the API
             status = gr.Markdown(label="Status", elem_id="status")
             gallery = gr.Gallery(label=GALLERY_LABEL, format="png", columns=2, height=300, elem_id="gallery",
@@ -394,16 +394,15 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         for k, item in enumerate(generate(*args, **kwargs)):
             yield (gr.Gallery(item[0], label=GALLERY_LABEL), *item[1:]) if k == 0 else item
 
-    gen_event = page_and_api(
-        [tab.go_btn.click, tab.go_here.click], on_zero_gpu(generate, request_gflops),
+    gen_event = stoppable(tab.stop_btn, [tab.go_btn.click, tab.go_here.click], lambda triggers: page_and_api(
+        triggers, on_zero_gpu(generate, request_gflops),
         [model_key, tab.category, tab.seed, tab.randomize, tab.steps, tab.guidance, tab.guide, tab.sampler, tab.images,
          *tab.size, tab.previews, tab.preview_every, tab.num_ranges, tab.schedule_json],
         [tab.gallery, tab.status, tab.flops_plot, tab.time_plot, tab.heatmap, tab.files, tab.record_state, tab.seed],
         tab.status, api_name="generate", inputs_kwargs=brick_inputs(tab.cells),
         page_run=on_zero_gpu(functools.wraps(generate)(laid_out), request_gflops),
         # with batching, every waiting request is handed to the model's batcher, which runs them in shared batches
-        concurrency_limit=BATCHED_REQUESTS if ctx.first.batcher else 1)
-    tab.stop_btn.click(None, None, None, cancels=[gen_event], queue=False)
+        concurrency_limit=BATCHED_REQUESTS if ctx.first.batcher else 1))
     # The gallery's layout changes on the page only, so that what /generate streams to a script is values alone: a
     # picture or two side by side, three or four in one row so that all show without scrolling (and a new run's
     # gallery drops the label a stopped run gave it: ``laid_out``).

@@ -18,7 +18,7 @@ from lego.visuals import difference_maps
 
 from . import finder
 from .class_picker import ClassPicker
-from .context import AppContext, refused, run_failure, running, stopped
+from .context import AppContext, refused, run_failure, running, stoppable, stopped
 from .inputs import Number, Radio
 from .zero_gpu import on_zero_gpu
 
@@ -37,6 +37,7 @@ FIRST, LAST = "Off early", "Off late"
 FEWER = "Fewer steps"
 CHANGE_FIRST, CHANGE_LAST = "Change: early", "Change: late"
 MAP = {**IMAGE, "elem_classes": ["lesson-image", "lesson-map"]}
+STAGES = ("1. Predict", "2. Run", "3. Compare", "4. Early or late", "5. The cost", "6. Take-away")
 MAP_NOTE = ("Change maps: red where the picture got lighter than with every brick, blue darker, white the same; "
             "every map of stages 4 and 5 has the same scale, so a paler map is a smaller change.")
 
@@ -57,8 +58,12 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
     with gr.Column(elem_id="lesson") as panel:
         presenter = gr.Checkbox(False, label="Presenter mode: seed 0, large type, one stage per screen",
                                 elem_id="lesson-presenter")
+        # A stage header goes back, but Gradio then locks every later stage: this button returns to the furthest
+        # stage of the lesson on screen, so a class can look back at its prediction without running again.
+        reached = gr.State(0)  # the furthest stage of the lesson shown, 0 while none is
+        back = gr.Button(visible=False, size="sm", elem_id="lesson-back")
         with gr.Walkthrough(selected=1, elem_id="lesson-tour") as tour:
-            with gr.Step("1. Predict", id=1):
+            with gr.Step(STAGES[0], id=1):
                 intro = gr.Markdown(predict_text(config), label="Predict", elem_classes=TEXT, elem_id="lesson-intro")
                 with gr.Row():
                     category = ClassPicker(**class_picker_for(config), label="The lesson draws", scale=2,
@@ -70,14 +75,15 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                     lock = gr.Button(**lock_button(None), variant="primary", elem_id="lesson-run", scale=1,
                                      min_width=220)
                 waiting = gr.Markdown("", elem_id="lesson-waiting")  # set in the browser by the button, at once
-            with gr.Step("2. Run", id=2):
+            with gr.Step(STAGES[1], id=2):
                 status = gr.Markdown(READY, label="Status", elem_id="lesson-status", elem_classes=TEXT)
                 with gr.Row():
                     rerun = gr.Button("Run", variant="primary", elem_id="lesson-rerun", scale=3)
-                    stop = gr.Button("Stop", variant="stop", elem_id="lesson-stop", scale=1, min_width=80)
+                    stop = gr.Button("Stop", variant="stop", elem_id="lesson-stop", scale=1, min_width=80,
+                                     interactive=False)
                 # shown once a run has finished: a class that went back to look at the stages before can go on
                 next2 = gr.Button("Next: compare", visible=False, elem_id="lesson-next2")
-            with gr.Step("3. Compare", id=3):
+            with gr.Step(STAGES[2], id=3):
                 with gr.Row(elem_classes=STAGE):
                     slider = gr.ImageSlider(label="Left: every brick | right: your brick off late",
                                             type="filepath", format="png", height=280, max_height=280,
@@ -86,17 +92,17 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                     with gr.Column(min_width=TEXT_WIDTH):
                         late_md = gr.Markdown(label="Compare", elem_id="lesson-late", elem_classes=TEXT)
                 next3 = gr.Button("Next: early or late?")
-            with gr.Step("4. Early or late", id=4):
+            with gr.Step(STAGES[3], id=4):
                 early_pics, early_md = _images_and_text(
                     ["Every brick", FIRST, LAST], [CHANGE_FIRST, CHANGE_LAST],
                     "lesson-early", "Early or late")
                 next4 = gr.Button("Next: the cost")
-            with gr.Step("5. The cost", id=5):
+            with gr.Step(STAGES[4], id=5):
                 cost_pics, cost_md = _images_and_text(
                     ["Every brick", LAST, FEWER], [CHANGE_LAST, "Change: fewer steps"],
                     "lesson-cost", "The cost")
                 next5 = gr.Button("Next: take-away")
-            with gr.Step("6. Take-away", id=6):
+            with gr.Step(STAGES[5], id=6):
                 take_md = gr.Markdown(label="Take-away", elem_id="lesson-takeaway", elem_classes=TEXT)
                 again = gr.Button("Start again")
 
@@ -155,25 +161,33 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                        "**Run**")
 
     # Lessons run one at a time: until this one's turn comes the page says so, and the queue position shows in the
-    # guess's corner (show_progress_on); its first step moves the page to stage 2. (Registered before the run: Gradio
-    # drops what a browser-only handler returns when a handler before it on the same click is still running.)
+    # guess's corner (show_progress_on); its first step moves the page to stage 2. (Registered before the run, as
+    # every handler of its clicks that must act at once: the page runs a click's handlers in order, each once the
+    # one before it has ended.)
     lock.click(None, None, waiting, js=f"() => {WAITING!r}")
-    run_event = gr.on([lock.click, rerun.click], on_zero_gpu(lesson, lesson_gflops),
-                      [model_key, category, guess, seed], outputs,
-                      api_name="lesson", trigger_mode="once", concurrency_limit=1, show_progress="minimal",
-                      show_progress_on=[guess, status])
+    # a new run, a new guess or other settings, or Start again: the lesson on screen is no longer the class's
+    gr.on([lock.click, rerun.click, again.click, guess.change, category.change, seed.change],
+          lambda: (0, gr.Button(visible=False)), None, [reached, back], queue=False, show_progress="hidden",
+          api_visibility="private")
+    run_event = stoppable(stop, [lock.click, rerun.click], lambda triggers: gr.on(
+        triggers, on_zero_gpu(lesson, lesson_gflops), [model_key, category, guess, seed], outputs, api_name="lesson",
+        trigger_mode="once", concurrency_limit=1, show_progress="minimal", show_progress_on=[guess, status]))
     run_event.then(stopped_status, status, status, queue=False, api_visibility="private")
     for then in (run_event.then, again.click):
         then(lambda: "", None, waiting, queue=False, api_visibility="private")
-    run_event.success(lambda: gr.Button(visible=True), None, next2, queue=False, api_visibility="private")
-    stop.click(None, None, None, cancels=[run_event], queue=False)
-    for button, stage in ((next2, 3), (next3, 4), (next4, 5), (next5, 6), (again, 1)):
-        button.click(lambda n=stage: gr.Walkthrough(selected=n), None, tour, queue=False, api_visibility="private")
+    run_event.success(lambda: (gr.Button(visible=True), 3), None, [next2, reached], queue=False,
+                      api_visibility="private")
+    for button, stage in ((next2, 3), (next3, 4), (next4, 5), (next5, 6)):
+        button.click(lambda r, n=stage: go_to(n, r), reached, [tour, reached, back], queue=False,
+                     api_visibility="private")
+    back.click(lambda r: go_to(r, r), reached, [tour, reached, back], queue=False, api_visibility="private")
+    tour.select(header_picked, reached, back, queue=False, show_progress="hidden", api_visibility="private")
+    again.click(lambda: gr.Walkthrough(selected=1), None, tour, queue=False, api_visibility="private")
     # the next group starts with no guess made (the last group's would be theirs before they had thought), and
     # moves on only after its own run
     again.click(lambda: (None, gr.Button(visible=False)), None, [guess, next2], queue=False,
                 api_visibility="private")
-    for button in (lock, rerun, next2, next3, next4, next5, again):
+    for button in (lock, rerun, next2, next3, next4, next5, again, back):
         button.click(None, js=TO_TOP)
     # the run needs a guess: until one is made the button says so, where a refusal would flash an error
     guess.change(lambda g: gr.Button(**lock_button(g)), guess, lock, queue=False, api_visibility="private")
@@ -208,6 +222,25 @@ def _label(s: Served, category: str | None) -> int | None:
         return parse_label(s.config, category)
     except PlaygroundError as exc:
         raise refused(exc) from None
+
+
+def go_to(stage: int, reached: int) -> tuple:
+    """The tour at ``stage``, the furthest stage reached, and the way back to it."""
+    reached = max(stage, reached)
+    return gr.Walkthrough(selected=stage), reached, back_button(stage, reached)
+
+
+def header_picked(reached: int, picked: gr.SelectData) -> dict:
+    """A stage's header pressed: the way back, if it went back (the index counts from 0, the stages from 1)."""
+    return back_button(picked.index + 1, reached)
+
+
+def back_button(stage: int, reached: int) -> dict:
+    """The way back to the furthest stage reached, shown while the class looks at an earlier one (whose header
+    locks every later stage)."""
+    if reached > stage:
+        return gr.Button(f"Back to {STAGES[reached - 1]}", visible=True)
+    return gr.Button(visible=False)
 
 
 def lock_button(guess: str | None) -> dict:
