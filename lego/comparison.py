@@ -29,8 +29,8 @@ from .schedule import CUSTOM, BrickSchedule, off_steps
 from .serving import Served
 from .visuals import Difference, difference_map
 
-# Timed pairs. With n pairs, noise alone puts every ratio on one side of the true one with probability
-# 2 / 2**n, so the range shown holds the true speed-up 94% of the time with 5 pairs (75% with 3).
+# Timed rounds. With n rounds, noise alone puts every ratio on one side of the true one with probability
+# 2 / 2**n, so the range shown holds the true speed-up 94% of the time with 5 rounds (75% with 3).
 REPEATS = 5
 FULL, SCHEDULE = "all bricks", "schedule"
 
@@ -93,7 +93,7 @@ class PairedTiming:
 
     def text(self) -> str:
         low, high = self.spread
-        return f"**{self.speedup:.2f}x** (from {low:.2f}x to {high:.2f}x over {len(self.ratios)} paired runs)"
+        return f"**{self.speedup:.2f}x** (from {low:.2f}x to {high:.2f}x over {len(self.ratios)} rounds)"
 
 
 @dataclass(frozen=True)
@@ -149,27 +149,27 @@ class Comparison:
                 f"- {self.speed_line()}. Predicted from FLOPs {sch.estimate.cost.predicted_speedup:.2f}x.\n"
                 f"- **Work**: the schedule {format_flops(sch.estimate.cost.total)} in {sch_s:.2f} s, every brick "
                 f"{format_flops(full.estimate.cost.total)} in {full_s:.2f} s (each the median of its "
-                f"{len(self.timing.ratios)} runs; their ratio can differ from the median of the pairs' ratios, which "
-                f"a slow moment of the machine moves less). Honest baseline: every brick with {base.request.steps} "
-                f"steps costs {format_flops(base.estimate.cost.total)} ({base_s:.2f} s, the median of as many runs, "
-                "one in each round).\n"
+                f"{len(self.timing.ratios)} runs, one in each round; their ratio can differ from the median of the "
+                "rounds' ratios, which a slow moment of the machine moves less). Honest baseline: every brick with "
+                f"{base.request.steps} "
+                f"steps costs {format_flops(base.estimate.cost.total)} ({base_s:.2f} s, the median of as many runs).\n"
                 f"- **Picture**: the schedule's picture differs from every brick's by "
                 f"{self.pixel_difference:.1f} / 255 per pixel on average (mean absolute pixel difference), "
                 f"{self.difference.largest} / 255 at most.")
 
     def speed_line(self) -> str:
-        """The measured speed-up, led by what it shows: a range of the paired runs that includes 1.00x is no
+        """The measured speed-up, led by what it shows: a range of the rounds' ratios that includes 1.00x is no
         measurable speed-up, whatever its median, and a schedule that is every brick can only measure noise."""
-        how = ("the two runs of a pair taking turns step by step, so that other work on the machine slows both "
-               "alike")
+        how = ("the schedule, every brick and the baseline taking turns step by step in each round, so that other "
+               "work on the machine slows them alike")
         if self.scheduled.mask == self.full.mask:
             return (f"**No speed-up to measure**: this schedule runs every brick at every step, so it is the "
                     f"all-bricks run and any difference is the machine's noise: {self.timing.text()}, {how}")
         if self.timing.covers(1.0):
-            return (f"**No measurable speed-up** this time: the paired runs' ratios include 1.00x "
+            return (f"**No measurable speed-up** this time: the rounds' ratios include 1.00x "
                     f"({self.timing.text()}, {how}; try again on a quieter machine, or skip more)")
         return (f"**Measured speed-up** of the schedule over every brick: {self.timing.text()}: the median of the "
-                f"pairs' ratios, {how}")
+                f"rounds' ratios, {how}")
 
 
 def headline(picture: str, request: Request, skipped: str) -> str:

@@ -335,7 +335,7 @@ def test_comparison_runs_three_variants_and_explains_them():
     assert result.seconds == pytest.approx([np.median(t) for t in (result.timing.full, result.timing.scheduled,
                                                                    result.timing.baseline)])
     assert result.pixel_difference > 0 and "Honest baseline" in result.summary()
-    assert "over 2 paired runs" in result.summary()
+    assert "over 2 rounds" in result.summary()
     # the summary opens with what was drawn and what the schedule left out
     assert result.summary().startswith("*Flags*, seed **1**: B0 local r8/p4 off at every step; B1 local r16/p8 off at "
                                        "every step (the **global-only** preset).")
@@ -415,7 +415,7 @@ def test_the_speed_up_line_leads_with_what_the_paired_runs_show():
         return Comparison(*records, None, PairedTiming(full, scheduled, full), "", "").speed_line()
 
     noisy = line((0.95, 1.17, 1.30), (1.0, 1.0, 1.0))
-    assert noisy.startswith("**No measurable speed-up** this time: the paired runs' ratios include 1.00x (**1.17x**")
+    assert noisy.startswith("**No measurable speed-up** this time: the rounds' ratios include 1.00x (**1.17x**")
     assert "Measured speed-up" not in noisy
     clear = line((1.12, 1.28, 1.37), (1.0, 1.0, 1.0))
     assert clear.startswith("**Measured speed-up** of the schedule over every brick: **1.28x** (from 1.12x to 1.37x")
