@@ -24,10 +24,12 @@ def share_the_queue(demo: gr.Blocks) -> None:
         LOG.info("refused: a session with %d requests waiting", waiting)
         message = (f"this session already has {waiting} requests waiting or running (at most "
                    f"{MAX_WAITING_PER_SESSION}); wait for them or press Stop")
-        inputs = len(demo.fns[body.fn_index].inputs)
+        fn = demo.fns[body.fn_index]
+        inputs, names = len(fn.inputs), fn.input_parameter_names or []
         shown = min(1, inputs - 1)  # the class picker of Generate, Compare and the Lesson
         verdicts = [{"__type__": "validate", "is_valid": k != shown, "message": message if k == shown else "",
-                     "parameter_name": "category" if k == shown else f"parameter_{k}"} for k in range(inputs)]
+                     "parameter_name": names[k] if k < len(names) and names[k] else f"param_{k}"}
+                    for k in range(inputs)]
         return False, verdicts, "validator_error"
 
     queue.push = fair_push
