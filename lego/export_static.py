@@ -23,7 +23,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
-from .classroom import MARKDOWN, chart_base, grid_schedules, page_lesson, page_run, preset_keys, run_charts
+from .classroom import (MARKDOWN, chart_base, grid_schedules, page_lesson, page_runs, predict_html, preset_keys,
+                        run_charts)
 from .deploy import front_matter
 from .estimate import estimate
 from .labels import LabelError
@@ -102,21 +103,20 @@ def export(model: LegoModel, out: Path, grid: Grid, app_url: str = "", precision
             cache = RunCache(max_bytes=2**40)  # this class's runs, until its lesson has replayed what it shares
             served.cache = cache
             for seed in grid.seeds:
-                reference = None
-                for key, schedule in schedules.items():
+                records, drawn = [], []
+                for schedule in schedules.values():
                     request = parse_request(config, class_name(model, label), seed, grid.steps, GUIDANCE, METHOD, 1,
                                             size, size, schedule)
                     planned = estimate(config, request, served.speed)
                     record = run_to_end(model, request, planned, served.precision, keep_frames=True, cache=cache)
                     record = fastest(record, [run_to_end(model, request, planned, served.precision)
                                               for _ in range(repeats - 1)])
-                    reference = reference or record
                     first = first or record
-                    drawn = request.drawn(config)
-                    runs.setdefault(f"{i}/{seed}", {})[key] = page_run(record, reference, store, names,
-                                                                        grid.frame_size or size,
-                                                                        drawn[0] if drawn else None, repeats)
+                    records.append(record)
+                    drawn.append((request.drawn(config) or [None])[0])
                     bar.update()
+                shown = page_runs(records, store, names, grid.frame_size or size, drawn, repeats)
+                runs[f"{i}/{seed}"] = dict(zip(schedules, shown))
             lessons.append(page_lesson(run_lesson(served, label, LESSON_SEED), store))
             bar.update()
     data = {
@@ -135,6 +135,7 @@ def export(model: LegoModel, out: Path, grid: Grid, app_url: str = "", precision
         "charts": {name: chart_base(fig) for name, fig in run_charts(first, names).items()},
         "runs": runs,
         "lessons": lessons,
+        "predict": predict_html(config),
         "credits": credits_html(),
     }
     write_site(out, data)

@@ -20,7 +20,7 @@ from lego.lesson import late_verdict, run_lesson
 from lego.request import parse_request
 from lego.runs import run_to_end
 from lego.schedule import from_grid
-from lego.visuals import difference_map
+from lego.visuals import difference_maps
 
 CLASS = 2  # Animals & Nature
 ALL, B0_FIRST_OFF = "11.11.11", "01.11.11"  # every brick; brick 0 off for the first of the 2 ranges
@@ -61,8 +61,12 @@ def test_the_exported_run_is_what_the_app_samples_for_the_same_request(site):
     assert exported["flops"] == {"total": cost.total, "all_bricks": cost.reference_total,
                                  "per_step": [list(s.bricks) for s in cost.per_step]}
     assert np.array_equal(picture(out, exported["image"]), off.images[0])
-    diff = difference_map(every.images[0], off.images[0])
-    assert np.array_equal(picture(out, exported["diff"]), diff.picture) and exported["diff_limit"] == diff.limit
+    # every run's change map on one scale: flipping between schedules, the paler map is the smaller change
+    maps, limit = difference_maps(every.images[0], [picture(out, run["image"]) for run in runs.values()])
+    assert {run["diff_limit"] for run in runs.values()} == {limit}
+    assert np.array_equal(picture(out, exported["diff"]), maps[list(runs).index(B0_FIRST_OFF)])
+    change = np.abs(off.images[0].astype(int) - every.images[0].astype(int)).mean()
+    assert f"the picture changed by {change:.1f} / 255 per pixel on average" in exported["summary"]
     for frame, (noisy, denoised, bricks) in zip(off.frames, exported["frames"]):  # frames whole: no frame size
         assert np.array_equal(picture(out, noisy), frame.noisy)
         assert np.array_equal(picture(out, denoised), frame.denoised)
@@ -216,10 +220,27 @@ def test_toggle_scrub_and_complete_the_lesson_in_a_browser(site, app_verdict, or
             ys = page.evaluate(f"document.getElementById('{chart}-chart').data.map(t => Array.from(t.y))")
             assert ys == run["charts"][chart]
         assert page.is_disabled("#cell-0-1")  # brick 0 off for both ranges was not sampled
+        assert page.is_visible("#greyed")  # and the page says why, on a phone too (no hover there)
         assert page.input_value("#preset") == ""
+        page.click("#every-brick")  # the way out of a corner of the grid
+        assert page.get_attribute("#run-image", "src") == runs[ALL]["image"] and not page.is_visible("#greyed")
+        page.uncheck("#cell-0-0")
+        # a drag across the picture moves the line
+        box = page.locator("#compare").bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2, steps=5)
+        page.mouse.up()
+        assert int(page.input_value("#compare-split")) < 30
+        # the charts cannot be zoomed (no button would undo it), and every schedule's share one axis
+        layout = "id => { const l = document.getElementById(id).layout; return [l.xaxis.fixedrange, " \
+                 "l.yaxis.fixedrange, l.yaxis.range[1]]; }"
+        flops_axis = page.evaluate(layout, "flops-chart")
+        assert flops_axis[:2] == [True, True]
         page.select_option("#preset", label="pg-recipe: top brick off for the last 40% of steps")  # as shown
         assert page.get_attribute("#run-image", "src") == runs["11.11.10"]["image"]
         assert not page.is_checked("#cell-2-1") and page.is_checked("#cell-0-0")
+        assert page.evaluate(layout, "flops-chart") == flops_axis
 
         page.fill("#step", "2")  # scrub
         noisy, denoised, bricks = runs["11.11.10"]["frames"][1]
@@ -230,13 +251,23 @@ def test_toggle_scrub_and_complete_the_lesson_in_a_browser(site, app_verdict, or
 
         page.click("#tab-lesson")  # no guess made for the class, and nothing to see before theirs
         assert page.locator("#lesson-guess input:checked").count() == 0 and page.is_disabled("#lesson-run")
+        assert all(f"{name} sees" in page.inner_text("#lesson-intro") for name in data["bricks"])  # each explained
         page.check("#lesson-guess input[value='0']")
         page.click("#lesson-run")
         assert app_verdict in page.inner_text("#lesson-result")
         lesson = data["lessons"][0]
-        assert page.get_attribute("#lesson-off", "src") == lesson["rows"][0]["image"]
-        assert page.get_attribute("#lesson-map", "src") == lesson["rows"][0]["map"]  # what the drop changed
+        row = lesson["rows"][0]
+        assert page.get_attribute("#lesson-off", "src") == row["late"]["image"]
+        assert page.get_attribute("#lesson-map", "src") == row["late"]["map"]  # what the drop changed
         assert f"a change of {lesson['map_limit']} / 255" in page.inner_text("#lesson-compare")
+        # every brick's late drop, then the guess off early against late, then the cost against fewer steps: the
+        # runs the take-away speaks of are all on the page
+        assert shown(page, "#lesson-every-late img") == [p for r in lesson["rows"] for p in
+                                                         (r["late"]["image"], r["late"]["map"])]
+        assert shown(page, "#lesson-early img") == [lesson["reference"], row["early"]["image"], row["early"]["map"],
+                                                    row["late"]["image"], row["late"]["map"]]
+        assert shown(page, "#lesson-cost img")[-2:] == [row["fewer"]["image"], row["fewer"]["map"]]
+        assert f"every brick, {row['fewer']['steps']} steps" in page.inner_text("#lesson-cost")
         assert page.inner_text("#lesson-takeaway").startswith("Dropped for the last 40% of the steps")
         page.click("#lesson-again")  # the next group guesses afresh
         assert page.is_visible("#lesson-run") and page.is_disabled("#lesson-run")

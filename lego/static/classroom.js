@@ -50,11 +50,21 @@ function drawToggles() {
       const box = element("input", { type: "checkbox", id: `cell-${k}-${j}`, checked: state.grid[k][j] });
       box.setAttribute("aria-label", `${name}, ${label}`);
       box.disabled = !(keyOf(flipped(k, j)) in D.schedules);
-      box.title = box.disabled ? "Not precomputed: the live app runs any schedule" : "";
+      box.title = box.disabled ? "Not sampled in advance: the live app runs any schedule" : "";
       box.addEventListener("change", () => { state.grid = flipped(k, j); drawRun(); });
       return element("td", {}, [box]);
     })]));
   $("toggles").replaceChildren(element("thead", {}, [header]), element("tbody", {}, rows));
+  // said on the page, not only on hover, which a phone never shows
+  $("greyed").hidden = !document.querySelector("#toggles input:disabled");
+}
+
+// The tallest stacked bar of any run of this picture: every schedule's chart on one axis, so that a schedule that
+// skips work shows lower bars than every brick's.
+function tallest(name) {
+  const runs = Object.values(runsHere());
+  return Math.max(...runs.flatMap((run) => run.charts[name][0].map((_, step) =>
+    run.charts[name].reduce((sum, trace) => sum + trace[step], 0))));
 }
 
 function drawCharts() {
@@ -62,7 +72,12 @@ function drawCharts() {
   for (const name of ["flops", "time"]) {
     const base = D.charts[name];
     const traces = base.data.map((trace, i) => ({ ...trace, y: run.charts[name][i] }));
-    Plotly.react(`${name}-chart`, traces, base.layout, { displayModeBar: false, responsive: true });
+    // a fresh layout each time (Plotly writes a zoom into the object it is given) that cannot be zoomed: a drag or
+    // a swipe over a chart would otherwise leave it on a slice of the steps, with no button to undo it
+    const layout = structuredClone(base.layout);
+    layout.xaxis = { ...layout.xaxis, fixedrange: true };
+    layout.yaxis = { ...layout.yaxis, fixedrange: true, range: [0, 1.05 * tallest(name)], autorange: false };
+    Plotly.react(`${name}-chart`, traces, layout, { displayModeBar: false, responsive: true });
   }
 }
 
@@ -88,8 +103,8 @@ function drawRun() {
   $("diff-image").src = run.diff;
   $("diff-scale").textContent = `; full colour at ±${run.diff_limit} / 255`;
   $("cost").textContent = run.summary;
-  $("schedule-name").textContent = `Schedule: ${D.schedules[key]}`;
   const preset = D.presets.find((p) => p.key === key);
+  $("schedule-name").textContent = `Schedule: ${preset ? `${preset.name}, ` : ""}${D.schedules[key]}`;
   $("preset").value = preset ? preset.key : "";
   drawToggles();
   drawCharts();
@@ -98,20 +113,29 @@ function drawRun() {
 
 function setSplit(slider, input) {
   slider.querySelector(".top").style.clipPath = `inset(0 0 0 ${input.value}%)`;
+  slider.querySelector(".line").style.left = `${input.value}%`;
 }
 
 function startPlay() {
   fill($("class"), D.classes.map((name, i) => [name, i]));
   fill($("seed"), D.seeds.map((seed) => [seed, seed]));
+  $("seed").parentElement.hidden = D.seeds.length < 2; // one seed: nothing to choose
   // a preset's description up to its aside, which a laptop's box would cut: "pg-recipe: top brick off for ..."
   fill($("preset"), [["custom", ""], ...D.presets.map((p) => [`${p.name}: ${p.description.split(" (")[0]}`, p.key])]);
+  $("preset").options[0].disabled = true; // shown for ticks set by hand, not a schedule to pick
   // opens on the paper's recipe, where it was sampled: a first picture that already differs from every brick's
   const recipe = D.presets.find((p) => p.name === "pg-recipe");
   state.grid = gridOf(recipe ? recipe.key : Object.keys(D.schedules)[0]);
-  $("class").addEventListener("change", (e) => { state.cls = Number(e.target.value); drawRun(); });
+  $("class").addEventListener("change", (e) => {
+    state.cls = Number(e.target.value);
+    if (!$("lesson-predict").hidden) $("lesson-class").value = e.target.value; // the lesson draws it too
+    drawRun();
+  });
+  $("every-brick").addEventListener("click", () => { state.grid = gridOf(Object.keys(D.schedules)[0]); drawRun(); });
   $("seed").addEventListener("change", (e) => { state.seed = Number(e.target.value); drawRun(); });
   $("preset").addEventListener("change", (e) => {
-    if (e.target.value) { state.grid = gridOf(e.target.value); drawRun(); }
+    if (e.target.value) state.grid = gridOf(e.target.value);
+    drawRun(); // the box names what the grid shows, whatever was picked
   });
   const step = $("step");
   step.max = D.steps;
@@ -124,7 +148,17 @@ function startPlay() {
   drawRun();
 }
 
+// Pictures side by side, each with its change map below it on the lesson's one scale.
+function strip(id, lesson, items) {
+  $(id).replaceChildren(...items.map(([caption, shown]) => element("figure", {}, [
+    element("img", { src: shown ? shown.image : lesson.reference, alt: caption }),
+    shown ? element("img", { src: shown.map, alt: `what it changed: ${caption}`, className: "map" })
+      : element("div", { className: "map blank" }),
+    element("figcaption", { textContent: caption })])));
+}
+
 function startLesson() {
+  $("lesson-intro").innerHTML = D.predict; // the app's own stage 1, rendered at export
   fill($("lesson-class"), D.classes.map((name, i) => [name, i]));
   // no guess is made for the class: the button waits for theirs
   $("lesson-guess").append(...D.bricks.map((name, k) => element("label", {}, [
@@ -140,13 +174,22 @@ function startLesson() {
   run.addEventListener("click", () => {
     const lesson = D.lessons[Number($("lesson-class").value)];
     const guess = Number(document.querySelector("input[name=guess]:checked").value);
+    const row = lesson.rows[guess];
     $("lesson-all").src = lesson.reference;
-    $("lesson-off").src = lesson.rows[guess].image;
-    $("lesson-map").src = lesson.rows[guess].map;
-    $("lesson-scale").textContent = `; full colour: a change of ${lesson.map_limit} / 255 or more`;
-    // HTML rendered at export from the app's own verdict and take-away
-    $("lesson-result").innerHTML = lesson.verdicts[guess];
-    $("lesson-takeaway").innerHTML = lesson.take_aways[guess];
+    $("lesson-off").src = row.late.image;
+    $("lesson-map").src = row.late.map;
+    for (const scale of document.querySelectorAll(".lesson-scale")) {
+      scale.textContent = `Change maps: red lighter, blue darker, white the same; full colour: a change of ` +
+        `${lesson.map_limit} / 255 or more, the same scale on every map.`;
+    }
+    strip("lesson-every-late", lesson, lesson.rows.map((r, k) => [`${r.brick} off late${k === guess ? " (yours)" : ""}`,
+      r.late]));
+    strip("lesson-early", lesson, [["every brick", null], ["yours off early", row.early], ["yours off late", row.late]]);
+    strip("lesson-cost", lesson, [["every brick", null], ["yours off late", row.late],
+      [`every brick, ${row.fewer.steps} steps`, row.fewer]]);
+    // HTML rendered at export from the app's own verdicts and take-away
+    for (const [id, part] of [["lesson-result", "late"], ["lesson-early-text", "early"], ["lesson-cost-text", "cost"],
+      ["lesson-takeaway", "take_away"]]) $(id).innerHTML = lesson.verdicts[part][guess];
     phase(true);
   });
   $("lesson-again").addEventListener("click", () => { // the next group makes its own guess
