@@ -182,8 +182,8 @@ def preview(config: LegoConfig, names: Sequence[str], request: Request, max_gflo
     """What Compare will run with the Generate tab's settings, said before anything runs."""
     try:
         check_skips_something(request)
-    except PlaygroundError as exc:
-        return f"Nothing to compare yet: {exc}."
+    except PlaygroundError as exc:  # "Nothing to compare: ...", said before Compare is pressed
+        return f"{str(exc)[0].upper()}{str(exc)[1:]}."
     planned = Plan.of(config, request)
     try:
         check_within(planned, config, max_gflops)
@@ -205,7 +205,8 @@ def check_skips_something(request: Request) -> None:
     """A PlaygroundError for a schedule that runs every brick at every step: compared with every brick, it would
     spend a dozen runs to show two equal pictures and a speed-up of 1 (the noise test of the timing, not a lesson)."""
     if all(all(step) for step in request.schedule.mask(request.steps)):
-        raise PlaygroundError("the schedule runs every brick at every step, the same as the picture it would be "
+        raise PlaygroundError("nothing to compare: the schedule runs every brick at every step, the same as the "
+                              "picture it would be "
                               "compared with: untick some step ranges in the Generate tab (or pick a preset such as "
                               "pg-recipe), then press Compare")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from dataclasses import asdict, dataclass
 
 import torch
@@ -14,7 +13,7 @@ from .config import LegoConfig
 from .labels import LabelError, LabelSpace, query_forms
 from .messages import quoted
 from .sampler import METHODS, SamplerSettings
-from .schedule import BrickSchedule, ScheduleError
+from .schedule import RANGE_SEPARATOR, BrickSchedule, ScheduleError, number_text
 
 MAX_SEED = 2**31 - 1
 
@@ -247,15 +246,6 @@ def parse_request(config: LegoConfig, class_name: str | None, seed: object, step
     canvas = canvas.used_on(config, height, width)
     return Request(label, seed, steps, guidance, method, images, width, height, schedule, canvas,
                    parse_interval(guidance_interval))
-
-
-RANGE_SEPARATOR = re.compile(r"(?<![eE])-")  # the "-" between two numbers, not an exponent's sign
-
-
-def number_text(value: float) -> str:
-    """The shortest text that reads back as exactly ``value`` (0.6, not 0.6000000000000001; never -0)."""
-    text = repr(float(value) + 0.0)
-    return text.removesuffix(".0")
 
 
 def interval_text(interval: tuple[float, float] | None) -> str:

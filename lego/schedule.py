@@ -9,6 +9,7 @@ the brick's ranges, so a schedule means the same thing for any step count.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,6 +259,57 @@ def drop_early(config: LegoConfig, brick: int, share: float = SKIP_SHARE) -> Bri
     return one_brick(config, brick, on, f"{config.brick_name(brick)} off for the first {share:.0%}")
 
 
+# ---- the schedule as one line of text, as links and PNGs carry it ---------------------------
+
+OFF = "off"  # a brick that never runs
+RANGE_SEPARATOR = re.compile(r"(?<![eE])-")  # the "-" between two numbers, not an exponent's sign
+TEXT_CHARACTERS = frozenset("0123456789.eE+-,; " + OFF)
+
+
+def number_text(value: float) -> str:
+    """The shortest text that reads back as exactly ``value`` (0.6, not 0.6000000000000001; never -0)."""
+    text = repr(float(value) + 0.0)
+    return text.removesuffix(".0")
+
+
+def schedule_text(schedule: BrickSchedule) -> str:
+    """``0-1;0-1;0-0.6``: each brick's progress ranges."""
+    return ";".join(",".join(f"{number_text(a)}-{number_text(b)}" for a, b in ranges) or OFF
+                    for ranges in schedule.ranges)
+
+
+def parse_schedule_text(text: str, num_bricks: int) -> BrickSchedule:
+    """The schedule ``schedule_text`` wrote, checked as a schedule from JSON is."""
+    if len(text) > MAX_JSON_BYTES:
+        raise ScheduleError(f"the schedule is longer than {MAX_JSON_BYTES // 1024} KiB")
+    bricks = text.split(";")
+    if len(bricks) != num_bricks:
+        raise ScheduleError(f"the schedule gives {len(bricks)} brick{'s' * (len(bricks) != 1)} (separated by ';') "
+                            f"but the model has {num_bricks}")
+    ranges = []
+    for k, brick in enumerate(bricks):
+        parts = [] if brick.strip() == OFF else brick.split(",")
+        if len(parts) > MAX_RANGES_PER_BRICK:
+            raise ScheduleError(f"brick {k} has more than {MAX_RANGES_PER_BRICK} ranges")
+        spans = []
+        for part in parts:
+            try:
+                if not part.isascii():  # float() would read other scripts' digits
+                    raise ValueError(part)
+                start, end = (float(x) for x in RANGE_SEPARATOR.split(part))
+            except ValueError:
+                raise ScheduleError(f"brick {k}: {quoted(part)} is not a range such as 0-0.6 (write {OFF!r} for a "
+                                    "brick that never runs)") from None
+            spans.append((start, end))
+        ranges.append(tuple(spans))
+    return BrickSchedule(tuple(ranges))
+
+
+def is_schedule_text(text: str) -> bool:
+    """Whether ``text`` is written as ``schedule_text`` writes a schedule (not a name, JSON or a path)."""
+    return bool(text) and set(text) <= TEXT_CHARACTERS
+
+
 def check_nesting(text: str, limit: int) -> None:
     """Refuse JSON nested deeper than ``limit`` before parsing it (deep nesting exhausts the parser's stack)."""
     depth, in_string, escaped = 0, False, False
@@ -274,26 +326,29 @@ def check_nesting(text: str, limit: int) -> None:
             depth -= 1
 
 
-def parse_schedule(text: str, config: LegoConfig) -> BrickSchedule:
-    """A preset's name or a schedule as JSON text, never a file (the app reads no path a request names)."""
+FORMS = (f"a preset's name ({', '.join(PRESETS)}), JSON such as {{\"bricks\": ...}}, or one line such as "
+         "0-1;0-1;0-0.6 (each brick's ranges, as links and PNGs write them)")
+
+
+def parse_schedule(text: str, config: LegoConfig, other_forms: str = "") -> BrickSchedule:
+    """A preset's name, a schedule as JSON, or as the line a link or a PNG carries (``schedule_text``); never a file
+    (the app reads no path a request names). A refusal lists the forms, and ``other_forms`` a caller reads too."""
     text = text.strip()
     if text in PRESETS:
         return preset(text, config)
-    if text[:1].isalpha():
-        raise ScheduleError(f"the schedule {quoted(text, 40)} is neither a preset's name ({', '.join(PRESETS)}) nor "
-                            "JSON such as {\"bricks\": ...}")
+    if is_schedule_text(text):
+        return parse_schedule_text(text, config.num_bricks)
+    if text[:1] not in ("{", "["):
+        raise ScheduleError(f"the schedule {quoted(text, 40)} is none of these: {FORMS}{other_forms}")
     return BrickSchedule.from_json(text, config.num_bricks)
 
 
 def load_schedule(spec: str, config: LegoConfig) -> BrickSchedule:
-    """A preset name, a JSON object, or a path to a JSON file."""
+    """What ``parse_schedule`` reads, or a path to a JSON file."""
     spec = spec.strip()
-    if spec in PRESETS or spec.startswith("{"):
-        return parse_schedule(spec, config)
     path = Path(spec)
-    if not path.is_file():
-        raise ScheduleError(f"{quoted(spec)} is neither a preset ({', '.join(PRESETS)}), a JSON object ({{\"bricks\": "
-                            "...}) nor a JSON file")
+    if spec in PRESETS or is_schedule_text(spec) or spec[:1] in ("{", "[") or not path.is_file():
+        return parse_schedule(spec, config, ", or a JSON file")
     if path.stat().st_size > MAX_JSON_BYTES:
         raise ScheduleError(f"schedule file {spec} is larger than {MAX_JSON_BYTES // 1024} KiB")
     return BrickSchedule.from_json(path.read_text(encoding="utf-8"), config.num_bricks)

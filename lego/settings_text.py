@@ -24,9 +24,9 @@ from PIL import Image, PngImagePlugin
 from .canvas import Canvas, CanvasError
 from .config import LegoConfig
 from .messages import quoted
-from .request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_IMAGES, RANGE_SEPARATOR,
-                      PlaygroundError, Request, class_picker, interval_text, number, number_text, parse_request)
-from .schedule import MAX_JSON_BYTES, MAX_RANGES_PER_BRICK, BrickSchedule, ScheduleError
+from .request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_IMAGES, PlaygroundError, Request,
+                      class_picker, interval_text, number, parse_request)
+from .schedule import MAX_JSON_BYTES, BrickSchedule, ScheduleError, number_text, parse_schedule_text, schedule_text
 
 PNG_KEY = "lego-playground"  # the PNG text chunk with the settings
 PNG_MODEL_KEY = "lego-playground-model"  # and the one naming the checkpoint and its weights' fingerprint
@@ -36,7 +36,6 @@ KEYS = ("draw", "seed", "steps", "sampler", "guidance", "guide", "churn", "image
 # (ui.link; the command line's is --checkpoint); and those that sites add to links they pass on.
 MODEL_KEY = "model"
 IGNORED_PREFIXES, IGNORED_KEYS = ("__", "utm_"), frozenset({MODEL_KEY, "fbclid", "gclid", "msclkid"})
-OFF = "off"
 MAX_TEXT = MAX_JSON_BYTES  # a settings text, and any one value in it, is refused past this length
 
 
@@ -46,39 +45,6 @@ class Settings:
 
     request: Request
     churn: float = 0.0
-
-
-def schedule_text(schedule: BrickSchedule) -> str:
-    """``0-1;0-1;0-0.6``: each brick's progress ranges."""
-    return ";".join(",".join(f"{number_text(a)}-{number_text(b)}" for a, b in ranges) or OFF
-                    for ranges in schedule.ranges)
-
-
-def parse_schedule_text(text: str, num_bricks: int) -> BrickSchedule:
-    """The schedule ``schedule_text`` wrote, checked as a schedule from JSON is."""
-    if len(text) > MAX_TEXT:
-        raise ScheduleError(f"the schedule is longer than {MAX_TEXT // 1024} KiB")
-    bricks = text.split(";")
-    if len(bricks) != num_bricks:
-        raise ScheduleError(f"the schedule gives {len(bricks)} bricks (separated by ';') but the model has "
-                            f"{num_bricks}")
-    ranges = []
-    for k, brick in enumerate(bricks):
-        parts = [] if brick.strip() == OFF else brick.split(",")
-        if len(parts) > MAX_RANGES_PER_BRICK:
-            raise ScheduleError(f"brick {k} has more than {MAX_RANGES_PER_BRICK} ranges")
-        spans = []
-        for part in parts:
-            try:
-                if not part.isascii():  # float() would read other scripts' digits
-                    raise ValueError(part)
-                start, end = (float(x) for x in RANGE_SEPARATOR.split(part))
-            except ValueError:
-                raise ScheduleError(f"brick {k}: {quoted(part)} is not a range such as 0-0.6 (write {OFF!r} for a "
-                                    "brick that never runs)") from None
-            spans.append((start, end))
-        ranges.append(tuple(spans))
-    return BrickSchedule(tuple(ranges))
 
 
 def to_text(config: LegoConfig, request: Request, churn: float = 0.0) -> str:

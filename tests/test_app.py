@@ -16,7 +16,7 @@ from lego.lesson import LESSON_STEPS, lesson_plan, tied
 from lego.request import NO_CLASS
 from lego.flops import schedule_cost
 from lego.sampler import SamplerSettings
-from lego.schedule import BrickSchedule, from_grid, preset
+from lego.schedule import BrickSchedule, from_grid, preset, schedule_text
 from lego.settings_text import from_text
 from lego.visuals import difference_maps
 
@@ -158,9 +158,9 @@ def test_estimate_before_running(served):
     text = client.predict(*api_args("/estimate", seed=0, steps=18, coords="squeeze",
                                     schedule_json=preset("pg-recipe", model.config).to_json()), api_name="/estimate")
     assert "saving **" in text and "predicted speed-up" in text
-    refused = client.predict(*api_args("/estimate", seed=0, steps=18, coords="squeeze", brick_0=[0, 1], brick_1=[],
-                                       brick_2=[]), api_name="/estimate")
-    assert "no brick is on at step" in refused
+    with pytest.raises(AppError, match="no brick is on at step"):  # refused, as /generate would refuse it
+        client.predict(*api_args("/estimate", seed=0, steps=18, coords="squeeze", brick_0=[0, 1], brick_1=[],
+                                 brick_2=[]), api_name="/estimate")
 
 
 def test_guiding_only_the_middle_steps_costs_less_and_travels_with_the_picture(served):
@@ -406,7 +406,7 @@ def test_the_api_offers_the_documented_endpoints_only_and_refuses_bad_numbers(se
                          ({"brick_1": ["x"]}, "brick_1: ['x'] is not a list of range indices (whole numbers)"),
                          ({"brick_2": 3}, "brick_2: 3 is not a list of range indices"),
                          ({"guide": 5}, "guide: 5 is not text"),
-                         ({"schedule_json": "hello"}, "the schedule 'hello' is neither a preset's name (all, ")):
+                         ({"schedule_json": "hello"}, "the schedule 'hello' is none of these: a preset's name (all, ")):
         with pytest.raises(Exception, match=re.escape(message)):
             client.predict(*generate_args(**{"steps": 2, **bad}), api_name="/generate")
 
@@ -424,15 +424,20 @@ def test_the_api_takes_any_number_of_ranges_and_a_preset_by_name(served):
     assert mask(outputs) == from_grid(ten, 10).mask(10)
     named = client.predict(*generate_args(steps=10, schedule_json="pg-recipe", previews=False), api_name="/generate")
     assert mask(named) == preset("pg-recipe", model.config).mask(10) != mask(outputs)
+    # the line a PNG's settings and a link carry ("0-1;0-1;0-0.6") is a schedule too
+    line = client.predict(*generate_args(steps=10, schedule_json=schedule_text(preset("pg-recipe", model.config)),
+                                         previews=False), api_name="/generate")
+    assert mask(line) == mask(named)
 
 
 def test_compare_of_a_schedule_that_skips_nothing_runs_nothing_and_says_what_to_do(served):
     model, client, _ = served
     calls = []
     hook = model.register_forward_hook(lambda *_: calls.append(1))
-    try:
-        *pictures, status = client.predict(*api_args("/compare", seed=3, steps=2), api_name="/compare")
+    try:  # refused as any request a script sends is, not answered with empty pictures to unpack
+        with pytest.raises(AppError) as refusal:
+            client.predict(*api_args("/compare", seed=3, steps=2), api_name="/compare")
     finally:
         hook.remove()
-    assert status.startswith("Nothing to compare: the schedule runs every brick at every step")
-    assert "untick some step ranges in the Generate tab" in status and not calls and not any(pictures)
+    assert str(refusal.value.message).startswith("nothing to compare: the schedule runs every brick at every step")
+    assert "untick some step ranges in the Generate tab" in refusal.value.message and not calls

@@ -45,7 +45,7 @@ def test_generate_refuses_bad_input_with_a_message(tmp_path):
     ckpt = str(tmp_path / "ckpt")
     cases = [
         (["--schedule", '{"bricks": {"0": [[0, 0.5]], "1": [], "2": []}}'], "no brick is on at step"),
-        (["--schedule", "turbo"], "neither a preset"),
+        (["--schedule", "turbo"], "none of these: a preset's name"),
         (["--size", "24x16"], "multiple of 16"),
         (["--class", "dragons"], "unknown class 'dragons'"),
         (["--steps", "0"], "steps must be"),

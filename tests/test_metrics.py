@@ -133,7 +133,7 @@ def test_the_command_line_says_what_is_missing_without_a_traceback(tmp_path, cap
         assert capsys.readouterr().err.startswith(f"error: {message}")
     # a mistake in the options: one line, no traceback, before or without any sampling
     model = [*common, "--checkpoint", "checkpoints/lego-emoji-s"]
-    for extra, message in ((["--schedule", "pg-recip"], "error: 'pg-recip' is neither a preset"),
+    for extra, message in ((["--schedule", "pg-recip"], "error: the schedule 'pg-recip' is none of these"),
                            (["--level", "emoji"], "error: this model has no emoji labels")):
         assert metrics_main([*model, "--per-category", "1", *extra]) == 2
         assert capsys.readouterr().err.startswith(message)

@@ -397,7 +397,7 @@ def test_compare_says_what_it_will_run_before_it_runs():
     text = preview(CONFIG, names, pg, need)
     assert text.startswith("**Will compare** *Flags*, seed **1**: ") and "(the **pg-recipe** preset)" in text
     assert text.endswith("against every brick, and every brick with 9 steps.")
-    assert preview(CONFIG, names, req(steps=10), need).startswith("Nothing to compare yet: the schedule runs every")
+    assert preview(CONFIG, names, req(steps=10), need).startswith("Nothing to compare: the schedule runs every")
     # past the per-request limit: said before the class presses Compare, as Compare would refuse it
     assert preview(CONFIG, names, pg, need * 0.99).startswith("Compare would refuse these settings: this comparison "
                                                               "runs three variants")

@@ -4,7 +4,8 @@ import pytest
 
 from lego.config import ARCHITECTURES
 from lego.sampler import sigma_steps
-from lego.schedule import PRESETS, BrickSchedule, ScheduleError, load_schedule, off_steps, preset, top_brick_break
+from lego.schedule import (PRESETS, BrickSchedule, ScheduleError, load_schedule, off_steps, parse_schedule, preset,
+                           schedule_text, top_brick_break)
 
 PG = ARCHITECTURES["tiny-pg"]
 PR = ARCHITECTURES["tiny-pr"]
@@ -112,19 +113,20 @@ def test_load_schedule_from_preset_json_text_and_file(tmp_path):
     f = tmp_path / "s.json"
     f.write_text(text)
     assert load_schedule(str(f), PG) == preset("pr-recipe", PG)
-    with pytest.raises(ScheduleError, match="neither a preset"):
+    with pytest.raises(ScheduleError, match="none of these: a preset's name .* or a JSON file"):
         load_schedule(str(tmp_path / "missing.json"), PG)
+    # the line a link or a PNG carries reads back as the schedule it was written from
+    pg = preset("pg-recipe", PG)
+    assert load_schedule(schedule_text(pg), PG).ranges == pg.ranges == parse_schedule(schedule_text(pg), PG).ranges
 
 
 def test_a_request_names_a_preset_or_gives_json_never_a_file(tmp_path):
-    from lego.schedule import parse_schedule
-
     assert parse_schedule(" pg-recipe ", PG) == preset("pg-recipe", PG)
     assert parse_schedule(preset("pr-recipe", PG).to_json(), PG) == preset("pr-recipe", PG)
     f = tmp_path / "s.json"
     f.write_text(preset("pr-recipe", PG).to_json())
-    for text, message in ((str(f), "not valid JSON"),  # a path is not read: the app takes no file a request names
-                          ("s.json", "the schedule 's.json' is neither a preset's name \\(all, pg-recipe")):
+    for text, message in ((str(f), "is none of these"),  # a path is not read: the app takes no file a request names
+                          ("s.json", "the schedule 's.json' is none of these: a preset's name \\(all, pg-recipe")):
         with pytest.raises(ScheduleError, match=message):
             parse_schedule(text, PG)
 

@@ -5,7 +5,8 @@ import pytest
 from lego.canvas import Canvas
 from lego.request import PlaygroundError, parse_request
 from lego.schedule import BrickSchedule, preset
-from lego.settings_text import from_text, parse_schedule_text, schedule_text, to_text
+from lego.schedule import parse_schedule_text, schedule_text
+from lego.settings_text import from_text, to_text
 
 from conftest import emoji_levels_model, randomized
 

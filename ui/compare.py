@@ -61,11 +61,7 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -
         s, req = compared(key, category, seed, steps, guidance, guide, sampler, width, height, canvas_mode, stride,
                           shift, coords, num_ranges, schedule_json, **bricks)
         try:
-            check_skips_something(req)
-        except PlaygroundError as exc:  # nothing to compare: said where the summary goes, and it stays there
-            yield None, None, None, None, None, f"Nothing to compare: {exc}."
-            return
-        try:
+            check_skips_something(req)  # nothing to compare: refused like any request (the page says it in the status)
             steps = compare_steps(s, req)  # a comparison past the limit is refused here, before any compute
         except PlaygroundError as exc:
             raise refused(exc) from None

@@ -242,14 +242,19 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
     """The tab's events; returns the Generate event, for what follows a run."""
     outputs = ctx.outputs
 
-    def estimate_text(key, category, seed, steps, guidance, guide, sampler, images, width, height, canvas_mode, stride,
-                      shift, coords, num_ranges, schedule_json, **bricks):
-        s = ctx.served(key)
+    def estimate_text(*values, **bricks) -> str:
+        """The page's live estimate: a request that would be refused says why, in place of the estimate."""
         try:
-            req, est = ctx.parse(s, category, seed, steps, guidance, guide, sampler, images, width, height, canvas_mode,
-                                 stride, shift, coords, num_ranges, schedule_json, brick_ticks(bricks))
+            return estimate(*values, **bricks)
         except gr.Error as exc:
             return f"Cannot run: {exc.message}"
+
+    def estimate(key, category, seed, steps, guidance, guide, sampler, images, width, height, canvas_mode, stride,
+                 shift, coords, num_ranges, schedule_json, **bricks) -> str:
+        """What a run of these settings would cost, before it runs; a request Generate would refuse is refused."""
+        s = ctx.served(key)
+        req, est = ctx.parse(s, category, seed, steps, guidance, guide, sampler, images, width, height, canvas_mode,
+                             stride, shift, coords, num_ranges, schedule_json, brick_ticks(bricks))
         sweep = results.sweep_for(ctx.sweeps, s.fingerprint)
         measured = req.label is not None and req.guidance_interval is None  # as the sweep sampled its requests
         row = None if not measured else results.measured_quality(
@@ -369,7 +374,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         c.change(estimate_text, **request, outputs=tab.estimate_md, queue=False, show_progress="hidden",
                  api_visibility="private", preprocess=False)
     estimate_btn = gr.Button("Estimate", visible=False)
-    estimate_btn.click(estimate_text, **request, outputs=tab.estimate_md, api_name="estimate", queue=False)
+    estimate_btn.click(estimate, **request, outputs=tab.estimate_md, api_name="estimate", queue=False)
     demo.load(estimate_text, **request, outputs=tab.estimate_md, queue=False, api_visibility="private")
     def name_preset(key: str, num_ranges: int, *cells) -> str:
         try:

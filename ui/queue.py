@@ -23,7 +23,8 @@ def share_the_queue(demo: gr.Blocks) -> None:
             return await join(body=body, request=request, username=username)
         LOG.info("refused: a session with %d requests waiting", waiting)
         message = (f"this session already has {waiting} requests waiting or running (at most "
-                   f"{MAX_WAITING_PER_SESSION}); wait for them or press Stop")
+                   f"{MAX_WAITING_PER_SESSION}); wait for one to finish, or stop one (Stop on the page, job.cancel() "
+                   "in a script)")
         fn = demo.fns[body.fn_index]
         inputs, names = len(fn.inputs), fn.input_parameter_names or []
         shown = min(1, inputs - 1)  # the class picker of Generate, Compare and the Lesson
