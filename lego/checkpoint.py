@@ -89,18 +89,33 @@ def is_repo_id(source: str) -> bool:
     return bool(REPO_ID.match(source)) and ".." not in source
 
 
+def bundled(source: str) -> Path | None:
+    """A checkpoint shipped with the project, by its name ('lego-emoji-s', as the app's picker shows it) or its path
+    from the project's root ('checkpoints/lego-emoji-s'), from any working directory: never a Hub repo of that
+    name."""
+    name = source.removeprefix(f"{SHIPPED.name}/")
+    if not name or "/" in name or name in (".", ".."):
+        return None
+    path = SHIPPED / name
+    return path if (path / CONFIG_FILE).is_file() else None
+
+
 def resolve_source(source: str | Path, local_files_only: bool | None = None) -> Path:
-    """A local directory as is, or a Hub repo id downloaded (or found in the cache)."""
+    """A local directory as is, a bundled checkpoint by name, or a Hub repo id downloaded (or found in the cache)."""
     path = Path(source)
     if path.is_dir():
         return path
     text = str(source)
+    if (shipped := bundled(text)) is not None:
+        return shipped
     if not is_repo_id(text) or path.exists() or text.startswith((".", "/", "~")):
         raise CheckpointError(f"no checkpoint directory at {text} (and it is not a Hub repo id of the form owner/name)")
-    if path.parent.is_dir():  # 'checkpoints/nope': a typo in a local path, not a repo to fetch
-        folders = sorted(p.name for p in path.parent.iterdir() if (p / WEIGHTS_FILE).is_file() and is_lego(p))
+    # 'checkpoints/nope': a typo in a local path (or the bundled folder's, from elsewhere), not a repo to fetch
+    parent = SHIPPED if path.parts[0] == SHIPPED.name and not path.parent.is_dir() else path.parent
+    if parent.is_dir():
+        folders = sorted(p.name for p in parent.iterdir() if (p / WEIGHTS_FILE).is_file() and is_lego(p))
         raise CheckpointError(f"no checkpoint directory at {text}" + (
-            f" ({path.parent} has {', '.join(folders)})" if folders else ""))
+            f" ({parent} has {', '.join(folders)})" if folders else ""))
     kwargs = {} if local_files_only is None else {"local_files_only": local_files_only}
     try:
         return Path(snapshot_download(text, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE], **kwargs))

@@ -21,7 +21,7 @@ from .flops import evaluation_flops, format_flops, schedule_cost
 from .images import grid, to_pil
 from .model import LegoModel, brick_parameters, count_parameters, shared_parameters
 from .precision import PRECISIONS, default_device
-from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, PlaygroundError
+from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_GUIDANCE, PlaygroundError
 from .sampler import METHODS, sample
 from .schedule import PRESETS, ScheduleError, load_schedule
 from .serving import shown_source
@@ -128,7 +128,8 @@ def _generate(args: argparse.Namespace) -> int:
     carried = png_info(settings_line, shown_source(source), weights)
     grid(to_pil(result.images)).save(out, pnginfo=carried)
     report = {
-        "out": str(out), "seeds": seeds, "class": None if label is None else config.label_space().describe(label),
+        "out": str(out), "model": {"checkpoint": shown_source(source), "fingerprint": weights},  # as the app's report
+        "seeds": seeds, "class": None if label is None else config.label_space().describe(label),
         "drawn": req.drawn(config),
         "size": f"{width}x{height}", "canvas": asdict(canvas),
         "schedule": schedule.to_dict(),
@@ -200,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pictures, with seeds seed, seed+1, ..., side by side in one PNG (default 1)")
     gen.add_argument("--steps", type=int, help=f"sampling steps (default {DEFAULT_STEPS})")
     gen.add_argument("--sampler", choices=METHODS, help=f"default {DEFAULT_METHOD}")
-    gen.add_argument("--guidance", type=float, help=f"classifier-free guidance (1 = off; default {DEFAULT_GUIDANCE:g})")
+    gen.add_argument("--guidance", type=float,
+                     help=f"classifier-free guidance (1 = off, at most {MAX_GUIDANCE}; default {DEFAULT_GUIDANCE:g})")
     gen.add_argument("--guide", metavar="LOW-HIGH",
                      help="guide only the steps whose noise level sigma is in (LOW, HIGH], such as 1-40: a quarter "
                           "less work at the default steps (default: every step)")

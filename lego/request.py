@@ -22,6 +22,7 @@ MAX_IMAGES = 4
 
 
 MAX_STEPS = 100
+MAX_GUIDANCE = 8  # past about 4.5 pictures turn harsh (benchmarks/guidance.py); one limit for the app, API and CLI
 
 # The app's default sampler: the fastest whose judged quality matches 18 Heun steps within the spread
 # over seed sets (benchmarks/samplers.py, assets/benchmarks/samplers.json). Heun stays one click away.
@@ -221,7 +222,7 @@ def parse_request(config: LegoConfig, class_name: str | None, seed: object, step
     label = parse_label(config, class_name)
     seed = number("seed", seed, True, 0, MAX_SEED)
     steps = number("steps", steps, True, 1, MAX_STEPS)
-    guidance = number("guidance", guidance, False, 0, 20)
+    guidance = number("guidance", guidance, False, 0, MAX_GUIDANCE)
     if method not in METHODS:
         raise PlaygroundError(f"sampler must be one of {', '.join(METHODS)}, got {quoted(method)}")
     images = number("number of images", images, True, 1, max_images)
@@ -265,7 +266,8 @@ def parse_interval(value: object) -> tuple[float, float] | None:
     else:
         parts = [value]
     if len(parts) != 2:
-        raise PlaygroundError(f"a guidance interval is two noise levels such as 1-40, got {quoted(value)}")
+        raise PlaygroundError(f"guide: a guidance interval is two noise levels such as 1-40 (or nothing for every "
+                              f"step), got {quoted(value)}")
     low, high = (number("guidance interval", part) for part in parts)
     if not 0 <= low < high:
         raise PlaygroundError(f"a guidance interval needs 0 <= low < high, got {quoted(value)}")

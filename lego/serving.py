@@ -16,7 +16,7 @@ import torch
 
 from .batching import BATCHING, LOG, Batcher, rows_independent
 from .canvas import Canvas
-from .checkpoint import SHIPPED, CheckpointError, fingerprint, is_repo_id, load_checkpoint, read_config
+from .checkpoint import SHIPPED, CheckpointError, bundled, fingerprint, is_repo_id, load_checkpoint, read_config
 from .config import LegoConfig
 from .estimate import Estimate, Speed, measure_speed
 from .messages import quoted
@@ -174,9 +174,9 @@ def checked_source(source: str) -> str:
     source = source.strip() if isinstance(source, str) else ""
     if not source or len(source) > 512 or "\x00" in source:
         raise PlaygroundError("give a checkpoint directory or a Hugging Face repo id (owner/name)")
-    bundled = SHIPPED / source
-    if "/" not in source and source not in (".", "..") and bundled.is_dir():  # a name from the picker
-        return str(bundled.resolve())
+    shipped = bundled(source)
+    if "/" not in source and shipped is not None:  # a name from the picker
+        return str(shipped.resolve())
     normalised = normalised_source(source)
     if is_repo_id(normalised):  # a Hub id: a local path comes back resolved, from the root
         return normalised

@@ -26,7 +26,7 @@ from .config import LegoConfig
 from .messages import quoted
 from .request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_IMAGES, PlaygroundError, Request,
                       class_picker, interval_text, number, parse_request)
-from .schedule import MAX_JSON_BYTES, BrickSchedule, ScheduleError, number_text, parse_schedule_text, schedule_text
+from .schedule import MAX_JSON_BYTES, BrickSchedule, ScheduleError, number_text, parse_schedule, schedule_text
 
 PNG_KEY = "lego-playground"  # the PNG text chunk with the settings
 PNG_MODEL_KEY = "lego-playground-model"  # and the one naming the checkpoint and its weights' fingerprint
@@ -99,7 +99,7 @@ def from_text(config: LegoConfig, text: str, max_images: int = MAX_IMAGES,
                         bool(number("shift", values.get("shift", 0), True, 0, 1)), values.get("coords", "repeat"))
         if schedule is None:
             schedule = (BrickSchedule.all_on(config.num_bricks) if "schedule" not in values
-                        else parse_schedule_text(values["schedule"], config.num_bricks))
+                        else parse_schedule(values["schedule"], config))  # the line, or a preset's name
     except (CanvasError, ScheduleError) as exc:
         raise PlaygroundError(str(exc)) from None
     sampler = values.get("sampler", DEFAULT_METHOD).replace(" ", "+")  # dpm++2m typed into a link reads "dpm  2m"

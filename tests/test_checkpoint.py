@@ -104,6 +104,17 @@ def test_sources_that_are_neither_directory_nor_repo_id(source):
         load_checkpoint(source)
 
 
+def test_a_bundled_checkpoint_loads_by_name_or_by_its_path_from_the_root_in_any_working_directory(tmp_path):
+    """A notebook elsewhere names 'checkpoints/lego-emoji-s' as the README does: never fetched from a Hub repo of
+    that shape (nothing is downloaded here: the Hub cache is empty and offline)."""
+    script = ("from lego.checkpoint import load_checkpoint\n"
+              "for s in ('lego-emoji-s', 'checkpoints/lego-emoji-s'): print(load_checkpoint(s).config.num_bricks)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+                               "HF_HUB_CACHE": str(tmp_path / "empty")})
+    assert done.returncode == 0 and done.stdout.split() == ["3", "3"], done.stderr
+
+
 def make_hub_cache(cache: Path, repo_id: str, files_from: Path) -> None:
     """The layout huggingface_hub leaves after a download: refs/main -> snapshots/<commit>/files."""
     commit = "0123456789abcdef0123456789abcdef01234567"

@@ -26,6 +26,7 @@ def test_generate_writes_png_and_reports_cost(tmp_path):
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["seeds"] == [3, 4] and report["size"] == "32x16"
+    assert report["model"]["checkpoint"].endswith("ckpt") and len(report["model"]["fingerprint"]) >= 8  # which model
     assert 0 < report["saving"] < 1 and report["flops"] < report["all_bricks_flops"]
     assert report["predicted_speedup"] > 1
     image = Image.open(out)

@@ -17,8 +17,8 @@ from lego.canvas import MODES as CANVAS_MODES
 from lego.estimate import guidance_saving
 from lego.flops import format_flops
 from lego.images import to_uint8
-from lego.request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_STEPS, MIDDLE_STEPS,
-                          PlaygroundError, interval_text, number, random_seed)
+from lego.request import (DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_GUIDANCE, MAX_STEPS,
+                          MIDDLE_STEPS, PlaygroundError, interval_text, number, random_seed)
 from lego.sampler import METHODS, StepInfo, sigma_steps
 from lego.schedule import (CUSTOM, PRESETS, ScheduleError, from_grid, grid_labels, grid_preset, preset,
                            presets_for, to_grid)
@@ -159,7 +159,7 @@ def build(ctx: AppContext) -> GenerateTab:
                     seed = Number(0, label="Seed", precision=0, minimum=0,
                                   info="The same seed and settings draw the same picture.")
                     randomize = Checkbox(False, label="Random seed")
-                guidance = Slider(0, 8, DEFAULT_GUIDANCE, step=0.1, label="Guidance (1 = off)",
+                guidance = Slider(0, MAX_GUIDANCE, DEFAULT_GUIDANCE, step=0.1, label="Guidance (1 = off)",
                                   info="How closely the picture follows what to draw. Above 1 every brick runs "
                                        "twice (with and without the label), so it costs double.")
                 guide = Dropdown(GUIDE_CHOICES, value="", label="Guide at", allow_custom_value=True,
