@@ -61,8 +61,9 @@ class OutputFolder:
             paths.append(str(path))
         return paths
 
-    def write(self, record: RunRecord, served: Served, folder: Path | None = None) -> list[str]:
-        """The run's PNGs and its JSON report, which names the model and its weights' fingerprint."""
+    def write(self, record: RunRecord, served: Served, folder: Path | None = None, replayed: bool = False) -> list[str]:
+        """The run's PNGs and its JSON report, which names the model and its weights' fingerprint, and says whether
+        the run was replayed from the cache (its seconds are then those of the run it replays)."""
         folder = folder or self.new_run()
         request, config = record.request, served.config
         carried = [png_info(to_text(config, replace(request, seed=seed, images=1)), served.shown, served.fingerprint)
@@ -70,6 +71,6 @@ class OutputFolder:
         paths = self.pictures(folder, record.images, [f"lego_seed{seed}" for seed in request.seeds], carried)
         report = folder / f"lego_seed{request.seed}_report.json"
         content = {"model": {"checkpoint": served.shown, "fingerprint": served.fingerprint},
-                   "settings": to_text(config, request), **record.report(config)}
+                   "settings": to_text(config, request), "replayed": replayed, **record.report(config)}
         report.write_text(json.dumps(content, indent=2))
         return paths + [str(report)]

@@ -90,6 +90,8 @@ def test_a_repeated_request_is_replayed_from_the_cache(served):
     b = client.predict(*generate_args(previews=False, seed=77), api_name="/generate")
     assert "replayed" not in a[1] and "replayed (" in b[1]
     assert open(a[0][0]["image"], "rb").read() == open(b[0][0]["image"], "rb").read()
+    reports = [json.loads(open(next(f for f in r[5] if f.endswith(".json"))).read()) for r in (a, b)]
+    assert [r["replayed"] for r in reports] == [False, True]  # a script can tell a timed run from a replay
 
 
 def test_lesson_runs_every_stage_and_reports_what_it_measured(served):

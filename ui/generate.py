@@ -325,7 +325,7 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
         # brick's cost is in the estimate
         cost = f"{format_flops(c.total)}, saving {c.saving:.0%}, predicted speed-up {c.predicted_speedup:.2f}x"
         summary = " · ".join(part for part in (seeds, took, cost, req.guided_at()) if part)
-        files = outputs.write(record, s, folder)
+        files = outputs.write(record, s, folder, replay)
         yield (captioned([f for f in files if f.endswith(".png")]), summary,
                charts.flops_per_step(c, s.names, req.settings.sigmas()),
                charts.time_per_step(record.brick_seconds, record.step_seconds, s.names),
