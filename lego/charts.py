@@ -15,7 +15,10 @@ from .flops import ScheduleCost
 # Every chart of the app in one light style. Set as the default rather than per figure: naming a template in a
 # figure's layout copies and validates the whole template, 10 of the 11 ms a chart takes to build, which a class
 # finishing thirty runs at once would pay ninety times.
-pio.templates.default = "plotly_white"
+# No drag mode: a drag over a chart would zoom it, and on a phone Plotly's drag layer takes every touch, so a page
+# could not be scrolled past its charts. Hover still shows each bar's numbers.
+pio.templates["lego"] = go.layout.Template(layout=dict(dragmode=False))
+pio.templates.default = "plotly_white+lego"
 
 BRICK_COLOURS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
 HEIGHT = 300

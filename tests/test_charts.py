@@ -1,5 +1,7 @@
 """The run charts: what they plot, and one shared figure for the requests of a batch."""
 
+import json
+
 import pytest
 
 from lego import charts
@@ -37,6 +39,9 @@ def test_charts_plot_each_brick_per_step():
     assert [list(row) for row in heat.data[0].z] == [[1], [1], [0]]
     totals = charts.totals(["all bricks", "schedule", "all bricks, 7 steps"], [48.5, 41.8, 42.4], [0.5, 0.44, 0.44])
     assert list(totals.data[0].x) == ["all bricks", "schedule", "all bricks,<br>7 steps"]  # apart on a phone
+    # no drag mode in any chart the page is sent: on a phone a finger on a chart scrolls the page
+    for figure in (flops, times, heat, totals):
+        assert json.loads(figure.to_json())["layout"]["template"]["layout"]["dragmode"] is False
 
 
 def test_the_requests_of_a_batch_share_their_charts():

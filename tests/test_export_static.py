@@ -277,6 +277,55 @@ def test_toggle_scrub_and_complete_the_lesson_in_a_browser(site, app_verdict, or
         assert requests and all(url.startswith(base) for url in requests), requests  # nothing leaves the machine
 
 
+@needs_chromium
+def test_on_a_phone_a_finger_scrolls_the_page_over_the_picture_and_the_charts_and_drags_the_line(site):
+    """A vertical swipe that starts on the picture or on a chart scrolls the page, leaving the line where it was
+    (a range input jumps to the finger before the browser knows the gesture scrolls) and the chart unzoomed
+    (Plotly's drag layer takes every touch unless its drag mode is off); a sideways drag moves the line."""
+    import time
+
+    _, out, _ = site
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                      device_scale_factor=2)
+        page = context.new_page()
+        page.goto(out.as_uri() + "/index.html")
+        page.wait_for_function("document.querySelector('#time-chart .main-svg') !== null", timeout=20_000)
+        touch = context.new_cdp_session(page)
+
+        def swipe(selector: str, dx: float, dy: float, at: float = 0.3) -> tuple[float, str]:
+            """A finger from ``at`` of the element's width at its middle, moved by (dx, dy): scrollY and the line
+            after it."""
+            page.evaluate(f"document.querySelector('{selector}').scrollIntoView({{block: 'center'}})")
+            page.wait_for_timeout(300)
+            box = page.locator(selector).bounding_box()
+            x, y = box["x"] + box["width"] * at, box["y"] + box["height"] / 2
+            touch.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+            for i in range(1, 21):
+                time.sleep(0.016)
+                touch.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [
+                    {"x": x + dx * i / 20, "y": y + dy * i / 20}]})
+            touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+            page.wait_for_timeout(800)
+            return page.evaluate("scrollY"), page.input_value("#compare-split")
+
+        page.evaluate("document.querySelector('#compare').scrollIntoView({block: 'center'})")
+        before = page.evaluate("scrollY")
+        scrolled, split = swipe("#compare", 2, -300)
+        assert scrolled > before + 100 and split == "50"
+        _, split = swipe("#compare", 120, 0, at=0.5)
+        assert int(split) > 80
+        for chart in ("#flops-chart", "#time-chart"):
+            ranges = f"(() => {{ const l = document.querySelector('{chart}')._fullLayout; " \
+                     "return [l.xaxis.range, l.yaxis.range]; })()"
+            page.evaluate(f"document.querySelector('{chart}').scrollIntoView({{block: 'center'}})")
+            start, shown = page.evaluate("scrollY"), page.evaluate(ranges)
+            scrolled, _ = swipe(chart, 2, 250, at=0.5)  # a finger moving down scrolls back up
+            assert scrolled < start - 100 and page.evaluate(ranges) == shown
+        browser.close()
+
+
 def test_the_page_draws_with_the_plotly_js_version_the_installed_plotly_writes_figures_for():
     import plotly.offline
 

@@ -75,6 +75,7 @@ function drawCharts() {
     // a fresh layout each time (Plotly writes a zoom into the object it is given) that cannot be zoomed: a drag or
     // a swipe over a chart would otherwise leave it on a slice of the steps, with no button to undo it
     const layout = structuredClone(base.layout);
+    layout.dragmode = false; // a finger on the chart scrolls the page (the charts' own template says so too)
     layout.xaxis = { ...layout.xaxis, fixedrange: true };
     layout.yaxis = { ...layout.yaxis, fixedrange: true, range: [0, 1.05 * tallest(name)], autorange: false };
     Plotly.react(`${name}-chart`, traces, layout, { displayModeBar: false, responsive: true });
@@ -143,6 +144,14 @@ function startPlay() {
   step.addEventListener("input", () => { state.step = Number(step.value); drawStep(); });
   for (const [slider, input] of [["compare", "compare-split"], ["lesson-slider", "lesson-split"]]) {
     $(input).addEventListener("input", () => setSplit($(slider), $(input)));
+    // a finger that lands on the picture moves the line at once, before the browser knows whether it scrolls the
+    // page; when it does scroll, the line goes back
+    let before = null;
+    $(input).addEventListener("pointerdown", () => { before = $(input).value; });
+    $(input).addEventListener("pointercancel", () => {
+      if (before !== null) { $(input).value = before; setSplit($(slider), $(input)); }
+      before = null;
+    });
     setSplit($(slider), $(input));
   }
   drawRun();
