@@ -43,6 +43,8 @@ def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
             element = page.wait_for_selector(f"{chart} .js-plotly-plot", timeout=60_000)
             box = element.bounding_box()
             assert box and box["width"] > 100 and box["height"] > 100
+            # no drag mode: on a phone a finger on the chart scrolls the page instead of zooming it
+            assert element.evaluate("plot => plot._fullLayout.dragmode") is False
         box, frame = image.bounding_box(), page.locator("#gallery").bounding_box()
         assert box["width"] > 200  # enlarged, and shown whole inside its box (not cropped)
         assert frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"]
