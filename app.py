@@ -133,13 +133,20 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
             """A checkpoint that fits this page, loaded for a session (a PlaygroundError says why not)."""
             return ctx.registry.load(source, accept=model_tab.fits_the_page(ctx.first.config))
 
-        def load_model(source: str):
-            """A generator, as the page's event says a refusal in the tab's status line."""
+        def loaded(source: str) -> Served:
             try:
-                s = load(source)
+                return load(source)
             except PlaygroundError as exc:
                 raise refused(exc) from None
-            yield switched(s)
+
+        def load_model(source: str):
+            """A generator, as the page's event says a refusal in the tab's status line: every tab on the model."""
+            yield switched(loaded(source))
+
+        def load_model_api(source: str) -> tuple:
+            """A script's load: the session's model, and only what a script reads (the model, and the status)."""
+            s = loaded(source)
+            return s.key, model_tab.model_text(s), model_tab.loaded_text(s)
 
         def load_linked(request: gr.Request) -> tuple | list:
             """The model a page's link names, loaded for the tab before the link's settings are set (which say
@@ -157,9 +164,10 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         opened = demo.load(load_linked, None, load_outputs, queue=False, api_visibility="private")
         link.wire(ctx, gen, model_key, gen_event, opened)
         history.wire(demo)
-        loaded = page_and_api([mod.load_btn.click], load_model, [mod.source], load_outputs, mod.status,
-                              api_name="load_model", cannot="Cannot load", concurrency_limit=1)
-        finder.clear_after(loaded, [gen.finder, les.finder])
+        switch = page_and_api([mod.load_btn.click], load_model_api, [mod.source], [model_key, mod.text, mod.status],
+                              mod.status, api_name="load_model", cannot="Cannot load", page_run=load_model,
+                              page_outputs=load_outputs, concurrency_limit=1)
+        finder.clear_after(switch, [gen.finder, les.finder])
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     share_the_queue(demo)
     name_parameters(demo)

@@ -330,10 +330,9 @@ def test_a_session_can_switch_checkpoints_and_others_keep_theirs(served, tmp_pat
     before = open(client.predict(*args, api_name="/generate")[0][0]["image"], "rb").read()
 
     switcher = Client(url, verbose=False)
-    shown = switcher.predict(str(tmp_path / "other"), api_name="/load_model")
-    info = shown[0]
+    info, status = switcher.predict(str(tmp_path / "other"), api_name="/load_model")  # what a script reads, only
     assert "**other**" in info and str(tmp_path) not in info and "B2 global r64/p16" in info  # no server paths
-    assert shown[-1].startswith("Loaded **other** for this browser tab:")  # the tab's status line says it worked
+    assert status.startswith("Loaded **other** for this browser tab:")  # the tab's status line says it worked
     outputs = switcher.predict(*args, api_name="/generate")
     after = open(outputs[0][0]["image"], "rb").read()
     assert after != before  # other weights
@@ -381,6 +380,7 @@ def test_the_api_documents_the_types_the_server_takes_and_no_server_path(served)
     # a list that also takes typed text is documented as text: a class by name or index, a checkpoint's folder
     assert parameters["category"] == parameters["guide"] == "str"
     assert api["/load_model"]["parameters"][0]["python_type"]["type"] == "str"
+    assert len(api["/load_model"]["returns"]) == 2  # the model and the status, not every tab's controls
     source = next(c["props"] for c in client.config["components"]
                   if c["props"].get("label", "").startswith("Checkpoint"))
     choices = [value for _, value in source["choices"]]

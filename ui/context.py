@@ -52,14 +52,15 @@ def said_in_status(run: Callable, status: int, outputs: int, cannot: str = "Cann
 
 def page_and_api(triggers: Sequence, run: Callable, inputs: list, outputs: list, status: gr.components.Component,
                  api_name: str, cannot: str = "Cannot run", page_run: Callable | None = None,
-                 **options) -> gr.events.Dependency:
+                 page_outputs: list | None = None, **options) -> gr.events.Dependency:
     """Two events on one run: the API's (``api_name``), which raises a refusal as a client expects, and the page's
     on ``triggers`` (returned), which says it as ``said_in_status`` does. They share one concurrency group.
     ``page_run``, where given, is the page's own version of ``run`` (one that also updates the page's layout, which
-    a script has no use for)."""
+    a script has no use for), with ``page_outputs`` where those differ from the API's ``outputs``."""
     gr.on([], run, inputs, outputs, api_name=api_name, concurrency_id=api_name, **options)
-    return gr.on(triggers, said_in_status(page_run or run, outputs.index(status), len(outputs), cannot), inputs,
-                 outputs, api_visibility="private", concurrency_id=api_name, trigger_mode="once", **options)
+    shown = page_outputs or outputs
+    return gr.on(triggers, said_in_status(page_run or run, shown.index(status), len(shown), cannot), inputs,
+                 shown, api_visibility="private", concurrency_id=api_name, trigger_mode="once", **options)
 
 
 def stoppable(stop: gr.Button, triggers: Sequence,
