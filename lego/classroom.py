@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import plotly.graph_objects as go
@@ -20,9 +21,9 @@ from .flops import format_flops
 from .lesson import Lesson, cost_verdict, early_late_verdict, late_verdict, predict_text, take_away
 from .png_store import PngStore
 from .runs import RunRecord
-from .schedule import (PRESETS, BrickSchedule, ScheduleError, drop_late, from_grid, grid_edges, off_steps,
-                       presets_for, to_grid)
-from .visuals import difference_maps
+from .schedule import (PRESETS, BrickSchedule, ScheduleError, drop_late, from_grid, off_steps, presets_for,
+                       to_grid)
+from .visuals import difference_maps, mean_change
 
 MARKDOWN = MarkdownIt("commonmark").enable("table")
 
@@ -49,11 +50,10 @@ def grid_schedules(config: LegoConfig, steps: int, num_ranges: int) -> dict[str,
     candidates = [BrickSchedule.all_on(n), *(drop_late(config, k) for k in range(n)), *presets_for(config).values()]
     everything, names = list(range(num_ranges)), [config.brick_name(k) for k in range(n)]
     for k in range(n):
-        for j in range(len(grid_edges(num_ranges))):
-            cells = [[i for i in everything if (kk, i) != (k, j)] for kk in range(n)]
+        for j in everything:
+            schedule = from_grid([[i for i in everything if (kk, i) != (k, j)] for kk in range(n)], num_ranges)
             # named by its steps, as the grid's columns are ("B0 local r8/p2 off at steps 7-8 of 8")
-            mask = from_grid(cells, num_ranges).mask(steps)
-            candidates.append(from_grid(cells, num_ranges, name=off_steps(mask, names)))
+            candidates.append(replace(schedule, name=off_steps(schedule.mask(steps), names)))
     found: dict[str, BrickSchedule] = {}
     for schedule in candidates:
         key = on_grid(schedule, steps, num_ranges)
@@ -113,7 +113,7 @@ def page_run(record: RunRecord, reference: RunRecord, diff: np.ndarray, diff_lim
     drawn where a category was asked for; its times are each step's fastest of ``repeats`` runs."""
     cost = record.estimate.cost
     image = record.images[0]
-    change = float(np.abs(image.astype(int) - reference.images[0].astype(int)).mean())
+    change = mean_change(reference.images[0], image)
     timed = f"{record.seconds:.2f} s measured when exported"
     if record is not reference:
         timed += f" against {reference.seconds:.2f} s with every brick"

@@ -17,7 +17,6 @@ import statistics
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
-import numpy as np
 
 from .config import LegoConfig
 from .estimate import estimate
@@ -27,7 +26,7 @@ from .runs import RunRecord, run
 from .sampler import StepInfo
 from .schedule import CUSTOM, BrickSchedule, off_steps
 from .serving import Served
-from .visuals import Difference, difference_map
+from .visuals import Difference, difference_map, mean_change
 
 # Timed rounds. With n rounds, noise alone puts every ratio on one side of the true one with probability
 # 2 / 2**n, so the range shown holds the true speed-up 94% of the time with 5 rounds (75% with 3).
@@ -135,7 +134,7 @@ class Comparison:
 
     @property
     def pixel_difference(self) -> float:
-        return float(np.abs(self.full.images[0].astype(int) - self.scheduled.images[0].astype(int)).mean())
+        return mean_change(self.full.images[0], self.scheduled.images[0])
 
     @property
     def difference(self) -> Difference:

@@ -22,6 +22,7 @@ from .runs import RunRecord, run
 from .sampler import METHOD_NAMES, StepInfo
 from .schedule import SKIP_SHARE, BrickSchedule, drop_early, drop_late
 from .serving import Served
+from .visuals import mean_change
 
 # The app's default sampler, steps and guidance (see lego.request), so a class meets the same pictures in both tabs.
 LESSON_METHOD, LESSON_STEPS, LESSON_GUIDANCE = DEFAULT_METHOD, DEFAULT_STEPS, DEFAULT_GUIDANCE
@@ -190,11 +191,11 @@ def run_lesson(served: Served, label: int | None, seed: int = LESSON_SEED, store
 def measure(config: LegoConfig, label: int | None, seed: int, records: dict[str, RunRecord]) -> Lesson:
     """Each run's saving and pixel change against the all-bricks run."""
     reference = records[EVERY_BRICK]
-    ref_image, ref_flops = reference.images[0].astype(int), reference.estimate.cost.total
+    ref_flops = reference.estimate.cost.total
 
     def row(name: str) -> LessonRow:
         record = records[name]
-        diff = float(np.abs(record.images[0].astype(int) - ref_image).mean())
+        diff = mean_change(reference.images[0], record.images[0])
         return LessonRow(name, 1.0 - record.estimate.cost.total / ref_flops, round(diff, 2), record.images[0],
                          record.request.steps)
 

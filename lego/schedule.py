@@ -259,7 +259,7 @@ def drop_early(config: LegoConfig, brick: int, share: float = SKIP_SHARE) -> Bri
     return one_brick(config, brick, on, f"{config.brick_name(brick)} off for the first {share:.0%}")
 
 
-# ---- the schedule as one line of text, as links and PNGs carry it ---------------------------
+# ---- the schedule as one line of text, as links and PNGs write it ---------------------------
 
 OFF = "off"  # a brick that never runs
 RANGE_SEPARATOR = re.compile(r"(?<![eE])-")  # the "-" between two numbers, not an exponent's sign
@@ -331,7 +331,7 @@ FORMS = (f"a preset's name ({', '.join(PRESETS)}), JSON such as {{\"bricks\": ..
 
 
 def parse_schedule(text: str, config: LegoConfig, other_forms: str = "") -> BrickSchedule:
-    """A preset's name, a schedule as JSON, or as the line a link or a PNG carries (``schedule_text``); never a file
+    """A preset's name, a schedule as JSON, or as the line a link or a PNG holds (``schedule_text``); never a file
     (the app reads no path a request names). A refusal lists the forms, and ``other_forms`` a caller reads too."""
     text = text.strip()
     if text in PRESETS:

@@ -26,6 +26,11 @@ def signed_change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return np.take_along_axis(diff, most, axis=2)[:, :, 0]
 
 
+def mean_change(before: np.ndarray, after: np.ndarray) -> float:
+    """The mean absolute pixel difference, 0-255 (0: the same picture), as every text of the app states a change."""
+    return float(np.abs(after.astype(int) - before.astype(int)).mean())
+
+
 def largest(change: np.ndarray) -> int:
     return int(np.abs(change).max()) if change.size else 0
 
