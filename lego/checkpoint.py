@@ -108,6 +108,10 @@ def resolve_source(source: str | Path, local_files_only: bool | None = None) -> 
     text = str(source)
     if (shipped := bundled(text)) is not None:
         return shipped
+    if not SHIPPED.is_dir() and (path.parent == SHIPPED or path.parts[0] == SHIPPED.name):
+        raise CheckpointError(f"no checkpoint directory at {text}: the bundled checkpoints come with a clone of the "
+                              "project, and this copy of lego was installed without one (install the clone in place, "
+                              "pip install -e ., or give a checkpoint directory or Hub repo id)")
     if not is_repo_id(text) or path.exists() or text.startswith((".", "/", "~")):
         raise CheckpointError(f"no checkpoint directory at {text} (and it is not a Hub repo id of the form owner/name)")
     # 'checkpoints/nope': a typo in a local path (or the bundled folder's, from elsewhere), not a repo to fetch

@@ -179,7 +179,8 @@ def _info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m lego", description="LEGO bricks diffusion: sample pictures and count their cost",
+        prog="lego" if Path(sys.argv[0]).name == "lego" else "python -m lego",  # the installed command's name
+        description="LEGO bricks diffusion: sample pictures and count their cost",
         epilog="More commands, each with --help: python -m lego.data (the emoji data set), lego.train (training and "
                "export), lego.metrics (the judge and evaluation), lego.convert (the paper's checkpoints), "
                "lego.export_static (the classroom edition) and lego.deploy (a Hugging Face Space). The app: "
