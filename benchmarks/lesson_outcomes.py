@@ -8,7 +8,7 @@ of the steps, the same brick dropped for the first 40%, and every brick with few
 
 Runs through ``lego.lesson`` exactly as the app does (same steps, sampler, guidance, seed and precision), so a
 class sees these numbers on screen; pixel changes are mean absolute differences to the all-bricks image, 0-255,
-and differences under LESSON_TIE count as ties.
+and differences under lego.visuals.TIE count as ties.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lego import machine, results  # noqa: E402
 from lego.checkpoint import ALL_EMOJI_CHECKPOINT, load_checkpoint  # noqa: E402
-from lego.lesson import (LESSON_GUIDANCE, LESSON_METHOD, LESSON_STEPS, LESSON_TIE, Lesson, LessonRow,  # noqa: E402
-                         compared, least_and_most, run_lesson)
+from lego.lesson import (LESSON_GUIDANCE, LESSON_METHOD, LESSON_STEPS, Lesson, LessonRow,  # noqa: E402
+                         least_and_most, run_lesson)
 from lego.schedule import SKIP_SHARE  # noqa: E402
 from lego.serving import Served  # noqa: E402
+from lego.visuals import TIE, compared  # noqa: E402
 
 
 def outcome(lesson: Lesson) -> dict:
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
         "checkpoint": Path(args.checkpoint).name, "fingerprint": served.fingerprint, "precision": served.precision,
         "level": args.level,
         "lesson": {"seed": args.seed, "steps": LESSON_STEPS, "sampler": LESSON_METHOD, "guidance": LESSON_GUIDANCE,
-                   "share_dropped": SKIP_SHARE, "tie": LESSON_TIE},
+                   "share_dropped": SKIP_SHARE, "tie": TIE},
         "seconds": round(time.perf_counter() - start, 1),
         "summary": totals,
         "outcomes": outcomes,

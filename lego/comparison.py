@@ -26,7 +26,7 @@ from .runs import RunRecord, run
 from .sampler import StepInfo
 from .schedule import CUSTOM, BrickSchedule, off_steps
 from .serving import Served
-from .visuals import Difference, difference_map, mean_change
+from .visuals import Difference, difference_map, mean_change, px, than
 
 # Timed rounds. With n rounds, noise alone puts every ratio on one side of the true one with probability
 # 2 / 2**n, so the range shown holds the true speed-up 94% of the time with 5 rounds (75% with 3).
@@ -137,6 +137,12 @@ class Comparison:
         return mean_change(self.full.images[0], self.scheduled.images[0])
 
     @property
+    def baseline_difference(self) -> float:
+        """How far the honest baseline's picture is from every brick's: what the schedule's change is weighed
+        against."""
+        return mean_change(self.full.images[0], self.baseline.images[0])
+
+    @property
     def difference(self) -> Difference:
         """The schedule's picture against every brick's: red where it is lighter, blue where darker."""
         return difference_map(self.full.images[0], self.scheduled.images[0])
@@ -153,8 +159,29 @@ class Comparison:
                 f"{base.request.steps} "
                 f"steps costs {format_flops(base.estimate.cost.total)} ({base_s:.2f} s, the median of as many runs).\n"
                 f"- **Picture**: the schedule's picture differs from every brick's by "
-                f"{self.pixel_difference:.1f} / 255 per pixel on average (mean absolute pixel difference), "
-                f"{self.difference.largest} / 255 at most.")
+                f"{px(self.pixel_difference)} per pixel on average (mean absolute pixel difference), "
+                f"{self.difference.largest} / 255 at most; the baseline's, with {base.request.steps} steps, by "
+                f"{px(self.baseline_difference)}. At about the same cost, the schedule changed the picture "
+                f"**{than(self.pixel_difference, self.baseline_difference)}** taking fewer steps.")
+
+    def report(self) -> dict:
+        """The comparison's figures for a script: per run its steps, bricks, FLOPs, seconds (one per round) and
+        change from every brick's picture; the speed-up measured over the rounds, and the one FLOPs predict."""
+        t, full = self.timing, self.full.images[0]
+        rounds = (t.full, t.scheduled, t.baseline)
+        low, high = t.spread
+        return {
+            "picture": self.picture, "skipped": self.skipped,
+            "runs": {label: {"steps": r.request.steps, "mask": r.mask, "flops": r.estimate.cost.total,
+                             "seconds": round(statistics.median(s), 4), "seconds_per_round": [round(x, 4) for x in s],
+                             "mean_change": round(mean_change(full, r.images[0]), 4)}
+                     for (label, r), s in zip(self.records.items(), rounds)},
+            "speedup": {"measured": round(t.speedup, 4), "low": round(low, 4), "high": round(high, 4),
+                        "rounds": len(t.ratios), "measurable": self.scheduled.mask != self.full.mask
+                        and not t.covers(1.0),
+                        "predicted": round(self.scheduled.estimate.cost.predicted_speedup, 4)},
+            "largest_change": self.difference.largest,
+        }
 
     def speed_line(self) -> str:
         """The measured speed-up, led by what it shows: a range of the rounds' ratios that includes 1.00x is no

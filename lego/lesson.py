@@ -22,14 +22,11 @@ from .runs import RunRecord, run
 from .sampler import METHOD_NAMES, StepInfo
 from .schedule import SKIP_SHARE, BrickSchedule, drop_early, drop_late
 from .serving import Served
-from .visuals import mean_change
+from .visuals import TIE, compared, mean_change, px, than, tied
 
 # The app's default sampler, steps and guidance (see lego.request), so a class meets the same pictures in both tabs.
 LESSON_METHOD, LESSON_STEPS, LESSON_GUIDANCE = DEFAULT_METHOD, DEFAULT_STEPS, DEFAULT_GUIDANCE
 LESSON_SEED = 0  # presenter mode always uses it, so a class sees the prepared (cached) lesson
-# Below this difference in mean pixel change (out of 255) two runs count as tied: about the spread
-# of the same comparison over a few seeds on the bundled model.
-LESSON_TIE = 0.5
 EVERY_BRICK = "every brick"
 
 
@@ -208,28 +205,6 @@ def measure(config: LegoConfig, label: int | None, seed: int, records: dict[str,
 
 # ---- what the numbers say ---------------------------------------------------------------
 
-def tied(a: float, b: float) -> bool:
-    """Closer than LESSON_TIE, counted in the hundredths shown on screen (so a tie is a tie there too)."""
-    return round(abs(a - b) * 100) < round(LESSON_TIE * 100)
-
-
-def px(value: float) -> str:
-    return f"{value:.2f} / 255"
-
-
-def compared(a: float, b: float) -> str:
-    """How change ``a`` compares with change ``b``: 'less than', 'more than' or 'about as much as' (a tie)."""
-    if tied(a, b):
-        return "about as much as"
-    return "less than" if a < b else "more than"
-
-
-def than(a: float, b: float) -> str:
-    """``compared`` in a sentence: a tie says so."""
-    word = compared(a, b)
-    return f"{word} (within {LESSON_TIE} / 255: a tie)" if tied(a, b) else word
-
-
 def brick_sentence(config: LegoConfig, k: int) -> str:
     """One brick in plain words: the region it sees, how it is cut into patches, and what it is for."""
     b, name = config.bricks[k], config.brick_name(k)
@@ -291,7 +266,7 @@ def late_verdict(lesson: Lesson, guess: int) -> str:
     mine = rows[guess]
     return (f"**{verdict}.** Your brick, {lesson.names[guess]}, off late saved {mine.saving:.0%} of the FLOPs and "
             f"changed the image by {px(mine.pixel_difference)} on average (colour values run from 0 to 255, so 0 "
-            f"means no change and 255 black turned white; differences under {LESSON_TIE} / 255 count as a tie)."
+            f"means no change and 255 black turned white; differences under {TIE} / 255 count as a tie)."
             f"\n\n{table}")
 
 
@@ -390,5 +365,5 @@ def take_away(lesson: Lesson, guess: int, measured: str = "") -> str:
                  _tally(lesson, lesson.early, "dropping it early"),
                  _tally(lesson, lesson.fewer, "running every brick with fewer steps (the nearest cost)"),
                  f"All of this is one picture: {lesson.category}, seed {lesson.seed}, {LESSON_STEPS} "
-                 f"{METHOD_NAMES[LESSON_METHOD]} steps. Differences under {LESSON_TIE} / 255 count as ties."]
+                 f"{METHOD_NAMES[LESSON_METHOD]} steps. Differences under {TIE} / 255 count as ties."]
     return "\n\n".join(f"- {s}" for s in sentences)

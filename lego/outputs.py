@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from .request import Request
 from .runs import RunRecord
 from .serving import Served
 from .settings_text import png_info, to_text
@@ -69,8 +70,23 @@ class OutputFolder:
         carried = [png_info(to_text(config, replace(request, seed=seed, images=1)), served.shown, served.fingerprint)
                    for seed in request.seeds]  # each picture can be made again on its own
         paths = self.pictures(folder, record.images, [f"lego_seed{seed}" for seed in request.seeds], carried)
-        report = folder / f"lego_seed{request.seed}_report.json"
-        content = {"model": {"checkpoint": served.shown, "fingerprint": served.fingerprint},
-                   "settings": to_text(config, request), "replayed": replayed, **record.report(config)}
-        report.write_text(json.dumps(content, indent=2))
-        return paths + [str(report)]
+        report = self.report(folder / f"lego_seed{request.seed}_report.json", served, request,
+                             {"replayed": replayed, **record.report(config)})
+        return paths + [report]
+
+    def carrying(self, folder: Path, records: dict[str, RunRecord], served: Served) -> list[str]:
+        """Each record's first picture at its own size, named ``lego_seed{seed}_{label}.png`` and carrying its
+        settings, so that any of them can be made again (Compare's runs)."""
+        carried = [png_info(to_text(served.config, replace(r.request, images=1)), served.shown, served.fingerprint)
+                   for r in records.values()]
+        names = [f"lego_seed{r.request.seed}_{label.replace(', ', '_').replace(' ', '_')}"
+                 for label, r in records.items()]
+        return self.pictures(folder, [r.images[0] for r in records.values()], names, carried)
+
+    @staticmethod
+    def report(path: Path, served: Served, request: Request, content: dict) -> str:
+        """A JSON report that names the model, its weights' fingerprint and the request's settings (as a link's
+        query), before ``content``."""
+        path.write_text(json.dumps({"model": {"checkpoint": served.shown, "fingerprint": served.fingerprint},
+                                    "settings": to_text(served.config, request), **content}, indent=2))
+        return str(path)

@@ -16,6 +16,9 @@ from .runs import Frame
 DIVERGING = np.array([(5, 48, 97), (67, 147, 195), (255, 255, 255), (214, 96, 77), (103, 0, 31)], dtype=float)
 SHOWN_SIDE = 256  # compared pictures are enlarged by a whole factor up to this many pixels on their longer side
 MIN_LIMIT = 16  # the colour scale spans at least +-16 / 255, so that 8-bit rounding (+-1) stays pale
+# Below this difference in mean pixel change (out of 255) two runs count as tied: about the spread
+# of the same comparison over a few seeds on the bundled model.
+TIE = 0.5
 
 
 def signed_change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -29,6 +32,28 @@ def signed_change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 def mean_change(before: np.ndarray, after: np.ndarray) -> float:
     """The mean absolute pixel difference, 0-255 (0: the same picture), as every text of the app states a change."""
     return float(np.abs(after.astype(int) - before.astype(int)).mean())
+
+
+def tied(a: float, b: float) -> bool:
+    """Closer than TIE, counted in the hundredths shown on screen (so a tie is a tie there too)."""
+    return round(abs(a - b) * 100) < round(TIE * 100)
+
+
+def px(value: float) -> str:
+    return f"{value:.2f} / 255"
+
+
+def compared(a: float, b: float) -> str:
+    """How change ``a`` compares with change ``b``: 'less than', 'more than' or 'about as much as' (a tie)."""
+    if tied(a, b):
+        return "about as much as"
+    return "less than" if a < b else "more than"
+
+
+def than(a: float, b: float) -> str:
+    """``compared`` in a sentence: a tie says so."""
+    word = compared(a, b)
+    return f"{word} (within {TIE} / 255: a tie)" if tied(a, b) else word
 
 
 def largest(change: np.ndarray) -> int:

@@ -3,6 +3,7 @@
 import json
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,13 +13,13 @@ from PIL import Image
 
 from lego.comparison import REPEATS
 from lego.config import EMOJI_CATEGORIES
-from lego.lesson import LESSON_STEPS, lesson_plan, tied
+from lego.lesson import LESSON_STEPS, lesson_plan
 from lego.request import NO_CLASS
 from lego.flops import schedule_cost
 from lego.sampler import SamplerSettings
 from lego.schedule import BrickSchedule, from_grid, preset, schedule_text
 from lego.settings_text import from_text
-from lego.visuals import difference_maps
+from lego.visuals import difference_maps, tied
 
 from conftest import api_args, generate_args, launched_app
 
@@ -226,7 +227,7 @@ def test_compare_all_bricks_schedule_and_matched_baseline(served):
     outputs = list(job)
     statuses = [o[-1] for o in outputs[:-1]]
     assert statuses[0] == "Running: starting" and statuses[1] == f"Running: step 1/10 of all bricks (round 1/{REPEATS})"
-    before, diff, bar, base, totals, text = outputs[-1]
+    before, diff, bar, base, totals, files, text = outputs[-1]
     pictures = [Image.open(p) for p in (*before, diff, base)]
     assert {p.size for p in pictures} == {(256, 256)}  # 64x64 enlarged 4x, all at one scale
     assert Image.open(bar).size[0] == 256
@@ -237,6 +238,31 @@ def test_compare_all_bricks_schedule_and_matched_baseline(served):
     assert names[0] == "all bricks" and names[1] == "schedule" and names[2].startswith("all bricks,<br>")
     fewer = int(names[2].split("<br>")[1].split()[0])  # "9 steps", on a line of its own
     assert len(statuses) == 1 + REPEATS * (2 * 10 + fewer)  # a status at every step of every round's three runs
+
+    # the files: each run's picture at its own size, carrying settings that make it again, and the figures
+    assert [Path(f).name for f in files] == [
+        "lego_seed3_all_bricks.png", "lego_seed3_schedule.png", f"lego_seed3_all_bricks_{fewer}_steps.png",
+        "lego_seed3_compare_report.json"]
+    carried = [from_text(model.config, Image.open(f).text["lego-playground"]).request for f in files[:3]]
+    assert [r.steps for r in carried] == [10, 10, fewer]
+    every = BrickSchedule.all_on(model.config.num_bricks)
+    assert [r.schedule.mask(r.steps) for r in carried] == [
+        every.mask(10), preset("pg-recipe", model.config).mask(10), every.mask(fewer)]
+    report = json.loads(Path(files[3]).read_text())
+    runs = report["runs"]
+    assert list(runs) == ["all bricks", "schedule", f"all bricks, {fewer} steps"]
+    assert runs["all bricks"]["mean_change"] == 0 and runs["schedule"]["steps"] == 10
+    assert all(len(r["seconds_per_round"]) == REPEATS for r in runs.values())
+    assert runs["schedule"]["flops"] < runs["all bricks"]["flops"]
+    shown = np.asarray(Image.open(files[0]), int), np.asarray(Image.open(files[1]), int)
+    assert runs["schedule"]["mean_change"] == pytest.approx(np.abs(shown[1] - shown[0]).mean(), abs=1e-4)
+    assert f"by {runs['schedule']['mean_change']:.2f} / 255 per pixel" in text
+    assert f"by {runs[f'all bricks, {fewer} steps']['mean_change']:.2f} / 255. At about the same cost" in text
+    speed = report["speedup"]
+    assert speed["low"] <= speed["measured"] <= speed["high"] and speed["rounds"] == REPEATS
+    assert f"**{speed['measured']:.2f}x**" in text and f"{speed['predicted']:.2f}x" in text
+    assert speed["measurable"] == text.count("**Measured speed-up**")
+    assert report["model"]["checkpoint"] and "schedule=" in report["settings"]
     assert statuses[-1].endswith(f"(round {REPEATS}/{REPEATS})")
     gflops = plot(totals)["data"][0]["y"]
     assert gflops[1] < gflops[0] and abs(gflops[2] - gflops[1]) < abs(gflops[0] - gflops[1])

@@ -566,7 +566,8 @@ def test_no_stage_contradicts_the_numbers_it_shows(seed):
     """Random measurements: every comparison in every stage agrees with the two numbers it compares, as shown."""
     import re
 
-    from lego.lesson import LESSON_TIE, cost_verdict, early_late_verdict, late_verdict
+    from lego.lesson import cost_verdict, early_late_verdict, late_verdict
+    from lego.visuals import TIE
 
     rng = np.random.default_rng(seed)
     late, early, fewer = (list(np.round(rng.uniform(0, 3, 3), 3)) for _ in range(3))
@@ -581,14 +582,14 @@ def test_no_stage_contradicts_the_numbers_it_shows(seed):
             late_shown, other = shown if late_first else shown[::-1]
             claim = re.search(r"dropping (?:it|B\d) late changed the image (less than|more than|about as much as)",
                               text).group(1)
-            if round(abs(late_shown - other) * 100) < LESSON_TIE * 100:
+            if round(abs(late_shown - other) * 100) < TIE * 100:
                 assert claim == "about as much as"
             else:
                 assert claim == ("less than" if late_shown < other else "more than")
         shown = [float(x) for x in re.findall(r"\| B\d \| \d+% \| ([0-9.]+) / 255 \|", late_verdict(lesson, guess))]
         named = re.search(r"(?:changed the image least|You were right)", late_verdict(lesson, guess))
         assert named and len(shown) == 3
-        least = [k for k in range(3) if round((shown[k] - min(shown)) * 100) < LESSON_TIE * 100]
+        least = [k for k in range(3) if round((shown[k] - min(shown)) * 100) < TIE * 100]
         verdict = late_verdict(lesson, guess)
         if guess in least:
             assert verdict.startswith("**You were right" if len(least) == 1 else "**A tie you share")

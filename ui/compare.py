@@ -46,7 +46,9 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -
         base_img = gr.Image(label="Every brick, fewer steps (the honest baseline)", format="png", height=300,
                             elem_id="compare-base")
     totals_plot = gr.Plot(label="Totals")
-    outputs = [slider, diff_img, bar_img, base_img, totals_plot, compare_md]
+    files = gr.File(label="Each run's PNG, and a JSON report of its FLOPs, seconds and change",
+                    file_count="multiple", elem_id="compare-files")
+    outputs = [slider, diff_img, bar_img, base_img, totals_plot, files, compare_md]
 
     def compared(key, category, seed, steps, guidance, guide, sampler, width, height, canvas_mode, stride, shift,
                  coords, num_ranges, schedule_json, **bricks) -> tuple[Served, Request]:
@@ -66,27 +68,30 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -
         except PlaygroundError as exc:
             raise refused(exc) from None
         # until this comparison finishes, no picture of an earlier one stays beside its status
-        yield None, None, None, None, None, running()
+        yield *[None] * 6, running()
         try:
             for item in steps:
                 if isinstance(item, CompareProgress):
                     progress((item.done, item.total), desc=item.text(), unit="steps")
                     # a yield every step: Stop takes effect at a yield, so within one step
-                    yield *[gr.skip()] * 5, running(item.text())
+                    yield *[gr.skip()] * 6, running(item.text())
                 else:
                     result = item
         except Exception as exc:  # noqa: BLE001 - said in the status and raised (out of memory, or a fault)
             text, error = run_failure(exc)
-            yield *[gr.skip()] * 5, text
+            yield *[gr.skip()] * 6, text
             raise error from None
         records = result.records
         plot = charts.totals(list(records), [r.estimate.gflops for r in records.values()], result.seconds)
         diff = result.difference
         pictures = [*same_scale([result.full.images[0], result.scheduled.images[0], diff.picture,
                                  result.baseline.images[0]]), colour_bar(diff.limit)]
-        shown = ctx.outputs.pictures(ctx.outputs.new_run(), pictures,
-                                     ["all_bricks", "schedule", "difference", "fewer_steps", "colour_bar"])
-        yield (shown[0], shown[1]), shown[2], shown[4], shown[3], plot, result.summary()
+        folder = ctx.outputs.new_run()
+        shown = ctx.outputs.pictures(folder, pictures, ["all_bricks", "schedule", "difference", "fewer_steps",
+                                                        "colour_bar"])
+        downloads = [*ctx.outputs.carrying(folder, records, s),
+                 ctx.outputs.report(folder / f"lego_seed{req.seed}_compare_report.json", s, req, result.report())]
+        yield (shown[0], shown[1]), shown[2], shown[4], shown[3], plot, downloads, result.summary()
 
     def compare_gflops(key=None, bricks=None, **a) -> float:
         """Everything the comparison will run, for the GPU time asked of ZeroGPU."""
@@ -116,7 +121,7 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -
 
 def model_updates(s: Served) -> list:
     """The results after the session switched to model ``s``: none (the last comparison was the last model's)."""
-    return [None, None, None, None, None, f"Comparing with **{s.shown}** now: press **Compare**."]
+    return [*[None] * 6, f"Comparing with **{s.shown}** now: press **Compare**."]
 
 
 def stopped_status(status_text: str) -> str | dict:
