@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.append({
             "family": family, "label": label, "steps": steps, "schedule": schedule.to_dict(),
             "gflops_per_image": round(cost.total / 1e9, 3), "saving": round(cost.saving, 4),
+            "samples": sum(r["samples"] for r in runs),
             "seconds_per_image": round(sum(r["sampling_seconds"] for r in runs) / sum(r["samples"] for r in runs), 3),
             "emoji_fd": round(sum(fds) / len(fds), 3), "emoji_fd_sets": fds,
             "emoji_fd_spread": round(max(fds) - min(fds), 3),

@@ -70,16 +70,20 @@ LOG_TICKS = [v * 10**e for e in range(-1, 5) for v in (1, 1.5, 2, 3, 5, 7)]  # r
 def schedule_figure(rows: list[dict], named: bool = False) -> go.Figure:
     """Pareto view: FLOPs per image against emoji-FD, one marker per schedule, spread as error bars. ``named``
     plots how often the judge names the emoji asked for instead (a sweep of a model labelled by emoji: over a few
-    dozen emoji, FD at this sample size reads generated sets as closer than two real ones)."""
+    dozen emoji, FD at this sample size reads generated sets as closer than two real ones), give or take one
+    standard error of that share. The reference and the presets are named beside their markers: a projector
+    shows no hover."""
     fig = go.Figure()
     for family in dict.fromkeys(r["family"] for r in rows):
         part = [r for r in rows if r["family"] == family]
         y = [round(100 * r["accuracy"]["emoji"], 1) if named else r["emoji_fd"] for r in part]
+        spread = ([round(100 * binomial_error(r["accuracy"]["emoji"], r["samples"]), 1) for r in part] if named
+                  else [r["emoji_fd_spread"] / 2 for r in part])
         fig.add_trace(go.Scatter(
-            x=[r["gflops_per_image"] for r in part], y=y, mode="markers", name=family, text=[r["label"] for r in part],
-            hovertemplate="%{text}<br>%{x} GFLOPs, " + ("%{y}% named" if named else "FD %{y}") + "<extra></extra>",
-            error_y=None if named else dict(type="data", array=[r["emoji_fd_spread"] / 2 for r in part],
-                                            visible=True)))
+            x=[r["gflops_per_image"] for r in part], y=y, mode="markers+text", name=family,
+            text=[shown_name(r) for r in part], textposition="top center", customdata=[r["label"] for r in part],
+            hovertemplate="%{customdata}<br>%{x} GFLOPs, " + ("%{y}% named" if named else "FD %{y}")
+            + "<extra></extra>", error_y=dict(type="data", array=spread, visible=True, thickness=1)))
     floor = None if named or not rows else rows[0].get("floor")
     if floor:  # what the judge gives two sets of real emoji of the same size: the best a model can read
         xs = [r["gflops_per_image"] for r in rows]
@@ -90,6 +94,16 @@ def schedule_figure(rows: list[dict], named: bool = False) -> go.Figure:
     fig.update_layout(title="Quality against compute", xaxis_title="GFLOPs per image", yaxis=yaxis,
                       template="plotly_white", height=450, **PHONE_LAYOUT)
     return fig
+
+
+def shown_name(row: dict) -> str:
+    """The name drawn beside a marker: the reference's and the presets' ('every brick', 'pg-recipe'), else none."""
+    return T_BREAK_NAMES.get(row["label"], row["label"] if row["family"] == "preset" else "")
+
+
+def binomial_error(share: float, samples: int) -> float:
+    """One standard error of a share measured over ``samples`` independent pictures."""
+    return math.sqrt(share * (1 - share) / samples)
 
 
 def schedule_table(rows: list[dict], level: str = "category") -> list[list]:
@@ -114,9 +128,10 @@ def sweep_caption(sweep: dict) -> str:
     floor = None if sweep.get("emoji") else sweep["rows"][0].get("floor")  # a sweep of emoji plots no floor
     return (f"{T_BREAK}. {METHOD_NAMES[sweep.get('method', 'heun')]}, {steps} steps, guidance "
             f"{sweep['guidance']:g}; "
-            f"{sweep['per_class']} images per class and seed set, {sweep['seed_sets']} seed sets; ± is half the spread "
-            "between the sets" + (f"; two sets of real emoji score {_fd(floor)} against each other (the dotted line)"
-                                  if floor else "") + f". `{sweep['command']}`")
+            f"{sweep['per_class']} images per category and seed set, {sweep['seed_sets']} seed sets; ± is half the "
+            "spread between the sets"
+            + (f"; two sets of real emoji score {_fd(floor)} against each other (the dotted line)" if floor else "")
+            + f". `{sweep['command']}`")
 
 
 SWEEPS = ("schedules.json", "schedules_emoji48.json")  # the schedule sweeps of the shipped models
@@ -176,7 +191,7 @@ def quality_line(row: dict, report: dict) -> str:
     context = f" ({'; '.join(parts)})" if parts else ""
     return (f"Measured on this model: emoji-FD (distance to real emoji pictures, lower is better) "
             f"**{_fd(row['emoji_fd'])}**{context}, category accuracy "
-            f"{row['category_accuracy']:.1%} over {per_class} images per class (Results tab)")
+            f"{row['category_accuracy']:.1%} over {per_class} images per category (Results tab)")
 
 
 def recipe_measured(sweeps: dict[str, dict], model_fingerprint: str, config, steps: int, method: str,

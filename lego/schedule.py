@@ -214,9 +214,11 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("all", "every brick at every step (the reference)", _all),
-    Preset("pg-recipe", "top brick off for the last 40% of steps (the paper's recipe where it is global)",
+    Preset("pg-recipe", "top brick off for the last 40% of steps (the paper's recipe for PG, progressive-growth "
+                        "stacks, whose top brick is global)",
            lambda c: _top_off(c, (0.0, 1.0 - SKIP_SHARE), "pg-recipe")),
-    Preset("pr-recipe", "top brick off for the first 40% of steps (the paper's recipe where it is local)",
+    Preset("pr-recipe", "top brick off for the first 40% of steps (the paper's recipe for PR, progressive-refinement "
+                        "stacks, whose top brick is local)",
            lambda c: _top_off(c, (SKIP_SHARE, 1.0), "pr-recipe")),
     Preset("local-only", "only the bricks whose regions are smaller than the image",
            lambda c: _only(c, False, "local-only")),

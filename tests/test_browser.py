@@ -53,10 +53,11 @@ def test_pick_a_preset_generate_and_see_images_and_charts(tmp_path):
         page.screenshot(path=str(tmp_path / "screenshot.png"), full_page=True)
         page.get_by_role("tab", name="Look inside").click()
         page.wait_for_function("document.querySelectorAll('#inside-gallery img').length >= 4", timeout=30_000)
-        # the view opens three quarters of the way (at the last step every change map is blank), where pg-recipe has
-        # the top brick off, on the top brick's regions
-        assert page.inner_text("#inside-text").startswith("Step 6 of 8,")
-        assert f"{names[2]}'s, which is off at this step" in page.inner_text("#inside-text")
+        # the view opens before three quarters of the way (at the last step every change map is blank), at the last
+        # step before pg-recipe switches the top brick off, on the top brick's regions: every brick's map shows
+        assert page.inner_text("#inside-text").startswith("Step 5 of 8,")
+        assert "which is off at this step" not in page.inner_text("#inside-text")
+        assert page.locator("#inside-changes img").count() == len(names)
         page.get_by_role("tab", name="Results").click()  # the committed figures, drawn without any compute
         box = page.wait_for_selector("#results-schedules .js-plotly-plot", timeout=30_000).bounding_box()
         assert box and box["width"] > 300 and box["height"] > 200

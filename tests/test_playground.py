@@ -728,3 +728,14 @@ def test_the_speed_fit_charges_small_images_their_fixed_costs_and_large_ones_the
     evaluations, brick_evaluations = 4, 4 * 3 - 2  # B2 off for the last 40% of 4 steps: 2 steps
     assert fixed.predict(CONFIG, small, cost) == pytest.approx(
         evaluations * 0.01 + brick_evaluations * 0.002 + cost.total / 1e9)
+
+
+def test_look_inside_opens_at_the_latest_step_within_three_quarters_where_the_most_bricks_run():
+    from ui.inside import opening_step
+
+    on, top_off = [True] * 3, [True, True, False]
+    assert opening_step([on] * 8) == 6  # three quarters of the way
+    assert opening_step([on] * 5 + [top_off] * 3) == 5  # pg-recipe at 8 steps: before the top brick goes
+    assert opening_step([top_off] * 2 + [on] * 6) == 6
+    assert opening_step([top_off] * 8) == 6  # no step runs every brick: as many as any
+    assert opening_step([on]) == 1

@@ -98,9 +98,12 @@ def bricks_text(s: Served) -> str:
     rows = ["| brick | what it sees | role | cost |", "|---|---|---|---|"]
     rows += [f"| {r['brick']} | {r['sees']} | {r['does']} | {r['flops_per_evaluation'] / 1e9:.2f} GFLOPs |"
              for r in brick_table(s.config)]
+    tokens = ", ".join(f"B{k} {(size // b.patch) ** 2:,}" for k, b in enumerate(s.config.bricks))
     return "\n".join(rows) + (f"\n\nIn a brick's name, r and p are the sizes in pixels of the regions it looks "
                                "inside and of the patches (its tokens) it cuts them into. Cost: the work each time "
-                               f"it runs on one {size}x{size} image, in FLOPs (floating-point operations).")
+                               f"it runs on one {size}x{size} image, in FLOPs (floating-point operations). It grows "
+                               f"with the brick's tokens ({tokens} on this image) and its depth: the smaller the "
+                               "patches, the more work, however small the regions.")
 
 
 GUIDE_CHOICES = [("every step", ""), (f"the middle steps only: sigma {interval_text(MIDDLE_STEPS)}",
@@ -133,8 +136,8 @@ def build(ctx: AppContext) -> GenerateTab:
     config, names, unit = first.config, first.names, first.config.size_unit
     top = names[-1].split()[0]
     gr.Markdown(f"**Start here:** pick what to draw and press **Generate**. Then untick {top}'s last two ranges in "
-                "the brick schedule and press Compare in the **Compare** tab: both pictures side by side, and the "
-                "work saved.",
+                "the brick schedule below and press **Compare** in the Compare tab: drag its slider across the "
+                "picture to see what changed, and read the work saved.",
                 elem_id="start-here")
     with gr.Row():
         with gr.Column(scale=1):
@@ -214,7 +217,8 @@ def build(ctx: AppContext) -> GenerateTab:
             cells = [StepRanges(
                 range_choices(DEFAULT_RANGES, DEFAULT_STEPS), value=list(range(DEFAULT_RANGES)), label=names[k],
                 type="value", elem_classes=["brick-ranges"],
-                info=(f"Try first: untick {top}'s last two ranges (the least noisy steps) and press Generate again."
+                info=(f"Try first: untick {top}'s last two ranges (the least noisy steps), then press Generate for "
+                      "the new picture, or Compare in the Compare tab to see it against every brick."
                       if k == config.num_bricks - 1 else None))
                 for k in range(config.num_bricks)]
             gr.Markdown("Before you run: the work and time this request will take, and the saving over running "

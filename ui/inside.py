@@ -27,14 +27,16 @@ pictures.
 **What each brick changed**: a brick's own estimate minus that of the active brick below it (the
 lowest active brick: minus the estimate with no brick at all, `c_skip * x`). Red: lighter, blue:
 darker, white: unchanged, all bricks of a step on one colour scale, so a pale map is a brick that
-changed little.
+changed little. The lowest brick's map is strong at every step: with no brick at all the estimate is
+the noisy picture itself, so that map is mostly the noise the lowest brick removes; the maps above it
+show what each brick refines.
 """
 NO_RUN = ("Run **Generate** first: this view replays the steps of the session's last Generate run once it has "
           "finished (a run still going shows here when it ends; Compare and the Lesson keep none).")
 COLUMNS = 5  # x_t, the estimate and three bricks' own estimates in one row; each brick's change the same size
 HEIGHT = 220  # one row of five pictures on a laptop, two rows of three on a phone
-# The view opens three quarters of the way through a run (step 6 of 8): the picture is nearly done, and each brick
-# still changes something; at the last step, with almost no noise left, every change map is blank.
+# The view opens at most three quarters of the way through a run (step 6 of 8): the picture is nearly done, and each
+# brick still changes something; at the last step, with almost no noise left, every change map is blank.
 OPENING_SHARE = 0.75
 # On a phone, five pictures a row would be cut off: three a row, each whole, their captions (noisy x_t, B0's own,
 # B1 - B0) smaller so that they cover less of a picture 100 pixels wide. The colour bar has no buttons, and no
@@ -125,6 +127,15 @@ def after_run(ctx: AppContext, key: str, record: RunRecord | None, brick: str) -
     if record is None or not record.frames:
         return [gr.update(), *show(ctx, key, None, 1, brick)]
     last = len(record.frames)
-    opening = max(1, math.ceil(OPENING_SHARE * last))
+    opening = opening_step([f.active for f in record.frames])
     return [gr.update(maximum=max(last, 2), value=opening, interactive=last > 1),
             *show(ctx, key, record, opening, brick)]
+
+
+def opening_step(active: list[list[bool]], share: float = OPENING_SHARE) -> int:
+    """The step (from 1) the view opens on: the latest within ``share`` of the run at which the most bricks run, so
+    that a schedule that drops a brick late (pg-recipe: B2 off at steps 6-8 of 8) opens where that brick still
+    shows what it changes."""
+    within = active[:max(1, math.ceil(share * len(active)))]
+    most = max(sum(a) for a in within)
+    return max(i for i, a in enumerate(within, 1) if sum(a) == most)

@@ -29,6 +29,7 @@ def bricks_text(s: Served) -> str:
     table = brick_table(s.config)
     rows = ["| | " + " | ".join(f"B{k}" for k in range(len(table))) + " |", "|---" * (len(table) + 1) + "|"]
     for label, value in (("region (pixels)", lambda r: r["region"]), ("patch (pixels)", lambda r: r["patch"]),
+                         ("tokens per image", lambda r: f"{(s.config.image_size // r['patch']) ** 2:,}"),
                          ("depth (blocks)", lambda r: r["depth"]),
                          ("parameters", lambda r: f"{r['parameters'] / 1e6:.2f} M"),
                          ("GFLOPs / evaluation", lambda r: f"{r['flops_per_evaluation'] / 1e9:.2f}")):

@@ -52,7 +52,8 @@ def build(sweeps: dict[str, dict]) -> None:
                 "--out assets/benchmarks/schedules_emoji48.json")
     else:
         gr.Markdown(results.sweep_caption(small) + " Emoji named: how often the judge names the emoji asked for "
-                    "(over 180 pictures, give or take about 4 points); the table has the distances too.")
+                    "(over 180 pictures; the bars are one standard error, about 4 points, so two schedules whose "
+                    "bars overlap are not told apart by this measurement); the table has the distances too.")
         gr.Plot(results.figure("schedules_emoji48_figure.json"))
         table(results.schedule_table(small["rows"], "emoji"), results.EMOJI_SCHEDULE_COLUMNS)
     gr.Markdown("### Brick schedules: quality against compute, on the all-emoji model")
