@@ -151,18 +151,17 @@ class Comparison:
         full, sch, base = self.full, self.scheduled, self.baseline
         full_s, sch_s, base_s = self.seconds
         return (f"{headline(self.picture, sch.request, self.skipped)}.\n\n"
-                f"- {self.speed_line()}. Predicted from FLOPs {sch.estimate.cost.predicted_speedup:.2f}x.\n"
-                f"- **Work**: the schedule {format_flops(sch.estimate.cost.total)} in {sch_s:.2f} s, every brick "
-                f"{format_flops(full.estimate.cost.total)} in {full_s:.2f} s (each the median of its "
-                f"{len(self.timing.ratios)} runs, one in each round; their ratio can differ from the median of the "
-                "rounds' ratios, which a slow moment of the machine moves less). Honest baseline: every brick with "
-                f"{base.request.steps} "
-                f"steps costs {format_flops(base.estimate.cost.total)} ({base_s:.2f} s, the median of as many runs).\n"
+                f"- {self.speed_line()}; predicted from FLOPs {sch.estimate.cost.predicted_speedup:.2f}x.\n"
+                f"- **Work**: the schedule {format_flops(sch.estimate.cost.total)} in {sch_s:.2f} s; every brick "
+                f"{format_flops(full.estimate.cost.total)} in {full_s:.2f} s; the honest baseline, every brick with "
+                f"{base.request.steps} steps, {format_flops(base.estimate.cost.total)} in {base_s:.2f} s.\n"
                 f"- **Picture**: the schedule's picture differs from every brick's by "
-                f"{px(self.pixel_difference)} per pixel on average (mean absolute pixel difference), "
-                f"{self.difference.largest} / 255 at most; the baseline's, with {base.request.steps} steps, by "
-                f"{px(self.baseline_difference)}. At about the same cost, the schedule changed the picture "
-                f"**{than(self.pixel_difference, self.baseline_difference)}** taking fewer steps.")
+                f"{px(self.pixel_difference)} per pixel on average, {self.difference.largest} / 255 at most; the "
+                f"baseline's by {px(self.baseline_difference)}. At about the same cost, the schedule changed the "
+                f"picture **{than(self.pixel_difference, self.baseline_difference)}** taking fewer steps.\n\n"
+                f"Each time is the median of its run's {len(self.timing.ratios)} rounds; the speed-up is the median "
+                "of the rounds' ratios, which a slow moment of the machine moves less, so it can differ from the "
+                "ratio of the times.")
 
     def report(self) -> dict:
         """The comparison's figures for a script: per run its steps, bricks, FLOPs, seconds (one per round) and
@@ -186,16 +185,13 @@ class Comparison:
     def speed_line(self) -> str:
         """The measured speed-up, led by what it shows: a range of the rounds' ratios that includes 1.00x is no
         measurable speed-up, whatever its median, and a schedule that is every brick can only measure noise."""
-        how = ("the schedule, every brick and the baseline taking turns step by step in each round, so that other "
-               "work on the machine slows them alike")
         if self.scheduled.mask == self.full.mask:
             return (f"**No speed-up to measure**: this schedule runs every brick at every step, so it is the "
-                    f"all-bricks run and any difference is the machine's noise: {self.timing.text()}, {how}")
+                    f"all-bricks run and any difference is the machine's noise: {self.timing.text()}")
         if self.timing.covers(1.0):
             return (f"**No measurable speed-up** this time: the rounds' ratios include 1.00x "
-                    f"({self.timing.text()}, {how}; try again on a quieter machine, or skip more)")
-        return (f"**Measured speed-up** of the schedule over every brick: {self.timing.text()}: the median of the "
-                f"rounds' ratios, {how}")
+                    f"({self.timing.text()}; try again on a quieter machine, or skip more)")
+        return f"**Measured speed-up** of the schedule over every brick: {self.timing.text()}"
 
 
 def headline(picture: str, request: Request, skipped: str) -> str:

@@ -232,8 +232,8 @@ def test_compare_all_bricks_schedule_and_matched_baseline(served):
     assert {p.size for p in pictures} == {(256, 256)}  # 64x64 enlarged 4x, all at one scale
     assert Image.open(bar).size[0] == 256
     assert re.search(r"\*\*(Measured|No measurable) speed-up\*\*", text)  # which one, the machine's noise decides
-    assert f"over {REPEATS} rounds" in text and "Predicted from FLOPs" in text
-    assert "Honest baseline: every brick with" in text and "/ 255 at most" in text
+    assert f"over {REPEATS} rounds" in text and "predicted from FLOPs" in text
+    assert "the honest baseline, every brick with" in text and "/ 255 at most" in text
     names = plot(totals)["data"][0]["x"]
     assert names[0] == "all bricks" and names[1] == "schedule" and names[2].startswith("all bricks,<br>")
     fewer = int(names[2].split("<br>")[1].split()[0])  # "9 steps", on a line of its own

@@ -334,7 +334,7 @@ def test_comparison_runs_three_variants_and_explains_them():
     assert len(result.timing.ratios) == len(result.timing.baseline) == 2
     assert result.seconds == pytest.approx([np.median(t) for t in (result.timing.full, result.timing.scheduled,
                                                                    result.timing.baseline)])
-    assert result.pixel_difference > 0 and "Honest baseline" in result.summary()
+    assert result.pixel_difference > 0 and "the honest baseline, every brick with" in result.summary()
     assert "over 2 rounds" in result.summary()
     # the summary opens with what was drawn and what the schedule left out
     assert result.summary().startswith("*Flags*, seed **1**: B0 local r8/p4 off at every step; B1 local r16/p8 off at "

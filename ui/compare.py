@@ -25,10 +25,9 @@ CSS = ("#compare-slider img, #compare-diff img, #compare-base img { width: 100%;
 
 def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -> list:
     """The tab and its events; returns its result outputs (``model_updates`` clears them)."""
-    gr.Markdown("Same seed with every brick vs your schedule, and the honest baseline: every brick "
-                "with fewer steps at about the schedule's FLOPs. Uses the settings of the Generate tab "
-                "(one image). Times are measured in rounds, the three runs taking turns step by step so that "
-                "other work on the machine slows them alike; the speed-up is the median over the rounds.")
+    gr.Markdown("Your schedule against every brick, same seed, and against the honest baseline: every brick with "
+                "fewer steps at about the schedule's FLOPs. Uses the Generate tab's settings (one image). The three "
+                "runs take turns step by step, in rounds, so that other work on the machine slows them alike.")
     what_md = gr.Markdown(elem_id="compare-what")  # said when the tab opens: a class knows what it will see
     with gr.Row():
         compare_btn = gr.Button("Compare", variant="primary", elem_id="compare", scale=3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 
@@ -28,8 +29,9 @@ def bricks_text(s: Served) -> str:
     """Every brick, one column each (narrow enough for a phone), then each brick's role in words."""
     table = brick_table(s.config)
     rows = ["| | " + " | ".join(f"B{k}" for k in range(len(table))) + " |", "|---" * (len(table) + 1) + "|"]
-    for label, value in (("region (pixels)", lambda r: r["region"]), ("patch (pixels)", lambda r: r["patch"]),
-                         ("tokens per image", lambda r: f"{(s.config.image_size // r['patch']) ** 2:,}"),
+    side = s.config.image_size
+    for label, value in (("region (pixels)", lambda r: r["region"]),
+                         ("patch (pixels): tokens", lambda r: f"{r['patch']}: {(side // r['patch']) ** 2:,}"),
                          ("depth (blocks)", lambda r: r["depth"]),
                          ("parameters", lambda r: f"{r['parameters'] / 1e6:.2f} M"),
                          ("GFLOPs / evaluation", lambda r: f"{r['flops_per_evaluation'] / 1e9:.2f}")):
@@ -42,7 +44,7 @@ def model_text(s: Served) -> str:
     c = s.config
     return (f"**{s.shown}**: training size {c.image_size}x{c.image_size}, {c.label_space().summary()}; "
             f"hidden size {c.hidden_size}, {c.num_heads} heads; {s.precision} on "
-            f"{next(s.model.parameters()).device.type}, measured when loaded: {s.speed.describe()}. "
+            f"{next(s.model.parameters()).device.type}. Speed, measured when loaded: {s.speed.describe()}. "
             f"Limits: {s.limits.max_pixels:,} pixels, {s.limits.max_gflops:,.0f} GFLOPs per request.\n\n"
             + bricks_text(s))
 
@@ -53,7 +55,9 @@ def build(ctx: AppContext) -> ModelTab:
                 "bricks, and canvas sizes in the same steps): one under `checkpoints/` (listed), a directory made "
                 "by `python -m lego.convert`, or a Hugging Face repo id. Uploads are not accepted.")
     with gr.Row():
-        source = Dropdown(shipped_checkpoints(ctx.first.config), value=None, allow_custom_value=True, scale=3,
+        choices = shipped_checkpoints(ctx.first.config)
+        opened = next((name for _, name in choices if name == Path(ctx.first.shown).name), None)  # the page's model
+        source = Dropdown(choices, value=opened, allow_custom_value=True, scale=3,
                           label="Checkpoint: a bundled one, a directory or a Hub repo id",
                           info="Pick a bundled one from the list, or type a directory or a Hugging Face repo id; "
                                "then press Load.")
