@@ -1,10 +1,10 @@
 """Screenshots of the Compare, Look inside, Results and Model tabs after one generation and one comparison,
 as a laptop (1366x768) and a phone (390x844) show them.
 
-    python scripts/screenshot_tabs.py [--checkpoint DIR] [--preset pg-recipe] [--step 6] [--out-dir assets]
+    python scripts/screenshot_tabs.py [--checkpoint DIR] [--preset pg-recipe] [--step N] [--out-dir assets]
 
-writes OUT_DIR/{compare,inside,results,model}_{1366x768,390x844}.png; Look inside shows step STEP of the
-app's default 8 (the last steps change little).
+writes OUT_DIR/{compare,inside,results,model}_{1366x768,390x844}.png; Look inside shows the step it opens on,
+or step N of the app's default 8.
 """
 
 import argparse
@@ -36,11 +36,11 @@ def generate_and_compare(page: Page, url: str, preset: str) -> None:
     page.wait_for_selector("#heatmap .js-plotly-plot", timeout=600_000)
     page.get_by_role("tab", name="Compare").click()
     page.click("#compare")
-    page.wait_for_function("document.querySelector('#compare-status').innerText.includes('Predicted from FLOPs')",
+    page.wait_for_function("document.querySelector('#compare-status').innerText.includes('predicted from FLOPs')",
                            timeout=1_200_000)
 
 
-def shoot(model: LegoModel, out_dir: Path, preset: str = "pg-recipe", step: int = 6, port: int = 7898,
+def shoot(model: LegoModel, out_dir: Path, preset: str = "pg-recipe", step: int | None = None, port: int = 7898,
           source: str = "") -> list[Path]:
     demo = app.build_demo(model, source=source)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
@@ -54,7 +54,7 @@ def shoot(model: LegoModel, out_dir: Path, preset: str = "pg-recipe", step: int 
             for tab, name in TABS:
                 page.set_viewport_size({"width": SIZES[0][0], "height": SIZES[0][1]})  # every tab button shows
                 page.get_by_role("tab", name=tab).click()
-                if tab == "Look inside":
+                if tab == "Look inside" and step is not None:
                     page.locator("#inside-step input[type=number]").fill(str(step))
                     page.locator("#inside-step input[type=number]").press("Enter")
                 for width, height in SIZES:  # the same results, laid out again for each screen
@@ -75,7 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     parser.add_argument("--preset", default="pg-recipe")
-    parser.add_argument("--step", type=int, default=6)
+    parser.add_argument("--step", type=int, help="the step Look inside shows (default: the one it opens on)")
     parser.add_argument("--port", type=int, default=7898)
     parser.add_argument("--out-dir", default="assets")
     args = parser.parse_args()

@@ -354,7 +354,7 @@ def test_a_laptop_shows_generate_and_the_gallery_without_scrolling(app_url, brow
     assert not broken_cells(page)
     page.get_by_role("tab", name="Model", exact=True).click()
     model_table = page.wait_for_selector("#model-info table", timeout=10_000)
-    assert len(model_table.query_selector_all("tr")) == 1 + 5  # a column per brick, a row per property
+    assert len(model_table.query_selector_all("tr")) == 1 + 6  # a column per brick, a row per property
     assert not broken_cells(page)
     # Load with nothing picked: said under the button, the model's description left as it was, no error badge
     info = page.inner_text("#model-info")

@@ -30,8 +30,8 @@ def bricks_text(s: Served) -> str:
     table = brick_table(s.config)
     rows = ["| | " + " | ".join(f"B{k}" for k in range(len(table))) + " |", "|---" * (len(table) + 1) + "|"]
     side = s.config.image_size
-    for label, value in (("region (pixels)", lambda r: r["region"]),
-                         ("patch (pixels): tokens", lambda r: f"{r['patch']}: {(side // r['patch']) ** 2:,}"),
+    for label, value in (("region (pixels)", lambda r: r["region"]), ("patch (pixels)", lambda r: r["patch"]),
+                         ("tokens per image", lambda r: f"{(side // r['patch']) ** 2:,}"),
                          ("depth (blocks)", lambda r: r["depth"]),
                          ("parameters", lambda r: f"{r['parameters'] / 1e6:.2f} M"),
                          ("GFLOPs / evaluation", lambda r: f"{r['flops_per_evaluation'] / 1e9:.2f}")):
@@ -51,9 +51,8 @@ def model_text(s: Served) -> str:
 
 def build(ctx: AppContext) -> ModelTab:
     text = gr.Markdown(model_text(ctx.first), label="Model", elem_id="model-info")
-    gr.Markdown("Switch this browser session to another checkpoint that fits this page (the same number of "
-                "bricks, and canvas sizes in the same steps): one under `checkpoints/` (listed), a directory made "
-                "by `python -m lego.convert`, or a Hugging Face repo id. Uploads are not accepted.")
+    gr.Markdown("Switch this tab to another checkpoint with as many bricks: a bundled one (listed), a directory "
+                "made by `python -m lego.convert`, or a Hugging Face repo id. Uploads are not accepted.")
     with gr.Row():
         choices = shipped_checkpoints(ctx.first.config)
         opened = next((name for _, name in choices if name == Path(ctx.first.shown).name), None)  # the page's model
