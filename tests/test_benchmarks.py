@@ -75,7 +75,8 @@ def test_schedule_sweep_of_a_small_vocabulary_model_asks_for_its_emoji_and_says_
     assert figure["layout"]["yaxis"]["title"]["text"].startswith("emoji named")
     assert "real against real" not in [t["name"] for t in figure["data"]]
     t_break = figure["data"][0]  # the reference named on the chart (a projector shows no hover), with its error bar
-    assert t_break["text"][0] == "every brick" and t_break["customdata"][0] == "t_break 0"
+    named_points = {(a["x"], a["y"]): a["text"] for a in figure["layout"]["annotations"]}
+    assert named_points[(t_break["x"][0], t_break["y"][0])] == "every brick" and t_break["customdata"][0] == "t_break 0"
     named, samples = report["rows"][0]["accuracy"]["emoji"], report["rows"][0]["samples"]
     assert samples == 2 * 2  # one picture per category of its two emoji (two categories here), in each seed set
     assert t_break["error_y"]["array"][0] == round(100 * (named * (1 - named) / samples) ** 0.5, 1)

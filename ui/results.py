@@ -35,34 +35,38 @@ def build(sweeps: dict[str, dict]) -> None:
     def missing(command: str) -> None:
         gr.Markdown(f"Not measured yet: run `{command}`.")
 
-    gr.Markdown("What the benchmark scripts measured on this project's CPU, on the all-emoji model "
-                "(`lego-emoji-s`, trained on every emoji, labelled by category) unless a section names another. "
-                "Each section names the command that regenerates it. Quality is measured by "
-                f"{results.JUDGE}, trained on ten of the eleven emoji styles of the data: it names the emoji, the "
-                "sub-category and the category of each picture, and emoji-FD is the distance between its view of "
-                "generated pictures and of real drawings in the eleventh style, which it never saw (lower is "
-                "better). An emoji-FD depends on how many pictures it compares and with which drawings, so compare "
-                "its values within one table only, never across sections. A schedule's name says what it switches "
-                "off: *t_break 0.4* is the top brick off for the last 40% of the steps (the paper's name), "
-                "*pg-recipe* that same drop, and *pr-recipe* the top brick off for the first 40% instead.")
+    gr.Markdown("What this project's benchmarks measured: how much picture quality each brick schedule keeps for "
+                "what it costs, how LEGO trains, and how fast it runs. In the quality charts each dot is one "
+                "schedule: further left costs less, and the judge's score says how good its pictures are.")
+    with gr.Accordion("How these were measured", open=False):
+        gr.Markdown("Measured on this project's CPU, on the all-emoji model "
+                    "(`lego-emoji-s`, trained on every emoji, labelled by category) unless a section names another. "
+                    "Each section names the command that regenerates it. Quality is measured by "
+                    f"{results.JUDGE}, trained on ten of the eleven emoji styles of the data: it names the emoji, the "
+                    "sub-category and the category of each picture, and emoji-FD is the distance between its view of "
+                    "generated pictures and of real drawings in the eleventh style, which it never saw (lower is "
+                    "better). An emoji-FD depends on how many pictures it compares and with which drawings, so compare "
+                    "its values within one table only, never across sections. A schedule's name says what it switches "
+                    "off: *t_break 0.4* is the top brick off for the last 40% of the steps (the paper's name), "
+                    "*pg-recipe* that same drop, and *pr-recipe* the top brick off for the first 40% instead.")
     gr.Markdown("### Brick schedules on the 48-emoji model (the app's default), asked for its emoji")
     small = sweeps.get("schedules_emoji48.json")
     if small is None:
         missing("python benchmarks/schedules.py --checkpoint checkpoints/lego-emoji-s-48 --emoji training/emoji48.txt "
                 "--out assets/benchmarks/schedules_emoji48.json")
     else:
-        gr.Markdown(results.sweep_caption(small) + " Emoji named: how often the judge names the emoji asked for "
-                    "(over 180 pictures; the bars are one standard error, about 4 points, so two schedules whose "
-                    "bars overlap are not told apart by this measurement); the table has the distances too.")
         gr.Plot(results.figure("schedules_emoji48_figure.json"))
+        gr.Markdown("Emoji named: how often the judge names the emoji asked for (over 180 pictures; the bars are one "
+                    "standard error, about 4 points, so two schedules whose bars overlap are not told apart by this "
+                    "measurement); the table has the distances too. " + results.sweep_caption(small))
         table(results.schedule_table(small["rows"], "emoji"), results.EMOJI_SCHEDULE_COLUMNS)
     gr.Markdown("### Brick schedules: quality against compute, on the all-emoji model")
     sweep = sweeps.get("schedules.json")
     if sweep is None:
         missing("python benchmarks/schedules.py")
     else:
-        gr.Markdown(results.sweep_caption(sweep))
         gr.Plot(results.figure("schedules_figure.json"), elem_id="results-schedules")
+        gr.Markdown(results.sweep_caption(sweep))
         table(results.schedule_table(sweep["rows"]), results.SCHEDULE_COLUMNS)
     gr.Markdown("### Training: LEGO against a plain DiT, and what brick dropout costs")
     training = results.read("training_efficiency.json")
