@@ -167,7 +167,8 @@ def _info(args: argparse.Namespace) -> int:
     params = brick_parameters(model)
     classes = f"{config.num_classes} classes" if config.conditional else "unconditional"
     positions = "learned position tables" if config.learned_positions else "sin-cos position tables"
-    print(f"LEGO model: {config.image_size}x{config.image_size} training size, {classes}, "
+    what = f"architecture {args.arch}, random weights" if args.arch else shown_source(str(args.checkpoint))
+    print(f"LEGO model ({what}): {config.image_size}x{config.image_size} training size, {classes}, "
           f"hidden {config.hidden_size}, {config.num_heads} heads, {positions}; canvas multiples of {config.size_unit}")
     print(f"parameters: {count_parameters(model):,} ({shared_parameters(model):,} shared)")
     print(f"FLOPs per image per evaluation at {width}x{height}: {format_flops(flops.total)}")
@@ -216,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="overlap: move the windows between steps (default no)")
     gen.add_argument("--coords", choices=COORDS, help="coordinates on a larger canvas (see lego/canvas.py; "
                                                       "default repeat)")
-    gen.add_argument("--schedule", help=f"preset ({', '.join(PRESETS)}), JSON text or JSON file (default all)")
+    gen.add_argument("--schedule", help=f"preset ({', '.join(PRESETS)}), a line such as 0-1;0-1;0-0.6 (each brick's "
+                                        "ranges of the run, from 0 to 1), JSON text or JSON file (default all)")
     gen.add_argument("--precision", choices=PRECISIONS, default="auto",
                      help="auto: bf16 where this machine runs it fast, else fp32 (as the app)")
     gen.add_argument("--device", help="cpu or cuda (default: cuda when present)")
@@ -229,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="bricks, parameters and FLOPs per evaluation")
     src = info.add_mutually_exclusive_group()
-    src.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="directory or Hub repo id")
+    src.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+                     help=f"directory or Hub repo id (default {shown_source(str(DEFAULT_CHECKPOINT))})")
     src.add_argument("--arch", choices=sorted(ARCHITECTURES), help="a named architecture (random weights)")
     info.add_argument("--size", type=parse_size, help="WIDTHxHEIGHT")
     info.set_defaults(run=_info, parser=info)

@@ -163,14 +163,16 @@ class Comparison:
                 "of the rounds' ratios, which a slow moment of the machine moves less, so it can differ from the "
                 "ratio of the times.")
 
-    def report(self) -> dict:
-        """The comparison's figures for a script: per run its steps, bricks, FLOPs, seconds (one per round) and
-        change from every brick's picture; the speed-up measured over the rounds, and the one FLOPs predict."""
+    def report(self, config: LegoConfig) -> dict:
+        """The comparison's figures for a script: the schedule's request (as Generate's report gives it, with the
+        emoji drawn for a category); per run its steps, mask (per step, which bricks run), FLOPs, seconds (one per
+        round) and change from every brick's picture; the speed-up measured over the rounds, and the one FLOPs
+        predict."""
         t, full = self.timing, self.full.images[0]
         rounds = (t.full, t.scheduled, t.baseline)
         low, high = t.spread
         return {
-            "picture": self.picture, "skipped": self.skipped,
+            "request": self.scheduled.request.to_dict(config), "picture": self.picture, "skipped": self.skipped,
             "runs": {label: {"steps": r.request.steps, "mask": r.mask, "flops": r.estimate.cost.total,
                              "seconds": round(statistics.median(s), 4), "seconds_per_round": [round(x, 4) for x in s],
                              "mean_change": round(mean_change(full, r.images[0]), 4)}
@@ -189,8 +191,8 @@ class Comparison:
             return (f"**No speed-up to measure**: this schedule runs every brick at every step, so it is the "
                     f"all-bricks run and any difference is the machine's noise: {self.timing.text()}")
         if self.timing.covers(1.0):
-            return (f"**No measurable speed-up** this time: the rounds' ratios include 1.00x "
-                    f"({self.timing.text()}; try again on a quieter machine, or skip more)")
+            return (f"**No measurable speed-up** this time: the rounds' ratios include 1.00x: "
+                    f"{self.timing.text()}; try again on a quieter machine, or skip more")
         return f"**Measured speed-up** of the schedule over every brick: {self.timing.text()}"
 
 
@@ -230,7 +232,8 @@ def check_skips_something(request: Request) -> None:
         raise PlaygroundError("nothing to compare: the schedule runs every brick at every step, the same as the "
                               "picture it would be "
                               "compared with: untick some step ranges in the Generate tab (or pick a preset such as "
-                              "pg-recipe), then press Compare")
+                              "pg-recipe), then press Compare; in a script, give brick_0, brick_1, ... or "
+                              "schedule_json")
 
 
 def compare_steps(served: Served, request: Request, repeats: int = REPEATS) -> Iterator[CompareProgress | Comparison]:

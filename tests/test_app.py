@@ -263,6 +263,7 @@ def test_compare_all_bricks_schedule_and_matched_baseline(served):
     assert f"**{speed['measured']:.2f}x**" in text and f"{speed['predicted']:.2f}x" in text
     assert speed["measurable"] == text.count("**Measured speed-up**")
     assert report["model"]["checkpoint"] and "schedule=" in report["settings"]
+    assert report["request"]["seed"] == 3 and report["request"]["drawn"] == carried[1].drawn(model.config)
     assert statuses[-1].endswith(f"(round {REPEATS}/{REPEATS})")
     gflops = plot(totals)["data"][0]["y"]
     assert gflops[1] < gflops[0] and abs(gflops[2] - gflops[1]) < abs(gflops[0] - gflops[1])

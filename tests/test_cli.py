@@ -61,7 +61,7 @@ def test_generate_refuses_bad_input_with_a_message(tmp_path):
     # output piped into a command that stops reading: no traceback
     done = subprocess.run(f"{sys.executable} -m lego info --checkpoint {ckpt} | head -1", shell=True, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
-    assert done.stdout.startswith("LEGO model:") and "Traceback" not in done.stderr, done.stderr
+    assert done.stdout.startswith("LEGO model (ckpt):") and "Traceback" not in done.stderr, done.stderr
 
 
 def test_generate_a_wide_canvas_with_overlapping_windows(tmp_path):

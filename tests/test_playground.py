@@ -415,7 +415,7 @@ def test_the_speed_up_line_leads_with_what_the_paired_runs_show():
         return Comparison(*records, None, PairedTiming(full, scheduled, full), "", "").speed_line()
 
     noisy = line((0.95, 1.17, 1.30), (1.0, 1.0, 1.0))
-    assert noisy.startswith("**No measurable speed-up** this time: the rounds' ratios include 1.00x (**1.17x**")
+    assert noisy.startswith("**No measurable speed-up** this time: the rounds' ratios include 1.00x: **1.17x**")
     assert "Measured speed-up" not in noisy
     clear = line((1.12, 1.28, 1.37), (1.0, 1.0, 1.0))
     assert clear.startswith("**Measured speed-up** of the schedule over every brick: **1.28x** (from 1.12x to 1.37x")

@@ -88,8 +88,9 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -
         folder = ctx.outputs.new_run()
         shown = ctx.outputs.pictures(folder, pictures, ["all_bricks", "schedule", "difference", "fewer_steps",
                                                         "colour_bar"])
-        downloads = [*ctx.outputs.carrying(folder, records, s),
-                 ctx.outputs.report(folder / f"lego_seed{req.seed}_compare_report.json", s, req, result.report())]
+        report = folder / f"lego_seed{req.seed}_compare_report.json"
+        downloads = [*ctx.outputs.carrying(folder, records, s), ctx.outputs.report(report, s, req,
+                                                                                   result.report(s.config))]
         yield (shown[0], shown[1]), shown[2], shown[4], shown[3], plot, downloads, result.summary()
 
     def compare_gflops(key=None, bricks=None, **a) -> float:
