@@ -107,7 +107,8 @@ def show(ctx: AppContext, key: str, record: RunRecord | None, step: int, brick: 
     off = "" if frame.active[k] else f" The regions drawn are {s.names[k]}'s, which is off at this step."
     text = (f"Step {frame.step + 1} of {len(record.frames)}, sigma {frame.sigma:.3g}; bricks on: {on}.{off} "
             f"x_t, the noisy picture this step starts from, is shown rescaled; the estimate is the network's guess "
-            f"of the finished picture. What each brick changed, on one scale: {changed.text()}.")
+            f"of the finished picture, which the top brick that runs gives (so it equals that brick's own). What "
+            f"each brick changed, on one scale: {changed.text()}.")
     request, drawn = record.request, record.request.drawn(s.config)
     if request.images > 1 or drawn:  # the frames are the first picture's
         text += (f" Shown: the first of the run's {request.images} pictures" if request.images > 1 else
