@@ -63,12 +63,12 @@ def grid_schedules(config: LegoConfig, steps: int, num_ranges: int) -> dict[str,
 
 
 def preset_keys(config: LegoConfig, steps: int, num_ranges: int) -> list[dict]:
-    """The presets the page can apply: name, description and grid key."""
+    """The presets the page can apply: name, what it switches off (its headline) and grid key."""
     out = []
     for name, schedule in presets_for(config).items():
         key = on_grid(schedule, steps, num_ranges)
         if key is not None:
-            out.append({"name": name, "description": PRESETS[name].description, "key": key})
+            out.append({"name": name, "headline": PRESETS[name].headline, "key": key})
     return out
 
 

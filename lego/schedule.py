@@ -211,6 +211,11 @@ class Preset:
     description: str
     build: Callable[[LegoConfig], BrickSchedule]
 
+    @property
+    def headline(self) -> str:
+        """What it switches off, without the why in brackets: short enough for a dropdown."""
+        return self.description.split(" (")[0]
+
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("all", "every brick at every step (the reference)", _all),

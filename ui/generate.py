@@ -210,9 +210,13 @@ def build(ctx: AppContext) -> GenerateTab:
                         "the picture and any of them can be skipped. Tick the step ranges in which each brick runs; "
                         "a range is labelled with its steps and its noise levels σ (sigma), from pure noise at the "
                         "start down to 0, the finished picture.")
-            preset_name = Dropdown([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()]
+            preset_name = Dropdown([(f"{p.name}: {p.headline}", p.name) for p in PRESETS.values()]
                                    + [(f"{CUSTOM}: your own ticks, none of the above", CUSTOM)],
-                                   value="all", label="Preset", info="A ready-made schedule for the grid below.")
+                                   value="all", label="Preset",
+                                   info="A ready-made schedule for the grid below. pg-recipe and pr-recipe are the "
+                                        "paper's recipes for its two kinds of stack: progressive growth (PG, the top "
+                                        "brick sees the whole image) and progressive refinement (PR, the top brick "
+                                        "is local).")
             bricks_md = gr.Markdown(bricks_text(first), label="Bricks", elem_id="generate-bricks")
             cells = [StepRanges(
                 range_choices(DEFAULT_RANGES, DEFAULT_STEPS), value=list(range(DEFAULT_RANGES)), label=names[k],

@@ -121,8 +121,8 @@ function startPlay() {
   fill($("class"), D.classes.map((name, i) => [name, i]));
   fill($("seed"), D.seeds.map((seed) => [seed, seed]));
   $("seed").parentElement.hidden = D.seeds.length < 2; // one seed: nothing to choose
-  // a preset's description up to its aside, which a laptop's box would cut: "pg-recipe: top brick off for ..."
-  fill($("preset"), [["custom", ""], ...D.presets.map((p) => [`${p.name}: ${p.description.split(" (")[0]}`, p.key])]);
+  // a preset's headline, which a laptop's box shows whole: "pg-recipe: top brick off for the last 40% of steps"
+  fill($("preset"), [["custom", ""], ...D.presets.map((p) => [`${p.name}: ${p.headline}`, p.key])]);
   $("preset").options[0].disabled = true; // shown for ticks set by hand, not a schedule to pick
   // opens on the paper's recipe, where it was sampled: a first picture that already differs from every brick's
   const recipe = D.presets.find((p) => p.name === "pg-recipe");
