@@ -1,4 +1,4 @@
-"""Each brick described for people: its region, patch, depth, size, cost and role."""
+"""Each brick described for people: its region, patch, tokens, depth, size, cost and role."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def brick_table(config: LegoConfig) -> list[dict]:
     rows = []
     for i, b in enumerate(config.bricks):
         kind = "global" if config.is_global(i) else "local"
-        rows.append({"brick": config.brick_name(i), "region": b.region, "patch": b.patch, "depth": b.depth,
+        rows.append({"brick": config.brick_name(i), "region": b.region, "patch": b.patch,
+                     "tokens": (config.image_size // b.patch) ** 2, "depth": b.depth,
                      "parameters": params[i],
                      "flops_per_evaluation": brick_flops(config, i, config.image_size, config.image_size),
                      "role": BRICK_ROLES[kind].format(r=b.region),

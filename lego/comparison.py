@@ -17,7 +17,6 @@ import statistics
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
-
 from .config import LegoConfig
 from .estimate import estimate
 from .flops import format_flops
@@ -143,6 +142,12 @@ class Comparison:
         return mean_change(self.full.images[0], self.baseline.images[0])
 
     @property
+    def measurable(self) -> bool:
+        """Whether the rounds show a speed-up: the schedule skips something, and the range of the rounds' ratios,
+        as shown, leaves out 1.00x."""
+        return self.scheduled.mask != self.full.mask and not self.timing.covers(1.0)
+
+    @property
     def difference(self) -> Difference:
         """The schedule's picture against every brick's: red where it is lighter, blue where darker."""
         return difference_map(self.full.images[0], self.scheduled.images[0])
@@ -178,8 +183,7 @@ class Comparison:
                              "mean_change": round(mean_change(full, r.images[0]), 4)}
                      for (label, r), s in zip(self.records.items(), rounds)},
             "speedup": {"measured": round(t.speedup, 4), "low": round(low, 4), "high": round(high, 4),
-                        "rounds": len(t.ratios), "measurable": self.scheduled.mask != self.full.mask
-                        and not t.covers(1.0),
+                        "rounds": len(t.ratios), "measurable": self.measurable,
                         "predicted": round(self.scheduled.estimate.cost.predicted_speedup, 4)},
             "largest_change": self.difference.largest,
         }
@@ -190,7 +194,7 @@ class Comparison:
         if self.scheduled.mask == self.full.mask:
             return (f"**No speed-up to measure**: this schedule runs every brick at every step, so it is the "
                     f"all-bricks run and any difference is the machine's noise: {self.timing.text()}")
-        if self.timing.covers(1.0):
+        if not self.measurable:
             return (f"**No measurable speed-up** this time: the rounds' ratios include 1.00x: "
                     f"{self.timing.text()}; try again on a quieter machine, or skip more")
         return f"**Measured speed-up** of the schedule over every brick: {self.timing.text()}"

@@ -67,8 +67,7 @@ class OutputFolder:
         the run was replayed from the cache (its seconds are then those of the run it replays)."""
         folder = folder or self.new_run()
         request, config = record.request, served.config
-        carried = [png_info(to_text(config, replace(request, seed=seed, images=1)), served.shown, served.fingerprint)
-                   for seed in request.seeds]  # each picture can be made again on its own
+        carried = [self.settings(served, replace(request, seed=seed)) for seed in request.seeds]  # each on its own
         paths = self.pictures(folder, record.images, [f"lego_seed{seed}" for seed in request.seeds], carried)
         report = self.report(folder / f"lego_seed{request.seed}_report.json", served, request,
                              {"replayed": replayed, **record.report(config)})
@@ -77,11 +76,15 @@ class OutputFolder:
     def carrying(self, folder: Path, records: dict[str, RunRecord], served: Served) -> list[str]:
         """Each record's first picture at its own size, named ``lego_seed{seed}_{label}.png`` and carrying its
         settings, so that any of them can be made again (Compare's runs)."""
-        carried = [png_info(to_text(served.config, replace(r.request, images=1)), served.shown, served.fingerprint)
-                   for r in records.values()]
+        carried = [self.settings(served, r.request) for r in records.values()]
         names = [f"lego_seed{r.request.seed}_{label.replace(', ', '_').replace(' ', '_')}"
                  for label, r in records.items()]
         return self.pictures(folder, [r.images[0] for r in records.values()], names, carried)
+
+    @staticmethod
+    def settings(served: Served, request: Request) -> PngImagePlugin.PngInfo:
+        """The text chunks of the picture of ``request``'s first seed: its settings and the model that drew it."""
+        return png_info(to_text(served.config, replace(request, images=1)), served.shown, served.fingerprint)
 
     @staticmethod
     def report(path: Path, served: Served, request: Request, content: dict) -> str:

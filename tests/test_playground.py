@@ -230,6 +230,7 @@ def test_brick_table_has_roles_and_costs():
     assert [r["region"] for r in rows] == [8, 16, 64]
     assert rows[0]["role"].startswith("local-feature enrichment") and all(r["parameters"] > 0 for r in rows)
     assert rows[0]["sees"] == "8x8-pixel regions, 4x4 patches" and rows[2]["does"] == "sets the layout"
+    assert [r["tokens"] for r in rows] == [(64 // r["patch"]) ** 2 for r in rows]  # patches over the image
 
 
 def test_run_to_end_without_frames():

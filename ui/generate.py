@@ -95,10 +95,11 @@ def range_choices(num_ranges: object, steps: object) -> list[tuple[str, int]]:
 def bricks_text(s: Served) -> str:
     """The bricks in four columns, which stay legible beside the grid and on a phone (the Model tab has them all)."""
     size = s.config.image_size
+    table = brick_table(s.config)
     rows = ["| brick | what it sees | role | cost |", "|---|---|---|---|"]
     rows += [f"| {r['brick']} | {r['sees']} | {r['does']} | {r['flops_per_evaluation'] / 1e9:.2f} GFLOPs |"
-             for r in brick_table(s.config)]
-    tokens = ", ".join(f"B{k} {(size // b.patch) ** 2:,}" for k, b in enumerate(s.config.bricks))
+             for r in table]
+    tokens = ", ".join(f"B{k} {r['tokens']:,}" for k, r in enumerate(table))
     return "\n".join(rows) + (f"\n\nIn a brick's name, r and p are the sizes in pixels of the regions it looks "
                                "inside and of the patches (its tokens) it cuts them into. Cost: the work each time "
                                f"it runs on one {size}x{size} image, in FLOPs (floating-point operations). It grows "

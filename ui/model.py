@@ -29,9 +29,8 @@ def bricks_text(s: Served) -> str:
     """Every brick, one column each (narrow enough for a phone), then each brick's role in words."""
     table = brick_table(s.config)
     rows = ["| | " + " | ".join(f"B{k}" for k in range(len(table))) + " |", "|---" * (len(table) + 1) + "|"]
-    side = s.config.image_size
     for label, value in (("region (pixels)", lambda r: r["region"]), ("patch (pixels)", lambda r: r["patch"]),
-                         ("tokens per image", lambda r: f"{(side // r['patch']) ** 2:,}"),
+                         ("tokens per image", lambda r: f"{r['tokens']:,}"),
                          ("depth (blocks)", lambda r: r["depth"]),
                          ("parameters", lambda r: f"{r['parameters'] / 1e6:.2f} M"),
                          ("GFLOPs / evaluation", lambda r: f"{r['flops_per_evaluation'] / 1e9:.2f}")):
