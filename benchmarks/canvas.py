@@ -37,6 +37,7 @@ from lego.images import grid, to_uint8  # noqa: E402
 from lego.judge import JUDGE_DIR, load_judge, predict, to_tensor  # noqa: E402
 from lego.sampler import SamplerSettings, sample  # noqa: E402
 from lego.schedule import BrickSchedule  # noqa: E402
+from lego.serving import shown_source  # noqa: E402
 from memory import PeakRss  # noqa: E402
 
 OPTIONS = {
@@ -152,7 +153,8 @@ def main() -> None:
                        "flops_exponent": round(fit_exponent(areas[1:], [r["gflops"] for r in rows[1:]]), 2)}
     report = {
         "what": __doc__.splitlines()[0], "command": "python benchmarks/canvas.py " + " ".join(sys.argv[1:]),
-        "checkpoint": args.checkpoint, "steps": args.steps, "seeds": args.seeds, "class_index": args.class_index,
+        "checkpoint": shown_source(args.checkpoint), "steps": args.steps, "seeds": args.seeds,
+        "class_index": args.class_index,
         "machine": machine.describe(),
         "options": list(OPTIONS), "coords": args.coords, "seams": seams, "cost": costs,
         "single_image_accuracy": {"images": singles, "accuracy": single_accuracy},

@@ -25,6 +25,7 @@ from lego.images import captioned_grid, to_pil  # noqa: E402
 from lego.judge import JUDGE_DIR, load_judge  # noqa: E402
 from lego.metrics import evaluate  # noqa: E402
 from lego.request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS  # noqa: E402
+from lego.serving import shown_source  # noqa: E402
 
 SHEET_COLUMNS = 4  # pictures per way, per category
 
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
                          round(run["sampling_seconds"] / run["samples"], 3)})
             print(rows[-1], flush=True)
     report = {"what": __doc__.splitlines()[0], "command": "python benchmarks/category_requests.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]), "checkpoint": args.checkpoint, "fingerprint": fingerprint(model),
+        argv if argv is not None else sys.argv[1:]), "checkpoint": shown_source(args.checkpoint),
+        "fingerprint": fingerprint(model),
         "emoji": args.emoji, "method": DEFAULT_METHOD, "steps": DEFAULT_STEPS, "guidance": DEFAULT_GUIDANCE,
         "machine": machine.describe(), "rows": rows}
     results.write(report, args.out)

@@ -27,6 +27,7 @@ from lego.judge import JUDGE_DIR, load_judge, predict  # noqa: E402
 from lego.metrics import judge_view  # noqa: E402
 from lego.request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS  # noqa: E402
 from lego.sampler import SamplerSettings, sample  # noqa: E402
+from lego.serving import shown_source  # noqa: E402
 
 SHEET_PICTURES, SHEET_GROUPS = 4, 3  # pictures of each emoji on the sheet, emoji side by side in a row
 
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
         cells += [Image.new("RGB", pictures[0].size, "white"), *pictures]
         captions += [f"asked: {space.names[e]}", *(known.names[a] for a in answers[:SHEET_PICTURES])]
     results.write({"what": __doc__.splitlines()[0], "command": "python benchmarks/emoji_named.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]), "checkpoint": args.checkpoint, "fingerprint": fingerprint(model),
+        argv if argv is not None else sys.argv[1:]), "checkpoint": shown_source(args.checkpoint),
+        "fingerprint": fingerprint(model),
         "method": DEFAULT_METHOD, "steps": DEFAULT_STEPS, "guidance": DEFAULT_GUIDANCE, "precision": args.precision,
         "machine": machine.describe(), "rows": rows}, args.out)
     Path(args.sheet).parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from lego.results import schedule_figure  # noqa: E402
 from lego.request import DEFAULT_METHOD, DEFAULT_STEPS  # noqa: E402
 from lego.sampler import METHODS, SamplerSettings  # noqa: E402
 from lego.schedule import BrickSchedule, one_brick, presets_for, top_brick_break  # noqa: E402
+from lego.serving import shown_source  # noqa: E402
 
 SEED_SET_OFFSET = 100_000
 
@@ -97,7 +98,8 @@ def main(argv: list[str] | None = None) -> None:
         data = data.only_emoji(data.emoji_indices(names))
     rows: list[dict] = []
     report = {"what": __doc__.splitlines()[0], "command": "python benchmarks/schedules.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]), "checkpoint": args.checkpoint, "fingerprint": fingerprint(model),
+        argv if argv is not None else sys.argv[1:]), "checkpoint": shown_source(args.checkpoint),
+        "fingerprint": fingerprint(model),
         "emoji": args.emoji, "per_class": args.per_class, "method": args.method, "guidance": args.guidance,
         "seed_sets": args.seed_sets,
         "rows": rows}

@@ -28,7 +28,7 @@ import lego.model as lego_model  # noqa: E402
 from bricks_cpu import _timed, default_request, matmul_gflops, preset_speedups  # noqa: E402
 from lego import machine, results  # noqa: E402
 from lego.checkpoint import ALL_EMOJI_CHECKPOINT, load_checkpoint  # noqa: E402
-from lego.serving import warm_up  # noqa: E402
+from lego.serving import shown_source, warm_up  # noqa: E402
 from lego.data import load  # noqa: E402
 from lego.flops import evaluation_flops, schedule_cost  # noqa: E402
 from lego.judge import JUDGE_DIR, load_judge  # noqa: E402
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     report = {
         "command": "python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": machine.describe(),
-        "checkpoint": args.checkpoint, "precision": precision,
+        "checkpoint": shown_source(args.checkpoint), "precision": precision,
         "gflops_per_guided_evaluation": round(evaluation_flops(config, config.image_size, config.image_size,
                                                                batch=2).total / 1e9, 3),
     }

@@ -341,9 +341,11 @@ def read_manifest(data: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def credits(data: str | Path) -> list[str]:
-    """One credit line per style the data set was rendered from."""
-    return read_manifest(data)["credits"]
+def credits(data: str | Path, held_out: bool = False) -> list[str]:
+    """One credit line per style that training learns from, or (``held_out``) that is kept for judging only: a
+    model card credits the art its model learnt from, and a judge's card the art it was scored on apart."""
+    m = read_manifest(data)
+    return [line for style, line in zip(m["styles"], m["credits"]) if style["held_out"] == held_out]
 
 
 def provenance(data: str | Path) -> str:

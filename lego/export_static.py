@@ -175,7 +175,9 @@ def write_site(out: Path, data: dict) -> None:
         f"# {data['title']}\n\nOpen `index.html` in any browser, from disk or from any static host: nothing is "
         "fetched from the network. Made with `python -m lego.export_static` from LEGO Playground: "
         f"{len(data['classes'])} class(es) x {len(data['seeds'])} seed(s) x {len(data['schedules'])} schedules, "
-        f"{data['steps']} {data['method']} steps. The live app runs any schedule.\n", encoding="utf-8")
+        f"{data['steps']} {data['method']} steps. The live app runs any schedule.\n\n## Credits\n\nThe pictures "
+        "were made by a model that learnt from emoji art used under its licences (Apache-2.0, MIT, CC-BY 4.0): "
+        "the page's **Credits** tab names each style, its authors and its licence.\n", encoding="utf-8")
 
 
 def folder_bytes(folder: Path) -> int:

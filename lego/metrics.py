@@ -90,13 +90,17 @@ def judge_view(images: torch.Tensor) -> torch.Tensor:
 
 def balanced_sample(data: EmojiData, per_category: int, rng: np.random.Generator,
                     exclude: np.ndarray | None = None) -> np.ndarray:
-    """Indices of ``per_category`` images of every category present (without repeats where possible)."""
+    """Indices of ``per_category`` images of every category present (without repeats where possible).
+
+    With ``exclude``, a category's images are drawn from those not excluded only where enough are left to fill its
+    share without repeats; otherwise from all of them, as the excluded sample was. A floor drawn from the one or two
+    images a reference happened to leave would be that image repeated, far from "another sample of the same
+    drawings", and would make a model look better than real."""
     picks = []
     for c in np.unique(data.categories):
         pool = np.flatnonzero(data.categories == c)
-        if exclude is not None:  # disjoint where the data allows (a tiny data set may not)
-            rest = np.setdiff1d(pool, exclude)
-            pool = rest if len(rest) else pool
+        if exclude is not None and len(rest := np.setdiff1d(pool, exclude)) >= per_category:
+            pool = rest
         picks.append(rng.choice(pool, per_category, replace=len(pool) < per_category))
     return np.concatenate(picks)
 
@@ -325,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         judge, accuracy = train_judge(data, epochs=args.epochs)
         card = {"accuracy": ", ".join(f"{k} {v:.1%}" for k, v in accuracy.items()), "command": command,
                 "held_out_style": f"{held['name']}, {held['images']:,} images",
-                "credits": "Trained on: " + "; ".join(credits(args.data)) + "."}
+                "credits": "Trained on: " + "; ".join(credits(args.data)) + ". Scored on: "
+                           + "; ".join(credits(args.data, held_out=True)) + "."}
         judge.half().save_pretrained(args.out, model_card_kwargs=card)
         readable(args.out)
         (args.out / "metrics.json").write_text(json.dumps({"held_out_style": held["name"], "held_out_accuracy":

@@ -109,7 +109,7 @@ class Progress:
     step: int = 0
     images: int = 0
     segments: list = field(default_factory=list)  # {"device", "host", "seconds", "images"} per run segment
-    restarts: list = field(default_factory=list)  # {"images", "lr_before", "lr", "grad_clip"}: from the EMA weights
+    restarts: list = field(default_factory=list)  # {"images", "lr_before", "lr", "grad_clip", "time_lr_scale"}
     best_loss: list = field(default_factory=list)  # per brick, the lowest smoothed loss of the run (inf: not yet)
 
 
@@ -372,8 +372,9 @@ class Trainer:
         a run whose raw weights diverged while the average, which checkpoints ship, stayed good."""
         self.model.load_state_dict(self.ema.state_dict())
         self.optimizer.state.clear()
-        self.progress.restarts.append({"images": self.progress.images, "lr_before": lr_before, "lr": self.settings.lr,
-                                       "grad_clip": self.settings.grad_clip})
+        s = self.settings
+        self.progress.restarts.append({"images": self.progress.images, "lr_before": lr_before, "lr": s.lr,
+                                       "grad_clip": s.grad_clip, "time_lr_scale": s.time_lr_scale})
 
     # -- the loop ---------------------------------------------------------------------------
     def fit(self, max_images: float, max_minutes: float = math.inf, save_minutes: float = 5.0,
@@ -559,27 +560,31 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
     model = LegoModel(LegoConfig.from_dict(info["config"]))
     model.load_state_dict({k: v.float() for k, v in load_sharded(state, "ema").items()})
     s = info["settings"]
-    first_lr = info["restarts"][0]["lr_before"] if info.get("restarts") else s["lr"]
+    restarted = bool(info.get("restarts"))  # settings changed on the way: ``s`` are the last segment's
+    first_lr = info["restarts"][0]["lr_before"] if restarted else s["lr"]
     training = (
         "## Training\n\n"
         f"- {info['images']:,} training images seen ({info['step']:,} steps, last batch size {s['batch']}): "
         f"{hardware_summary(info['segments'])}.\n"
         f"- EDM loss on every brick, brick dropout {s['brick_dropout']}, label dropout {s['label_dropout']}, "
-        f"AdamW lr {first_lr}, EMA half-life {s['ema_halflife_images']:,} images; weights are the EMA.\n"
+        f"AdamW lr {first_lr:g}, EMA half-life {s['ema_halflife_images']:,.0f} images; weights are the EMA.\n"
         f"- Data: {provenance(s['data']).removesuffix('.')}"
         + (f"; of these, only the {model.config.label_space().sizes[-1]} emoji listed in `{s['emoji']}`"
            if s.get("emoji") else "") + ".\n"
         f"- Labels: {model.config.label_space().summary()}; left out together with probability {s['label_dropout']} "
         f"(the unconditional input of guidance) and each on its own with probability {s.get('level_dropout', 0)}"
         + rate_note("label embedder", s.get("label_lr_scale", 1.0))
-        + rate_note("timestep embedder", s.get("time_lr_scale", 1.0)) + ".\n"
-        f"- Reproduce: `python -m lego.data build`, then `{run_command(run, s)}` (a run resumes from its state "
-        "in the run folder when it has one).\n"
+        + rate_note("timestep embedder", s.get("time_lr_scale", 1.0))
+        + (" (the last segment's settings)" if restarted else "") + ".\n"
+        f"- Reproduce: `python -m lego.data build`, then `{run_command(run, s)}`"
+        + (", the last segment's command (the restarts below say how earlier segments differed; "
+           if restarted else " (") + "a run resumes from its state in the run folder when it has one).\n"
     )
     for r in info.get("restarts", []):
         training += (f"- At {r['images']:,} images its raw weights had diverged, and the run went on from its averaged "
                      f"(EMA) weights with a fresh optimiser at lr {r['lr']:g}"
-                     + (f", the gradient norm clipped to {r['grad_clip']:g}" if r["grad_clip"] else "") + ".\n")
+                     + (f", the gradient norm clipped to {r['grad_clip']:g}" if r["grad_clip"] else "")
+                     + (", the timestep embedder frozen" if r.get("time_lr_scale") == 0 else "") + ".\n")
     if math.isfinite(end := decay_end(TrainSettings(**s))):
         training += (f"- The rate fell linearly to zero from {s['decay_start']:,.0f} images to {end:,.0f}"
                      " (a cool-down).\n")
@@ -592,8 +597,7 @@ def export(run: Path, out: Path, dtype: str = "float16", metrics: dict | None = 
                      "picture.\n")
     if not s.get("init") and all(seg["device"].startswith("CPU") for seg in info["segments"]):
         training += ("- Trained on a CPU only, a small fraction of what this model needs (recognisable emoji take "
-                     "millions of images): expect coloured blobs in the category's palette rather than emoji. "
-                     "Training continues from the committed state when a GPU is available.\n")
+                     "millions of images): expect coloured blobs in the category's palette rather than emoji.\n")
     if metrics:
         training += "\n## Evaluation\n\n" + metrics.get("markdown", "") + "\n"
     if samples:

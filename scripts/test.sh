@@ -10,6 +10,7 @@ fi
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
-python -m pip install --quiet -r requirements-test.txt
+# PyTorch's CPU build (see the README's set-up); a torch already installed is kept
+python -m pip install --quiet -r requirements-test.txt --extra-index-url https://download.pytorch.org/whl/cpu
 export GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1
 python -m pytest "$@"

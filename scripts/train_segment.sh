@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One segment of a long training run, for machines lent for a limited time (a scheduler's
+# One segment of a long training run, for time-limited machines (a scheduler's
 # wall-clock limit, a spot or preemptible instance, a notebook session): resume RUN from its saved
 # state, stop before MINUTES have passed, and copy the new state and the log to SAVE_TO. A RUN without
 # a state starts from SAVE_TO's, so SAVE_TO may be a disk that outlives the machine (a mounted bucket,

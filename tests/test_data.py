@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lego.data import (ALLOWED_LICENCES, HELD_OUT_STYLE, METADATA, NAMES, STYLES, DataError, build, emoji_name, fetch,
-                       load, manifest_path, tarball_name)
+from lego.data import (ALLOWED_LICENCES, HELD_OUT_STYLE, METADATA, NAMES, STYLES, DataError, build, credits, emoji_name,
+                       fetch, load, manifest_path, tarball_name)
 from lego.render import RenderError, render_svg, svg_document
 
 FIXTURE = Path(__file__).parent / "fixtures" / "npm"
@@ -49,6 +49,10 @@ def test_licences_are_read_from_each_package_and_share_alike_is_left_out(built):
     for r in manifest["images"]:
         assert r["licence"] in ALLOWED_LICENCES and r["package"].startswith("@iconify-json/") and r["version"]
     assert len(manifest["credits"]) == 4 and any("Twitter" in c and "CC-BY-4.0" in c for c in manifest["credits"])
+    # a model card credits the art its model learnt from; the held-out style is the judge's yardstick only
+    out = built[0]
+    assert [c for c in credits(out) if "Twitter" in c] == [] and len(credits(out)) == 3
+    assert [c.split(":")[0] for c in credits(out, held_out=True)] == ["twemoji"]
 
 
 def test_three_label_levels_follow_the_metadata(built):

@@ -103,7 +103,9 @@ def test_every_schedule_the_page_offers_was_sampled_and_pictures_are_stored_once
     assert linked <= {f"img/{p.name}" for p in (out / "img").iterdir()}
     first_steps = {run["frames"][0][0] for run in data["runs"]["0/0"].values()}
     assert len(first_steps) == 1  # every run starts from the same noise: one file
-    assert (out / "plotly-basic.min.js").stat().st_size > 1_000_000 and "sdk: static" in (out / "README.md").read_text()
+    readme = (out / "README.md").read_text()
+    assert (out / "plotly-basic.min.js").stat().st_size > 1_000_000 and "sdk: static" in readme
+    assert "## Credits" in readme and "CC-BY 4.0" in readme  # the Space page credits the art too
     assert "CC-BY 4.0" in data["credits"]
 
 

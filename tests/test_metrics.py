@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -63,6 +65,20 @@ def test_balanced_sample_takes_the_same_number_of_every_category(fixture_data):
     assert set(counts[counts > 0]) == {3} and (counts > 0).sum() == len(np.unique(fixture_data.categories))
     others = balanced_sample(fixture_data, 1, rng, exclude=picks[:1])
     assert picks[0] not in others or (fixture_data.categories == fixture_data.categories[picks[0]]).sum() == 1
+
+
+def test_a_floor_sample_is_disjoint_where_the_data_allows_and_never_one_leftover_repeated():
+    """A category of 6 drawings asked for 20 twice (a small vocabulary's held-out style): the second sample is drawn
+    from all 6, as the first was, not 20 copies of whatever the first left; a category of 40 gives two disjoint."""
+    data = SimpleNamespace(categories=np.array([0] * 6 + [1] * 40))
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        reference = balanced_sample(data, 20, rng)
+        other = balanced_sample(data, 20, rng, exclude=reference)
+        small, large = other[other < 6], other[other >= 6]
+        assert len(small) == len(large) == 20
+        assert len(np.unique(small)) >= 4  # iid from 6: all but a rare draw see at least four of them
+        assert not set(large) & set(reference) and len(np.unique(large)) == 20
 
 
 def test_the_judge_sees_every_model_size_at_its_own():

@@ -33,7 +33,7 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -
         compare_btn = gr.Button("Compare", variant="primary", elem_id="compare", scale=3)
         stop_btn = gr.Button("Stop", variant="stop", elem_id="compare-stop", scale=1, min_width=80,
                              interactive=False)
-    compare_md = gr.Markdown(label="Status", elem_id="compare-status")
+    compare_md = gr.Markdown(label="Summary", elem_id="compare-status")
     with gr.Row(elem_id="compare-images"):
         slider = gr.ImageSlider(label="Left: every brick | right: schedule", format="png", type="pil", height=300,
                                 elem_id="compare-slider")
