@@ -11,7 +11,8 @@
 
 Coordinates: ``repeat`` gives every training-size tile the training image's coordinates, so
 the model draws each tile as a whole image of its own (a wall of separate emoji; with
-``tiles`` every tile is exactly a training-size sample); ``squeeze`` maps the whole canvas to
+``tiles`` every tile is exactly a training-size sample; an ``overlap`` window between two tiles
+sees their coordinates jump at the border, which no training image had); ``squeeze`` maps the whole canvas to
 [-1, 1] (a larger canvas looks like a zoomed-out training image to the bricks); ``extend``
 keeps the training scale, so a training-size patch at the centre spans [-1, 1] and the edges
 go beyond it, into positions the model never saw. All three are the same at the training size.

@@ -66,6 +66,8 @@ class SamplerSettings:
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
         if self.guidance < 0:
             raise ValueError(f"guidance must be >= 0, got {self.guidance}")
+        if self.rho <= 0:
+            raise ValueError(f"rho must be > 0, got {self.rho}")
         if not 0 < self.sigma_min < self.sigma_max:
             raise ValueError("need 0 < sigma_min < sigma_max")
         if self.churn < 0:
@@ -207,6 +209,8 @@ def sample_steps(
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("need at least one seed")
+    if outside := [s for s in seeds if not -2**63 <= s < 2**64]:  # what a torch.Generator takes
+        raise ValueError(f"a seed must be from -2**63 to 2**64 - 1, got {outside[0]}")
     labels = [None] * len(seeds) if labels is None else list(labels)
     if len(labels) != len(seeds):
         raise ValueError(f"{len(labels)} labels for {len(seeds)} seeds")
@@ -220,6 +224,8 @@ def sample_steps(
     scales = [settings.guidance] * len(seeds) if guidance is None else [float(g) for g in guidance]
     if len(scales) != len(seeds):
         raise ValueError(f"{len(scales)} guidance scales for {len(seeds)} seeds")
+    if bad := [g for g in scales if not (math.isfinite(g) and g >= 0)]:  # as SamplerSettings checks its own
+        raise ValueError(f"guidance must be a finite number >= 0, got {bad[0]}")
 
     net = model.for_inference(dtype_of(precision), compiled)
     guided = any(g != 1.0 for g in scales) and any(max(row) >= 0 for row in rows)

@@ -75,7 +75,7 @@ class TrainSettings:
     label_dropout: float = setting(0.1, "chance that every label level is left out (what guidance compares with)")
     level_dropout: float = setting(0.3, "chance that each label level is left out on its own, so that any level "
                                         "can be given alone")
-    brick_dropout: float = setting(0.5, "chance that each brick is switched off in a step (never all of them)")
+    brick_dropout: float = setting(0.5, "chance that a step runs a random partial set of bricks (not none, not all)")
     p_mean: float = setting(-1.2, "mean of the log noise level trained (EDM)")
     p_std: float = setting(1.2, "spread of the log noise level trained (EDM)")
     seed: int = setting(0, "seed of the initial weights and of every step's draws")

@@ -149,6 +149,7 @@ def test_bf16_autocast_matches_fp32_within_tolerance(pg_model):
     ({"guidance": -1.0}, ">= 0"),
     ({"method": "ddim"}, "sampler must be"),
     ({"guidance_interval": (40.0, 1.0)}, "0 <= low < high"),
+    ({"rho": 0.0}, "rho must be > 0"),
 ])
 def test_settings_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -160,6 +161,11 @@ def test_bad_labels_and_canvas(pg_model):
         sample(pg_model, [0], [7], SamplerSettings(steps=2))
     with pytest.raises(ValueError, match="multiple of 16"):
         sample(pg_model, [0], settings=SamplerSettings(steps=2), height=20)
+    with pytest.raises(ValueError, match="a seed must be from"):
+        sample(pg_model, [2**64], settings=SamplerSettings(steps=2))
+    for scale in (float("nan"), -5.0):  # each image's own scale is checked as the settings' is
+        with pytest.raises(ValueError, match="guidance must be a finite number >= 0"):
+            sample(pg_model, [0, 1], [1, 1], SamplerSettings(steps=2), guidance=[2.0, scale])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
