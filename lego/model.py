@@ -310,8 +310,9 @@ class LegoModel(
         return torch.no_grad() if self.compiled else torch.inference_mode()
 
     def noise_embedding(self, sigma: torch.Tensor) -> torch.Tensor:
-        """The timestep embedder on EDM's c_noise = ln(sigma)/4: what every brick is conditioned on, before labels."""
-        return self.t_embedder(sigma.log() / 4)
+        """The timestep embedder on EDM's c_noise = ln(sigma)/4: what every brick is conditioned on, before labels.
+        Sigma 0 is taken as the smallest positive float, so that D(x; 0) = x (c_out is 0) rather than NaN."""
+        return self.t_embedder(sigma.clamp_min(torch.finfo(sigma.dtype).tiny).log() / 4)
 
     def _run_brick(self, index: int, x: torch.Tensor, cond: torch.Tensor, canvas: Canvas, step: int) -> torch.Tensor:
         brick = self.model[index]

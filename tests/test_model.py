@@ -81,6 +81,14 @@ def test_brick_zero_off_differs_from_all_on(pg_model):
     assert not torch.allclose(full, skipped)
 
 
+def test_at_sigma_zero_the_denoiser_returns_its_input(pg_model):
+    """EDM's D(x; 0) = x: the skip weight is 1 and the network's weight 0, every brick's estimate included."""
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        estimates = pg_model(x, torch.zeros(2), LABELS, return_all=True)
+    assert all(torch.equal(e, x) for e in estimates)
+
+
 def test_every_brick_off_is_a_clear_error(pg_model):
     with pytest.raises(NoActiveBrickError, match="every brick is switched off"):
         pg_model(torch.randn(1, 3, 16, 16), SIGMA[:1], LABELS[:1], active=[False, False, False])
