@@ -31,6 +31,7 @@ ALLOW = ("app.py", "ui/*.py", "lego/*.py", "lego/model_card.md",
 # ZeroGPU runs only some torch releases (2.8.0, 2.9.1, 2.10.0 and 2.11.0 as of November 2026): a ZeroGPU
 # Space gets the newest of them instead of this project's pin, and the `spaces` package.
 ZERO_GPU_TORCH = "2.11.0"
+CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # as the README's set-up command installs it
 HARDWARE = ("cpu-basic", "cpu-upgrade", "zero-a10g")
 DEFAULT_HARDWARE = "zero-a10g"  # the one a free account may host a Gradio Space on
 
@@ -46,10 +47,12 @@ def files(root: Path = ROOT) -> list[Path]:
 
 
 def requirements(hardware: str, root: Path = ROOT) -> str:
-    """The Space's requirements.txt: this project's pins, with a ZeroGPU-supported torch and ``spaces`` on ZeroGPU."""
+    """The Space's requirements.txt: this project's pins, with PyTorch's CPU build on CPU hardware (a fraction of
+    the CUDA build's download, which a CPU Space cannot use), and a ZeroGPU-supported torch and ``spaces`` on
+    ZeroGPU."""
     text = (root / "requirements.txt").read_text()
     if hardware != "zero-a10g":
-        return text
+        return f"--extra-index-url {CPU_TORCH_INDEX}\n" + text
     pinned, count = re.subn(r"(?m)^torch==\S+", f"torch=={ZERO_GPU_TORCH}", text)
     if count != 1:
         raise DeployError("requirements.txt must pin torch exactly once (torch==X.Y.Z)")

@@ -26,7 +26,8 @@ def test_the_dry_run_lists_what_the_app_needs_and_nothing_else(capsys):
     assert not [p for p in staged if p.startswith(("training/", "tests/", "benchmarks/", "scripts/", "data/"))]
     assert not [p for p in staged if p.endswith(".png")]  # no picture: the card's samples are not the app's
     assert not [p for p in staged if "emoji-judge" in p]  # the judge evaluates; the app does not need it
-    total = sum((ROOT / p).stat().st_size for p in staged)
+    total = sum((ROOT / p).stat().st_size for p in staged if p != "requirements.txt")
+    total += len(deploy.requirements("cpu-basic").encode())  # the Space's own, which names the CPU torch index
     assert f"{total:,}  bytes in {len(staged)} files for someone/lego on cpu-basic" in out
     deploy.main(["space", "--repo", "someone/lego", "--dry-run"])  # by default on ZeroGPU, which is free to host
     assert f"bytes in {len(staged)} files for someone/lego on zero-a10g" in capsys.readouterr().out
@@ -35,10 +36,13 @@ def test_the_dry_run_lists_what_the_app_needs_and_nothing_else(capsys):
 def test_zero_gpu_gets_a_torch_it_runs_and_the_spaces_package(tmp_path):
     cpu = deploy.requirements("cpu-basic")
     zero = deploy.requirements("zero-a10g")
-    assert cpu == (ROOT / "requirements.txt").read_text()
+    assert cpu == f"--extra-index-url {deploy.CPU_TORCH_INDEX}\n" + (ROOT / "requirements.txt").read_text()
+    readme = (ROOT / "README.md").read_text()  # the Space installs torch from where the README's set-up does
+    assert f"--extra-index-url {deploy.CPU_TORCH_INDEX}" in readme
+    assert f"--extra-index-url {deploy.CPU_TORCH_INDEX}" in (ROOT / "scripts" / "test.sh").read_text()
     assert f"torch=={deploy.ZERO_GPU_TORCH}" in zero and "\nspaces\n" in zero
     # every other pin is the same: the two files are kept in step by being made from one
-    strip = [line for line in cpu.splitlines() if not line.startswith("torch==")]
+    strip = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if not line.startswith("torch==")]
     assert all(line in zero.splitlines() for line in strip)
     deploy.stage("zero-a10g", tmp_path)
     assert (tmp_path / "requirements.txt").read_text() == zero
