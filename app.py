@@ -22,7 +22,7 @@ from lego.batching import BATCHING  # noqa: E402
 from lego.precision import PRECISIONS, default_device  # noqa: E402
 from lego.request import Limits, PlaygroundError  # noqa: E402
 from lego.serving import ModelRegistry, Served, shown_source  # noqa: E402
-from ui import compare, finder, generate, history, inside, lesson, link, results, zero_gpu  # noqa: E402
+from ui import accessibility, compare, finder, generate, history, inside, lesson, link, results, zero_gpu  # noqa: E402
 from ui import model as model_tab  # noqa: E402
 from ui.context import DEFAULT_KEY, LOG, AppContext, page_and_api, refused  # noqa: E402
 from ui.inputs import name_parameters  # noqa: E402
@@ -54,7 +54,7 @@ img { image-rendering: pixelated; }
 .dark { --block-info-text-color: var(--neutral-400); }
 .hint .prose { font-size: var(--text-sm); color: var(--block-info-text-color); }
 .lesson-image img { width: 100%; height: calc(100% - 2.2em); margin-top: 2.2em; object-fit: contain; }
-.lesson-map-note .prose { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+.lesson-map-note .prose { font-size: var(--text-sm); color: var(--block-info-text-color); }
 @media (max-width: 480px) { /* a phone: the three pictures in one row, the two maps in the next */
   .lesson-stage .lesson-image:not(#lesson-slider) { min-width: 0 !important; flex: 1 1 30%; height: 150px !important; }
   .lesson-stage .lesson-map { flex-basis: 45%; height: 190px !important; }
@@ -71,7 +71,7 @@ img { image-rendering: pixelated; }
 .lesson-presenter .lesson-text .prose { font-size: calc(1.6 * var(--text-md)); }
 .lesson-presenter .lesson-text .prose p, .lesson-presenter .lesson-text .prose li { line-height: 1.3; }
 .lesson-presenter .lesson-text .prose th, .lesson-presenter .lesson-text .prose td { padding: 0.1em 0.5em; }
-""", generate.CSS, compare.CSS, inside.CSS, results.CSS])
+""", generate.CSS, compare.CSS, inside.CSS, results.CSS, accessibility.CSS])
 # Options every launch of the app uses (Gradio 6 takes CSS at launch); the app has no upload field, so uploads are
 # refused past a token size. Every Generate request handed to the batcher holds a thread while it waits for its
 # steps, so the pool has room for a full batch besides the other tabs.
@@ -164,6 +164,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         opened = demo.load(load_linked, None, load_outputs, queue=False, api_visibility="private")
         link.wire(ctx, gen, model_key, gen_event, opened)
         history.wire(demo)
+        accessibility.wire(demo)
         switch = page_and_api([mod.load_btn.click], load_model_api, [mod.source], [model_key, mod.text, mod.status],
                               mod.status, api_name="load_model", cannot="Cannot load", page_run=load_model,
                               page_outputs=load_outputs, concurrency_limit=1)

@@ -714,3 +714,70 @@ def test_closing_the_tab_mid_run_stops_its_sampling_within_a_step():
         time.sleep(4)  # the whole run would have finished by now
         slow.remove()
         assert sum(t > closed_at for t in calls) <= 2  # of the 7 calls left: the run stopped within a step
+
+
+def contrast(foreground: str, background: str) -> float:
+    """WCAG's contrast ratio of two CSS rgb() colours."""
+    def luminance(colour: str) -> float:
+        channels = [int(c) / 255 for c in colour[colour.index("(") + 1:colour.index(")")].split(",")[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    light, dark = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+@needs_chromium
+def test_a_keyboard_and_a_screen_reader_can_use_the_schedule_the_status_and_the_divider():
+    """Every range box is named with its brick (after the ranges are redrawn too), the status lines are read out,
+    focus shows, the primary buttons' text is readable (WCAG 4.5:1), and Compare's divider moves by the keys."""
+    from ui.accessibility import STATUS_IDS
+
+    with app_page(1366, 768) as (model, page, errors):
+        names = [model.config.brick_name(k) for k in range(model.config.num_bricks)]
+        box_names = "() => [...document.querySelectorAll('.brick-ranges input')].map(b => b.getAttribute('aria-label'))"
+        for ranges in (5, 4):
+            page.get_by_label("Number of step ranges").first.fill(str(ranges))
+            page.get_by_label("Number of step ranges").first.press("Enter")
+            page.wait_for_function(f"({box_names})().length === {ranges * len(names)}", timeout=10_000)
+            page.wait_for_timeout(300)
+            boxes = page.evaluate(box_names)
+            assert len(set(boxes)) == len(boxes), boxes  # no two boxes share a name
+            assert all(b.startswith(f"{names[i // ranges]}: step") for i, b in enumerate(boxes)), boxes
+        assert page.get_attribute("#status", "aria-live") == "polite" and page.get_attribute("#status", "role") == \
+            "status" and "status" in STATUS_IDS
+        colours = page.evaluate("() => { const s = getComputedStyle(document.getElementById('generate'));"
+                                " return [s.color, s.backgroundColor]; }")
+        assert contrast(*colours) >= 4.5, colours
+        page.locator(".brick-ranges input").nth(1).focus()
+        page.keyboard.press("Shift+Tab")  # focus by the keyboard, as :focus-visible draws it
+        ring = page.evaluate("() => { const s = getComputedStyle(document.activeElement);"
+                             " return [document.activeElement.type, s.outlineStyle, parseFloat(s.outlineWidth)]; }")
+        assert ring[0] == "checkbox" and ring[1] == "solid" and ring[2] >= 2, ring
+
+        page.get_by_label("Preset").click()
+        page.get_by_role("option", name="pg-recipe").click()
+        page.get_by_role("tab", name="Compare").click()
+        page.click("#compare")
+        page.wait_for_selector("#compare-slider img", timeout=60_000)
+        assert page.get_attribute("#compare-status", "aria-live") == "polite"
+        handle = page.locator("#compare-slider [data-testid=slider]")
+        handle.wait_for(timeout=10_000)
+        assert handle.get_attribute("role") == "slider" and handle.get_attribute("tabindex") == "0"
+        drawn = page.evaluate("""() => { const img = document.querySelector('#compare-slider img');
+            const box = img.getBoundingClientRect();  // the picture inside it, at its own shape
+            const width = img.naturalWidth * Math.min(box.width / img.naturalWidth, box.height / img.naturalHeight);
+            return [box.left + (box.width - width) / 2, width]; }""")
+
+        def divider() -> float:
+            page.wait_for_timeout(300)  # the divider is redrawn on the next frames
+            box = handle.bounding_box()
+            return (box["x"] + box["width"] / 2 - drawn[0]) / drawn[1]
+
+        handle.focus()
+        page.keyboard.press("End")
+        assert divider() > 0.97 and handle.get_attribute("aria-valuenow") == "100"
+        page.keyboard.press("ArrowLeft")
+        assert 0.9 < divider() < 0.99
+        page.keyboard.press("Home")
+        assert divider() < 0.03 and handle.get_attribute("aria-valuenow") == "0"
+        assert not errors

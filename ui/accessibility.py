@@ -1,0 +1,90 @@
+"""What a keyboard or a screen reader needs that Gradio's components leave out.
+
+- Focus is always visible: Gradio draws next to no ring on a focused checkbox or slider.
+- Text and buttons reach WCAG's 4.5:1: white on the theme's orange was 2.8:1, a placeholder 1.9:1.
+- Each step-range box of the brick schedule is named with its brick ("B2 global r64/p4: steps 7-8, ..."): the
+  five boxes of every brick otherwise share five names, and a screen reader cannot tell B0's from B2's. The boxes
+  are redrawn when the number of ranges changes, so the names are kept up by an observer.
+- The status lines are live regions: a run's end or a refusal is read out where it stays, not only in a toast
+  that goes after a few seconds.
+- The image sliders' dividers (Compare, the Lesson) take the keyboard: Tab reaches a divider, the arrow keys move
+  it a twentieth of the picture, Home and End to either side. Gradio's divider answers the mouse only, so a key
+  plays the drag a mouse would make.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+STATUS_IDS = ("status", "compare-status", "lesson-status", "model-status")
+SLIDER_IDS = ("compare-slider", "lesson-slider")
+
+CSS = """
+:root, .dark { --button-primary-background-fill: var(--primary-700);
+               --button-primary-background-fill-hover: var(--primary-800); }
+input:focus-visible, button:focus-visible, a:focus-visible, textarea:focus-visible, [tabindex]:focus-visible {
+  outline: 3px solid #1d4ed8; outline-offset: 2px; }
+.dark input:focus-visible, .dark button:focus-visible, .dark a:focus-visible, .dark textarea:focus-visible,
+.dark [tabindex]:focus-visible { outline-color: #93c5fd; }
+input::placeholder, textarea::placeholder { color: var(--neutral-500); opacity: 1; }
+button[role=tab][aria-selected=true] { color: var(--primary-700); }
+.dark button[role=tab][aria-selected=true] { color: var(--primary-400); }
+"""
+
+NAMES_JS = """() => {
+  const name = () => {
+    for (const id of %(ids)s) {
+      const status = document.getElementById(id);
+      if (status && status.getAttribute('aria-live') !== 'polite') {
+        status.setAttribute('role', 'status');
+        status.setAttribute('aria-live', 'polite');
+      }
+    }
+    for (const block of document.querySelectorAll('.brick-ranges')) {
+      const brick = block.querySelector('[data-testid=block-info]')?.textContent.trim();
+      if (!brick) continue;
+      if (block.getAttribute('aria-label') !== brick) block.setAttribute('aria-label', brick);
+      for (const box of block.querySelectorAll('input[type=checkbox]')) {
+        const wanted = brick + ': ' + (box.closest('label')?.textContent.trim() ?? '');
+        if (box.getAttribute('aria-label') !== wanted) box.setAttribute('aria-label', wanted);
+      }
+    }
+    for (const id of %(sliders)s) {
+      const handle = document.querySelector('#' + id + ' [data-testid=slider]');
+      if (!handle || handle.dataset.keys) continue;
+      handle.dataset.keys = 'on';
+      handle.tabIndex = 0;
+      handle.setAttribute('role', 'slider');
+      handle.setAttribute('aria-label', 'Divider between the two pictures: left and right arrow keys move it');
+      handle.setAttribute('aria-valuemin', '0');
+      handle.setAttribute('aria-valuemax', '100');
+      handle.addEventListener('keydown', (event) => {
+        const img = document.getElementById(id).querySelector('img');
+        if (!img || !img.naturalWidth) return;
+        const box = img.getBoundingClientRect();  // the picture is drawn inside it at its own shape (contain)
+        const width = img.naturalWidth * Math.min(box.width / img.naturalWidth, box.height / img.naturalHeight);
+        const frame = {left: box.left + (box.width - width) / 2, right: box.left + (box.width + width) / 2, width};
+        const at = handle.getBoundingClientRect();
+        const x = at.left + at.width / 2, y = at.top + at.height / 2;
+        const to = {ArrowLeft: x - frame.width / 20, ArrowDown: x - frame.width / 20,
+                    ArrowRight: x + frame.width / 20, ArrowUp: x + frame.width / 20,
+                    Home: frame.left, End: frame.right}[event.key];
+        if (to === undefined) return;
+        event.preventDefault();
+        const mouse = (type, clientX, target) => target.dispatchEvent(new MouseEvent(type,
+          {bubbles: true, cancelable: true, view: window, button: 0, clientX, clientY: y}));
+        mouse('mousedown', x, handle);
+        mouse('mousemove', to, window);
+        mouse('mouseup', to, window);
+        const share = (to - frame.left) / frame.width;
+        handle.setAttribute('aria-valuenow', String(Math.round(100 * Math.min(1, Math.max(0, share)))));
+      });
+    }
+  };
+  name();
+  new MutationObserver(name).observe(document.body, {childList: true, subtree: true});
+}""" % {"ids": list(STATUS_IDS), "sliders": list(SLIDER_IDS)}
+
+
+def wire(demo: gr.Blocks) -> None:
+    demo.load(None, js=NAMES_JS)
