@@ -7,6 +7,8 @@
   are redrawn when the number of ranges changes, so the names are kept up by an observer.
 - The status lines are live regions: a run's end or a refusal is read out where it stays, not only in a toast
   that goes after a few seconds.
+- A picture or a chart is named by its box's label ("Schedule − all bricks (red: lighter)", "Chart: Totals"),
+  not left without a name or read out as the tick numbers of its axes.
 - The image sliders' dividers (Compare, the Lesson) take the keyboard: Tab reaches a divider, the arrow keys move
   it a twentieth of the picture, Home and End to either side. Gradio's divider answers the mouse only, so a key
   plays the drag a mouse would make.
@@ -47,6 +49,17 @@ NAMES_JS = """() => {
       for (const box of block.querySelectorAll('input[type=checkbox]')) {
         const wanted = brick + ': ' + (box.closest('label')?.textContent.trim() ?? '');
         if (box.getAttribute('aria-label') !== wanted) box.setAttribute('aria-label', wanted);
+      }
+    }
+    for (const label of document.querySelectorAll('[data-testid=block-label]')) {  // pictures and charts
+      const block = label.closest('.block');
+      const text = label.textContent.trim();
+      if (!block || !text) continue;
+      for (const img of block.querySelectorAll('img:not([alt]), img[alt=""]')) img.alt = text;
+      const chart = block.querySelector('.js-plotly-plot');
+      if (chart && chart.getAttribute('aria-label') !== 'Chart: ' + text) {
+        chart.setAttribute('role', 'img');
+        chart.setAttribute('aria-label', 'Chart: ' + text);
       }
     }
     for (const id of %(sliders)s) {
