@@ -613,6 +613,8 @@ def test_the_lesson_from_prediction_to_take_away_with_a_stop_on_the_way():
             page.get_by_role("button", name=button).click()  # 4. early or late; 5. the cost
             page.wait_for_selector(stage, state="visible", timeout=10_000)
             assert shown_stages(page) == [stage] and words in page.inner_text(stage)
+            # the keyboard's focus moves on with the lesson, to the new stage's text, not to the page
+            page.wait_for_function(f"document.activeElement.id === '{stage[1:]}'", timeout=5_000)
             images = page.locator(f"{stage}-images img")
             page.wait_for_function(f"[...document.querySelectorAll('{stage}-images img')].every(i => i.complete "
                                    "&& i.naturalWidth == 64)", timeout=10_000)
@@ -748,6 +750,9 @@ def test_a_keyboard_and_a_screen_reader_can_use_the_schedule_the_status_and_the_
         colours = page.evaluate("() => { const s = getComputedStyle(document.getElementById('generate'));"
                                 " return [s.color, s.backgroundColor]; }")
         assert contrast(*colours) >= 4.5, colours
+        ends = page.evaluate("() => { const s = getComputedStyle(document.querySelector('[data-testid=min-value]'));"
+                             " return [s.color, getComputedStyle(document.body).backgroundColor]; }")
+        assert contrast(*ends) >= 4.5, ends
         page.locator(".brick-ranges input").nth(1).focus()
         page.keyboard.press("Shift+Tab")  # focus by the keyboard, as :focus-visible draws it
         ring = page.evaluate("() => { const s = getComputedStyle(document.activeElement);"

@@ -1,7 +1,8 @@
 """What a keyboard or a screen reader needs that Gradio's components leave out.
 
 - Focus is always visible: Gradio draws next to no ring on a focused checkbox or slider.
-- Text and buttons reach WCAG's 4.5:1: white on the theme's orange was 2.8:1, a placeholder 1.9:1.
+- Text and buttons reach WCAG's 4.5:1: white on the theme's orange was 2.8:1, a placeholder and a slider's ends
+  1.9:1, and the Lesson's greyed-out "Make your guess, then run", an instruction, too faint to read.
 - Each step-range box of the brick schedule is named with its brick ("B2 global r64/p4: steps 7-8, ..."): the
   five boxes of every brick otherwise share five names, and a screen reader cannot tell B0's from B2's. The boxes
   are redrawn when the number of ranges changes, so the names are kept up by an observer.
@@ -29,6 +30,9 @@ input:focus-visible, button:focus-visible, a:focus-visible, textarea:focus-visib
 .dark input:focus-visible, .dark button:focus-visible, .dark a:focus-visible, .dark textarea:focus-visible,
 .dark [tabindex]:focus-visible { outline-color: #93c5fd; }
 input::placeholder, textarea::placeholder { color: var(--neutral-500); opacity: 1; }
+[data-testid=min-value], [data-testid=max-value] { color: var(--block-info-text-color); }
+#lesson-run:disabled { opacity: 1; background: var(--neutral-200); color: var(--neutral-800); } /* says what to do */
+.dark #lesson-run:disabled { background: var(--neutral-700); color: var(--neutral-100); }
 button[role=tab][aria-selected=true] { color: var(--primary-700); }
 .dark button[role=tab][aria-selected=true] { color: var(--primary-400); }
 """

@@ -29,6 +29,16 @@ PICTURES_WIDTH, TEXT_WIDTH = 300, 360  # a phone has room for neither beside the
 IMAGE = dict(format="png", height=200, min_width=170, buttons=["fullscreen"], elem_classes=["lesson-image"])
 # Next buttons bring the lesson's top into view, so that each stage starts on a fresh screen.
 TO_TOP = "() => { document.getElementById('lesson-tour')?.scrollIntoView(); }"
+# A button that moves the lesson on also takes the keyboard's focus to the new stage's text, where a screen reader
+# starts reading: the button pressed is hidden with its stage, and the focus would otherwise fall to the page.
+STAGE_TEXT_IDS = ["lesson-intro", "lesson-status", "lesson-late", "lesson-early", "lesson-cost", "lesson-takeaway"]
+TO_STAGE = """() => {
+  document.getElementById('lesson-tour')?.scrollIntoView();
+  setTimeout(() => {
+    const text = %s.map((id) => document.getElementById(id)).find((e) => e && e.offsetParent !== null);
+    if (text) { text.tabIndex = -1; text.focus({preventScroll: true}); }
+  }, 400);
+}""" % STAGE_TEXT_IDS
 READY = "Press **Run** to run the lesson."
 WAITING = ("Sent. The class shares one model and lessons run one at a time: yours starts when those sent before it "
            "are done (the queue shows in the corner of your guess).")
@@ -188,7 +198,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
     again.click(lambda: (None, gr.Button(visible=False)), None, [guess, next2], queue=False,
                 api_visibility="private")
     for button in (lock, rerun, next2, next3, next4, next5, again, back):
-        button.click(None, js=TO_TOP)
+        button.click(None, js=TO_STAGE)
     # the run needs a guess: until one is made the button says so, where a refusal would flash an error
     guess.change(lambda g: gr.Button(**lock_button(g)), guess, lock, queue=False, api_visibility="private")
     presenter.change(present, presenter, [panel, seed], queue=False, api_visibility="private")
