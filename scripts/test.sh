@@ -10,7 +10,10 @@ fi
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
-# PyTorch's CPU build (see the README's set-up); a torch already installed is kept
-python -m pip install --quiet -r requirements-test.txt --extra-index-url https://download.pytorch.org/whl/cpu
+# PyTorch's CPU build at the pinned version (see the README's set-up), from PyTorch's index; a torch already
+# installed at that version is kept. Its dependencies, and every other package, come from the usual index.
+python -m pip install --quiet --no-deps "$(grep -E '^torch==' requirements.txt)" \
+  --extra-index-url https://download.pytorch.org/whl/cpu
+python -m pip install --quiet -r requirements-test.txt
 export GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1
 python -m pytest "$@"
