@@ -747,6 +747,12 @@ def test_a_keyboard_and_a_screen_reader_can_use_the_schedule_the_status_and_the_
             assert all(b.startswith(f"{names[i // ranges]}: step") for i, b in enumerate(boxes)), boxes
         assert page.get_attribute("#status", "aria-live") == "polite" and page.get_attribute("#status", "role") == \
             "status" and "status" in STATUS_IDS
+        assert page.get_by_role("button", name="Reset Steps").count() == 1  # not "Reset to default value" 8 times
+        more = page.get_by_role("button", name="More settings", exact=True)
+        assert more.get_attribute("aria-expanded") == "false"
+        more.click()
+        page.wait_for_function("document.querySelector('button.label-wrap').getAttribute('aria-expanded') === 'true'",
+                               timeout=5_000)
         colours = page.evaluate("() => { const s = getComputedStyle(document.getElementById('generate'));"
                                 " return [s.color, s.backgroundColor]; }")
         assert contrast(*colours) >= 4.5, colours

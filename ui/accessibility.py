@@ -8,6 +8,8 @@
   are redrawn when the number of ranges changes, so the names are kept up by an observer.
 - The status lines are live regions: a run's end or a refusal is read out where it stays, not only in a toast
   that goes after a few seconds.
+- A setting's reset button says which setting it resets, and an accordion says whether it is open; on a phone
+  both are at least 24 px, a finger's target.
 - A picture or a chart is named by its box's label ("Schedule − all bricks (red: lighter)", "Chart: Totals"),
   not left without a name or read out as the tick numbers of its axes.
 - The image sliders' dividers (Compare, the Lesson) take the keyboard: Tab reaches a divider, the arrow keys move
@@ -31,8 +33,12 @@ input:focus-visible, button:focus-visible, a:focus-visible, textarea:focus-visib
 .dark [tabindex]:focus-visible { outline-color: #93c5fd; }
 input::placeholder, textarea::placeholder { color: var(--neutral-500); opacity: 1; }
 [data-testid=min-value], [data-testid=max-value] { color: var(--block-info-text-color); }
+@media (max-width: 480px) { /* a finger's target: 24 px at least */
+  button[data-testid=reset-button], button.label-wrap { min-height: 24px; min-width: 24px; } }
 #lesson-run:disabled { opacity: 1; background: var(--neutral-200); color: var(--neutral-800); } /* says what to do */
-.dark #lesson-run:disabled { background: var(--neutral-700); color: var(--neutral-100); }
+.dark @media (max-width: 480px) { /* a finger's target: 24 px at least */
+  button[data-testid=reset-button], button.label-wrap { min-height: 24px; min-width: 24px; } }
+#lesson-run:disabled { background: var(--neutral-700); color: var(--neutral-100); }
 button[role=tab][aria-selected=true] { color: var(--primary-700); }
 .dark button[role=tab][aria-selected=true] { color: var(--primary-400); }
 """
@@ -65,6 +71,19 @@ NAMES_JS = """() => {
         chart.setAttribute('role', 'img');
         chart.setAttribute('aria-label', 'Chart: ' + text);
       }
+    }
+    for (const reset of document.querySelectorAll('button[data-testid=reset-button]')) {  // which setting it resets
+      const setting = reset.closest('.block')?.querySelector('[data-testid=block-info]')?.textContent.trim();
+      if (setting && reset.getAttribute('aria-label') !== 'Reset ' + setting) {
+        reset.setAttribute('aria-label', 'Reset ' + setting);
+      }
+    }
+    for (const header of document.querySelectorAll('button.label-wrap')) {  // an accordion: open or not
+      const icon = header.querySelector('.icon');
+      if (!icon) continue;
+      icon.setAttribute('aria-hidden', 'true');  // its name is its title, without the arrow
+      const open = String(!icon.style.transform.includes('90deg'));
+      if (header.getAttribute('aria-expanded') !== open) header.setAttribute('aria-expanded', open);
     }
     for (const id of %(sliders)s) {
       const handle = document.querySelector('#' + id + ' [data-testid=slider]');
