@@ -283,7 +283,8 @@ class LegoModel(
         evaluation on an AMX CPU, nothing measurable on an AVX512-BF16 one); the rounding is the
         same, so results are identical. ``compiled`` freezes the
         copy's weights into inductor graphs (``lego.compiled``). Copies are cached and rebuilt
-        when any weight of this model changes in place (EMA updates, loading).
+        when any weight of this model changes in place (EMA updates, loading): the parameters' version counters
+        say so, which writes through ``.data`` do not bump, so change weights in place or through ``no_grad``.
         """
         if next(self.parameters()).dtype == dtype and (self.compiled or not compiled):
             return self
