@@ -772,6 +772,7 @@ def test_a_keyboard_and_a_screen_reader_can_use_the_schedule_the_status_and_the_
         page.wait_for_selector("#compare-slider img", timeout=60_000)
         assert page.get_attribute("#compare-status", "aria-live") == "polite"
         page.wait_for_selector("#compare-diff img[alt='Schedule − all bricks (red: lighter)']", timeout=10_000)
+        assert page.get_attribute("#compare-bar img", "alt").startswith("Colour scale of the difference map: blue")
         page.wait_for_selector(".js-plotly-plot[aria-label='Chart: Totals']", timeout=10_000)  # not its tick numbers
         handle = page.locator("#compare-slider [data-testid=slider]")
         handle.wait_for(timeout=10_000)

@@ -44,6 +44,8 @@ button[role=tab][aria-selected=true] { color: var(--primary-700); }
 """
 
 NAMES_JS = """() => {
+  const BAR = 'Colour scale of the difference map: blue where the schedule made the picture darker, white where it '
+    + 'left it unchanged, red where it made it lighter; the summary gives the largest change.';
   const name = () => {
     for (const id of %(ids)s) {
       const status = document.getElementById(id);
@@ -72,6 +74,8 @@ NAMES_JS = """() => {
         chart.setAttribute('aria-label', 'Chart: ' + text);
       }
     }
+    const bar = document.querySelector('#compare-bar img');  // a picture without a shown label: its meaning
+    if (bar && bar.alt !== BAR) bar.alt = BAR;
     for (const reset of document.querySelectorAll('button[data-testid=reset-button]')) {  // which setting it resets
       const setting = reset.closest('.block')?.querySelector('[data-testid=block-info]')?.textContent.trim();
       if (setting && reset.getAttribute('aria-label') !== 'Reset ' + setting) {
