@@ -775,6 +775,11 @@ def test_a_keyboard_and_a_screen_reader_can_use_the_schedule_the_status_and_the_
                              " return [document.activeElement.type, s.outlineStyle, parseFloat(s.outlineWidth)]; }")
         assert ring[0] == "checkbox" and ring[1] == "solid" and ring[2] >= 2, ring
 
+        page.get_by_role("tab", name="Lesson").click()  # its greyed-out Run button, which says what to do first
+        waiting = page.evaluate("() => { const s = getComputedStyle(document.getElementById('lesson-run'));"
+                                " return [s.color, s.backgroundColor]; }")
+        assert contrast(*waiting) >= 4.5 and contrast(waiting[1], "rgb(255, 255, 255)") < 1.5, waiting  # light grey
+        page.get_by_role("tab", name="Generate").click()
         page.get_by_label("Preset").click()
         page.get_by_role("option", name="pg-recipe").click()
         page.get_by_role("tab", name="Compare").click()

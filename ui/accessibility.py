@@ -36,9 +36,7 @@ input::placeholder, textarea::placeholder { color: var(--neutral-500); opacity: 
 @media (max-width: 480px) { /* a finger's target: 24 px at least */
   button[data-testid=reset-button], button.label-wrap { min-height: 24px; min-width: 24px; } }
 #lesson-run:disabled { opacity: 1; background: var(--neutral-200); color: var(--neutral-800); } /* says what to do */
-.dark @media (max-width: 480px) { /* a finger's target: 24 px at least */
-  button[data-testid=reset-button], button.label-wrap { min-height: 24px; min-width: 24px; } }
-#lesson-run:disabled { background: var(--neutral-700); color: var(--neutral-100); }
+.dark #lesson-run:disabled { background: var(--neutral-700); color: var(--neutral-100); }
 button[role=tab][aria-selected=true] { color: var(--primary-700); }
 .dark button[role=tab][aria-selected=true] { color: var(--primary-400); }
 """
