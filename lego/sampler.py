@@ -64,8 +64,7 @@ class SamplerSettings:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
-        if self.guidance < 0:
-            raise ValueError(f"guidance must be >= 0, got {self.guidance}")
+        check_guidance(self.guidance)
         if self.rho <= 0:
             raise ValueError(f"rho must be > 0, got {self.rho}")
         if not 0 < self.sigma_min < self.sigma_max:
@@ -94,6 +93,12 @@ class SamplerSettings:
         if self.method != "heun":
             return [1] * self.steps
         return [2] * (self.steps - 1) + [1]
+
+
+def check_guidance(scale: float) -> None:
+    """A guidance scale the sampler can use: 0 draws unguided (unconditional), 1 conditional, more guides harder."""
+    if not (math.isfinite(scale) and scale >= 0):
+        raise ValueError(f"guidance must be a finite number >= 0, got {scale}")
 
 
 def sigma_steps(steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> list[float]:
@@ -224,8 +229,8 @@ def sample_steps(
     scales = [settings.guidance] * len(seeds) if guidance is None else [float(g) for g in guidance]
     if len(scales) != len(seeds):
         raise ValueError(f"{len(scales)} guidance scales for {len(seeds)} seeds")
-    if bad := [g for g in scales if not (math.isfinite(g) and g >= 0)]:  # as SamplerSettings checks its own
-        raise ValueError(f"guidance must be a finite number >= 0, got {bad[0]}")
+    for scale in scales:  # each image's own, as SamplerSettings checks its
+        check_guidance(scale)
 
     net = model.for_inference(dtype_of(precision), compiled)
     guided = any(g != 1.0 for g in scales) and any(max(row) >= 0 for row in rows)

@@ -33,12 +33,12 @@ TO_TOP = "() => { document.getElementById('lesson-tour')?.scrollIntoView(); }"
 # starts reading: the button pressed is hidden with its stage, and the focus would otherwise fall to the page.
 STAGE_TEXT_IDS = ["lesson-intro", "lesson-status", "lesson-late", "lesson-early", "lesson-cost", "lesson-takeaway"]
 TO_STAGE = """() => {
-  document.getElementById('lesson-tour')?.scrollIntoView();
+  (%s)();
   setTimeout(() => {
     const text = %s.map((id) => document.getElementById(id)).find((e) => e && e.offsetParent !== null);
     if (text) { text.tabIndex = -1; text.focus({preventScroll: true}); }
   }, 400);
-}""" % STAGE_TEXT_IDS
+}""" % (TO_TOP, STAGE_TEXT_IDS)
 READY = "Press **Run** to run the lesson."
 WAITING = ("Sent. The class shares one model and lessons run one at a time: yours starts when those sent before it "
            "are done (the queue shows in the corner of your guess).")
