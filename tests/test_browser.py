@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from conftest import CHROMIUM, CHROMIUM_ARGS, launched_app, needs_chromium
+from ui.lesson import STAGE_TEXT_IDS
 
 
 
@@ -549,7 +550,7 @@ def test_compare_stops_cleanly_and_shows_its_pictures_whole_at_one_scale():
         assert bar and bar["width"] > 100
 
 
-STAGE_TEXT = ["#lesson-intro", "#lesson-status", "#lesson-late", "#lesson-early", "#lesson-cost", "#lesson-takeaway"]
+STAGE_TEXT = [f"#{stage}" for stage in STAGE_TEXT_IDS]  # each stage's text, in the lesson's order
 
 
 def shown_stages(page) -> list[str]:
