@@ -164,7 +164,7 @@ def build_demo(model: LegoModel, limits: Limits | None = None, precision: str = 
         opened = demo.load(load_linked, None, load_outputs, queue=False, api_visibility="private")
         link.wire(ctx, gen, model_key, gen_event, opened)
         history.wire(demo)
-        accessibility.wire(demo)
+        accessibility.wire(demo, {f"#{compare.BAR_ID} img": compare.BAR_CAPTION})
         switch = page_and_api([mod.load_btn.click], load_model_api, [mod.source], [model_key, mod.text, mod.status],
                               mod.status, api_name="load_model", cannot="Cannot load", page_run=load_model,
                               page_outputs=load_outputs, concurrency_limit=1)

@@ -19,10 +19,12 @@
 
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 
-STATUS_IDS = ("status", "compare-status", "lesson-status", "model-status")
-SLIDER_IDS = ("compare-slider", "lesson-slider")
+LIVE = "live-status"  # the class of a status line that is read out as it changes
+KEYED = "keyed-divider"  # the class of an image slider whose divider takes the keyboard
 
 CSS = """
 :root, .dark { --button-primary-background-fill: var(--primary-700);
@@ -41,13 +43,10 @@ button[role=tab][aria-selected=true] { color: var(--primary-700); }
 .dark button[role=tab][aria-selected=true] { color: var(--primary-400); }
 """
 
-NAMES_JS = """() => {
-  const BAR = 'Colour scale of the difference map: blue where the schedule made the picture darker, white where it '
-    + 'left it unchanged, red where it made it lighter; the summary gives the largest change.';
+NAMES_JS = """(captions) => {
   const name = () => {
-    for (const id of %(ids)s) {
-      const status = document.getElementById(id);
-      if (status && status.getAttribute('aria-live') !== 'polite') {
+    for (const status of document.querySelectorAll('.%(live)s')) {
+      if (status.getAttribute('aria-live') !== 'polite') {
         status.setAttribute('role', 'status');
         status.setAttribute('aria-live', 'polite');
       }
@@ -72,8 +71,10 @@ NAMES_JS = """() => {
         chart.setAttribute('aria-label', 'Chart: ' + text);
       }
     }
-    const bar = document.querySelector('#compare-bar img');  // a picture without a shown label: its meaning
-    if (bar && bar.alt !== BAR) bar.alt = BAR;
+    for (const [selector, caption] of Object.entries(captions)) {  // pictures without a shown label: their meaning
+      const img = document.querySelector(selector);
+      if (img && img.alt !== caption) img.alt = caption;
+    }
     for (const reset of document.querySelectorAll('button[data-testid=reset-button]')) {  // which setting it resets
       const setting = reset.closest('.block')?.querySelector('[data-testid=block-info]')?.textContent.trim();
       if (setting && reset.getAttribute('aria-label') !== 'Reset ' + setting) {
@@ -87,8 +88,8 @@ NAMES_JS = """() => {
       const open = String(!icon.style.transform.includes('90deg'));
       if (header.getAttribute('aria-expanded') !== open) header.setAttribute('aria-expanded', open);
     }
-    for (const id of %(sliders)s) {
-      const handle = document.querySelector('#' + id + ' [data-testid=slider]');
+    for (const divider of document.querySelectorAll('.%(keyed)s')) {
+      const handle = divider.querySelector('[data-testid=slider]');
       if (!handle || handle.dataset.keys) continue;
       handle.dataset.keys = 'on';
       handle.tabIndex = 0;
@@ -97,7 +98,7 @@ NAMES_JS = """() => {
       handle.setAttribute('aria-valuemin', '0');
       handle.setAttribute('aria-valuemax', '100');
       handle.addEventListener('keydown', (event) => {
-        const img = document.getElementById(id).querySelector('img');
+        const img = divider.querySelector('img');
         if (!img || !img.naturalWidth) return;
         const box = img.getBoundingClientRect();  // the picture is drawn inside it at its own shape (contain)
         const width = img.naturalWidth * Math.min(box.width / img.naturalWidth, box.height / img.naturalHeight);
@@ -120,9 +121,15 @@ NAMES_JS = """() => {
     }
   };
   name();
-  new MutationObserver(name).observe(document.body, {childList: true, subtree: true});
-}""" % {"ids": list(STATUS_IDS), "sliders": list(SLIDER_IDS)}
+  let queued = false;  // one pass per frame, however many changes a run's previews make in it
+  new MutationObserver(() => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => { queued = false; name(); });
+  }).observe(document.body, {childList: true, subtree: true});
+}""" % {"live": LIVE, "keyed": KEYED}
 
 
-def wire(demo: gr.Blocks) -> None:
-    demo.load(None, js=NAMES_JS)
+def wire(demo: gr.Blocks, captions: dict[str, str]) -> None:
+    """``captions``: the text alternative of each picture shown without a label, by a CSS selector of its img."""
+    demo.load(None, js=f"() => ({NAMES_JS})({json.dumps(captions)})")

@@ -11,16 +11,22 @@ from lego.request import PlaygroundError, Request
 from lego.serving import Served
 from lego.visuals import colour_bar, same_scale
 
+from .accessibility import KEYED, LIVE
 from .context import (AppContext, brick_inputs, brick_ticks, page_and_api, refused, run_failure, running,
                       stoppable, stopped)
 from .generate import GenerateTab
 from .zero_gpu import on_zero_gpu
 
+BAR_ID = "compare-bar"
+# The colour bar is shown without a label: a screen reader reads this instead (``accessibility.wire``).
+BAR_CAPTION = ("Colour scale of the difference map: blue where the schedule made the picture darker, white where it "
+               "left it unchanged, red where it made it lighter; the summary gives the largest change.")
+
 # Gradio fills an image slider's box but shows a plain image at most at its own size: every compared picture
 # fills its box alike (whole, crisp), so pictures of one size show at one scale. The colour bar has no buttons,
 # and no empty corner for them.
 CSS = ("#compare-slider img, #compare-diff img, #compare-base img { width: 100%; height: 100%; object-fit: contain; }"
-       "\n#compare-bar .icon-button-wrapper { display: none; }")
+       f"\n#{BAR_ID} .icon-button-wrapper {{ display: none; }}")
 
 
 def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -> list:
@@ -33,15 +39,15 @@ def build(ctx: AppContext, gen: GenerateTab, model_key: gr.State, tab: gr.Tab) -
         compare_btn = gr.Button("Compare", variant="primary", elem_id="compare", scale=3)
         stop_btn = gr.Button("Stop", variant="stop", elem_id="compare-stop", scale=1, min_width=80,
                              interactive=False)
-    compare_md = gr.Markdown(label="Summary", elem_id="compare-status")
+    compare_md = gr.Markdown(label="Summary", elem_id="compare-status", elem_classes=[LIVE])
     with gr.Row(elem_id="compare-images"):
         slider = gr.ImageSlider(label="Left: every brick | right: schedule", format="png", type="pil", height=300,
-                                elem_id="compare-slider")
+                                elem_id="compare-slider", elem_classes=[KEYED])
         with gr.Column(min_width=160):
             diff_img = gr.Image(label="Schedule − all bricks (red: lighter)", format="png", height=300,
                                 elem_id="compare-diff")
             bar_img = gr.Image(label="Colour scale", format="png", height=70, show_label=False, container=False,
-                               buttons=[], elem_id="compare-bar")
+                               buttons=[], elem_id=BAR_ID)
         base_img = gr.Image(label="Every brick, fewer steps (the honest baseline)", format="png", height=300,
                             elem_id="compare-base")
     totals_plot = gr.Plot(label="Totals")

@@ -25,6 +25,7 @@ from lego.schedule import (CUSTOM, PRESETS, ScheduleError, from_grid, grid_label
 from lego.serving import Served, class_picker_for
 
 from . import finder
+from .accessibility import LIVE
 from .class_picker import ClassPicker
 from .context import (SESSION_SECONDS, AppContext, brick_inputs, brick_ticks, page_and_api, refused, run_failure,
                       running, stoppable, stopped)
@@ -150,7 +151,7 @@ def build(ctx: AppContext) -> GenerateTab:
                 go_btn = gr.Button("Generate", variant="primary", elem_id="generate", scale=3)
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=80, interactive=False)
             # a Markdown's label is not shown: it names the output in the API
-            status = gr.Markdown(label="Status", elem_id="status")
+            status = gr.Markdown(label="Status", elem_id="status", elem_classes=[LIVE])
             gallery = gr.Gallery(label=GALLERY_LABEL, format="png", columns=2, height=300, elem_id="gallery",
                                  object_fit="contain", fit_columns=False)  # whole images, all in one row
             with gr.Row():  # the first control labelled "steps": the grid's boxes and "Preview every k steps" follow

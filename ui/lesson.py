@@ -17,6 +17,7 @@ from lego.serving import Served, class_picker_for
 from lego.visuals import difference_maps
 
 from . import finder
+from .accessibility import KEYED, LIVE
 from .class_picker import ClassPicker
 from .context import AppContext, refused, run_failure, running, stoppable, stopped
 from .inputs import Number, Radio
@@ -29,8 +30,8 @@ PICTURES_WIDTH, TEXT_WIDTH = 300, 360  # a phone has room for neither beside the
 IMAGE = dict(format="png", height=200, min_width=170, buttons=["fullscreen"], elem_classes=["lesson-image"])
 # Next buttons bring the lesson's top into view, so that each stage starts on a fresh screen.
 TO_TOP = "() => { document.getElementById('lesson-tour')?.scrollIntoView(); }"
-# A button that moves the lesson on also takes the keyboard's focus to the new stage's text, where a screen reader
-# starts reading: the button pressed is hidden with its stage, and the focus would otherwise fall to the page.
+# A new stage takes the keyboard's focus to its text, where a screen reader starts reading: the button pressed,
+# or the Run that started the run, is hidden with its stage, and the focus would otherwise fall to the page.
 STAGE_TEXT_IDS = ["lesson-intro", "lesson-status", "lesson-late", "lesson-early", "lesson-cost", "lesson-takeaway"]
 TO_STAGE = """() => {
   (%s)();
@@ -86,7 +87,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                                      min_width=220)
                 waiting = gr.Markdown("", elem_id="lesson-waiting")  # set in the browser by the button, at once
             with gr.Step(STAGES[1], id=2):
-                status = gr.Markdown(READY, label="Status", elem_id="lesson-status", elem_classes=TEXT)
+                status = gr.Markdown(READY, label="Status", elem_id="lesson-status", elem_classes=[*TEXT, LIVE])
                 with gr.Row():
                     rerun = gr.Button("Run", variant="primary", elem_id="lesson-rerun", scale=3)
                     stop = gr.Button("Stop", variant="stop", elem_id="lesson-stop", scale=1, min_width=80,
@@ -98,7 +99,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                     slider = gr.ImageSlider(label="Left: every brick | right: your brick off late",
                                             type="filepath", format="png", height=280, max_height=280,
                                             min_width=PICTURES_WIDTH, elem_id="lesson-slider",
-                                            elem_classes=IMAGE["elem_classes"])
+                                            elem_classes=[*IMAGE["elem_classes"], KEYED])
                     with gr.Column(min_width=TEXT_WIDTH):
                         late_md = gr.Markdown(label="Compare", elem_id="lesson-late", elem_classes=TEXT)
                 next3 = gr.Button("Next: early or late?")
@@ -197,8 +198,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
     # moves on only after its own run
     again.click(lambda: (None, gr.Button(visible=False)), None, [guess, next2], queue=False,
                 api_visibility="private")
-    for button in (lock, rerun, next2, next3, next4, next5, again, back):
-        button.click(None, js=TO_STAGE)
+    tour.change(None, js=TO_STAGE)  # whatever moved the lesson: a button, a header, the run's start or its end
     # the run needs a guess: until one is made the button says so, where a refusal would flash an error
     guess.change(lambda g: gr.Button(**lock_button(g)), guess, lock, queue=False, api_visibility="private")
     presenter.change(present, presenter, [panel, seed], queue=False, api_visibility="private")

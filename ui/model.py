@@ -13,6 +13,7 @@ from lego.config import LegoConfig
 from lego.request import PlaygroundError
 from lego.serving import Served, fits_page, shipped_checkpoints
 
+from .accessibility import LIVE
 from .context import AppContext
 from .inputs import Dropdown
 
@@ -61,7 +62,7 @@ def build(ctx: AppContext) -> ModelTab:
                                "then press Load.")
         with gr.Column(scale=1):  # what Load did, under the button: on a laptop's first screen with it
             load_btn = gr.Button("Load")
-            status = gr.Markdown(label="Status", elem_id="model-status")
+            status = gr.Markdown(label="Status", elem_id="model-status", elem_classes=[LIVE])
     return ModelTab(text, source, load_btn, status)
 
 
