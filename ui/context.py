@@ -65,15 +65,21 @@ def page_and_api(triggers: Sequence, run: Callable, inputs: list, outputs: list,
 
 def stoppable(stop: gr.Button, triggers: Sequence,
               start: Callable[[Sequence], gr.events.Dependency]) -> gr.events.Dependency:
-    """The run that ``start(triggers)`` registers, with its Stop button: Stop cancels it, and can be pressed only
-    while it waits or runs (an idle red button invites a press that does nothing; create ``stop`` with
-    ``interactive=False``). The page runs a click's handlers in the order they were registered, a later one only once
-    the run has ended, so Stop is enabled by a handler registered before the run."""
-    gr.on(triggers, lambda: gr.Button(interactive=True), None, stop, queue=False, show_progress="hidden",
+    """The run that ``start(triggers)`` registers (button clicks), with its Stop button: Stop cancels it, and can be
+    pressed only while it waits or runs (an idle red button invites a press that does nothing; create ``stop`` with
+    ``interactive=False``); the run's own buttons are greyed out meanwhile, as a press would do nothing either. The
+    page runs a click's handlers in the order they were registered, a later one only once the run has ended, so the
+    buttons are switched by a handler registered before the run."""
+    buttons = [stop, *(trigger.__self__ for trigger in triggers)]
+
+    def while_running(on: bool) -> list[gr.Button]:
+        return [gr.Button(interactive=on), *(gr.Button(interactive=not on) for _ in buttons[1:])]
+
+    gr.on(triggers, lambda: while_running(True), None, buttons, queue=False, show_progress="hidden",
           api_visibility="private")
     run_event = start(triggers)
     stop.click(None, None, None, cancels=[run_event], queue=False)
-    run_event.then(lambda: gr.Button(interactive=False), None, stop, queue=False, show_progress="hidden",
+    run_event.then(lambda: while_running(False), None, buttons, queue=False, show_progress="hidden",
                    api_visibility="private")
     return run_event
 

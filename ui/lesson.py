@@ -182,7 +182,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
           api_visibility="private")
     run_event = stoppable(stop, [lock.click, rerun.click], lambda triggers: gr.on(
         triggers, on_zero_gpu(lesson, lesson_gflops), [model_key, category, guess, seed], outputs, api_name="lesson",
-        trigger_mode="once", concurrency_limit=1, show_progress="minimal", show_progress_on=[guess, status]))
+        trigger_mode="once", concurrency_limit=1, show_progress="minimal", show_progress_on=[guess]))
     run_event.then(stopped_status, status, status, queue=False, api_visibility="private")
     for then in (run_event.then, again.click):
         then(lambda: "", None, waiting, queue=False, api_visibility="private")
