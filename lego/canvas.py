@@ -97,6 +97,15 @@ def window_starts(length: int, window: int, stride: int, offset: int = 0) -> lis
     return sorted({0, *inner, length - window})
 
 
+def window_count(length: int, window: int, stride: int, offset: int = 0) -> int:
+    """``len(window_starts(...))`` without listing them: FLOPs are counted for any size in constant time."""
+    if length <= window:
+        return 1
+    first = offset % stride if offset else stride
+    inner = len(range(first, length - window, stride))
+    return 2 + inner - (first == 0 and inner > 0)
+
+
 def ramp(window: int) -> torch.Tensor:
     """1-D pyramid weights, highest in the middle, never zero."""
     i = torch.arange(window, dtype=torch.float32)

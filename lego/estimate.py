@@ -69,12 +69,17 @@ def guidance_saving(config: LegoConfig, request: Request, cost: ScheduleCost) ->
             f"{format_flops(theirs)} guided at every step, **{1 - ours / theirs:.0%}** less work.")
 
 
-def check_limits(estimate: Estimate, request: Request, limits: Limits) -> None:
+def check_size(request: Request, limits: Limits) -> None:
+    """The size alone, before anything is estimated: the cost of an absurd size is not worth working out."""
     if max(request.width, request.height) > limits.max_side or request.width * request.height > limits.max_pixels:
         raise PlaygroundError(
             f"{request.width}x{request.height} is larger than this machine serves "
             f"(at most {limits.max_pixels:,} pixels, such as {math.isqrt(limits.max_pixels)}x"
             f"{math.isqrt(limits.max_pixels)}, and {limits.max_side:,} per side)")
+
+
+def check_limits(estimate: Estimate, request: Request, limits: Limits) -> None:
+    check_size(request, limits)
     if estimate.gflops > limits.max_gflops:
         raise PlaygroundError(
             f"this request needs {estimate.gflops:,.0f} GFLOPs, more than this machine serves per request "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .canvas import Canvas, window_starts
+from .canvas import Canvas, window_count
 from .config import LegoConfig
 from .sampler import SamplerSettings
 from .schedule import BrickSchedule
@@ -32,7 +32,7 @@ def brick_layout(config: LegoConfig, index: int, height: int, width: int,
         return tokens, tokens
     stride = canvas.window_stride(b.region, b.patch)
     offset = canvas.window_offset(stride, step)
-    windows = len(window_starts(height, b.region, stride, offset)) * len(window_starts(width, b.region, stride, offset))
+    windows = window_count(height, b.region, stride, offset) * window_count(width, b.region, stride, offset)
     return windows * b.tokens_per_region(), b.tokens_per_region()
 
 

@@ -740,3 +740,27 @@ def test_look_inside_opens_at_the_latest_step_within_three_quarters_where_the_mo
     assert opening_step([top_off] * 2 + [on] * 6) == 6
     assert opening_step([top_off] * 8) == 6  # no step runs every brick: as many as any
     assert opening_step([on]) == 1
+
+
+def test_an_absurd_size_is_refused_before_its_cost_is_worked_out():
+    """The page's live estimate takes the Width box's raw number: 64e9 pixels wide in overlap mode once took
+    minutes, and memory, to count its windows before the size was checked."""
+    import gradio as gr
+
+    from lego.serving import Served
+    from ui.context import AppContext
+
+    s = Served.of("default", randomized("tiny-emoji"), "fp32")
+    with pytest.raises(gr.Error, match="larger than this machine serves"):
+        AppContext.parse(s, None, 0, 8, 2.0, "", "dpm++2m", 1, 64 * 10**9, 64, "overlap", 0, False, "repeat", 4,
+                         "", [[0, 1, 2, 3]] * s.config.num_bricks)
+
+
+def test_windows_are_counted_without_listing_them():
+    from lego.canvas import window_count, window_starts
+
+    for length in range(1, 80):
+        for window, stride in ((16, 8), (16, 4), (16, 16), (8, 2)):
+            for offset in range(0, 2 * stride):
+                assert window_count(length, window, stride, offset) == len(window_starts(length, window, stride, offset))
+    assert window_count(64 * 10**9, 16, 8) == 8 * 10**9 - 1

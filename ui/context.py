@@ -12,7 +12,7 @@ import gradio as gr
 
 from lego import results
 from lego.canvas import Canvas, CanvasError
-from lego.estimate import Estimate, check_limits, estimate
+from lego.estimate import Estimate, check_limits, check_size, estimate
 from lego.outputs import OutputFolder
 from lego.request import PlaygroundError, Request, number, parse_request
 from lego.runs import FrameBudget
@@ -156,6 +156,7 @@ class AppContext:
             canvas = Canvas(canvas_mode, number("overlap stride", stride, True), bool(shift), coords)
             request = parse_request(s.config, category, seed, steps, guidance, sampler, images, width, height,
                                     schedule, canvas, guidance_interval=guide)
+            check_size(request, s.limits)
             est = estimate(s.config, request, s.speed)
             check_limits(est, request, s.limits)
         except (PlaygroundError, ScheduleError, CanvasError) as exc:
