@@ -19,11 +19,12 @@ from pathlib import Path
 import torch
 from huggingface_hub import snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 
 from .config import ConfigError, LegoConfig
 from .flops import brick_flops, format_flops
 from .model import LegoModel, parameter_counts
+from .paths import is_file
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
 # What the app, the CLI and the screenshots open on: 48 emoji drawn so that a class can name them.
@@ -97,7 +98,7 @@ def bundled(source: str) -> Path | None:
     if not name or "/" in name or name in (".", ".."):
         return None
     path = SHIPPED / name
-    return path if (path / CONFIG_FILE).is_file() else None
+    return path if is_file(path / CONFIG_FILE) else None
 
 
 def resolve_source(source: str | Path, local_files_only: bool | None = None) -> Path:
@@ -144,9 +145,13 @@ def read_config(directory: Path) -> LegoConfig:
     if not path.is_file():
         raise CheckpointError(f"missing {path}")
     try:
-        return LegoConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path} is not valid JSON: {exc}") from None
+    except (RecursionError, ValueError):  # valid JSON that Python will not read: deep nesting, a huge number
+        raise CheckpointError(f"{path} nests too deeply, or holds too long a number, to be a config") from None
+    try:
+        return LegoConfig.from_dict(data)
     except (ConfigError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{path} does not describe a LEGO model: {exc}") from None
 
@@ -155,10 +160,11 @@ def load_checkpoint(source: str | Path, device: str | torch.device = "cpu",
                     local_files_only: bool | None = None) -> LegoModel:
     """Load a model in eval mode from a directory or a Hub repo id."""
     directory = resolve_source(source, local_files_only)
-    read_config(directory)  # clear error before the library builds anything
+    config = read_config(directory)  # clear error before the library builds anything
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise CheckpointError(f"missing {weights}")
+    check_weights_fit(config, weights)
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the mixin prints a progress line
             model = LegoModel.from_pretrained(str(directory), strict=True, map_location=str(torch.device(device)))
@@ -168,7 +174,31 @@ def load_checkpoint(source: str | Path, device: str | torch.device = "cpu",
         first = str(exc).strip().splitlines()
         detail = " ".join(line.strip() for line in first[:3])
         raise CheckpointError(f"{weights} does not match {directory / CONFIG_FILE}: {detail}") from None
+    if not all(torch.isfinite(t).all() for t in model.state_dict().values()):
+        raise CheckpointError(f"{weights} holds weights that are not numbers (NaN or infinite): every picture the "
+                              "model drew would be blank")
     return model.float().eval()
+
+
+def check_weights_fit(config: LegoConfig, weights: Path) -> None:
+    """The weights file's tensor names and shapes, read from its header, against those the config describes, before
+    anything is built: a config.json that claims a huge network beside small weights is refused without the memory
+    that network would take."""
+    try:
+        with safe_open(weights, "pt") as f:
+            stored = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{weights} is corrupt or not a safetensors file: {exc}") from None
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        wanted = {name: tuple(t.shape) for name, t in LegoModel(config).state_dict().items()}
+    problems = [f"{name} has shape {list(stored[name])}, the config's network {list(shape)}"
+                for name, shape in wanted.items() if name in stored and stored[name] != shape]
+    problems += [f"{name} is missing" for name in wanted if name not in stored]
+    problems += [f"{name} is not in the model" for name in stored if name not in wanted]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise CheckpointError(f"{weights} does not match {weights.parent / CONFIG_FILE}: "
+                              + "; ".join(problems[:3]) + more)
 
 
 def class_summary(config: LegoConfig) -> str:

@@ -20,6 +20,7 @@ from .config import ARCHITECTURES, ConfigError
 from .flops import evaluation_flops, format_flops, schedule_cost
 from .images import grid, to_pil
 from .model import LegoModel, brick_parameters, count_parameters, shared_parameters
+from .paths import is_file
 from .precision import PRECISIONS, default_device
 from .request import DEFAULT_GUIDANCE, DEFAULT_METHOD, DEFAULT_STEPS, MAX_GUIDANCE, PlaygroundError
 from .sampler import METHODS, sample
@@ -85,7 +86,7 @@ def checked_device(name: str | None) -> torch.device:
 def settings_source(source: str) -> tuple[str, str]:
     """The settings text ``--settings`` names, and the model a PNG says made it ('' for a link or a text): a PNG
     that carries them, the app's link, or the text itself."""
-    if source and (Path(source).is_file() or "=" not in source):
+    if source and (is_file(source) or "=" not in source):
         return read_png(source)
     return urlsplit(source).query if "://" in source else source, ""
 
@@ -251,6 +252,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except (CheckpointError, ConfigError, ScheduleError, CanvasError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the file system refuses: missing, unreadable, a name too long
+        print(f"error: {exc.strerror or exc}: {str(exc.filename)[:80]}" if exc.filename else f"error: {exc}",
+              file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as exc:
         if not isinstance(exc, (MemoryError, torch.OutOfMemoryError)) and "allocate" not in str(exc):

@@ -7,6 +7,7 @@ checkpoint directory's ``config.json`` fully determines the network.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -58,21 +59,48 @@ class LegoConfig:
 
     def __post_init__(self) -> None:
         # Accept JSON-shaped input (lists and dicts) and normalise it to tuples of BrickConfig.
+        sequences = ("bricks", "class_names", "label_levels", "class_parents", "featured_classes", "class_keywords")
+        for name in sequences:  # a string would pass as a list of its letters
+            if not isinstance(getattr(self, name), (list, tuple)):
+                raise ConfigError(f"{name} must be a list, got {getattr(self, name)!r}")
+        if not all(isinstance(b, (BrickConfig, dict)) for b in self.bricks):
+            raise ConfigError(f"each brick must be an object with region, patch and depth, got {self.bricks!r}")
         bricks = tuple(b if isinstance(b, BrickConfig) else BrickConfig(**b) for b in self.bricks)
         object.__setattr__(self, "bricks", bricks)
-        for name in ("class_names", "label_levels", "class_parents", "featured_classes"):
+        for name in sequences[1:-1]:
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        if not all(isinstance(k, (list, tuple)) for k in self.class_keywords):
+            raise ConfigError("class_keywords must be a list of lists of words")
         object.__setattr__(self, "class_keywords", tuple(tuple(k) for k in self.class_keywords))
         self.validate()
 
     def validate(self) -> None:
         if not self.bricks:
             raise ConfigError("a LEGO config needs at least one brick")
+        for name in ("image_size", "channels", "hidden_size", "num_heads"):
+            _check_whole(name, getattr(self, name), least=1)
+        for name in ("mlp_ratio", "sigma_data"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"{name} must be a positive number, got {value!r}")
+        if int(self.hidden_size * self.mlp_ratio) < 1:
+            raise ConfigError(f"mlp_ratio {self.mlp_ratio} leaves the MLP no hidden units")
+        texts = (("class_names", self.class_names), ("featured_classes", self.featured_classes),
+                 ("class_keywords", [w for k in self.class_keywords for w in k]),
+                 ("default_class", (self.default_class,)))
+        for name, values in texts:
+            if not all(isinstance(v, str) for v in values):
+                raise ConfigError(f"{name} must be text, got {values!r}")
+        for name, values in (("label_levels", self.label_levels), ("class_parents", self.class_parents)):
+            for v in values:
+                _check_whole(name, v, least=-1)
+        if not isinstance(self.learned_positions, bool):
+            raise ConfigError(f"learned_positions must be true or false, got {self.learned_positions!r}")
         if self.hidden_size % self.num_heads:
             raise ConfigError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
         if self.hidden_size % 4:
             raise ConfigError("hidden_size must be a multiple of 4 for the 2-D sin-cos position table")
-        if not isinstance(self.num_classes, int) or self.num_classes < 0:
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 0:
             raise ConfigError(f"num_classes must be a whole number, 0 for an unconditional model, got "
                               f"{self.num_classes!r}")
         if self.class_names and len(self.class_names) != self.num_classes:
@@ -95,8 +123,8 @@ class LegoConfig:
                 except LabelError as exc:
                     raise ConfigError(f"{field_name}: {exc}") from exc
         for i, b in enumerate(self.bricks):
-            if b.depth < 1 or b.patch < 1 or b.region < 1:
-                raise ConfigError(f"brick {i}: region, patch and depth must be positive, got {b}")
+            for name in ("region", "patch", "depth"):
+                _check_whole(f"brick {i}'s {name}", getattr(b, name), least=1)
             if b.region % b.patch:
                 raise ConfigError(f"brick {i}: region {b.region} is not a multiple of patch {b.patch}")
             if self.image_size % b.region:
@@ -172,6 +200,11 @@ class LegoConfig:
             return cls(**data)
         except TypeError as exc:
             raise ConfigError(f"malformed config: {exc}") from exc
+
+
+def _check_whole(name: str, value: Any, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigError(f"{name} must be a whole number of at least {least}, got {value!r}")
 
 
 @functools.lru_cache(maxsize=32)

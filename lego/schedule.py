@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .config import LegoConfig
 from .messages import quoted
+from .paths import is_file
 
 Range = tuple[float, float]
 
@@ -105,6 +106,9 @@ class BrickSchedule:
         except json.JSONDecodeError as exc:
             where = f"line {exc.lineno} column {exc.colno}"
             raise ScheduleError(f"schedule is not valid JSON: {exc.msg} at {where}") from None
+        except ValueError:  # valid JSON that Python will not read: a number of thousands of digits
+            raise ScheduleError("schedule JSON holds a number thousands of digits long; a range's ends are "
+                                "fractions from 0 to 1") from None
         return cls.from_dict(data, num_bricks)
 
     def describe(self, steps: int, sigmas: Sequence[float]) -> list[list[str]]:
@@ -354,7 +358,7 @@ def load_schedule(spec: str, config: LegoConfig) -> BrickSchedule:
     """What ``parse_schedule`` reads, or a path to a JSON file."""
     spec = spec.strip()
     path = Path(spec)
-    if spec in PRESETS or is_schedule_text(spec) or spec[:1] in ("{", "[") or not path.is_file():
+    if spec in PRESETS or is_schedule_text(spec) or spec[:1] in ("{", "[") or not is_file(path):
         return parse_schedule(spec, config, ", or a JSON file")
     if path.stat().st_size > MAX_JSON_BYTES:
         raise ScheduleError(f"schedule file {spec} is larger than {MAX_JSON_BYTES // 1024} KiB")

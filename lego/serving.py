@@ -174,6 +174,14 @@ def checked_source(source: str) -> str:
     source = source.strip() if isinstance(source, str) else ""
     if not source or len(source) > 512 or "\x00" in source:
         raise PlaygroundError("give a checkpoint directory or a Hugging Face repo id (owner/name)")
+    try:
+        return _checked_source(source)
+    except OSError as exc:  # a name the file system refuses to look up (too long, say)
+        raise PlaygroundError(f"cannot look up {quoted(source[:60] + ('...' if len(source) > 60 else ''))}: "
+                              f"{exc.strerror or exc}") from None
+
+
+def _checked_source(source: str) -> str:
     shipped = bundled(source)
     if "/" not in source and shipped is not None:  # a name from the picker
         return str(shipped.resolve())

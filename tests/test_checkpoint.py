@@ -12,6 +12,7 @@ from PIL import Image
 
 from lego.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from lego.config import ARCHITECTURES
+from lego.model import LegoModel
 
 from conftest import randomized
 
@@ -80,7 +81,38 @@ def test_wrong_config_gives_a_shape_error_naming_both_files(saved):
     config = json.loads((path / "config.json").read_text())
     config["hidden_size"] = 64
     (path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match=r"model\.safetensors does not match .*config\.json.*size mismatch"):
+    with pytest.raises(CheckpointError, match=r"model\.safetensors does not match .*config\.json: "
+                                              r"model\.0\.x_embedder\.proj\.weight has shape \[32, 5, 2, 2\], the "
+                                              r"config's network \[64, 5, 2, 2\].*\(and \d+ more\)"):
+        load_checkpoint(path)
+
+
+def test_a_config_claiming_a_huge_network_is_refused_before_anything_is_built(saved, monkeypatch):
+    """Anyone can publish a config.json: one that describes 10 billion parameters beside a small weights file
+    is refused from the file's header, not after the memory for the network was taken."""
+    _, path = saved
+    config = json.loads((path / "config.json").read_text())
+    config["hidden_size"], config["bricks"][0]["depth"] = 16384, 32
+    (path / "config.json").write_text(json.dumps(config))
+
+    def built(*args, **kwargs):
+        raise AssertionError("the network was built")
+
+    monkeypatch.setattr(LegoModel, "from_pretrained", built)
+    with pytest.raises(CheckpointError, match=r"does not match .*shape \[32, 5, 2, 2\], the config's network "
+                                              r"\[16384, 5, 2, 2\]"):
+        load_checkpoint(path)
+
+
+def test_weights_that_are_not_numbers_are_refused(saved):
+    from safetensors.torch import load_file, save_file
+
+    _, path = saved
+    weights = load_file(path / "model.safetensors")
+    name = next(iter(weights))
+    weights[name] = torch.full_like(weights[name], float("nan"))
+    save_file(weights, path / "model.safetensors")
+    with pytest.raises(CheckpointError, match="not numbers"):
         load_checkpoint(path)
 
 

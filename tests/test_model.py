@@ -154,11 +154,36 @@ def test_label_minus_one_is_the_zero_vector(pg_model):
     ((), "at least one brick"),
     ((BrickConfig(6, 4, 1),), "not a multiple of patch"),
     ((BrickConfig(12, 4, 1),), "not a multiple of region"),
-    ((BrickConfig(4, 2, 0),), "must be positive"),
+    ((BrickConfig(4, 2, 0),), "brick 0's depth must be a whole number of at least 1, got 0"),
+    ((BrickConfig(4, 2, 1.5),), "brick 0's depth must be a whole number of at least 1, got 1.5"),
+    ("abc", "bricks must be a list"),
+    ([4, 2, 1], "each brick must be an object"),
 ])
 def test_config_validation(bricks, message):
     with pytest.raises(ConfigError, match=message):
         LegoConfig(image_size=16, hidden_size=32, num_heads=2, bricks=bricks)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("num_heads", 0, "num_heads must be a whole number of at least 1, got 0"),
+    ("hidden_size", 32.0, "hidden_size must be a whole number"),
+    ("image_size", 0, "image_size must be a whole number"),
+    ("image_size", True, "image_size must be a whole number"),
+    ("mlp_ratio", float("nan"), "mlp_ratio must be a positive number, got nan"),
+    ("mlp_ratio", -1, "mlp_ratio must be a positive number"),
+    ("mlp_ratio", 0.01, "leaves the MLP no hidden units"),
+    ("sigma_data", "x", "sigma_data must be a positive number, got 'x'"),
+    ("num_classes", 2.5, "num_classes must be a whole number"),
+    ("class_names", "abc", "class_names must be a list"),
+    ("class_names", [1, 2, 3], "class_names must be text"),
+    ("learned_positions", "yes", "learned_positions must be true or false"),
+])
+def test_a_config_with_a_malformed_value_says_which_and_why(field, value, message):
+    """Read from a config.json anyone can write: a clear refusal, not a ZeroDivisionError or a TypeError when the
+    network is built."""
+    fields = dict(image_size=16, hidden_size=32, num_heads=2, num_classes=3, bricks=[dict(region=4, patch=2, depth=1)])
+    with pytest.raises(ConfigError, match=message):
+        LegoConfig.from_dict({**fields, field: value})
 
 
 def test_config_dict_round_trip():

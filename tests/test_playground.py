@@ -761,6 +761,6 @@ def test_windows_are_counted_without_listing_them():
 
     for length in range(1, 80):
         for window, stride in ((16, 8), (16, 4), (16, 16), (8, 2)):
-            for offset in range(0, 2 * stride):
-                assert window_count(length, window, stride, offset) == len(window_starts(length, window, stride, offset))
+            for shift in range(0, 2 * stride):
+                assert window_count(length, window, stride, shift) == len(window_starts(length, window, stride, shift))
     assert window_count(64 * 10**9, 16, 8) == 8 * 10**9 - 1
