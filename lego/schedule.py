@@ -401,11 +401,17 @@ def to_grid(schedule: BrickSchedule, num_ranges: int) -> list[list[int]]:
     return [[j for j, (a, b) in enumerate(edges) if _covers(r, (a + b) / 2)] for r in schedule.ranges]
 
 
-def grid_preset(config: LegoConfig, cells: Sequence[Sequence[int]], num_ranges: int) -> str | None:
-    """The preset whose grid these ticks are, if any: a preset box that names what the grid shows."""
+def grid_preset(config: LegoConfig, cells: Sequence[Sequence[int]], num_ranges: int, steps: int) -> str | None:
+    """The preset whose grid these ticks are, if any: a preset box that names what the grid shows. Only where they
+    run the very steps the preset runs: with 4 ranges, pg-recipe's grid turns the top brick off from step 5 of 8,
+    the preset from step 6, and a run of that grid is not the preset's run."""
     ticked = [sorted(set(c or [])) for c in cells]
-    return next((name for name, schedule in presets_for(config).items() if to_grid(schedule, num_ranges) == ticked),
-                None)
+    try:
+        mask = from_grid(ticked, num_ranges).mask(steps)
+    except ScheduleError:  # a step without a brick: no preset
+        return None
+    return next((name for name, schedule in presets_for(config).items()
+                 if to_grid(schedule, num_ranges) == ticked and schedule.mask(steps) == mask), None)
 
 
 def off_steps(mask: Sequence[Sequence[bool]], names: Sequence[str]) -> str:

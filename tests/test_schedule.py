@@ -176,14 +176,20 @@ def test_presets_for_a_stack_leave_out_those_it_has_no_bricks_for():
 
 
 def test_the_preset_box_names_the_preset_whose_grid_the_ticks_are():
-    from lego.schedule import grid_preset, to_grid
+    from lego.schedule import from_grid, grid_preset, to_grid
 
     config = ARCHITECTURES["tiny-pg"]
     for name in ("all", "pg-recipe", "pr-recipe"):
-        assert grid_preset(config, to_grid(preset(name, config), 5), 5) == name
-    assert grid_preset(config, [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [0, 1, 2]], 5) == "pg-recipe"  # any order
-    assert grid_preset(config, [[0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1, 2, 3]], 5) is None  # by hand: custom
-    assert grid_preset(config, [[0, 1], [0, 1], [0, 1]], 2) == "all"
+        assert grid_preset(config, to_grid(preset(name, config), 5), 5, 8) == name
+    assert grid_preset(config, [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [0, 1, 2]], 5, 8) == "pg-recipe"  # any order
+    assert grid_preset(config, [[0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1, 2, 3]], 5, 8) is None  # by hand: custom
+    assert grid_preset(config, [[0, 1], [0, 1], [0, 1]], 2, 8) == "all"
+    # 4 ranges cannot show pg-recipe at 8 steps: its nearest grid turns the top brick off from step 5, the preset
+    # from step 6, and a run of it is not called the preset's
+    nearest = to_grid(preset("pg-recipe", config), 4)
+    assert from_grid(nearest, 4).mask(8) != preset("pg-recipe", config).mask(8)
+    assert grid_preset(config, nearest, 4, 8) is None
+    assert grid_preset(config, to_grid(preset("pg-recipe", config), 10), 10, 20) == "pg-recipe"
 
 
 def test_what_a_schedule_leaves_out_is_said_in_steps_counted_from_1():

@@ -14,7 +14,7 @@ from lego import results
 from lego.canvas import Canvas, CanvasError
 from lego.estimate import Estimate, check_limits, check_size, estimate
 from lego.outputs import OutputFolder
-from lego.request import PlaygroundError, Request, number, parse_request
+from lego.request import MAX_STEPS, PlaygroundError, Request, number, parse_request
 from lego.runs import FrameBudget
 from lego.schedule import CUSTOM, ScheduleError, from_grid, grid_preset, parse_schedule
 from lego.serving import ModelRegistry, Served
@@ -152,7 +152,8 @@ class AppContext:
                 schedule = parse_schedule(schedule_json, s.config)
             else:
                 ticks, n = [list(c or []) for c in cells], number("number of ranges", num_ranges, True)
-                schedule = from_grid(ticks, n, grid_preset(s.config, ticks, n) or CUSTOM)  # named as the box names it
+                named = grid_preset(s.config, ticks, n, number("steps", steps, True, 1, MAX_STEPS))  # as the box names
+                schedule = from_grid(ticks, n, named or CUSTOM)
             canvas = Canvas(canvas_mode, number("overlap stride", stride, True), bool(shift), coords)
             request = parse_request(s.config, category, seed, steps, guidance, sampler, images, width, height,
                                     schedule, canvas, guidance_interval=guide)

@@ -386,14 +386,15 @@ def wire(ctx: AppContext, tab: GenerateTab, model_key: gr.State, demo: gr.Blocks
     estimate_btn = gr.Button("Estimate", visible=False)
     estimate_btn.click(estimate, **request, outputs=tab.estimate_md, api_name="estimate", queue=False)
     demo.load(estimate_text, **request, outputs=tab.estimate_md, queue=False, api_visibility="private")
-    def name_preset(key: str, num_ranges: int, *cells) -> str:
+    def name_preset(key: str, num_ranges: int, steps: int, *cells) -> str:
         try:
-            return grid_preset(ctx.served(key).config, cells, number("number of ranges", num_ranges, True)) or CUSTOM
+            return grid_preset(ctx.served(key).config, cells, number("number of ranges", num_ranges, True),
+                               number("steps", steps, True, 1, MAX_STEPS)) or CUSTOM
         except PlaygroundError:
             return gr.skip()
 
-    for c in tab.cells:  # the preset box names what the grid shows, however the ticks were set
-        c.change(name_preset, [model_key, tab.num_ranges, *tab.cells], tab.preset_name, queue=False,
+    for c in (*tab.cells, tab.steps):  # the preset box names what the grid runs, however the ticks were set
+        c.change(name_preset, [model_key, tab.num_ranges, tab.steps, *tab.cells], tab.preset_name, queue=False,
                  api_visibility="private")
     tab.preset_name.change(apply_preset, [model_key, tab.preset_name, tab.num_ranges], [*tab.cells, tab.hand_ticks],
                            queue=False, api_visibility="private")

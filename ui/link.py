@@ -63,7 +63,7 @@ def control_values(ctx: AppContext, key: str, tab: GenerateTab,
     num_ranges, cells = grid
     choices = range_choices(num_ranges, request.steps)  # the boxes offer as many ranges as they are given
     return ([*values, num_ranges, "", *[gr.update(choices=choices, value=on) for on in cells]],
-            grid_preset(config, cells, num_ranges) or CUSTOM, grid)
+            grid_preset(config, cells, num_ranges, request.steps) or CUSTOM, grid)
 
 
 def check_fits(tab: GenerateTab, values: list) -> None:
