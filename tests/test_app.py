@@ -133,6 +133,11 @@ def test_lesson_runs_every_stage_and_reports_what_it_measured(served):
     for guess, message in ((None, "make your guess first"), ("B9", "guess: 'B9' is not one of B0 local")):
         with pytest.raises(AppError, match=message):
             client.predict("Flags", guess, 0, api_name="/lesson")
+    # a seed out of range is refused before the lesson says it has started (and the page moves on to the run)
+    job = client.submit("Flags", names[2], 3_000_000_000, api_name="/lesson")
+    with pytest.raises(AppError, match="seed must be from 0 to"):
+        job.result()
+    assert job.outputs() == []
 
 
 def test_a_stopped_lesson_stops_sampling_and_the_next_one_runs(served):

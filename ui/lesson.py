@@ -128,6 +128,10 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
         if guess not in s.names:
             raise refused(f"unknown brick {quoted(guess)}; choose one of {', '.join(s.names)}")
         k = s.names.index(guess)
+        try:
+            lesson_plan(s.config, label, seed)  # a bad seed is refused before the page moves on to the run
+        except PlaygroundError as exc:
+            raise refused(exc) from None
         unchanged = [gr.skip()] * (len(outputs) - 2)  # while running: the stage and the status only
         steps = lesson_steps(s, label, seed, lessons)
         yield gr.Walkthrough(selected=2), running(), *unchanged
