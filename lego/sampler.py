@@ -30,6 +30,7 @@ from .schedule import BrickSchedule
 METHODS = ("heun", "euler", "dpm++2m")
 METHOD_NAMES = {"heun": "Heun", "euler": "Euler", "dpm++2m": "DPM-Solver++(2M)"}  # as people write them
 MAX_STEPS = 1000
+MAX_SIGMA = 1e4  # EDM starts at 80
 # Rows x pixels per network call on a CPU: a large call's activations fall out of the cache. On a 2-core CPU in
 # bf16, 32 default requests sampled together took 1.09-1.45x less time per preset in calls of 8 rows than in one
 # call per step (benchmarks/throughput.py with and without --cpu-call-pixels 1e9).
@@ -60,21 +61,33 @@ class SamplerSettings:
             raise ValueError(f"steps must be an integer from 1 to {MAX_STEPS}, got {self.steps!r}")
         if self.method not in METHODS:
             raise ValueError(f"sampler must be one of {METHODS}, got {self.method!r}")
-        for name in ("guidance", "sigma_min", "sigma_max", "rho", "churn"):
+        for name in ("guidance", "sigma_min", "sigma_max", "rho", "churn", "churn_sigma_min", "churn_sigma_max",
+                     "churn_noise"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
         check_guidance(self.guidance)
         if self.rho <= 0:
             raise ValueError(f"rho must be > 0, got {self.rho}")
-        if not 0 < self.sigma_min < self.sigma_max:
-            raise ValueError("need 0 < sigma_min < sigma_max")
-        if self.churn < 0:
-            raise ValueError("churn must be >= 0")
+        if not 0 < self.sigma_min < self.sigma_max <= MAX_SIGMA:
+            raise ValueError(f"need 0 < sigma_min < sigma_max <= {MAX_SIGMA:g} (far above any noise level a model "
+                             f"is trained at), got {self.sigma_min:g} and {self.sigma_max:g}")
+        try:
+            finite = all(math.isfinite(s) for s in self.sigmas())
+        except OverflowError:
+            finite = False
+        if not finite:
+            raise ValueError(f"rho {self.rho:g} is too small for these noise levels: their schedule overflows")
+        if self.churn < 0 or self.churn_noise < 0 or not 0 <= self.churn_sigma_min <= self.churn_sigma_max:
+            raise ValueError("churn and churn_noise must be >= 0, and 0 <= churn_sigma_min <= churn_sigma_max")
         if self.churn > 0 and self.method == "dpm++2m":
             raise ValueError("churn works with the heun and euler samplers only")
         if self.guidance_interval is not None:
-            low, high = self.guidance_interval
+            interval = self.guidance_interval
+            if (not isinstance(interval, (tuple, list)) or len(interval) != 2
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in interval)):
+                raise ValueError(f"a guidance interval is two numbers (low, high), got {interval!r}")
+            low, high = interval
             if not 0 <= low < high:
                 raise ValueError(f"a guidance interval needs 0 <= low < high, got {self.guidance_interval}")
 
@@ -211,6 +224,8 @@ def sample_steps(
     width = config.image_size if width is None else width
     config.check_canvas(height, width)
     (canvas or Canvas()).check(config, height, width)
+    if bad := [s for s in seeds if isinstance(s, bool) or (isinstance(s, float) and not s.is_integer())]:
+        raise ValueError(f"a seed is a whole number, got {bad[0]!r}")
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("need at least one seed")

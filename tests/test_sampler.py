@@ -150,6 +150,13 @@ def test_bf16_autocast_matches_fp32_within_tolerance(pg_model):
     ({"method": "ddim"}, "sampler must be"),
     ({"guidance_interval": (40.0, 1.0)}, "0 <= low < high"),
     ({"rho": 0.0}, "rho must be > 0"),
+    ({"rho": 1e-3}, "rho 0.001 is too small"),
+    ({"sigma_max": 1e30}, "sigma_max <= 10000"),
+    ({"churn_noise": float("nan")}, "churn_noise must be a finite number"),
+    ({"churn_sigma_min": float("inf")}, "churn_sigma_min must be a finite number"),
+    ({"churn_sigma_min": 60.0}, "churn_sigma_min <= churn_sigma_max"),
+    ({"guidance_interval": (1.0,)}, "two numbers"),
+    ({"guidance_interval": "1-40"}, "two numbers"),
 ])
 def test_settings_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -163,6 +170,8 @@ def test_bad_labels_and_canvas(pg_model):
         sample(pg_model, [0], settings=SamplerSettings(steps=2), height=20)
     with pytest.raises(ValueError, match="a seed must be from"):
         sample(pg_model, [2**64], settings=SamplerSettings(steps=2))
+    with pytest.raises(ValueError, match="a seed is a whole number, got 1.7"):  # not silently seed 1
+        sample(pg_model, [1.7], settings=SamplerSettings(steps=2))
     for scale in (float("nan"), -5.0):  # each image's own scale is checked as the settings' is
         with pytest.raises(ValueError, match="guidance must be a finite number >= 0"):
             sample(pg_model, [0, 1], [1, 1], SamplerSettings(steps=2), guidance=[2.0, scale])
