@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 
 import torch
@@ -29,12 +30,26 @@ from .serving import shown_source
 from .settings_text import from_text, png_info, read_png, to_text
 
 
+def whole(text: str) -> int:
+    """A whole number in digits 0-9, as the settings text and the app take it (int() also reads '1_6' and '٣')."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text.strip()):
+        raise argparse.ArgumentTypeError(f"not a whole number written in digits 0-9: {text!r}")
+    return int(text)
+
+
+def decimal(text: str) -> float:
+    """A number in digits 0-9, such as 2.5 or 1e-3."""
+    if not re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", text.strip()):
+        raise argparse.ArgumentTypeError(f"not a number written in digits 0-9: {text!r}")
+    return float(text)
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """'WIDTHxHEIGHT' (or one number for a square) -> (height, width)."""
     parts = text.lower().split("x")
     try:
-        values = [int(p) for p in parts]
-    except ValueError:
+        values = [whole(p) for p in parts]
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"size must look like 64x64, got {text!r}") from None
     if len(values) == 1:
         values *= 2
@@ -199,21 +214,22 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--class", dest="class_name",
                      help="a picker entry, a class name at any level or an index; none for unconditional (default: "
                           "the class the app's picker starts on)")
-    gen.add_argument("--seed", type=int, help="the first picture's seed (default 0)")
-    gen.add_argument("--images", type=int, choices=range(1, MAX_CLI_IMAGES + 1), metavar=f"1..{MAX_CLI_IMAGES}",
+    gen.add_argument("--seed", type=whole, help="the first picture's seed (default 0)")
+    gen.add_argument("--images", type=whole, choices=range(1, MAX_CLI_IMAGES + 1), metavar=f"1..{MAX_CLI_IMAGES}",
                      help="pictures, with seeds seed, seed+1, ..., side by side in one PNG (default 1)")
-    gen.add_argument("--steps", type=int, help=f"sampling steps (default {DEFAULT_STEPS})")
+    gen.add_argument("--steps", type=whole, help=f"sampling steps (default {DEFAULT_STEPS})")
     gen.add_argument("--sampler", choices=METHODS, help=f"default {DEFAULT_METHOD}")
-    gen.add_argument("--guidance", type=float,
+    gen.add_argument("--guidance", type=decimal,
                      help=f"classifier-free guidance (1 = off, at most {MAX_GUIDANCE}; default {DEFAULT_GUIDANCE:g})")
     gen.add_argument("--guide", metavar="LOW-HIGH",
                      help="guide only the steps whose noise level sigma is in (LOW, HIGH], such as 1-40: a quarter "
                           "less work at the default steps (default: every step)")
-    gen.add_argument("--churn", type=float, help="EDM stochastic churn (default 0: deterministic)")
+    gen.add_argument("--churn", type=decimal,
+                     help="EDM stochastic churn, with --sampler heun or euler only (default 0: deterministic)")
     gen.add_argument("--size", type=parse_size, help="WIDTHxHEIGHT (default: training size)")
     gen.add_argument("--canvas", choices=MODES, help="how the full-image brick covers a larger canvas "
                                                      "(see lego/canvas.py; default tiles)")
-    gen.add_argument("--stride", type=int, help="overlap: pixels between windows (default 0: half a window)")
+    gen.add_argument("--stride", type=whole, help="overlap: pixels between windows (default 0: half a window)")
     gen.add_argument("--shift", action=argparse.BooleanOptionalAction,
                      help="overlap: move the windows between steps (default no)")
     gen.add_argument("--coords", choices=COORDS, help="coordinates on a larger canvas (see lego/canvas.py; "

@@ -53,6 +53,11 @@ def test_generate_refuses_bad_input_with_a_message(tmp_path):
         (["--class", "5000"], "class 5000 is out of range: an index is 0..2, or give a name"),
         (["--size", "0x64"], "argument --size: size must be at least 1 pixel a side, got '0x64'"),
         (["--chekpoint", "x"], "python -m lego generate: error: unrecognized arguments: --chekpoint x"),
+        # digits 0-9 only, as the settings text and the app take them (int() would read these as 32x16 and 3)
+        (["--size", "\uff13\uff12x1_6"], "size must look like 64x64"),
+        (["--seed", "\u0663"], "argument --seed: not a whole number written in digits 0-9"),
+        (["--churn", "1"], "churn works with the heun and euler samplers only"),
+        (["--schedule", "x" * 300], "none of these: a preset's name"),  # too long a name for a file: not a file
     ]
     for extra, message in cases:
         done = run("generate", "--checkpoint", ckpt, "--out", str(tmp_path / "x.png"), *extra)
