@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +31,7 @@ class OutputFolder:
         self.root = Path(tempfile.mkdtemp(prefix="lego_playground_"))
         self.keep = keep
         self._count = 0
+        self._made: deque[Path] = deque()  # oldest first (by name, run1000000 would sort before run999999)
         self._lock = threading.Lock()
         atexit.register(shutil.rmtree, self.root, ignore_errors=True)
 
@@ -38,9 +40,9 @@ class OutputFolder:
             self._count += 1
             path = self.root / f"run{self._count:06d}"
             path.mkdir()
-            runs = sorted(p for p in self.root.iterdir() if p.is_dir())
-            for old in runs[:-self.keep]:
-                shutil.rmtree(old, ignore_errors=True)
+            self._made.append(path)
+            while len(self._made) > self.keep:
+                shutil.rmtree(self._made.popleft(), ignore_errors=True)
         return path
 
     @staticmethod

@@ -97,6 +97,10 @@ def test_the_output_folder_keeps_the_newest_runs_only():
     runs = [folder.new_run() for _ in range(3)]
     assert not runs[0].exists() and runs[1].is_dir() and runs[2].is_dir()
     assert len(list(folder.root.iterdir())) == 2
+    folder._count = 999_998  # past the millionth run, names sort in another order than the runs were made
+    runs = [folder.new_run() for _ in range(3)]
+    assert [r.name for r in runs] == ["run999999", "run1000000", "run1000001"]
+    assert not runs[0].exists() and runs[1].is_dir() and runs[2].is_dir()
 
 
 def test_presets_on_the_range_grid_and_back():
