@@ -223,9 +223,11 @@ def predict_text(config: LegoConfig) -> str:
     late = [i + 1 for i, row in enumerate(mask) if not row[-1]]
     layout = " and ".join(f"**{config.brick_name(k)}**" for k in range(config.num_bricks) if config.is_global(k))
     top = f"**{config.brick_name(config.num_bricks - 1)}**"
-    return (f"The model stacks {config.num_bricks} bricks; each can be switched off for some of the steps, which "
-            "saves its work: the arithmetic it would have done, counted in FLOPs (floating-point operations).\n\n"
-            f"{bricks}\n\nThe last {SKIP_SHARE:.0%} of the {LESSON_STEPS} steps (steps {late[0]}-{late[-1]}) refine "
+    return ("The model draws a picture in steps: it starts from pure noise, and at each step it takes some of the "
+            f"noise away. It does that with a stack of {config.num_bricks} bricks; each can be switched off for some "
+            "of the steps, which saves its work: the arithmetic it would have done, counted in FLOPs (floating-point "
+            f"operations).\n\n{bricks}\n\nThe last steps, {late[0]}-{late[-1]} of the {LESSON_STEPS} (about the "
+            f"last {SKIP_SHARE:.0%} of the way from noise to picture), refine "
             f"an almost finished image. One argument: its layout is settled by then, so {layout or 'a layout brick'} "
             f"is no longer needed. Another: each brick refines what the one below it made, and the top one, {top}, "
             "hands over the picture. **Which brick can you switch off there and change the picture least?**")
@@ -279,8 +281,10 @@ def early_late_verdict(lesson: Lesson, guess: int) -> str:
     return (f"**{name}** off for the first {SKIP_SHARE:.0%} (saving {early.saving:.0%}) changed the image by "
             f"**{px(early.pixel_difference)}**; off for the last {SKIP_SHARE:.0%} (saving {late.saving:.0%}), by "
             f"**{px(late.pixel_difference)}**. In this run, dropping it late changed the image "
-            f"{than(late.pixel_difference, early.pixel_difference)} dropping it early. Which of the two pictures "
-            f"would you keep?\n\n{table}\n\n"
+            f"{than(late.pixel_difference, early.pixel_difference)} dropping it early. But a change is how far the "
+            "picture moved, not whether it got worse (a slightly shifted outline moves many pixels): which picture "
+            "would you keep?\n\n"
+            f"{table}\n\n"
             f"{_tally(lesson, lesson.early, 'dropping it early')}")
 
 
@@ -342,9 +346,13 @@ def trade_sentence(lesson: Lesson) -> str:
             f"top brick's {theirs.saving:.0%}.")
 
 
+MORE = "More: the paper's recipe, dropping early, fewer steps"
+
+
 def take_away(lesson: Lesson, guess: int, measured: str = "") -> str:
     """Stage 6: only what this lesson measured, sentence by sentence; ``measured`` (results.recipe_measured) adds
-    what the recipe costs this model over many pictures, beside the paper's figures."""
+    what the recipe costs this model over many pictures, beside the paper's figures. What a class needs first is
+    shown; the paper's figures and the other comparisons fold away under ``MORE``, for those who ask."""
     late = lesson.late
     least, most = least_and_most(late)
     if not most:
@@ -361,9 +369,11 @@ def take_away(lesson: Lesson, guess: int, measured: str = "") -> str:
         second = (f"Your guess, {lesson.names[guess]}, was not the least change: it changed the image by "
                   f"{px(late[guess].pixel_difference)}.")
     trade = trade_sentence(lesson)
-    sentences = [first, second, *([trade] if trade else []), recipe_sentence(lesson), *([measured] if measured else []),
-                 _tally(lesson, lesson.early, "dropping it early"),
-                 _tally(lesson, lesson.fewer, "running every brick with fewer steps (the nearest cost)"),
-                 f"All of this is one picture: {lesson.category}, seed {lesson.seed}, {LESSON_STEPS} "
-                 f"{METHOD_NAMES[LESSON_METHOD]} steps. Differences under {TIE} / 255 count as ties."]
-    return "\n\n".join(f"- {s}" for s in sentences)
+    main = [first, second, *([trade] if trade else []),
+            f"All of this is one picture: {lesson.category}, seed {lesson.seed}, {LESSON_STEPS} "
+            f"{METHOD_NAMES[LESSON_METHOD]} steps. Differences under {TIE} / 255 count as ties."]
+    more = [recipe_sentence(lesson), *([measured] if measured else []),
+            _tally(lesson, lesson.early, "dropping it early"),
+            _tally(lesson, lesson.fewer, "running every brick with fewer steps (the nearest cost)")]
+    return ("\n\n".join(f"- {s}" for s in main) + f"\n\n<details><summary>{MORE}</summary>\n\n"
+            + "\n\n".join(f"- {s}" for s in more) + "\n\n</details>")

@@ -89,14 +89,15 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
             with gr.Step(STAGES[1], id=2):
                 status = gr.Markdown(READY, label="Status", elem_id="lesson-status", elem_classes=[*TEXT, LIVE])
                 with gr.Row():
-                    rerun = gr.Button("Run", variant="primary", elem_id="lesson-rerun", scale=3)
+                    # the stage is seen after a run has moved the lesson on, or stopped: going on is the main way
+                    rerun = gr.Button("Run", variant="secondary", elem_id="lesson-rerun", scale=3)
                     stop = gr.Button("Stop", variant="stop", elem_id="lesson-stop", scale=1, min_width=80,
                                      interactive=False)
                 # shown once a run has finished: a class that went back to look at the stages before can go on
-                next2 = gr.Button("Next: compare", visible=False, elem_id="lesson-next2")
+                next2 = gr.Button("Next: compare", variant="primary", visible=False, elem_id="lesson-next2")
             with gr.Step(STAGES[2], id=3):
                 with gr.Row(elem_classes=STAGE):
-                    slider = gr.ImageSlider(label="Left: every brick | right: your brick off late",
+                    slider = gr.ImageSlider(label="Left: every brick | right: your brick off late (drag the line)",
                                             type="filepath", format="png", height=280, max_height=280,
                                             min_width=PICTURES_WIDTH, elem_id="lesson-slider",
                                             elem_classes=[*IMAGE["elem_classes"], KEYED])
