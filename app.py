@@ -68,6 +68,7 @@ img { image-rendering: pixelated; }
 .lesson-presenter .lesson-stage > * { flex-basis: 100%; }
 .lesson-presenter .lesson-image { --block-label-text-size: calc(1.3 * var(--text-md)); }
 .lesson-presenter .lesson-image:not(#lesson-slider) { height: 27vh !important; }
+.lesson-presenter #lesson-late-all { display: none; } /* one screen has no room: the table names every brick's change */
 .lesson-presenter .lesson-text .prose { font-size: calc(1.6 * var(--text-md)); }
 .lesson-presenter .lesson-text .prose p, .lesson-presenter .lesson-text .prose li { line-height: 1.3; }
 .lesson-presenter .lesson-text .prose th, .lesson-presenter .lesson-text .prose td { padding: 0.1em 0.5em; }

@@ -100,8 +100,8 @@ def test_lesson_runs_every_stage_and_reports_what_it_measured(served):
     names = [model.config.brick_name(k) for k in range(3)]
     job = client.submit("Flags", names[2], 0, api_name="/lesson")
     outputs = list(job)
-    (status, pair, late, every, early, late_pic, early_map, late_map, early_text, every2, late2, fewer, late_map2,
-     fewer_map, cost, take) = outputs[-1]
+    (status, pair, late, *each_late, every, early, late_pic, early_map, late_map, early_text, every2, late2, fewer,
+     late_map2, fewer_map, cost, take) = outputs[-1]
     runs, steps = len(lesson_plan(model.config, 0, 0)), LESSON_STEPS
     first = f"Running: run 1/{runs} (every brick), step"
     assert [o[0] for o in outputs[:3]] == ["Running: starting", f"{first} 1/{steps}", f"{first} 2/{steps}"]  # each step
@@ -118,6 +118,11 @@ def test_lesson_runs_every_stage_and_reports_what_it_measured(served):
     # one line more where the brick that changed the picture least is not the top one: what it saved, against it
     assert take.count("\n- ") == (5 if names[2] in least else 6)
     assert every == every2 and late_pic == late2 and fewer.endswith(".png")
+    # every brick's own late drop beside the guessed one's: whichever changed the picture least, the class sees it
+    assert [u["label"] for u in each_late] == [f"{n} off late" for n in names]  # named on a model switch too
+    drops = [np.asarray(Image.open(u["value"]).convert("RGB")) for u in each_late]
+    assert np.array_equal(drops[2], np.asarray(Image.open(late_pic).convert("RGB")))  # the guess: the slider's
+    assert not np.array_equal(drops[0], drops[2]) and not np.array_equal(drops[1], drops[2])
     # each change as a map, every map of stages 4 and 5 on one scale: the paler one changed less, and the late
     # drop's map is the same picture on both stages
     reference = np.asarray(Image.open(every).convert("RGB"))

@@ -97,10 +97,14 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                 next2 = gr.Button("Next: compare", variant="primary", visible=False, elem_id="lesson-next2")
             with gr.Step(STAGES[2], id=3):
                 with gr.Row(elem_classes=STAGE):
-                    slider = gr.ImageSlider(label="Left: every brick | right: your brick off late (drag the line)",
-                                            type="filepath", format="png", height=280, max_height=280,
-                                            min_width=PICTURES_WIDTH, elem_id="lesson-slider",
-                                            elem_classes=[*IMAGE["elem_classes"], KEYED])
+                    with gr.Column(min_width=PICTURES_WIDTH):
+                        slider = gr.ImageSlider(label="Left: every brick | right: your brick off late (drag the line)",
+                                                type="filepath", format="png", height=280, max_height=280,
+                                                elem_id="lesson-slider", elem_classes=[*IMAGE["elem_classes"], KEYED])
+                        # whichever brick changed the picture least, a class sees it, not only the one it guessed
+                        with gr.Row(elem_id="lesson-late-all"):
+                            late_all = [gr.Image(label=late_caption(name), **{**IMAGE, "height": 150})
+                                        for name in names]
                     with gr.Column(min_width=TEXT_WIDTH):
                         late_md = gr.Markdown(label="Compare", elem_id="lesson-late", elem_classes=TEXT)
                 next3 = gr.Button("Next: early or late?")
@@ -118,7 +122,7 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
                 take_md = gr.Markdown(label="Take-away", elem_id="lesson-takeaway", elem_classes=TEXT)
                 again = gr.Button("Start again")
 
-    outputs = [tour, status, slider, late_md, *early_pics, early_md, *cost_pics, cost_md, take_md]
+    outputs = [tour, status, slider, late_md, *late_all, *early_pics, early_md, *cost_pics, cost_md, take_md]
 
     def lesson(key, category, guess, seed, progress=gr.Progress()):
         """A generator: a yield at every sampling step is where Stop (Gradio's cancel) ends the run."""
@@ -154,17 +158,21 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
         # stages 4 and 5 on one scale: the same late drop looks the same on both
         maps, limit = difference_maps(result.reference, [result.early[k].image, result.late[k].image,
                                                          result.late[k].image, result.fewer[k].image])
-        every, late, early, fewer, *maps = ctx.outputs.pictures(
+        n = len(result.names)
+        every, late, early, fewer, *pictures = ctx.outputs.pictures(
             ctx.outputs.new_run(), [result.reference, result.late[k].image, result.early[k].image,
-                                    result.fewer[k].image, *maps],
+                                    result.fewer[k].image, *maps, *(row.image for row in result.late)],
             ["every_brick", "late", "early", "fewer_steps", "change_early", "change_late", "change_late_cost",
-             "change_fewer"])
+             "change_fewer", *(f"late_{i}" for i in range(n))])
+        maps = pictures[:-n]
+        each_late = [gr.Image(path, label=late_caption(name)) for path, name in zip(pictures[-n:], result.names)]
         measured = results.recipe_measured(ctx.sweeps, s.fingerprint, s.config, LESSON_STEPS, LESSON_METHOD,
                                            LESSON_GUIDANCE)
         done = (f"Done: {result.category}, seed {result.seed}{'' if sampled else ', replayed from the cache'}. "
                 "Go on to **3. Compare**.")
         shows = f"*{result.category}, seed {result.seed}:* "  # named on every stage that shows it, in no extra line
-        yield (gr.Walkthrough(selected=3), done, (every, late), shows + late_verdict(result, k), every, early, late,
+        yield (gr.Walkthrough(selected=3), done, (every, late), shows + late_verdict(result, k), *each_late, every,
+               early, late,
                *maps[:2], shows + early_late_verdict(result, k) + _scale(limit), every, late, fewer, *maps[2:],
                shows + cost_verdict(result, k) + _scale(limit), take_away(result, k, measured))
 
@@ -210,6 +218,10 @@ def build(ctx: AppContext, model_key: gr.State) -> LessonTab:
     presenter.change(None, presenter, None, js=f"(on) => {{ if (on) setTimeout({TO_TOP}, 100); }}")  # after the resize
     finder.wire(ctx, find_box, category, model_key)
     return LessonTab(category, guess, intro, find_box, tour, status)
+
+
+def late_caption(brick: str) -> str:
+    return f"{brick} off late"
 
 
 def _images_and_text(labels: list[str], map_labels: list[str], elem_id: str,
