@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ALLOW = ("app.py", "ui/*.py", "lego/*.py", "lego/model_card.md",
          *(f"checkpoints/{name}/{file}" for name in ("lego-emoji-s", "lego-emoji-s-48")
            for file in ("config.json", "model.safetensors", "README.md")),  # not the card's sample pictures
-         "assets/benchmarks/*.json", "assets/CREDITS.md", "README.md", "requirements.txt")
+         "assets/benchmarks/*.json", "assets/CREDITS.md", "README.md", "TEACHER.md", "requirements.txt")
 # ZeroGPU runs only some torch releases (2.8.0, 2.9.1, 2.10.0 and 2.11.0 as of November 2026): a ZeroGPU
 # Space gets the newest of them instead of this project's pin, and the `spaces` package.
 ZERO_GPU_TORCH = "2.11.0"

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_the_dry_run_lists_what_the_app_needs_and_nothing_else(capsys):
     staged = [str(p) for p in deploy.space("someone/lego", "cpu-basic", dry_run=True)]  # this requirements.txt
     out = capsys.readouterr().out
-    for needed in ("app.py", "ui/generate.py", "lego/model.py", "lego/model_card.md", "README.md",
+    for needed in ("app.py", "ui/generate.py", "lego/model.py", "lego/model_card.md", "README.md", "TEACHER.md",
                    "requirements.txt", "checkpoints/lego-emoji-s/model.safetensors",
                    "checkpoints/lego-emoji-s/config.json", "assets/benchmarks/schedules.json", "assets/CREDITS.md"):
         assert needed in staged, needed
