@@ -53,11 +53,6 @@ def test_generate_refuses_bad_input_with_a_message(tmp_path):
         (["--class", "5000"], "class 5000 is out of range: an index is 0..2, or give a name"),
         (["--size", "0x64"], "argument --size: size must be at least 1 pixel a side, got '0x64'"),
         (["--chekpoint", "x"], "python -m lego generate: error: unrecognized arguments: --chekpoint x"),
-        # digits 0-9 only, as the settings text and the app take them (int() would read these as 32x16 and 3)
-        (["--size", "\uff13\uff12x1_6"], "size must look like 64x64"),
-        (["--seed", "\u0663"], "argument --seed: not a whole number written in digits 0-9"),
-        (["--churn", "1"], "churn works with the heun and euler samplers only"),
-        (["--schedule", "x" * 300], "none of these: a preset's name"),  # too long a name for a file: not a file
     ]
     for extra, message in cases:
         done = run("generate", "--checkpoint", ckpt, "--out", str(tmp_path / "x.png"), *extra)
@@ -67,6 +62,26 @@ def test_generate_refuses_bad_input_with_a_message(tmp_path):
     done = subprocess.run(f"{sys.executable} -m lego info --checkpoint {ckpt} | head -1", shell=True, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.startswith("LEGO model (ckpt):") and "Traceback" not in done.stderr, done.stderr
+
+
+def test_numbers_in_other_digits_and_names_too_long_for_a_file_are_refused(tmp_path, capsys):
+    """In-process, as the parser and the settings refuse them before any sampling."""
+    from lego.cli import main
+
+    save_checkpoint(randomized("tiny-pg"), tmp_path / "ckpt")
+    cases = [  # digits 0-9 only, as the settings text and the app take them (int() reads these as 32x16 and 3)
+        (["--size", "\uff13\uff12x1_6"], "size must look like 64x64"),
+        (["--seed", "\u0663"], "argument --seed: not a whole number written in digits 0-9"),
+        (["--churn", "1"], "churn works with the heun and euler samplers only"),
+        (["--schedule", "x" * 300], "none of these: a preset's name"),  # too long a name for a file: not a file
+    ]
+    for extra, message in cases:
+        try:
+            code = main(["generate", "--checkpoint", str(tmp_path / "ckpt"), "--out", str(tmp_path / "x.png"), *extra])
+        except SystemExit as exc:  # the parser's own refusals
+            code = exc.code
+        assert code == 2 and message in capsys.readouterr().err, extra
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_generate_a_wide_canvas_with_overlapping_windows(tmp_path):
