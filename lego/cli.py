@@ -31,7 +31,8 @@ from .settings_text import from_text, png_info, read_png, to_text
 
 
 def whole(text: str) -> int:
-    """A whole number in digits 0-9, as the settings text and the app take it (int() also reads '1_6' and '٣')."""
+    """A whole number in digits 0-9 only: int() would also read '٣' and '1_6' (the settings text and the app refuse
+    the first, and read the second as 16)."""
     if not re.fullmatch(r"[+-]?[0-9]+", text.strip()):
         raise argparse.ArgumentTypeError(f"not a whole number written in digits 0-9: {text!r}")
     return int(text)
